@@ -1,0 +1,53 @@
+# walgate: make build | test | demo | bench | lint | fuzz | soak
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/walgate/walgate/gateway.Version=$(VERSION) -X github.com/walgate/walgate/client.Version=$(VERSION)
+BUILD    := $(GO) build -trimpath -ldflags "$(LDFLAGS)"
+
+.PHONY: all build deps test test-short demo bench lint fuzz soak clean
+
+all: build
+
+build:
+	$(BUILD) -o bin/walgate ./cmd/walgate
+	$(BUILD) -o bin/walgate-client ./cmd/walgate-client
+
+# Installs what the tests need (PostgreSQL 15, ...), idempotently and cached.
+deps:
+	bash .ci/install-deps.sh
+
+# The whole suite: unit, conformance, fuzz seeds, and end-to-end tests on a
+# real PostgreSQL 15. The end-to-end tests build the binaries themselves.
+test: deps build lint
+	$(GO) test -count=1 -timeout 25m ./...
+
+# Unit tests only (no PostgreSQL clusters).
+test-short: build
+	$(GO) test -short -count=1 ./...
+
+# A gateway on the fs backend and a real PostgreSQL 15 archiving through it.
+demo: deps build
+	$(GO) run ./cmd/walgate-demo
+
+# Figures for docs/benchmarks.md, with baselines measured in the same run.
+bench: deps build
+	$(GO) run ./cmd/walgate-bench -out docs/benchmarks.md
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./index/pgname -run '^$$' -fuzz FuzzParseWALFile -fuzztime $(FUZZTIME)
+	$(GO) test ./client/codec -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME)
+	$(GO) test ./client/codec -run '^$$' -fuzz FuzzDecrypt -fuzztime $(FUZZTIME)
+	$(GO) test ./gateway/protocol -run '^$$' -fuzz FuzzTokenCluster -fuzztime $(FUZZTIME)
+
+# Long runs kept out of 'make test'.
+soak: deps build
+	WALGATE_SOAK=1 $(GO) test -count=1 -timeout 120m -run 'Soak' ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,130 @@
+package backends
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Shared errors. Backends wrap them with the operation and key
+// (fmt.Errorf("%s %q: %w", op, key, ErrNotFound)); callers test with errors.Is.
+var (
+	// ErrNotFound: no object under the key.
+	ErrNotFound = errors.New("object not found")
+	// ErrExists: Put with IfNotExists found an object under the key.
+	ErrExists = errors.New("object already exists")
+	// ErrInvalidKey: the key breaks the key grammar (see ValidateKey).
+	ErrInvalidKey = errors.New("invalid object key")
+	// ErrUnsupported: the backend cannot do what was asked (e.g. a class
+	// name it does not know).
+	ErrUnsupported = errors.New("not supported by this backend")
+	// ErrSizeMismatch: Put was given a size and the reader yielded a
+	// different number of bytes.
+	ErrSizeMismatch = errors.New("object size does not match the declared size")
+)
+
+// PutOptions tune a Put.
+type PutOptions struct {
+	// IfNotExists makes Put fail with ErrExists, writing nothing, when an
+	// object already exists under the key. Two concurrent Puts of one key
+	// with IfNotExists: at most one succeeds.
+	IfNotExists bool
+	// Class is the backend's own storage class name ("" = the default).
+	Class string
+	// Metadata is stored with the object and returned by Stat and List.
+	// Keys are lower-case [a-z0-9-]; values are printable ASCII.
+	Metadata map[string]string
+}
+
+// ObjectInfo describes a stored object.
+type ObjectInfo struct {
+	Key      string
+	Size     int64
+	Modified time.Time
+	Class    string            // "" when the backend has no classes
+	Metadata map[string]string // nil or empty when none was stored
+}
+
+// Backend is an object store. Every method is safe for concurrent use.
+type Backend interface {
+	// Name identifies the backend in logs and errors ("fs:/var/lib/walgate").
+	Name() string
+
+	// Put stores everything r yields under key and returns what was stored.
+	// Contract:
+	//   - Nothing is visible under key (to Get, Stat or List) until Put
+	//     returns nil; then the whole object is, durably.
+	//   - If r returns an error, ctx is cancelled, or size >= 0 and r yields
+	//     a different number of bytes (ErrSizeMismatch), Put returns an
+	//     error and leaves nothing new under key: an object that was there
+	//     before stays as it was.
+	//   - size is the exact length, or -1 when unknown.
+	//   - Without IfNotExists an existing object is replaced atomically.
+	Put(ctx context.Context, key string, r io.Reader, size int64, opts PutOptions) (ObjectInfo, error)
+
+	// Get opens the object for reading from byte off, at most length bytes
+	// (length < 0: to the end). ErrNotFound when absent. The caller closes
+	// the reader; cancelling ctx makes further reads fail.
+	Get(ctx context.Context, key string, off, length int64) (io.ReadCloser, error)
+
+	// Stat returns the object's info, ErrNotFound when absent.
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+
+	// List calls fn for every object whose key starts with prefix, in
+	// lexical key order. An error from fn stops the listing and is returned.
+	List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
+
+	// Delete removes the object; ErrNotFound when absent.
+	Delete(ctx context.Context, key string) error
+
+	// SetClass moves the object to another storage class in place.
+	// Backends without classes return nil and do nothing.
+	SetClass(ctx context.Context, key, class string) error
+
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// MaxKeyLen is the longest key any backend accepts (S3's limit).
+const MaxKeyLen = 1024
+
+// ValidateKey enforces the key grammar every backend shares: non-empty,
+// at most MaxKeyLen bytes of valid UTF-8, slash-separated segments that are
+// neither empty, "." nor "..", no leading or trailing slash, no backslash,
+// no control characters. It returns an error wrapping ErrInvalidKey.
+func ValidateKey(key string) error {
+	bad := func(why string) error {
+		k := key
+		if len(k) > 80 {
+			k = k[:80] + "..."
+		}
+		return fmt.Errorf("%w %q: %s", ErrInvalidKey, k, why)
+	}
+	if key == "" {
+		return bad("empty")
+	}
+	if len(key) > MaxKeyLen {
+		return bad("longer than 1024 bytes")
+	}
+	if !utf8.ValidString(key) {
+		return bad("not valid UTF-8")
+	}
+	for _, r := range key {
+		if r < 0x20 || r == 0x7f || r == '\\' {
+			return bad("control character or backslash")
+		}
+	}
+	for _, seg := range strings.Split(key, "/") {
+		switch seg {
+		case "":
+			return bad("empty path segment (leading, trailing or double slash)")
+		case ".", "..":
+			return bad("dot segment")
+		}
+	}
+	return nil
+}

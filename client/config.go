@@ -1,0 +1,178 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/walgate/walgate/client/codec"
+	"github.com/walgate/walgate/gateway/protocol"
+)
+
+// Config is the client's configuration, read from the environment.
+type Config struct {
+	URL         *url.URL // gateway base URL
+	Token       string
+	Cluster     string
+	Compression codec.Compression
+	Key         *codec.Key // nil: no encryption
+	CAFile      string     // extra CA bundle to trust for the gateway
+	ClientCert  string     // PEM client certificate for mutual TLS
+	ClientKey   string
+	Timeout     time.Duration // per request, for connect + headers; bodies stream on
+	Retries     int           // extra attempts after a transient failure
+	TempDir     string        // where pushes spill encoded data over SpoolMemory
+	// AllowInsecureHTTP permits http:// to a non-loopback gateway.
+	AllowInsecureHTTP bool
+}
+
+// EnvVar documents one environment variable; EnvVars feeds --help and docs.
+type EnvVar struct {
+	Name, Also, Default, Help string
+}
+
+// EnvVars lists every variable the client reads, in --help order.
+var EnvVars = []EnvVar{
+	{"WALGATE_URL", "", "", "gateway base URL, e.g. https://walgate.example:7480 (http:// only to a loopback address)"},
+	{"WALGATE_TOKEN", "", "", "token printed by 'walgate token add' (or WALGATE_TOKEN_FILE: a file holding it)"},
+	{"WALGATE_CLUSTER", "", "from the token", "cluster name; must match the token's"},
+	{"WALGATE_COMPRESSION", "WALG_COMPRESSION_METHOD", "zstd", "zstd, lz4, brotli or none"},
+	{"WALGATE_ENCRYPTION_KEY", "WALG_LIBSODIUM_KEY", "(no encryption)", "encryption key; or WALGATE_ENCRYPTION_KEY_FILE / WALG_LIBSODIUM_KEY_PATH"},
+	{"WALGATE_ENCRYPTION_KEY_TRANSFORM", "WALG_LIBSODIUM_KEY_TRANSFORM", "none", "how to read the key: hex, base64 or none (raw, at least 25 bytes)"},
+	{"WALGATE_CA_FILE", "", "system roots", "PEM CA bundle to verify the gateway's certificate"},
+	{"WALGATE_CLIENT_CERT", "", "", "PEM client certificate for mutual TLS (with WALGATE_CLIENT_KEY)"},
+	{"WALGATE_TIMEOUT", "", "30s", "connect and response-header timeout per request"},
+	{"WALGATE_RETRIES", "", "2", "extra attempts after a transient failure (gateway down, 503)"},
+	{"WALGATE_ALLOW_INSECURE_HTTP", "", "false", "allow http:// to a non-loopback gateway"},
+	{"WALGATE_TMPDIR", "", "$TMPDIR", "where a push spills encoded data larger than 4 MiB"},
+}
+
+// ConfigError is a configuration problem; the message says what to set.
+type ConfigError struct{ Msg string }
+
+func (e *ConfigError) Error() string { return e.Msg }
+
+func cfgErr(format string, args ...any) error {
+	return &ConfigError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// LoadConfig reads the configuration through getenv (os.Getenv in the
+// binary; a map in tests). WALGATE_* names win over their WAL-G twins.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	get := func(names ...string) (string, string) {
+		for _, n := range names {
+			if v := getenv(n); v != "" {
+				return v, n
+			}
+		}
+		return "", ""
+	}
+	var c Config
+	raw, _ := get("WALGATE_URL")
+	if raw == "" {
+		return c, cfgErr("WALGATE_URL is not set: set it to the gateway's URL, e.g. https://walgate.example:7480")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return c, cfgErr("WALGATE_URL %q is not an http(s) URL", raw)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return c, cfgErr("WALGATE_URL must not carry credentials, a query or a fragment; pass the token in WALGATE_TOKEN")
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	c.URL = u
+	c.AllowInsecureHTTP, _ = strconv.ParseBool(getenv("WALGATE_ALLOW_INSECURE_HTTP"))
+	if u.Scheme == "http" && !c.AllowInsecureHTTP && !protocol.IsLoopback(u.Host) {
+		return c, cfgErr("refusing plain http:// to %s, which is not a loopback address: the token would cross the network in clear text; use https:// (set WALGATE_CA_FILE for a private CA) or WALGATE_ALLOW_INSECURE_HTTP=true", u.Host)
+	}
+
+	c.Token = getenv("WALGATE_TOKEN")
+	if c.Token == "" {
+		if f := getenv("WALGATE_TOKEN_FILE"); f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return c, cfgErr("WALGATE_TOKEN_FILE: %v", err)
+			}
+			c.Token = strings.TrimSpace(string(b))
+		}
+	}
+	if c.Token == "" {
+		return c, cfgErr("WALGATE_TOKEN is not set: create a token with 'walgate token add --cluster NAME --scope push,fetch' on the gateway")
+	}
+	tokCluster, err := protocol.TokenCluster(c.Token)
+	if err != nil {
+		return c, cfgErr("WALGATE_TOKEN: %v", err)
+	}
+	c.Cluster = getenv("WALGATE_CLUSTER")
+	if c.Cluster == "" {
+		c.Cluster = tokCluster
+	}
+	if err := protocol.ValidateCluster(c.Cluster); err != nil {
+		return c, cfgErr("WALGATE_CLUSTER: %v", err)
+	}
+	if c.Cluster != tokCluster {
+		return c, cfgErr("WALGATE_CLUSTER is %q but the token is for cluster %q; use a token made for %q", c.Cluster, tokCluster, c.Cluster)
+	}
+
+	c.Compression = codec.Zstd
+	if v, name := get("WALGATE_COMPRESSION", "WALG_COMPRESSION_METHOD"); v != "" {
+		comp, err := codec.ParseCompression(v)
+		if err != nil {
+			return c, cfgErr("%s: %v", name, err)
+		}
+		c.Compression = comp
+	}
+
+	keyVal, keyName := get("WALGATE_ENCRYPTION_KEY", "WALG_LIBSODIUM_KEY")
+	if keyVal == "" {
+		if f, fname := get("WALGATE_ENCRYPTION_KEY_FILE", "WALG_LIBSODIUM_KEY_PATH"); f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return c, cfgErr("%s: %v", fname, err)
+			}
+			keyVal, keyName = strings.TrimSpace(string(b)), fname
+		}
+	}
+	if keyVal != "" {
+		transform, _ := get("WALGATE_ENCRYPTION_KEY_TRANSFORM", "WALG_LIBSODIUM_KEY_TRANSFORM")
+		k, err := codec.ParseKey(keyVal, transform)
+		if err != nil {
+			return c, cfgErr("%s: %v", keyName, err)
+		}
+		c.Key = k
+	}
+
+	c.CAFile = getenv("WALGATE_CA_FILE")
+	c.ClientCert, c.ClientKey = getenv("WALGATE_CLIENT_CERT"), getenv("WALGATE_CLIENT_KEY")
+	if (c.ClientCert == "") != (c.ClientKey == "") {
+		return c, cfgErr("WALGATE_CLIENT_CERT and WALGATE_CLIENT_KEY go together; set both or neither")
+	}
+	c.Timeout = 30 * time.Second
+	if v := getenv("WALGATE_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, cfgErr("WALGATE_TIMEOUT %q: want a duration such as 30s", v)
+		}
+		c.Timeout = d
+	}
+	c.Retries = 2
+	if v := getenv("WALGATE_RETRIES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 20 {
+			return c, cfgErr("WALGATE_RETRIES %q: want a number from 0 to 20", v)
+		}
+		c.Retries = n
+	}
+	c.TempDir = getenv("WALGATE_TMPDIR")
+	return c, nil
+}
+
+// IsConfigError reports whether err is a configuration problem.
+func IsConfigError(err error) bool {
+	var ce *ConfigError
+	return errors.As(err, &ce)
+}

@@ -1,0 +1,78 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/walgate/walgate/gateway/protocol"
+)
+
+// Kinds of failure. Every error the client returns wraps one of them (or is
+// a *ConfigError); cmd/walgate-client maps each to its exit code.
+var (
+	// ErrNotFound: the gateway holds no such object.
+	ErrNotFound = errors.New("not archived")
+	// ErrAuth: the gateway refused the token or its scope, or TLS
+	// verification failed.
+	ErrAuth = errors.New("not authorised")
+	// ErrConflict: the name was archived before with different content.
+	ErrConflict = errors.New("archived before with different content")
+	// ErrIntegrity: bytes do not verify: hash mismatch, tampered or
+	// truncated ciphertext, wrong key, undecodable data.
+	ErrIntegrity = errors.New("integrity check failed")
+	// ErrUnavailable: the gateway could not be reached or could not serve
+	// the request now; retrying later may work.
+	ErrUnavailable = errors.New("gateway unavailable")
+	// ErrRejected: the gateway refused the request as malformed or too
+	// large; retrying the same request will not help.
+	ErrRejected = errors.New("request rejected")
+)
+
+// Error is a failure with what the gateway said, if it said anything.
+type Error struct {
+	Kind    error         // one of the Err* values above
+	Op      string        // "push 000000010000000000000003"
+	Status  int           // HTTP status, 0 when no response arrived
+	Code    protocol.Code // wire code, "" when none
+	Message string        // the gateway's or our own explanation
+	Err     error         // underlying cause, if any
+}
+
+func (e *Error) Error() string {
+	msg := e.Op + ": " + e.Message
+	if e.Code != "" {
+		msg += fmt.Sprintf(" [%s]", e.Code)
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap exposes both the kind and the cause to errors.Is/As.
+func (e *Error) Unwrap() []error {
+	if e.Err != nil {
+		return []error{e.Kind, e.Err}
+	}
+	return []error{e.Kind}
+}
+
+// kindOfCode maps a wire code to its failure kind.
+func kindOfCode(code protocol.Code, status int) error {
+	switch code {
+	case protocol.CodeNotFound:
+		return ErrNotFound
+	case protocol.CodeUnauthorized, protocol.CodeForbidden:
+		return ErrAuth
+	case protocol.CodeConflict:
+		return ErrConflict
+	case protocol.CodeHashMismatch:
+		return ErrIntegrity
+	case protocol.CodeUnavailable, protocol.CodeInternal, protocol.CodeTimeout:
+		return ErrUnavailable
+	}
+	if status >= 500 {
+		return ErrUnavailable
+	}
+	return ErrRejected
+}

@@ -1,0 +1,226 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/walgate/walgate/client/codec"
+	"github.com/walgate/walgate/gateway/protocol"
+)
+
+// copyBuf is the buffer size for file and network copies.
+const copyBuf = 256 << 10
+
+// PushResult says what the gateway acknowledged.
+type PushResult struct {
+	Name      string
+	Status    string // "stored" or "exists"
+	Size      int64  // stored bytes
+	PlainSize int64
+	SHA256    string
+}
+
+// PushWAL archives the WAL file at path: encode it, send it, and return
+// only when the gateway acknowledged it durably with the hash we computed.
+func (c *Client) PushWAL(ctx context.Context, path string) (PushResult, error) {
+	name := filepath.Base(path)
+	op := "push " + name
+	if _, err := protocol.ValidateWALName(name); err != nil {
+		return PushResult{}, &Error{Kind: ErrRejected, Op: op, Message: "not a WAL file name PostgreSQL archives (archive_command must pass %p)", Err: err}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return PushResult{}, &Error{Kind: ErrRejected, Op: op, Message: "cannot read the WAL file", Err: err}
+	}
+	defer f.Close()
+
+	sp := newSpool(c.cfg.TempDir)
+	defer sp.Close()
+	sent := sha256.New()
+	enc, err := codec.NewWriter(io.MultiWriter(sp, sent), c.cfg.Compression, c.cfg.Key)
+	if err != nil {
+		return PushResult{}, &Error{Kind: ErrRejected, Op: op, Message: "setting up the codec failed", Err: err}
+	}
+	cid := codec.NewContentID(c.cfg.Key)
+	plain, err := io.CopyBuffer(enc, io.TeeReader(f, cid), make([]byte, copyBuf))
+	if err == nil {
+		err = enc.Close()
+	}
+	if err != nil {
+		return PushResult{}, &Error{Kind: ErrRejected, Op: op, Message: "reading and encoding the WAL file failed", Err: err}
+	}
+	sum := hex.EncodeToString(sent.Sum(nil))
+	encryption := protocol.EncryptionNone
+	if c.cfg.Key != nil {
+		encryption = protocol.EncryptionLibsodium
+	}
+	resp, err := c.do(ctx, request{
+		op: op, method: http.MethodPut, path: protocol.WALPath(c.cfg.Cluster, name),
+		header: map[string]string{
+			protocol.HeaderContentSHA256: sum,
+			protocol.HeaderCompression:   string(c.cfg.Compression),
+			protocol.HeaderEncryption:    encryption,
+			protocol.HeaderContentID:     cid.String(),
+			protocol.HeaderPlainSize:     strconv.FormatInt(plain, 10),
+			"Content-Type":               "application/octet-stream",
+		},
+		body: func() (io.Reader, int64, error) { return sp.Reader(), sp.Size(), nil },
+	})
+	if err != nil {
+		return PushResult{}, err
+	}
+	defer resp.Body.Close()
+	var res protocol.PutWALResult
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&res); err != nil {
+		return PushResult{}, &Error{Kind: ErrUnavailable, Op: op, Message: "the gateway's acknowledgement is not valid JSON; the segment is not known to be archived", Err: err}
+	}
+	switch {
+	case res.Status == "stored" && (res.SHA256 != sum || res.Size != sp.Size()):
+		return PushResult{}, &Error{Kind: ErrIntegrity, Op: op,
+			Message: fmt.Sprintf("the gateway stored %d bytes with SHA-256 %s, but %d bytes with %s were sent", res.Size, res.SHA256, sp.Size(), sum)}
+	case res.Status == "exists" && res.ContentID != cid.String():
+		return PushResult{}, &Error{Kind: ErrConflict, Op: op, Message: "the gateway reports an earlier copy with different content"}
+	case res.Status != "stored" && res.Status != "exists":
+		return PushResult{}, &Error{Kind: ErrUnavailable, Op: op, Message: fmt.Sprintf("unexpected acknowledgement status %q", res.Status)}
+	}
+	return PushResult{Name: name, Status: res.Status, Size: res.Size, PlainSize: plain, SHA256: res.SHA256}, nil
+}
+
+// FetchWAL restores the archived WAL file name to dest. dest appears,
+// complete and verified, or not at all.
+func (c *Client) FetchWAL(ctx context.Context, name, dest string) (err error) {
+	op := "fetch " + name
+	if _, err := protocol.ValidateWALName(name); err != nil {
+		return &Error{Kind: ErrRejected, Op: op, Message: "not a WAL file name (restore_command must pass %f)", Err: err}
+	}
+	// Retries are whole downloads: a partial one is discarded.
+	var lastErr error
+	for attempt := 0; attempt <= c.cfg.Retries; attempt++ {
+		if attempt > 0 {
+			if err := c.sleep(ctx, time.Duration(attempt)*500*time.Millisecond); err != nil {
+				return lastErr
+			}
+		}
+		lastErr = c.fetchOnce(ctx, op, name, dest)
+		if lastErr == nil || !errors.Is(lastErr, ErrUnavailable) {
+			return lastErr
+		}
+	}
+	return lastErr
+}
+
+func (c *Client) fetchOnce(ctx context.Context, op, name, dest string) (err error) {
+	cfg := c.cfg
+	// once, not do: the loop in FetchWAL retries whole downloads.
+	resp, err := c.once(ctx, request{op: op, method: http.MethodGet, path: protocol.WALPath(cfg.Cluster, name)})
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Kind == ErrNotFound {
+			e.Message = fmt.Sprintf("%s is not in the archive of cluster %s", name, cfg.Cluster)
+		}
+		return err
+	}
+	defer resp.Body.Close()
+
+	integrity := func(msg string, cause error) error {
+		return &Error{Kind: ErrIntegrity, Op: op, Message: msg, Err: cause}
+	}
+	wantSum := resp.Header.Get(protocol.HeaderContentSHA256)
+	comp, cerr := codec.ParseCompression(resp.Header.Get(protocol.HeaderCompression))
+	if cerr != nil || len(wantSum) != 64 || resp.ContentLength < 0 {
+		return integrity("the gateway's answer lacks the hash, compression or length headers", cerr)
+	}
+	key := c.cfg.Key
+	switch resp.Header.Get(protocol.HeaderEncryption) {
+	case protocol.EncryptionLibsodium:
+		if key == nil {
+			return &Error{Kind: ErrIntegrity, Op: op, Message: "the archived object is encrypted but no key is configured: set WALGATE_ENCRYPTION_KEY (and _TRANSFORM) as on the archiving host"}
+		}
+	case protocol.EncryptionNone:
+		key = nil
+	default:
+		return integrity("unknown encryption "+resp.Header.Get(protocol.HeaderEncryption), nil)
+	}
+
+	tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".walgate-*")
+	if err != nil {
+		return &Error{Kind: ErrRejected, Op: op, Message: "cannot create a file next to " + dest, Err: err}
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+
+	got := sha256.New()
+	counted := &countingReader{r: io.TeeReader(resp.Body, got)}
+	dec, err := codec.NewReader(counted, comp, key)
+	if err != nil {
+		return integrity("setting up the decoder failed", err)
+	}
+	defer dec.Close()
+	cid := codec.NewContentID(key)
+	plain, err := io.CopyBuffer(io.MultiWriter(tmp, cid), dec, make([]byte, copyBuf))
+	if err != nil {
+		return c.fetchCopyError(op, err, counted.n, resp.ContentLength)
+	}
+	// The decoder ended cleanly; nothing may follow the encoded stream.
+	if extra, _ := io.Copy(io.Discard, counted); extra > 0 {
+		return integrity(fmt.Sprintf("%d bytes follow the end of the encoded stream", extra), nil)
+	}
+	if counted.n != resp.ContentLength {
+		return integrity(fmt.Sprintf("received %d of %d bytes", counted.n, resp.ContentLength), nil)
+	}
+	if hex.EncodeToString(got.Sum(nil)) != wantSum {
+		return integrity("the received bytes do not match the SHA-256 recorded at archive time", nil)
+	}
+	if want := resp.Header.Get(protocol.HeaderContentID); want != "" && want != cid.String() {
+		return integrity("the decoded WAL differs from what was archived (content identity mismatch); is this the key the segment was archived with?", nil)
+	}
+	if want := resp.Header.Get(protocol.HeaderPlainSize); want != "" && want != strconv.FormatInt(plain, 10) {
+		return integrity(fmt.Sprintf("decoded %d bytes, archived %s", plain, want), nil)
+	}
+	if err := tmp.Close(); err != nil {
+		return &Error{Kind: ErrRejected, Op: op, Message: "writing " + dest + " failed", Err: err}
+	}
+	if err := os.Rename(tmp.Name(), dest); err != nil {
+		return &Error{Kind: ErrRejected, Op: op, Message: "cannot move the restored file into place at " + dest, Err: err}
+	}
+	return nil
+}
+
+// fetchCopyError tells a broken transfer (retryable) from bad bytes.
+func (c *Client) fetchCopyError(op string, err error, got, want int64) error {
+	var pathErr *os.PathError
+	switch {
+	case errors.As(err, &pathErr):
+		return &Error{Kind: ErrRejected, Op: op, Message: "writing the restored file failed", Err: err}
+	case errors.Is(err, codec.ErrAuth):
+		return &Error{Kind: ErrIntegrity, Op: op, Message: "decryption failed: wrong key (check WALGATE_ENCRYPTION_KEY and _TRANSFORM) or the object was tampered with", Err: err}
+	case got < want && !errors.Is(err, codec.ErrCorrupt):
+		return &Error{Kind: ErrUnavailable, Op: op, Message: fmt.Sprintf("the transfer broke after %d of %d bytes", got, want), Err: err}
+	}
+	return &Error{Kind: ErrIntegrity, Op: op, Message: "the archived object does not decode", Err: err}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,165 @@
+// Command walgate-client runs on a PostgreSQL host: it archives WAL through
+// a walgate gateway (archive_command) and restores it (restore_command).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/walgate/walgate/client"
+)
+
+// Exit codes. PostgreSQL treats any non-zero code of restore_command below
+// 126 as "file not available", and retries archive_command on any failure.
+const (
+	exitOK          = 0
+	exitUnavailable = 1  // gateway unreachable or failing; retry later
+	exitUsage       = 2  // bad arguments or configuration
+	exitAuth        = 3  // token refused, scope missing, certificate not trusted
+	exitIntegrity   = 4  // hash mismatch, wrong key, tampered or corrupt data
+	exitConflict    = 5  // wal-push: archived before with different content
+	exitRejected    = 6  // request refused as invalid, or a local file problem
+	exitNotFound    = 74 // wal-fetch: not archived (WAL-G uses 74 too)
+)
+
+func usage() string {
+	var b strings.Builder
+	b.WriteString(`walgate-client: archive and restore PostgreSQL WAL through a walgate gateway.
+
+Usage (in postgresql.conf):
+  archive_command = 'walgate-client wal-push %p'
+  restore_command = 'walgate-client wal-fetch %f %p'
+
+Verbs:
+  wal-push PATH         compress, encrypt and archive one WAL file; exits 0 only
+                        when the gateway acknowledged it durably, hash verified
+  wal-fetch NAME DEST   restore WAL file NAME to DEST; DEST appears complete and
+                        verified, or not at all
+  check                 check URL, TLS and token against the gateway
+  version
+
+Configuration (environment; WAL-G's names in brackets are read too):
+`)
+	for _, v := range client.EnvVars {
+		name := v.Name
+		if v.Also != "" {
+			name += " [" + v.Also + "]"
+		}
+		def := ""
+		if v.Default != "" {
+			def = " (default: " + v.Default + ")"
+		}
+		fmt.Fprintf(&b, "  %s\n      %s%s\n", name, v.Help, def)
+	}
+	b.WriteString(`
+Exit codes:
+  0   success
+  1   gateway unreachable or failing: retry later (PostgreSQL retries by itself)
+  2   usage or configuration error: fix the command or the environment
+  3   not authorised: token refused, scope missing, or gateway certificate not trusted
+  4   integrity failure: hash mismatch, wrong key, tampered or corrupt data
+  5   wal-push: this name was archived before with different content; nothing overwritten
+  6   request rejected as invalid, or a local file could not be read or written
+  74  wal-fetch: the file is not archived (normal at the end of recovery)
+`)
+	return b.String()
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage())
+		return exitUsage
+	}
+	verb, args := args[0], args[1:]
+	for _, a := range args {
+		if a == "-h" || a == "--help" {
+			fmt.Fprint(stdout, usage())
+			return exitOK
+		}
+	}
+	switch verb {
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage())
+		return exitOK
+	case "version", "--version":
+		fmt.Fprintln(stdout, "walgate-client", client.Version)
+		return exitOK
+	case "wal-push":
+		if len(args) != 1 {
+			return fail(stderr, "wal-push", usageError("wal-push takes one argument, the WAL file path (%p)"))
+		}
+		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runWALPush(ctx, c, args[0]) })
+	case "wal-fetch":
+		if len(args) != 2 {
+			return fail(stderr, "wal-fetch", usageError("wal-fetch takes two arguments, the WAL file name (%f) and the destination path (%p)"))
+		}
+		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runWALFetch(ctx, c, args[0], args[1]) })
+	case "check":
+		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runCheck(ctx, c, stdout) })
+	}
+	fmt.Fprintf(stderr, "walgate-client: unknown verb %q\n\n%s", verb, usage())
+	return exitUsage
+}
+
+func withClient(stderr io.Writer, verb string, getenv func(string) string, fn func(*client.Client) error) int {
+	cfg, err := client.LoadConfig(getenv)
+	if err != nil {
+		return fail(stderr, verb, err)
+	}
+	c, err := client.New(cfg)
+	if err != nil {
+		return fail(stderr, verb, err)
+	}
+	defer c.Close()
+	return fail(stderr, verb, fn(c))
+}
+
+type usageErr struct{ msg string }
+
+func (e *usageErr) Error() string { return e.msg }
+
+func usageError(format string, args ...any) error { return &usageErr{fmt.Sprintf(format, args...)} }
+
+// exitCode maps an error to its documented exit code.
+func exitCode(err error) int {
+	var ue *usageErr
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue), client.IsConfigError(err):
+		return exitUsage
+	case errors.Is(err, client.ErrNotFound):
+		return exitNotFound
+	case errors.Is(err, client.ErrAuth):
+		return exitAuth
+	case errors.Is(err, client.ErrIntegrity):
+		return exitIntegrity
+	case errors.Is(err, client.ErrConflict):
+		return exitConflict
+	case errors.Is(err, client.ErrRejected):
+		return exitRejected
+	}
+	return exitUnavailable
+}
+
+// fail prints one line for err and returns its exit code.
+func fail(stderr io.Writer, verb string, err error) int {
+	code := exitCode(err)
+	if err != nil {
+		fmt.Fprintf(stderr, "walgate-client %s: %v (exit %d)\n", verb, err, code)
+	}
+	return code
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/walgate/walgate/gateway"
+)
+
+const serveHelp = `walgate serve: run the gateway.
+
+With --data alone it runs on embedded defaults: catalog and an fs store under
+DIR, plain HTTP on 127.0.0.1:7480. --config FILE reads a YAML config (see
+configs/walgate.yaml); flags given on the command line override it.
+SIGINT or SIGTERM stops it gracefully: running requests finish first.`
+
+func runServe(args []string, stderr io.Writer) error {
+	fs := newFlags("walgate serve", serveHelp, stderr)
+	configPath := fs.String("config", "", "YAML config file")
+	fs.StringVar(configPath, "c", "", "short for --config")
+	data := fs.String("data", "", "data directory: catalog and default fs store")
+	listen := fs.String("listen", "", "address to serve on (default 127.0.0.1:7480)")
+	cert := fs.String("tls-cert", "", "PEM server certificate: serve HTTPS")
+	key := fs.String("tls-key", "", "PEM private key of --tls-cert")
+	clientCA := fs.String("tls-client-ca", "", "PEM CA bundle: require client certificates it signed")
+	insecure := fs.Bool("allow-insecure-http", false, "allow plain HTTP on a non-loopback address")
+	logFormat := fs.String("log-format", "", "text or json")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("serve takes no arguments, got %q", fs.Args())
+	}
+	var cfg gateway.Config
+	if *configPath != "" {
+		var err error
+		if cfg, err = gateway.LoadConfig(*configPath); err != nil {
+			return &exitError{code: 2, err: err}
+		}
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.Data, *data)
+	set(&cfg.Listen, *listen)
+	set(&cfg.TLS.Cert, *cert)
+	set(&cfg.TLS.Key, *key)
+	set(&cfg.TLS.ClientCA, *clientCA)
+	set(&cfg.Log.Format, *logFormat)
+	if *insecure {
+		cfg.AllowInsecureHTTP = true
+	}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	log := newLogger(cfg.Log, stderr)
+	srv, err := gateway.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := srv.Listen()
+	if err != nil {
+		srv.Shutdown(context.Background())
+		return err
+	}
+	scheme := "http"
+	if cfg.TLS.Enabled() {
+		scheme = "https"
+	}
+	log.Info("walgate serving", "url", fmt.Sprintf("%s://%s", scheme, ln.Addr()), "data", cfg.Data,
+		"backend", cfg.Backends[0].Name, "mtls", cfg.TLS.ClientCA != "", "version", version())
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		log.Info("shutting down: waiting for running requests")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if serr := srv.Shutdown(sctx); serr != nil && err == nil {
+		err = serr
+	}
+	return err
+}
+
+func newLogger(c gateway.LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,181 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/walgate/walgate/gateway/protocol"
+)
+
+// Config is the gateway's configuration. The zero value plus Defaults is
+// the embedded default: one fs backend under Data, plain HTTP on loopback.
+type Config struct {
+	// Listen is the address to serve on, host:port.
+	Listen string `yaml:"listen"`
+	// Data is the gateway's own directory: the catalog (catalog.db) and,
+	// unless backends are listed, the fs store (store/).
+	Data string `yaml:"data"`
+	// AllowInsecureHTTP permits plain HTTP on a non-loopback address.
+	// Tokens and metadata then cross the network in clear text.
+	AllowInsecureHTTP bool `yaml:"allow_insecure_http"`
+	// TLS turns on HTTPS (and optionally client certificates).
+	TLS TLSConfig `yaml:"tls"`
+	// Limits bound what one request may cost.
+	Limits Limits `yaml:"limits"`
+	// Backends lists the object stores; the first is the primary. Empty:
+	// one fs backend at <data>/store.
+	Backends []BackendConfig `yaml:"backends"`
+	// Log sets the log format and level.
+	Log LogConfig `yaml:"log"`
+}
+
+// TLSConfig holds certificate paths.
+type TLSConfig struct {
+	Cert     string `yaml:"cert"`      // PEM server certificate (chain)
+	Key      string `yaml:"key"`       // PEM private key
+	ClientCA string `yaml:"client_ca"` // PEM CA bundle; when set, clients must present a certificate it signed
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLSConfig) Enabled() bool { return t.Cert != "" || t.Key != "" }
+
+// Limits bound request sizes and stalls.
+type Limits struct {
+	// MaxWALBytes is the largest WAL object body accepted (compressed and
+	// encrypted bytes). PostgreSQL segments are at most 1 GiB.
+	MaxWALBytes int64 `yaml:"max_wal_bytes"`
+	// IdleTimeout is how long a request body may stall between two reads
+	// before the request fails (408) and nothing is stored.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// HeaderTimeout bounds reading request headers and idle keep-alive.
+	HeaderTimeout time.Duration `yaml:"header_timeout"`
+	// WriteTimeout bounds a whole response write; 0 means none (needed
+	// for large restores on slow links).
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+}
+
+// BackendConfig describes one object store.
+type BackendConfig struct {
+	Name string `yaml:"name"` // unique, used in logs and the catalog
+	Type string `yaml:"type"` // fs (s3, gcs, azure: not yet)
+	Path string `yaml:"path"` // fs: root directory
+}
+
+// LogConfig sets logging.
+type LogConfig struct {
+	Format string `yaml:"format"` // text (default) or json
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+}
+
+// Defaults fills every unset field with the embedded default.
+func (c *Config) Defaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:7480"
+	}
+	if c.Limits.MaxWALBytes == 0 {
+		c.Limits.MaxWALBytes = 1<<30 + 64<<20
+	}
+	if c.Limits.IdleTimeout == 0 {
+		c.Limits.IdleTimeout = 60 * time.Second
+	}
+	if c.Limits.HeaderTimeout == 0 {
+		c.Limits.HeaderTimeout = 30 * time.Second
+	}
+	if len(c.Backends) == 0 && c.Data != "" {
+		c.Backends = []BackendConfig{{Name: "local", Type: "fs", Path: filepath.Join(c.Data, "store")}}
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+}
+
+// Validate checks the configuration as a whole and says what to change.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Data == "" {
+		errs = append(errs, errors.New("data: the gateway's data directory is required (--data DIR or data: in the config)"))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q: want host:port, e.g. 127.0.0.1:7480", c.Listen))
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		errs = append(errs, errors.New("tls: cert and key go together; set both or neither"))
+	}
+	if c.TLS.ClientCA != "" && !c.TLS.Enabled() {
+		errs = append(errs, errors.New("tls.client_ca needs tls.cert and tls.key: client certificates only work over TLS"))
+	}
+	if !c.TLS.Enabled() && !c.AllowInsecureHTTP && !protocol.IsLoopback(c.Listen) {
+		errs = append(errs, fmt.Errorf("refusing plain HTTP on %s, which is not a loopback address: tokens would cross the network in clear text; set tls.cert and tls.key ('walgate cert init DIR' makes a trial CA), or set allow_insecure_http: true if something else encrypts the link", c.Listen))
+	}
+	if c.Limits.MaxWALBytes < 1<<20 {
+		errs = append(errs, errors.New("limits.max_wal_bytes must be at least 1 MiB"))
+	}
+	if c.Limits.IdleTimeout < time.Second {
+		errs = append(errs, errors.New("limits.idle_timeout must be at least 1s"))
+	}
+	names := map[string]bool{}
+	for i, b := range c.Backends {
+		if b.Name == "" {
+			errs = append(errs, fmt.Errorf("backends[%d]: name is required", i))
+		}
+		if names[b.Name] {
+			errs = append(errs, fmt.Errorf("backends[%d]: name %q is used twice", i, b.Name))
+		}
+		names[b.Name] = true
+		switch b.Type {
+		case "fs":
+			if b.Path == "" {
+				errs = append(errs, fmt.Errorf("backends[%d] (%s): fs needs path", i, b.Name))
+			}
+		case "s3", "gcs", "azure":
+			errs = append(errs, fmt.Errorf("backends[%d] (%s): type %s is not available in this version; use fs", i, b.Name, b.Type))
+		default:
+			errs = append(errs, fmt.Errorf("backends[%d] (%s): unknown type %q; use fs", i, b.Name, b.Type))
+		}
+	}
+	if len(c.Backends) > 1 {
+		errs = append(errs, errors.New("backends: this version writes to one backend; list exactly one"))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format %q: use text or json", c.Log.Format))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level %q: use debug, info, warn or error", c.Log.Level))
+	}
+	return errors.Join(errs...)
+}
+
+// LoadConfig reads a YAML config strictly: unknown keys are errors.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return ParseConfig(data, path)
+}
+
+// ParseConfig parses YAML config bytes strictly; name is used in errors.
+func ParseConfig(data []byte, name string) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("config %s: %w", name, err)
+	}
+	return c, nil
+}

@@ -1,0 +1,88 @@
+// Package gatewaytest runs a real walgate gateway in-process on a loopback
+// port for tests: a real catalog, a real fs backend, a real HTTP listener.
+// It is test support, never imported by the binaries.
+package gatewaytest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/index"
+)
+
+// Gateway is a running test gateway.
+type Gateway struct {
+	URL    string // http(s)://127.0.0.1:port
+	Data   string // data directory (catalog.db, store/)
+	Server *gateway.Server
+	t      testing.TB
+}
+
+// Options tune Start.
+type Options struct {
+	// Config is the base config; Data and Listen are filled in.
+	Config gateway.Config
+	// Log receives the gateway's log; nil discards it.
+	Log io.Writer
+}
+
+// Start runs a gateway until the test ends.
+func Start(t testing.TB, opts Options) *Gateway {
+	t.Helper()
+	cfg := opts.Config
+	if cfg.Data == "" {
+		cfg.Data = t.TempDir()
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	w := opts.Log
+	if w == nil {
+		w = io.Discard
+	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := gateway.New(cfg, log)
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	ln, err := srv.Listen()
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	go srv.Serve(ln)
+	scheme := "http"
+	if cfg.TLS.Enabled() {
+		scheme = "https"
+	}
+	g := &Gateway{URL: scheme + "://" + ln.Addr().(*net.TCPAddr).String(), Data: cfg.Data, Server: srv, t: t}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return g
+}
+
+// Token creates a token for cluster with the given scopes
+// ("push", "fetch", "admin").
+func (g *Gateway) Token(cluster string, scopes ...string) string {
+	g.t.Helper()
+	a, err := gateway.DialAdmin(g.Data)
+	if err != nil {
+		g.t.Fatalf("admin socket: %v", err)
+	}
+	sc := make([]index.Scope, len(scopes))
+	for i, s := range scopes {
+		sc[i] = index.Scope(s)
+	}
+	tok, _, err := a.AddToken(cluster, sc, "test")
+	if err != nil {
+		g.t.Fatalf("token add: %v", err)
+	}
+	return tok
+}

@@ -1,0 +1,219 @@
+package protocol
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/walgate/walgate/index/pgname"
+)
+
+// Version is the path prefix of every protocol-v1 route.
+const Version = "v1"
+
+// Request and response headers.
+const (
+	// HeaderContentSHA256 carries the hex SHA-256 of the body as sent: on a
+	// PUT the client's claim, checked by the gateway before it stores
+	// anything; on a GET the hash recorded at ingest, checked by the client.
+	HeaderContentSHA256 = "Walgate-Content-Sha256"
+	// HeaderCompression names the compression of the stored object
+	// (zstd, lz4, brotli, none).
+	HeaderCompression = "Walgate-Compression"
+	// HeaderEncryption names the encryption of the stored object
+	// (libsodium or none). The gateway never holds the key.
+	HeaderEncryption = "Walgate-Encryption"
+	// HeaderContentID identifies the plaintext ("sha256:<hex>" or
+	// "hmac-sha256:<hex>") so a re-push of the same WAL file is recognised
+	// and a different one refused.
+	HeaderContentID = "Walgate-Content-Id"
+	// HeaderPlainSize is the size of the plaintext in bytes.
+	HeaderPlainSize = "Walgate-Plain-Size"
+	// HeaderStoredAt is when the gateway committed the object (RFC 3339).
+	HeaderStoredAt = "Walgate-Stored-At"
+)
+
+// Encryption values.
+const (
+	EncryptionNone      = "none"
+	EncryptionLibsodium = "libsodium"
+)
+
+// WALPath is the route of one WAL archive file of a cluster.
+func WALPath(cluster, name string) string {
+	return "/" + Version + "/clusters/" + url.PathEscape(cluster) + "/wal/" + url.PathEscape(name)
+}
+
+// WhoAmIPath returns what the gateway knows of the presented token.
+const WhoAmIPath = "/" + Version + "/whoami"
+
+// PutWALResult is the body of a successful WAL PUT.
+type PutWALResult struct {
+	Name string `json:"name"`
+	// Status is "stored" (201) for a new object or "exists" (200) when the
+	// same plaintext was archived before; then SHA256 and Size describe the
+	// object stored earlier.
+	Status    string `json:"status"`
+	SHA256    string `json:"sha256"`
+	Size      int64  `json:"size"`
+	ContentID string `json:"content_id"`
+}
+
+// WhoAmI is the body of GET /v1/whoami.
+type WhoAmI struct {
+	TokenID string   `json:"token_id"`
+	Cluster string   `json:"cluster"`
+	Scopes  []string `json:"scopes"`
+	Gateway string   `json:"gateway_version"`
+}
+
+// Code is a stable, machine-readable error code. Clients branch on codes,
+// never on messages.
+type Code string
+
+// Error codes and the HTTP status each travels with.
+const (
+	CodeBadRequest     Code = "bad_request"     // 400 malformed request
+	CodeInvalidName    Code = "invalid_name"    // 400 WAL or cluster name breaks its grammar
+	CodeLengthRequired Code = "length_required" // 411 no Content-Length
+	CodeLengthMismatch Code = "length_mismatch" // 400 body shorter or longer than Content-Length
+	CodeHashMismatch   Code = "hash_mismatch"   // 400 body hash differs from the declared one
+	CodeTooLarge       Code = "too_large"       // 413 body exceeds the configured limit
+	CodeUnauthorized   Code = "unauthorized"    // 401 no token, unknown or revoked token
+	CodeForbidden      Code = "forbidden"       // 403 token lacks the scope, or names another cluster
+	CodeNotFound       Code = "not_found"       // 404 no such object
+	CodeConflict       Code = "conflict"        // 409 archived before with different content
+	CodeTimeout        Code = "timeout"         // 408 the body stalled
+	CodeUnavailable    Code = "unavailable"     // 503 storage or catalog not available
+	CodeInternal       Code = "internal"        // 500 a bug or an unexpected failure
+	CodeRouteNotFound  Code = "no_such_route"   // 404 unknown path or method
+)
+
+// Status returns the HTTP status a code is sent with.
+func (c Code) Status() int {
+	switch c {
+	case CodeBadRequest, CodeInvalidName, CodeLengthMismatch, CodeHashMismatch:
+		return 400
+	case CodeUnauthorized:
+		return 401
+	case CodeForbidden:
+		return 403
+	case CodeNotFound, CodeRouteNotFound:
+		return 404
+	case CodeTimeout:
+		return 408
+	case CodeConflict:
+		return 409
+	case CodeLengthRequired:
+		return 411
+	case CodeTooLarge:
+		return 413
+	case CodeUnavailable:
+		return 503
+	}
+	return 500
+}
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the error inside ErrorBody.
+type ErrorDetail struct {
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+}
+
+// ValidateCluster checks a cluster name: 1 to 63 characters of lower-case
+// letters, digits, '-' and '_', starting with a letter or digit.
+func ValidateCluster(name string) error {
+	if len(name) == 0 || len(name) > 63 {
+		return fmt.Errorf("invalid cluster name %q: 1 to 63 characters of a-z, 0-9, '-' and '_'", clip(name))
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || (i > 0 && (c == '-' || c == '_'))
+		if !ok {
+			return fmt.Errorf("invalid cluster name %q: 1 to 63 characters of a-z, 0-9, '-' and '_', starting with a letter or digit", clip(name))
+		}
+	}
+	return nil
+}
+
+// ValidateWALName checks a WAL archive file name (segment, timeline
+// history, backup history or partial segment).
+func ValidateWALName(name string) (pgname.WALFile, error) {
+	return pgname.ParseWALFile(name)
+}
+
+// Token format: "wgt1." + cluster + "." + 43 characters of base64url (32
+// random bytes). The cluster part lets the client find its cluster without
+// a round trip; the gateway trusts only its catalog, which binds the
+// token's hash to the cluster.
+const tokenPrefix = "wgt1."
+
+// NewToken makes a fresh secret token bound to cluster.
+func NewToken(cluster string) (string, error) {
+	if err := ValidateCluster(cluster); err != nil {
+		return "", err
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return tokenPrefix + cluster + "." + base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// TokenCluster returns the cluster a well-formed token names.
+func TokenCluster(token string) (string, error) {
+	rest, ok := strings.CutPrefix(token, tokenPrefix)
+	i := strings.LastIndexByte(rest, '.')
+	if !ok || i <= 0 || len(rest)-i-1 != 43 {
+		return "", fmt.Errorf("malformed walgate token (want wgt1.<cluster>.<secret>, as printed by 'walgate token add')")
+	}
+	cluster := rest[:i]
+	if err := ValidateCluster(cluster); err != nil {
+		return "", fmt.Errorf("malformed walgate token: %v", err)
+	}
+	if _, err := base64.RawURLEncoding.DecodeString(rest[i+1:]); err != nil {
+		return "", fmt.Errorf("malformed walgate token: secret is not base64url")
+	}
+	return cluster, nil
+}
+
+// TokenHash is what the catalog stores instead of the token.
+func TokenHash(token string) [32]byte { return sha256.Sum256([]byte(token)) }
+
+// TokenID is a short, non-secret handle for a token, safe for logs.
+func TokenID(token string) string {
+	h := TokenHash(token)
+	return hex.EncodeToString(h[:6])
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+// IsLoopback reports whether a host:port (or a bare host) names a loopback
+// address: 127.0.0.0/8, ::1 or "localhost". Plain HTTP is acceptable only
+// there.
+func IsLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = strings.Trim(hostport, "[]")
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,176 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/index"
+)
+
+// CreateToken makes a new token for cluster with scopes, stores its hash
+// in the catalog and returns the secret, which is never stored.
+func CreateToken(cat *index.Catalog, cluster string, scopes []index.Scope, comment string) (string, index.Token, error) {
+	if len(scopes) == 0 {
+		return "", index.Token{}, errors.New("a token needs at least one scope: push, fetch or admin")
+	}
+	secret, err := protocol.NewToken(cluster)
+	if err != nil {
+		return "", index.Token{}, err
+	}
+	t := index.Token{ID: protocol.TokenID(secret), Cluster: cluster, Scopes: scopes, Created: time.Now().UTC(), Comment: comment}
+	if err := cat.AddToken(protocol.TokenHash(secret), t); err != nil {
+		return "", index.Token{}, err
+	}
+	return secret, t, nil
+}
+
+// AdminSocketPath is the Unix socket through which admin verbs on the same
+// machine reach a running gateway. Access is by file permission (0600,
+// owner only): whoever can open it can read the data directory anyway.
+func AdminSocketPath(data string) string { return filepath.Join(data, "admin.sock") }
+
+// tokenRequest is the body of POST /tokens on the admin socket.
+type tokenRequest struct {
+	Cluster string        `json:"cluster"`
+	Scopes  []index.Scope `json:"scopes"`
+	Comment string        `json:"comment"`
+}
+
+type tokenResponse struct {
+	Token  string      `json:"token"`
+	Record index.Token `json:"record"`
+}
+
+// listenAdmin opens the admin socket, owner-only.
+func (s *Server) listenAdmin() (net.Listener, error) {
+	path := AdminSocketPath(s.cfg.Data)
+	os.Remove(path) // a stale socket from a killed gateway
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	return ln, nil
+}
+
+// serveAdmin serves the admin socket until ctx ends.
+func (s *Server) serveAdmin(ctx context.Context, ln net.Listener) error {
+	path := AdminSocketPath(s.cfg.Data)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /tokens", func(w http.ResponseWriter, r *http.Request) {
+		var req tokenRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
+			http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		secret, rec, err := CreateToken(s.catalog, req.Cluster, req.Scopes, req.Comment)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.log.Info("token added", "token", rec.ID, "cluster", rec.Cluster, "scopes", rec.Scopes)
+		_ = json.NewEncoder(w).Encode(tokenResponse{Token: secret, Record: rec})
+	})
+	mux.HandleFunc("GET /tokens", func(w http.ResponseWriter, r *http.Request) {
+		list, err := s.catalog.ListTokens()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(list)
+	})
+	mux.HandleFunc("DELETE /tokens/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.catalog.RevokeToken(r.PathValue("id")); err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		s.log.Info("token revoked", "token", r.PathValue("id"))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+		os.Remove(path)
+	}()
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// AdminClient reaches a running gateway's admin socket.
+type AdminClient struct{ http *http.Client }
+
+// DialAdmin returns a client for the admin socket under data, or an error
+// when no gateway answers there.
+func DialAdmin(data string) (*AdminClient, error) {
+	path := AdminSocketPath(data)
+	conn, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	conn.Close()
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}
+	return &AdminClient{http: &http.Client{Transport: tr, Timeout: 10 * time.Second}}, nil
+}
+
+func (a *AdminClient) call(method, path string, in, out any) error {
+	var body *strings.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = strings.NewReader(string(b))
+	} else {
+		body = strings.NewReader("")
+	}
+	req, _ := http.NewRequest(method, "http://walgate"+path, body)
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		buf := make([]byte, 4096)
+		n, _ := resp.Body.Read(buf)
+		return fmt.Errorf("gateway: %s", strings.TrimSpace(string(buf[:n])))
+	}
+	if out != nil {
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	return nil
+}
+
+// AddToken asks the running gateway to create a token.
+func (a *AdminClient) AddToken(cluster string, scopes []index.Scope, comment string) (string, index.Token, error) {
+	var res tokenResponse
+	err := a.call(http.MethodPost, "/tokens", tokenRequest{Cluster: cluster, Scopes: scopes, Comment: comment}, &res)
+	return res.Token, res.Record, err
+}
+
+// ListTokens lists the running gateway's tokens.
+func (a *AdminClient) ListTokens() ([]index.Token, error) {
+	var list []index.Token
+	err := a.call(http.MethodGet, "/tokens", nil, &list)
+	return list, err
+}
+
+// RevokeToken revokes a token by ID on the running gateway.
+func (a *AdminClient) RevokeToken(id string) error {
+	return a.call(http.MethodDelete, "/tokens/"+id, nil, nil)
+}

@@ -1,0 +1,287 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/index"
+)
+
+// compressionExt maps the compressions a client may declare to WAL-G's
+// object name extensions.
+var compressionExt = map[string]string{"zstd": ".zst", "lz4": ".lz4", "brotli": ".br", "none": ""}
+
+// WALKey is the object key of a WAL file in the backend: WAL-G's layout,
+// <cluster>/wal_005/<name>[.<ext>].
+func WALKey(cluster, name, compression string) string {
+	return cluster + "/wal_005/" + name + compressionExt[compression]
+}
+
+// walTarget validates the route parameters of a WAL request.
+func walTarget(c *fiber.Ctx) (cluster, name string, err error) {
+	cluster, name = c.Params("cluster"), c.Params("name")
+	if err := protocol.ValidateCluster(cluster); err != nil {
+		return "", "", apiErr(protocol.CodeInvalidName, "%v", err)
+	}
+	if _, err := protocol.ValidateWALName(name); err != nil {
+		return "", "", apiErr(protocol.CodeInvalidName, "%v", err)
+	}
+	return cluster, name, nil
+}
+
+// walHeaders are the checked headers of a WAL PUT.
+type walHeaders struct {
+	length      int64
+	sha256      []byte
+	compression string
+	encryption  string
+	contentID   string
+	plainSize   int64
+}
+
+func (s *Server) parseWALHeaders(c *fiber.Ctx) (walHeaders, error) {
+	var h walHeaders
+	h.length = int64(c.Request().Header.ContentLength())
+	if h.length < 0 {
+		return h, apiErr(protocol.CodeLengthRequired, "Content-Length is required: the gateway checks the body's size before acknowledging it")
+	}
+	if h.length > s.cfg.Limits.MaxWALBytes {
+		return h, apiErr(protocol.CodeTooLarge, "body of %d bytes exceeds limits.max_wal_bytes (%d)", h.length, s.cfg.Limits.MaxWALBytes)
+	}
+	sum, err := hex.DecodeString(c.Get(protocol.HeaderContentSHA256))
+	if err != nil || len(sum) != sha256.Size {
+		return h, apiErr(protocol.CodeBadRequest, "header %s must be the 64-hex SHA-256 of the body", protocol.HeaderContentSHA256)
+	}
+	h.sha256 = sum
+	h.compression = c.Get(protocol.HeaderCompression)
+	if _, ok := compressionExt[h.compression]; !ok {
+		return h, apiErr(protocol.CodeBadRequest, "header %s must be zstd, lz4, brotli or none", protocol.HeaderCompression)
+	}
+	h.encryption = c.Get(protocol.HeaderEncryption)
+	if h.encryption != protocol.EncryptionNone && h.encryption != protocol.EncryptionLibsodium {
+		return h, apiErr(protocol.CodeBadRequest, "header %s must be none or libsodium", protocol.HeaderEncryption)
+	}
+	h.contentID = c.Get(protocol.HeaderContentID)
+	if !validContentID(h.contentID) {
+		return h, apiErr(protocol.CodeBadRequest, "header %s must be sha256:<64 hex> or hmac-sha256:<64 hex>", protocol.HeaderContentID)
+	}
+	h.plainSize, err = strconv.ParseInt(c.Get(protocol.HeaderPlainSize), 10, 64)
+	if err != nil || h.plainSize < 0 {
+		return h, apiErr(protocol.CodeBadRequest, "header %s must be the plaintext size in bytes", protocol.HeaderPlainSize)
+	}
+	return h, nil
+}
+
+func validContentID(s string) bool {
+	scheme, sum, ok := strings.Cut(s, ":")
+	if !ok || (scheme != "sha256" && scheme != "hmac-sha256") || len(sum) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(sum)
+	return err == nil && strings.ToLower(sum) == sum
+}
+
+// putWAL is PUT /v1/clusters/{cluster}/wal/{name}: stream the body into the
+// backend, verify size and hash, make it durable, commit the catalog, and
+// only then answer.
+func (s *Server) putWAL(c *fiber.Ctx) error {
+	cluster, name, err := walTarget(c)
+	if err != nil {
+		return err
+	}
+	tok, err := s.authorize(c, cluster, index.ScopePush)
+	if err != nil {
+		return err
+	}
+	h, err := s.parseWALHeaders(c)
+	if err != nil {
+		return err
+	}
+	body := &ingestReader{
+		r: c.Context().RequestBodyStream(), conn: c.Context().Conn(), idle: s.cfg.Limits.IdleTimeout,
+		declared: h.length, want: h.sha256, hash: sha256.New(),
+	}
+	c.Locals(localBytes, h.length)
+
+	unlock := s.lockName(cluster, name)
+	defer unlock()
+
+	prev, err := s.catalog.WAL(cluster, name)
+	switch {
+	case err == nil:
+		// Archived before. Read the body anyway so that a bad body is still
+		// reported as such and the connection stays usable.
+		if _, err := io.Copy(io.Discard, body); err != nil {
+			return body.failure(err)
+		}
+		return s.answerExisting(c, prev, h.contentID)
+	case !errors.Is(err, index.ErrNotFound):
+		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+	}
+
+	key := WALKey(cluster, name, h.compression)
+	meta := map[string]string{
+		"cluster": cluster, "kind": "wal", "name": name,
+		"sha256": hex.EncodeToString(h.sha256), "content-id": h.contentID,
+		"plain-size":  strconv.FormatInt(h.plainSize, 10),
+		"compression": h.compression, "encryption": h.encryption,
+	}
+	// The request context would end when the handler returns; the write
+	// must finish or fail on its own terms.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	info, err := s.backend.Put(ctx, key, body, h.length, backends.PutOptions{Metadata: meta})
+	if err != nil {
+		if body.err != nil {
+			return body.failure(body.err)
+		}
+		return &apiError{Code: protocol.CodeUnavailable, Message: "storing the object failed; nothing was acknowledged, retry later", Err: err}
+	}
+	obj := index.WALObject{
+		Name: name, Key: key, Backend: s.cfg.Backends[0].Name, Size: info.Size,
+		SHA256: hex.EncodeToString(body.hash.Sum(nil)), ContentID: h.contentID, PlainSize: h.plainSize,
+		Compression: h.compression, Encryption: h.encryption, StoredAt: time.Now().UTC(), TokenID: tok.ID,
+	}
+	cur, added, err := s.catalog.AddWAL(cluster, obj)
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog commit failed; nothing was acknowledged, retry later", Err: err}
+	}
+	if !added {
+		return s.answerExisting(c, cur, h.contentID)
+	}
+	c.Status(fiber.StatusCreated)
+	return c.JSON(protocol.PutWALResult{Name: name, Status: "stored", SHA256: obj.SHA256, Size: obj.Size, ContentID: obj.ContentID})
+}
+
+// answerExisting answers a push of a name the catalog already holds: the
+// same plaintext is success, anything else a conflict; nothing is written.
+func (s *Server) answerExisting(c *fiber.Ctx, prev index.WALObject, contentID string) error {
+	if prev.ContentID != contentID {
+		return apiErr(protocol.CodeConflict,
+			"%s was archived before (at %s) with different content; nothing was overwritten. If the cluster was restored or re-initialised, archive it under a new cluster name; a changed encryption key also changes the content identity",
+			prev.Name, prev.StoredAt.Format(time.RFC3339))
+	}
+	return c.JSON(protocol.PutWALResult{Name: prev.Name, Status: "exists", SHA256: prev.SHA256, Size: prev.Size, ContentID: prev.ContentID})
+}
+
+// getWAL is GET and HEAD /v1/clusters/{cluster}/wal/{name}.
+func (s *Server) getWAL(c *fiber.Ctx) error {
+	cluster, name, err := walTarget(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.authorize(c, cluster, index.ScopeFetch); err != nil {
+		return err
+	}
+	obj, err := s.catalog.WAL(cluster, name)
+	if errors.Is(err, index.ErrNotFound) {
+		return apiErr(protocol.CodeNotFound, "%s is not archived for cluster %s", name, cluster)
+	}
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+	}
+	c.Set(protocol.HeaderContentSHA256, obj.SHA256)
+	c.Set(protocol.HeaderCompression, obj.Compression)
+	c.Set(protocol.HeaderEncryption, obj.Encryption)
+	c.Set(protocol.HeaderContentID, obj.ContentID)
+	c.Set(protocol.HeaderPlainSize, strconv.FormatInt(obj.PlainSize, 10))
+	c.Set(protocol.HeaderStoredAt, obj.StoredAt.Format(time.RFC3339))
+	c.Set(fiber.HeaderContentType, "application/octet-stream")
+	if c.Method() == fiber.MethodHead {
+		c.Response().Header.SetContentLength(int(obj.Size))
+		c.Response().SkipBody = true
+		return nil
+	}
+	rc, err := s.backend.Get(context.Background(), obj.Key, 0, -1)
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("the catalog lists %s but backend %s cannot read it", name, obj.Backend), Err: err}
+	}
+	c.Locals(localBytes, obj.Size)
+	// fasthttp streams rc after the handler returns and closes it.
+	c.Response().SetBodyStream(rc, int(obj.Size))
+	return nil
+}
+
+// ingestReader reads a request body with a per-read idle deadline, and
+// ends with io.EOF only when exactly the declared bytes arrived and their
+// SHA-256 is the declared one. Anything else is an error, so the backend
+// discards the write.
+type ingestReader struct {
+	r        io.Reader
+	conn     net.Conn
+	idle     time.Duration
+	declared int64
+	want     []byte
+	hash     hash.Hash
+	n        int64
+	err      error // first failure, kept for classification
+}
+
+var (
+	errShortBody    = errors.New("request body ended early")
+	errHashMismatch = errors.New("request body hash mismatch")
+)
+
+func (b *ingestReader) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.n == b.declared {
+		if !bytes.Equal(b.hash.Sum(nil), b.want) {
+			b.err = errHashMismatch
+			return 0, b.err
+		}
+		return 0, io.EOF
+	}
+	if b.r == nil {
+		b.err = errShortBody
+		return 0, b.err
+	}
+	if rest := b.declared - b.n; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	if b.conn != nil {
+		_ = b.conn.SetReadDeadline(time.Now().Add(b.idle))
+	}
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	b.hash.Write(p[:n])
+	if err == io.EOF {
+		if b.n < b.declared {
+			b.err = errShortBody
+			return n, b.err
+		}
+		err = nil
+	}
+	if err != nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// failure classifies a body error into its wire code.
+func (b *ingestReader) failure(err error) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, errHashMismatch):
+		return apiErr(protocol.CodeHashMismatch, "the body's SHA-256 differs from %s: it was damaged in transit; nothing was stored", protocol.HeaderContentSHA256)
+	case errors.As(err, &ne) && ne.Timeout():
+		return apiErr(protocol.CodeTimeout, "the body stalled for %s after %d of %d bytes; nothing was stored", b.idle, b.n, b.declared)
+	default:
+		return &apiError{Code: protocol.CodeLengthMismatch, Message: fmt.Sprintf("the body ended after %d of %d declared bytes; nothing was stored", b.n, b.declared), Err: err}
+	}
+}
