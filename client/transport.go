@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/walgate/walgate/gateway/protocol"
@@ -23,6 +24,9 @@ type Client struct {
 	http *http.Client
 	// sleep waits between retries; tests shorten it.
 	sleep func(context.Context, time.Duration) error
+	// certRequested: a gateway asked for a client certificate and none
+	// is configured.
+	certRequested atomic.Bool
 }
 
 // New builds a client from cfg. It does no network I/O.
@@ -42,12 +46,21 @@ func New(cfg Config) (*Client, error) {
 		}
 		tc.RootCAs = pool
 	}
+	c := &Client{cfg: cfg, sleep: sleepCtx}
 	if cfg.ClientCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.ClientCert, cfg.ClientKey)
 		if err != nil {
 			return nil, cfgErr("WALGATE_CLIENT_CERT/WALGATE_CLIENT_KEY: %v", err)
 		}
 		tc.Certificates = []tls.Certificate{cert}
+	} else {
+		// Note that the gateway asked for a client certificate: with TLS
+		// 1.3 its refusal comes after the handshake, as a broken
+		// connection, which transportError then explains.
+		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			c.certRequested.Store(true)
+			return &tls.Certificate{}, nil
+		}
 	}
 	idle := cfg.Timeout
 	dialer := &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}
@@ -67,7 +80,8 @@ func New(cfg Config) (*Client, error) {
 		WriteBufferSize:       64 << 10,
 		ReadBufferSize:        64 << 10,
 	}
-	return &Client{cfg: cfg, http: &http.Client{Transport: tr}, sleep: sleepCtx}, nil
+	c.http = &http.Client{Transport: tr}
+	return c, nil
 }
 
 // Close releases idle connections.
@@ -188,15 +202,20 @@ func (c *Client) transportError(op string, err error) error {
 	var unknownCA x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
 	var certErr *tls.CertificateVerificationError
+	var opErr *net.OpError
 	switch {
-	case errors.As(err, &unknownCA) || errors.As(err, &certErr):
-		return &Error{Kind: ErrAuth, Op: op, Message: fmt.Sprintf("the certificate of %s is not trusted; if the gateway uses a private CA, set WALGATE_CA_FILE to its PEM file", host), Err: err}
+	// Before the general case: a name mismatch also comes wrapped in a
+	// CertificateVerificationError, and WALGATE_CA_FILE would not fix it.
 	case errors.As(err, &hostErr):
 		return &Error{Kind: ErrAuth, Op: op, Message: fmt.Sprintf("the certificate of %s does not name that host; use the host name the certificate was made for", host), Err: err}
+	case errors.As(err, &unknownCA) || errors.As(err, &certErr):
+		return &Error{Kind: ErrAuth, Op: op, Message: fmt.Sprintf("the certificate of %s is not trusted; if the gateway uses a private CA, set WALGATE_CA_FILE to its PEM file", host), Err: err}
 	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return &Error{Kind: ErrRejected, Op: op, Message: fmt.Sprintf("%s speaks plain HTTP; use http:// in WALGATE_URL or configure TLS on the gateway", host), Err: err}
 	case strings.Contains(err.Error(), "tls: ") || strings.Contains(err.Error(), "certificate"):
 		return &Error{Kind: ErrAuth, Op: op, Message: fmt.Sprintf("TLS with %s failed; check WALGATE_CA_FILE and, for mutual TLS, WALGATE_CLIENT_CERT/WALGATE_CLIENT_KEY", host), Err: err}
+	case c.certRequested.Load() && !(errors.As(err, &opErr) && opErr.Op == "dial"):
+		return &Error{Kind: ErrAuth, Op: op, Message: fmt.Sprintf("%s asks for a client certificate (mutual TLS) and none is configured: set WALGATE_CLIENT_CERT and WALGATE_CLIENT_KEY", host), Err: err}
 	}
 	return &Error{Kind: ErrUnavailable, Op: op, Message: fmt.Sprintf("cannot reach the gateway at %s; check that walgate is running and WALGATE_URL is right", host), Err: err}
 }

@@ -3,6 +3,8 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"io"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -58,6 +60,47 @@ func toAPIError(err error) *apiError {
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	ae := toAPIError(err)
 	c.Locals(localError, ae)
+	// A request refused before its body was read leaves the rest of the
+	// body on the connection, where the server would parse it as the next
+	// request. Read and drop it, so that the client, still sending, gets
+	// to read this answer (closing with unread data resets the connection
+	// and the client would report a network error instead); close the
+	// connection when that is not possible.
+	if cl := c.Request().Header.ContentLength(); cl != 0 {
+		if cl > maxDrain || ae.Code == protocol.CodeTimeout || ae.Code == protocol.CodeLengthMismatch || !s.drainBody(c) {
+			c.Context().SetConnectionClose()
+		}
+	}
 	c.Status(ae.Code.Status())
 	return c.JSON(protocol.ErrorBody{Error: protocol.ErrorDetail{Code: ae.Code, Message: ae.Message}})
+}
+
+// maxDrain bounds how much of a refused request's body drainBody reads.
+const maxDrain = 64 << 20
+
+// drainBody reads the unread rest of the request body, at most maxDrain
+// bytes, with the idle timeout between reads. It reports whether the body
+// ended cleanly, leaving the connection usable.
+func (s *Server) drainBody(c *fiber.Ctx) bool {
+	r := c.Context().RequestBodyStream()
+	if r == nil {
+		return true
+	}
+	conn := c.Context().Conn()
+	buf := make([]byte, 32<<10)
+	var n int64
+	for n <= maxDrain {
+		if conn != nil {
+			_ = conn.SetReadDeadline(time.Now().Add(s.cfg.Limits.IdleTimeout))
+		}
+		m, err := r.Read(buf)
+		n += int64(m)
+		if err == io.EOF {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+	}
+	return false
 }

@@ -93,12 +93,14 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		StreamRequestBody:     true,
 		DisableStartupMessage: true,
 		ErrorHandler:          s.errorHandler,
-		ReadTimeout:           cfg.Limits.HeaderTimeout, // bodies: per-read idle deadline instead
-		WriteTimeout:          cfg.Limits.WriteTimeout,
-		IdleTimeout:           2 * cfg.Limits.HeaderTimeout,
-		ReadBufferSize:        16 << 10,
-		ServerHeader:          "",
-		AppName:               "walgate",
+		// Headers and the first 8 KiB of a body are read under ReadTimeout;
+		// the rest of a body under the per-read idle deadline.
+		ReadTimeout:    min(cfg.Limits.HeaderTimeout, cfg.Limits.IdleTimeout),
+		WriteTimeout:   cfg.Limits.WriteTimeout,
+		IdleTimeout:    2 * cfg.Limits.HeaderTimeout,
+		ReadBufferSize: 16 << 10,
+		ServerHeader:   "",
+		AppName:        "walgate",
 	})
 	s.routes()
 	return s, nil

@@ -99,12 +99,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitOK
 	case "wal-push":
 		if len(args) != 1 {
-			return fail(stderr, "wal-push", usageError("wal-push takes one argument, the WAL file path (%p)"))
+			return fail(stderr, "wal-push", usageError("wal-push takes one argument, the WAL file path (%%p)"))
 		}
 		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runWALPush(ctx, c, args[0]) })
 	case "wal-fetch":
 		if len(args) != 2 {
-			return fail(stderr, "wal-fetch", usageError("wal-fetch takes two arguments, the WAL file name (%f) and the destination path (%p)"))
+			return fail(stderr, "wal-fetch", usageError("wal-fetch takes two arguments, the WAL file name (%%f) and the destination path (%%p)"))
 		}
 		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runWALFetch(ctx, c, args[0], args[1]) })
 	case "check":
