@@ -200,13 +200,15 @@ func (c *Client) fetchOnce(ctx context.Context, op, name, dest string) (err erro
 	return nil
 }
 
-// fetchCopyError tells a broken transfer (retryable) from bad bytes.
+// fetchCopyError tells a broken transfer (retryable) from bad bytes. A
+// short transfer is checked first: a cut inside a chunk also fails
+// authentication.
 func (c *Client) fetchCopyError(op string, err error, got, want int64) error {
 	var pathErr *os.PathError
 	switch {
 	case errors.As(err, &pathErr):
 		return &Error{Kind: ErrRejected, Op: op, Message: "writing the restored file failed", Err: err}
-	case errors.Is(err, codec.ErrAuth):
+	case errors.Is(err, codec.ErrAuth) && !errors.Is(err, codec.ErrTruncated):
 		return &Error{Kind: ErrIntegrity, Op: op, Message: "decryption failed: wrong key (check WALGATE_ENCRYPTION_KEY and _TRANSFORM) or the object was tampered with", Err: err}
 	case got < want && !errors.Is(err, codec.ErrCorrupt):
 		return &Error{Kind: ErrUnavailable, Op: op, Message: fmt.Sprintf("the transfer broke after %d of %d bytes", got, want), Err: err}

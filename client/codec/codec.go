@@ -1,0 +1,229 @@
+package codec
+
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
+// NewWriter returns a writer that compresses with c and then, when key is not
+// nil, encrypts as NewEncryptWriter does, writing the object into w: the
+// bytes WAL-G would store for the same input and settings (up to the random
+// encryption header and the compressor's version).
+//
+// Close ends the compressed stream and writes the FINAL chunk; it does not
+// close w. Nothing is complete before Close returns nil. Memory is bounded
+// by the compressor's window (see docs/codec.md), whatever the object size.
+// c must be one of the methods ParseCompression accepts.
+func NewWriter(w io.Writer, c Compression, key *Key) (io.WriteCloser, error) {
+	ow := &objectWriter{}
+	sink := w
+	if key != nil {
+		encryptor, err := NewEncryptWriter(w, key)
+		if err != nil {
+			return nil, err
+		}
+		ow.encryptor = encryptor
+		sink = encryptor
+	}
+	compressor, err := newCompressor(sink, c)
+	if err != nil {
+		return nil, err
+	}
+	ow.compressor = compressor
+	return ow, nil
+}
+
+type objectWriter struct {
+	compressor io.WriteCloser
+	encryptor  io.WriteCloser // nil without a key
+	closed     bool
+	err        error
+}
+
+func (o *objectWriter) Write(p []byte) (int, error) {
+	if o.closed {
+		return 0, errClosed
+	}
+	if o.err != nil {
+		return 0, o.err
+	}
+	n, err := o.compressor.Write(p)
+	if err != nil {
+		o.err = err
+	}
+	return n, err
+}
+
+func (o *objectWriter) Close() error {
+	if o.closed {
+		return o.err
+	}
+	o.closed = true
+	if o.err != nil {
+		return o.err
+	}
+	if err := o.compressor.Close(); err != nil {
+		o.err = err
+		return err
+	}
+	if o.encryptor != nil {
+		if err := o.encryptor.Close(); err != nil {
+			o.err = err
+			return err
+		}
+	}
+	return nil
+}
+
+// NewReader returns a reader of the plaintext of an object read from r:
+// decryption when key is not nil, then decompression with c. Like
+// NewDecryptReader it returns io.EOF only after a properly ended stream: the
+// FINAL chunk when encrypted, and the end of the compressed stream with
+// nothing after it. Otherwise Read fails with an error wrapping ErrAuth,
+// ErrTruncated or ErrCorrupt; errors of r itself are returned unchanged.
+//
+// An unencrypted object compressed with None has no end marker at all, so
+// its truncation cannot be seen here; the content hash kept by the gateway
+// covers that case.
+//
+// Nothing is read from r before the first Read. Close releases the
+// decoder's buffers; it does not close r.
+func NewReader(r io.Reader, c Compression, key *Key) (io.ReadCloser, error) {
+	switch c {
+	case Zstd, LZ4, Brotli, None, LZMA:
+	default:
+		return nil, fmt.Errorf("unknown compression method %q", c)
+	}
+	or := &objectReader{compression: c}
+	if key != nil {
+		or.source.r = NewDecryptReader(r, key)
+	} else {
+		or.source.r = r
+	}
+	return or, nil
+}
+
+type objectReader struct {
+	compression  Compression
+	source       sourceReader
+	decompressor *decompressor // nil until the first Read
+	closed       bool
+	err          error // sticky
+}
+
+// sourceReader is the input of the decompressor. It counts bytes and keeps
+// the first error other than io.EOF, which already says what went wrong
+// (an ErrAuth from decryption, an I/O error), whatever the decompressor
+// makes of it.
+type sourceReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.n += int64(n)
+	if err != nil && err != io.EOF && s.err == nil {
+		s.err = err
+	}
+	return n, err
+}
+
+func (o *objectReader) Read(p []byte) (int, error) {
+	if o.closed {
+		return 0, errClosed
+	}
+	if o.err != nil {
+		return 0, o.err
+	}
+	if o.decompressor == nil {
+		d, err := newDecompressor(&o.source, o.compression)
+		if err != nil {
+			o.err = o.explain(err)
+			return 0, o.err
+		}
+		o.decompressor = d
+	}
+	n, err := o.decompressor.Read(p)
+	switch {
+	case err == nil:
+		return n, nil
+	case err == io.EOF:
+		o.err = o.checkEnd()
+	default:
+		o.err = o.explain(err)
+	}
+	return n, o.err
+}
+
+// checkEnd runs when the decompressor reports the end of its stream: the
+// object is complete only if there was a compressed stream at all and
+// nothing follows it (which, when encrypted, also means the FINAL chunk).
+func (o *objectReader) checkEnd() error {
+	if o.source.err != nil {
+		// A decoder may take a failing source for the end of its input.
+		return o.source.err
+	}
+	if o.compression != None && o.source.n == 0 {
+		return fmt.Errorf("%w: %s stream is empty", ErrTruncated, o.compression)
+	}
+	if f := o.decompressor.frame; f != nil && !f.complete() {
+		return fmt.Errorf("%w: %s frame ends early", ErrTruncated, o.compression)
+	}
+	var probe [1]byte
+	for {
+		n, err := o.decompressor.tail.Read(probe[:])
+		if n > 0 {
+			return fmt.Errorf("%w: data after the end of the %s stream", ErrCorrupt, o.compression)
+		}
+		if err == io.EOF {
+			return io.EOF
+		}
+		if err != nil {
+			return o.explain(err)
+		}
+	}
+}
+
+// explain classifies a decompressor error.
+func (o *objectReader) explain(err error) error {
+	if o.source.err != nil {
+		return o.source.err
+	}
+	if o.decompressor != nil && o.decompressor.frame != nil {
+		if f := o.decompressor.frame; f.err != nil {
+			return f.err
+		} else if f.ended {
+			return fmt.Errorf("%w: %s frame ends early: %v", ErrTruncated, o.compression, err)
+		}
+	}
+	if errors.Is(err, ErrAuth) || errors.Is(err, ErrTruncated) || errors.Is(err, ErrCorrupt) {
+		return err
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || isLZMAUnexpectedEOF(err) {
+		return fmt.Errorf("%w: %s stream ends early: %v", ErrTruncated, o.compression, err)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrCorrupt, o.compression, err)
+}
+
+// isLZMAUnexpectedEOF recognises the lzma package's own end-of-input error,
+// which is a plain errors.New value.
+func isLZMAUnexpectedEOF(err error) bool {
+	return err.Error() == "lzma: unexpected EOF"
+}
+
+// Close releases the decoder's buffers. It does not close the underlying
+// reader.
+func (o *objectReader) Close() error {
+	if o.closed {
+		return nil
+	}
+	o.closed = true
+	if o.decompressor != nil {
+		o.decompressor.release()
+		o.decompressor = nil
+	}
+	return nil
+}

@@ -1,0 +1,273 @@
+package codec
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// The errors a reader returns, wrapped with where and why. Test with
+// errors.Is. Errors of the underlying io.Reader are returned as they are.
+var (
+	// ErrAuth: a chunk failed authentication. The key is wrong or the
+	// ciphertext was changed. No byte of such a chunk is ever returned.
+	ErrAuth = errors.New("authentication failed: wrong key or tampered ciphertext")
+	// ErrTruncated: the stream ended early, without its FINAL chunk or
+	// inside a compression frame.
+	ErrTruncated = errors.New("stream truncated")
+	// ErrCorrupt: the stream is malformed: undecodable compressed data, data
+	// after the end of the stream, a bad header or chunk tag.
+	ErrCorrupt = errors.New("stream corrupt")
+)
+
+var errClosed = errors.New("codec: use of a closed stream")
+
+// NewEncryptWriter returns a writer that encrypts everything written to it
+// into w with libsodium's crypto_secretstream_xchacha20poly1305, framed as
+// WAL-G frames it: a random 24-byte header, then one sealed chunk per 8192
+// bytes of input tagged MESSAGE, and on Close one last chunk of the remaining
+// 0 to 8191 bytes tagged FINAL. For n input bytes the output is exactly
+// 24 + floor(n/8192)*8209 + n%8192 + 17 bytes.
+//
+// Nothing is written to w before the first Write or Close. Close writes the
+// last chunk and does not close w. The writer holds at most one chunk.
+func NewEncryptWriter(w io.Writer, key *Key) (io.WriteCloser, error) {
+	if key == nil {
+		return nil, errors.New("codec: encryption needs a key")
+	}
+	e := &encryptWriter{dst: w}
+	if _, err := rand.Read(e.header[:]); err != nil {
+		return nil, fmt.Errorf("codec: random stream header: %w", err)
+	}
+	e.state = newStreamState(key, &e.header)
+	return e, nil
+}
+
+type encryptWriter struct {
+	dst           io.Writer
+	state         *streamState
+	header        [streamHeaderSize]byte
+	headerWritten bool
+	plain         [plainChunkSize]byte
+	buffered      int // bytes of plain waiting for the next chunk
+	sealed        [sealedChunkSize]byte
+	closed        bool
+	err           error // sticky: after a failed write the stream is lost
+}
+
+func (e *encryptWriter) Write(p []byte) (int, error) {
+	if e.closed {
+		return 0, errClosed
+	}
+	if e.err != nil {
+		return 0, e.err
+	}
+	if err := e.writeHeader(); err != nil {
+		return 0, err
+	}
+	written := 0
+	for len(p) > 0 {
+		if e.buffered == 0 && len(p) >= plainChunkSize {
+			// A whole chunk straight from p, without copying.
+			if err := e.writeChunk(p[:plainChunkSize], tagMessage); err != nil {
+				return written, err
+			}
+			p = p[plainChunkSize:]
+			written += plainChunkSize
+			continue
+		}
+		n := copy(e.plain[e.buffered:], p)
+		e.buffered += n
+		p = p[n:]
+		written += n
+		// Like WAL-G, seal a chunk as soon as it is full, even if Close
+		// follows: the FINAL chunk is then empty, never full-size.
+		if e.buffered == plainChunkSize {
+			if err := e.writeChunk(e.plain[:], tagMessage); err != nil {
+				return written, err
+			}
+			e.buffered = 0
+		}
+	}
+	return written, nil
+}
+
+// Close writes the FINAL chunk. It does not close the underlying writer.
+func (e *encryptWriter) Close() error {
+	if e.closed {
+		return e.err
+	}
+	e.closed = true
+	if e.err != nil {
+		return e.err
+	}
+	if err := e.writeHeader(); err != nil {
+		return err
+	}
+	err := e.writeChunk(e.plain[:e.buffered], tagFinal)
+	clear(e.plain[:])
+	e.buffered = 0
+	return err
+}
+
+func (e *encryptWriter) writeHeader() error {
+	if e.headerWritten {
+		return nil
+	}
+	e.headerWritten = true
+	if _, err := e.dst.Write(e.header[:]); err != nil {
+		e.err = err
+		return err
+	}
+	return nil
+}
+
+func (e *encryptWriter) writeChunk(plain []byte, tag byte) error {
+	sealed := e.state.push(e.sealed[:], plain, tag)
+	if _, err := e.dst.Write(sealed); err != nil {
+		e.err = err
+		return err
+	}
+	return nil
+}
+
+// NewDecryptReader returns a reader of the plaintext of an encrypted stream
+// read from r, the reverse of NewEncryptWriter. It returns io.EOF only after
+// an authentic FINAL chunk that ends the stream. Otherwise it fails with an
+// error wrapping ErrAuth (a chunk does not authenticate: wrong key, changed
+// bytes), ErrTruncated (the stream ends without its FINAL chunk) or
+// ErrCorrupt (bytes after the FINAL chunk, a full-size chunk tagged FINAL, a
+// tag other than MESSAGE and FINAL). A chunk's bytes are returned only
+// after it authenticated, so a wrong key yields no plaintext at all.
+//
+// Nothing is read from r before the first Read. The reader holds at most
+// one sealed and one plain chunk.
+func NewDecryptReader(r io.Reader, key *Key) io.Reader {
+	d := &decryptReader{src: r}
+	if key == nil {
+		d.err = errors.New("codec: decryption needs a key")
+	} else {
+		d.key = *key
+	}
+	return d
+}
+
+type decryptReader struct {
+	src     io.Reader
+	key     Key
+	state   *streamState // nil until the header has been read
+	chunk   int          // number of chunks opened so far
+	offset  int64        // stream offset of the next chunk
+	sealed  [sealedChunkSize]byte
+	plain   [plainChunkSize]byte
+	pending []byte // opened plaintext not yet returned
+	final   bool   // the FINAL chunk has been opened
+	err     error  // sticky; returned once pending is drained
+}
+
+func (d *decryptReader) Read(p []byte) (int, error) {
+	for len(d.pending) == 0 {
+		if d.err != nil {
+			return 0, d.err
+		}
+		if len(p) == 0 {
+			return 0, nil
+		}
+		d.err = d.nextChunk()
+	}
+	n := copy(p, d.pending)
+	d.pending = d.pending[n:]
+	return n, nil
+}
+
+// nextChunk reads and opens one chunk into pending, or returns why not.
+func (d *decryptReader) nextChunk() error {
+	if d.state == nil {
+		return d.readHeader()
+	}
+	if d.final {
+		return io.EOF
+	}
+	n, err := readFull(d.src, d.sealed[:])
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: encrypted stream ends after chunk %d (offset %d) without its FINAL chunk", ErrTruncated, d.chunk, d.offset)
+	}
+	sealed := d.sealed[:n]
+	full := n == sealedChunkSize
+	if n < chunkOverhead {
+		return fmt.Errorf("%w: encrypted stream ends with %d bytes at offset %d, less than the smallest chunk (%d bytes)", ErrTruncated, n, d.offset, chunkOverhead)
+	}
+	opened := d.state.pull(d.plain[:], sealed)
+	if !opened.ok {
+		return d.authError(sealed, full, opened.claimedTag)
+	}
+	d.chunk++
+	d.offset += int64(n)
+	switch {
+	case full && opened.tag == tagMessage:
+		d.pending = opened.plain
+		return nil
+	case !full && opened.tag == tagFinal:
+		d.pending = opened.plain
+		d.final = true
+		return nil
+	case full && opened.tag == tagFinal:
+		return fmt.Errorf("%w: chunk %d is full-size and tagged FINAL; a FINAL chunk holds at most %d bytes", ErrCorrupt, d.chunk, plainChunkSize-1)
+	case !full && opened.tag == tagMessage:
+		return fmt.Errorf("%w: encrypted stream ends after a short chunk %d not tagged FINAL", ErrTruncated, d.chunk)
+	}
+	return fmt.Errorf("%w: chunk %d has tag 0x%02x; only MESSAGE (0x00) and FINAL (0x03) are used", ErrCorrupt, d.chunk, opened.tag)
+}
+
+func (d *decryptReader) readHeader() error {
+	var header [streamHeaderSize]byte
+	n, err := readFull(d.src, header[:])
+	if err != nil {
+		return err
+	}
+	if n < streamHeaderSize {
+		return fmt.Errorf("%w: encrypted stream is %d bytes, shorter than its %d-byte header", ErrTruncated, n, streamHeaderSize)
+	}
+	d.state = newStreamState(&d.key, &header)
+	clear(d.key[:]) // the stream key is all that is needed from now on
+	d.offset = streamHeaderSize
+	return nil
+}
+
+// authError explains a chunk that failed authentication.
+func (d *decryptReader) authError(sealed []byte, full bool, claimedTag byte) error {
+	index := d.chunk + 1
+	if length := d.state.finalChunkLength(sealed); length > 0 {
+		// An authentic FINAL chunk, followed by more bytes.
+		return fmt.Errorf("%w: %d bytes after the FINAL chunk %d (stream offset %d)", ErrCorrupt, len(sealed)-length, index, d.offset+int64(length))
+	}
+	if !full && claimedTag == tagMessage {
+		// A short chunk that claims to be a MESSAGE chunk: most likely a
+		// full chunk cut short, but it cannot be told from tampering.
+		return fmt.Errorf("%w: %w: encrypted stream ends inside chunk %d (offset %d, %d of %d bytes)", ErrTruncated, ErrAuth, index, d.offset, len(sealed), sealedChunkSize)
+	}
+	return fmt.Errorf("%w (chunk %d at offset %d)", ErrAuth, index, d.offset)
+}
+
+// readFull fills buf from r until it is full or r reports io.EOF; n < len(buf)
+// with a nil error means the stream ended there. Any other error of r, even
+// io.ErrUnexpectedEOF (an HTTP body cut short), is returned as it is: it
+// says the transport broke, not where the stream ends.
+func readFull(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
