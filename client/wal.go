@@ -201,8 +201,8 @@ func (c *Client) fetchOnce(ctx context.Context, op, name, dest string) (err erro
 }
 
 // fetchCopyError tells a broken transfer (retryable) from bad bytes. A
-// short transfer is checked first: a cut inside a chunk also fails
-// authentication.
+// wrong key or tampering fails authentication; a cut inside a chunk fails
+// it too, but is wrapped as truncation and counts as a broken transfer.
 func (c *Client) fetchCopyError(op string, err error, got, want int64) error {
 	var pathErr *os.PathError
 	switch {
