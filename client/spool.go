@@ -24,6 +24,10 @@ func newSpool(dir string) *spool { return &spool{dir: dir} }
 
 func (s *spool) Write(p []byte) (int, error) {
 	if s.file == nil && len(s.mem)+len(p) <= SpoolMemory {
+		if s.mem == nil {
+			// One allocation; pages are touched only as they fill.
+			s.mem = make([]byte, 0, SpoolMemory)
+		}
 		s.mem = append(s.mem, p...)
 		s.size += int64(len(p))
 		return len(p), nil
