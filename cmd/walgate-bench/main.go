@@ -1,0 +1,166 @@
+// Command walgate-bench measures walgate's archive path on real PostgreSQL 15
+// WAL segments and writes the figures, with baselines measured in the same
+// run, to docs/benchmarks.md. 'make bench' runs it:
+//
+//	go run ./cmd/walgate-bench -out docs/benchmarks.md
+//
+// It must run as root (the PostgreSQL cluster that makes the input segments
+// runs as the postgres user through cmd/internal/pgtest) after 'make build'
+// (it execs bin/walgate and bin/walgate-client, as PostgreSQL's
+// archive_command would). Everything it starts, the gateway and the
+// cluster, is stopped and removed on exit, on error and on Ctrl-C.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/walgate/walgate/cmd/internal/pgtest"
+)
+
+// options are the command-line settings.
+type options struct {
+	out       string
+	binDir    string
+	workDir   string
+	scale     int
+	oltp      time.Duration
+	clients   int
+	minRuns   int
+	sustained int
+	keep      bool
+}
+
+func main() {
+	if len(os.Args) == 2 && os.Args[1] == spawnHelperArg {
+		os.Exit(spawnHelper())
+	}
+	var o options
+	flag.StringVar(&o.out, "out", "", "write the Markdown report to this file (make bench: docs/benchmarks.md)")
+	flag.StringVar(&o.binDir, "bin", "bin", "directory holding walgate and walgate-client ('make build')")
+	flag.StringVar(&o.workDir, "workdir", "", "parent of the scratch directory (default $TMPDIR or /tmp); the gateway's store and the baseline write here, so put it on the disk to measure")
+	flag.IntVar(&o.scale, "scale", 20, "pgbench -i scale factor for the COPY-load segments")
+	flag.DurationVar(&o.oltp, "oltp", 20*time.Second, "length of the pgbench OLTP run for the OLTP segments")
+	flag.IntVar(&o.clients, "clients", 4, "pgbench clients in the OLTP run")
+	flag.IntVar(&o.minRuns, "runs", 20, "minimum timed pushes per configuration (segments are reused under new names when there are fewer)")
+	flag.IntVar(&o.sustained, "sustained", 100, "sequential pushes in the throughput run")
+	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (segments, gateway data, logs)")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "walgate-bench: unexpected arguments %q\n", flag.Args())
+		os.Exit(2)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, o)
+	interrupted := ctx.Err() != nil
+	stop()
+	if err != nil {
+		if interrupted {
+			fmt.Fprintln(os.Stderr, "walgate-bench: interrupted; cleaned up")
+			os.Exit(130)
+		}
+		fmt.Fprintln(os.Stderr, "walgate-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// cleanups runs registered functions in reverse order, once.
+type cleanups struct{ fns []func() }
+
+func (c *cleanups) add(f func()) { c.fns = append(c.fns, f) }
+
+func (c *cleanups) run() {
+	for i := len(c.fns) - 1; i >= 0; i-- {
+		c.fns[i]()
+	}
+	c.fns = nil
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func run(ctx context.Context, o options) error {
+	started := time.Now()
+	if os.Geteuid() != 0 {
+		return errors.New("run me as root: the PostgreSQL cluster that makes the input WAL runs as the postgres user through runuser")
+	}
+	if err := pgtest.Available(); err != nil {
+		return err
+	}
+	if o.minRuns < 1 || o.sustained < 1 {
+		return errors.New("-runs and -sustained must be positive")
+	}
+	binDir, err := filepath.Abs(o.binDir)
+	if err != nil {
+		return err
+	}
+	b := &bench{
+		opts:       o,
+		gatewayBin: filepath.Join(binDir, "walgate"),
+		clientBin:  filepath.Join(binDir, "walgate-client"),
+	}
+	for _, p := range []string{b.gatewayBin, b.clientBin} {
+		if fi, err := os.Stat(p); err != nil || fi.IsDir() {
+			return fmt.Errorf("%s is missing: run 'make build' first", p)
+		}
+	}
+
+	var cl cleanups
+	defer cl.run()
+
+	parent := o.workDir
+	if parent == "" {
+		parent = os.TempDir()
+	}
+	scratch, err := os.MkdirTemp(parent, "walgate-bench-")
+	if err != nil {
+		return err
+	}
+	b.scratch = scratch
+	cl.add(func() {
+		if o.keep {
+			logf("keeping %s", scratch)
+			return
+		}
+		os.RemoveAll(scratch)
+	})
+
+	sp, err := startSpawner()
+	if err != nil {
+		return fmt.Errorf("starting the spawn helper: %w", err)
+	}
+	b.sp = sp
+	cl.add(sp.close)
+
+	b.machine = readMachine(ctx, b, scratch)
+	b.loadStart = readLoadavg()
+	logf("scratch directory %s (%s), load average %s", scratch, b.machine.FS, b.loadStart)
+
+	if err := b.makeWAL(ctx, &cl); err != nil {
+		return fmt.Errorf("making the input WAL: %w", err)
+	}
+	if err := b.measure(ctx, &cl); err != nil {
+		return err
+	}
+	b.loadEnd = readLoadavg()
+	b.elapsed = time.Since(started)
+
+	rep := b.report()
+	fmt.Print(rep.text())
+	if o.out != "" {
+		if err := os.WriteFile(o.out, []byte(rep.markdown()), 0o644); err != nil {
+			return err
+		}
+		logf("wrote %s", o.out)
+	}
+	return nil
+}
