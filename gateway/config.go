@@ -52,6 +52,12 @@ type Limits struct {
 	// MaxWALBytes is the largest WAL object body accepted (compressed and
 	// encrypted bytes). PostgreSQL segments are at most 1 GiB.
 	MaxWALBytes int64 `yaml:"max_wal_bytes"`
+	// MaxBackupObjectBytes is the largest object of a base backup (a tar
+	// partition, compressed and encrypted).
+	MaxBackupObjectBytes int64 `yaml:"max_backup_object_bytes"`
+	// BackupSessionTimeout is how long an open backup may go without an
+	// upload before the gateway removes it and its objects.
+	BackupSessionTimeout time.Duration `yaml:"backup_session_timeout"`
 	// IdleTimeout is how long a request body may stall between two reads
 	// before the request fails (408) and nothing is stored.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
@@ -82,6 +88,12 @@ func (c *Config) Defaults() {
 	}
 	if c.Limits.MaxWALBytes == 0 {
 		c.Limits.MaxWALBytes = 1<<30 + 64<<20
+	}
+	if c.Limits.MaxBackupObjectBytes == 0 {
+		c.Limits.MaxBackupObjectBytes = 64 << 30
+	}
+	if c.Limits.BackupSessionTimeout == 0 {
+		c.Limits.BackupSessionTimeout = time.Hour
 	}
 	if c.Limits.IdleTimeout == 0 {
 		c.Limits.IdleTimeout = 60 * time.Second

@@ -41,6 +41,8 @@ type Server struct {
 	app     *fiber.App
 	locks   [256]sync.Mutex // per-WAL-name critical sections, striped
 
+	sessions sessions // backup uploads in flight
+
 	adminLn   net.Listener
 	adminStop context.CancelFunc
 	adminDone chan error
@@ -113,6 +115,16 @@ func (s *Server) routes() {
 	v1.Put("/clusters/:cluster/wal/:name", s.putWAL)
 	v1.Get("/clusters/:cluster/wal/:name", s.getWAL)
 	v1.Head("/clusters/:cluster/wal/:name", s.getWAL)
+	v1.Get("/clusters/:cluster/backups", s.listBackups)
+	v1.Post("/clusters/:cluster/backups/:name/commit", s.commitBackup)
+	v1.Put("/clusters/:cluster/backups/:name/files/*", s.putBackupFile)
+	v1.Get("/clusters/:cluster/backups/:name/files/*", s.getBackupFile)
+	v1.Head("/clusters/:cluster/backups/:name/files/*", s.getBackupFile)
+	v1.Post("/clusters/:cluster/backups/:name", s.beginBackup)
+	v1.Get("/clusters/:cluster/backups/:name", s.getBackup)
+	v1.Delete("/clusters/:cluster/backups/:name", s.abortBackup)
+	v1.Post("/clusters/:cluster/drills", s.postDrill)
+	v1.Get("/clusters/:cluster/drills", s.listDrills)
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok\n") })
 }
 
@@ -237,6 +249,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 	}
 	go func() { s.adminDone <- s.serveAdmin(ctx, s.adminLn) }()
+	go s.janitor(ctx)
 	err := s.app.Listener(ln)
 	if errors.Is(err, net.ErrClosed) {
 		return nil

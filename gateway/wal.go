@@ -216,15 +216,17 @@ func (s *Server) getWAL(c *fiber.Ctx) error {
 	return nil
 }
 
-// ingestReader reads a request body with a per-read idle deadline, and
-// ends with io.EOF only when exactly the declared bytes arrived and their
-// SHA-256 is the declared one. Anything else is an error, so the backend
-// discards the write.
+// ingestReader reads a request body with a per-read idle deadline. With
+// a declared length it ends with io.EOF only when exactly that many bytes
+// arrived; without one (chunked), at the body's end, failing past max
+// bytes. When want is set, EOF also requires the body's SHA-256 to equal
+// it. Anything else is an error, so the backend discards the write.
 type ingestReader struct {
 	r        io.Reader
 	conn     net.Conn
 	idle     time.Duration
-	declared int64
+	declared int64 // -1: unknown
+	max      int64 // limit when declared is unknown
 	want     []byte
 	hash     hash.Hash
 	n        int64
@@ -234,24 +236,36 @@ type ingestReader struct {
 var (
 	errShortBody    = errors.New("request body ended early")
 	errHashMismatch = errors.New("request body hash mismatch")
+	errTooLarge     = errors.New("request body too large")
 )
+
+func (b *ingestReader) finish() error {
+	if b.want != nil && !bytes.Equal(b.hash.Sum(nil), b.want) {
+		b.err = errHashMismatch
+		return b.err
+	}
+	return io.EOF
+}
 
 func (b *ingestReader) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
-	if b.n == b.declared {
-		if !bytes.Equal(b.hash.Sum(nil), b.want) {
-			b.err = errHashMismatch
-			return 0, b.err
-		}
-		return 0, io.EOF
+	if b.declared >= 0 && b.n == b.declared {
+		return 0, b.finish()
 	}
 	if b.r == nil {
+		if b.declared < 0 {
+			return 0, b.finish()
+		}
 		b.err = errShortBody
 		return 0, b.err
 	}
-	if rest := b.declared - b.n; int64(len(p)) > rest {
+	rest := b.declared - b.n
+	if b.declared < 0 {
+		rest = b.max - b.n + 1
+	}
+	if int64(len(p)) > rest {
 		p = p[:rest]
 	}
 	if b.conn != nil {
@@ -260,7 +274,14 @@ func (b *ingestReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	b.n += int64(n)
 	b.hash.Write(p[:n])
+	if b.declared < 0 && b.n > b.max {
+		b.err = errTooLarge
+		return n, b.err
+	}
 	if err == io.EOF {
+		if b.declared < 0 {
+			return n, b.finish()
+		}
 		if b.n < b.declared {
 			b.err = errShortBody
 			return n, b.err
@@ -277,6 +298,8 @@ func (b *ingestReader) Read(p []byte) (int, error) {
 func (b *ingestReader) failure(err error) error {
 	var ne net.Error
 	switch {
+	case errors.Is(err, errTooLarge):
+		return apiErr(protocol.CodeTooLarge, "the body exceeds the limit of %d bytes; nothing was stored", b.max)
 	case errors.Is(err, errHashMismatch):
 		return apiErr(protocol.CodeHashMismatch, "the body's SHA-256 differs from %s: it was damaged in transit; nothing was stored", protocol.HeaderContentSHA256)
 	case errors.As(err, &ne) && ne.Timeout():

@@ -18,6 +18,7 @@ const SchemaVersion = 1
 var (
 	ErrNotFound = errors.New("not in the catalog")
 	ErrSchema   = errors.New("catalog schema not supported")
+	ErrExists   = errors.New("already in the catalog")
 )
 
 // Top-level buckets. Per-cluster data lives in nested buckets under

@@ -1,0 +1,585 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/index"
+)
+
+// A base backup is a session: begin, upload its objects (in any order, in
+// parallel), commit with the sentinel. Until the commit it is invisible to
+// list and fetch; an aborted or abandoned session's objects are deleted.
+// Objects go to WAL-G's layout:
+//   <cluster>/basebackups_005/<name>/<file>
+//   <cluster>/basebackups_005/<name>_backup_stop_sentinel.json   (last)
+
+// BackupKey is the backend key of an object of a backup.
+func BackupKey(cluster, name, file string) string {
+	return cluster + "/basebackups_005/" + name + "/" + file
+}
+
+// SentinelKey is the backend key of a backup's sentinel.
+func SentinelKey(cluster, name string) string {
+	return cluster + "/basebackups_005/" + name + "_backup_stop_sentinel.json"
+}
+
+// sessions tracks uploads in flight per backup so that the janitor never
+// removes a session that is still receiving data.
+type sessions struct {
+	mu       sync.Mutex
+	inflight map[string]int
+}
+
+func (s *sessions) enter(cluster, name string) func() {
+	s.mu.Lock()
+	if s.inflight == nil {
+		s.inflight = map[string]int{}
+	}
+	k := cluster + "/" + name
+	s.inflight[k]++
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		s.inflight[k]--
+		if s.inflight[k] == 0 {
+			delete(s.inflight, k)
+		}
+		s.mu.Unlock()
+	}
+}
+
+func backupTarget(c *fiber.Ctx) (cluster, name string, err error) {
+	cluster, name = c.Params("cluster"), c.Params("name")
+	if err := protocol.ValidateCluster(cluster); err != nil {
+		return "", "", apiErr(protocol.CodeInvalidName, "%v", err)
+	}
+	if name != protocol.Latest || c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead {
+		if err := protocol.ValidateBackupName(name); err != nil {
+			return "", "", apiErr(protocol.CodeInvalidName, "%v", err)
+		}
+	}
+	return cluster, name, nil
+}
+
+func newSessionID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// openSession loads an open backup and checks the request's session.
+func (s *Server) openSession(c *fiber.Ctx, cluster, name string) (index.Backup, error) {
+	b, err := s.catalog.Backup(cluster, name)
+	if errors.Is(err, index.ErrNotFound) {
+		return b, apiErr(protocol.CodeNotFound, "no backup %s is being uploaded for cluster %s (begin it first, or it was aborted or abandoned)", name, cluster)
+	}
+	if err != nil {
+		return b, &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+	}
+	if b.State != index.BackupOpen {
+		return b, apiErr(protocol.CodeConflict, "backup %s is already committed", name)
+	}
+	if c.Get(protocol.HeaderBackupSession) != b.Session {
+		return b, apiErr(protocol.CodeConflict, "backup %s belongs to another upload session", name)
+	}
+	return b, nil
+}
+
+// beginBackup is POST /v1/clusters/{cluster}/backups/{name}.
+func (s *Server) beginBackup(c *fiber.Ctx) error {
+	cluster, name, err := backupTarget(c)
+	if err != nil {
+		return err
+	}
+	tok, err := s.authorize(c, cluster, index.ScopePush)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	b := index.Backup{Name: name, State: index.BackupOpen, Session: newSessionID(), Backend: s.cfg.Backends[0].Name,
+		Begun: now, LastActivity: now, Files: map[string]index.BackupFile{}, TokenID: tok.ID}
+	if err := s.catalog.BeginBackup(cluster, b); errors.Is(err, index.ErrExists) {
+		return apiErr(protocol.CodeConflict, "a backup named %s exists for cluster %s (committed or still uploading); backup names come from the start WAL position and cannot repeat", name, cluster)
+	} else if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+	}
+	s.log.Info("backup begun", "cluster", cluster, "backup", name, "token", tok.ID)
+	c.Status(fiber.StatusCreated)
+	return c.JSON(protocol.BeginBackupResult{Name: name, Session: b.Session})
+}
+
+// putBackupFile is PUT /v1/clusters/{cluster}/backups/{name}/files/{file}.
+// The body may be chunked (length unknown); when Walgate-Content-Sha256
+// is sent it is checked. The answer carries the SHA-256 and size stored,
+// which the client compares and quotes again at commit.
+func (s *Server) putBackupFile(c *fiber.Ctx) error {
+	cluster, name, err := backupTarget(c)
+	if err != nil {
+		return err
+	}
+	file := c.Params("*")
+	if err := protocol.ValidateBackupFile(file); err != nil {
+		return apiErr(protocol.CodeInvalidName, "%v", err)
+	}
+	if _, err := s.authorize(c, cluster, index.ScopePush); err != nil {
+		return err
+	}
+	done := s.sessions.enter(cluster, name)
+	defer done()
+	b, err := s.openSession(c, cluster, name)
+	if err != nil {
+		return err
+	}
+	comp, enc := c.Get(protocol.HeaderCompression), c.Get(protocol.HeaderEncryption)
+	if comp != protocol.FileCompression(file) {
+		return apiErr(protocol.CodeBadRequest, "header %s is %q but the object name %s implies %s", protocol.HeaderCompression, comp, file, protocol.FileCompression(file))
+	}
+	if enc != protocol.EncryptionNone && enc != protocol.EncryptionLibsodium {
+		return apiErr(protocol.CodeBadRequest, "header %s must be none or libsodium", protocol.HeaderEncryption)
+	}
+	if strings.HasSuffix(file, ".json") && enc != protocol.EncryptionNone {
+		return apiErr(protocol.CodeBadRequest, "backup metadata (%s) is stored as plain JSON, as WAL-G does", file)
+	}
+	body := &ingestReader{r: c.Context().RequestBodyStream(), conn: c.Context().Conn(), idle: s.cfg.Limits.IdleTimeout,
+		declared: int64(c.Request().Header.ContentLength()), max: s.cfg.Limits.MaxBackupObjectBytes, hash: sha256.New()}
+	if body.declared < 0 {
+		body.declared = -1
+	} else if body.declared > body.max {
+		return apiErr(protocol.CodeTooLarge, "body of %d bytes exceeds limits.max_backup_object_bytes (%d)", body.declared, body.max)
+	}
+	if h := c.Get(protocol.HeaderContentSHA256); h != "" {
+		if body.want, err = hex.DecodeString(h); err != nil || len(body.want) != sha256.Size {
+			return apiErr(protocol.CodeBadRequest, "header %s must be the 64-hex SHA-256 of the body", protocol.HeaderContentSHA256)
+		}
+	}
+	key := BackupKey(cluster, name, file)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	info, err := s.backend.Put(ctx, key, body, body.declared, backends.PutOptions{Metadata: map[string]string{
+		"cluster": cluster, "kind": "backup", "name": name, "file": file, "compression": comp, "encryption": enc,
+	}})
+	if err != nil {
+		if body.err != nil {
+			return body.failure(body.err)
+		}
+		return &apiError{Code: protocol.CodeUnavailable, Message: "storing the object failed; abort the backup and retry", Err: err}
+	}
+	c.Locals(localBytes, info.Size)
+	rec := index.BackupFile{Key: key, Size: info.Size, SHA256: hex.EncodeToString(body.hash.Sum(nil)), Compression: comp, Encryption: enc}
+	err = s.catalog.UpdateBackup(cluster, name, func(cur *index.Backup) error {
+		if cur.State != index.BackupOpen || cur.Session != b.Session {
+			return apiErr(protocol.CodeConflict, "backup %s was committed or aborted during the upload", name)
+		}
+		cur.Files[file] = rec
+		cur.LastActivity = time.Now().UTC()
+		return nil
+	})
+	if err != nil {
+		// The session is gone: the object belongs to nobody.
+		_ = s.backend.Delete(context.Background(), key)
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return ae
+		}
+		if errors.Is(err, index.ErrNotFound) {
+			return apiErr(protocol.CodeNotFound, "backup %s was aborted or abandoned during the upload", name)
+		}
+		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+	}
+	c.Status(fiber.StatusCreated)
+	return c.JSON(protocol.BackupFile{Size: rec.Size, SHA256: rec.SHA256, Compression: comp, Encryption: enc})
+}
+
+// sentinelFields are the sentinel fields the catalog keeps. The gateway
+// reads them to list backups; it never changes the sentinel.
+type sentinelFields struct {
+	LSN              *uint64   `json:"LSN"`
+	FinishLSN        *uint64   `json:"FinishLSN"`
+	DeltaFrom        string    `json:"DeltaFrom"`
+	StartTime        time.Time `json:"StartTime"`
+	FinishTime       time.Time `json:"FinishTime"`
+	UncompressedSize int64     `json:"UncompressedSize"`
+	PgVersion        int       `json:"PgVersion"`
+	SystemIdentifier uint64    `json:"SystemIdentifier"`
+	Hostname         string    `json:"Hostname"`
+}
+
+// commitBackup is POST /v1/clusters/{cluster}/backups/{name}/commit.
+func (s *Server) commitBackup(c *fiber.Ctx) error {
+	cluster, name, err := backupTarget(c)
+	if err != nil {
+		return err
+	}
+	tok, err := s.authorize(c, cluster, index.ScopePush)
+	if err != nil {
+		return err
+	}
+	done := s.sessions.enter(cluster, name)
+	defer done()
+	b, err := s.openSession(c, cluster, name)
+	if err != nil {
+		return err
+	}
+	var req protocol.CommitBackup
+	if err := readJSONBody(c, 16<<20, &req); err != nil {
+		return err
+	}
+	var sf sentinelFields
+	if err := json.Unmarshal(req.Sentinel, &sf); err != nil || sf.LSN == nil || sf.FinishLSN == nil || sf.FinishTime.IsZero() {
+		return apiErr(protocol.CodeBadRequest, "the sentinel must be JSON with LSN, FinishLSN and FinishTime")
+	}
+	if err := compareFiles(b.Files, req.Files); err != nil {
+		return err
+	}
+	if _, ok := findFile(b.Files, "tar_partitions/pg_control.tar"); !ok {
+		return apiErr(protocol.CodeBadRequest, "backup %s has no tar_partitions/pg_control.tar*: it cannot be restored", name)
+	}
+	key := SentinelKey(cluster, name)
+	info, err := s.backend.Put(context.Background(), key, strings.NewReader(string(req.Sentinel)), int64(len(req.Sentinel)),
+		backends.PutOptions{Metadata: map[string]string{"cluster": cluster, "kind": "backup-sentinel", "name": name}})
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: "storing the sentinel failed; the backup is not committed", Err: err}
+	}
+	kind := "full"
+	if sf.DeltaFrom != "" {
+		kind = "delta"
+	}
+	tli := uint32(0)
+	fmt.Sscanf(strings.TrimPrefix(name, "base_")[:8], "%08X", &tli)
+	var committed index.Backup
+	err = s.catalog.UpdateBackup(cluster, name, func(cur *index.Backup) error {
+		if cur.State != index.BackupOpen || cur.Session != b.Session {
+			return apiErr(protocol.CodeConflict, "backup %s was committed or aborted meanwhile", name)
+		}
+		cur.State = index.BackupCommitted
+		cur.Committed = time.Now().UTC()
+		cur.SentinelKey, cur.SentinelSize = key, info.Size
+		cur.Info = index.BackupInfo{Kind: kind, DeltaFrom: sf.DeltaFrom, StartLSN: *sf.LSN, FinishLSN: *sf.FinishLSN, Timeline: tli,
+			StartTime: sf.StartTime, FinishTime: sf.FinishTime, UncompressedSize: sf.UncompressedSize, PgVersion: sf.PgVersion,
+			SystemIdentifier: sf.SystemIdentifier, Hostname: sf.Hostname}
+		committed = *cur
+		return nil
+	})
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return ae
+		}
+		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog commit failed; the backup is not committed", Err: err}
+	}
+	s.log.Info("backup committed", "cluster", cluster, "backup", name, "token", tok.ID, "objects", len(committed.Files), "bytes", committed.StoredSize())
+	return c.JSON(summary(committed))
+}
+
+func findFile(files map[string]index.BackupFile, prefix string) (string, bool) {
+	for f := range files {
+		if strings.HasPrefix(f, prefix) {
+			return f, true
+		}
+	}
+	return "", false
+}
+
+// compareFiles checks that the client's list of uploaded objects is the
+// gateway's, hash for hash.
+func compareFiles(have map[string]index.BackupFile, claimed map[string]protocol.BackupFile) error {
+	var problems []string
+	for f, c := range claimed {
+		h, ok := have[f]
+		switch {
+		case !ok:
+			problems = append(problems, f+": never received")
+		case h.SHA256 != c.SHA256 || h.Size != c.Size:
+			problems = append(problems, fmt.Sprintf("%s: received %d bytes with SHA-256 %.12s, client sent %d with %.12s", f, h.Size, h.SHA256, c.Size, c.SHA256))
+		}
+	}
+	for f := range have {
+		if _, ok := claimed[f]; !ok {
+			problems = append(problems, f+": received but not in the commit")
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return apiErr(protocol.CodeHashMismatch, "the commit does not match what was stored: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// readJSONBody decodes a small JSON body without buffering more than max.
+func readJSONBody(c *fiber.Ctx, max int64, v any) error {
+	r := c.Context().RequestBodyStream()
+	if r == nil {
+		return apiErr(protocol.CodeBadRequest, "a JSON body is required")
+	}
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return apiErr(protocol.CodeBadRequest, "reading the body: %v", err)
+	}
+	if int64(len(data)) > max {
+		return apiErr(protocol.CodeTooLarge, "JSON body above %d bytes", max)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return apiErr(protocol.CodeBadRequest, "invalid JSON body: %v", err)
+	}
+	return nil
+}
+
+// abortBackup is DELETE /v1/clusters/{cluster}/backups/{name} on an open
+// backup: its objects are deleted. Committed backups are retention's.
+func (s *Server) abortBackup(c *fiber.Ctx) error {
+	cluster, name, err := backupTarget(c)
+	if err != nil {
+		return err
+	}
+	tok, err := s.authorize(c, cluster, index.ScopePush)
+	if err != nil {
+		return err
+	}
+	b, err := s.openSession(c, cluster, name)
+	if err != nil {
+		return err
+	}
+	if err := s.removeBackup(cluster, b, "aborted by the client (token "+tok.ID+")"); err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: "abort failed", Err: err}
+	}
+	c.Status(fiber.StatusNoContent)
+	return nil
+}
+
+// removeBackup deletes an open backup: the catalog record first (so no
+// upload can add to it), then its objects.
+func (s *Server) removeBackup(cluster string, b index.Backup, why string) error {
+	if err := s.catalog.DeleteBackup(cluster, b.Name); err != nil {
+		return err
+	}
+	var errs []error
+	for f, rec := range b.Files {
+		if err := s.backend.Delete(context.Background(), rec.Key); err != nil && !errors.Is(err, backends.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("%s: %w", f, err))
+		}
+	}
+	s.log.Info("backup removed", "cluster", cluster, "backup", b.Name, "objects", len(b.Files), "why", why)
+	return errors.Join(errs...)
+}
+
+// sweepSessions removes open backups idle for longer than the session
+// timeout and with no upload in flight.
+func (s *Server) sweepSessions(now time.Time) {
+	open, err := s.catalog.OpenBackups()
+	if err != nil {
+		s.log.Warn("listing open backups", "err", err)
+		return
+	}
+	for cluster, list := range open {
+		for _, b := range list {
+			if now.Sub(b.LastActivity) < s.cfg.Limits.BackupSessionTimeout {
+				continue
+			}
+			s.sessions.mu.Lock()
+			busy := s.sessions.inflight[cluster+"/"+b.Name] > 0
+			s.sessions.mu.Unlock()
+			if busy {
+				continue
+			}
+			if err := s.removeBackup(cluster, b, fmt.Sprintf("abandoned: no activity since %s", b.LastActivity.Format(time.RFC3339))); err != nil {
+				s.log.Warn("removing abandoned backup", "cluster", cluster, "backup", b.Name, "err", err)
+			}
+		}
+	}
+}
+
+// janitor sweeps abandoned sessions until ctx ends.
+func (s *Server) janitor(ctx context.Context) {
+	every := s.cfg.Limits.BackupSessionTimeout / 4
+	every = max(min(every, time.Minute), 100*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s.sweepSessions(now)
+		}
+	}
+}
+
+func summary(b index.Backup) protocol.BackupSummary {
+	return protocol.BackupSummary{Name: b.Name, Kind: b.Info.Kind, DeltaFrom: b.Info.DeltaFrom, StartLSN: b.Info.StartLSN,
+		FinishLSN: b.Info.FinishLSN, Timeline: b.Info.Timeline, StartTime: b.Info.StartTime, FinishTime: b.Info.FinishTime,
+		UncompressedSize: b.Info.UncompressedSize, StoredSize: b.StoredSize(), PgVersion: b.Info.PgVersion,
+		SystemIdentifier: b.Info.SystemIdentifier, Hostname: b.Info.Hostname, Committed: b.Committed}
+}
+
+// committedBackup resolves a name or LATEST to a committed backup.
+func (s *Server) committedBackup(cluster, name string) (index.Backup, error) {
+	if name == protocol.Latest {
+		list, err := s.catalog.Backups(cluster, index.BackupCommitted)
+		if err != nil {
+			return index.Backup{}, &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+		}
+		if len(list) == 0 {
+			return index.Backup{}, apiErr(protocol.CodeNotFound, "cluster %s has no committed backup", cluster)
+		}
+		return list[len(list)-1], nil
+	}
+	b, err := s.catalog.Backup(cluster, name)
+	if errors.Is(err, index.ErrNotFound) || err == nil && b.State != index.BackupCommitted {
+		return b, apiErr(protocol.CodeNotFound, "cluster %s has no committed backup %s (see backup-list)", cluster, name)
+	}
+	if err != nil {
+		return b, &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+	}
+	return b, nil
+}
+
+// listBackups is GET /v1/clusters/{cluster}/backups: committed backups,
+// oldest first by finish time.
+func (s *Server) listBackups(c *fiber.Ctx) error {
+	cluster := c.Params("cluster")
+	if err := protocol.ValidateCluster(cluster); err != nil {
+		return apiErr(protocol.CodeInvalidName, "%v", err)
+	}
+	if _, err := s.authorize(c, cluster, index.ScopeFetch); err != nil {
+		return err
+	}
+	list, err := s.catalog.Backups(cluster, index.BackupCommitted)
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+	}
+	out := make([]protocol.BackupSummary, 0, len(list))
+	for _, b := range list {
+		out = append(out, summary(b))
+	}
+	return c.JSON(out)
+}
+
+// getBackup is GET /v1/clusters/{cluster}/backups/{name|LATEST}.
+func (s *Server) getBackup(c *fiber.Ctx) error {
+	cluster, name, err := backupTarget(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.authorize(c, cluster, index.ScopeFetch); err != nil {
+		return err
+	}
+	b, err := s.committedBackup(cluster, name)
+	if err != nil {
+		return err
+	}
+	rc, err := s.backend.Get(context.Background(), b.SentinelKey, 0, -1)
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: "reading the sentinel of " + b.Name + " failed", Err: err}
+	}
+	sentinel, err := io.ReadAll(io.LimitReader(rc, 16<<20))
+	rc.Close()
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: "reading the sentinel of " + b.Name + " failed", Err: err}
+	}
+	d := protocol.BackupDetail{BackupSummary: summary(b), Sentinel: sentinel, Files: map[string]protocol.BackupFile{}}
+	for f, rec := range b.Files {
+		d.Files[f] = protocol.BackupFile{Size: rec.Size, SHA256: rec.SHA256, Compression: rec.Compression, Encryption: rec.Encryption}
+	}
+	return c.JSON(d)
+}
+
+// getBackupFile is GET/HEAD /v1/clusters/{cluster}/backups/{name}/files/{file}.
+func (s *Server) getBackupFile(c *fiber.Ctx) error {
+	cluster, name, err := backupTarget(c)
+	if err != nil {
+		return err
+	}
+	file := c.Params("*")
+	if err := protocol.ValidateBackupFile(file); err != nil {
+		return apiErr(protocol.CodeInvalidName, "%v", err)
+	}
+	if _, err := s.authorize(c, cluster, index.ScopeFetch); err != nil {
+		return err
+	}
+	b, err := s.committedBackup(cluster, name)
+	if err != nil {
+		return err
+	}
+	rec, ok := b.Files[file]
+	if !ok {
+		return apiErr(protocol.CodeNotFound, "backup %s has no object %s", b.Name, file)
+	}
+	c.Set(protocol.HeaderContentSHA256, rec.SHA256)
+	c.Set(protocol.HeaderCompression, rec.Compression)
+	c.Set(protocol.HeaderEncryption, rec.Encryption)
+	c.Set(fiber.HeaderContentType, "application/octet-stream")
+	if c.Method() == fiber.MethodHead {
+		c.Response().Header.SetContentLength(int(rec.Size))
+		c.Response().SkipBody = true
+		return nil
+	}
+	rc, err := s.backend.Get(context.Background(), rec.Key, 0, -1)
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("the catalog lists %s of %s but the backend cannot read it", file, b.Name), Err: err}
+	}
+	c.Locals(localBytes, rec.Size)
+	c.Response().SetBodyStream(rc, int(rec.Size))
+	return nil
+}
+
+// postDrill is POST /v1/clusters/{cluster}/drills: keep a drill report.
+func (s *Server) postDrill(c *fiber.Ctx) error {
+	cluster := c.Params("cluster")
+	if err := protocol.ValidateCluster(cluster); err != nil {
+		return apiErr(protocol.CodeInvalidName, "%v", err)
+	}
+	if _, err := s.authorize(c, cluster, index.ScopeFetch); err != nil {
+		return err
+	}
+	var rep protocol.DrillReport
+	if err := readJSONBody(c, 1<<20, &rep); err != nil {
+		return err
+	}
+	rep.Cluster = cluster
+	rep.Received = time.Now().UTC()
+	raw, _ := json.Marshal(rep)
+	if err := s.catalog.AddDrill(cluster, index.DrillRecord{Received: rep.Received, Passed: rep.Passed, Report: raw}); err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+	}
+	s.log.Info("drill report", "cluster", cluster, "backup", rep.Backup, "passed", rep.Passed)
+	c.Status(fiber.StatusCreated)
+	return c.JSON(rep)
+}
+
+// listDrills is GET /v1/clusters/{cluster}/drills: reports, oldest first.
+func (s *Server) listDrills(c *fiber.Ctx) error {
+	cluster := c.Params("cluster")
+	if err := protocol.ValidateCluster(cluster); err != nil {
+		return apiErr(protocol.CodeInvalidName, "%v", err)
+	}
+	if _, err := s.authorize(c, cluster, index.ScopeFetch); err != nil {
+		return err
+	}
+	recs, err := s.catalog.Drills(cluster, 100)
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+	}
+	out := make([]protocol.DrillReport, 0, len(recs))
+	for _, r := range recs {
+		var rep protocol.DrillReport
+		if json.Unmarshal(r.Report, &rep) == nil {
+			out = append(out, rep)
+		}
+	}
+	return c.JSON(out)
+}

@@ -1,0 +1,184 @@
+package protocol
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// HeaderBackupSession names the upload session a backup object belongs to.
+const HeaderBackupSession = "Walgate-Backup-Session"
+
+// BackupsPath is the route listing a cluster's committed backups.
+func BackupsPath(cluster string) string {
+	return "/" + Version + "/clusters/" + url.PathEscape(cluster) + "/backups"
+}
+
+// BackupPath is the route of one backup: POST begins it, GET describes it,
+// DELETE aborts an open one.
+func BackupPath(cluster, name string) string {
+	return BackupsPath(cluster) + "/" + url.PathEscape(name)
+}
+
+// BackupCommitPath commits an open backup.
+func BackupCommitPath(cluster, name string) string { return BackupPath(cluster, name) + "/commit" }
+
+// BackupFilePath is the route of one object of a backup, e.g.
+// "tar_partitions/part_001.tar.zst" or "metadata.json".
+func BackupFilePath(cluster, name, file string) string {
+	return BackupPath(cluster, name) + "/files/" + file
+}
+
+// DrillsPath is where restore-drill reports of a cluster go.
+func DrillsPath(cluster string) string {
+	return "/" + Version + "/clusters/" + url.PathEscape(cluster) + "/drills"
+}
+
+// Latest names the newest committed backup by finish time.
+const Latest = "LATEST"
+
+// ValidateBackupName checks WAL-G's backup name grammar:
+// base_<24 hex>, optionally _D_<24 hex> for a delta.
+func ValidateBackupName(name string) error {
+	rest, ok := strings.CutPrefix(name, "base_")
+	if ok {
+		seg, delta, isDelta := strings.Cut(rest, "_D_")
+		if validSeg(seg) && (!isDelta || validSeg(delta)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("invalid backup name %q: want base_<24 hex digits>[_D_<24 hex digits>] or LATEST", clip(name))
+}
+
+func validSeg(s string) bool {
+	if len(s) != 24 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return s[:8] != "00000000"
+}
+
+// ValidateBackupFile checks the name of an object inside a backup:
+// metadata.json, files_metadata.json, or tar_partitions/ followed by
+// part_NNN.tar, pg_control.tar or backup_label.tar with an optional
+// compression extension (zst, lz4, br).
+func ValidateBackupFile(file string) error {
+	switch file {
+	case "metadata.json", "files_metadata.json":
+		return nil
+	}
+	bad := fmt.Errorf("invalid backup object %q: want metadata.json, files_metadata.json or tar_partitions/{part_NNN,pg_control,backup_label}.tar[.zst|.lz4|.br]", clip(file))
+	base, ok := strings.CutPrefix(file, "tar_partitions/")
+	if !ok {
+		return bad
+	}
+	stem, _, hasDot := strings.Cut(base, ".tar")
+	ext := strings.TrimPrefix(base, stem+".tar")
+	if !hasDot || (ext != "" && ext != ".zst" && ext != ".lz4" && ext != ".br") {
+		return bad
+	}
+	switch {
+	case stem == "pg_control" || stem == "backup_label":
+		return nil
+	case strings.HasPrefix(stem, "part_") && len(stem) >= 8 && len(stem) <= 11:
+		for _, c := range stem[5:] {
+			if c < '0' || c > '9' {
+				return bad
+			}
+		}
+		return nil
+	}
+	return bad
+}
+
+// FileCompression returns the compression a backup object's name implies.
+func FileCompression(file string) string {
+	switch {
+	case strings.HasSuffix(file, ".zst"):
+		return "zstd"
+	case strings.HasSuffix(file, ".lz4"):
+		return "lz4"
+	case strings.HasSuffix(file, ".br"):
+		return "brotli"
+	}
+	return "none"
+}
+
+// BeginBackupResult answers POST on a backup: the session to quote in
+// every upload and in the commit.
+type BeginBackupResult struct {
+	Name    string `json:"name"`
+	Session string `json:"session"`
+}
+
+// BackupFile describes one stored object of a backup.
+type BackupFile struct {
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"`
+	Compression string `json:"compression"`
+	Encryption  string `json:"encryption"`
+}
+
+// CommitBackup is the body of a commit: the sentinel exactly as it is to
+// be stored, and the objects the client uploaded with their hashes, which
+// must equal what the gateway received.
+type CommitBackup struct {
+	Sentinel []byte                `json:"sentinel"`
+	Files    map[string]BackupFile `json:"files"`
+}
+
+// BackupSummary is one backup in a listing.
+type BackupSummary struct {
+	Name             string    `json:"name"`
+	Kind             string    `json:"kind"` // full or delta
+	DeltaFrom        string    `json:"delta_from,omitempty"`
+	StartLSN         uint64    `json:"start_lsn"`
+	FinishLSN        uint64    `json:"finish_lsn"`
+	Timeline         uint32    `json:"timeline"`
+	StartTime        time.Time `json:"start_time"`
+	FinishTime       time.Time `json:"finish_time"`
+	UncompressedSize int64     `json:"uncompressed_size"`
+	StoredSize       int64     `json:"stored_size"`
+	PgVersion        int       `json:"pg_version"`
+	SystemIdentifier uint64    `json:"system_identifier"`
+	Hostname         string    `json:"hostname"`
+	Committed        time.Time `json:"committed"`
+}
+
+// BackupDetail is GET of one backup: its summary, sentinel and objects.
+type BackupDetail struct {
+	BackupSummary
+	Sentinel []byte                `json:"sentinel"`
+	Files    map[string]BackupFile `json:"files"`
+}
+
+// DrillReport is what walgate-client drill sends and the gateway keeps.
+type DrillReport struct {
+	Cluster         string    `json:"cluster"`
+	Backup          string    `json:"backup"`
+	Passed          bool      `json:"passed"`
+	Started         time.Time `json:"started"`
+	Finished        time.Time `json:"finished"`
+	FetchSeconds    float64   `json:"fetch_seconds"`
+	RecoverySeconds float64   `json:"recovery_seconds"`
+	TargetTime      string    `json:"target_time,omitempty"`
+	RecoveryEndLSN  string    `json:"recovery_end_lsn,omitempty"`
+	RecoveryEndTime string    `json:"recovery_end_time,omitempty"`
+	Checks          []Check   `json:"checks"`
+	Error           string    `json:"error,omitempty"`
+	Host            string    `json:"host"`
+	Received        time.Time `json:"received,omitempty"` // set by the gateway
+}
+
+// Check is one drill check and its outcome.
+type Check struct {
+	Name   string `json:"name"`
+	Passed bool   `json:"passed"`
+	Output string `json:"output,omitempty"`
+}
