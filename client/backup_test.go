@@ -12,6 +12,7 @@ import (
 	"github.com/walgate/walgate/client"
 	"github.com/walgate/walgate/gateway"
 	"github.com/walgate/walgate/gateway/gatewaytest"
+	"github.com/walgate/walgate/gateway/protocol"
 )
 
 const (
@@ -99,6 +100,23 @@ func TestBackupSession(t *testing.T) {
 	oc := newClient(t, g.URL, g.Token("other", "push", "fetch"), nil)
 	if list, err := oc.ListBackups(ctx); err != nil || len(list) != 0 {
 		t.Fatalf("other cluster lists %v %v", list, err)
+	}
+	// A drill report is kept and shows in the status with the backup.
+	if err := c.SendDrillReport(ctx, protocol.DrillReport{Backup: bkName, Passed: true, Finished: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := gateway.Status(g.Server.Catalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var db *gateway.ClusterStatus
+	for i := range st {
+		if st[i].Cluster == "db" {
+			db = &st[i]
+		}
+	}
+	if db == nil || db.Backups != 1 || db.LastBackup == nil || db.LastBackup.Name != bkName || db.LastDrill == nil || !db.LastDrill.Passed || db.LastDrill.Cluster != "db" {
+		t.Fatalf("status: %+v", db)
 	}
 }
 

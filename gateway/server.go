@@ -281,3 +281,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Config returns the effective configuration (defaults applied).
 func (s *Server) Config() Config { return s.cfg }
+
+// Catalog is the gateway's catalog, for tests and admin verbs in-process.
+func (s *Server) Catalog() *index.Catalog { return s.catalog }

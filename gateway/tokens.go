@@ -83,6 +83,14 @@ func (s *Server) serveAdmin(ctx context.Context, ln net.Listener) error {
 		s.log.Info("token added", "token", rec.ID, "cluster", rec.Cluster, "scopes", rec.Scopes)
 		_ = json.NewEncoder(w).Encode(tokenResponse{Token: secret, Record: rec})
 	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		st, err := Status(s.catalog)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(st)
+	})
 	mux.HandleFunc("GET /tokens", func(w http.ResponseWriter, r *http.Request) {
 		list, err := s.catalog.ListTokens()
 		if err != nil {
@@ -168,6 +176,13 @@ func (a *AdminClient) ListTokens() ([]index.Token, error) {
 	var list []index.Token
 	err := a.call(http.MethodGet, "/tokens", nil, &list)
 	return list, err
+}
+
+// Status asks the running gateway for the fleet's status.
+func (a *AdminClient) Status() ([]ClusterStatus, error) {
+	var st []ClusterStatus
+	err := a.call(http.MethodGet, "/status", nil, &st)
+	return st, err
 }
 
 // RevokeToken revokes a token by ID on the running gateway.

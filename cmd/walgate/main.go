@@ -18,6 +18,7 @@ Usage:
                                                        print a new token for a database host
   walgate token list --data DIR                        list tokens (IDs, clusters, scopes)
   walgate token revoke --data DIR ID                   revoke a token by its ID
+  walgate status --data DIR [--json]                   per cluster: WAL, backups, last drill
   walgate cert init DIR [--host NAME ...]              make a trial CA, server and client certificate
   walgate version
 
@@ -53,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runServe(args[1:], stderr)
 	case "token":
 		err = runToken(args[1:], stdout, stderr)
+	case "status":
+		err = runStatus(args[1:], stdout, stderr)
 	case "cert":
 		err = runCert(args[1:], stdout, stderr)
 	case "version", "--version":
