@@ -1,0 +1,44 @@
+package basebackup
+
+import (
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestImports enforces doc.go: no network, no logging, nothing of walgate's
+// but client/codec.
+func TestImports(t *testing.T) {
+	allowed := map[string]bool{
+		"archive/tar": true, "bytes": true, "encoding/json": true, "errors": true, "fmt": true,
+		"io": true, "io/fs": true, "os": true, "path/filepath": true, "sort": true, "strings": true,
+		"time": true, "github.com/walgate/walgate/client/codec": true,
+	}
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			if !allowed[path] {
+				t.Errorf("%s imports %s, which basebackup must not use (see doc.go)", name, path)
+			}
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Fatal("no source files found")
+	}
+}
