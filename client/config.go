@@ -49,6 +49,11 @@ var EnvVars = []EnvVar{
 	{"WALGATE_RETRIES", "", "2", "extra attempts after a transient failure (gateway down, 503)"},
 	{"WALGATE_ALLOW_INSECURE_HTTP", "", "false", "allow http:// to a non-loopback gateway"},
 	{"WALGATE_TMPDIR", "", "$TMPDIR", "where a push spills encoded data larger than 4 MiB"},
+	{"WALGATE_TAR_SIZE_THRESHOLD", "WALG_TAR_SIZE_THRESHOLD", "1073741823", "backup-push: bytes of data per tar partition"},
+	{"WALGATE_UPLOAD_CONCURRENCY", "WALG_UPLOAD_CONCURRENCY", "2", "backup-push: partitions read, encoded and uploaded at once"},
+	{"WALGATE_DOWNLOAD_CONCURRENCY", "WALG_DOWNLOAD_CONCURRENCY", "4", "backup-fetch and drill: partitions fetched at once"},
+	{"WALGATE_DRILL_DIR", "", "$TMPDIR", "drill: where the scratch restore goes (needs room for a whole backup)"},
+	{"PGHOST, PGPORT, PGUSER, ...", "", "as for psql", "backup-push and drill: how to reach PostgreSQL (libpq conventions)"},
 }
 
 // ConfigError is a configuration problem; the message says what to set.

@@ -43,9 +43,12 @@ type Server struct {
 
 	sessions sessions // backup uploads in flight
 
-	adminLn   net.Listener
-	adminStop context.CancelFunc
-	adminDone chan error
+	adminLn net.Listener
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+	adminStop    context.CancelFunc
+	adminDone    chan error
 }
 
 // CatalogPath is where the catalog lives inside the data directory.
@@ -259,7 +262,13 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown stops accepting requests, waits up to ctx for running ones, and
 // closes the backend and the catalog.
+// A second call does nothing and returns the first call's result.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
 	err := s.app.ShutdownWithContext(ctx)
 	if s.adminStop == nil && s.adminLn != nil {
 		s.adminLn.Close()

@@ -23,11 +23,21 @@ var (
 	buildErr  error
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if clientBin != "" {
+		os.RemoveAll(filepath.Dir(clientBin))
+	}
+	os.Exit(code)
+}
+
 // walgateClient builds the client binary once per test run.
 func walgateClient(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "walgate-e2e-bin-")
+		// A directory the server user can enter: restore_command and the
+		// drill's server run the binary as postgres.
+		dir, err := pgtest.MakeSharedDir()
 		if err != nil {
 			buildErr = err
 			return

@@ -25,6 +25,7 @@ const (
 	exitIntegrity   = 4  // hash mismatch, wrong key, tampered or corrupt data
 	exitConflict    = 5  // wal-push: archived before with different content
 	exitRejected    = 6  // request refused as invalid, or a local file problem
+	exitDrillFailed = 7  // drill: the restore drill ran and failed; its report was sent
 	exitNotFound    = 74 // wal-fetch: not archived (WAL-G uses 74 too)
 )
 
@@ -41,6 +42,27 @@ Verbs:
                         when the gateway acknowledged it durably, hash verified
   wal-fetch NAME DEST   restore WAL file NAME to DEST; DEST appears complete and
                         verified, or not at all
+  backup-push PGDATA    take a full base backup of the local cluster (PG* variables
+                        say how to connect): tar partitions compressed and
+                        encrypted here, several at once; visible only when all
+                        are stored and verified
+  backup-list [--json]  list the cluster's committed backups, oldest first
+  backup-fetch DIR NAME|LATEST [--recovery [--target-time T | --target-lsn L]]
+               [--tablespace OID=DIR]...
+                        restore a backup into DIR (empty or missing), every
+                        object verified; tablespaces go where they were unless
+                        moved with --tablespace; --recovery writes
+                        recovery.signal and restore_command through this program
+                        (a target promotes when reached); on failure DIR is left
+                        as it was. WALGATE_DOWNLOAD_CONCURRENCY
+                        [WALG_DOWNLOAD_CONCURRENCY] parts at once (default 4)
+  drill [NAME|LATEST] [--target-time T] [--check-sql FILE] [--keep]
+        [--timeout D] [--pg-bin DIR]
+                        restore drill: fetch into a scratch directory (under
+                        WALGATE_DRILL_DIR or $TMPDIR), recover with a private
+                        PostgreSQL, check every database (amcheck where
+                        installed) and run FILE, then stop, clean up and send the
+                        report to the gateway; exit 7 if the drill failed
   check                 check URL, TLS and token against the gateway
   version
 
@@ -66,6 +88,7 @@ Exit codes:
   4   integrity failure: hash mismatch, wrong key, tampered or corrupt data
   5   wal-push: this name was archived before with different content; nothing overwritten
   6   request rejected as invalid, or a local file could not be read or written
+  7   drill: the restore drill ran and failed (its report was sent to the gateway)
   74  wal-fetch: the file is not archived (normal at the end of recovery)
 `)
 	return b.String()
@@ -107,6 +130,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fail(stderr, "wal-fetch", usageError("wal-fetch takes two arguments, the WAL file name (%%f) and the destination path (%%p)"))
 		}
 		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runWALFetch(ctx, c, args[0], args[1]) })
+	case "backup-push":
+		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runBackupPush(ctx, c, args, getenv, stderr) })
+	case "backup-fetch":
+		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runBackupFetch(ctx, c, args, getenv, stdout, stderr) })
+	case "backup-list":
+		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runBackupList(ctx, c, args, stdout) })
+	case "drill":
+		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runDrill(ctx, c, args, getenv, stdout, stderr) })
 	case "check":
 		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runCheck(ctx, c, stdout) })
 	}
@@ -136,9 +167,12 @@ func usageError(format string, args ...any) error { return &usageErr{fmt.Sprintf
 // exitCode maps an error to its documented exit code.
 func exitCode(err error) int {
 	var ue *usageErr
+	var df *drillFailedError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &df):
+		return exitDrillFailed
 	case errors.As(err, &ue), client.IsConfigError(err):
 		return exitUsage
 	case errors.Is(err, client.ErrNotFound):

@@ -1,0 +1,890 @@
+package client
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/walgate/walgate/client/basebackup"
+	"github.com/walgate/walgate/client/codec"
+	"github.com/walgate/walgate/gateway/protocol"
+)
+
+// DefaultDownloadConcurrency is how many tar partitions a restore fetches
+// at once unless told otherwise (WALGATE_DOWNLOAD_CONCURRENCY).
+const DefaultDownloadConcurrency = 4
+
+// RestoreOptions tune FetchBackup.
+type RestoreOptions struct {
+	// Tablespaces maps a tablespace OID to the directory it is restored
+	// to instead of its location at backup time (which must then be empty
+	// or absent).
+	Tablespaces map[string]string
+	// Concurrency is how many tar partitions are fetched and extracted at
+	// once; 0 means DefaultDownloadConcurrency.
+	Concurrency int
+	// Fsync flushes every restored file and directory to stable storage
+	// before FetchBackup returns.
+	Fsync bool
+	// Progress receives a progress line (a terminal); nil is quiet.
+	Progress io.Writer
+	// Recovery, when set, prepares the restored cluster for archive
+	// recovery: recovery.signal and settings appended to
+	// postgresql.auto.conf.
+	Recovery *RecoverySettings
+
+	// tablespaceRoot, when set, sends every tablespace to
+	// tablespaceRoot/<oid> (the drill's scratch directory).
+	tablespaceRoot string
+}
+
+// RecoverySettings are what FetchBackup writes for archive recovery.
+type RecoverySettings struct {
+	// RestoreCommand is restore_command, e.g.
+	// "/usr/local/bin/walgate-client wal-fetch %f %p".
+	RestoreCommand string
+	// TargetTime and TargetLSN are recovery_target_time and
+	// recovery_target_lsn; at most one. With a target,
+	// recovery_target_action is promote.
+	TargetTime string
+	TargetLSN  string
+	// Extra are further settings, name and value, appended after the
+	// others (later lines win in PostgreSQL's configuration files).
+	Extra [][2]string
+}
+
+// RestoredTablespace says where one tablespace was restored.
+type RestoredTablespace struct {
+	OID string
+	Dir string
+}
+
+// RestoreResult describes a completed restore.
+type RestoreResult struct {
+	Backup      protocol.BackupDetail
+	Dir         string
+	Tablespaces []RestoredTablespace
+	Objects     int   // tar objects fetched
+	StoredBytes int64 // their stored (compressed, encrypted) size
+	Took        time.Duration
+}
+
+// FetchBackup restores the backup called name (or LATEST) into dir, which
+// must be empty or absent (it is then created with mode 0700). Tar
+// partitions are fetched, decrypted, decompressed and extracted in
+// parallel; every object is read to its end, so its size and SHA-256 are
+// checked against what the gateway recorded at backup time. The backup
+// label and tablespace map are written after the partitions, pg_control
+// last. Tablespaces go to their location at backup time unless
+// opts.Tablespaces moves them; tablespace_map names the final locations and
+// pg_tblspc/<oid> links to them.
+//
+// On failure everything this call created is removed again, so that a
+// retry finds dir (and the tablespace locations) as they were.
+func (c *Client) FetchBackup(ctx context.Context, name, dir string, opts RestoreOptions) (RestoreResult, error) {
+	op := "backup-fetch " + name
+	if name != protocol.Latest {
+		if err := protocol.ValidateBackupName(name); err != nil {
+			return RestoreResult{}, &Error{Kind: ErrRejected, Op: op, Message: "bad backup name", Err: err}
+		}
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return RestoreResult{}, &Error{Kind: ErrRejected, Op: op, Message: "bad directory " + dir, Err: err}
+	}
+	if err := CheckRestoreDir(abs); err != nil {
+		return RestoreResult{}, &Error{Kind: ErrRejected, Op: op, Message: err.Error()}
+	}
+	detail, err := c.Backup(ctx, name)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Kind == ErrNotFound {
+			if name == protocol.Latest {
+				e.Message = fmt.Sprintf("cluster %s has no committed backup", c.cfg.Cluster)
+			} else {
+				e.Message = fmt.Sprintf("backup %s is not in the archive of cluster %s (see backup-list)", name, c.cfg.Cluster)
+			}
+		}
+		return RestoreResult{}, err
+	}
+	return c.restore(ctx, detail, abs, opts)
+}
+
+// CheckRestoreDir fails unless dir is absent or an empty directory.
+func CheckRestoreDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s exists and is not a directory", dir)
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(3)
+	if err != nil && err != io.EOF {
+		return err
+	}
+	if len(names) > 0 {
+		sort.Strings(names)
+		return fmt.Errorf("%s is not empty (it holds %s): restore into an empty or missing directory", dir, strings.Join(names, ", "))
+	}
+	return nil
+}
+
+// restoreDir is a directory a restore writes into: created by it (and
+// then removed on failure from its topmost created ancestor), or found
+// empty (and then emptied again on failure).
+type restoreDir struct {
+	path    string
+	created string      // topmost directory this restore created; "" if path existed
+	mode    os.FileMode // mode of an existing path
+}
+
+func prepareRestoreDir(path string) (restoreDir, error) {
+	if err := CheckRestoreDir(path); err != nil {
+		return restoreDir{}, err
+	}
+	if fi, err := os.Stat(path); err == nil {
+		d := restoreDir{path: path, mode: fi.Mode().Perm()}
+		return d, os.Chmod(path, 0o700)
+	}
+	top := path
+	for {
+		parent := filepath.Dir(top)
+		if parent == top {
+			break
+		}
+		if _, err := os.Lstat(parent); err == nil {
+			break
+		}
+		top = parent
+	}
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		return restoreDir{}, err
+	}
+	return restoreDir{path: path, created: top}, nil
+}
+
+// undo removes what the restore put there.
+func (d restoreDir) undo() error {
+	if d.created != "" {
+		return os.RemoveAll(d.created)
+	}
+	entries, err := os.ReadDir(d.path)
+	if err != nil {
+		return err
+	}
+	var first error
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(d.path, e.Name())); err != nil && first == nil {
+			first = err
+		}
+	}
+	if err := os.Chmod(d.path, d.mode); err != nil && first == nil {
+		first = err
+	}
+	return first
+}
+
+// backupObjects sorts a backup's objects into what a restore needs.
+type backupObjects struct {
+	parts   []string // tar_partitions/part_NNN.tar*, by number
+	control string   // tar_partitions/pg_control.tar*
+	label   string   // tar_partitions/backup_label.tar*
+}
+
+func sortObjects(files map[string]protocol.BackupFile) (backupObjects, error) {
+	var o backupObjects
+	num := map[string]int{}
+	for name := range files {
+		base, ok := strings.CutPrefix(name, basebackup.TarFolder+"/")
+		if !ok {
+			continue
+		}
+		stem, _, _ := strings.Cut(base, ".tar")
+		switch {
+		case stem == "pg_control":
+			if o.control != "" {
+				return o, fmt.Errorf("the backup has two pg_control tars, %s and %s", o.control, name)
+			}
+			o.control = name
+		case stem == "backup_label":
+			if o.label != "" {
+				return o, fmt.Errorf("the backup has two backup_label tars, %s and %s", o.label, name)
+			}
+			o.label = name
+		case strings.HasPrefix(stem, "part_"):
+			n, err := strconv.Atoi(stem[len("part_"):])
+			if err != nil {
+				return o, fmt.Errorf("unexpected object %s", name)
+			}
+			num[name] = n
+			o.parts = append(o.parts, name)
+		default:
+			return o, fmt.Errorf("unexpected object %s", name)
+		}
+	}
+	sort.Slice(o.parts, func(i, j int) bool { return num[o.parts[i]] < num[o.parts[j]] })
+	switch {
+	case o.control == "":
+		return o, errors.New("the backup has no tar_partitions/pg_control.tar*: it cannot be restored")
+	case o.label == "":
+		return o, errors.New("the backup has no tar_partitions/backup_label.tar*: without backup_label PostgreSQL cannot recover it")
+	}
+	return o, nil
+}
+
+// objectCodec returns how to decode one stored object.
+func (c *Client) objectCodec(op, file string, f protocol.BackupFile) (codec.Compression, *codec.Key, error) {
+	comp := codec.Compression(f.Compression)
+	if comp == "" {
+		comp = codec.Compression(protocol.FileCompression(file))
+	}
+	switch comp {
+	case codec.Zstd, codec.LZ4, codec.Brotli, codec.None, codec.LZMA:
+	default:
+		return "", nil, &Error{Kind: ErrIntegrity, Op: op, Message: fmt.Sprintf("%s has unknown compression %q", file, f.Compression)}
+	}
+	switch f.Encryption {
+	case protocol.EncryptionLibsodium:
+		if c.cfg.Key == nil {
+			return "", nil, &Error{Kind: ErrIntegrity, Op: op, Message: fmt.Sprintf("%s is encrypted but no key is configured: set WALGATE_ENCRYPTION_KEY (and _TRANSFORM) as on the host that took the backup", file)}
+		}
+		return comp, c.cfg.Key, nil
+	case protocol.EncryptionNone, "":
+		return comp, nil, nil
+	}
+	return "", nil, &Error{Kind: ErrIntegrity, Op: op, Message: fmt.Sprintf("%s has unknown encryption %q", file, f.Encryption)}
+}
+
+// restorer is one restore in progress.
+type restorer struct {
+	c      *Client
+	d      protocol.BackupDetail
+	op     string
+	dir    string
+	opts   RestoreOptions
+	prog   *Progress
+	undo   []restoreDir
+	mu     sync.Mutex
+	tsLocs map[string]string // tablespace OID -> final location
+}
+
+func (c *Client) restore(ctx context.Context, d protocol.BackupDetail, dir string, opts RestoreOptions) (res RestoreResult, err error) {
+	start := time.Now()
+	r := &restorer{c: c, d: d, op: "backup-fetch " + d.Name, dir: dir, opts: opts}
+	op := r.op
+	sentinel, err := basebackup.ParseSentinel(bytes.NewReader(d.Sentinel))
+	if err != nil {
+		return res, &Error{Kind: ErrIntegrity, Op: op, Message: "the backup's sentinel does not parse", Err: err}
+	}
+	if sentinel.IsDelta() || d.Kind == "delta" {
+		return res, &Error{Kind: ErrRejected, Op: op, Message: fmt.Sprintf("%s is a delta backup (of %s); restoring delta backups is not supported yet: restore a full backup", d.Name, sentinel.DeltaFrom)}
+	}
+	objs, err := sortObjects(d.Files)
+	if err != nil {
+		return res, &Error{Kind: ErrIntegrity, Op: op, Message: err.Error()}
+	}
+	all := append(append([]string{objs.label}, objs.parts...), objs.control)
+	var total int64
+	for _, f := range all {
+		if _, _, err := c.objectCodec(op, f, d.Files[f]); err != nil {
+			return res, err
+		}
+		total += d.Files[f].Size
+	}
+	if opts.Recovery != nil && opts.Recovery.TargetTime != "" && opts.Recovery.TargetLSN != "" {
+		return res, &Error{Kind: ErrRejected, Op: op, Message: "give one recovery target: a time or an LSN, not both"}
+	}
+
+	rd, err := prepareRestoreDir(dir)
+	if err != nil {
+		return res, &Error{Kind: ErrRejected, Op: op, Message: "cannot prepare " + dir, Err: err}
+	}
+	r.undo = append(r.undo, rd)
+	defer func() {
+		if err != nil {
+			r.prog.Done()
+			for i := len(r.undo) - 1; i >= 0; i-- {
+				if uerr := r.undo[i].undo(); uerr != nil {
+					err = fmt.Errorf("%w (cleaning up %s also failed: %v)", err, r.undo[i].path, uerr)
+				}
+			}
+		}
+	}()
+	if opts.Progress != nil {
+		r.prog = NewProgress(opts.Progress, "backup-fetch "+d.Name, total)
+	}
+
+	// The label tar is small: fetch it first, to learn the tablespaces
+	// and check it, and write it after the partitions.
+	var label map[string][]byte
+	if err := r.fetchObject(ctx, objs.label, func(rd io.Reader) error {
+		var err error
+		label, err = readLabelTar(rd)
+		return err
+	}); err != nil {
+		return res, err
+	}
+	if err := r.planTablespaces(sentinel, label[basebackup.TablespaceMapMember]); err != nil {
+		return res, err
+	}
+
+	xopts := basebackup.ExtractOptions{Fsync: opts.Fsync, TablespaceDir: r.tablespaceDir}
+	if err := r.fetchParts(ctx, objs.parts, xopts); err != nil {
+		return res, err
+	}
+	if err := r.writeLabel(label); err != nil {
+		return res, err
+	}
+	if err := r.fetchObject(ctx, objs.control, func(rd io.Reader) error {
+		_, err := basebackup.ExtractTar(rd, dir, xopts)
+		return err
+	}); err != nil {
+		return res, err
+	}
+	if opts.Recovery != nil {
+		if err := writeRecoveryConf(dir, *opts.Recovery, opts.Fsync); err != nil {
+			return res, &Error{Kind: ErrRejected, Op: op, Message: "writing the recovery settings failed", Err: err}
+		}
+	}
+	if opts.Fsync {
+		err := syncPath(dir)
+		if err == nil {
+			err = syncPath(filepath.Dir(dir))
+		}
+		if err != nil {
+			return res, &Error{Kind: ErrRejected, Op: op, Message: "fsync failed", Err: err}
+		}
+	}
+	r.prog.Done()
+	res = RestoreResult{Backup: d, Dir: dir, Objects: len(all), StoredBytes: total, Took: time.Since(start)}
+	for _, oid := range sortedOIDs(r.tsLocs) {
+		res.Tablespaces = append(res.Tablespaces, RestoredTablespace{OID: oid, Dir: r.tsLocs[oid]})
+	}
+	return res, nil
+}
+
+// fetchParts fetches and extracts the data partitions, several at once;
+// the first failure stops the others.
+func (r *restorer) fetchParts(ctx context.Context, parts []string, xopts basebackup.ExtractOptions) error {
+	n := r.opts.Concurrency
+	if n <= 0 {
+		n = DefaultDownloadConcurrency
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	next := make(chan string)
+	for range min(n, max(len(parts), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for file := range next {
+				err := r.fetchObject(pctx, file, func(rd io.Reader) error {
+					_, err := basebackup.ExtractTar(rd, r.dir, xopts)
+					return err
+				})
+				if err != nil {
+					once.Do(func() { firstErr = err; cancel() })
+				}
+			}
+		}()
+	}
+feed:
+	for _, p := range parts {
+		select {
+		case next <- p:
+		case <-pctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		return &Error{Kind: ErrUnavailable, Op: r.op, Message: "interrupted", Err: ctx.Err()}
+	}
+	return firstErr
+}
+
+// fetchObject streams one object of the backup through decryption and
+// decompression into consume, then reads it to its very end so that the
+// codec checks the stream's end and OpenBackupFile's reader checks size
+// and SHA-256. A broken transfer is retried as a whole (consume must be
+// repeatable: extraction overwrites).
+func (r *restorer) fetchObject(ctx context.Context, file string, consume func(io.Reader) error) error {
+	var err error
+	for attempt := 0; ; attempt++ {
+		var n int64
+		n, err = r.fetchObjectOnce(ctx, file, consume)
+		if err == nil || !errors.Is(err, ErrUnavailable) || attempt >= r.c.cfg.Retries || ctx.Err() != nil {
+			return err
+		}
+		r.prog.Add(-n)
+		if serr := r.c.sleep(ctx, time.Duration(attempt+1)*500*time.Millisecond); serr != nil {
+			return err
+		}
+	}
+}
+
+// objectSource counts the stored bytes read and keeps the first error.
+type objectSource struct {
+	r    io.Reader
+	prog *Progress
+	n    int64
+	err  error
+}
+
+func (s *objectSource) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.n += int64(n)
+	s.prog.Add(int64(n))
+	if err != nil && err != io.EOF && s.err == nil {
+		s.err = err
+	}
+	return n, err
+}
+
+func (r *restorer) fetchObjectOnce(ctx context.Context, file string, consume func(io.Reader) error) (int64, error) {
+	op := fmt.Sprintf("fetch %s of %s", file, r.d.Name)
+	want := r.d.Files[file]
+	comp, key, err := r.c.objectCodec(op, file, want)
+	if err != nil {
+		return 0, err
+	}
+	body, err := r.c.OpenBackupFile(ctx, r.d.Name, file, want)
+	if err != nil {
+		return 0, err
+	}
+	defer body.Close()
+	src := &objectSource{r: body, prog: r.prog}
+	dec, err := codec.NewReader(src, comp, key)
+	if err != nil {
+		return src.n, &Error{Kind: ErrIntegrity, Op: op, Message: "setting up the decoder failed", Err: err}
+	}
+	defer dec.Close()
+	err = consume(dec)
+	if err == nil {
+		// The tar ended: read the rest of the decoded stream (the tar's
+		// padding, the end of the compressed and encrypted streams).
+		_, err = io.Copy(io.Discard, dec)
+	}
+	var own *Error
+	if err == nil || (src.err == nil && !isLocalError(err) && !errors.As(err, &own) && ctx.Err() == nil) {
+		// Read the stored bytes to their end: the size and hash check.
+		// After bytes that did not decode, this tells corrupt storage
+		// (hash mismatch) from a wrong key or a bad backup.
+		extra, derr := io.Copy(io.Discard, src)
+		if err == nil {
+			if derr != nil {
+				err = derr
+			} else if extra > 0 {
+				err = fmt.Errorf("%w: %d bytes follow the end of the encoded stream", codec.ErrCorrupt, extra)
+			}
+		}
+	}
+	if err == nil {
+		return src.n, nil
+	}
+	if src.err != nil {
+		err = src.err // the transfer or the hash check failed: that is the cause
+	}
+	return src.n, objectError(ctx, op, err)
+}
+
+// isLocalError reports whether err is about the local file system.
+func isLocalError(err error) bool {
+	var pe *fs.PathError
+	var le *os.LinkError
+	return errors.As(err, &pe) || errors.As(err, &le)
+}
+
+// objectError classifies a failure while restoring one object.
+func objectError(ctx context.Context, op string, err error) error {
+	var ce *Error
+	switch {
+	case errors.As(err, &ce):
+		if ce.Kind == ErrIntegrity && !strings.HasPrefix(ce.Message, "integrity check failed") {
+			e := *ce
+			e.Message = "integrity check failed: " + e.Message
+			return &e
+		}
+		return ce
+	case ctx.Err() != nil:
+		return &Error{Kind: ErrUnavailable, Op: op, Message: "interrupted", Err: ctx.Err()}
+	case isLocalError(err):
+		return &Error{Kind: ErrRejected, Op: op, Message: "writing the restored files failed", Err: err}
+	case errors.Is(err, codec.ErrAuth) && !errors.Is(err, codec.ErrTruncated):
+		return &Error{Kind: ErrIntegrity, Op: op, Message: "integrity check failed: decryption failed although the stored bytes match their recorded SHA-256: wrong key (check WALGATE_ENCRYPTION_KEY and _TRANSFORM)", Err: err}
+	case errors.Is(err, basebackup.ErrUnsafeMember):
+		return &Error{Kind: ErrIntegrity, Op: op, Message: "integrity check failed: refused a tar member", Err: err}
+	}
+	return &Error{Kind: ErrIntegrity, Op: op, Message: "integrity check failed: the object does not decode to a valid tar stream", Err: err}
+}
+
+// readLabelTar reads the backup_label tar: backup_label and, optionally,
+// tablespace_map.
+func readLabelTar(r io.Reader) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		name := strings.TrimPrefix(hdr.Name, "/")
+		if hdr.Typeflag != tar.TypeReg || (name != basebackup.LabelMember && name != basebackup.TablespaceMapMember) {
+			return nil, fmt.Errorf("%w: unexpected member %q in the backup_label tar", basebackup.ErrUnsafeMember, hdr.Name)
+		}
+		if hdr.Size > 16<<20 {
+			return nil, fmt.Errorf("%w: member %s is %d bytes", basebackup.ErrUnsafeMember, name, hdr.Size)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = b
+	}
+	if len(out[basebackup.LabelMember]) == 0 {
+		return nil, errors.New("the backup_label tar holds no backup_label")
+	}
+	return out, nil
+}
+
+// planTablespaces decides where each tablespace goes and prepares the
+// locations: --tablespace, else the sentinel's Spec, else tablespace_map.
+func (r *restorer) planTablespaces(s basebackup.Sentinel, spcmap []byte) error {
+	op := r.op
+	orig := map[string]string{}
+	mapped, err := parseTablespaceMap(spcmap)
+	if err != nil {
+		return &Error{Kind: ErrIntegrity, Op: op, Message: "the backup's tablespace_map does not parse", Err: err}
+	}
+	for _, m := range mapped {
+		orig[m[0]] = m[1]
+	}
+	if s.Spec != nil {
+		for _, t := range s.Spec.Tablespaces {
+			orig[t.Name] = t.Location
+		}
+	}
+	r.tsLocs = map[string]string{}
+	for oid, loc := range orig {
+		if !isOID(oid) {
+			return &Error{Kind: ErrIntegrity, Op: op, Message: fmt.Sprintf("the backup names a tablespace %q, which is not an OID", oid)}
+		}
+		r.tsLocs[oid] = loc
+	}
+	for oid, loc := range r.opts.Tablespaces {
+		if _, ok := orig[oid]; !ok {
+			have := "none"
+			if len(orig) > 0 {
+				have = strings.Join(sortedOIDs(orig), ", ")
+			}
+			return &Error{Kind: ErrRejected, Op: op, Message: fmt.Sprintf("the backup has no tablespace %s (its tablespaces: %s)", oid, have)}
+		}
+		abs, err := filepath.Abs(loc)
+		if err != nil {
+			return &Error{Kind: ErrRejected, Op: op, Message: "bad tablespace directory " + loc, Err: err}
+		}
+		r.tsLocs[oid] = abs
+	}
+	if r.opts.tablespaceRoot != "" {
+		for oid := range r.tsLocs {
+			r.tsLocs[oid] = filepath.Join(r.opts.tablespaceRoot, oid)
+		}
+	}
+	seen := map[string]string{}
+	for _, oid := range sortedOIDs(r.tsLocs) {
+		loc := filepath.Clean(r.tsLocs[oid])
+		r.tsLocs[oid] = loc
+		if !filepath.IsAbs(loc) {
+			return &Error{Kind: ErrRejected, Op: op, Message: fmt.Sprintf("tablespace %s was at %q, not an absolute path: give it a directory with --tablespace %s=DIR", oid, loc, oid)}
+		}
+		if other, ok := seen[loc]; ok {
+			return &Error{Kind: ErrRejected, Op: op, Message: fmt.Sprintf("tablespaces %s and %s would both go to %s", other, oid, loc)}
+		}
+		seen[loc] = oid
+		if loc == r.dir || strings.HasPrefix(loc, r.dir+string(filepath.Separator)) || strings.HasPrefix(r.dir, loc+string(filepath.Separator)) {
+			return &Error{Kind: ErrRejected, Op: op, Message: fmt.Sprintf("tablespace %s would go to %s, which overlaps the data directory %s", oid, loc, r.dir)}
+		}
+		td, err := prepareRestoreDir(loc)
+		if err != nil {
+			return &Error{Kind: ErrRejected, Op: op, Message: fmt.Sprintf("tablespace %s cannot be restored to %s (move it with --tablespace %s=DIR)", oid, loc, oid), Err: err}
+		}
+		r.undo = append(r.undo, td)
+	}
+	return nil
+}
+
+// tablespaceDir is ExtractOptions.TablespaceDir.
+func (r *restorer) tablespaceDir(oid string) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if loc, ok := r.tsLocs[oid]; ok {
+		return loc, nil
+	}
+	if r.opts.tablespaceRoot != "" && isOID(oid) {
+		loc := filepath.Join(r.opts.tablespaceRoot, oid)
+		td, err := prepareRestoreDir(loc)
+		if err != nil {
+			return "", err
+		}
+		r.undo = append(r.undo, td)
+		r.tsLocs[oid] = loc
+		return loc, nil
+	}
+	return "", &Error{Kind: ErrIntegrity, Op: r.op, Message: fmt.Sprintf("the backup holds files of tablespace %q, which neither its sentinel nor its tablespace_map names", oid)}
+}
+
+// writeLabel writes backup_label, tablespace_map with the final
+// locations, and the pg_tblspc links.
+func (r *restorer) writeLabel(label map[string][]byte) error {
+	fail := func(err error) error {
+		return &Error{Kind: ErrRejected, Op: r.op, Message: "writing backup_label and the tablespace links failed", Err: err}
+	}
+	if len(r.tsLocs) > 0 {
+		tblspc := filepath.Join(r.dir, "pg_tblspc")
+		if err := os.MkdirAll(tblspc, 0o700); err != nil {
+			return fail(err)
+		}
+		var m strings.Builder
+		for _, oid := range sortedOIDs(r.tsLocs) {
+			loc := r.tsLocs[oid]
+			fmt.Fprintf(&m, "%s %s\n", oid, escapeTablespacePath(loc))
+			link := filepath.Join(tblspc, oid)
+			if fi, err := os.Lstat(link); err == nil {
+				if !fi.IsDir() {
+					return fail(fmt.Errorf("%s exists and is not a directory", link))
+				}
+				if err := os.Remove(link); err != nil { // an empty directory from the tar
+					return fail(err)
+				}
+			}
+			if err := os.Symlink(loc, link); err != nil {
+				return fail(err)
+			}
+		}
+		if err := writeFileSync(filepath.Join(r.dir, basebackup.TablespaceMapMember), []byte(m.String()), r.opts.Fsync); err != nil {
+			return fail(err)
+		}
+		if r.opts.Fsync {
+			if err := syncPath(tblspc); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if err := writeFileSync(filepath.Join(r.dir, basebackup.LabelMember), label[basebackup.LabelMember], r.opts.Fsync); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// parseTablespaceMap reads PostgreSQL's tablespace_map: lines "oid path",
+// where a backslash escapes the next character (newlines, carriage
+// returns and backslashes in paths).
+func parseTablespaceMap(b []byte) ([][2]string, error) {
+	var out [][2]string
+	var line []byte
+	escaped := false
+	flush := func() error {
+		if len(line) == 0 {
+			return nil
+		}
+		oid, path, ok := strings.Cut(string(line), " ")
+		path = strings.TrimLeft(path, " ")
+		if !ok || !isOID(oid) || path == "" {
+			return fmt.Errorf("bad line %q", line)
+		}
+		out = append(out, [2]string{oid, path})
+		line = line[:0]
+		return nil
+	}
+	for _, ch := range b {
+		switch {
+		case !escaped && (ch == '\n' || ch == '\r'):
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		case !escaped && ch == '\\':
+			escaped = true
+		default:
+			line = append(line, ch)
+			escaped = false
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func escapeTablespacePath(p string) string {
+	var b strings.Builder
+	for _, ch := range []byte(p) {
+		if ch == '\n' || ch == '\r' || ch == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(ch)
+	}
+	return b.String()
+}
+
+func isOID(s string) bool {
+	if s == "" || len(s) > 10 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
+	return err == nil && n > 0
+}
+
+func sortedOIDs[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if len(out[i]) != len(out[j]) {
+			return len(out[i]) < len(out[j])
+		}
+		return out[i] < out[j]
+	})
+	return out
+}
+
+// quoteConf quotes a value for postgresql.conf.
+func quoteConf(s string) string {
+	s = strings.ReplaceAll(s, `\`, `\\`)
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// QuoteShell quotes a word for /bin/sh when it needs it (PostgreSQL runs
+// restore_command through the shell).
+func QuoteShell(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=:,@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// writeRecoveryConf writes recovery.signal and appends the recovery
+// settings to postgresql.auto.conf. A standby.signal from the backup is
+// removed: with it, the server would stay a standby and never finish
+// recovery.
+func writeRecoveryConf(dir string, rs RecoverySettings, fsync bool) error {
+	if strings.ContainsAny(rs.TargetTime+rs.TargetLSN+rs.RestoreCommand, "\n\r") {
+		return errors.New("recovery settings must not contain line breaks")
+	}
+	var lines [][2]string
+	if rs.RestoreCommand != "" {
+		lines = append(lines, [2]string{"restore_command", rs.RestoreCommand})
+	}
+	switch {
+	case rs.TargetTime != "":
+		lines = append(lines, [2]string{"recovery_target_time", rs.TargetTime}, [2]string{"recovery_target_action", "promote"})
+	case rs.TargetLSN != "":
+		lines = append(lines, [2]string{"recovery_target_lsn", rs.TargetLSN}, [2]string{"recovery_target_action", "promote"})
+	}
+	lines = append(lines, rs.Extra...)
+	if err := appendAutoConf(dir, "recovery settings written by walgate-client", lines, fsync); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(dir, "standby.signal")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return writeFileSync(filepath.Join(dir, "recovery.signal"), nil, fsync)
+}
+
+// appendAutoConf appends settings to dir/postgresql.auto.conf (created if
+// missing) under a comment line. Later lines win.
+func appendAutoConf(dir, comment string, settings [][2]string, fsync bool) error {
+	path := filepath.Join(dir, "postgresql.auto.conf")
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	var b strings.Builder
+	if len(old) > 0 && !bytes.HasSuffix(old, []byte("\n")) {
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(&b, "# %s, %s\n", comment, time.Now().UTC().Format(time.RFC3339))
+	for _, kv := range settings {
+		if strings.ContainsAny(kv[0]+kv[1], "\n\r") {
+			return fmt.Errorf("setting %s: line breaks are not allowed", kv[0])
+		}
+		fmt.Fprintf(&b, "%s = %s\n", kv[0], quoteConf(kv[1]))
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		f.Close()
+		return err
+	}
+	if fsync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
+}
+
+func writeFileSync(path string, data []byte, fsync bool) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if fsync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
+}
+
+// syncPath fsyncs a file or directory.
+func syncPath(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}

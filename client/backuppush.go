@@ -1,0 +1,330 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/walgate/walgate/client/basebackup"
+	"github.com/walgate/walgate/client/codec"
+	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/index/pgname"
+)
+
+// BackupPushOptions tune a base backup.
+type BackupPushOptions struct {
+	// ConnString is a libpq connection string; "" uses the PG* environment
+	// variables (PGHOST, PGPORT, PGUSER, ...), as psql does.
+	ConnString string
+	// PartThreshold closes a tar partition once its payload exceeds it.
+	PartThreshold int64
+	// Concurrency is how many partitions are read, encoded and uploaded at
+	// once.
+	Concurrency int
+	// Progress receives a progress line (a terminal); nil is quiet.
+	Progress io.Writer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// BackupPushResult describes a committed backup.
+type BackupPushResult struct {
+	protocol.BackupSummary
+	Parts   int
+	Skipped []string // files that vanished during the backup
+}
+
+// backupSession is PostgreSQL's side of a base backup: one dedicated
+// connection from pg_backup_start to pg_backup_stop. Closing the
+// connection aborts the backup on the server.
+type backupSession struct {
+	conn      *pgx.Conn
+	startLSN  pgname.LSN
+	startWAL  string
+	sysID     uint64
+	pgVersion int
+	dataDir   string
+}
+
+func startBackup(ctx context.Context, connString, pgdata, label string) (*backupSession, error) {
+	conn, err := pgx.Connect(ctx, connString)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to PostgreSQL (set PGHOST, PGPORT, PGUSER as for psql): %w", err)
+	}
+	s := &backupSession{conn: conn}
+	fail := func(err error) (*backupSession, error) {
+		conn.Close(context.Background())
+		return nil, err
+	}
+	var inRecovery bool
+	if err := conn.QueryRow(ctx, `SELECT current_setting('data_directory'), current_setting('server_version_num')::int,
+		(SELECT system_identifier FROM pg_control_system()), pg_is_in_recovery()`).Scan(&s.dataDir, &s.pgVersion, &s.sysID, &inRecovery); err != nil {
+		return fail(fmt.Errorf("reading the server's settings: %w", err))
+	}
+	if s.pgVersion < 150000 {
+		return fail(fmt.Errorf("PostgreSQL %d is not supported: walgate backs up PostgreSQL 15 and later", s.pgVersion/10000))
+	}
+	if inRecovery {
+		return fail(errors.New("the server is a standby: backups from a standby are not supported yet; run backup-push on the primary"))
+	}
+	want, err1 := filepath.EvalSymlinks(pgdata)
+	have, err2 := filepath.EvalSymlinks(s.dataDir)
+	if err1 != nil || err2 != nil || want != have {
+		return fail(fmt.Errorf("PGDATA %s is not the data directory of the server connected to (%s): check PGHOST/PGPORT", pgdata, s.dataDir))
+	}
+	var lsn string
+	if err := conn.QueryRow(ctx, `SELECT l::text, pg_walfile_name(l) FROM pg_backup_start($1, true) AS l`, label).Scan(&lsn, &s.startWAL); err != nil {
+		return fail(fmt.Errorf("pg_backup_start: %w", err))
+	}
+	if s.startLSN, err = pgname.ParseLSN(lsn); err != nil {
+		return fail(err)
+	}
+	return s, nil
+}
+
+// stop ends the backup and returns the stop LSN and the backup_label and
+// tablespace_map contents. It waits until the WAL the backup needs is
+// archived, as pg_basebackup does.
+func (s *backupSession) stop(ctx context.Context) (pgname.LSN, string, string, error) {
+	var lsn, label, spcmap string
+	if err := s.conn.QueryRow(ctx, `SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(true)`).Scan(&lsn, &label, &spcmap); err != nil {
+		return 0, "", "", fmt.Errorf("pg_backup_stop: %w", err)
+	}
+	l, err := pgname.ParseLSN(lsn)
+	return l, label, spcmap, err
+}
+
+func (s *backupSession) close() { s.conn.Close(context.Background()) }
+
+// BackupPush takes a full base backup of the cluster whose data directory
+// is pgdata and uploads it through the gateway. The backup becomes visible
+// only when every part is stored and verified; on any failure it is
+// aborted and nothing is left.
+func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushOptions) (res BackupPushResult, err error) {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	if opts.PartThreshold <= 0 {
+		opts.PartThreshold = basebackup.DefaultPartThreshold
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 2
+	}
+	pgdata, err = filepath.Abs(pgdata)
+	if err != nil {
+		return res, err
+	}
+	if _, err := os.Stat(filepath.Join(pgdata, "global", "pg_control")); err != nil {
+		return res, &Error{Kind: ErrRejected, Op: "backup-push", Message: pgdata + " is not a PostgreSQL data directory (no global/pg_control)", Err: err}
+	}
+	startTime := now()
+	sess, err := startBackup(ctx, opts.ConnString, pgdata, "walgate "+startTime.UTC().Format(time.RFC3339))
+	if err != nil {
+		return res, &Error{Kind: ErrRejected, Op: "backup-push", Message: "starting the backup failed", Err: err}
+	}
+	defer sess.close() // ends backup mode on the server if we stop early
+	name := basebackup.BackupName(sess.startWAL)
+	op := "backup-push " + name
+
+	up, err := c.BeginBackup(ctx, name)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if err != nil {
+			actx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if aerr := up.Abort(actx); aerr != nil {
+				err = fmt.Errorf("%w (aborting the backup on the gateway also failed: %v; it will be removed after the session timeout)", err, aerr)
+			}
+		}
+	}()
+
+	scan, err := basebackup.ScanDataDir(pgdata)
+	if err != nil {
+		return res, &Error{Kind: ErrRejected, Op: op, Message: "reading the data directory failed", Err: err}
+	}
+	parts := basebackup.Partition(scan.Files, opts.PartThreshold)
+	var prog *Progress
+	if opts.Progress != nil {
+		prog = NewProgress(opts.Progress, "backup "+name, scan.DataCatalogSize)
+	}
+	enc := protocol.EncryptionNone
+	if c.cfg.Key != nil {
+		enc = protocol.EncryptionLibsodium
+	}
+	comp := c.cfg.Compression
+
+	// Parts in parallel; the first failure cancels the rest.
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type partResult struct {
+		object string
+		files  []basebackup.File
+		tar    basebackup.TarResult
+		stored int64
+	}
+	results := make([]partResult, len(parts))
+	var wg sync.WaitGroup
+	var firstErr error
+	var errOnce sync.Once
+	sem := make(chan struct{}, opts.Concurrency)
+	for i, files := range parts {
+		wg.Add(1)
+		go func(i int, files []basebackup.File) {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-pctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			object := basebackup.PartObjectName(i+1, comp)
+			tr, stored, err := c.uploadTar(pctx, up, object, comp, enc, prog, func(w io.Writer) (basebackup.TarResult, error) {
+				return basebackup.WriteTar(w, files)
+			})
+			if err != nil {
+				errOnce.Do(func() { firstErr = err; cancel() })
+				return
+			}
+			results[i] = partResult{object: object, files: files, tar: tr, stored: stored}
+		}(i, files)
+	}
+	wg.Wait()
+	if firstErr != nil {
+		prog.Done()
+		return res, firstErr
+	}
+	// pg_control last among the data, as WAL-G and PostgreSQL do.
+	ctlObject := basebackup.PgControlObjectName(comp)
+	ctlTar, ctlStored, err := c.uploadTar(ctx, up, ctlObject, comp, enc, prog, func(w io.Writer) (basebackup.TarResult, error) {
+		return basebackup.WriteTar(w, []basebackup.File{scan.PgControl})
+	})
+	if err != nil {
+		prog.Done()
+		return res, err
+	}
+	prog.Done()
+
+	stopLSN, label, spcmap, err := sess.stop(ctx)
+	if err != nil {
+		return res, &Error{Kind: ErrRejected, Op: op, Message: "stopping the backup failed", Err: err}
+	}
+	finishTime := now()
+	labelObject := basebackup.LabelObjectName(comp)
+	_, labelStored, err := c.uploadTar(ctx, up, labelObject, comp, enc, nil, func(w io.Writer) (basebackup.TarResult, error) {
+		return basebackup.TarResult{}, basebackup.WriteLabelTar(w, label, spcmap, finishTime)
+	})
+	if err != nil {
+		return res, err
+	}
+
+	fm := basebackup.NewFilesMetadata()
+	var stored, uncompressed int64
+	for _, r := range results {
+		fm.AddTar(r.object, r.tar.Members, r.files)
+		stored += r.stored
+		uncompressed += r.tar.Bytes
+		res.Skipped = append(res.Skipped, r.tar.Skipped...)
+	}
+	fm.AddTar(ctlObject, ctlTar.Members, []basebackup.File{scan.PgControl})
+	fm.AddTar(labelObject, []string{"backup_label", "tablespace_map"}, nil)
+	host, _ := os.Hostname()
+	tli := uint32(0)
+	if w, err := pgname.ParseWALFile(sess.startWAL); err == nil {
+		tli = uint32(w.Timeline)
+	}
+	sentinelDoc := basebackup.Sentinel{
+		LSN: basebackup.LSN(sess.startLSN), FinishLSN: basebackup.LSN(stopLSN), Timeline: &tli,
+		PgVersion: sess.pgVersion, SystemIdentifier: &sess.sysID,
+		UncompressedSize: uncompressed + ctlTar.Bytes, CompressedSize: stored + ctlStored + labelStored,
+		DataCatalogSize: scan.DataCatalogSize, Version: basebackup.SentinelVersion,
+		StartTime: startTime.UTC(), FinishTime: finishTime.UTC(), DateFmt: basebackup.DateFmt,
+		Hostname: host, DataDir: pgdata,
+	}
+	if len(scan.Tablespaces) > 0 {
+		sentinelDoc.Spec = basebackup.NewTablespaceSpec(pgdata, scan.Tablespaces)
+	}
+	// metadata.json, files_metadata.json, then (at commit) the sentinel:
+	// WAL-G's order.
+	for _, d := range []struct {
+		object string
+		v      any
+	}{{"metadata.json", sentinelDoc.Metadata()}, {"files_metadata.json", fm}} {
+		data, err := json.Marshal(d.v)
+		if err != nil {
+			return res, err
+		}
+		if _, err := up.Upload(ctx, d.object, "none", protocol.EncryptionNone, bytes.NewReader(data)); err != nil {
+			return res, err
+		}
+	}
+	sentinel, err := json.Marshal(sentinelDoc)
+	if err != nil {
+		return res, err
+	}
+	sum, err := up.Commit(ctx, sentinel)
+	if err != nil {
+		return res, err
+	}
+	res.BackupSummary, res.Parts = sum, len(parts)
+	return res, nil
+}
+
+// uploadTar streams one tar object: build → compress → encrypt → upload,
+// through a pipe, with memory bounded by the codec's buffers.
+func (c *Client) uploadTar(ctx context.Context, up *BackupUpload, object string, comp codec.Compression, enc string,
+	prog *Progress, build func(io.Writer) (basebackup.TarResult, error)) (basebackup.TarResult, int64, error) {
+	pr, pw := io.Pipe()
+	var tr basebackup.TarResult
+	done := make(chan error, 1)
+	go func() {
+		w, err := codec.NewWriter(pw, comp, c.cfg.Key)
+		if err == nil {
+			var out io.Writer = w
+			if prog != nil {
+				out = progressWriter{w: w, p: prog}
+			}
+			tr, err = build(out)
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+		}
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	stored, err := up.Upload(ctx, basebackup.TarFolder+"/"+object, string(comp), enc, pr)
+	pr.CloseWithError(errors.New("upload ended"))
+	berr := <-done
+	if berr != nil && !strings.Contains(berr.Error(), "upload ended") {
+		return tr, 0, &Error{Kind: ErrRejected, Op: "backup-push " + up.Name, Message: "reading data for " + object + " failed", Err: berr}
+	}
+	if err != nil {
+		return tr, 0, err
+	}
+	return tr, stored.Size, nil
+}
+
+// progressWriter counts tar bytes (about the file bytes read) into a
+// Progress.
+type progressWriter struct {
+	w io.Writer
+	p *Progress
+}
+
+func (w progressWriter) Write(b []byte) (int, error) {
+	n, err := w.w.Write(b)
+	w.p.Add(int64(n))
+	return n, err
+}
