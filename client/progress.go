@@ -80,15 +80,3 @@ func (p *Progress) Done() {
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
-
-// progressReader counts the bytes read through it into a Progress.
-type progressReader struct {
-	r io.Reader
-	p *Progress
-}
-
-func (r progressReader) Read(b []byte) (int, error) {
-	n, err := r.r.Read(b)
-	r.p.Add(int64(n))
-	return n, err
-}

@@ -76,6 +76,34 @@ func backupTarget(c *fiber.Ctx) (cluster, name string, err error) {
 	return cluster, name, nil
 }
 
+// backupRequest checks a backup route's parameters (and, with withFile,
+// the object name) and the token's right to act on the cluster.
+func (s *Server) backupRequest(c *fiber.Ctx, scope index.Scope, withFile bool) (cluster, name, file string, tok index.Token, err error) {
+	if cluster, name, err = backupTarget(c); err != nil {
+		return
+	}
+	if withFile {
+		file = c.Params("*")
+		if verr := protocol.ValidateBackupFile(file); verr != nil {
+			err = apiErr(protocol.CodeInvalidName, "%v", verr)
+			return
+		}
+	}
+	tok, err = s.authorize(c, cluster, scope)
+	return
+}
+
+// clusterRequest checks a cluster route's parameter and the token's right
+// to act on it.
+func (s *Server) clusterRequest(c *fiber.Ctx, scope index.Scope) (string, error) {
+	cluster := c.Params("cluster")
+	if err := protocol.ValidateCluster(cluster); err != nil {
+		return "", apiErr(protocol.CodeInvalidName, "%v", err)
+	}
+	_, err := s.authorize(c, cluster, scope)
+	return cluster, err
+}
+
 func newSessionID() string {
 	var b [16]byte
 	rand.Read(b[:])
@@ -102,11 +130,7 @@ func (s *Server) openSession(c *fiber.Ctx, cluster, name string) (index.Backup, 
 
 // beginBackup is POST /v1/clusters/{cluster}/backups/{name}.
 func (s *Server) beginBackup(c *fiber.Ctx) error {
-	cluster, name, err := backupTarget(c)
-	if err != nil {
-		return err
-	}
-	tok, err := s.authorize(c, cluster, index.ScopePush)
+	cluster, name, _, tok, err := s.backupRequest(c, index.ScopePush, false)
 	if err != nil {
 		return err
 	}
@@ -128,15 +152,8 @@ func (s *Server) beginBackup(c *fiber.Ctx) error {
 // is sent it is checked. The answer carries the SHA-256 and size stored,
 // which the client compares and quotes again at commit.
 func (s *Server) putBackupFile(c *fiber.Ctx) error {
-	cluster, name, err := backupTarget(c)
+	cluster, name, file, _, err := s.backupRequest(c, index.ScopePush, true)
 	if err != nil {
-		return err
-	}
-	file := c.Params("*")
-	if err := protocol.ValidateBackupFile(file); err != nil {
-		return apiErr(protocol.CodeInvalidName, "%v", err)
-	}
-	if _, err := s.authorize(c, cluster, index.ScopePush); err != nil {
 		return err
 	}
 	done := s.sessions.enter(cluster, name)
@@ -221,11 +238,7 @@ type sentinelFields struct {
 
 // commitBackup is POST /v1/clusters/{cluster}/backups/{name}/commit.
 func (s *Server) commitBackup(c *fiber.Ctx) error {
-	cluster, name, err := backupTarget(c)
-	if err != nil {
-		return err
-	}
-	tok, err := s.authorize(c, cluster, index.ScopePush)
+	cluster, name, _, tok, err := s.backupRequest(c, index.ScopePush, false)
 	if err != nil {
 		return err
 	}
@@ -342,11 +355,7 @@ func readJSONBody(c *fiber.Ctx, max int64, v any) error {
 // abortBackup is DELETE /v1/clusters/{cluster}/backups/{name} on an open
 // backup: its objects are deleted. Committed backups are retention's.
 func (s *Server) abortBackup(c *fiber.Ctx) error {
-	cluster, name, err := backupTarget(c)
-	if err != nil {
-		return err
-	}
-	tok, err := s.authorize(c, cluster, index.ScopePush)
+	cluster, name, _, tok, err := s.backupRequest(c, index.ScopePush, false)
 	if err != nil {
 		return err
 	}
@@ -451,11 +460,8 @@ func (s *Server) committedBackup(cluster, name string) (index.Backup, error) {
 // listBackups is GET /v1/clusters/{cluster}/backups: committed backups,
 // oldest first by finish time.
 func (s *Server) listBackups(c *fiber.Ctx) error {
-	cluster := c.Params("cluster")
-	if err := protocol.ValidateCluster(cluster); err != nil {
-		return apiErr(protocol.CodeInvalidName, "%v", err)
-	}
-	if _, err := s.authorize(c, cluster, index.ScopeFetch); err != nil {
+	cluster, err := s.clusterRequest(c, index.ScopeFetch)
+	if err != nil {
 		return err
 	}
 	list, err := s.catalog.Backups(cluster, index.BackupCommitted)
@@ -471,11 +477,8 @@ func (s *Server) listBackups(c *fiber.Ctx) error {
 
 // getBackup is GET /v1/clusters/{cluster}/backups/{name|LATEST}.
 func (s *Server) getBackup(c *fiber.Ctx) error {
-	cluster, name, err := backupTarget(c)
+	cluster, name, _, _, err := s.backupRequest(c, index.ScopeFetch, false)
 	if err != nil {
-		return err
-	}
-	if _, err := s.authorize(c, cluster, index.ScopeFetch); err != nil {
 		return err
 	}
 	b, err := s.committedBackup(cluster, name)
@@ -500,15 +503,8 @@ func (s *Server) getBackup(c *fiber.Ctx) error {
 
 // getBackupFile is GET/HEAD /v1/clusters/{cluster}/backups/{name}/files/{file}.
 func (s *Server) getBackupFile(c *fiber.Ctx) error {
-	cluster, name, err := backupTarget(c)
+	cluster, name, file, _, err := s.backupRequest(c, index.ScopeFetch, true)
 	if err != nil {
-		return err
-	}
-	file := c.Params("*")
-	if err := protocol.ValidateBackupFile(file); err != nil {
-		return apiErr(protocol.CodeInvalidName, "%v", err)
-	}
-	if _, err := s.authorize(c, cluster, index.ScopeFetch); err != nil {
 		return err
 	}
 	b, err := s.committedBackup(cluster, name)
@@ -539,11 +535,8 @@ func (s *Server) getBackupFile(c *fiber.Ctx) error {
 
 // postDrill is POST /v1/clusters/{cluster}/drills: keep a drill report.
 func (s *Server) postDrill(c *fiber.Ctx) error {
-	cluster := c.Params("cluster")
-	if err := protocol.ValidateCluster(cluster); err != nil {
-		return apiErr(protocol.CodeInvalidName, "%v", err)
-	}
-	if _, err := s.authorize(c, cluster, index.ScopeFetch); err != nil {
+	cluster, err := s.clusterRequest(c, index.ScopeFetch)
+	if err != nil {
 		return err
 	}
 	var rep protocol.DrillReport
@@ -563,11 +556,8 @@ func (s *Server) postDrill(c *fiber.Ctx) error {
 
 // listDrills is GET /v1/clusters/{cluster}/drills: reports, oldest first.
 func (s *Server) listDrills(c *fiber.Ctx) error {
-	cluster := c.Params("cluster")
-	if err := protocol.ValidateCluster(cluster); err != nil {
-		return apiErr(protocol.CodeInvalidName, "%v", err)
-	}
-	if _, err := s.authorize(c, cluster, index.ScopeFetch); err != nil {
+	cluster, err := s.clusterRequest(c, index.ScopeFetch)
+	if err != nil {
 		return err
 	}
 	recs, err := s.catalog.Drills(cluster, 100)
