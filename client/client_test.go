@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -91,26 +90,7 @@ func writeFile(t *testing.T, dir, name string, data []byte) string {
 
 // storeFiles lists every file under the gateway's store, relative to it.
 func storeFiles(t *testing.T, g *gatewaytest.Gateway) []string {
-	t.Helper()
-	store := filepath.Join(g.Data, "store")
-	var out []string
-	err := filepath.WalkDir(store, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if os.IsNotExist(err) {
-				return nil
-			}
-			return err
-		}
-		if !d.IsDir() {
-			rel, _ := filepath.Rel(store, p)
-			out = append(out, rel)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return gatewaytest.ListFiles(t, filepath.Join(g.Data, "store"))
 }
 
 func assertStore(t *testing.T, g *gatewaytest.Gateway, want ...string) {

@@ -9,11 +9,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -177,25 +175,7 @@ func (e *env) objectPath(name string) string {
 // storeFiles lists every non-directory entry under the store, temp files
 // included, relative to the store.
 func storeFiles(t *testing.T, store string) []string {
-	t.Helper()
-	var out []string
-	err := filepath.WalkDir(store, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if os.IsNotExist(err) {
-				return nil
-			}
-			return err
-		}
-		if !d.IsDir() {
-			rel, _ := filepath.Rel(store, p)
-			out = append(out, rel)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return gatewaytest.ListFiles(t, store)
 }
 
 // waitStore polls until the store holds exactly want (sorted relative

@@ -5,7 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io/fs"
+	"github.com/walgate/walgate/gateway/gatewaytest"
 	"net"
 	"os"
 	"os/exec"
@@ -167,26 +167,7 @@ func dirHolds(t testing.TB, dir string, names ...string) {
 
 // storeFiles lists every file under <data>/store, relative to it.
 func storeFiles(t testing.TB, data string) []string {
-	t.Helper()
-	store := filepath.Join(data, "store")
-	var out []string
-	err := filepath.WalkDir(store, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if os.IsNotExist(err) {
-				return nil
-			}
-			return err
-		}
-		if !d.IsDir() {
-			rel, _ := filepath.Rel(store, p)
-			out = append(out, rel)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return gatewaytest.ListFiles(t, filepath.Join(data, "store"))
 }
 
 // waitStore polls until the store holds exactly want: a failed write

@@ -6,8 +6,11 @@ package gatewaytest
 import (
 	"context"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -85,4 +88,30 @@ func (g *Gateway) Token(cluster string, scopes ...string) string {
 		g.t.Fatalf("token add: %v", err)
 	}
 	return tok
+}
+
+// ListFiles lists every file (not directory) under dir, temp files
+// included, relative to dir and in lexical order; a missing dir is empty.
+// Tests use it to check what a store holds, e.g. ListFiles(t,
+// filepath.Join(g.Data, "store")).
+func ListFiles(t testing.TB, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		if !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
