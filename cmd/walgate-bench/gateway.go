@@ -142,28 +142,36 @@ func procStatus(pid int, fields ...string) (map[string]int64, error) {
 
 // procCPU returns the user+system CPU time a process has used so far.
 func procCPU(pid int) (time.Duration, error) {
+	u, s, err := procTimes(pid)
+	return u + s, err
+}
+
+// procTimes returns the user and the system CPU time a process has used
+// so far.
+func procTimes(pid int) (user, sys time.Duration, err error) {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// Fields after the command name, which is in parentheses.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+		return 0, 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
 	}
 	f := strings.Fields(s[i+1:])
 	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
 	if len(f) < 13 {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+		return 0, 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
 	}
 	ut, err1 := strconv.ParseInt(f[11], 10, 64)
 	st, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+		return 0, 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
 	}
 	// USER_HZ is 100 on every Linux platform Go supports.
-	return time.Duration(ut+st) * (time.Second / 100), nil
+	tick := time.Second / 100
+	return time.Duration(ut) * tick, time.Duration(st) * tick, nil
 }
 
 func tailFile(path string, n int) string {

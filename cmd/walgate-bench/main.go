@@ -1,14 +1,18 @@
 // Command walgate-bench measures walgate's archive path on real PostgreSQL 15
-// WAL segments and writes the figures, with baselines measured in the same
-// run, to docs/benchmarks.md. 'make bench' runs it:
+// WAL segments, and its base backups (backup-push, backup-fetch) of a
+// pgbench database, and writes the figures, with baselines measured in the
+// same run (copy + fsync for WAL; pg_basebackup and cp -a + sync for base
+// backups), to docs/benchmarks.md. 'make bench' runs it:
 //
 //	go run ./cmd/walgate-bench -out docs/benchmarks.md
 //
-// It must run as root (the PostgreSQL cluster that makes the input segments
-// runs as the postgres user through cmd/internal/pgtest) after 'make build'
-// (it execs bin/walgate and bin/walgate-client, as PostgreSQL's
-// archive_command would). Everything it starts, the gateway and the
-// cluster, is stopped and removed on exit, on error and on Ctrl-C.
+// It must run as root (the PostgreSQL clusters run as the postgres user
+// through cmd/internal/pgtest) after 'make build' (it execs bin/walgate and
+// bin/walgate-client, as PostgreSQL's archive_command or a DBA would).
+// Everything it starts, the gateways and the clusters, is stopped and
+// removed on exit, on error and on Ctrl-C, with the scratch directory.
+// -backup-scale 0 skips the base backups; a smaller scale makes a quick
+// run.
 package main
 
 import (
@@ -36,6 +40,9 @@ type options struct {
 	minRuns   int
 	sustained int
 	keep      bool
+
+	backupScale int
+	backupRuns  int
 }
 
 func main() {
@@ -51,6 +58,8 @@ func main() {
 	flag.IntVar(&o.clients, "clients", 4, "pgbench clients in the OLTP run")
 	flag.IntVar(&o.minRuns, "runs", 20, "minimum timed pushes per configuration (segments are reused under new names when there are fewer)")
 	flag.IntVar(&o.sustained, "sustained", 100, "sequential pushes in the throughput run")
+	flag.IntVar(&o.backupScale, "backup-scale", 100, "pgbench -i scale factor of the database the base backups copy (100: about 1.5 GB); 0 skips the base-backup figures")
+	flag.IntVar(&o.backupRuns, "backup-runs", 3, "timed runs of every base-backup method (the median is reported; of 2, the better)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (segments, gateway data, logs)")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -98,6 +107,9 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.minRuns < 1 || o.sustained < 1 {
 		return errors.New("-runs and -sustained must be positive")
+	}
+	if o.backupScale < 0 || o.backupRuns < 1 {
+		return errors.New("-backup-scale must be 0 (no base backups) or more, -backup-runs positive")
 	}
 	binDir, err := filepath.Abs(o.binDir)
 	if err != nil {
@@ -151,7 +163,13 @@ func run(ctx context.Context, o options) error {
 	if err := b.measure(ctx, &cl); err != nil {
 		return err
 	}
+	// The WAL figures' noise: before the base backups load the machine.
 	b.loadEnd = readLoadavg()
+	if o.backupScale > 0 {
+		if err := b.measureBackups(ctx, &cl); err != nil {
+			return fmt.Errorf("base backups: %w", err)
+		}
+	}
 	b.elapsed = time.Since(started)
 
 	rep := b.report()

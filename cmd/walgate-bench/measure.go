@@ -67,6 +67,8 @@ type bench struct {
 
 	gatewayHWM, gatewayRSS int64 // KiB
 	gatewayCPU             time.Duration
+
+	backup *backupFigures // nil with -backup-scale 0
 }
 
 // config is one client configuration under test.
@@ -132,8 +134,10 @@ type item struct {
 // result of one exec of the client.
 type execResult struct {
 	wall, cpu time.Duration
-	maxRSS    int64 // KiB
-	minflt    int64 // minor page faults
+	user, sys time.Duration // cpu split
+	maxRSS    int64         // KiB
+	minflt    int64         // minor page faults
+	output    string        // stdout and stderr together (their last 64 KiB)
 }
 
 // measure runs everything against one gateway.

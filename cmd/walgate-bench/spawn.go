@@ -41,6 +41,8 @@ type spawnRequest struct {
 type spawnResult struct {
 	WallNS int64  `json:"wall_ns"`
 	CPUNS  int64  `json:"cpu_ns"`
+	UserNS int64  `json:"user_ns"`
+	SysNS  int64  `json:"sys_ns"`
 	MaxRSS int64  `json:"maxrss_kib"`
 	MinFlt int64  `json:"minflt"`
 	Err    string `json:"err,omitempty"`
@@ -68,13 +70,13 @@ func spawnHelper() int {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		t0 := time.Now()
 		err := cmd.Run()
-		res := spawnResult{WallNS: int64(time.Since(t0))}
+		res := spawnResult{WallNS: int64(time.Since(t0)), Output: tail(buf.Bytes(), maxOutput)}
 		if err != nil {
 			res.Err = err.Error()
-			res.Output = buf.String()
 		}
 		if ps := cmd.ProcessState; ps != nil {
 			res.CPUNS = int64(ps.UserTime() + ps.SystemTime())
+			res.UserNS, res.SysNS = int64(ps.UserTime()), int64(ps.SystemTime())
 			if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 				res.MaxRSS = ru.Maxrss // KiB on Linux
 				res.MinFlt = ru.Minflt
@@ -85,6 +87,16 @@ func spawnHelper() int {
 		}
 	}
 	return 0
+}
+
+// maxOutput bounds the output a result carries (its end is kept).
+const maxOutput = 64 << 10
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
 }
 
 // spawner is the parent's handle on the helper.
@@ -155,7 +167,8 @@ func (s *spawner) run(ctx context.Context, path string, env []string, args ...st
 	if res.Err != "" {
 		return execResult{}, fmt.Errorf("%s %s: %s: %s", path, strings.Join(args, " "), res.Err, strings.TrimSpace(res.Output))
 	}
-	return execResult{wall: time.Duration(res.WallNS), cpu: time.Duration(res.CPUNS), maxRSS: res.MaxRSS, minflt: res.MinFlt}, nil
+	return execResult{wall: time.Duration(res.WallNS), cpu: time.Duration(res.CPUNS), user: time.Duration(res.UserNS), sys: time.Duration(res.SysNS),
+		maxRSS: res.MaxRSS, minflt: res.MinFlt, output: res.Output}, nil
 }
 
 func (s *spawner) failure(ctx context.Context, err error) error {
