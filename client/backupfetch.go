@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/walgate/walgate/client/basebackup"
 	"github.com/walgate/walgate/client/codec"
 	"github.com/walgate/walgate/gateway/protocol"
@@ -348,9 +350,24 @@ func (c *Client) restore(ctx context.Context, d protocol.BackupDetail, dir strin
 		return res, err
 	}
 
+	// The data files are synced once per filesystem after all parts are
+	// in, not one by one: per-file fsync serialises the restore on the
+	// disk. backup_label and pg_control follow, each synced, so they
+	// never reach the disk before the data.
 	xopts := basebackup.ExtractOptions{Fsync: opts.Fsync, TablespaceDir: r.tablespaceDir}
-	if err := r.fetchParts(ctx, objs.parts, xopts); err != nil {
+	partOpts := xopts
+	partOpts.Fsync = false
+	if err := r.fetchParts(ctx, objs.parts, partOpts); err != nil {
 		return res, err
+	}
+	if opts.Fsync {
+		dirs := []string{dir}
+		for _, oid := range sortedOIDs(r.tsLocs) {
+			dirs = append(dirs, r.tsLocs[oid])
+		}
+		if err := syncFilesystems(dirs); err != nil {
+			return res, &Error{Kind: ErrRejected, Op: op, Message: "flushing the restored files to disk failed", Err: err}
+		}
 	}
 	if err := r.writeLabel(label); err != nil {
 		return res, err
@@ -887,4 +904,21 @@ func syncPath(path string) error {
 	}
 	defer f.Close()
 	return f.Sync()
+}
+
+// syncFilesystems flushes every filesystem holding one of dirs (syncfs(2)):
+// one flush for all the files written there.
+func syncFilesystems(dirs []string) error {
+	for _, d := range dirs {
+		f, err := os.Open(d)
+		if err != nil {
+			return err
+		}
+		err = unix.Syncfs(int(f.Fd()))
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("syncfs %s: %w", d, err)
+		}
+	}
+	return nil
 }

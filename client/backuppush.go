@@ -93,15 +93,48 @@ func startBackup(ctx context.Context, connString, pgdata, label string) (*backup
 }
 
 // stop ends the backup and returns the stop LSN and the backup_label and
-// tablespace_map contents. It waits until the WAL the backup needs is
-// archived, as pg_basebackup does.
-func (s *backupSession) stop(ctx context.Context) (pgname.LSN, string, string, error) {
-	var lsn, label, spcmap string
-	if err := s.conn.QueryRow(ctx, `SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(true)`).Scan(&lsn, &label, &spcmap); err != nil {
+// tablespace_map contents. Like pg_basebackup it does not return before
+// the last WAL segment the backup needs is archived, but it watches
+// archive_status itself every 20 ms: pg_backup_stop(wait_for_archive)
+// polls once a second, a second lost on every backup.
+func (s *backupSession) stop(ctx context.Context, pgdata string) (pgname.LSN, string, string, error) {
+	var lsn, label, spcmap, seg string
+	var archiving bool
+	if err := s.conn.QueryRow(ctx, `SELECT lsn::text, labelfile, spcmapfile, pg_walfile_name(lsn),
+		current_setting('archive_mode') <> 'off' FROM pg_backup_stop(false)`).Scan(&lsn, &label, &spcmap, &seg, &archiving); err != nil {
 		return 0, "", "", fmt.Errorf("pg_backup_stop: %w", err)
 	}
 	l, err := pgname.ParseLSN(lsn)
-	return l, label, spcmap, err
+	if err != nil {
+		return 0, "", "", err
+	}
+	if archiving {
+		if err := waitArchived(ctx, pgdata, seg); err != nil {
+			return 0, "", "", err
+		}
+	}
+	return l, label, spcmap, nil
+}
+
+// waitArchived waits until PostgreSQL's archiver is done with WAL file
+// seg, by PostgreSQL's own rule (XLogArchiveIsBusy): done when .done
+// exists, or when neither .ready nor the file itself exists any more.
+func waitArchived(ctx context.Context, pgdata, seg string) error {
+	status := filepath.Join(pgdata, "pg_wal", "archive_status", seg)
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+	gone := func(p string) bool { _, err := os.Stat(p); return errors.Is(err, os.ErrNotExist) }
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if exists(status+".done") || (gone(status+".ready") && gone(filepath.Join(pgdata, "pg_wal", seg))) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for PostgreSQL to archive %s, which the backup needs: %w (check archive_command and pg_stat_archiver)", seg, ctx.Err())
+		case <-t.C:
+		}
+	}
 }
 
 func (s *backupSession) close() { s.conn.Close(context.Background()) }
@@ -217,7 +250,7 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 	}
 	prog.Done()
 
-	stopLSN, label, spcmap, err := sess.stop(ctx)
+	stopLSN, label, spcmap, err := sess.stop(ctx, pgdata)
 	if err != nil {
 		return res, &Error{Kind: ErrRejected, Op: op, Message: "stopping the backup failed", Err: err}
 	}
