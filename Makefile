@@ -4,7 +4,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/walgate/walgate/gateway.Version=$(VERSION) -X github.com/walgate/walgate/client.Version=$(VERSION)
 BUILD    := $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 
-.PHONY: all build deps test test-short demo bench lint fuzz soak clean
+.PHONY: all build deps test demo bench lint fuzz soak clean
 
 all: build
 
@@ -20,10 +20,6 @@ deps:
 # real PostgreSQL 15. The end-to-end tests build the binaries themselves.
 test: deps build lint
 	$(GO) test -count=1 -timeout 25m ./...
-
-# Unit tests only (no PostgreSQL clusters).
-test-short: build
-	$(GO) test -short -count=1 ./...
 
 # A gateway on the fs backend and a real PostgreSQL 15 archiving through it.
 demo: deps build

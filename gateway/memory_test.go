@@ -68,9 +68,6 @@ func heapPeak(stop <-chan struct{}) <-chan uint64 {
 // real in-process gateway and measures the heap meanwhile: memory per
 // stream must stay bounded, independent of the object's size.
 func TestStreamingMemoryBounded(t *testing.T) {
-	if testing.Short() {
-		t.Skip("256 MiB transfer: not in -short mode")
-	}
 	const size = 256 << 20
 	g := gatewaytest.Start(t, gatewaytest.Options{})
 	tok := g.Token("mem", "push", "fetch")

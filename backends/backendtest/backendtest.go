@@ -315,9 +315,6 @@ func (g *genReader) Read(p []byte) (int, error) {
 const maxHeapGrowth = 8 << 20
 
 func testLargeStreamed(t *testing.T, f *fixture) {
-	if testing.Short() {
-		t.Skip("64 MiB streaming test skipped with -short")
-	}
 	const size = 64 << 20
 	key := f.key("large")
 	gen := newGenReader(7, size)

@@ -56,9 +56,6 @@ func walgateClient(t *testing.T) string {
 
 func requirePostgres(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("end-to-end test with a real PostgreSQL: not in -short mode")
-	}
 	if err := pgtest.Available(); err != nil {
 		t.Fatalf("PostgreSQL 15 is required (make deps installs it): %v", err)
 	}
