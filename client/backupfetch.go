@@ -77,9 +77,11 @@ type RestoreResult struct {
 	Backup      protocol.BackupDetail
 	Dir         string
 	Tablespaces []RestoredTablespace
-	Objects     int   // tar objects fetched
+	Objects     int   // objects fetched
 	StoredBytes int64 // their stored (compressed, encrypted) size
 	Took        time.Duration
+	// Chain names the backups applied, newest first, for a delta backup.
+	Chain []string
 }
 
 // FetchBackup restores the backup called name (or LATEST) into dir, which
@@ -288,6 +290,9 @@ type restorer struct {
 	undo   []restoreDir
 	mu     sync.Mutex
 	tsLocs map[string]string // tablespace OID -> final location
+
+	objects int   // objects fetched (mu)
+	stored  int64 // their stored bytes (mu)
 }
 
 func (c *Client) restore(ctx context.Context, d protocol.BackupDetail, dir string, opts RestoreOptions) (res RestoreResult, err error) {
@@ -297,9 +302,6 @@ func (c *Client) restore(ctx context.Context, d protocol.BackupDetail, dir strin
 	sentinel, err := basebackup.ParseSentinel(bytes.NewReader(d.Sentinel))
 	if err != nil {
 		return res, &Error{Kind: ErrIntegrity, Op: op, Message: "the backup's sentinel does not parse", Err: err}
-	}
-	if sentinel.IsDelta() || d.Kind == "delta" {
-		return res, &Error{Kind: ErrRejected, Op: op, Message: fmt.Sprintf("%s is a delta backup (of %s); restoring delta backups is not supported yet: restore a full backup", d.Name, sentinel.DeltaFrom)}
 	}
 	objs, err := sortObjects(d.Files)
 	if err != nil {
@@ -312,6 +314,19 @@ func (c *Client) restore(ctx context.Context, d protocol.BackupDetail, dir strin
 			return res, err
 		}
 		total += d.Files[f].Size
+	}
+	// A delta needs its whole chain: every link is checked, and its file
+	// list read, before anything is written.
+	var chain []chainLink
+	if sentinel.IsDelta() || d.Kind == "delta" {
+		if chain, err = r.resolveChain(ctx, sentinel); err != nil {
+			return res, err
+		}
+		for _, l := range chain[1:] {
+			for _, p := range l.parts {
+				total += l.d.Files[p].Size
+			}
+		}
 	}
 	if opts.Recovery != nil && opts.Recovery.TargetTime != "" && opts.Recovery.TargetLSN != "" {
 		return res, &Error{Kind: ErrRejected, Op: op, Message: "give one recovery target: a time or an LSN, not both"}
@@ -339,7 +354,7 @@ func (c *Client) restore(ctx context.Context, d protocol.BackupDetail, dir strin
 	// The label tar is small: fetch it first, to learn the tablespaces
 	// and check it, and write it after the partitions.
 	var label map[string][]byte
-	if err := r.fetchObject(ctx, objs.label, func(rd io.Reader) error {
+	if err := r.fetchObject(ctx, &r.d, objs.label, func(rd io.Reader) error {
 		var err error
 		label, err = readLabelTar(rd)
 		return err
@@ -357,7 +372,11 @@ func (c *Client) restore(ctx context.Context, d protocol.BackupDetail, dir strin
 	xopts := basebackup.ExtractOptions{Fsync: opts.Fsync, TablespaceDir: r.tablespaceDir}
 	partOpts := xopts
 	partOpts.Fsync = false
-	if err := r.fetchParts(ctx, objs.parts, partOpts); err != nil {
+	if chain == nil {
+		if err := r.fetchParts(ctx, &r.d, objs.parts, partOpts); err != nil {
+			return res, err
+		}
+	} else if err := r.applyChain(ctx, chain, partOpts); err != nil {
 		return res, err
 	}
 	if opts.Fsync {
@@ -372,7 +391,7 @@ func (c *Client) restore(ctx context.Context, d protocol.BackupDetail, dir strin
 	if err := r.writeLabel(label); err != nil {
 		return res, err
 	}
-	if err := r.fetchObject(ctx, objs.control, func(rd io.Reader) error {
+	if err := r.fetchObject(ctx, &r.d, objs.control, func(rd io.Reader) error {
 		_, err := basebackup.ExtractTar(rd, dir, xopts)
 		return err
 	}); err != nil {
@@ -393,7 +412,10 @@ func (c *Client) restore(ctx context.Context, d protocol.BackupDetail, dir strin
 		}
 	}
 	r.prog.Done()
-	res = RestoreResult{Backup: d, Dir: dir, Objects: len(all), StoredBytes: total, Took: time.Since(start)}
+	res = RestoreResult{Backup: d, Dir: dir, Objects: r.objects, StoredBytes: r.stored, Took: time.Since(start)}
+	for _, l := range chain {
+		res.Chain = append(res.Chain, l.d.Name)
+	}
 	for _, oid := range sortedOIDs(r.tsLocs) {
 		res.Tablespaces = append(res.Tablespaces, RestoredTablespace{OID: oid, Dir: r.tsLocs[oid]})
 	}
@@ -402,7 +424,7 @@ func (c *Client) restore(ctx context.Context, d protocol.BackupDetail, dir strin
 
 // fetchParts fetches and extracts the data partitions, several at once;
 // the first failure stops the others.
-func (r *restorer) fetchParts(ctx context.Context, parts []string, xopts basebackup.ExtractOptions) error {
+func (r *restorer) fetchParts(ctx context.Context, d *protocol.BackupDetail, parts []string, xopts basebackup.ExtractOptions) error {
 	n := r.opts.Concurrency
 	if n <= 0 {
 		n = DefaultDownloadConcurrency
@@ -420,7 +442,7 @@ func (r *restorer) fetchParts(ctx context.Context, parts []string, xopts basebac
 		go func() {
 			defer wg.Done()
 			for file := range next {
-				err := r.fetchObject(pctx, file, func(rd io.Reader) error {
+				err := r.fetchObject(pctx, d, file, func(rd io.Reader) error {
 					_, err := basebackup.ExtractTar(rd, r.dir, xopts)
 					return err
 				})
@@ -451,11 +473,17 @@ feed:
 // codec checks the stream's end and OpenBackupFile's reader checks size
 // and SHA-256. A broken transfer is retried as a whole (consume must be
 // repeatable: extraction overwrites).
-func (r *restorer) fetchObject(ctx context.Context, file string, consume func(io.Reader) error) error {
+func (r *restorer) fetchObject(ctx context.Context, d *protocol.BackupDetail, file string, consume func(io.Reader) error) error {
 	var err error
 	for attempt := 0; ; attempt++ {
 		var n int64
-		n, err = r.fetchObjectOnce(ctx, file, consume)
+		n, err = r.fetchObjectOnce(ctx, d, file, consume)
+		if err == nil {
+			r.mu.Lock()
+			r.objects++
+			r.stored += d.Files[file].Size
+			r.mu.Unlock()
+		}
 		if err == nil || !errors.Is(err, ErrUnavailable) || attempt >= r.c.cfg.Retries || ctx.Err() != nil {
 			return err
 		}
@@ -484,14 +512,14 @@ func (s *objectSource) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (r *restorer) fetchObjectOnce(ctx context.Context, file string, consume func(io.Reader) error) (int64, error) {
-	op := fmt.Sprintf("fetch %s of %s", file, r.d.Name)
-	want := r.d.Files[file]
+func (r *restorer) fetchObjectOnce(ctx context.Context, d *protocol.BackupDetail, file string, consume func(io.Reader) error) (int64, error) {
+	op := fmt.Sprintf("fetch %s of %s", file, d.Name)
+	want := d.Files[file]
 	comp, key, err := r.c.objectCodec(op, file, want)
 	if err != nil {
 		return 0, err
 	}
-	body, err := r.c.OpenBackupFile(ctx, r.d.Name, file, want)
+	body, err := r.c.OpenBackupFile(ctx, d.Name, file, want)
 	if err != nil {
 		return 0, err
 	}

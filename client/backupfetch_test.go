@@ -119,6 +119,15 @@ func standardBackup(t *testing.T, tsLoc string) testBackup {
 // pushBackup stores b under name through the client transport.
 func pushBackup(t *testing.T, c *client.Client, name string, b testBackup) {
 	t.Helper()
+	if err := tryPushBackup(t, c, name, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryPushBackup uploads and commits a backup made of b; a refused commit
+// is aborted and returned.
+func tryPushBackup(t *testing.T, c *client.Client, name string, b testBackup) error {
+	t.Helper()
 	ctx := context.Background()
 	key := c.Config().Key
 	enc := "none"
@@ -158,8 +167,12 @@ func pushBackup(t *testing.T, c *client.Client, name string, b testBackup) {
 		t.Fatal(err)
 	}
 	if _, err := u.Commit(ctx, raw); err != nil {
-		t.Fatal(err)
+		if aerr := u.Abort(ctx); aerr != nil {
+			t.Fatalf("abort after %v: %v", err, aerr)
+		}
+		return err
 	}
+	return nil
 }
 
 // checkRestored compares dir with want; tablespace files must be at
@@ -323,13 +336,24 @@ func TestBackupFetchRefusals(t *testing.T) {
 	}
 	absent(t, dir)
 
-	// A delta backup is refused with a clear message.
+	// A delta whose parent is not committed is refused at commit.
 	delta := standardBackup(t, "")
 	delta.delta = true
+	if err := tryPushBackup(t, c, "base_000000010000000000000009_D_000000010000000000000002", delta); !errors.Is(err, client.ErrConflict) ||
+		!strings.Contains(err.Error(), "not a committed backup") {
+		t.Fatalf("delta of a missing parent: %v", err)
+	}
+	// A delta whose parent went missing later: the restore names the
+	// broken link and writes nothing.
+	pushBackup(t, c, "base_000000010000000000000002", standardBackup(t, ""))
 	pushBackup(t, c, "base_000000010000000000000009_D_000000010000000000000002", delta)
+	if err := g.Server.Catalog().DeleteBackup("db", "base_000000010000000000000002"); err != nil {
+		t.Fatal(err)
+	}
 	_, err := c.FetchBackup(ctx, "base_000000010000000000000009_D_000000010000000000000002", dir, client.RestoreOptions{})
-	if !errors.Is(err, client.ErrRejected) || !strings.Contains(err.Error(), "delta") {
-		t.Fatalf("delta backup: %v", err)
+	if !errors.Is(err, client.ErrNotFound) || !strings.Contains(err.Error(), "base_000000010000000000000002, which is not in the archive") ||
+		!strings.Contains(err.Error(), "nothing was written") {
+		t.Fatalf("delta with a missing parent: %v", err)
 	}
 	absent(t, dir)
 }

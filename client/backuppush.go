@@ -35,13 +35,59 @@ type BackupPushOptions struct {
 	Progress io.Writer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// Mode chooses the kind of backup: BackupAuto (a delta when
+	// DeltaMaxSteps allows one and a parent exists, else full),
+	// BackupFull or BackupDelta (fail when no parent can be used).
+	Mode BackupMode
+	// DeltaMaxSteps is the longest chain of deltas after a full backup;
+	// 0 makes BackupAuto always take a full backup.
+	DeltaMaxSteps int
+	// DeltaOrigin picks the parent: DeltaFromLatest (the newest backup) or
+	// DeltaFromLatestFull (the newest full backup).
+	DeltaOrigin string
+	// FailOnCorruptPages makes a page that fails its checksum fatal; by
+	// default it is recorded in files_metadata.json and reported in
+	// Corrupt and on Warn.
+	FailOnCorruptPages bool
+	// Warn receives warnings (corrupt pages, a delta that became a full
+	// backup, files that vanished); nil discards them.
+	Warn io.Writer
 }
+
+// BackupMode is what kind of backup BackupPush takes.
+type BackupMode int
+
+const (
+	BackupAuto BackupMode = iota
+	BackupFull
+	BackupDelta
+)
+
+// Delta origins (WALGATE_DELTA_ORIGIN, WAL-G's WALG_DELTA_ORIGIN).
+const (
+	DeltaFromLatest     = "LATEST"
+	DeltaFromLatestFull = "LATEST_FULL"
+)
 
 // BackupPushResult describes a committed backup.
 type BackupPushResult struct {
 	protocol.BackupSummary
 	Parts   int
 	Skipped []string // files that vanished during the backup
+	// Depth is the number of deltas between this backup and its full
+	// backup (0 for a full backup).
+	Depth int
+	// Incremented counts the files stored as page increments, ChangedPages
+	// the pages they hold.
+	Incremented  int
+	ChangedPages int64
+	// Corrupt lists the files with pages that failed checksum
+	// verification.
+	Corrupt map[string]basebackup.CorruptBlocks
+	// FullReason says why a full backup was taken when a delta was
+	// configured (e.g. "no earlier backup").
+	FullReason string
 }
 
 // backupSession is PostgreSQL's side of a base backup: one dedicated
@@ -54,6 +100,7 @@ type backupSession struct {
 	sysID     uint64
 	pgVersion int
 	dataDir   string
+	checksums bool // the cluster has data checksums
 }
 
 func startBackup(ctx context.Context, connString, pgdata, label string) (*backupSession, error) {
@@ -68,7 +115,8 @@ func startBackup(ctx context.Context, connString, pgdata, label string) (*backup
 	}
 	var inRecovery bool
 	if err := conn.QueryRow(ctx, `SELECT current_setting('data_directory'), current_setting('server_version_num')::int,
-		(SELECT system_identifier FROM pg_control_system()), pg_is_in_recovery()`).Scan(&s.dataDir, &s.pgVersion, &s.sysID, &inRecovery); err != nil {
+		(SELECT system_identifier FROM pg_control_system()), pg_is_in_recovery(),
+		current_setting('data_checksums') = 'on'`).Scan(&s.dataDir, &s.pgVersion, &s.sysID, &inRecovery, &s.checksums); err != nil {
 		return fail(fmt.Errorf("reading the server's settings: %w", err))
 	}
 	if s.pgVersion < 150000 {
@@ -161,14 +209,43 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 	if _, err := os.Stat(filepath.Join(pgdata, "global", "pg_control")); err != nil {
 		return res, &Error{Kind: ErrRejected, Op: "backup-push", Message: pgdata + " is not a PostgreSQL data directory (no global/pg_control)", Err: err}
 	}
+	parent, why, err := c.chooseParent(ctx, opts)
+	if err != nil {
+		return res, err
+	}
+	res.FullReason = why
 	startTime := now()
 	sess, err := startBackup(ctx, opts.ConnString, pgdata, "walgate "+startTime.UTC().Format(time.RFC3339))
 	if err != nil {
 		return res, &Error{Kind: ErrRejected, Op: "backup-push", Message: "starting the backup failed", Err: err}
 	}
 	defer sess.close() // ends backup mode on the server if we stop early
+	var delta *deltaBase
+	if parent != nil {
+		delta, why, err = c.loadDeltaBase(ctx, *parent, sess)
+		if err == nil && delta == nil && opts.Mode == BackupDelta {
+			err = &Error{Kind: ErrRejected, Op: "backup-push", Message: "cannot take a delta backup: " + why + "; run without --delta for a full backup"}
+		}
+		if err != nil {
+			return res, err
+		}
+		if delta == nil {
+			res.FullReason = why
+		}
+	}
 	name := basebackup.BackupName(sess.startWAL)
+	if delta != nil {
+		if name, err = basebackup.DeltaBackupName(sess.startWAL, delta.parent.Name); err != nil {
+			return res, err
+		}
+		res.Depth = delta.depth
+	}
 	op := "backup-push " + name
+	tarOpts := basebackup.TarOptions{VerifyChecksums: sess.checksums, StartLSN: uint64(sess.startLSN)}
+	if delta != nil {
+		tarOpts.DeltaLSN = delta.parent.StartLSN
+		tarOpts.Incremental = func(member string) bool { return delta.files[member] }
+	}
 
 	up, err := c.BeginBackup(ctx, name)
 	if err != nil {
@@ -225,7 +302,7 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 			defer func() { <-sem }()
 			object := basebackup.PartObjectName(i+1, comp)
 			tr, stored, err := c.uploadTar(pctx, up, object, comp, enc, prog, func(w io.Writer) (basebackup.TarResult, error) {
-				return basebackup.WriteTar(w, files)
+				return basebackup.WriteTarWith(w, files, tarOpts)
 			})
 			if err != nil {
 				errOnce.Do(func() { firstErr = err; cancel() })
@@ -270,6 +347,31 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 		stored += r.stored
 		uncompressed += r.tar.Bytes
 		res.Skipped = append(res.Skipped, r.tar.Skipped...)
+		for m := range r.tar.Incremented {
+			d := fm.Files[m]
+			d.IsIncremented = true
+			fm.Files[m] = d
+			res.Incremented++
+		}
+		res.ChangedPages += r.tar.ChangedPages
+		for m, cb := range r.tar.Corrupt {
+			d := fm.Files[m]
+			d.CorruptBlocks = cb
+			fm.Files[m] = d
+			if res.Corrupt == nil {
+				res.Corrupt = map[string]basebackup.CorruptBlocks{}
+			}
+			res.Corrupt[m] = *cb
+		}
+	}
+	if len(res.Corrupt) > 0 {
+		msg := corruptText(res.Corrupt)
+		if opts.FailOnCorruptPages {
+			return res, &Error{Kind: ErrIntegrity, Op: op, Message: "page checksum failures (the backup was not committed): " + msg + "; check the storage, then run amcheck or pg_checksums, or repair from a replica"}
+		}
+		if opts.Warn != nil {
+			fmt.Fprintf(opts.Warn, "walgate-client: WARNING: %s: page checksum failures recorded in files_metadata.json: %s\n", name, msg)
+		}
 	}
 	fm.AddTar(ctlObject, ctlTar.Members, []basebackup.File{scan.PgControl})
 	fm.AddTar(labelObject, []string{"backup_label", "tablespace_map"}, nil)
@@ -288,6 +390,11 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 	}
 	if len(scan.Tablespaces) > 0 {
 		sentinelDoc.Spec = basebackup.NewTablespaceSpec(pgdata, scan.Tablespaces)
+	}
+	if delta != nil {
+		lsn := basebackup.LSN(delta.parent.StartLSN)
+		sentinelDoc.DeltaLSN, sentinelDoc.DeltaFrom = &lsn, delta.parent.Name
+		sentinelDoc.DeltaFullName, sentinelDoc.DeltaCount = delta.fullName, delta.depth
 	}
 	// metadata.json, files_metadata.json, then (at commit) the sentinel:
 	// WAL-G's order.

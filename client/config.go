@@ -50,6 +50,8 @@ var EnvVars = []EnvVar{
 	{"WALGATE_ALLOW_INSECURE_HTTP", "", "false", "allow http:// to a non-loopback gateway"},
 	{"WALGATE_TMPDIR", "", "$TMPDIR", "where a push spills encoded data larger than 4 MiB"},
 	{"WALGATE_TAR_SIZE_THRESHOLD", "WALG_TAR_SIZE_THRESHOLD", "1073741823", "backup-push: bytes of data per tar partition"},
+	{"WALGATE_DELTA_MAX_STEPS", "WALG_DELTA_MAX_STEPS", "0", "backup-push: deltas allowed after a full backup before the next full one (0: always full)"},
+	{"WALGATE_DELTA_ORIGIN", "WALG_DELTA_ORIGIN", "LATEST", "backup-push: a delta's parent, LATEST or LATEST_FULL"},
 	{"WALGATE_UPLOAD_CONCURRENCY", "WALG_UPLOAD_CONCURRENCY", "2", "backup-push: partitions read, encoded and uploaded at once"},
 	{"WALGATE_DOWNLOAD_CONCURRENCY", "WALG_DOWNLOAD_CONCURRENCY", "4", "backup-fetch and drill: partitions fetched at once"},
 	{"WALGATE_DRILL_DIR", "", "$TMPDIR", "drill: where the scratch restore goes (needs room for a whole backup)"},

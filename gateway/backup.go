@@ -228,6 +228,8 @@ type sentinelFields struct {
 	LSN              *uint64   `json:"LSN"`
 	FinishLSN        *uint64   `json:"FinishLSN"`
 	DeltaFrom        string    `json:"DeltaFrom"`
+	DeltaFullName    string    `json:"DeltaFullName"`
+	DeltaCount       int       `json:"DeltaCount"`
 	StartTime        time.Time `json:"StartTime"`
 	FinishTime       time.Time `json:"FinishTime"`
 	UncompressedSize int64     `json:"UncompressedSize"`
@@ -256,6 +258,9 @@ func (s *Server) commitBackup(c *fiber.Ctx) error {
 	if err := json.Unmarshal(req.Sentinel, &sf); err != nil || sf.LSN == nil || sf.FinishLSN == nil || sf.FinishTime.IsZero() {
 		return apiErr(protocol.CodeBadRequest, "the sentinel must be JSON with LSN, FinishLSN and FinishTime")
 	}
+	if err := s.checkDeltaLink(cluster, name, sf); err != nil {
+		return err
+	}
 	if err := compareFiles(b.Files, req.Files); err != nil {
 		return err
 	}
@@ -282,7 +287,7 @@ func (s *Server) commitBackup(c *fiber.Ctx) error {
 		cur.State = index.BackupCommitted
 		cur.Committed = time.Now().UTC()
 		cur.SentinelKey, cur.SentinelSize = key, info.Size
-		cur.Info = index.BackupInfo{Kind: kind, DeltaFrom: sf.DeltaFrom, StartLSN: *sf.LSN, FinishLSN: *sf.FinishLSN, Timeline: tli,
+		cur.Info = index.BackupInfo{Kind: kind, DeltaFrom: sf.DeltaFrom, DeltaFullName: sf.DeltaFullName, DeltaCount: sf.DeltaCount, StartLSN: *sf.LSN, FinishLSN: *sf.FinishLSN, Timeline: tli,
 			StartTime: sf.StartTime, FinishTime: sf.FinishTime, UncompressedSize: sf.UncompressedSize, PgVersion: sf.PgVersion,
 			SystemIdentifier: sf.SystemIdentifier, Hostname: sf.Hostname}
 		committed = *cur
@@ -297,6 +302,33 @@ func (s *Server) commitBackup(c *fiber.Ctx) error {
 	}
 	s.log.Info("backup committed", "cluster", cluster, "backup", name, "token", tok.ID, "objects", len(committed.Files), "bytes", committed.StoredSize())
 	return c.JSON(summary(committed))
+}
+
+// checkDeltaLink refuses a commit whose name and sentinel disagree about
+// the parent, or whose parent is not a committed backup of the cluster: a
+// delta without its chain could never be restored.
+func (s *Server) checkDeltaLink(cluster, name string, sf sentinelFields) error {
+	_, nameParent, isDelta := strings.Cut(name, "_D_")
+	switch {
+	case !isDelta && sf.DeltaFrom == "":
+		return nil
+	case !isDelta:
+		return apiErr(protocol.CodeBadRequest, "the sentinel names parent %s but the backup name %s has no _D_ part", sf.DeltaFrom, name)
+	case sf.DeltaFrom == "":
+		return apiErr(protocol.CodeBadRequest, "backup %s is named as a delta but its sentinel has no DeltaFrom", name)
+	case !strings.HasPrefix(sf.DeltaFrom, "base_"+nameParent):
+		return apiErr(protocol.CodeBadRequest, "backup %s is named as a delta of %s but its sentinel names parent %s", name, "base_"+nameParent, sf.DeltaFrom)
+	case sf.DeltaFullName == "" || sf.DeltaCount < 1:
+		return apiErr(protocol.CodeBadRequest, "the sentinel of delta %s lacks DeltaFullName or DeltaCount", name)
+	}
+	parent, err := s.catalog.Backup(cluster, sf.DeltaFrom)
+	if errors.Is(err, index.ErrNotFound) || err == nil && parent.State != index.BackupCommitted {
+		return apiErr(protocol.CodeConflict, "backup %s is a delta of %s, which is not a committed backup of cluster %s: take a full backup", name, sf.DeltaFrom, cluster)
+	}
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+	}
+	return nil
 }
 
 func findFile(files map[string]index.BackupFile, prefix string) (string, bool) {
@@ -429,7 +461,8 @@ func (s *Server) janitor(ctx context.Context) {
 }
 
 func summary(b index.Backup) protocol.BackupSummary {
-	return protocol.BackupSummary{Name: b.Name, Kind: b.Info.Kind, DeltaFrom: b.Info.DeltaFrom, StartLSN: b.Info.StartLSN,
+	return protocol.BackupSummary{Name: b.Name, Kind: b.Info.Kind, DeltaFrom: b.Info.DeltaFrom, DeltaFullName: b.Info.DeltaFullName,
+		DeltaCount: b.Info.DeltaCount, StartLSN: b.Info.StartLSN,
 		FinishLSN: b.Info.FinishLSN, Timeline: b.Info.Timeline, StartTime: b.Info.StartTime, FinishTime: b.Info.FinishTime,
 		UncompressedSize: b.Info.UncompressedSize, StoredSize: b.StoredSize(), PgVersion: b.Info.PgVersion,
 		SystemIdentifier: b.Info.SystemIdentifier, Hostname: b.Info.Hostname, Committed: b.Committed}

@@ -33,6 +33,8 @@ type BackupFile struct {
 type BackupInfo struct {
 	Kind             string    `json:"kind"` // full or delta
 	DeltaFrom        string    `json:"delta_from,omitempty"`
+	DeltaFullName    string    `json:"delta_full_name,omitempty"`
+	DeltaCount       int       `json:"delta_count,omitempty"`
 	StartLSN         uint64    `json:"start_lsn"`
 	FinishLSN        uint64    `json:"finish_lsn"`
 	Timeline         uint32    `json:"timeline"`

@@ -30,6 +30,11 @@ type ExtractOptions struct {
 	// such members are written under dir like any other (the caller then
 	// owns the tablespace links).
 	TablespaceDir func(oid string) (string, error)
+	// Chain, when set, extracts one backup of a delta chain (see
+	// ChainRestore): members the chain does not need are skipped,
+	// increments are applied, and older whole copies only fill pages no
+	// newer backup wrote.
+	Chain *ChainLevel
 }
 
 // ExtractTar reads a tar stream and writes its members under dir, which
@@ -193,6 +198,12 @@ func (x *extractor) member(hdr *tar.Header, body io.Reader, buf []byte) error {
 		return err
 	}
 	mode := os.FileMode(hdr.Mode).Perm()
+	if hdr.Typeflag == tar.TypeDir && x.opts.Chain != nil {
+		if !x.opts.Chain.newest {
+			return nil // the newest backup made every directory
+		}
+		x.opts.Chain.markComplete(hdr.Name, 0)
+	}
 	if hdr.Typeflag == tar.TypeDir {
 		if err := root.MkdirAll(rel, 0o700); err != nil {
 			return fmt.Errorf("extract %s: %w", hdr.Name, err)
@@ -208,6 +219,13 @@ func (x *extractor) member(hdr *tar.Header, body io.Reader, buf []byte) error {
 		if err := root.MkdirAll(parent, 0o700); err != nil {
 			return fmt.Errorf("extract %s: %w", hdr.Name, err)
 		}
+	}
+	if x.opts.Chain != nil {
+		handled, err := x.chainMember(hdr, body, root, rel, buf)
+		if handled || err != nil {
+			return err
+		}
+		defer x.opts.Chain.markComplete(hdr.Name, hdr.Size)
 	}
 	f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {

@@ -13,8 +13,8 @@ import (
 // but client/codec.
 func TestImports(t *testing.T) {
 	allowed := map[string]bool{
-		"archive/tar": true, "bytes": true, "encoding/json": true, "errors": true, "fmt": true,
-		"io": true, "io/fs": true, "os": true, "path/filepath": true, "sort": true, "strings": true,
+		"archive/tar": true, "bytes": true, "encoding/binary": true, "encoding/json": true, "errors": true, "fmt": true,
+		"io": true, "io/fs": true, "os": true, "path": true, "path/filepath": true, "sort": true, "strconv": true, "strings": true, "sync": true,
 		"time": true, "github.com/walgate/walgate/client/codec": true,
 	}
 	files, err := filepath.Glob("*.go")

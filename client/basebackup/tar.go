@@ -49,8 +49,33 @@ type TarResult struct {
 	// opened) and were left out, as PostgreSQL and WAL-G do.
 	Skipped []string
 	// Bytes is the payload written: the sum of the regular files' sizes
-	// (the sentinel's UncompressedSize sums it over all tars).
+	// (the sentinel's UncompressedSize sums it over all tars); for an
+	// increment, its size in the tar.
 	Bytes int64
+	// Incremented are the members stored as page increments.
+	Incremented map[string]bool
+	// Corrupt lists, per member, the pages that failed checksum
+	// verification (TarOptions.VerifyChecksums).
+	Corrupt map[string]*CorruptBlocks
+	// ChangedPages counts the pages written into increments.
+	ChangedPages int64
+}
+
+// TarOptions tune WriteTarWith.
+type TarOptions struct {
+	// DeltaLSN, when not 0, is the parent backup's start LSN: files for
+	// which Incremental returns true are written as increments holding the
+	// pages whose LSN is at or after it, plus new pages. A file with a page
+	// whose header is invalid is written whole instead.
+	DeltaLSN    uint64
+	Incremental func(member string) bool
+	// VerifyChecksums checks the checksum of every page of relation data
+	// files read (clusters initialised with data checksums).
+	VerifyChecksums bool
+	// StartLSN is this backup's start LSN: a page failing its checksum
+	// whose LSN is at or after it is being written concurrently (WAL
+	// replay rewrites it) and is not reported, as pg_basebackup does.
+	StartLSN uint64
 }
 
 // WriteTar writes files, in order, as a tar stream into w, then the
@@ -66,7 +91,16 @@ type TarResult struct {
 // every other error fails, leaving w with a partial stream. Memory use is
 // bounded by one copy buffer whatever the file sizes. w is not closed.
 func WriteTar(w io.Writer, files []File) (TarResult, error) {
-	var res TarResult
+	return WriteTarWith(w, files, TarOptions{})
+}
+
+// WriteTarWith is WriteTar with page increments and checksum verification
+// (see TarOptions). An increment is built in two passes over the file: the
+// first reads every page and picks the changed ones (the tar header needs
+// the member's size), the second reads just those pages again. Memory
+// stays bounded: one copy buffer plus 4 bytes per changed page.
+func WriteTarWith(w io.Writer, files []File, opts TarOptions) (TarResult, error) {
+	res := TarResult{Incremented: map[string]bool{}, Corrupt: map[string]*CorruptBlocks{}}
 	tw := tar.NewWriter(w)
 	buf := make([]byte, copyBufferSize)
 	for _, f := range files {
@@ -79,16 +113,23 @@ func WriteTar(w io.Writer, files []File) (TarResult, error) {
 			res.Members = append(res.Members, f.Member)
 			continue
 		}
-		n, written, err := writeFile(tw, f, buf)
+		fr, err := writeFile(tw, f, buf, opts)
 		if err != nil {
 			return res, err
 		}
-		if !written {
+		if !fr.written {
 			res.Skipped = append(res.Skipped, f.Member)
 			continue
 		}
 		res.Members = append(res.Members, f.Member)
-		res.Bytes += n
+		res.Bytes += fr.n
+		if fr.incremented {
+			res.Incremented[f.Member] = true
+			res.ChangedPages += int64(fr.pages)
+		}
+		if fr.corrupt != nil {
+			res.Corrupt[f.Member] = fr.corrupt
+		}
 	}
 	if err := tw.Close(); err != nil {
 		return res, fmt.Errorf("finish tar: %w", err)
@@ -96,47 +137,189 @@ func WriteTar(w io.Writer, files []File) (TarResult, error) {
 	return res, nil
 }
 
-// writeFile writes one regular file's header and exactly f.Size bytes.
-// written is false if the file had vanished.
-func writeFile(tw *tar.Writer, f File, buf []byte) (n int64, written bool, err error) {
+// fileResult is what writeFile did with one file.
+type fileResult struct {
+	n           int64 // bytes of tar payload
+	written     bool  // false: the file had vanished
+	incremented bool
+	pages       int // pages in the increment
+	corrupt     *CorruptBlocks
+}
+
+// maxCorruptListed bounds the corrupt block numbers kept per file, as
+// WAL-G's SomeCorruptBlocks does.
+const maxCorruptListed = 10
+
+// writeFile writes one regular file's header and body: an increment when
+// opts asks for one and every page header is sound, else exactly f.Size
+// bytes of the file.
+func writeFile(tw *tar.Writer, f File, buf []byte, opts TarOptions) (fileResult, error) {
 	if f.Size < 0 {
-		return 0, false, fmt.Errorf("write tar member %s: negative size %d", f.Member, f.Size)
+		return fileResult{}, fmt.Errorf("write tar member %s: negative size %d", f.Member, f.Size)
 	}
 	src, err := os.Open(f.Path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return 0, false, nil
+			return fileResult{}, nil
 		}
-		return 0, false, fmt.Errorf("write tar member %s: %w", f.Member, err)
+		return fileResult{}, fmt.Errorf("write tar member %s: %w", f.Member, err)
 	}
 	defer src.Close()
 	var info fs.FileInfo
 	if st, err := src.Stat(); err == nil {
 		info = st
 	}
+	paged := f.Size > 0 && f.Size%BlockSize == 0 && IsPagedFile(f.Member)
+	var pv *pageVerifier
+	if paged && opts.VerifyChecksums {
+		pv = &pageVerifier{src: src, member: f.Member, startLSN: opts.StartLSN, base: SegmentNumber(f.Member) * BlocksPerSegment}
+	}
+	if paged && opts.DeltaLSN != 0 && opts.Incremental != nil && opts.Incremental(f.Member) {
+		res, ok, err := writeIncrement(tw, f, src, info, buf, opts.DeltaLSN, pv)
+		if err != nil || ok {
+			return res, err
+		}
+		// An invalid page header: copy the whole file instead.
+		if pv != nil {
+			pv.reset()
+		}
+	}
 	hdr := header(f, info)
 	hdr.Typeflag = tar.TypeReg
 	hdr.Size = f.Size
 	if err := tw.WriteHeader(hdr); err != nil {
-		return 0, false, fmt.Errorf("write tar header %s: %w", f.Member, err)
+		return fileResult{}, fmt.Errorf("write tar header %s: %w", f.Member, err)
 	}
-	copied, err := io.CopyBuffer(tw, io.LimitReader(src, f.Size), buf)
-	if err != nil {
-		return 0, false, fmt.Errorf("write tar member %s from %s: %w", f.Member, f.Path, err)
+	// Reads start at offset 0 and are whole buffers (a multiple of the
+	// page size), so every page is seen whole by the verifier.
+	var off int64
+	for off < f.Size {
+		chunk := buf[:min(int64(len(buf)), f.Size-off)]
+		n, err := io.ReadFull(src, chunk)
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+			return fileResult{}, fmt.Errorf("write tar member %s from %s: %w", f.Member, f.Path, err)
+		}
+		if n < len(chunk) {
+			// The file shrank since the scan: pad, as PostgreSQL and WAL-G
+			// do. WAL replay from the backup's start rewrites those pages.
+			clear(chunk[n:])
+		}
+		if pv != nil {
+			pv.check(chunk, off)
+		}
+		if _, err := tw.Write(chunk); err != nil {
+			return fileResult{}, fmt.Errorf("write tar member %s: %w", f.Member, err)
+		}
+		off += int64(len(chunk))
 	}
-	if copied < f.Size {
-		// The file shrank since the scan: pad, as PostgreSQL and WAL-G do.
-		// WAL replay from the backup's start rewrites those pages.
-		clear(buf)
-		for rest := f.Size - copied; rest > 0; {
-			chunk := min(rest, int64(len(buf)))
-			if _, err := tw.Write(buf[:chunk]); err != nil {
-				return 0, false, fmt.Errorf("write tar member %s: %w", f.Member, err)
+	res := fileResult{n: f.Size, written: true}
+	if pv != nil {
+		res.corrupt = pv.result()
+	}
+	return res, nil
+}
+
+// writeIncrement writes f as an increment over a parent that started at
+// deltaLSN. ok is false, with nothing written, when a page header is
+// invalid: the caller then copies the file whole.
+func writeIncrement(tw *tar.Writer, f File, src *os.File, info fs.FileInfo, buf []byte, deltaLSN uint64, pv *pageVerifier) (fileResult, bool, error) {
+	nblocks := f.Size / BlockSize
+	var blocks []uint32
+	for off := int64(0); off < f.Size; {
+		chunk := buf[:min(int64(len(buf)), f.Size-off)]
+		n, err := src.ReadAt(chunk, off)
+		if err != nil && err != io.EOF {
+			return fileResult{}, false, fmt.Errorf("write tar member %s from %s: %w", f.Member, f.Path, err)
+		}
+		clear(chunk[n:]) // shrank since the scan: zero pages, kept as new
+		if pv != nil {
+			pv.check(chunk, off)
+		}
+		for p := 0; p < len(chunk); p += BlockSize {
+			switch ClassifyPage(chunk[p:p+BlockSize], deltaLSN) {
+			case PageInvalid:
+				return fileResult{}, false, nil
+			case PageChanged:
+				blocks = append(blocks, uint32((off+int64(p))/BlockSize))
 			}
-			rest -= chunk
+		}
+		off += int64(len(chunk))
+	}
+	hdr := header(f, info)
+	hdr.Typeflag = tar.TypeReg
+	hdr.Size = IncrementSize(len(blocks))
+	if err := tw.WriteHeader(hdr); err != nil {
+		return fileResult{}, false, fmt.Errorf("write tar header %s: %w", f.Member, err)
+	}
+	if err := writeIncrementHeader(tw, f.Size, blocks); err != nil {
+		return fileResult{}, false, fmt.Errorf("write tar member %s: %w", f.Member, err)
+	}
+	page := buf[:BlockSize]
+	for _, b := range blocks {
+		if int64(b) >= nblocks {
+			break
+		}
+		n, err := src.ReadAt(page, int64(b)*BlockSize)
+		if err != nil && err != io.EOF {
+			return fileResult{}, false, fmt.Errorf("write tar member %s from %s: %w", f.Member, f.Path, err)
+		}
+		clear(page[n:])
+		if _, err := tw.Write(page); err != nil {
+			return fileResult{}, false, fmt.Errorf("write tar member %s: %w", f.Member, err)
 		}
 	}
-	return f.Size, true, nil
+	res := fileResult{n: hdr.Size, written: true, incremented: true, pages: len(blocks)}
+	if pv != nil {
+		res.corrupt = pv.result()
+	}
+	return res, true, nil
+}
+
+// pageVerifier checks page checksums of one relation file as its pages
+// are read.
+type pageVerifier struct {
+	src      *os.File
+	member   string
+	startLSN uint64
+	base     uint32 // block number of the file's first page in the relation
+	count    int
+	some     []uint32
+}
+
+func (v *pageVerifier) reset() { v.count, v.some = 0, nil }
+
+// check verifies the whole pages of data, read at file offset off. A
+// failing page is read once more (it may have been torn by a concurrent
+// write); it counts as corrupt only if it fails again and its LSN is
+// before the backup's start.
+func (v *pageVerifier) check(data []byte, off int64) {
+	for p := 0; p+BlockSize <= len(data); p += BlockSize {
+		blk := uint32((off + int64(p)) / BlockSize)
+		page := data[p : p+BlockSize]
+		if PageChecksumOK(page, v.base+blk) {
+			continue
+		}
+		again := make([]byte, BlockSize)
+		if n, err := v.src.ReadAt(again, off+int64(p)); (err == nil || err == io.EOF) && n == BlockSize {
+			if PageChecksumOK(again, v.base+blk) {
+				continue
+			}
+			if h := ParsePageHeader(again); h.Valid() && h.LSN >= v.startLSN && v.startLSN != 0 {
+				continue
+			}
+		}
+		v.count++
+		if len(v.some) < maxCorruptListed {
+			v.some = append(v.some, blk)
+		}
+	}
+}
+
+func (v *pageVerifier) result() *CorruptBlocks {
+	if v.count == 0 {
+		return nil
+	}
+	return &CorruptBlocks{CorruptBlocksCount: v.count, SomeCorruptBlocks: v.some}
 }
 
 // header builds f's tar header. info, when not nil, supplies the owner

@@ -34,12 +34,20 @@ type backupEnv struct {
 
 func newBackupEnv(t *testing.T, g *gatewaytest.Gateway, archive bool) *backupEnv {
 	t.Helper()
+	return newBackupEnvWith(t, g, archive, pgtest.Options{})
+}
+
+// newBackupEnvWith is newBackupEnv with initdb options (data checksums).
+func newBackupEnvWith(t *testing.T, g *gatewaytest.Gateway, archive bool, pgOpts pgtest.Options) *backupEnv {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	t.Cleanup(cancel)
 	env := []string{"WALGATE_URL=" + g.URL, "WALGATE_TOKEN=" + g.Token("db", "push", "fetch"), "WALGATE_RETRIES=3",
 		"WALGATE_ENCRYPTION_KEY=" + testKey, "WALGATE_ENCRYPTION_KEY_TRANSFORM=hex"}
 	archiveCmd := "/bin/true" // archive_mode on, but WAL never reaches walgate
-	src := pgtest.New(t, pgtest.Options{Env: env, NoStart: true, Conf: []string{"archive_mode = on"}})
+	pgOpts.Env, pgOpts.NoStart = env, true
+	pgOpts.Conf = append([]string{"archive_mode = on"}, pgOpts.Conf...)
+	src := pgtest.New(t, pgOpts)
 	bin, err := src.InstallExecutable(walgateClient(t))
 	if err != nil {
 		t.Fatal(err)

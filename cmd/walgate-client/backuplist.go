@@ -42,14 +42,14 @@ func runBackupList(ctx context.Context, c *client.Client, args []string, stdout 
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tKIND\tSTART TIME\tFINISH TIME\tSTART LSN\tFINISH LSN\tTL\tDATA SIZE\tSTORED\tPG")
+	fmt.Fprintln(tw, "NAME\tKIND\tPARENT\tDEPTH\tSTART TIME\tFINISH TIME\tSTART LSN\tFINISH LSN\tTL\tDATA SIZE\tSTORED\tPG")
 	for _, b := range list {
-		kind := b.Kind
+		parent := "-"
 		if b.DeltaFrom != "" {
-			kind += " of " + b.DeltaFrom
+			parent = b.DeltaFrom
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\n",
-			b.Name, kind, b.StartTime.UTC().Format(time.RFC3339), b.FinishTime.UTC().Format(time.RFC3339),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\n",
+			b.Name, b.Kind, parent, b.DeltaCount, b.StartTime.UTC().Format(time.RFC3339), b.FinishTime.UTC().Format(time.RFC3339),
 			lsnText(b.StartLSN), lsnText(b.FinishLSN), b.Timeline,
 			humanBytes(b.UncompressedSize), humanBytes(b.StoredSize), b.PgVersion/10000)
 	}

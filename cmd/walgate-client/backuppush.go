@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/term"
@@ -14,16 +15,30 @@ import (
 	"github.com/walgate/walgate/client"
 )
 
-const backupPushHelp = `walgate-client backup-push PGDATA [--full]: take a full base backup.
+const backupPushHelp = `walgate-client backup-push PGDATA [--full | --delta] [--fail-on-corrupt-pages]:
+take a base backup, full or delta.
 
 Connects to the local PostgreSQL with the usual PG* variables (PGHOST, PGPORT,
 PGUSER, ...), runs pg_backup_start and pg_backup_stop on one connection, reads
 the data files from disk and streams them as compressed, encrypted tar
 partitions to the gateway, several at once. The backup is visible only once
 every partition is stored and verified; on failure nothing is left.
-Settings: WALGATE_TAR_SIZE_THRESHOLD [WALG_TAR_SIZE_THRESHOLD] (bytes per
-partition, default 1 GiB), WALGATE_UPLOAD_CONCURRENCY [WALG_UPLOAD_CONCURRENCY]
-(partitions in flight, default 2).`
+
+A delta backup stores only the pages of each relation data file that changed
+since its parent backup started (found by reading every page's LSN here, on
+the database host); other files are stored whole. With data checksums on,
+every page read is verified; failures are recorded in files_metadata.json and
+reported (fatal with --fail-on-corrupt-pages).
+
+Settings:
+  WALGATE_DELTA_MAX_STEPS [WALG_DELTA_MAX_STEPS]  deltas allowed after a full
+      backup before the next full one (default 0: always full)
+  WALGATE_DELTA_ORIGIN [WALG_DELTA_ORIGIN]  parent of a delta: LATEST (the
+      newest backup, default) or LATEST_FULL (the newest full backup)
+  WALGATE_TAR_SIZE_THRESHOLD [WALG_TAR_SIZE_THRESHOLD]  bytes of data per
+      partition (default 1 GiB)
+  WALGATE_UPLOAD_CONCURRENCY [WALG_UPLOAD_CONCURRENCY]  partitions in flight
+      (default 2)`
 
 // envInt reads the first of names that is set as a positive integer.
 func envInt(getenv func(string) string, def int64, names ...string) (int64, error) {
@@ -48,16 +63,45 @@ func runBackupPush(ctx context.Context, c *client.Client, args []string, getenv 
 	fs := flag.NewFlagSet("backup-push", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, backupPushHelp); fs.PrintDefaults() }
-	fs.Bool("full", true, "take a full backup (the only kind this version takes)")
-	delta := fs.Bool("delta", false, "take a delta backup (not available in this version)")
+	full := fs.Bool("full", false, "take a full backup whatever WALGATE_DELTA_MAX_STEPS says")
+	delta := fs.Bool("delta", false, "take a delta backup of the parent WALGATE_DELTA_ORIGIN names; fail if there is none")
+	failCorrupt := fs.Bool("fail-on-corrupt-pages", false, "fail (commit nothing) when a page fails its checksum")
 	if err := fs.Parse(args); err != nil {
 		return usageError("%v", err)
 	}
 	if fs.NArg() != 1 {
 		return usageError("backup-push takes one argument, the data directory (PGDATA)")
 	}
-	if *delta {
-		return usageError("delta backups are not available in this version; run backup-push without --delta for a full backup")
+	if *full && *delta {
+		return usageError("--full and --delta exclude each other")
+	}
+	opts := client.BackupPushOptions{Warn: stderr, FailOnCorruptPages: *failCorrupt, DeltaOrigin: client.DeltaFromLatest}
+	switch {
+	case *full:
+		opts.Mode = client.BackupFull
+	case *delta:
+		opts.Mode = client.BackupDelta
+	}
+	for _, n := range []string{"WALGATE_DELTA_MAX_STEPS", "WALG_DELTA_MAX_STEPS"} {
+		if v := getenv(n); v != "" {
+			i, err := strconv.Atoi(v)
+			if err != nil || i < 0 {
+				return usageError("%s=%q: want a whole number, 0 or more", n, v)
+			}
+			opts.DeltaMaxSteps = i
+			break
+		}
+	}
+	for _, n := range []string{"WALGATE_DELTA_ORIGIN", "WALG_DELTA_ORIGIN"} {
+		if v := getenv(n); v != "" {
+			switch strings.ToUpper(v) {
+			case client.DeltaFromLatest, client.DeltaFromLatestFull:
+				opts.DeltaOrigin = strings.ToUpper(v)
+			default:
+				return usageError("%s=%q: want LATEST or LATEST_FULL", n, v)
+			}
+			break
+		}
 	}
 	threshold, err := envInt(getenv, 0, "WALGATE_TAR_SIZE_THRESHOLD", "WALG_TAR_SIZE_THRESHOLD")
 	if err != nil {
@@ -67,7 +111,7 @@ func runBackupPush(ctx context.Context, c *client.Client, args []string, getenv 
 	if err != nil {
 		return err
 	}
-	opts := client.BackupPushOptions{PartThreshold: threshold, Concurrency: int(conc)}
+	opts.PartThreshold, opts.Concurrency = threshold, int(conc)
 	if isTerminal(stderr) {
 		opts.Progress = stderr
 	}
@@ -76,8 +120,15 @@ func runBackupPush(ctx context.Context, c *client.Client, args []string, getenv 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "backup %s committed: %d partitions, %.1f MiB of data stored as %.1f MiB, start %s, finish %s, in %s\n",
-		res.Name, res.Parts, float64(res.UncompressedSize)/(1<<20), float64(res.StoredSize)/(1<<20),
+	if res.FullReason != "" {
+		fmt.Fprintf(stderr, "note: full backup instead of a delta: %s\n", res.FullReason)
+	}
+	kind := "full backup"
+	if res.Kind == "delta" {
+		kind = fmt.Sprintf("delta backup of %s (depth %d; %d files as increments holding %d changed pages)", res.DeltaFrom, res.Depth, res.Incremented, res.ChangedPages)
+	}
+	fmt.Fprintf(stderr, "backup %s committed: %s, %d partitions, %.1f MiB of data stored as %.1f MiB, start %s, finish %s, in %s\n",
+		res.Name, kind, res.Parts, float64(res.UncompressedSize)/(1<<20), float64(res.StoredSize)/(1<<20),
 		lsnText(res.StartLSN), lsnText(res.FinishLSN), time.Since(start).Round(100*time.Millisecond))
 	for _, s := range res.Skipped {
 		fmt.Fprintf(stderr, "note: %s vanished during the backup (normal: WAL replay recreates it if needed)\n", s)

@@ -42,11 +42,15 @@ Verbs:
                         when the gateway acknowledged it durably, hash verified
   wal-fetch NAME DEST   restore WAL file NAME to DEST; DEST appears complete and
                         verified, or not at all
-  backup-push PGDATA    take a full base backup of the local cluster (PG* variables
+  backup-push PGDATA [--full|--delta] [--fail-on-corrupt-pages]
+                        take a base backup of the local cluster (PG* variables
                         say how to connect): tar partitions compressed and
                         encrypted here, several at once; visible only when all
-                        are stored and verified
-  backup-list [--json]  list the cluster's committed backups, oldest first
+                        are stored and verified. A delta (WALGATE_DELTA_MAX_STEPS
+                        > 0, or --delta) stores only the pages changed since its
+                        parent, found by a page-LSN scan on this host
+  backup-list [--json]  list the cluster's committed backups, oldest first, with
+                        each delta's parent, chain depth and stored size
   backup-fetch DIR NAME|LATEST [--recovery [--target-time T | --target-lsn L]]
                [--tablespace OID=DIR]...
                         restore a backup into DIR (empty or missing), every

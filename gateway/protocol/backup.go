@@ -138,6 +138,8 @@ type BackupSummary struct {
 	Name             string    `json:"name"`
 	Kind             string    `json:"kind"` // full or delta
 	DeltaFrom        string    `json:"delta_from,omitempty"`
+	DeltaFullName    string    `json:"delta_full_name,omitempty"` // the full backup at the root of a delta's chain
+	DeltaCount       int       `json:"delta_count,omitempty"`     // deltas since that full backup (1 for the first)
 	StartLSN         uint64    `json:"start_lsn"`
 	FinishLSN        uint64    `json:"finish_lsn"`
 	Timeline         uint32    `json:"timeline"`
