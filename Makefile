@@ -40,6 +40,7 @@ fuzz:
 	$(GO) test ./client/codec -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME)
 	$(GO) test ./client/codec -run '^$$' -fuzz FuzzDecrypt -fuzztime $(FUZZTIME)
 	$(GO) test ./gateway/protocol -run '^$$' -fuzz FuzzTokenCluster -fuzztime $(FUZZTIME)
+	$(GO) test ./client/basebackup -run '^$$' -fuzz FuzzReadIncrementHeader -fuzztime $(FUZZTIME)
 
 # Long runs kept out of 'make test'.
 soak: deps build

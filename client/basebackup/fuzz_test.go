@@ -3,6 +3,7 @@ package basebackup
 import (
 	"archive/tar"
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,6 +70,33 @@ func FuzzExtractTar(f *testing.F) {
 			}
 			if !info.Mode().IsRegular() && !info.IsDir() {
 				t.Fatalf("created %s with mode %v", p, info.Mode())
+			}
+		}
+	})
+}
+
+// FuzzReadIncrementHeader: any input yields a consistent header or
+// ErrBadIncrement, and never allocates beyond what the member size allows.
+func FuzzReadIncrementHeader(f *testing.F) {
+	var ok bytes.Buffer
+	writeIncrementHeader(&ok, 4*BlockSize, []uint32{0, 2})
+	f.Add(ok.Bytes(), IncrementSize(2))
+	f.Add([]byte("wi1\x55"), int64(16))
+	f.Add([]byte{}, int64(0))
+	f.Fuzz(func(t *testing.T, data []byte, size int64) {
+		inc, err := ReadIncrementHeader(bytes.NewReader(data), size)
+		if err != nil {
+			if !errors.Is(err, ErrBadIncrement) {
+				t.Fatalf("error not ErrBadIncrement: %v", err)
+			}
+			return
+		}
+		if IncrementSize(len(inc.Blocks)) != size || inc.FileSize%BlockSize != 0 {
+			t.Fatalf("inconsistent header accepted: %+v for member size %d", inc, size)
+		}
+		for i, b := range inc.Blocks {
+			if int64(b) >= inc.FileSize/BlockSize || (i > 0 && b <= inc.Blocks[i-1]) {
+				t.Fatalf("bad block list accepted: %v", inc.Blocks)
 			}
 		}
 	})
