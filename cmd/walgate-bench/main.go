@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -43,6 +44,8 @@ type options struct {
 
 	backupScale int
 	backupRuns  int
+	deltaScale  int
+	sections    map[string]bool
 }
 
 func main() {
@@ -60,8 +63,24 @@ func main() {
 	flag.IntVar(&o.sustained, "sustained", 100, "sequential pushes in the throughput run")
 	flag.IntVar(&o.backupScale, "backup-scale", 100, "pgbench -i scale factor of the database the base backups copy (100: about 1.5 GB); 0 skips the base-backup figures")
 	flag.IntVar(&o.backupRuns, "backup-runs", 3, "timed runs of every base-backup method (the median is reported; of 2, the better)")
+	flag.IntVar(&o.deltaScale, "delta-scale", 100, "pgbench -i scale factor of the delta-backup chain")
+	sections := flag.String("sections", "wal,backup,delta", "which parts to run: wal, backup, delta; without wal, -out replaces only the delta section of the existing file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (segments, gateway data, logs)")
 	flag.Parse()
+	o.sections = map[string]bool{}
+	for _, s := range strings.Split(*sections, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "wal", "backup", "delta":
+			o.sections[s] = true
+		default:
+			fmt.Fprintf(os.Stderr, "walgate-bench: unknown section %q (wal, backup, delta)\n", s)
+			os.Exit(2)
+		}
+	}
+	if o.sections["backup"] && !o.sections["wal"] {
+		fmt.Fprintln(os.Stderr, "walgate-bench: -sections backup needs wal too (the report is built around it)")
+		os.Exit(2)
+	}
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "walgate-bench: unexpected arguments %q\n", flag.Args())
 		os.Exit(2)
@@ -157,6 +176,9 @@ func run(ctx context.Context, o options) error {
 	b.loadStart = readLoadavg()
 	logf("scratch directory %s (%s), load average %s", scratch, b.machine.FS, b.loadStart)
 
+	if !o.sections["wal"] {
+		return runDeltaOnly(ctx, b, &cl, started)
+	}
 	if err := b.makeWAL(ctx, &cl); err != nil {
 		return fmt.Errorf("making the input WAL: %w", err)
 	}
@@ -165,9 +187,14 @@ func run(ctx context.Context, o options) error {
 	}
 	// The WAL figures' noise: before the base backups load the machine.
 	b.loadEnd = readLoadavg()
-	if o.backupScale > 0 {
+	if o.backupScale > 0 && o.sections["backup"] {
 		if err := b.measureBackups(ctx, &cl); err != nil {
 			return fmt.Errorf("base backups: %w", err)
+		}
+	}
+	if o.sections["delta"] {
+		if err := b.measureDeltas(ctx, &cl); err != nil {
+			return fmt.Errorf("delta backups: %w", err)
 		}
 	}
 	b.elapsed = time.Since(started)
@@ -180,5 +207,27 @@ func run(ctx context.Context, o options) error {
 		}
 		logf("wrote %s", o.out)
 	}
+	return nil
+}
+
+// runDeltaOnly measures the delta backups alone and splices their section
+// into the existing report.
+func runDeltaOnly(ctx context.Context, b *bench, cl *cleanups, started time.Time) error {
+	if err := b.measureDeltas(ctx, cl); err != nil {
+		return fmt.Errorf("delta backups: %w", err)
+	}
+	section := b.delta.markdown()
+	fmt.Print(section)
+	if b.opts.out == "" {
+		return nil
+	}
+	old, err := os.ReadFile(b.opts.out)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	if err := os.WriteFile(b.opts.out, []byte(spliceDelta(string(old), section)), 0o644); err != nil {
+		return err
+	}
+	logf("wrote the delta section of %s in %s", b.opts.out, time.Since(started).Round(time.Second))
 	return nil
 }

@@ -26,6 +26,7 @@ import (
 // bench holds the inputs, the settings and every figure of one run.
 type bench struct {
 	opts                  options
+	delta                 *deltaFigures // nil unless measured
 	sp                    *spawner
 	gatewayBin, clientBin string
 	scratch               string
