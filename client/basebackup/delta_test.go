@@ -55,7 +55,7 @@ func TestIsPagedFile(t *testing.T) {
 	for m, want := range map[string]bool{
 		"/base/5/16384": true, "/base/5/16384.1": true, "/global/1262": true,
 		"/pg_tblspc/16385/PG_15_202209061/5/16390.3": true,
-		"/base/5/16384_fsm": false, "/base/5/16384_vm": false, "/base/5/16384_init": false,
+		"/base/5/16384_fsm":                          false, "/base/5/16384_vm": false, "/base/5/16384_init": false,
 		"/base/5/t3_16384": false, "/base/5/PG_VERSION": false, "/base/5/pg_filenode.map": false,
 		"/global/pg_control": false, "/pg_xact/0000": false, "/pg_multixact/offsets/0000": false,
 		"/base/x/16384": false, "/postgresql.conf": false, "/base/5/16384.x": false, "/base/5/1.2.3": false,
