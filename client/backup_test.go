@@ -105,7 +105,7 @@ func TestBackupSession(t *testing.T) {
 	if err := c.SendDrillReport(ctx, protocol.DrillReport{Backup: bkName, Passed: true, Finished: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	st, err := gateway.Status(g.Server.Catalog())
+	st, err := g.Server.FleetStatus(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,8 @@ func TestBackupSession(t *testing.T) {
 			db = &st[i]
 		}
 	}
-	if db == nil || db.Backups != 1 || db.LastBackup == nil || db.LastBackup.Name != bkName || db.LastDrill == nil || !db.LastDrill.Passed || db.LastDrill.Cluster != "db" {
+	if db == nil || db.Backups != 1 || db.LastBackup != bkName || db.LastBackupS == nil || db.LastBackupS.Name != bkName ||
+		db.LastDrill == nil || !db.LastDrill.Passed || db.LastDrillR == nil || db.LastDrillR.Cluster != "db" {
 		t.Fatalf("status: %+v", db)
 	}
 }

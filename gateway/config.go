@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/walgate/walgate/gateway/health"
 	"github.com/walgate/walgate/gateway/protocol"
 )
 
@@ -35,6 +36,58 @@ type Config struct {
 	Backends []BackendConfig `yaml:"backends"`
 	// Log sets the log format and level.
 	Log LogConfig `yaml:"log"`
+	// Health sets when a cluster is reported as warning or critical.
+	Health HealthConfig `yaml:"health"`
+	// Metrics serves Prometheus metrics on a separate listener.
+	Metrics MetricsConfig `yaml:"metrics"`
+}
+
+// HealthConfig holds the health thresholds (gateway/health.Policy); unset
+// fields take the defaults documented in docs/operations.md.
+type HealthConfig struct {
+	// ArchiveTimeout is the hosts' archive_timeout: the longest a cluster
+	// may go without archiving a segment. Archiving counts as stalled
+	// after StallFactor times it.
+	ArchiveTimeout time.Duration `yaml:"archive_timeout"`
+	StallFactor    float64       `yaml:"stall_factor"`
+	// DelayedFor: how long a missing segment with newer ones archived
+	// counts as delayed before it counts as lost.
+	DelayedFor        time.Duration `yaml:"delayed_for"`
+	BackupMaxAge      time.Duration `yaml:"backup_max_age"`
+	FullMaxAge        time.Duration `yaml:"full_max_age"`
+	DrillMaxAge       time.Duration `yaml:"drill_max_age"`
+	ReplicationLagMax time.Duration `yaml:"replication_lag_max"`
+}
+
+func (h HealthConfig) policy() health.Policy {
+	p := health.DefaultPolicy()
+	set := func(dst *time.Duration, v time.Duration) {
+		if v != 0 {
+			*dst = v
+		}
+	}
+	set(&p.ArchiveTimeout, h.ArchiveTimeout)
+	set(&p.DelayedFor, h.DelayedFor)
+	set(&p.BackupMaxAge, h.BackupMaxAge)
+	set(&p.FullMaxAge, h.FullMaxAge)
+	set(&p.DrillMaxAge, h.DrillMaxAge)
+	set(&p.ReplicationLagMax, h.ReplicationLagMax)
+	if h.StallFactor != 0 {
+		p.StallFactor = h.StallFactor
+	}
+	return p
+}
+
+// Policy is the health policy this configuration sets.
+func (c *Config) Policy() health.Policy { return c.Health.policy() }
+
+// MetricsConfig places /metrics.
+type MetricsConfig struct {
+	// Listen is where Prometheus scrapes /metrics, host:port; "" turns it
+	// off. It is plain HTTP without authentication (it names clusters,
+	// never data): a loopback address unless AllowRemote.
+	Listen      string `yaml:"listen"`
+	AllowRemote bool   `yaml:"allow_remote"`
 }
 
 // TLSConfig holds certificate paths.
@@ -158,6 +211,16 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Backends) > 1 {
 		errs = append(errs, errors.New("backends: this version writes to one backend; list exactly one"))
+	}
+	if h := c.Health; h.ArchiveTimeout < 0 || h.StallFactor < 0 || h.DelayedFor < 0 || h.BackupMaxAge < 0 || h.FullMaxAge < 0 || h.DrillMaxAge < 0 || h.ReplicationLagMax < 0 {
+		errs = append(errs, errors.New("health: durations and stall_factor must not be negative"))
+	}
+	if m := c.Metrics; m.Listen != "" {
+		if _, _, err := net.SplitHostPort(m.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("metrics.listen %q: want host:port, e.g. 127.0.0.1:9480", m.Listen))
+		} else if !m.AllowRemote && !protocol.IsLoopback(m.Listen) {
+			errs = append(errs, fmt.Errorf("metrics.listen %s is not a loopback address: /metrics has no authentication; set metrics.allow_remote: true if the network is trusted", m.Listen))
+		}
 	}
 	switch c.Log.Format {
 	case "text", "json":

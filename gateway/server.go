@@ -43,6 +43,10 @@ type Server struct {
 
 	sessions sessions // backup uploads in flight
 
+	fleet       *fleet   // every cluster's WAL summary, for health
+	metrics     *metrics // Prometheus metrics
+	metricsAddr net.Addr // where /metrics listens, once serving
+
 	adminLn net.Listener
 
 	shutdownOnce sync.Once
@@ -94,6 +98,12 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		}
 	}
 	s := &Server{cfg: cfg, log: log, catalog: cat, backend: be}
+	if s.fleet, err = loadFleet(cat); err != nil {
+		be.Close()
+		cat.Close()
+		return nil, fmt.Errorf("reading the catalog: %w", err)
+	}
+	s.metrics = newMetrics(s)
 	s.app = fiber.New(fiber.Config{
 		StreamRequestBody:     true,
 		DisableStartupMessage: true,
@@ -128,6 +138,7 @@ func (s *Server) routes() {
 	v1.Delete("/clusters/:cluster/backups/:name", s.abortBackup)
 	v1.Post("/clusters/:cluster/drills", s.postDrill)
 	v1.Get("/clusters/:cluster/drills", s.listDrills)
+	v1.Get("/clusters/:cluster/health", s.getHealth)
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok\n") })
 }
 
@@ -151,6 +162,15 @@ func (s *Server) logRequest(c *fiber.Ctx) error {
 	if v, ok := c.Locals(localBytes).(int64); ok {
 		attrs = append(attrs, "bytes", v)
 	}
+	code := "ok"
+	if ae, ok := c.Locals(localError).(*apiError); ok {
+		code = string(ae.Code)
+	}
+	var nbytes int64
+	if v, ok := c.Locals(localBytes).(int64); ok {
+		nbytes = v
+	}
+	s.metrics.observe(c, time.Since(start), code, nbytes)
 	level := slog.LevelInfo
 	if ae, ok := c.Locals(localError).(*apiError); ok {
 		attrs = append(attrs, "code", string(ae.Code), "msg", ae.Message)
@@ -253,6 +273,15 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	go func() { s.adminDone <- s.serveAdmin(ctx, s.adminLn) }()
 	go s.janitor(ctx)
+	if s.cfg.Metrics.Listen != "" {
+		addr, err := s.serveMetrics(ctx, s.cfg.Metrics.Listen)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("metrics.listen %s: %w", s.cfg.Metrics.Listen, err)
+		}
+		s.metricsAddr = addr
+		s.log.Info("serving Prometheus metrics", "url", "http://"+addr.String()+"/metrics")
+	}
 	err := s.app.Listener(ln)
 	if errors.Is(err, net.ErrClosed) {
 		return nil
@@ -287,6 +316,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	return err
 }
+
+// MetricsAddr is where /metrics listens (nil before Serve or when off).
+func (s *Server) MetricsAddr() net.Addr { return s.metricsAddr }
 
 // Config returns the effective configuration (defaults applied).
 func (s *Server) Config() Config { return s.cfg }

@@ -84,7 +84,7 @@ func (s *Server) serveAdmin(ctx context.Context, ln net.Listener) error {
 		_ = json.NewEncoder(w).Encode(tokenResponse{Token: secret, Record: rec})
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		st, err := Status(s.catalog)
+		st, err := s.FleetStatus(time.Now())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return

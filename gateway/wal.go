@@ -163,6 +163,7 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	if !added {
 		return s.answerExisting(c, cur, h.contentID)
 	}
+	s.fleet.add(cluster, obj)
 	c.Status(fiber.StatusCreated)
 	return c.JSON(protocol.PutWALResult{Name: name, Status: "stored", SHA256: obj.SHA256, Size: obj.Size, ContentID: obj.ContentID})
 }

@@ -26,6 +26,7 @@ const (
 	exitConflict    = 5  // wal-push: archived before with different content
 	exitRejected    = 6  // request refused as invalid, or a local file problem
 	exitDrillFailed = 7  // drill: the restore drill ran and failed; its report was sent
+	exitWALVerify   = 8  // wal-verify: the archive cannot restore the newest backup to now
 	exitNotFound    = 74 // wal-fetch: not archived (WAL-G uses 74 too)
 )
 
@@ -67,6 +68,10 @@ Verbs:
                         PostgreSQL, check every database (amcheck where
                         installed) and run FILE, then stop, clean up and send the
                         report to the gateway; exit 7 if the drill failed
+  wal-verify [--json] [--no-db]
+                        can the archive restore the newest backup to now? WAL
+                        gaps per timeline (delayed or lost), stalls, segments
+                        still waiting on this host; exit 8 when it cannot
   check                 check URL, TLS and token against the gateway
   version
 
@@ -142,6 +147,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runBackupList(ctx, c, args, stdout) })
 	case "drill":
 		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runDrill(ctx, c, args, getenv, stdout, stderr) })
+	case "wal-verify":
+		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runWALVerify(ctx, c, args, stdout, stderr) })
 	case "check":
 		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runCheck(ctx, c, stdout) })
 	}
@@ -172,11 +179,14 @@ func usageError(format string, args ...any) error { return &usageErr{fmt.Sprintf
 func exitCode(err error) int {
 	var ue *usageErr
 	var df *drillFailedError
+	var wv *walVerifyFailed
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &df):
 		return exitDrillFailed
+	case errors.As(err, &wv):
+		return exitWALVerify
 	case errors.As(err, &ue), client.IsConfigError(err):
 		return exitUsage
 	case errors.Is(err, client.ErrNotFound):

@@ -184,3 +184,37 @@ type Check struct {
 	Passed bool   `json:"passed"`
 	Output string `json:"output,omitempty"`
 }
+
+// HealthPath is GET of a cluster's health (wal-verify).
+func HealthPath(cluster string) string {
+	return "/" + Version + "/clusters/" + url.PathEscape(cluster) + "/health"
+}
+
+// ClusterHealth is what GET HealthPath answers (the gateway sends more
+// fields; these are the ones wal-verify reads).
+type ClusterHealth struct {
+	Cluster         string      `json:"cluster"`
+	Status          string      `json:"status"` // ok, warning, critical
+	Reasons         []string    `json:"reasons"`
+	LastSegment     string      `json:"last_segment"`
+	LastPush        time.Time   `json:"last_push"`
+	Stalled         bool        `json:"stalled"`
+	Gaps            []HealthGap `json:"gaps"`
+	LostSegments    uint64      `json:"lost_segments"`
+	Delayed         uint64      `json:"delayed_segments"`
+	LastBackup      string      `json:"last_backup"`
+	LastBackupAt    time.Time   `json:"last_backup_at"`
+	ChainLength     int         `json:"chain_length"`
+	WindowStart     time.Time   `json:"window_start"`
+	WindowEnd       time.Time   `json:"window_end"`
+	RestorableToNow bool        `json:"restorable_to_now"`
+}
+
+// HealthGap is a range of missing WAL segments.
+type HealthGap struct {
+	Timeline uint32 `json:"timeline"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Count    uint64 `json:"count"`
+	Class    string `json:"class"` // delayed or lost
+}

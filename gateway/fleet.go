@@ -1,0 +1,317 @@
+package gateway
+
+import (
+	"encoding/json"
+
+	"github.com/gofiber/fiber/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/walgate/walgate/gateway/health"
+	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/index"
+	"github.com/walgate/walgate/index/pgname"
+)
+
+// drillsConsidered is how many recent drills health looks at per cluster
+// (the last one, and the last passing one among them).
+const drillsConsidered = 50
+
+// walState is a cluster's WAL summary: what health needs of the archived
+// WAL, kept current on every push so that the fleet's health costs no
+// catalog scan.
+type walState struct {
+	segSize   uint64
+	timelines map[uint32]*health.Timeline
+	histories map[uint32]bool
+	lastPush  time.Time
+	lastName  string
+	files     int
+	bytes     int64
+}
+
+func newWALState() *walState {
+	return &walState{timelines: map[uint32]*health.Timeline{}, histories: map[uint32]bool{}}
+}
+
+// add records one archived WAL object.
+func (w *walState) add(o index.WALObject) {
+	w.files++
+	w.bytes += o.Size
+	if o.StoredAt.After(w.lastPush) {
+		w.lastPush = o.StoredAt
+	}
+	f, err := pgname.ParseWALFile(o.Name)
+	if err != nil {
+		return
+	}
+	switch f.Kind {
+	case pgname.History:
+		w.histories[uint32(f.Timeline)] = true
+	case pgname.Segment:
+		if w.segSize == 0 && o.PlainSize > 0 {
+			w.segSize = uint64(o.PlainSize)
+		}
+		if o.Name > w.lastName {
+			w.lastName = o.Name
+		}
+		tl := w.timelines[uint32(f.Timeline)]
+		if tl == nil {
+			tl = &health.Timeline{ID: uint32(f.Timeline)}
+			w.timelines[uint32(f.Timeline)] = tl
+		}
+		tl.AddSegment(segNo(f, w.segSize), o.StoredAt)
+	}
+}
+
+// segNo is a segment's number for a segment size (16 MiB when unknown).
+func segNo(f pgname.WALFile, segSize uint64) uint64 {
+	if segSize == 0 {
+		segSize = 16 << 20
+	}
+	return uint64(f.Log)*(0x100000000/segSize) + uint64(f.Seg)
+}
+
+// scanWAL builds a cluster's WAL summary from the catalog.
+func scanWAL(cat *index.Catalog, cluster string) (*walState, error) {
+	w := newWALState()
+	// The segment size first (from any segment), so segment numbers are
+	// right from the start.
+	err := cat.ListWAL(cluster, "", func(o index.WALObject) error {
+		if len(o.Name) == 24 && o.PlainSize > 0 {
+			w.segSize = uint64(o.PlainSize)
+			return errStopScan
+		}
+		return nil
+	})
+	if err != nil && err != errStopScan {
+		return nil, err
+	}
+	err = cat.ListWAL(cluster, "", func(o index.WALObject) error { w.add(o); return nil })
+	return w, err
+}
+
+type stopScan struct{}
+
+func (stopScan) Error() string { return "stop" }
+
+var errStopScan error = stopScan{}
+
+// fleet holds every cluster's WAL summary while the gateway runs.
+type fleet struct {
+	mu       sync.Mutex
+	clusters map[string]*walState
+}
+
+// loadFleet scans the catalog once at start-up.
+func loadFleet(cat *index.Catalog) (*fleet, error) {
+	f := &fleet{clusters: map[string]*walState{}}
+	clusters, err := cat.Clusters()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range clusters {
+		w, err := scanWAL(cat, c.Name)
+		if err != nil {
+			return nil, err
+		}
+		f.clusters[c.Name] = w
+	}
+	return f, nil
+}
+
+func (f *fleet) add(cluster string, o index.WALObject) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w := f.clusters[cluster]
+	if w == nil {
+		w = newWALState()
+		f.clusters[cluster] = w
+	}
+	w.add(o)
+}
+
+// clone copies the summary (the copy can be read without the lock).
+func (w *walState) clone() *walState {
+	cp := *w
+	cp.timelines = make(map[uint32]*health.Timeline, len(w.timelines))
+	for id, t := range w.timelines {
+		cp.timelines[id] = &health.Timeline{ID: t.ID, Runs: append([]health.Run(nil), t.Runs...)}
+	}
+	cp.histories = make(map[uint32]bool, len(w.histories))
+	for id := range w.histories {
+		cp.histories[id] = true
+	}
+	return &cp
+}
+
+// snapshot copies a cluster's WAL summary into a health.Cluster.
+func (w *walState) snapshot(name string) health.Cluster {
+	c := health.Cluster{Name: name, SegmentSize: w.segSize, LastPush: w.lastPush, WALBytes: w.bytes}
+	ids := make([]uint32, 0, len(w.timelines))
+	for id := range w.timelines {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		t := w.timelines[id]
+		c.Timelines = append(c.Timelines, health.Timeline{ID: id, Runs: append([]health.Run(nil), t.Runs...)})
+	}
+	for id := range w.histories {
+		c.Histories = append(c.Histories, id)
+	}
+	sort.Slice(c.Histories, func(i, j int) bool { return c.Histories[i] < c.Histories[j] })
+	return c
+}
+
+// ClusterStatus is one row of 'walgate status': the cluster's health and
+// the details behind it.
+type ClusterStatus struct {
+	health.Report
+	WALFiles    int                     `json:"wal_files"`
+	WALBytes    int64                   `json:"wal_bytes"`
+	LastBackupS *protocol.BackupSummary `json:"last_backup_summary,omitempty"`
+	OpenBackups int                     `json:"open_backups"`
+	LastDrillR  *protocol.DrillReport   `json:"last_drill_report,omitempty"`
+}
+
+// clusterStatus completes a cluster's WAL summary with its backups and
+// drills from the catalog and evaluates it.
+func clusterStatus(cat *index.Catalog, name string, w *walState, backend string, p health.Policy, now time.Time) (ClusterStatus, error) {
+	hc := w.snapshot(name)
+	st := ClusterStatus{WALFiles: w.files, WALBytes: w.bytes}
+	backups, err := cat.Backups(name, "")
+	if err != nil {
+		return st, err
+	}
+	seg := w.segSize
+	if seg == 0 {
+		seg = 16 << 20
+	}
+	var stored int64 = w.bytes
+	for _, b := range backups {
+		if b.State == index.BackupOpen {
+			st.OpenBackups++
+			continue
+		}
+		hb := health.Backup{Name: b.Name, Full: b.Info.Kind != "delta", DeltaFrom: b.Info.DeltaFrom, Depth: b.Info.DeltaCount,
+			Timeline: b.Info.Timeline, StartSeg: b.Info.StartLSN / seg, FinishSeg: b.Info.FinishLSN / seg,
+			StartTime: b.Info.StartTime, FinishTime: b.Info.FinishTime, Stored: b.StoredSize()}
+		hc.Backups = append(hc.Backups, hb)
+		stored += hb.Stored
+		s := summary(b)
+		st.LastBackupS = &s
+	}
+	sort.SliceStable(hc.Backups, func(i, j int) bool { return hc.Backups[i].FinishTime.Before(hc.Backups[j].FinishTime) })
+	drills, err := cat.Drills(name, drillsConsidered)
+	if err != nil {
+		return st, err
+	}
+	for i := len(drills) - 1; i >= 0; i-- {
+		d := health.Drill{Passed: drills[i].Passed, Received: drills[i].Received}
+		if i == len(drills)-1 { // the newest: its details too
+			var rep protocol.DrillReport
+			if json.Unmarshal(drills[i].Report, &rep) == nil {
+				st.LastDrillR = &rep
+				d.Backup, d.Error = rep.Backup, rep.Error
+			}
+		}
+		hc.Drills = append(hc.Drills, d)
+	}
+	hc.Backends = []health.BackendState{{Name: backend, StoredBytes: map[string]int64{"": stored}}}
+	st.Report = health.Evaluate(hc, p, now)
+	return st, nil
+}
+
+// Status evaluates every cluster of a catalog read directly (the gateway
+// is not running): the WAL summaries are built by scanning it.
+func Status(cat *index.Catalog, p health.Policy, backend string) ([]ClusterStatus, error) {
+	clusters, err := cat.Clusters()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	out := make([]ClusterStatus, 0, len(clusters))
+	for _, cl := range clusters {
+		w, err := scanWAL(cat, cl.Name)
+		if err != nil {
+			return nil, err
+		}
+		st, err := clusterStatus(cat, cl.Name, w, backend, p, now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// FleetStatus evaluates every cluster from the running gateway's WAL
+// summaries.
+func (s *Server) FleetStatus(now time.Time) ([]ClusterStatus, error) {
+	s.fleet.mu.Lock()
+	names := make([]string, 0, len(s.fleet.clusters))
+	snaps := map[string]*walState{}
+	for n, w := range s.fleet.clusters {
+		names = append(names, n)
+		snaps[n] = w.clone()
+	}
+	s.fleet.mu.Unlock()
+	// Clusters with backups but no WAL yet.
+	clusters, err := s.catalog.Clusters()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range clusters {
+		if snaps[c.Name] == nil {
+			names = append(names, c.Name)
+			snaps[c.Name] = newWALState()
+		}
+	}
+	sort.Strings(names)
+	out := make([]ClusterStatus, 0, len(names))
+	for _, n := range names {
+		st, err := clusterStatus(s.catalog, n, snaps[n], s.backend.Name(), s.cfg.Health.policy(), now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// ClusterHealth evaluates one cluster (wal-verify).
+func (s *Server) ClusterHealth(cluster string, now time.Time) (ClusterStatus, error) {
+	s.fleet.mu.Lock()
+	var snap *walState
+	if w := s.fleet.clusters[cluster]; w != nil {
+		snap = w.clone()
+	}
+	s.fleet.mu.Unlock()
+	if snap == nil {
+		snap = newWALState()
+	}
+	return clusterStatus(s.catalog, cluster, snap, s.backend.Name(), s.cfg.Health.policy(), now)
+}
+
+// getHealth is GET /v1/clusters/{cluster}/health: the cluster's health as
+// wal-verify shows it (a push or fetch token of the cluster).
+func (s *Server) getHealth(c *fiber.Ctx) error {
+	cluster := c.Params("cluster")
+	if err := protocol.ValidateCluster(cluster); err != nil {
+		return apiErr(protocol.CodeInvalidName, "%v", err)
+	}
+	t, err := s.authenticate(c)
+	if err != nil {
+		return err
+	}
+	if t.Cluster != cluster {
+		return apiErr(protocol.CodeForbidden, "token %s is bound to cluster %q, not %q", t.ID, t.Cluster, cluster)
+	}
+	st, err := s.ClusterHealth(cluster, time.Now())
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+	}
+	return c.JSON(st)
+}
