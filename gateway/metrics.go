@@ -179,12 +179,8 @@ func (s *Server) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorLog: nil})
 }
 
-// serveMetrics runs the metrics listener until ctx ends.
-func (s *Server) serveMetrics(ctx context.Context, addr string) (net.Addr, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
+// serveMetrics serves /metrics on ln until ctx ends.
+func (s *Server) serveMetrics(ctx context.Context, ln net.Listener) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.MetricsHandler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -197,5 +193,4 @@ func (s *Server) serveMetrics(ctx context.Context, addr string) (net.Addr, error
 			s.log.Error("metrics listener", "err", err)
 		}
 	}()
-	return ln.Addr(), nil
 }

@@ -45,7 +45,7 @@ type Server struct {
 
 	fleet       *fleet   // every cluster's WAL summary, for health
 	metrics     *metrics // Prometheus metrics
-	metricsAddr net.Addr // where /metrics listens, once serving
+	metricsLn   net.Listener // where /metrics listens (nil: off)
 
 	adminLn net.Listener
 
@@ -225,6 +225,12 @@ func (s *Server) Listen() (net.Listener, error) {
 			return nil, err
 		}
 	}
+	if s.cfg.Metrics.Listen != "" && s.metricsLn == nil {
+		if s.metricsLn, err = net.Listen("tcp", s.cfg.Metrics.Listen); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("metrics.listen %s: %w", s.cfg.Metrics.Listen, err)
+		}
+	}
 	if !s.cfg.TLS.Enabled() {
 		return ln, nil
 	}
@@ -273,14 +279,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	go func() { s.adminDone <- s.serveAdmin(ctx, s.adminLn) }()
 	go s.janitor(ctx)
-	if s.cfg.Metrics.Listen != "" {
-		addr, err := s.serveMetrics(ctx, s.cfg.Metrics.Listen)
-		if err != nil {
-			cancel()
-			return fmt.Errorf("metrics.listen %s: %w", s.cfg.Metrics.Listen, err)
-		}
-		s.metricsAddr = addr
-		s.log.Info("serving Prometheus metrics", "url", "http://"+addr.String()+"/metrics")
+	if s.metricsLn != nil {
+		s.serveMetrics(ctx, s.metricsLn)
+		s.log.Info("serving Prometheus metrics", "url", "http://"+s.metricsLn.Addr().String()+"/metrics")
 	}
 	err := s.app.Listener(ln)
 	if errors.Is(err, net.ErrClosed) {
@@ -302,6 +303,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 	if s.adminStop == nil && s.adminLn != nil {
 		s.adminLn.Close()
 	}
+	if s.adminStop == nil && s.metricsLn != nil {
+		s.metricsLn.Close()
+	}
 	if s.adminStop != nil {
 		s.adminStop()
 		if aerr := <-s.adminDone; aerr != nil {
@@ -317,8 +321,13 @@ func (s *Server) shutdown(ctx context.Context) error {
 	return err
 }
 
-// MetricsAddr is where /metrics listens (nil before Serve or when off).
-func (s *Server) MetricsAddr() net.Addr { return s.metricsAddr }
+// MetricsAddr is where /metrics listens (nil before Listen or when off).
+func (s *Server) MetricsAddr() net.Addr {
+	if s.metricsLn == nil {
+		return nil
+	}
+	return s.metricsLn.Addr()
+}
 
 // Config returns the effective configuration (defaults applied).
 func (s *Server) Config() Config { return s.cfg }
