@@ -43,9 +43,9 @@ type Server struct {
 
 	sessions sessions // backup uploads in flight
 
-	fleet       *fleet   // every cluster's WAL summary, for health
-	metrics     *metrics // Prometheus metrics
-	metricsLn   net.Listener // where /metrics listens (nil: off)
+	fleet     *fleet       // every cluster's WAL summary, for health
+	metrics   *metrics     // Prometheus metrics
+	metricsLn net.Listener // where /metrics listens (nil: off)
 
 	adminLn net.Listener
 
