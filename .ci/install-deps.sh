@@ -14,6 +14,8 @@
 #   runuser    to run those clusters as the postgres OS user when tests run
 #              as root (PostgreSQL refuses to run as root).
 #   pguser     the postgres OS user.
+#   chromium   Debian's chromium, for the dashboard's browser test
+#              (driven headless through the DevTools protocol).
 #
 # Tools that are not Debian packages (S3/GCS/Azure emulators, to come) go in
 # a versioned cache outside the repository, $WALGATE_TOOLS (default
@@ -31,7 +33,7 @@ PG_MAJOR=15
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 PG_PROGRAMS="initdb pg_ctl postgres psql pgbench pg_basebackup pg_controldata"
 WALGATE_TOOLS=${WALGATE_TOOLS:-/var/cache/walgate-tools/v1}
-ALL_STEPS="postgres runuser pguser"
+ALL_STEPS="postgres runuser pguser chromium"
 STEPS=${STEPS:-$ALL_STEPS}
 
 log() { printf 'install-deps: %s\n' "$*"; }
@@ -136,6 +138,17 @@ step_pguser() {
 	need_root "OS user postgres"
 	useradd --system --user-group --home-dir /var/lib/postgresql --shell /bin/bash postgres
 	log "created OS user postgres ($(id postgres))"
+}
+
+step_chromium() {
+	if [ -x /usr/bin/chromium ] && deb_installed chromium; then
+		log "ok: $(/usr/bin/chromium --version 2>/dev/null || echo chromium)"
+		return
+	fi
+	log "chromium missing"
+	no_service_start apt_install chromium
+	[ -x /usr/bin/chromium ] || die "chromium installed but /usr/bin/chromium is missing"
+	log "installed: $(/usr/bin/chromium --version 2>/dev/null)"
 }
 
 # Later steps (emulators) keep their files under $WALGATE_TOOLS:

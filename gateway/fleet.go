@@ -5,6 +5,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -121,7 +122,10 @@ func loadFleet(cat *index.Catalog) (*fleet, error) {
 	return f, nil
 }
 
+// add records a pushed object. Request strings (fiber's parameters point
+// into reused buffers) are copied before they are kept.
 func (f *fleet) add(cluster string, o index.WALObject) {
+	cluster, o.Name = strings.Clone(cluster), strings.Clone(o.Name)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	w := f.clusters[cluster]
@@ -258,16 +262,34 @@ func (s *Server) FleetStatus(now time.Time) ([]ClusterStatus, error) {
 		snaps[n] = w.clone()
 	}
 	s.fleet.mu.Unlock()
-	// Clusters with backups but no WAL yet.
+	// Clusters without WAL: those with backups, and those a host may
+	// push to (a push token) but that never archived anything; not the
+	// names that only carry storage-team (admin) tokens.
 	clusters, err := s.catalog.Clusters()
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range clusters {
-		if snaps[c.Name] == nil {
-			names = append(names, c.Name)
-			snaps[c.Name] = newWALState()
+	tokens, err := s.catalog.ListTokens()
+	if err != nil {
+		return nil, err
+	}
+	pushable := map[string]bool{}
+	for _, t := range tokens {
+		if t.Has(index.ScopePush) {
+			pushable[t.Cluster] = true
 		}
+	}
+	for _, c := range clusters {
+		if snaps[c.Name] != nil {
+			continue
+		}
+		if !pushable[c.Name] {
+			if b, err := s.catalog.Backups(c.Name, ""); err != nil || len(b) == 0 {
+				continue
+			}
+		}
+		names = append(names, c.Name)
+		snaps[c.Name] = newWALState()
 	}
 	sort.Strings(names)
 	out := make([]ClusterStatus, 0, len(names))

@@ -46,6 +46,7 @@ type Server struct {
 	fleet     *fleet       // every cluster's WAL summary, for health
 	metrics   *metrics     // Prometheus metrics
 	metricsLn net.Listener // where /metrics listens (nil: off)
+	uiKey     uiKey        // signs dashboard session cookies
 
 	adminLn net.Listener
 
@@ -104,6 +105,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("reading the catalog: %w", err)
 	}
 	s.metrics = newMetrics(s)
+	s.uiKey = newUIKey()
 	s.app = fiber.New(fiber.Config{
 		StreamRequestBody:     true,
 		DisableStartupMessage: true,
@@ -139,6 +141,7 @@ func (s *Server) routes() {
 	v1.Post("/clusters/:cluster/drills", s.postDrill)
 	v1.Get("/clusters/:cluster/drills", s.listDrills)
 	v1.Get("/clusters/:cluster/health", s.getHealth)
+	s.uiRoutes()
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok\n") })
 }
 

@@ -1,0 +1,366 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/walgate/walgate/gateway/health"
+	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/index"
+)
+
+// The dashboard: server-rendered, read-only pages under /ui/, for holders
+// of an admin-scope token (the storage team's; database hosts' tokens have
+// push and fetch only). A browser logs in with the token once and gets a
+// signed, HttpOnly, SameSite=Strict session cookie for uiSessionTTL; the
+// session ends early when the token is revoked or the gateway restarts.
+// Tools may send the token as a Bearer header instead.
+
+//go:embed ui/*.html
+var uiFiles embed.FS
+
+const (
+	uiCookie     = "walgate_session"
+	uiSessionTTL = 12 * time.Hour
+)
+
+var uiFuncs = template.FuncMap{
+	"ts": func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	},
+	"unix": func(t time.Time) int64 { return t.Unix() },
+	"ago": func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return roughAge(time.Since(t))
+	},
+	"mib":        func(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) },
+	"lower":      func(s health.Status) string { return string(s) },
+	"pathEscape": func(s string) string { return strings.ReplaceAll(s, "/", "%2F") },
+}
+
+func roughAge(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%.1fh", d.Hours())
+	}
+	return fmt.Sprintf("%.0fd", d.Hours()/24)
+}
+
+var uiTemplates = template.Must(template.New("").Funcs(uiFuncs).ParseFS(uiFiles, "ui/*.html"))
+
+// uiKey signs session cookies; a new one at every start.
+type uiKey [32]byte
+
+func newUIKey() uiKey {
+	var k uiKey
+	rand.Read(k[:])
+	return k
+}
+
+func (k uiKey) sign(msg string) string {
+	m := hmac.New(sha256.New, k[:])
+	m.Write([]byte(msg))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// session makes a cookie value for a token ID.
+func (k uiKey) session(tokenID string, now time.Time) string {
+	msg := strconv.FormatInt(now.Add(uiSessionTTL).Unix(), 10) + "." + tokenID
+	return msg + "." + k.sign(msg)
+}
+
+// verify returns the token ID of a valid, unexpired cookie value.
+func (k uiKey) verify(v string, now time.Time) (string, bool) {
+	i := strings.LastIndexByte(v, '.')
+	if i < 0 {
+		return "", false
+	}
+	msg, sig := v[:i], v[i+1:]
+	if !hmac.Equal([]byte(sig), []byte(k.sign(msg))) {
+		return "", false
+	}
+	exp, id, ok := strings.Cut(msg, ".")
+	t, err := strconv.ParseInt(exp, 10, 64)
+	if !ok || err != nil || now.Unix() > t {
+		return "", false
+	}
+	return id, true
+}
+
+func (s *Server) uiRoutes() {
+	s.app.Get("/ui/login", s.uiLoginPage)
+	s.app.Post("/ui/login", s.uiLogin)
+	s.app.Post("/ui/logout", s.uiLogout)
+	s.app.Get("/ui/", s.uiFleet)
+	s.app.Get("/ui/clusters/:cluster", s.uiCluster)
+}
+
+// uiAuth lets a request through with an admin-scope Bearer token or a
+// valid session cookie whose token is still there. Otherwise a browser is
+// sent to the login page and anything else gets 401.
+func (s *Server) uiAuth(c *fiber.Ctx) (bool, error) {
+	if strings.HasPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ") {
+		t, err := s.authenticate(c)
+		if err != nil {
+			return false, err
+		}
+		if !t.Has(index.ScopeAdmin) {
+			return false, apiErr(protocol.CodeForbidden, "token %s lacks the admin scope the dashboard needs", t.ID)
+		}
+		return true, nil
+	}
+	if id, ok := s.uiKey.verify(c.Cookies(uiCookie), time.Now()); ok {
+		tokens, err := s.catalog.ListTokens()
+		if err != nil {
+			return false, &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+		}
+		for _, t := range tokens {
+			if t.ID == id && t.Has(index.ScopeAdmin) {
+				c.Locals(localToken, t.ID)
+				return true, nil
+			}
+		}
+	}
+	if strings.Contains(c.Get(fiber.HeaderAccept), "text/html") {
+		return false, c.Redirect("/ui/login", fiber.StatusSeeOther)
+	}
+	return false, apiErr(protocol.CodeUnauthorized, "log in at /ui/login with an admin token, or send 'Authorization: Bearer <admin token>'")
+}
+
+func (s *Server) render(c *fiber.Ctx, name string, data any) error {
+	var buf bytes.Buffer
+	if err := uiTemplates.ExecuteTemplate(&buf, name, data); err != nil {
+		return &apiError{Code: protocol.CodeInternal, Message: "rendering the page failed", Err: err}
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	c.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'")
+	c.Set("X-Content-Type-Options", "nosniff")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Send(buf.Bytes())
+}
+
+type uiLoginData struct{ Error string }
+
+func (s *Server) uiLoginPage(c *fiber.Ctx) error {
+	return s.render(c, "login.html", uiLoginData{})
+}
+
+func (s *Server) uiLogin(c *fiber.Ctx) error {
+	tok := strings.TrimSpace(c.FormValue("token"))
+	fail := func(msg string) error {
+		c.Status(fiber.StatusUnauthorized)
+		return s.render(c, "login.html", uiLoginData{Error: msg})
+	}
+	if tok == "" || len(tok) > 256 {
+		return fail("Paste an admin token (walgate token add --cluster NAME --scope admin).")
+	}
+	t, err := s.catalog.LookupToken(protocol.TokenHash(tok))
+	if err != nil {
+		return fail("Unknown or revoked token.")
+	}
+	if !t.Has(index.ScopeAdmin) {
+		return fail("This token has no admin scope: database hosts' tokens cannot open the dashboard.")
+	}
+	c.Locals(localToken, t.ID)
+	c.Cookie(&fiber.Cookie{Name: uiCookie, Value: s.uiKey.session(t.ID, time.Now()), Path: "/ui/", HTTPOnly: true,
+		SameSite: fiber.CookieSameSiteStrictMode, Secure: s.cfg.TLS.Enabled(), Expires: time.Now().Add(uiSessionTTL)})
+	return c.Redirect("/ui/", fiber.StatusSeeOther)
+}
+
+func (s *Server) uiLogout(c *fiber.Ctx) error {
+	c.Cookie(&fiber.Cookie{Name: uiCookie, Value: "", Path: "/ui/", HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode, Expires: time.Unix(0, 0)})
+	return c.Redirect("/ui/login", fiber.StatusSeeOther)
+}
+
+type uiFleetData struct {
+	Now      time.Time
+	Clusters []ClusterStatus
+	Counts   map[string]int // by status
+	Version  string
+}
+
+func (s *Server) uiFleet(c *fiber.Ctx) error {
+	if ok, err := s.uiAuth(c); !ok {
+		return err
+	}
+	st, err := s.FleetStatus(time.Now())
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+	}
+	d := uiFleetData{Now: time.Now(), Clusters: st, Counts: map[string]int{}, Version: Version}
+	for _, c := range st {
+		d.Counts[string(c.Status)]++
+	}
+	return s.render(c, "fleet.html", d)
+}
+
+// uiChart is the cluster page's timeline: backups, drills and the
+// recoverable window on one time axis, as SVG coordinates.
+type uiChart struct {
+	Width, Height     int
+	WindowX, WindowW  float64
+	HasWindow         bool
+	Backups           []uiBar
+	Drills            []uiDot
+	Ticks             []uiTick
+	NowX              float64
+	From, To          time.Time
+	WindowFrom, WinTo time.Time
+}
+
+type uiBar struct {
+	X, W  float64
+	Full  bool
+	Title string
+}
+
+type uiDot struct {
+	X      float64
+	Passed bool
+	Title  string
+}
+
+type uiTick struct {
+	X      float64
+	Label  string
+	Anchor string // SVG text-anchor
+}
+
+func buildChart(st ClusterStatus, backups []index.Backup, drills []index.DrillRecord, now time.Time) uiChart {
+	ch := uiChart{Width: 960, Height: 150, To: now}
+	from := now.Add(-24 * time.Hour)
+	for _, b := range backups {
+		if !b.Info.StartTime.IsZero() && b.Info.StartTime.Before(from) {
+			from = b.Info.StartTime
+		}
+	}
+	if !st.WindowStart.IsZero() && st.WindowStart.Before(from) {
+		from = st.WindowStart
+	}
+	span := now.Sub(from)
+	from = from.Add(-span / 50)
+	ch.From = from
+	const left, right = 10.0, 950.0
+	x := func(t time.Time) float64 {
+		return left + (right-left)*float64(t.Sub(from))/float64(now.Sub(from))
+	}
+	if !st.WindowStart.IsZero() {
+		ch.HasWindow = true
+		ch.WindowX = x(st.WindowStart)
+		ch.WindowW = max(x(st.WindowEnd)-ch.WindowX, 2)
+		ch.WindowFrom, ch.WinTo = st.WindowStart, st.WindowEnd
+	}
+	for _, b := range backups {
+		if b.State != index.BackupCommitted {
+			continue
+		}
+		bx := x(b.Info.StartTime)
+		kind := "full"
+		if b.Info.Kind == "delta" {
+			kind = fmt.Sprintf("delta %d of %s", b.Info.DeltaCount, b.Info.DeltaFullName)
+		}
+		ch.Backups = append(ch.Backups, uiBar{X: bx, W: max(x(b.Info.FinishTime)-bx, 3), Full: b.Info.Kind != "delta",
+			Title: fmt.Sprintf("%s (%s), %s .. %s, %.1f MiB", b.Name, kind, b.Info.StartTime.UTC().Format(time.RFC3339), b.Info.FinishTime.UTC().Format(time.RFC3339), float64(b.StoredSize())/(1<<20))})
+	}
+	for _, d := range drills {
+		verdict := "passed"
+		if !d.Passed {
+			verdict = "FAILED"
+		}
+		ch.Drills = append(ch.Drills, uiDot{X: x(d.Received), Passed: d.Passed, Title: "drill " + verdict + " " + d.Received.UTC().Format(time.RFC3339)})
+	}
+	for i := 0; i <= 4; i++ {
+		t := from.Add(time.Duration(i) * now.Sub(from) / 4)
+		anchor := "middle"
+		switch i {
+		case 0:
+			anchor = "start"
+		case 4:
+			anchor = "end"
+		}
+		ch.Ticks = append(ch.Ticks, uiTick{X: x(t), Label: t.UTC().Format("01-02 15:04"), Anchor: anchor})
+	}
+	ch.NowX = x(now)
+	return ch
+}
+
+type uiClusterData struct {
+	Now     time.Time
+	S       ClusterStatus
+	Backups []protocol.BackupSummary
+	Drills  []uiDrill
+	Chart   uiChart
+}
+
+type uiDrill struct {
+	Received time.Time
+	Passed   bool
+	R        protocol.DrillReport
+}
+
+func (s *Server) uiCluster(c *fiber.Ctx) error {
+	if ok, err := s.uiAuth(c); !ok {
+		return err
+	}
+	cluster := c.Params("cluster")
+	if err := protocol.ValidateCluster(cluster); err != nil {
+		return apiErr(protocol.CodeInvalidName, "%v", err)
+	}
+	clusters, err := s.catalog.Clusters()
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+	}
+	known := false
+	for _, k := range clusters {
+		known = known || k.Name == cluster
+	}
+	if !known {
+		return apiErr(protocol.CodeNotFound, "no cluster %s in the catalog", cluster)
+	}
+	now := time.Now()
+	st, err := s.ClusterHealth(cluster, now)
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+	}
+	backups, err := s.catalog.Backups(cluster, index.BackupCommitted)
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+	}
+	drills, err := s.catalog.Drills(cluster, 30)
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+	}
+	d := uiClusterData{Now: now, S: st, Chart: buildChart(st, backups, drills, now)}
+	for i := len(backups) - 1; i >= 0; i-- {
+		d.Backups = append(d.Backups, summary(backups[i]))
+	}
+	for i := len(drills) - 1; i >= 0; i-- {
+		ud := uiDrill{Received: drills[i].Received, Passed: drills[i].Passed}
+		_ = json.Unmarshal(drills[i].Report, &ud.R) // a report that does not decode shows as empty
+		d.Drills = append(d.Drills, ud)
+	}
+	sort.SliceStable(d.Drills, func(i, j int) bool { return d.Drills[i].Received.After(d.Drills[j].Received) })
+	return s.render(c, "cluster.html", d)
+}
