@@ -15,10 +15,6 @@ import (
 	"github.com/walgate/walgate/index/pgname"
 )
 
-// drillsConsidered is how many recent drills health looks at per cluster
-// (the last one, and the last passing one among them).
-const drillsConsidered = 50
-
 // walState is a cluster's WAL summary: what health needs of the archived
 // WAL, kept current on every push so that the fleet's health costs no
 // catalog scan.
@@ -180,52 +176,92 @@ type ClusterStatus struct {
 	LastDrillR  *protocol.DrillReport   `json:"last_drill_report,omitempty"`
 }
 
-// clusterStatus completes a cluster's WAL summary with its backups and
-// drills from the catalog and evaluates it.
-func clusterStatus(cat *index.Catalog, name string, w *walState, backend string, p health.Policy, now time.Time) (ClusterStatus, error) {
-	hc := w.snapshot(name)
-	st := ClusterStatus{WALFiles: w.files, WALBytes: w.bytes}
+// catalogPart is what health needs of a cluster's backup and drill
+// records; the running gateway caches it per catalog generation.
+type catalogPart struct {
+	gen, segSize uint64
+	backups      []health.Backup
+	stored       int64 // backups' bytes
+	open         int
+	lastBackup   *protocol.BackupSummary
+	drills       []health.Drill
+	lastDrill    *protocol.DrillReport
+}
+
+func readCatalogPart(cat *index.Catalog, name string, segSize uint64) (*catalogPart, error) {
+	p := &catalogPart{gen: cat.Generation(name), segSize: segSize}
 	backups, err := cat.Backups(name, "")
 	if err != nil {
-		return st, err
+		return nil, err
 	}
-	seg := w.segSize
+	seg := segSize
 	if seg == 0 {
 		seg = 16 << 20
 	}
-	var stored int64 = w.bytes
 	for _, b := range backups {
 		if b.State == index.BackupOpen {
-			st.OpenBackups++
+			p.open++
 			continue
 		}
 		hb := health.Backup{Name: b.Name, Full: b.Info.Kind != "delta", DeltaFrom: b.Info.DeltaFrom, Depth: b.Info.DeltaCount,
 			Timeline: b.Info.Timeline, StartSeg: b.Info.StartLSN / seg, FinishSeg: b.Info.FinishLSN / seg,
 			StartTime: b.Info.StartTime, FinishTime: b.Info.FinishTime, Stored: b.StoredSize()}
-		hc.Backups = append(hc.Backups, hb)
-		stored += hb.Stored
+		p.backups = append(p.backups, hb)
+		p.stored += hb.Stored
 		s := summary(b)
-		st.LastBackupS = &s
+		p.lastBackup = &s
 	}
-	sort.SliceStable(hc.Backups, func(i, j int) bool { return hc.Backups[i].FinishTime.Before(hc.Backups[j].FinishTime) })
-	drills, err := cat.Drills(name, drillsConsidered)
+	sort.SliceStable(p.backups, func(i, j int) bool { return p.backups[i].FinishTime.Before(p.backups[j].FinishTime) })
+	newest, lastPassed, err := cat.DrillSummary(name)
 	if err != nil {
-		return st, err
+		return nil, err
 	}
-	for i := len(drills) - 1; i >= 0; i-- {
-		d := health.Drill{Passed: drills[i].Passed, Received: drills[i].Received}
-		if i == len(drills)-1 { // the newest: its details too
-			var rep protocol.DrillReport
-			if json.Unmarshal(drills[i].Report, &rep) == nil {
-				st.LastDrillR = &rep
-				d.Backup, d.Error = rep.Backup, rep.Error
-			}
+	if newest != nil {
+		d := health.Drill{Passed: newest.Passed, Received: newest.Received}
+		var rep protocol.DrillReport
+		if json.Unmarshal(newest.Report, &rep) == nil {
+			p.lastDrill = &rep
+			d.Backup, d.Error = rep.Backup, rep.Error
 		}
-		hc.Drills = append(hc.Drills, d)
+		p.drills = append(p.drills, d)
+		if !newest.Passed && !lastPassed.IsZero() {
+			p.drills = append(p.drills, health.Drill{Passed: true, Received: lastPassed})
+		}
 	}
-	hc.Backends = []health.BackendState{{Name: backend, StoredBytes: map[string]int64{"": stored}}}
-	st.Report = health.Evaluate(hc, p, now)
-	return st, nil
+	return p, nil
+}
+
+// clusterStatus evaluates a cluster from its WAL summary and its catalog
+// part.
+func clusterStatus(name string, w *walState, cp *catalogPart, backend string, p health.Policy, now time.Time) ClusterStatus {
+	hc := w.snapshot(name)
+	hc.Backups, hc.Drills = cp.backups, cp.drills
+	hc.Backends = []health.BackendState{{Name: backend, StoredBytes: map[string]int64{"": w.bytes + cp.stored}}}
+	return ClusterStatus{Report: health.Evaluate(hc, p, now), WALFiles: w.files, WALBytes: w.bytes,
+		LastBackupS: cp.lastBackup, OpenBackups: cp.open, LastDrillR: cp.lastDrill}
+}
+
+// catalogPart returns a cluster's catalog part, from the cache while the
+// catalog's generation for the cluster has not moved.
+func (s *Server) catalogPart(name string, segSize uint64) (*catalogPart, error) {
+	gen := s.catalog.Generation(name)
+	s.partsMu.Lock()
+	cp := s.parts[name]
+	s.partsMu.Unlock()
+	if cp != nil && cp.gen == gen && cp.segSize == segSize {
+		return cp, nil
+	}
+	cp, err := readCatalogPart(s.catalog, name, segSize)
+	if err != nil {
+		return nil, err
+	}
+	s.partsMu.Lock()
+	if s.parts == nil {
+		s.parts = map[string]*catalogPart{}
+	}
+	s.parts[name] = cp
+	s.partsMu.Unlock()
+	return cp, nil
 }
 
 // Status evaluates every cluster of a catalog read directly (the gateway
@@ -242,11 +278,11 @@ func Status(cat *index.Catalog, p health.Policy, backend string) ([]ClusterStatu
 		if err != nil {
 			return nil, err
 		}
-		st, err := clusterStatus(cat, cl.Name, w, backend, p, now)
+		cp, err := readCatalogPart(cat, cl.Name, w.segSize)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, st)
+		out = append(out, clusterStatus(cl.Name, w, cp, backend, p, now))
 	}
 	return out, nil
 }
@@ -293,12 +329,13 @@ func (s *Server) FleetStatus(now time.Time) ([]ClusterStatus, error) {
 	}
 	sort.Strings(names)
 	out := make([]ClusterStatus, 0, len(names))
+	policy := s.cfg.Health.policy()
 	for _, n := range names {
-		st, err := clusterStatus(s.catalog, n, snaps[n], s.backend.Name(), s.cfg.Health.policy(), now)
+		cp, err := s.catalogPart(n, snaps[n].segSize)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, st)
+		out = append(out, clusterStatus(n, snaps[n], cp, s.backend.Name(), policy, now))
 	}
 	return out, nil
 }
@@ -314,7 +351,11 @@ func (s *Server) ClusterHealth(cluster string, now time.Time) (ClusterStatus, er
 	if snap == nil {
 		snap = newWALState()
 	}
-	return clusterStatus(s.catalog, cluster, snap, s.backend.Name(), s.cfg.Health.policy(), now)
+	cp, err := s.catalogPart(cluster, snap.segSize)
+	if err != nil {
+		return ClusterStatus{}, err
+	}
+	return clusterStatus(cluster, snap, cp, s.backend.Name(), s.cfg.Health.policy(), now), nil
 }
 
 // getHealth is GET /v1/clusters/{cluster}/health: the cluster's health as

@@ -43,10 +43,12 @@ type Server struct {
 
 	sessions sessions // backup uploads in flight
 
-	fleet     *fleet       // every cluster's WAL summary, for health
-	metrics   *metrics     // Prometheus metrics
-	metricsLn net.Listener // where /metrics listens (nil: off)
-	uiKey     uiKey        // signs dashboard session cookies
+	fleet     *fleet // every cluster's WAL summary, for health
+	partsMu   sync.Mutex
+	parts     map[string]*catalogPart // backup and drill summaries by cluster, per catalog generation
+	metrics   *metrics                // Prometheus metrics
+	metricsLn net.Listener            // where /metrics listens (nil: off)
+	uiKey     uiKey                   // signs dashboard session cookies
 
 	adminLn net.Listener
 

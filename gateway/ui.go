@@ -195,23 +195,88 @@ func (s *Server) uiLogout(c *fiber.Ctx) error {
 }
 
 type uiFleetData struct {
-	Now      time.Time
-	Clusters []ClusterStatus
-	Counts   map[string]int // by status
-	Version  string
+	Now     string
+	Rows    []uiRow
+	Reasons []uiReasons
+	Counts  map[string]int // by status
+	Total   int
+	Version string
+}
+
+// uiRow is one fleet-table row, formatted in Go: the table has a row per
+// cluster, so the template only places strings. V fields are sort keys.
+type uiRow struct {
+	Cluster, Status, StatusV     string
+	LastWAL, AgeV, Age, AgeTitle string
+	Stalled                      bool
+	MissingV, Missing            string
+	MissingBad                   bool
+	BackupV, Backup, BackupName  string
+	NoBackup                     bool
+	Chain, StoredV, Stored, Repl string
+	DrillV, Drill, DrillClass    string
+}
+
+type uiReasons struct {
+	Cluster string
+	Reasons []string
+}
+
+func fleetRow(c ClusterStatus, now time.Time) uiRow {
+	r := uiRow{Cluster: c.Cluster, Status: string(c.Status), StatusV: strconv.Itoa(statusValue(c.Status)),
+		LastWAL: c.LastSegment, AgeV: strconv.FormatInt(c.LastPush.Unix(), 10), Age: "-", Stalled: c.Stalled,
+		MissingV: strconv.FormatUint(c.LostSegments*1000000+c.Delayed, 10), Missing: "none",
+		BackupV: strconv.FormatInt(c.LastBackupAt.Unix(), 10), BackupName: c.LastBackup, Backup: "none", NoBackup: c.LastBackup == "",
+		Chain: strconv.Itoa(c.ChainLength), StoredV: strconv.FormatInt(c.StoredBytes, 10), Stored: fmt.Sprintf("%.1f MiB", float64(c.StoredBytes)/(1<<20)),
+		Repl: "in sync", DrillV: "0", Drill: "never", DrillClass: "muted"}
+	if !c.LastPush.IsZero() {
+		r.Age, r.AgeTitle = roughAge(now.Sub(c.LastPush)), c.LastPush.UTC().Format(time.RFC3339)
+	}
+	switch {
+	case c.LostSegments > 0:
+		r.Missing, r.MissingBad = fmt.Sprintf("%d lost", c.LostSegments), true
+	case c.Delayed > 0:
+		r.Missing = fmt.Sprintf("%d delayed", c.Delayed)
+	}
+	if c.LastBackup != "" {
+		r.Backup = roughAge(now.Sub(c.LastBackupAt)) + " ago"
+	}
+	var pending []string
+	for _, b := range c.Backends {
+		if b.PendingCount > 0 {
+			pending = append(pending, fmt.Sprintf("%s: %d pending", b.Name, b.PendingCount))
+		}
+	}
+	if len(pending) > 0 {
+		r.Repl = strings.Join(pending, ", ")
+	}
+	if d := c.LastDrill; d != nil {
+		r.DrillV = strconv.FormatInt(d.Received.Unix(), 10)
+		if d.Passed {
+			r.Drill, r.DrillClass = "passed "+roughAge(now.Sub(d.Received))+" ago", "good"
+		} else {
+			r.Drill, r.DrillClass = "failed "+roughAge(now.Sub(d.Received))+" ago", "bad"
+		}
+	}
+	return r
 }
 
 func (s *Server) uiFleet(c *fiber.Ctx) error {
 	if ok, err := s.uiAuth(c); !ok {
 		return err
 	}
-	st, err := s.FleetStatus(time.Now())
+	now := time.Now()
+	st, err := s.FleetStatus(now)
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
 	}
-	d := uiFleetData{Now: time.Now(), Clusters: st, Counts: map[string]int{}, Version: Version}
-	for _, c := range st {
-		d.Counts[string(c.Status)]++
+	d := uiFleetData{Now: now.UTC().Format("2006-01-02 15:04:05 UTC"), Counts: map[string]int{}, Total: len(st), Version: Version}
+	for _, cs := range st {
+		d.Counts[string(cs.Status)]++
+		d.Rows = append(d.Rows, fleetRow(cs, now))
+		if len(cs.Reasons) > 0 {
+			d.Reasons = append(d.Reasons, uiReasons{Cluster: cs.Cluster, Reasons: cs.Reasons})
+		}
 	}
 	return s.render(c, "fleet.html", d)
 }

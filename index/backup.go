@@ -89,6 +89,7 @@ func clusterSub(tx *bolt.Tx, cluster string, name []byte, create bool) (*bolt.Bu
 // BeginBackup records a new open backup. It fails if a backup of that
 // name exists, open or committed.
 func (c *Catalog) BeginBackup(cluster string, b Backup) error {
+	defer c.bump(cluster)
 	return c.db.Update(func(tx *bolt.Tx) error {
 		bb, err := clusterSub(tx, cluster, bucketBackups, true)
 		if err != nil {
@@ -107,6 +108,7 @@ func (c *Catalog) BeginBackup(cluster string, b Backup) error {
 // UpdateBackup reads the backup record, lets fn change it, and writes it
 // back in one transaction. fn must not do I/O.
 func (c *Catalog) UpdateBackup(cluster, name string, fn func(*Backup) error) error {
+	defer c.bump(cluster)
 	return c.db.Update(func(tx *bolt.Tx) error {
 		bb, err := clusterSub(tx, cluster, bucketBackups, false)
 		if err != nil {
@@ -130,6 +132,7 @@ func (c *Catalog) UpdateBackup(cluster, name string, fn func(*Backup) error) err
 
 // DeleteBackup removes a backup record.
 func (c *Catalog) DeleteBackup(cluster, name string) error {
+	defer c.bump(cluster)
 	return c.db.Update(func(tx *bolt.Tx) error {
 		bb, err := clusterSub(tx, cluster, bucketBackups, false)
 		if err != nil || bb == nil {
@@ -217,8 +220,51 @@ type DrillRecord struct {
 	Report   json.RawMessage `json:"report"`
 }
 
+// DrillSummary returns a cluster's newest drill record (nil when none) and
+// when the newest passing drill was received (zero when none), reading
+// backwards only as far as the newest passing one.
+func (c *Catalog) DrillSummary(cluster string) (*DrillRecord, time.Time, error) {
+	var newest *DrillRecord
+	var passed time.Time
+	err := c.db.View(func(tx *bolt.Tx) error {
+		db, err := clusterSub(tx, cluster, bucketDrills, false)
+		if err != nil || db == nil {
+			return err
+		}
+		cur := db.Cursor()
+		for k, v := cur.Last(); k != nil; k, v = cur.Prev() {
+			if newest == nil {
+				var d DrillRecord
+				if err := jsonUnmarshal(v, &d); err != nil {
+					return err
+				}
+				newest = &d
+				if d.Passed {
+					passed = d.Received
+					return nil
+				}
+				continue
+			}
+			var d struct {
+				Received time.Time `json:"received"`
+				Passed   bool      `json:"passed"`
+			}
+			if err := jsonUnmarshal(v, &d); err != nil {
+				return err
+			}
+			if d.Passed {
+				passed = d.Received
+				return nil
+			}
+		}
+		return nil
+	})
+	return newest, passed, err
+}
+
 // AddDrill stores a drill report of a cluster.
 func (c *Catalog) AddDrill(cluster string, d DrillRecord) error {
+	defer c.bump(cluster)
 	return c.db.Update(func(tx *bolt.Tx) error {
 		db, err := clusterSub(tx, cluster, bucketDrills, true)
 		if err != nil {

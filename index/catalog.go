@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -36,6 +37,27 @@ var (
 type Catalog struct {
 	db   *bolt.DB
 	path string
+
+	genMu sync.Mutex
+	gens  map[string]uint64 // per cluster: bumped by every backup or drill write
+}
+
+// Generation is a number that changes whenever a backup or drill record
+// of cluster is written through this Catalog: callers cache what they
+// derive from those records and recompute when it moves.
+func (c *Catalog) Generation(cluster string) uint64 {
+	c.genMu.Lock()
+	defer c.genMu.Unlock()
+	return c.gens[cluster]
+}
+
+func (c *Catalog) bump(cluster string) {
+	c.genMu.Lock()
+	if c.gens == nil {
+		c.gens = map[string]uint64{}
+	}
+	c.gens[cluster]++
+	c.genMu.Unlock()
 }
 
 // Open opens or creates the catalog at path. A second process opening the

@@ -55,6 +55,27 @@ func walBucket(tx *bolt.Tx, cluster string) *bolt.Bucket {
 	return cb.Bucket(bucketWAL)
 }
 
+// AddWALBatch records objs for cluster in one transaction, skipping names
+// the catalog already holds (a catalog rebuild, a benchmark's seeding).
+func (c *Catalog) AddWALBatch(cluster string, objs []WALObject) error {
+	return c.db.Update(func(tx *bolt.Tx) error {
+		cb, err := ensureCluster(tx, cluster)
+		if err != nil {
+			return err
+		}
+		b := cb.Bucket(bucketWAL)
+		for _, o := range objs {
+			if b.Get([]byte(o.Name)) != nil {
+				continue
+			}
+			if err := putJSON(b, o.Name, o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // AddWAL records obj for cluster unless a record of that name exists. It
 // returns the record that is in the catalog afterwards and whether it is
 // the one just added. The caller compares ContentIDs to tell a harmless

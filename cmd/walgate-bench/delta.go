@@ -357,17 +357,3 @@ const (
 	deltaBegin = "<!-- delta-backups: begin -->"
 	deltaEnd   = "<!-- delta-backups: end -->"
 )
-
-// spliceDelta replaces (or adds before "## Method") the delta section of
-// an existing report.
-func spliceDelta(doc, section string) string {
-	if i := strings.Index(doc, deltaBegin); i >= 0 {
-		if j := strings.Index(doc, deltaEnd); j > i {
-			return doc[:i] + strings.TrimSuffix(section, "\n") + doc[j+len(deltaEnd):]
-		}
-	}
-	if i := strings.Index(doc, "## Method"); i >= 0 {
-		return doc[:i] + section + "\n" + doc[i:]
-	}
-	return doc + "\n" + section
-}

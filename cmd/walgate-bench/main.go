@@ -64,16 +64,16 @@ func main() {
 	flag.IntVar(&o.backupScale, "backup-scale", 100, "pgbench -i scale factor of the database the base backups copy (100: about 1.5 GB); 0 skips the base-backup figures")
 	flag.IntVar(&o.backupRuns, "backup-runs", 3, "timed runs of every base-backup method (the median is reported; of 2, the better)")
 	flag.IntVar(&o.deltaScale, "delta-scale", 100, "pgbench -i scale factor of the delta-backup chain")
-	sections := flag.String("sections", "wal,backup,delta", "which parts to run: wal, backup, delta; without wal, -out replaces only the delta section of the existing file")
+	sections := flag.String("sections", "wal,backup,delta,fleet", "which parts to run: wal, backup, delta, fleet; without wal, -out replaces only the delta and fleet sections of the existing file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (segments, gateway data, logs)")
 	flag.Parse()
 	o.sections = map[string]bool{}
 	for _, s := range strings.Split(*sections, ",") {
 		switch s = strings.TrimSpace(s); s {
-		case "wal", "backup", "delta":
+		case "wal", "backup", "delta", "fleet":
 			o.sections[s] = true
 		default:
-			fmt.Fprintf(os.Stderr, "walgate-bench: unknown section %q (wal, backup, delta)\n", s)
+			fmt.Fprintf(os.Stderr, "walgate-bench: unknown section %q (wal, backup, delta, fleet)\n", s)
 			os.Exit(2)
 		}
 	}
@@ -177,7 +177,7 @@ func run(ctx context.Context, o options) error {
 	logf("scratch directory %s (%s), load average %s", scratch, b.machine.FS, b.loadStart)
 
 	if !o.sections["wal"] {
-		return runDeltaOnly(ctx, b, &cl, started)
+		return runSectionsOnly(ctx, b, &cl, started)
 	}
 	if err := b.makeWAL(ctx, &cl); err != nil {
 		return fmt.Errorf("making the input WAL: %w", err)
@@ -197,6 +197,11 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("delta backups: %w", err)
 		}
 	}
+	if o.sections["fleet"] {
+		if err := b.measureFleet(ctx, &cl); err != nil {
+			return fmt.Errorf("fleet health: %w", err)
+		}
+	}
 	b.elapsed = time.Since(started)
 
 	rep := b.report()
@@ -210,24 +215,38 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
-// runDeltaOnly measures the delta backups alone and splices their section
-// into the existing report.
-func runDeltaOnly(ctx context.Context, b *bench, cl *cleanups, started time.Time) error {
-	if err := b.measureDeltas(ctx, cl); err != nil {
-		return fmt.Errorf("delta backups: %w", err)
+// runSectionsOnly measures the delta and fleet sections alone and splices
+// them into the existing report.
+func runSectionsOnly(ctx context.Context, b *bench, cl *cleanups, started time.Time) error {
+	type part struct{ begin, end, text string }
+	var parts []part
+	if b.opts.sections["delta"] {
+		if err := b.measureDeltas(ctx, cl); err != nil {
+			return fmt.Errorf("delta backups: %w", err)
+		}
+		parts = append(parts, part{deltaBegin, deltaEnd, b.delta.markdown()})
 	}
-	section := b.delta.markdown()
-	fmt.Print(section)
+	if b.opts.sections["fleet"] {
+		if err := b.measureFleet(ctx, cl); err != nil {
+			return fmt.Errorf("fleet health: %w", err)
+		}
+		parts = append(parts, part{fleetBegin, fleetEnd, b.fleet.markdown()})
+	}
+	old, err := os.ReadFile(b.opts.out)
+	if b.opts.out != "" && err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	doc := string(old)
+	for _, p := range parts {
+		fmt.Print(p.text)
+		doc = spliceSection(doc, p.text, p.begin, p.end)
+	}
 	if b.opts.out == "" {
 		return nil
 	}
-	old, err := os.ReadFile(b.opts.out)
-	if err != nil && !os.IsNotExist(err) {
+	if err := os.WriteFile(b.opts.out, []byte(doc), 0o644); err != nil {
 		return err
 	}
-	if err := os.WriteFile(b.opts.out, []byte(spliceDelta(string(old), section)), 0o644); err != nil {
-		return err
-	}
-	logf("wrote the delta section of %s in %s", b.opts.out, time.Since(started).Round(time.Second))
+	logf("wrote %d section(s) of %s in %s", len(parts), b.opts.out, time.Since(started).Round(time.Second))
 	return nil
 }

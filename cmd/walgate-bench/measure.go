@@ -27,6 +27,7 @@ import (
 type bench struct {
 	opts                  options
 	delta                 *deltaFigures // nil unless measured
+	fleet                 *fleetFigures // nil unless measured
 	sp                    *spawner
 	gatewayBin, clientBin string
 	scratch               string

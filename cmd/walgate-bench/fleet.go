@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	walgate "github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/index"
+)
+
+// fleetFigures: /metrics and the dashboard's fleet page over a large
+// catalog.
+type fleetFigures struct {
+	clusters, segments int
+	seed               time.Duration
+	start              time.Duration // gateway.New: the catalog scan that builds the WAL summaries
+	metrics, page      samples
+	metricsBytes       int
+	pageBytes          int
+}
+
+const (
+	fleetClusters       = 1000
+	fleetSegments       = 200 // per cluster, with a gap in every tenth cluster
+	fleetRuns           = 25
+	targetFleetResponse = 100 * time.Millisecond
+)
+
+// measureFleet seeds a catalog with 1,000 clusters (WAL, a full backup and
+// a delta, a drill each), starts a gateway in this process on it, and
+// times GET /metrics and GET /ui/.
+func (b *bench) measureFleet(ctx context.Context, cl *cleanups) error {
+	ff := &fleetFigures{clusters: fleetClusters, segments: fleetSegments}
+	b.fleet = ff
+	dir := filepath.Join(b.scratch, "fleet")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	logf("fleet: seeding a catalog with %d clusters x %d segments", fleetClusters, fleetSegments)
+	t0 := time.Now()
+	cat, err := index.Open(filepath.Join(dir, "catalog.db"), 10*time.Second)
+	if err != nil {
+		return err
+	}
+	admin, err := protocol.NewToken("ops")
+	if err != nil {
+		return err
+	}
+	if err := cat.AddToken(protocol.TokenHash(admin), index.Token{ID: protocol.TokenID(admin), Cluster: "ops", Scopes: []index.Scope{index.ScopeAdmin}, Created: time.Now()}); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	for i := 0; i < fleetClusters; i++ {
+		name := fmt.Sprintf("db-%04d", i)
+		var objs []index.WALObject
+		for s := 1; s <= fleetSegments; s++ {
+			if i%10 == 0 && s == fleetSegments/2 {
+				continue // a lost segment
+			}
+			seg := fmt.Sprintf("%08X%08X%08X", 1, s/256, s%256)
+			objs = append(objs, index.WALObject{Name: seg, Key: name + "/wal_005/" + seg + ".zst", Backend: "local", Size: 4 << 20,
+				PlainSize: 16 << 20, StoredAt: now.Add(-time.Duration(fleetSegments-s) * time.Minute), SHA256: "x", ContentID: "x"})
+		}
+		if err := cat.AddWALBatch(name, objs); err != nil {
+			return err
+		}
+		for k, bk := range []struct {
+			name, kind, parent string
+			seg                uint64
+		}{{"base_000000010000000000000002", "full", "", 2}, {"base_000000010000000000000064_D_000000010000000000000002", "delta", "base_000000010000000000000002", 100}} {
+			at := now.Add(-time.Duration(fleetSegments-int(bk.seg)) * time.Minute)
+			if err := cat.BeginBackup(name, index.Backup{Name: bk.name, State: index.BackupOpen, Session: "s", Begun: at, LastActivity: at}); err != nil {
+				return err
+			}
+			err := cat.UpdateBackup(name, bk.name, func(b *index.Backup) error {
+				b.State, b.Committed = index.BackupCommitted, at
+				b.Files = map[string]index.BackupFile{"tar_partitions/part_001.tar.zst": {Size: 1 << 30}}
+				b.Info = index.BackupInfo{Kind: bk.kind, DeltaFrom: bk.parent, DeltaCount: k, DeltaFullName: "base_000000010000000000000002",
+					StartLSN: bk.seg * 16 << 20, FinishLSN: bk.seg*16<<20 + 100, Timeline: 1, StartTime: at.Add(-time.Minute), FinishTime: at}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		rep, _ := json.Marshal(protocol.DrillReport{Cluster: name, Backup: "base_000000010000000000000002", Passed: true})
+		if err := cat.AddDrill(name, index.DrillRecord{Received: now.Add(-24 * time.Hour), Passed: true, Report: rep}); err != nil {
+			return err
+		}
+	}
+	if err := cat.Close(); err != nil {
+		return err
+	}
+	ff.seed = time.Since(t0)
+
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	mport, err := freePort()
+	if err != nil {
+		return err
+	}
+	cfg := walgate.Config{Data: dir, Listen: fmt.Sprintf("127.0.0.1:%d", port), Metrics: walgate.MetricsConfig{Listen: fmt.Sprintf("127.0.0.1:%d", mport)}}
+	cfg.Defaults()
+	t0 = time.Now()
+	srv, err := walgate.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return err
+	}
+	ff.start = time.Since(t0)
+	ln, err := srv.Listen()
+	if err != nil {
+		return err
+	}
+	go srv.Serve(ln)
+	cl.add(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	})
+	get := func(url, token string) (time.Duration, int, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		t0 := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, 0, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		d := time.Since(t0)
+		if err == nil && resp.StatusCode != 200 {
+			err = fmt.Errorf("GET %s: HTTP %d: %.200s", url, resp.StatusCode, body)
+		}
+		return d, len(body), err
+	}
+	murl := "http://" + srv.MetricsAddr().String() + "/metrics"
+	purl := fmt.Sprintf("http://%s/ui/", ln.Addr())
+	for i := 0; i < fleetRuns+1; i++ { // the first of each is a warm-up
+		d, n, err := get(murl, "")
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			ff.metrics = append(ff.metrics, d)
+		}
+		ff.metricsBytes = n
+		d, n, err = get(purl, admin)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			ff.page = append(ff.page, d)
+		}
+		ff.pageBytes = n
+	}
+	logf("fleet: /metrics median %s, /ui/ median %s", ff.metrics.median(), ff.page.median())
+	return nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (ff *fleetFigures) markdown() string {
+	var w strings.Builder
+	w.WriteString(fleetBegin + "\n## Fleet health: /metrics and the dashboard\n\n")
+	fmt.Fprintf(&w, "A catalog of %d clusters, each with %d archived WAL segments (every tenth cluster missing one), a full backup, a delta and a drill report (seeded through the catalog API in %s), served by a gateway in the benchmark's process. %d timed requests each over loopback after one warm-up, with the response read to its end. Measured with `go run ./cmd/walgate-bench -sections fleet -out docs/benchmarks.md`.\n\n",
+		ff.clusters, ff.segments, ff.seed.Round(time.Second), fleetRuns)
+	verdict := func(s samples) string {
+		if s.median() <= targetFleetResponse {
+			return "pass"
+		}
+		return "**FAIL**"
+	}
+	mdTable(&w, [][]string{
+		{"Request", "Median", "p90", "Response size", "Target < 100 ms"},
+		{"GET /metrics (Prometheus text)", ms(ff.metrics.median()), ms(ff.metrics.pct(90)), fmt.Sprintf("%.0f KiB", float64(ff.metricsBytes)/1024), verdict(ff.metrics)},
+		{"GET /ui/ (fleet page, admin token)", ms(ff.page.median()), ms(ff.page.pct(90)), fmt.Sprintf("%.0f KiB", float64(ff.pageBytes)/1024), verdict(ff.page)},
+	})
+	fmt.Fprintf(&w, "Gateway start-up on this catalog (the one scan that builds every cluster's WAL summary; pushes keep them current afterwards): %s. Each request evaluates every cluster's health from those summaries plus its backups and recent drills read from the catalog.\n%s\n", ff.start.Round(time.Millisecond), fleetEnd)
+	return w.String()
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+const (
+	fleetBegin = "<!-- fleet-health: begin -->"
+	fleetEnd   = "<!-- fleet-health: end -->"
+)
+
+// spliceSection replaces the text between begin and end in doc, or adds
+// section before "## Method".
+func spliceSection(doc, section, begin, end string) string {
+	if i := strings.Index(doc, begin); i >= 0 {
+		if j := strings.Index(doc, end); j > i {
+			return doc[:i] + strings.TrimSuffix(section, "\n") + doc[j+len(end):]
+		}
+	}
+	if i := strings.Index(doc, "## Method"); i >= 0 {
+		return doc[:i] + section + "\n" + doc[i:]
+	}
+	return doc + "\n" + section
+}
+
