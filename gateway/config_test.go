@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/walgate/walgate/gateway/health"
 )
 
 // Every shipped example config parses strictly and validates.
@@ -70,5 +72,24 @@ func TestConfigValidate(t *testing.T) {
 	ok.Defaults()
 	if err := ok.Validate(); err != nil {
 		t.Errorf("allow_insecure_http: %v", err)
+	}
+}
+
+// The example configuration parses strictly and validates, and its health
+// and metrics sections are the defaults they document.
+func TestExampleConfig(t *testing.T) {
+	cfg, err := LoadConfig(filepath.Join("..", "configs", "walgate.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("configs/walgate.yaml: %v", err)
+	}
+	if cfg.Policy() != health.DefaultPolicy() {
+		t.Fatalf("the example's health section %+v differs from the defaults %+v", cfg.Policy(), health.DefaultPolicy())
+	}
+	if cfg.Metrics.Listen != "127.0.0.1:9480" {
+		t.Fatalf("metrics.listen %q", cfg.Metrics.Listen)
 	}
 }
