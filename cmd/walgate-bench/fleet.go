@@ -220,4 +220,3 @@ func spliceSection(doc, section, begin, end string) string {
 	}
 	return doc + "\n" + section
 }
-
