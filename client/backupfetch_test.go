@@ -343,6 +343,14 @@ func TestBackupFetchRefusals(t *testing.T) {
 		!strings.Contains(err.Error(), "not a committed backup") {
 		t.Fatalf("delta of a missing parent: %v", err)
 	}
+	// A name and a sentinel that disagree about the parent are refused.
+	if err := tryPushBackup(t, c, "base_00000001000000000000000A_D_000000010000000000000002", standardBackup(t, "")); !errors.Is(err, client.ErrRejected) ||
+		!strings.Contains(err.Error(), "no DeltaFrom") {
+		t.Fatalf("delta name, full sentinel: %v", err)
+	}
+	if err := tryPushBackup(t, c, "base_00000001000000000000000B", delta); !errors.Is(err, client.ErrRejected) || !strings.Contains(err.Error(), "has no _D_ part") {
+		t.Fatalf("full name, delta sentinel: %v", err)
+	}
 	// A delta whose parent went missing later: the restore names the
 	// broken link and writes nothing.
 	pushBackup(t, c, "base_000000010000000000000002", standardBackup(t, ""))

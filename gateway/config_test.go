@@ -56,6 +56,9 @@ func TestConfigValidate(t *testing.T) {
 		{"data: /x\nbackends:\n  - {name: a, type: fs}\n", "needs path"},
 		{"data: /x\nlog:\n  level: loud\n", "log.level"},
 		{"data: /x\nlisten: nonsense\n", "host:port"},
+		{"data: /x\nmetrics:\n  listen: 0.0.0.0:9480\n", "no authentication"},
+		{"data: /x\nmetrics:\n  listen: nine\n", "metrics.listen"},
+		{"data: /x\nhealth:\n  delayed_for: -1m\n", "must not be negative"},
 	}
 	for _, c := range cases {
 		cfg, err := ParseConfig([]byte(c.yaml), "t")

@@ -564,3 +564,28 @@ func TestBadHeaders(t *testing.T) {
 	}
 	e.assertNothing(t, seg1)
 }
+
+// GET .../health answers any token of the cluster and refuses others.
+func TestHealthEndpointAuth(t *testing.T) {
+	t.Parallel()
+	e := start(t, gatewaytest.Options{})
+	if r := e.put(t, seg1, e.push, randBytes(t, 1000)); r.status != 201 {
+		t.Fatalf("push: HTTP %d", r.status)
+	}
+	path := "/v1/clusters/" + cluster + "/health"
+	for _, c := range []struct {
+		token  string
+		status int
+	}{{e.fetch, 200}, {e.push, 200}, {e.other, 403}, {"", 401}} {
+		r := e.send(t, "GET", path, c.token, nil, nil)
+		if r.status != c.status {
+			t.Errorf("health with token %.12q: HTTP %d, want %d (%s)", c.token, r.status, c.status, r.msg)
+		}
+		if c.status == 200 && !strings.Contains(string(r.body), `"last_segment":"`+seg1+`"`) {
+			t.Errorf("health body: %s", r.body)
+		}
+	}
+	if r := e.send(t, "GET", "/v1/clusters/BAD..name/health", e.fetch, nil, nil); r.status != 400 {
+		t.Errorf("bad cluster name: HTTP %d", r.status)
+	}
+}

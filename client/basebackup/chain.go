@@ -209,16 +209,22 @@ func (x *extractor) chainMember(hdr *tar.Header, body io.Reader, root *os.Root, 
 			out.Close()
 			return true, fmt.Errorf("extract %s: %w", hdr.Name, err)
 		}
-		for p := int64(0); p < int64(len(chunk)); p += BlockSize {
-			b := (off + p) / BlockSize
-			if (off+p) >= f.size || f.has(b) {
+		// Runs of pages no newer backup wrote go out in one write each.
+		limit := min(int64(len(chunk)), max(f.size-off, 0))
+		for p := int64(0); p < limit; {
+			if f.has((off + p) / BlockSize) {
+				p += BlockSize
 				continue
 			}
-			end := min(p+BlockSize, int64(len(chunk)), f.size-off)
+			end := p
+			for end < limit && !f.has((off+end)/BlockSize) {
+				end = min(end+BlockSize, limit)
+			}
 			if _, err := out.WriteAt(chunk[p:end], off+p); err != nil {
 				out.Close()
 				return true, fmt.Errorf("extract %s: %w", hdr.Name, err)
 			}
+			p = end
 		}
 		off += int64(len(chunk))
 	}

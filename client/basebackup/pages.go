@@ -91,17 +91,8 @@ func isRelFileName(s string) bool {
 	return isDigits(node) && (!hasSeg || isDigits(seg))
 }
 
-func isDigits(s string) bool {
-	if s == "" || len(s) > 10 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
+// isDigits matches an OID or relfilenode: 1 to 10 decimal digits.
+func isDigits(s string) bool { return len(s) <= 10 && allDigits(s) }
 
 // SegmentNumber is the segment number of a relation file member
 // (".1" -> 1; no suffix -> 0): block i of the file is block

@@ -17,42 +17,55 @@ import (
 	"github.com/walgate/walgate/gateway/protocol"
 )
 
+// binary is a walgate program built once per test run into a directory
+// the server user can enter (restore_command and the drill's server run
+// the client as postgres).
+type binary struct {
+	pkg  string
+	once sync.Once
+	path string
+	err  error
+}
+
 var (
-	buildOnce sync.Once
-	clientBin string
-	buildErr  error
+	clientBinary  = &binary{pkg: "github.com/walgate/walgate/cmd/walgate-client"}
+	gatewayBinary = &binary{pkg: "github.com/walgate/walgate/cmd/walgate"}
 )
+
+func (b *binary) build(t *testing.T) string {
+	t.Helper()
+	b.once.Do(func() {
+		dir, err := pgtest.MakeSharedDir()
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(dir, filepath.Base(b.pkg))
+		if out, err := exec.Command("go", "build", "-o", b.path, b.pkg).CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if clientBin != "" {
-		os.RemoveAll(filepath.Dir(clientBin))
+	for _, b := range []*binary{clientBinary, gatewayBinary} {
+		if b.path != "" {
+			os.RemoveAll(filepath.Dir(b.path))
+		}
 	}
 	os.Exit(code)
 }
 
 // walgateClient builds the client binary once per test run.
-func walgateClient(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		// A directory the server user can enter: restore_command and the
-		// drill's server run the binary as postgres.
-		dir, err := pgtest.MakeSharedDir()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		clientBin = filepath.Join(dir, "walgate-client")
-		out, err := exec.Command("go", "build", "-o", clientBin, "github.com/walgate/walgate/cmd/walgate-client").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build walgate-client: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return clientBin
-}
+func walgateClient(t *testing.T) string { return clientBinary.build(t) }
+
+// walgateBin builds the gateway binary once per test run.
+func walgateBin(t *testing.T) string { return gatewayBinary.build(t) }
 
 func requirePostgres(t *testing.T) {
 	t.Helper()

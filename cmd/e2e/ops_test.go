@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -10,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,32 +16,6 @@ import (
 	"github.com/walgate/walgate/gateway"
 	"github.com/walgate/walgate/gateway/gatewaytest"
 )
-
-var (
-	gatewayBuildOnce sync.Once
-	gatewayBinPath   string
-	gatewayBuildErr  error
-)
-
-// walgateBin builds the gateway binary once per test run.
-func walgateBin(t *testing.T) string {
-	t.Helper()
-	gatewayBuildOnce.Do(func() {
-		dir, err := pgtest.MakeSharedDir()
-		if err != nil {
-			gatewayBuildErr = err
-			return
-		}
-		gatewayBinPath = filepath.Join(dir, "walgate")
-		if out, err := exec.Command("go", "build", "-o", gatewayBinPath, "github.com/walgate/walgate/cmd/walgate").CombinedOutput(); err != nil {
-			gatewayBuildErr = fmt.Errorf("go build walgate: %v\n%s", err, out)
-		}
-	})
-	if gatewayBuildErr != nil {
-		t.Fatal(gatewayBuildErr)
-	}
-	return gatewayBinPath
-}
 
 // fleetView is what the three operator surfaces say about cluster db.
 type fleetView struct {
