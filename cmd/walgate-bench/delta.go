@@ -39,7 +39,7 @@ type deltaFigures struct {
 	deltas     []protocol.BackupSummary // depth 1..n
 	fullPush   execResult
 	deltaPush  []execResult
-	changed    changedData // between the full and delta 1, measured apart
+	changed    changedData        // between the full and delta 1, measured apart
 	restores   map[int]execResult // the median run of each depth
 	restoreAll map[int][]time.Duration
 	restoreDir map[int]int64 // bytes restored per depth
