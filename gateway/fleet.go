@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 
 	"github.com/gofiber/fiber/v2"
 	"sort"
@@ -23,7 +24,6 @@ type walState struct {
 	timelines map[uint32]*health.Timeline
 	histories map[uint32]bool
 	lastPush  time.Time
-	lastName  string
 	files     int
 	bytes     int64
 }
@@ -49,9 +49,6 @@ func (w *walState) add(o index.WALObject) {
 	case pgname.Segment:
 		if w.segSize == 0 && o.PlainSize > 0 {
 			w.segSize = uint64(o.PlainSize)
-		}
-		if o.Name > w.lastName {
-			w.lastName = o.Name
 		}
 		tl := w.timelines[uint32(f.Timeline)]
 		if tl == nil {
@@ -89,11 +86,8 @@ func scanWAL(cat *index.Catalog, cluster string) (*walState, error) {
 	return w, err
 }
 
-type stopScan struct{}
-
-func (stopScan) Error() string { return "stop" }
-
-var errStopScan error = stopScan{}
+// errStopScan ends a catalog listing early.
+var errStopScan = errors.New("stop the scan")
 
 // fleet holds every cluster's WAL summary while the gateway runs.
 type fleet struct {

@@ -162,12 +162,9 @@ func sizeOfTree(dir string) (treeSize, error) {
 // measureBackups loads a pgbench database into a new cluster and times
 // backup-push and backup-fetch in two configurations against a gateway of
 // their own, with pg_basebackup and a plain copy as baselines, in rounds.
-func (b *bench) measureBackups(ctx context.Context, cl *cleanups) error {
-	t0 := time.Now()
-	bf := &backupFigures{scale: b.opts.backupScale, runs: b.opts.backupRuns}
-	b.backup = bf
-
-	logf("base backups: creating a PostgreSQL 15 cluster (archive_mode = on, archive_command = '/bin/true')")
+// backupCluster creates the throwaway cluster a base-backup figure is
+// taken of, removed by cl.
+func backupCluster(ctx context.Context, cl *cleanups) (*pgtest.Cluster, error) {
 	c, err := pgtest.Create(ctx, "", pgtest.Options{Conf: []string{
 		"archive_mode = on",
 		// pg_backup_stop waits until the backup's last segment is
@@ -184,7 +181,7 @@ func (b *bench) measureBackups(ctx context.Context, cl *cleanups) error {
 		"wal_recycle = off",
 	}})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cl.add(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -197,6 +194,20 @@ func (b *bench) measureBackups(ctx context.Context, cl *cleanups) error {
 			logf("%v", err)
 		}
 	})
+
+	return c, nil
+}
+
+func (b *bench) measureBackups(ctx context.Context, cl *cleanups) error {
+	t0 := time.Now()
+	bf := &backupFigures{scale: b.opts.backupScale, runs: b.opts.backupRuns}
+	b.backup = bf
+
+	logf("base backups: creating a PostgreSQL 15 cluster (archive_mode = on, archive_command = '/bin/true')")
+	c, err := backupCluster(ctx, cl)
+	if err != nil {
+		return err
+	}
 
 	logf("pgbench -i -s %d (about %d MB of data)", bf.scale, bf.scale*16)
 	lt := time.Now()

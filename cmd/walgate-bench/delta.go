@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/walgate/walgate/client/basebackup"
-	"github.com/walgate/walgate/cmd/internal/pgtest"
 	"github.com/walgate/walgate/gateway/protocol"
 )
 
@@ -70,21 +69,10 @@ func (b *bench) measureDeltas(ctx context.Context, cl *cleanups) error {
 		restores: map[int]execResult{}, restoreDir: map[int]int64{}, restoreAll: map[int][]time.Duration{}}
 	b.delta = df
 	logf("delta backups: creating a PostgreSQL 15 cluster, pgbench -i -s %d", df.scale)
-	c, err := pgtest.Create(ctx, "", pgtest.Options{Conf: []string{
-		"archive_mode = on", "archive_command = '/bin/true'",
-		"max_wal_size = '8GB'", "min_wal_size = '32MB'", "checkpoint_timeout = '30min'", "wal_recycle = off",
-	}})
+	c, err := backupCluster(ctx, cl)
 	if err != nil {
 		return err
 	}
-	cl.add(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := c.Stop(sctx); err != nil {
-			c.Kill(sctx)
-		}
-		c.Remove()
-	})
 	if _, err := c.Pgbench(ctx, "-i", "-q", "-s", strconv.Itoa(df.scale)); err != nil {
 		return err
 	}

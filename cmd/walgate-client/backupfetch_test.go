@@ -118,6 +118,7 @@ func TestBackupListAndFetch(t *testing.T) {
 		}
 	}
 	expectExit(t, "backup-list with an argument", walClient(t, env, "backup-list", "x"), 2)
+	expectExit(t, "wal-verify with an argument", walClient(t, env, "wal-verify", "x"), 2, "no arguments")
 
 	root := t.TempDir()
 	dir := filepath.Join(root, "pgdata")
