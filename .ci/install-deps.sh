@@ -16,11 +16,18 @@
 #   pguser     the postgres OS user.
 #   chromium   Debian's chromium, for the dashboard's browser test
 #              (driven headless through the DevTools protocol).
+#   seaweedfs  SeaweedFS's `weed` (the S3 server the s3 backend is tested
+#              against), built from its Go module (its go.mod has replace
+#              directives, so `go install` refuses it). The cold build takes
+#              10-15 minutes on 2 cores; the binary is cached.
+#   fakegcs    fake-gcs-server (the GCS emulator), go install.
+#   azurite    Azurite (the Azure Blob emulator), from npm.
 #
-# Tools that are not Debian packages (S3/GCS/Azure emulators, to come) go in
-# a versioned cache outside the repository, $WALGATE_TOOLS (default
-# /var/cache/walgate-tools/v1): bump the version in the path when their set
-# or versions change, so CI caches keyed on it stay correct.
+# Tools that are not Debian packages go in a versioned cache outside the
+# repository, $WALGATE_TOOLS (default /var/cache/walgate-tools/v1), binaries
+# in $WALGATE_TOOLS/bin: bump the version in the path when their set or
+# versions change, so CI caches keyed on it stay correct. The tests find
+# them there (backends/backendtest/emulators).
 #
 # Environment:
 #   WALGATE_TOOLS   tools cache directory (see above)
@@ -33,7 +40,10 @@ PG_MAJOR=15
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 PG_PROGRAMS="initdb pg_ctl postgres psql pgbench pg_basebackup pg_controldata"
 WALGATE_TOOLS=${WALGATE_TOOLS:-/var/cache/walgate-tools/v1}
-ALL_STEPS="postgres runuser pguser chromium"
+ALL_STEPS="postgres runuser pguser chromium nodejs seaweedfs fakegcs azurite"
+SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
+FAKEGCS_VERSION=v1.56.1
+AZURITE_VERSION=3.35.0
 STEPS=${STEPS:-$ALL_STEPS}
 
 log() { printf 'install-deps: %s\n' "$*"; }
@@ -151,14 +161,88 @@ step_chromium() {
 	log "installed: $(/usr/bin/chromium --version 2>/dev/null)"
 }
 
-# Later steps (emulators) keep their files under $WALGATE_TOOLS:
-#   step_minio() { tools_dir; [ -x "$WALGATE_TOOLS/minio" ] && { log "ok: minio"; return; }; ... }
 tools_dir() {
-	if [ ! -d "$WALGATE_TOOLS" ]; then
-		need_root "tools directory $WALGATE_TOOLS"
-		log "creating $WALGATE_TOOLS"
-		mkdir -p "$WALGATE_TOOLS"
+	if [ ! -d "$WALGATE_TOOLS/bin" ]; then
+		mkdir -p "$WALGATE_TOOLS/bin" 2>/dev/null || {
+			need_root "tools directory $WALGATE_TOOLS"
+			mkdir -p "$WALGATE_TOOLS/bin"
+		}
+		log "created $WALGATE_TOOLS"
 	fi
+}
+
+need_go() {
+	command -v go >/dev/null || die "go not found in PATH: install Go (see go.mod) first"
+}
+
+# Each tool records the version it was built from next to it, so a version
+# bump in this script rebuilds it even in an old cache.
+tool_current() { # NAME VERSION
+	[ -e "$WALGATE_TOOLS/$1.version" ] && [ "$(cat "$WALGATE_TOOLS/$1.version")" = "$2" ]
+}
+
+step_nodejs() {
+	if command -v node >/dev/null && command -v npm >/dev/null; then
+		log "ok: node $(node --version), npm $(npm --version)"
+		return
+	fi
+	log "node/npm missing (Azurite runs on Node.js)"
+	no_service_start apt_install nodejs npm
+}
+
+step_seaweedfs() {
+	tools_dir
+	if [ -x "$WALGATE_TOOLS/bin/weed" ] && tool_current weed "$SEAWEEDFS_VERSION"; then
+		log "ok: weed $SEAWEEDFS_VERSION (cached)"
+		return
+	fi
+	need_go
+	log "building SeaweedFS $SEAWEEDFS_VERSION from its module (10-15 minutes on 2 cores, once)"
+	local dir src work
+	dir=$(go mod download -json "github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	[ -n "$dir" ] && [ -d "$dir" ] || die "go mod download of github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION failed"
+	work=$(mktemp -d)
+	src="$work/seaweedfs"
+	cp -r "$dir" "$src"
+	chmod -R u+w "$src"
+	(cd "$src" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$WALGATE_TOOLS/bin/weed.tmp" ./weed) ||
+		{ rm -rf "$work"; die "building SeaweedFS failed (see above)"; }
+	rm -rf "$work"
+	mv "$WALGATE_TOOLS/bin/weed.tmp" "$WALGATE_TOOLS/bin/weed"
+	echo "$SEAWEEDFS_VERSION" >"$WALGATE_TOOLS/weed.version"
+	log "installed: $WALGATE_TOOLS/bin/weed"
+}
+
+step_fakegcs() {
+	tools_dir
+	if [ -x "$WALGATE_TOOLS/bin/fake-gcs-server" ] && tool_current fake-gcs-server "$FAKEGCS_VERSION"; then
+		log "ok: fake-gcs-server $FAKEGCS_VERSION (cached)"
+		return
+	fi
+	need_go
+	log "installing fake-gcs-server $FAKEGCS_VERSION (a few minutes, once)"
+	GOBIN="$WALGATE_TOOLS/bin" go install -trimpath -ldflags "-s -w" "github.com/fsouza/fake-gcs-server@$FAKEGCS_VERSION" ||
+		die "go install fake-gcs-server failed (see above)"
+	echo "$FAKEGCS_VERSION" >"$WALGATE_TOOLS/fake-gcs-server.version"
+	log "installed: $WALGATE_TOOLS/bin/fake-gcs-server"
+}
+
+step_azurite() {
+	tools_dir
+	local bin="$WALGATE_TOOLS/azurite/node_modules/.bin/azurite-blob"
+	if [ -x "$bin" ] && tool_current azurite "$AZURITE_VERSION"; then
+		log "ok: azurite $AZURITE_VERSION (cached)"
+		return
+	fi
+	command -v npm >/dev/null || die "npm not found: run the nodejs step first"
+	log "installing Azurite $AZURITE_VERSION from npm (a few minutes, once)"
+	npm install --prefix "$WALGATE_TOOLS/azurite" --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" ||
+		die "npm install azurite failed (see above)"
+	[ -x "$bin" ] || die "azurite installed but $bin is missing"
+	ln -sf "$bin" "$WALGATE_TOOLS/bin/azurite-blob"
+	echo "$AZURITE_VERSION" >"$WALGATE_TOOLS/azurite.version"
+	log "installed: $bin"
 }
 
 for step in $STEPS; do

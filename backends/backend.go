@@ -25,6 +25,9 @@ var (
 	// ErrSizeMismatch: Put was given a size and the reader yielded a
 	// different number of bytes.
 	ErrSizeMismatch = errors.New("object size does not match the declared size")
+	// ErrInvalidMetadata: PutOptions.Metadata breaks the metadata grammar
+	// (see ValidateMetadata).
+	ErrInvalidMetadata = errors.New("invalid object metadata")
 )
 
 // PutOptions tune a Put.
@@ -128,3 +131,38 @@ func ValidateKey(key string) error {
 	}
 	return nil
 }
+
+// ValidateMetadata checks metadata against the grammar in PutOptions: keys
+// [a-z0-9-]+ of at most 128 bytes, values printable ASCII of at most 1024
+// bytes (every store's header and attribute limits allow that much). It
+// returns an error wrapping ErrInvalidMetadata.
+func ValidateMetadata(md map[string]string) error {
+	for k, v := range md {
+		if k == "" {
+			return fmt.Errorf("%w: key is empty", ErrInvalidMetadata)
+		}
+		if len(k) > MaxMetadataKeyLen {
+			return fmt.Errorf("%w: key %q is longer than %d bytes", ErrInvalidMetadata, k[:32]+"...", MaxMetadataKeyLen)
+		}
+		for i := 0; i < len(k); i++ {
+			if c := k[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+				return fmt.Errorf("%w: key %q: only a-z, 0-9 and '-' are allowed", ErrInvalidMetadata, k)
+			}
+		}
+		if len(v) > MaxMetadataValueLen {
+			return fmt.Errorf("%w: value of %q is longer than %d bytes", ErrInvalidMetadata, k, MaxMetadataValueLen)
+		}
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; c < 0x20 || c > 0x7e {
+				return fmt.Errorf("%w: value of %q has a byte (%#x) that is not printable ASCII", ErrInvalidMetadata, k, c)
+			}
+		}
+	}
+	return nil
+}
+
+// Metadata size limits (see ValidateMetadata).
+const (
+	MaxMetadataKeyLen   = 128
+	MaxMetadataValueLen = 1024
+)

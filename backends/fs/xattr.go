@@ -19,25 +19,15 @@ const xattrPrefix = "user.walgate."
 // maxXattrName is the longest attribute name Linux takes.
 const maxXattrName = 255
 
-// validateMetadata checks metadata against the grammar in
-// backends.PutOptions: keys [a-z0-9-]+, values printable ASCII.
+// validateMetadata checks metadata against backends.ValidateMetadata and
+// the length of an extended attribute name.
 func validateMetadata(md map[string]string) error {
-	for k, v := range md {
-		if k == "" {
-			return errors.New("metadata key is empty")
-		}
+	if err := backends.ValidateMetadata(md); err != nil {
+		return err
+	}
+	for k := range md {
 		if len(xattrPrefix)+len(k) > maxXattrName {
-			return fmt.Errorf("metadata key %q is longer than %d bytes", k, maxXattrName-len(xattrPrefix))
-		}
-		for i := 0; i < len(k); i++ {
-			if c := k[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-				return fmt.Errorf("metadata key %q: only a-z, 0-9 and '-' are allowed", k)
-			}
-		}
-		for i := 0; i < len(v); i++ {
-			if c := v[i]; c < 0x20 || c > 0x7e {
-				return fmt.Errorf("metadata %q: value has a byte (%#x) that is not printable ASCII", k, c)
-			}
+			return fmt.Errorf("%w: key %q is longer than %d bytes", backends.ErrInvalidMetadata, k, maxXattrName-len(xattrPrefix))
 		}
 	}
 	return nil
