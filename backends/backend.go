@@ -25,6 +25,10 @@ var (
 	// ErrSizeMismatch: Put was given a size and the reader yielded a
 	// different number of bytes.
 	ErrSizeMismatch = errors.New("object size does not match the declared size")
+	// ErrArchived: the object is in an archive class (S3 Glacier Flexible
+	// Retrieval or Deep Archive, Azure Archive) and must be rehydrated
+	// before it can be read.
+	ErrArchived = errors.New("object is archived and must be rehydrated before reading")
 	// ErrInvalidMetadata: PutOptions.Metadata breaks the metadata grammar
 	// (see ValidateMetadata).
 	ErrInvalidMetadata = errors.New("invalid object metadata")
