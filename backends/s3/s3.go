@@ -3,8 +3,6 @@ package s3
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -32,11 +30,10 @@ import (
 // Backend stores objects in one bucket under a prefix. Safe for concurrent
 // use.
 type Backend struct {
-	cfg       Config
-	client    *s3.Client
-	transport *http.Transport
-	name      string
-	parts     sync.Pool // *[]byte of cfg.PartSize, for uploads of unknown size
+	cfg    Config
+	client *s3.Client
+	name   string
+	parts  sync.Pool // *[]byte of cfg.PartSize, for uploads of unknown size
 }
 
 // New checks cfg and builds the client. It does not contact the store
@@ -46,28 +43,25 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		return nil, fmt.Errorf("s3 backend: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = (&net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}).DialContext
-	tr.ResponseHeaderTimeout = cfg.Timeout
-	tr.TLSHandshakeTimeout = cfg.Timeout
-	tr.MaxIdleConnsPerHost = 64
+	// A BuildableClient, so that the SDK can add a CA bundle (ca_file or
+	// AWS_CA_BUNDLE) to it.
+	hc := awshttp.NewBuildableClient().
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = cfg.Timeout }).
+		WithTransportOptions(func(t *http.Transport) {
+			t.ResponseHeaderTimeout = cfg.Timeout
+			t.TLSHandshakeTimeout = cfg.Timeout
+			t.MaxIdleConnsPerHost = 64
+		})
+	opts := []func(*config.LoadOptions) error{
+		config.WithHTTPClient(hc),
+		config.WithRetryMaxAttempts(cfg.MaxAttempts),
+	}
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("s3 backend: ca_file: %w", err)
 		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("s3 backend: ca_file %s holds no PEM certificate", cfg.CAFile)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	}
-	opts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(&http.Client{Transport: tr}),
-		config.WithRetryMaxAttempts(cfg.MaxAttempts),
+		opts = append(opts, config.WithCustomCABundle(bytes.NewReader(pem)))
 	}
 	if cfg.Region != "" {
 		opts = append(opts, config.WithRegion(cfg.Region))
@@ -104,7 +98,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if cfg.Prefix != "" {
 		name += "/" + cfg.Prefix
 	}
-	b := &Backend{cfg: cfg, client: client, transport: tr, name: name}
+	b := &Backend{cfg: cfg, client: client, name: name}
 	b.parts.New = func() any { buf := make([]byte, cfg.PartSize); return &buf }
 	return b, nil
 }
@@ -113,8 +107,17 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 func (b *Backend) Name() string { return b.name }
 
 // Close implements backends.Backend.
-func (b *Backend) Close() error {
-	b.transport.CloseIdleConnections()
+func (b *Backend) Close() error { return nil }
+
+// checkKey applies backends.ValidateKey and S3's limit on the whole key,
+// prefix included.
+func (b *Backend) checkKey(key string) error {
+	if err := backends.ValidateKey(key); err != nil {
+		return err
+	}
+	if n := len(b.full(key)); n > backends.MaxKeyLen {
+		return fmt.Errorf("%w: %d bytes with the prefix %q; S3 takes at most %d", backends.ErrInvalidKey, n, b.cfg.Prefix, backends.MaxKeyLen)
+	}
 	return nil
 }
 
@@ -153,7 +156,7 @@ func checkClass(class string) (types.StorageClass, error) {
 
 // Put implements backends.Backend.
 func (b *Backend) Put(ctx context.Context, key string, r io.Reader, size int64, opts backends.PutOptions) (backends.ObjectInfo, error) {
-	if err := backends.ValidateKey(key); err != nil {
+	if err := b.checkKey(key); err != nil {
 		return backends.ObjectInfo{}, err
 	}
 	if err := backends.ValidateMetadata(opts.Metadata); err != nil {
@@ -453,7 +456,7 @@ func (e *exactReader) fail(err error) error {
 
 // Get implements backends.Backend.
 func (b *Backend) Get(ctx context.Context, key string, off, length int64) (io.ReadCloser, error) {
-	if err := backends.ValidateKey(key); err != nil {
+	if err := b.checkKey(key); err != nil {
 		return nil, err
 	}
 	if off < 0 {
@@ -488,7 +491,7 @@ func (b *Backend) Get(ctx context.Context, key string, off, length int64) (io.Re
 
 // Stat implements backends.Backend.
 func (b *Backend) Stat(ctx context.Context, key string) (backends.ObjectInfo, error) {
-	if err := backends.ValidateKey(key); err != nil {
+	if err := b.checkKey(key); err != nil {
 		return backends.ObjectInfo{}, err
 	}
 	info, err := b.head(ctx, key)
@@ -534,12 +537,18 @@ func (b *Backend) List(ctx context.Context, prefix string, fn func(backends.Obje
 		if err != nil {
 			return b.wrap("list", prefix, err)
 		}
-		infos := make([]backends.ObjectInfo, len(page.Contents))
-		errs := make([]error, len(page.Contents))
+		var keys []string
+		for _, o := range page.Contents {
+			// SeaweedFS treats a prefix's double slash as one; S3 does not.
+			if k := aws.ToString(o.Key); strings.HasPrefix(k, full) {
+				keys = append(keys, b.rel(k))
+			}
+		}
+		infos := make([]backends.ObjectInfo, len(keys))
+		errs := make([]error, len(keys))
 		sem := make(chan struct{}, listHeads)
 		var wg sync.WaitGroup
-		for i, o := range page.Contents {
-			key := b.rel(aws.ToString(o.Key))
+		for i, key := range keys {
 			wg.Go(func() {
 				sem <- struct{}{}
 				defer func() { <-sem }()
@@ -565,7 +574,7 @@ func (b *Backend) List(ctx context.Context, prefix string, fn func(backends.Obje
 // Delete implements backends.Backend. S3 deletes absent keys without
 // complaint, so a HeadObject first tells ErrNotFound.
 func (b *Backend) Delete(ctx context.Context, key string) error {
-	if err := backends.ValidateKey(key); err != nil {
+	if err := b.checkKey(key); err != nil {
 		return err
 	}
 	if _, err := b.head(ctx, key); err != nil {
@@ -582,7 +591,7 @@ func (b *Backend) Delete(ctx context.Context, key string) error {
 // class and the metadata copied (S3 changes a class no other way). A class
 // the object already has is left alone (S3 refuses such a copy).
 func (b *Backend) SetClass(ctx context.Context, key, class string) error {
-	if err := backends.ValidateKey(key); err != nil {
+	if err := b.checkKey(key); err != nil {
 		return err
 	}
 	sc, err := checkClass(class)

@@ -61,9 +61,44 @@ func open(t *testing.T, cfg s3.Config) *s3.Backend {
 	return b
 }
 
+// TestConformance runs the suite with small multipart thresholds, so that
+// objects over 6 MiB go in parts. It runs without a prefix: the suite
+// writes keys of the full 1024 bytes S3 allows (TestPrefix covers one).
 func TestConformance(t *testing.T) {
 	bucket := newBucket(t)
-	backendtest.Run(t, func(t *testing.T) backends.Backend { return open(t, config(bucket, "under/a prefix")) })
+	backendtest.Run(t, func(t *testing.T) backends.Backend { return open(t, config(bucket, "")) })
+}
+
+func TestPrefix(t *testing.T) {
+	ctx := context.Background()
+	bucket := newBucket(t)
+	b := open(t, config(bucket, "/under/a prefix/"))
+	outside := open(t, config(bucket, ""))
+	if b.Name() != "s3:"+bucket+"/under/a prefix" {
+		t.Errorf("Name() = %q", b.Name())
+	}
+	for _, k := range []string{"c1/wal_005/a", "c1/wal_005/b", "c2/x"} {
+		if _, err := b.Put(ctx, k, strings.NewReader(k), int64(len(k)), backends.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := outside.Put(ctx, "c1/wal_005/outside", strings.NewReader("x"), 1, backends.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := b.List(ctx, "", func(o backends.ObjectInfo) error { got = append(got, o.Key); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != "c1/wal_005/a,c1/wal_005/b,c2/x" {
+		t.Errorf("List under the prefix = %q", got)
+	}
+	if _, err := outside.Stat(ctx, "under/a prefix/c2/x"); err != nil {
+		t.Errorf("the object is not under the prefix in the bucket: %v", err)
+	}
+	long := strings.Repeat("k", backends.MaxKeyLen-5)
+	if _, err := b.Put(ctx, long, strings.NewReader("x"), 1, backends.PutOptions{}); !errors.Is(err, backends.ErrInvalidKey) {
+		t.Errorf("Put of a key too long with the prefix = %v, want ErrInvalidKey", err)
+	}
 }
 
 // TestConformanceSinglePut runs the suite with every known-size object in
