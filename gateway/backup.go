@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -134,8 +136,12 @@ func (s *Server) beginBackup(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	g, err := s.groupFor(cluster)
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: err.Error(), Err: err}
+	}
 	now := time.Now().UTC()
-	b := index.Backup{Name: name, State: index.BackupOpen, Session: newSessionID(), Backend: s.cfg.Backends[0].Name,
+	b := index.Backup{Name: name, State: index.BackupOpen, Session: newSessionID(), Backend: g.primary().name,
 		Begun: now, LastActivity: now, Files: map[string]index.BackupFile{}, TokenID: tok.ID}
 	if err := s.catalog.BeginBackup(cluster, b); errors.Is(err, index.ErrExists) {
 		return apiErr(protocol.CodeConflict, "a backup named %s exists for cluster %s (committed or still uploading); backup names come from the start WAL position and cannot repeat", name, cluster)
@@ -184,20 +190,22 @@ func (s *Server) putBackupFile(c *fiber.Ctx) error {
 			return apiErr(protocol.CodeBadRequest, "header %s must be the 64-hex SHA-256 of the body", protocol.HeaderContentSHA256)
 		}
 	}
+	g, err := s.groupFor(cluster)
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: err.Error(), Err: err}
+	}
 	key := BackupKey(cluster, name, file)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	info, err := s.backend.Put(ctx, key, body, body.declared, backends.PutOptions{Metadata: map[string]string{
-		"cluster": cluster, "kind": "backup", "name": name, "file": file, "compression": comp, "encryption": enc,
-	}})
+	w, err := s.putObject(ctx, g, key, body, body.declared, backends.PutOptions{Metadata: backupFileMeta(cluster, name, file, comp, enc)})
 	if err != nil {
 		if body.err != nil {
 			return body.failure(body.err)
 		}
-		return &apiError{Code: protocol.CodeUnavailable, Message: "storing the object failed; abort the backup and retry", Err: err}
+		return &apiError{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("storing the object failed (ack policy of group %s not met); abort the backup and retry", g.name), Err: err}
 	}
-	c.Locals(localBytes, info.Size)
-	rec := index.BackupFile{Key: key, Size: info.Size, SHA256: hex.EncodeToString(body.hash.Sum(nil)), Compression: comp, Encryption: enc}
+	c.Locals(localBytes, w.info.Size)
+	rec := index.BackupFile{Key: key, Size: w.info.Size, SHA256: hex.EncodeToString(body.hash.Sum(nil)), Compression: comp, Encryption: enc, Backends: w.held}
 	err = s.catalog.UpdateBackup(cluster, name, func(cur *index.Backup) error {
 		if cur.State != index.BackupOpen || cur.Session != b.Session {
 			return apiErr(protocol.CodeConflict, "backup %s was committed or aborted during the upload", name)
@@ -208,7 +216,7 @@ func (s *Server) putBackupFile(c *fiber.Ctx) error {
 	})
 	if err != nil {
 		// The session is gone: the object belongs to nobody.
-		_ = s.backend.Delete(context.Background(), key)
+		s.deleteEverywhere(cluster, key, w.held)
 		var ae *apiError
 		if errors.As(err, &ae) {
 			return ae
@@ -267,12 +275,25 @@ func (s *Server) commitBackup(c *fiber.Ctx) error {
 	if _, ok := findFile(b.Files, "tar_partitions/pg_control.tar"); !ok {
 		return apiErr(protocol.CodeBadRequest, "backup %s has no tar_partitions/pg_control.tar*: it cannot be restored", name)
 	}
+	g, err := s.groupFor(cluster)
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: err.Error(), Err: err}
+	}
+	// The sentinel goes only where every part is: a backend shows a
+	// backup only when all of it is there.
+	complete := completeHolders(g, b)
+	if len(complete.stores) < g.ack {
+		return apiErr(protocol.CodeUnavailable, "the parts of backup %s landed on different backends while one was failing, so no %d backends hold all of them: abort the backup and take it again", name, g.ack)
+	}
 	key := SentinelKey(cluster, name)
-	info, err := s.backend.Put(context.Background(), key, strings.NewReader(string(req.Sentinel)), int64(len(req.Sentinel)),
-		backends.PutOptions{Metadata: map[string]string{"cluster": cluster, "kind": "backup-sentinel", "name": name}})
+	sentinelMeta := map[string]string{"cluster": cluster, "kind": "backup-sentinel", "name": name}
+	sentinelSum := sha256.Sum256(req.Sentinel)
+	w, err := s.putObject(context.Background(), complete, key, strings.NewReader(string(req.Sentinel)), int64(len(req.Sentinel)),
+		backends.PutOptions{Metadata: sentinelMeta})
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "storing the sentinel failed; the backup is not committed", Err: err}
 	}
+	info := w.info
 	kind := "full"
 	if sf.DeltaFrom != "" {
 		kind = "delta"
@@ -280,18 +301,21 @@ func (s *Server) commitBackup(c *fiber.Ctx) error {
 	tli := uint32(0)
 	fmt.Sscanf(strings.TrimPrefix(name, "base_")[:8], "%08X", &tli)
 	var committed index.Backup
-	err = s.catalog.UpdateBackup(cluster, name, func(cur *index.Backup) error {
+	err = s.catalog.UpdateBackupCopies(cluster, name, func(cur *index.Backup) ([]index.Copy, error) {
 		if cur.State != index.BackupOpen || cur.Session != b.Session {
-			return apiErr(protocol.CodeConflict, "backup %s was committed or aborted meanwhile", name)
+			return nil, apiErr(protocol.CodeConflict, "backup %s was committed or aborted meanwhile", name)
 		}
 		cur.State = index.BackupCommitted
+		cur.Backends = w.held
 		cur.Committed = time.Now().UTC()
 		cur.SentinelKey, cur.SentinelSize = key, info.Size
 		cur.Info = index.BackupInfo{Kind: kind, DeltaFrom: sf.DeltaFrom, DeltaFullName: sf.DeltaFullName, DeltaCount: sf.DeltaCount, StartLSN: *sf.LSN, FinishLSN: *sf.FinishLSN, Timeline: tli,
 			StartTime: sf.StartTime, FinishTime: sf.FinishTime, UncompressedSize: sf.UncompressedSize, PgVersion: sf.PgVersion,
 			SystemIdentifier: sf.SystemIdentifier, Hostname: sf.Hostname}
 		committed = *cur
-		return nil
+		sentinel := index.Copy{Cluster: cluster, Kind: index.CopySentinel, Name: name, Key: key, Size: info.Size,
+			SHA256: hex.EncodeToString(sentinelSum[:]), Metadata: sentinelMeta}
+		return backupCopies(g, *cur, sentinel), nil
 	})
 	if err != nil {
 		var ae *apiError
@@ -410,7 +434,7 @@ func (s *Server) removeBackup(cluster string, b index.Backup, why string) error 
 	}
 	var errs []error
 	for f, rec := range b.Files {
-		if err := s.backend.Delete(context.Background(), rec.Key); err != nil && !errors.Is(err, backends.ErrNotFound) {
+		if err := s.deleteEverywhere(cluster, rec.Key, rec.Holders(b.Backend)); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f, err))
 		}
 	}
@@ -518,7 +542,8 @@ func (s *Server) getBackup(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	rc, err := s.backend.Get(context.Background(), b.SentinelKey, 0, -1)
+	rc, _, err := s.openObject(context.Background(), index.Copy{Cluster: cluster, Kind: index.CopySentinel, Name: b.Name,
+		Key: b.SentinelKey, Size: b.SentinelSize, Metadata: map[string]string{"cluster": cluster, "kind": "backup-sentinel", "name": b.Name}}, b.Holders())
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "reading the sentinel of " + b.Name + " failed", Err: err}
 	}
@@ -557,9 +582,9 @@ func (s *Server) getBackupFile(c *fiber.Ctx) error {
 		c.Response().SkipBody = true
 		return nil
 	}
-	rc, err := s.backend.Get(context.Background(), rec.Key, 0, -1)
+	rc, _, err := s.openObject(context.Background(), backupFileCopy(cluster, b, file, rec), rec.Holders(b.Backend))
 	if err != nil {
-		return &apiError{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("the catalog lists %s of %s but the backend cannot read it", file, b.Name), Err: err}
+		return &apiError{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("the catalog lists %s of %s but no backend can read it", file, b.Name), Err: err}
 	}
 	c.Locals(localBytes, rec.Size)
 	c.Response().SetBodyStream(rc, int(rec.Size))
@@ -605,4 +630,77 @@ func (s *Server) listDrills(c *fiber.Ctx) error {
 		}
 	}
 	return c.JSON(out)
+}
+
+// backupFileMeta is the metadata stored with a backup's object.
+func backupFileMeta(cluster, name, file, comp, enc string) map[string]string {
+	return map[string]string{"cluster": cluster, "kind": "backup", "name": name, "file": file, "compression": comp, "encryption": enc}
+}
+
+// backupFileCopy describes one object of a backup as a replication copy.
+func backupFileCopy(cluster string, b index.Backup, file string, rec index.BackupFile) index.Copy {
+	return index.Copy{Cluster: cluster, Kind: index.CopyBackupFile, Name: b.Name, File: file, Key: rec.Key, Size: rec.Size,
+		SHA256: rec.SHA256, Metadata: backupFileMeta(cluster, b.Name, file, rec.Compression, rec.Encryption)}
+}
+
+// completeHolders is the group narrowed to the backends that hold every
+// object of b, in group order, with the group's ack count.
+func completeHolders(g *group, b index.Backup) *group {
+	out := &group{name: g.name, patterns: g.patterns, ack: g.ack, strict: g.strict}
+	for _, st := range g.stores {
+		all := true
+		for _, f := range b.Files {
+			if !slices.Contains(f.Holders(b.Backend), st.name) {
+				all = false
+				break
+			}
+		}
+		if all {
+			out.stores = append(out.stores, st)
+		}
+	}
+	out.ack = min(out.ack, max(len(out.stores), 1))
+	return out
+}
+
+// backupCopies queues, for each backend of the group that lacks some of
+// b, its missing objects in file-name order and then the sentinel.
+func backupCopies(g *group, b index.Backup, sentinel index.Copy) []index.Copy {
+	files := slices.Sorted(maps.Keys(b.Files))
+	var out []index.Copy
+	for _, st := range g.stores {
+		if slices.Contains(b.Backends, st.name) {
+			continue
+		}
+		for _, f := range files {
+			rec := b.Files[f]
+			if slices.Contains(rec.Holders(b.Backend), st.name) {
+				continue
+			}
+			cp := backupFileCopy(sentinel.Cluster, b, f, rec)
+			cp.Backend = st.name
+			out = append(out, cp)
+		}
+		sc := sentinel
+		sc.Backend = st.name
+		out = append(out, sc)
+	}
+	return out
+}
+
+// deleteEverywhere deletes key from the given backends and from the rest
+// of the cluster's group (a copy may have landed before the catalog knew),
+// and drops its queued copies.
+func (s *Server) deleteEverywhere(cluster, key string, holders []string) error {
+	var errs []error
+	if err := s.catalog.CancelCopies([]string{key}); err != nil {
+		errs = append(errs, err)
+	}
+	g, _ := s.groupFor(cluster)
+	for _, st := range s.readOrder(g, holders) {
+		if err := st.b.Delete(context.Background(), key); err != nil && !errors.Is(err, backends.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("%s: %w", st.name, err))
+		}
+	}
+	return errors.Join(errs...)
 }

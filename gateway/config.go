@@ -7,11 +7,14 @@ import (
 	"io"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/walgate/walgate/backends/s3"
 	"github.com/walgate/walgate/gateway/health"
 	"github.com/walgate/walgate/gateway/protocol"
 )
@@ -31,9 +34,14 @@ type Config struct {
 	TLS TLSConfig `yaml:"tls"`
 	// Limits bound what one request may cost.
 	Limits Limits `yaml:"limits"`
-	// Backends lists the object stores; the first is the primary. Empty:
-	// one fs backend at <data>/store.
+	// Backends lists the object stores. Empty: one fs backend at
+	// <data>/store.
 	Backends []BackendConfig `yaml:"backends"`
+	// Groups route clusters to backends with an ack policy. Empty: one
+	// group of every backend, in the order listed, ack primary.
+	Groups []GroupConfig `yaml:"groups"`
+	// Replication tunes the background copies.
+	Replication ReplicationConfig `yaml:"replication"`
 	// Log sets the log format and level.
 	Log LogConfig `yaml:"log"`
 	// Health sets when a cluster is reported as warning or critical.
@@ -121,11 +129,44 @@ type Limits struct {
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 }
 
-// BackendConfig describes one object store.
+// BackendConfig describes one object store. Type picks which of the
+// per-type sections applies; secrets in them are never logged (each
+// section's String masks them).
 type BackendConfig struct {
 	Name string `yaml:"name"` // unique, used in logs and the catalog
-	Type string `yaml:"type"` // fs (s3, gcs, azure: not yet)
+	Type string `yaml:"type"` // fs, s3, gcs or azure
 	Path string `yaml:"path"` // fs: root directory
+	// S3 configures a bucket of Amazon S3 or an S3-compatible store.
+	S3 *s3.Config `yaml:"s3"`
+	// Classes maps walgate's abstract classes (hot, warm, cold, archive)
+	// to this backend's own class names (lifecycle).
+	Classes map[string]string `yaml:"classes"`
+}
+
+// GroupConfig routes clusters to backends.
+type GroupConfig struct {
+	Name string `yaml:"name"`
+	// Clusters are patterns (path.Match: *, ?, [a-z]) of cluster names; a
+	// cluster belongs to the first group that matches it.
+	Clusters []string `yaml:"clusters"`
+	// Backends lists backend names; the first is the group's primary.
+	Backends []string `yaml:"backends"`
+	// Ack is when a push is acknowledged: "primary" (default: stored on
+	// the primary), "all" (on every backend of the group), or a number N
+	// (on N of them, the primary first and the next ones in order standing
+	// in for any that fail). The rest is copied by the replicator.
+	Ack string `yaml:"ack"`
+}
+
+// ReplicationConfig tunes the background copies to backends outside a
+// push's ack set.
+type ReplicationConfig struct {
+	// Concurrency is how many copies run at once per backend (default 4).
+	Concurrency int `yaml:"concurrency"`
+	// RetryMin and RetryMax bound the exponential backoff of a failing
+	// copy (defaults 1s and 5m).
+	RetryMin time.Duration `yaml:"retry_min"`
+	RetryMax time.Duration `yaml:"retry_max"`
 }
 
 // LogConfig sets logging.
@@ -156,6 +197,27 @@ func (c *Config) Defaults() {
 	}
 	if len(c.Backends) == 0 && c.Data != "" {
 		c.Backends = []BackendConfig{{Name: "local", Type: "fs", Path: filepath.Join(c.Data, "store")}}
+	}
+	if len(c.Groups) == 0 && len(c.Backends) > 0 {
+		g := GroupConfig{Name: "default", Clusters: []string{"*"}, Ack: AckPrimary}
+		for _, b := range c.Backends {
+			g.Backends = append(g.Backends, b.Name)
+		}
+		c.Groups = []GroupConfig{g}
+	}
+	for i := range c.Groups {
+		if c.Groups[i].Ack == "" {
+			c.Groups[i].Ack = AckPrimary
+		}
+	}
+	if c.Replication.Concurrency == 0 {
+		c.Replication.Concurrency = 4
+	}
+	if c.Replication.RetryMin == 0 {
+		c.Replication.RetryMin = time.Second
+	}
+	if c.Replication.RetryMax == 0 {
+		c.Replication.RetryMax = 5 * time.Minute
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
@@ -203,14 +265,63 @@ func (c *Config) Validate() error {
 			if b.Path == "" {
 				errs = append(errs, fmt.Errorf("backends[%d] (%s): fs needs path", i, b.Name))
 			}
-		case "s3", "gcs", "azure":
-			errs = append(errs, fmt.Errorf("backends[%d] (%s): type %s is not available in this version; use fs", i, b.Name, b.Type))
+		case "s3":
+			if b.S3 == nil {
+				errs = append(errs, fmt.Errorf("backends[%d] (%s): type s3 needs an s3: section (bucket, region or endpoint, ...)", i, b.Name))
+			} else if err := b.S3.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("backends[%d] (%s): s3: %w", i, b.Name, err))
+			}
 		default:
-			errs = append(errs, fmt.Errorf("backends[%d] (%s): unknown type %q; use fs", i, b.Name, b.Type))
+			errs = append(errs, fmt.Errorf("backends[%d] (%s): unknown type %q; use fs, s3, gcs or azure", i, b.Name, b.Type))
+		}
+		if b.Type != "s3" && b.S3 != nil {
+			errs = append(errs, fmt.Errorf("backends[%d] (%s): an s3: section on a %s backend", i, b.Name, b.Type))
+		}
+		for abstract := range b.Classes {
+			switch abstract {
+			case "hot", "warm", "cold", "archive":
+			default:
+				errs = append(errs, fmt.Errorf("backends[%d] (%s): classes: %q is not one of hot, warm, cold, archive", i, b.Name, abstract))
+			}
 		}
 	}
-	if len(c.Backends) > 1 {
-		errs = append(errs, errors.New("backends: this version writes to one backend; list exactly one"))
+	groupNames := map[string]bool{}
+	for i, g := range c.Groups {
+		where := fmt.Sprintf("groups[%d] (%s)", i, g.Name)
+		if g.Name == "" {
+			errs = append(errs, fmt.Errorf("groups[%d]: name is required", i))
+		}
+		if groupNames[g.Name] {
+			errs = append(errs, fmt.Errorf("%s: name used twice", where))
+		}
+		groupNames[g.Name] = true
+		if len(g.Clusters) == 0 {
+			errs = append(errs, fmt.Errorf("%s: clusters: list at least one pattern (\"*\" for all)", where))
+		}
+		for _, p := range g.Clusters {
+			if _, err := path.Match(p, "x"); err != nil {
+				errs = append(errs, fmt.Errorf("%s: cluster pattern %q: %v", where, p, err))
+			}
+		}
+		if len(g.Backends) == 0 {
+			errs = append(errs, fmt.Errorf("%s: backends: list at least one (the first is the primary)", where))
+		}
+		seen := map[string]bool{}
+		for _, b := range g.Backends {
+			if !names[b] {
+				errs = append(errs, fmt.Errorf("%s: backend %q is not in backends:", where, b))
+			}
+			if seen[b] {
+				errs = append(errs, fmt.Errorf("%s: backend %q listed twice", where, b))
+			}
+			seen[b] = true
+		}
+		if _, err := parseAck(g.Ack, len(g.Backends)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+		}
+	}
+	if r := c.Replication; r.Concurrency < 0 || r.RetryMin < 0 || r.RetryMax < r.RetryMin {
+		errs = append(errs, errors.New("replication: concurrency must not be negative and retry_max must be at least retry_min"))
 	}
 	if h := c.Health; h.ArchiveTimeout < 0 || h.StallFactor < 0 || h.DelayedFor < 0 || h.BackupMaxAge < 0 || h.FullMaxAge < 0 || h.DrillMaxAge < 0 || h.ReplicationLagMax < 0 {
 		errs = append(errs, errors.New("health: durations and stall_factor must not be negative"))
@@ -233,6 +344,28 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log.level %q: use debug, info, warn or error", c.Log.Level))
 	}
 	return errors.Join(errs...)
+}
+
+// Ack policies.
+const (
+	AckPrimary = "primary"
+	AckAll     = "all"
+)
+
+// parseAck returns how many backends of a group of n a push must reach
+// (the primary policy counts as 1).
+func parseAck(ack string, n int) (int, error) {
+	switch ack {
+	case AckPrimary, "":
+		return 1, nil
+	case AckAll:
+		return n, nil
+	}
+	k, err := strconv.Atoi(ack)
+	if err != nil || k < 1 || k > n {
+		return 0, fmt.Errorf("ack %q: use primary, all, or a number from 1 to %d (the group's backends)", ack, n)
+	}
+	return k, nil
 }
 
 // LoadConfig reads a YAML config strictly: unknown keys are errors.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -51,7 +52,17 @@ func TestConfigValidate(t *testing.T) {
 		{"data: /x\nlisten: '[::]:7480'\n", "refusing plain HTTP"},
 		{"data: /x\ntls:\n  cert: a\n", "go together"},
 		{"data: /x\ntls:\n  client_ca: a\n", "client certificates only work over TLS"},
-		{"data: /x\nbackends:\n  - {name: a, type: s3}\n", "not available"},
+		{"data: /x\nbackends:\n  - {name: a, type: s3}\n", "needs an s3: section"},
+		{"data: /x\nbackends:\n  - {name: a, type: s3, s3: {region: x}}\n", "bucket is required"},
+		{"data: /x\nbackends:\n  - {name: a, type: fs, path: /a, s3: {bucket: b}}\n", "an s3: section on a fs backend"},
+		{"data: /x\nbackends:\n  - {name: a, type: fs, path: /a, classes: {tepid: x}}\n", "not one of hot"},
+		{"data: /x\nbackends:\n  - {name: a, type: fs, path: /a}\ngroups:\n  - {name: g, clusters: ['*'], backends: [a, b]}\n", `backend "b" is not in backends`},
+		{"data: /x\nbackends:\n  - {name: a, type: fs, path: /a}\ngroups:\n  - {name: g, clusters: ['*'], backends: [a], ack: 2}\n", "a number from 1 to 1"},
+		{"data: /x\nbackends:\n  - {name: a, type: fs, path: /a}\ngroups:\n  - {name: g, clusters: ['*'], backends: [a], ack: most}\n", "use primary, all"},
+		{"data: /x\nbackends:\n  - {name: a, type: fs, path: /a}\ngroups:\n  - {name: g, clusters: ['[a'], backends: [a]}\n", "cluster pattern"},
+		{"data: /x\nbackends:\n  - {name: a, type: fs, path: /a}\ngroups:\n  - {name: g, backends: [a]}\n", "list at least one pattern"},
+		{"data: /x\nbackends:\n  - {name: a, type: fs, path: /a}\ngroups:\n  - {name: g, clusters: ['*'], backends: [a, a]}\n", "listed twice"},
+		{"data: /x\nreplication:\n  retry_min: 1m\n  retry_max: 1s\n", "retry_max"},
 		{"data: /x\nbackends:\n  - {name: a, type: ftp}\n", "unknown type"},
 		{"data: /x\nbackends:\n  - {name: a, type: fs}\n", "needs path"},
 		{"data: /x\nlog:\n  level: loud\n", "log.level"},
@@ -70,6 +81,23 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: got %v, want an error about %q", c.yaml, err, c.want)
 		}
+	}
+	// Secrets never show when a config is printed.
+	cfg, err := ParseConfig([]byte("data: /x\nbackends:\n  - {name: a, type: s3, s3: {bucket: b, region: r, access_key_id: AKIAEXAMPLE, secret_access_key: s3cr3t-value, session_token: t0ken-value}}\n"), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, form := range []string{fmt.Sprintf("%v", cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg.Backends)} {
+		if strings.Contains(form, "s3cr3t-value") || strings.Contains(form, "t0ken-value") {
+			t.Errorf("a printed config shows a secret: %s", form)
+		}
+	}
+	if len(cfg.Groups) != 1 || cfg.Groups[0].Ack != AckPrimary || cfg.Groups[0].Backends[0] != "a" {
+		t.Errorf("default group = %+v", cfg.Groups)
 	}
 	ok := Config{Data: "/x", Listen: "0.0.0.0:7480", AllowInsecureHTTP: true}
 	ok.Defaults()

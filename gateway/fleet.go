@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
+	"path"
 
 	"github.com/gofiber/fiber/v2"
 	"sort"
@@ -227,10 +228,15 @@ func readCatalogPart(cat *index.Catalog, name string, segSize uint64) (*catalogP
 
 // clusterStatus evaluates a cluster from its WAL summary and its catalog
 // part.
-func clusterStatus(name string, w *walState, cp *catalogPart, backend string, p health.Policy, now time.Time) ClusterStatus {
+func clusterStatus(name string, w *walState, cp *catalogPart, bv backendView, p health.Policy, now time.Time) ClusterStatus {
 	hc := w.snapshot(name)
 	hc.Backups, hc.Drills = cp.backups, cp.drills
-	hc.Backends = []health.BackendState{{Name: backend, StoredBytes: map[string]int64{"": w.bytes + cp.stored}}}
+	for _, b := range bv.names(name) {
+		q := bv.queues[b].ByCluster[name]
+		st := health.BackendState{Name: b, StoredBytes: map[string]int64{"": max(0, w.bytes+cp.stored-q.Bytes)},
+			PendingCount: q.Count, PendingBytes: q.Bytes, OldestPending: q.Oldest, LastError: q.LastError}
+		hc.Backends = append(hc.Backends, st)
+	}
 	return ClusterStatus{Report: health.Evaluate(hc, p, now), WALFiles: w.files, WALBytes: w.bytes,
 		LastBackupS: cp.lastBackup, OpenBackups: cp.open, LastDrillR: cp.lastDrill}
 }
@@ -260,8 +266,14 @@ func (s *Server) catalogPart(name string, segSize uint64) (*catalogPart, error) 
 
 // Status evaluates every cluster of a catalog read directly (the gateway
 // is not running): the WAL summaries are built by scanning it.
-func Status(cat *index.Catalog, p health.Policy, backend string) ([]ClusterStatus, error) {
+func Status(cat *index.Catalog, cfg Config) ([]ClusterStatus, error) {
+	cfg.Defaults()
+	p := cfg.Policy()
 	clusters, err := cat.Clusters()
+	if err != nil {
+		return nil, err
+	}
+	bv, err := newBackendView(cat, cfg.Groups, cfg.Backends)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +288,7 @@ func Status(cat *index.Catalog, p health.Policy, backend string) ([]ClusterStatu
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, clusterStatus(cl.Name, w, cp, backend, p, now))
+		out = append(out, clusterStatus(cl.Name, w, cp, bv, p, now))
 	}
 	return out, nil
 }
@@ -324,12 +336,16 @@ func (s *Server) FleetStatus(now time.Time) ([]ClusterStatus, error) {
 	sort.Strings(names)
 	out := make([]ClusterStatus, 0, len(names))
 	policy := s.cfg.Health.policy()
+	bv, err := s.backendView()
+	if err != nil {
+		return nil, err
+	}
 	for _, n := range names {
 		cp, err := s.catalogPart(n, snaps[n].segSize)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, clusterStatus(n, snaps[n], cp, s.backend.Name(), policy, now))
+		out = append(out, clusterStatus(n, snaps[n], cp, bv, policy, now))
 	}
 	return out, nil
 }
@@ -349,7 +365,11 @@ func (s *Server) ClusterHealth(cluster string, now time.Time) (ClusterStatus, er
 	if err != nil {
 		return ClusterStatus{}, err
 	}
-	return clusterStatus(cluster, snap, cp, s.backend.Name(), s.cfg.Health.policy(), now), nil
+	bv, err := s.backendView()
+	if err != nil {
+		return ClusterStatus{}, err
+	}
+	return clusterStatus(cluster, snap, cp, bv, s.cfg.Health.policy(), now), nil
 }
 
 // getHealth is GET /v1/clusters/{cluster}/health: the cluster's health as
@@ -371,4 +391,39 @@ func (s *Server) getHealth(c *fiber.Ctx) error {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
 	}
 	return c.JSON(st)
+}
+
+// backendView is what health needs of the backends: each cluster's group
+// and every backend's replication queue.
+type backendView struct {
+	groups []GroupConfig
+	queues map[string]index.QueueStats
+}
+
+func newBackendView(cat *index.Catalog, groups []GroupConfig, bcs []BackendConfig) (backendView, error) {
+	bv := backendView{groups: groups, queues: map[string]index.QueueStats{}}
+	for _, b := range bcs {
+		q, err := cat.QueueStats(b.Name)
+		if err != nil {
+			return bv, err
+		}
+		bv.queues[b.Name] = q
+	}
+	return bv, nil
+}
+
+// names are the backends of cluster's group (none when no group matches).
+func (bv backendView) names(cluster string) []string {
+	for _, g := range bv.groups {
+		for _, p := range g.Clusters {
+			if ok, _ := path.Match(p, cluster); ok {
+				return g.Backends
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Server) backendView() (backendView, error) {
+	return newBackendView(s.catalog, s.cfg.Groups, s.cfg.Backends)
 }

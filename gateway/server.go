@@ -18,6 +18,7 @@ import (
 
 	"github.com/walgate/walgate/backends"
 	"github.com/walgate/walgate/backends/fs"
+	"github.com/walgate/walgate/backends/s3"
 	"github.com/walgate/walgate/gateway/protocol"
 	"github.com/walgate/walgate/index"
 )
@@ -37,7 +38,11 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	catalog *index.Catalog
-	backend backends.Backend
+	stores  map[string]*store // by backend name
+	order   []*store          // as configured
+	groups  []*group
+	repl    *replicator
+	bad     badCopies
 	app     *fiber.App
 	locks   [256]sync.Mutex // per-WAL-name critical sections, striped
 
@@ -61,16 +66,58 @@ type Server struct {
 // CatalogPath is where the catalog lives inside the data directory.
 func CatalogPath(data string) string { return filepath.Join(data, "catalog.db") }
 
-// OpenBackend opens the backend a config entry describes.
+// OpenBackend opens the backend a config entry describes. It does not
+// contact remote stores (`walgate backend check` does).
 func OpenBackend(bc BackendConfig) (backends.Backend, error) {
+	var (
+		b   backends.Backend
+		err error
+	)
 	switch bc.Type {
 	case "fs":
 		if err := os.MkdirAll(bc.Path, 0o750); err != nil {
 			return nil, fmt.Errorf("backend %s: %w", bc.Name, err)
 		}
-		return fs.New(bc.Path, fs.Options{})
+		b, err = fs.New(bc.Path, fs.Options{})
+	case "s3":
+		if bc.S3 == nil {
+			return nil, fmt.Errorf("backend %s: type s3 needs an s3: section", bc.Name)
+		}
+		b, err = s3.New(context.Background(), *bc.S3)
+	default:
+		return nil, fmt.Errorf("backend %s: type %q is not available", bc.Name, bc.Type)
 	}
-	return nil, fmt.Errorf("backend %s: type %q is not available", bc.Name, bc.Type)
+	if err != nil {
+		return nil, fmt.Errorf("backend %s: %w", bc.Name, err)
+	}
+	return b, nil
+}
+
+// openStores opens every configured backend.
+func openStores(cfg Config, log *slog.Logger) (map[string]*store, []*store, error) {
+	byName := map[string]*store{}
+	var order []*store
+	for _, bc := range cfg.Backends {
+		be, err := OpenBackend(bc)
+		if err != nil {
+			for _, st := range order {
+				st.b.Close()
+			}
+			return nil, nil, err
+		}
+		if fsb, ok := be.(*fs.Backend); ok {
+			// Writers killed mid-stream leave temp files; none is ever visible.
+			if n, err := fsb.CleanTemp(0); err != nil {
+				log.Warn("cleaning temp files", "backend", bc.Name, "err", err)
+			} else if n > 0 {
+				log.Info("removed temp files of interrupted writes", "backend", bc.Name, "count", n)
+			}
+		}
+		st := &store{name: bc.Name, b: be}
+		byName[bc.Name] = st
+		order = append(order, st)
+	}
+	return byName, order, nil
 }
 
 // New opens the catalog and the backend and builds the HTTP app. The
@@ -87,25 +134,28 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	be, err := OpenBackend(cfg.Backends[0])
+	stores, order, err := openStores(cfg, log)
 	if err != nil {
 		cat.Close()
 		return nil, err
 	}
-	if fsb, ok := be.(*fs.Backend); ok {
-		// Writers killed mid-stream leave temp files; none is ever visible.
-		if n, err := fsb.CleanTemp(0); err != nil {
-			log.Warn("cleaning temp files", "backend", be.Name(), "err", err)
-		} else if n > 0 {
-			log.Info("removed temp files of interrupted writes", "backend", be.Name(), "count", n)
+	s := &Server{cfg: cfg, log: log, catalog: cat, stores: stores, order: order}
+	closeAll := func() {
+		for _, st := range order {
+			st.b.Close()
 		}
-	}
-	s := &Server{cfg: cfg, log: log, catalog: cat, backend: be}
-	if s.fleet, err = loadFleet(cat); err != nil {
-		be.Close()
 		cat.Close()
+	}
+	if s.groups, err = buildGroups(cfg.Groups, stores); err != nil {
+		closeAll()
+		return nil, err
+	}
+	if s.fleet, err = loadFleet(cat); err != nil {
+		closeAll()
 		return nil, fmt.Errorf("reading the catalog: %w", err)
 	}
+	s.repl = newReplicator(s)
+	s.repl.start()
 	s.metrics = newMetrics(s)
 	s.uiKey = newUIKey()
 	s.app = fiber.New(fiber.Config{
@@ -317,8 +367,11 @@ func (s *Server) shutdown(ctx context.Context) error {
 			s.log.Warn("admin socket", "err", aerr)
 		}
 	}
-	if berr := s.backend.Close(); berr != nil && err == nil {
-		err = berr
+	s.repl.close()
+	for _, st := range s.order {
+		if berr := st.b.Close(); berr != nil && err == nil {
+			err = berr
+		}
 	}
 	if cerr := s.catalog.Close(); cerr != nil && err == nil {
 		err = cerr

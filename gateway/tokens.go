@@ -91,6 +91,14 @@ func (s *Server) serveAdmin(ctx context.Context, ln net.Listener) error {
 		}
 		_ = json.NewEncoder(w).Encode(st)
 	})
+	mux.HandleFunc("GET /backends", func(w http.ResponseWriter, r *http.Request) {
+		st, err := s.BackendsStatus()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(st)
+	})
 	mux.HandleFunc("GET /tokens", func(w http.ResponseWriter, r *http.Request) {
 		list, err := s.catalog.ListTokens()
 		if err != nil {
@@ -182,6 +190,13 @@ func (a *AdminClient) ListTokens() ([]index.Token, error) {
 func (a *AdminClient) Status() ([]ClusterStatus, error) {
 	var st []ClusterStatus
 	err := a.call(http.MethodGet, "/status", nil, &st)
+	return st, err
+}
+
+// Backends asks the running gateway for its backends' state.
+func (a *AdminClient) Backends() ([]BackendStatus, error) {
+	var st []BackendStatus
+	err := a.call(http.MethodGet, "/backends", nil, &st)
 	return st, err
 }
 

@@ -133,6 +133,10 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
 	}
 
+	g, err := s.groupFor(cluster)
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: err.Error(), Err: err}
+	}
 	key := WALKey(cluster, name, h.compression)
 	meta := map[string]string{
 		"cluster": cluster, "kind": "wal", "name": name,
@@ -144,28 +148,48 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	// must finish or fail on its own terms.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	info, err := s.backend.Put(ctx, key, body, h.length, backends.PutOptions{Metadata: meta})
+	w, err := s.putObject(ctx, g, key, body, h.length, backends.PutOptions{Metadata: meta})
 	if err != nil {
 		if body.err != nil {
 			return body.failure(body.err)
 		}
-		return &apiError{Code: protocol.CodeUnavailable, Message: "storing the object failed; nothing was acknowledged, retry later", Err: err}
+		return &apiError{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("storing the object failed (ack policy of group %s not met); nothing was acknowledged, retry later", g.name), Err: err}
 	}
 	obj := index.WALObject{
-		Name: name, Key: key, Backend: s.cfg.Backends[0].Name, Size: info.Size,
+		Name: name, Key: key, Backend: w.held[0], Backends: w.held, Size: w.info.Size,
 		SHA256: hex.EncodeToString(body.hash.Sum(nil)), ContentID: h.contentID, PlainSize: h.plainSize,
 		Compression: h.compression, Encryption: h.encryption, StoredAt: time.Now().UTC(), TokenID: tok.ID,
 	}
-	cur, added, err := s.catalog.AddWAL(cluster, obj)
+	copies := make([]index.Copy, 0, len(w.missing))
+	for _, m := range w.missing {
+		copies = append(copies, index.Copy{Backend: m, Cluster: cluster, Kind: index.CopyWAL, Name: name,
+			Key: key, Size: obj.Size, SHA256: obj.SHA256, Metadata: meta})
+	}
+	cur, added, err := s.catalog.AddWALCopies(cluster, obj, copies)
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog commit failed; nothing was acknowledged, retry later", Err: err}
 	}
 	if !added {
 		return s.answerExisting(c, cur, h.contentID)
 	}
+	for _, m := range w.missing {
+		s.repl.wake(m)
+	}
 	s.fleet.add(cluster, obj)
 	c.Status(fiber.StatusCreated)
 	return c.JSON(protocol.PutWALResult{Name: name, Status: "stored", SHA256: obj.SHA256, Size: obj.Size, ContentID: obj.ContentID})
+}
+
+// walCopy describes a WAL object as a replication copy (and its metadata
+// as written at push time).
+func walCopy(cluster string, obj index.WALObject) index.Copy {
+	return index.Copy{Cluster: cluster, Kind: index.CopyWAL, Name: obj.Name, Key: obj.Key, Size: obj.Size, SHA256: obj.SHA256,
+		Metadata: map[string]string{
+			"cluster": cluster, "kind": "wal", "name": obj.Name,
+			"sha256": obj.SHA256, "content-id": obj.ContentID,
+			"plain-size":  strconv.FormatInt(obj.PlainSize, 10),
+			"compression": obj.Compression, "encryption": obj.Encryption,
+		}}
 }
 
 // answerExisting answers a push of a name the catalog already holds: the
@@ -207,9 +231,9 @@ func (s *Server) getWAL(c *fiber.Ctx) error {
 		c.Response().SkipBody = true
 		return nil
 	}
-	rc, err := s.backend.Get(context.Background(), obj.Key, 0, -1)
+	rc, _, err := s.openObject(context.Background(), walCopy(cluster, obj), obj.Holders())
 	if err != nil {
-		return &apiError{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("the catalog lists %s but backend %s cannot read it", name, obj.Backend), Err: err}
+		return &apiError{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("the catalog lists %s but no backend can read it", name), Err: err}
 	}
 	c.Locals(localBytes, obj.Size)
 	// fasthttp streams rc after the handler returns and closes it.

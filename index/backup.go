@@ -27,6 +27,8 @@ type BackupFile struct {
 	SHA256      string `json:"sha256"`
 	Compression string `json:"compression"`
 	Encryption  string `json:"encryption"`
+	// Backends hold the file (see Holders).
+	Backends []string `json:"backends,omitempty"`
 }
 
 // BackupInfo is what the catalog keeps from a backup's sentinel.
@@ -51,7 +53,8 @@ type Backup struct {
 	Name         string                `json:"name"`
 	State        string                `json:"state"`
 	Session      string                `json:"session"`
-	Backend      string                `json:"backend"`
+	Backend      string                `json:"backend"`            // the group's primary when begun
+	Backends     []string              `json:"backends,omitempty"` // backends holding all of it (see Holders)
 	Begun        time.Time             `json:"begun"`
 	LastActivity time.Time             `json:"last_activity"`
 	Committed    time.Time             `json:"committed,omitempty"`
@@ -108,6 +111,12 @@ func (c *Catalog) BeginBackup(cluster string, b Backup) error {
 // UpdateBackup reads the backup record, lets fn change it, and writes it
 // back in one transaction. fn must not do I/O.
 func (c *Catalog) UpdateBackup(cluster, name string, fn func(*Backup) error) error {
+	return c.UpdateBackupCopies(cluster, name, func(b *Backup) ([]Copy, error) { return nil, fn(b) })
+}
+
+// UpdateBackupCopies is UpdateBackup whose fn also returns copies to queue
+// in the same transaction (a commit queues the backup's replication).
+func (c *Catalog) UpdateBackupCopies(cluster, name string, fn func(*Backup) ([]Copy, error)) error {
 	defer c.bump(cluster)
 	return c.db.Update(func(tx *bolt.Tx) error {
 		bb, err := clusterSub(tx, cluster, bucketBackups, false)
@@ -123,10 +132,14 @@ func (c *Catalog) UpdateBackup(cluster, name string, fn func(*Backup) error) err
 		} else if !ok {
 			return fmt.Errorf("backup %s of cluster %s: %w", name, cluster, ErrNotFound)
 		}
-		if err := fn(&b); err != nil {
+		copies, err := fn(&b)
+		if err != nil {
 			return err
 		}
-		return putJSON(bb, name, b)
+		if err := putJSON(bb, name, b); err != nil {
+			return err
+		}
+		return enqueue(tx, copies)
 	})
 }
 

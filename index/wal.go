@@ -12,17 +12,18 @@ import (
 // WALObject is the catalog record of one archived WAL file (segment,
 // timeline history, backup history or partial segment) of a cluster.
 type WALObject struct {
-	Name        string    `json:"name"`        // PostgreSQL's file name, the catalog key
-	Key         string    `json:"key"`         // object key in the backend
-	Backend     string    `json:"backend"`     // backend name that holds it
-	Size        int64     `json:"size"`        // stored (compressed, encrypted) bytes
-	SHA256      string    `json:"sha256"`      // hex SHA-256 of the stored bytes
-	ContentID   string    `json:"content_id"`  // client's plaintext identity
-	PlainSize   int64     `json:"plain_size"`  // plaintext bytes
-	Compression string    `json:"compression"` // zstd, lz4, brotli, none
-	Encryption  string    `json:"encryption"`  // libsodium, none
-	StoredAt    time.Time `json:"stored_at"`   // when the catalog committed it
-	TokenID     string    `json:"token_id"`    // who pushed it
+	Name        string    `json:"name"`               // PostgreSQL's file name, the catalog key
+	Key         string    `json:"key"`                // object key in the backend
+	Backend     string    `json:"backend"`            // backend the push wrote first
+	Backends    []string  `json:"backends,omitempty"` // every backend that holds it (see Holders)
+	Size        int64     `json:"size"`               // stored (compressed, encrypted) bytes
+	SHA256      string    `json:"sha256"`             // hex SHA-256 of the stored bytes
+	ContentID   string    `json:"content_id"`         // client's plaintext identity
+	PlainSize   int64     `json:"plain_size"`         // plaintext bytes
+	Compression string    `json:"compression"`        // zstd, lz4, brotli, none
+	Encryption  string    `json:"encryption"`         // libsodium, none
+	StoredAt    time.Time `json:"stored_at"`          // when the catalog committed it
+	TokenID     string    `json:"token_id"`           // who pushed it
 }
 
 // Cluster is a cluster's catalog record.
@@ -81,6 +82,13 @@ func (c *Catalog) AddWALBatch(cluster string, objs []WALObject) error {
 // the one just added. The caller compares ContentIDs to tell a harmless
 // re-push from a conflict.
 func (c *Catalog) AddWAL(cluster string, obj WALObject) (WALObject, bool, error) {
+	return c.AddWALCopies(cluster, obj, nil)
+}
+
+// AddWALCopies is AddWAL that also queues copies of the object to other
+// backends, in the same transaction; nothing is queued when the name
+// existed.
+func (c *Catalog) AddWALCopies(cluster string, obj WALObject, copies []Copy) (WALObject, bool, error) {
 	var existing WALObject
 	added := false
 	err := c.db.Update(func(tx *bolt.Tx) error {
@@ -95,7 +103,10 @@ func (c *Catalog) AddWAL(cluster string, obj WALObject) (WALObject, bool, error)
 		}
 		added = true
 		existing = obj
-		return putJSON(b, obj.Name, obj)
+		if err := putJSON(b, obj.Name, obj); err != nil {
+			return err
+		}
+		return enqueue(tx, copies)
 	})
 	return existing, added, err
 }
@@ -155,6 +166,8 @@ func (c *Catalog) Clusters() ([]Cluster, error) {
 	})
 	return out, err
 }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
 
 func jsonUnmarshal(data []byte, v any) error {
 	if err := json.Unmarshal(data, v); err != nil {

@@ -16,19 +16,23 @@ import (
 	"github.com/walgate/walgate/index"
 )
 
-const statusHelp = `walgate status --data DIR [--json]: the fleet table, one line per cluster:
+const statusHelp = `walgate status --data DIR [--config FILE] [--json] [--backends]: the fleet table, one line per cluster:
 its health (ok, warning, critical), the newest archived WAL segment and its
 age, missing WAL (lost / delayed segments), the newest backup, the delta
 chain length, the stored bytes, the recoverable window and the last restore
 drill; below the table, the reason for every cluster that is not ok and what
-to do. Asks the running gateway (through its admin socket), or reads the
-catalog when the gateway is stopped.`
+to do. Then one line per backend: its groups, the objects and bytes waiting
+for replication to it, the age of the oldest, and its last error.
+Asks the running gateway (through its admin socket), or reads the catalog
+when the gateway is stopped (pass --config so the backends and groups are
+known).`
 
 func runStatus(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("walgate status", statusHelp, stderr)
 	data := fs.String("data", "", "the gateway's data directory")
 	configPath := fs.String("config", "", "YAML config (for its data directory and health thresholds)")
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := fs.Bool("json", false, "print JSON (the clusters; with --backends, the backends)")
+	onlyBackends := fs.Bool("backends", false, "show only the backends: replication pending per backend, oldest pending, last error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -36,18 +40,26 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	policy := health.DefaultPolicy()
+	cfg := gateway.Config{Data: dir}
 	if *configPath != "" {
-		if cfg, err := gateway.LoadConfig(*configPath); err == nil {
-			policy = cfg.Policy()
+		if c, err := gateway.LoadConfig(*configPath); err == nil {
+			cfg = c
+			cfg.Data = dir
 		}
 	}
 	var st []gateway.ClusterStatus
+	var bs []gateway.BackendStatus
 	err = withCatalog(dir, func(a *gateway.AdminClient) error {
-		st, err = a.Status()
+		if st, err = a.Status(); err != nil {
+			return err
+		}
+		bs, err = a.Backends()
 		return err
 	}, func(cat *index.Catalog) error {
-		st, err = gateway.Status(cat, policy, "local")
+		if st, err = gateway.Status(cat, cfg); err != nil {
+			return err
+		}
+		bs, err = gateway.BackendsStatus(cat, cfg, nil)
 		return err
 	})
 	if err != nil {
@@ -56,13 +68,46 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
+		if *onlyBackends {
+			if bs == nil {
+				bs = []gateway.BackendStatus{}
+			}
+			return enc.Encode(bs)
+		}
 		if st == nil {
 			st = []gateway.ClusterStatus{}
 		}
 		return enc.Encode(st)
 	}
-	printFleet(stdout, st, isTTY(stdout))
+	if !*onlyBackends {
+		printFleet(stdout, st, isTTY(stdout))
+		fmt.Fprintln(stdout)
+	}
+	printBackends(stdout, bs)
 	return nil
+}
+
+// printBackends prints each backend's replication state.
+func printBackends(w io.Writer, bs []gateway.BackendStatus) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BACKEND	TYPE	GROUPS	PENDING	PENDING BYTES	OLDEST PENDING	LAST ERROR")
+	for _, b := range bs {
+		oldest := "-"
+		if !b.OldestPending.IsZero() {
+			oldest = ago(b.OldestPending) + " ago"
+		}
+		last := "-"
+		if b.LastError != "" {
+			msg := b.LastError
+			if len(msg) > 100 {
+				msg = msg[:100] + "..."
+			}
+			last = fmt.Sprintf("%s ago: %s", ago(b.LastErrorAt), msg)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.1f MiB\t%s\t%s\n", b.Name, b.Type, strings.Join(b.Groups, ","), b.PendingObjects,
+			float64(b.PendingBytes)/(1<<20), oldest, last)
+	}
+	tw.Flush()
 }
 
 func isTTY(w io.Writer) bool {

@@ -1,0 +1,495 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"path"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/index"
+)
+
+// store is one configured backend and what the gateway has seen of it.
+type store struct {
+	name string
+	b    backends.Backend
+
+	mu        sync.Mutex
+	failedAt  time.Time // last failed operation; reads try it last for a while
+	lastErr   string
+	lastErrAt time.Time
+}
+
+// unhealthyFor is how long after a failure reads try a backend last.
+const unhealthyFor = 30 * time.Second
+
+func (st *store) fail(err error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.failedAt = time.Now()
+	st.lastErr, st.lastErrAt = err.Error(), st.failedAt
+}
+
+func (st *store) ok() {
+	st.mu.Lock()
+	st.failedAt = time.Time{}
+	st.mu.Unlock()
+}
+
+func (st *store) healthy() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.failedAt.IsZero() || time.Since(st.failedAt) > unhealthyFor
+}
+
+// LastError is the backend's last failure and its time (zero: none).
+func (st *store) LastError() (string, time.Time) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.lastErr, st.lastErrAt
+}
+
+// group is a configured cluster group: its backends (first = primary) and
+// how many of them a push must reach before it is acknowledged.
+type group struct {
+	name     string
+	patterns []string
+	stores   []*store
+	ack      int  // backends a push must reach
+	strict   bool // ack primary or all: exactly the first ack backends
+}
+
+func (g *group) primary() *store { return g.stores[0] }
+
+func (g *group) matches(cluster string) bool {
+	for _, p := range g.patterns {
+		if ok, _ := path.Match(p, cluster); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// buildGroups resolves the configured groups against the open stores.
+func buildGroups(cfg []GroupConfig, stores map[string]*store) ([]*group, error) {
+	var out []*group
+	for _, gc := range cfg {
+		n, err := parseAck(gc.Ack, len(gc.Backends))
+		if err != nil {
+			return nil, fmt.Errorf("group %s: %w", gc.Name, err)
+		}
+		g := &group{name: gc.Name, patterns: gc.Clusters, ack: n, strict: gc.Ack == AckPrimary || gc.Ack == AckAll || gc.Ack == ""}
+		for _, b := range gc.Backends {
+			st, ok := stores[b]
+			if !ok {
+				return nil, fmt.Errorf("group %s: backend %s is not configured", gc.Name, b)
+			}
+			g.stores = append(g.stores, st)
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// groupFor returns the first group that matches cluster.
+func (s *Server) groupFor(cluster string) (*group, error) {
+	for _, g := range s.groups {
+		if g.matches(cluster) {
+			return g, nil
+		}
+	}
+	return nil, fmt.Errorf("cluster %s matches no group in the gateway config (groups: clusters patterns); add a pattern for it", cluster)
+}
+
+// written is the outcome of a fan-out write.
+type written struct {
+	info    backends.ObjectInfo
+	held    []string // backends that hold the object now, in group order
+	missing []string // the group's other backends: queue copies to them
+}
+
+// putObject writes r to the group's ack set and returns who holds it. The
+// body is read once: with one target it streams straight into the backend;
+// with several it is teed chunk by chunk (the slowest target sets the pace,
+// memory stays at one chunk). A failed target drops out; if fewer than the
+// policy needs succeed, a group with a count policy copies from one that
+// succeeded to the group's next backends, in order. Below the policy the
+// write fails and nothing is acknowledged (objects already written are
+// orphans the catalog never lists: a retry overwrites them).
+func (s *Server) putObject(ctx context.Context, g *group, key string, r io.Reader, size int64, opts backends.PutOptions) (written, error) {
+	targets := g.stores[:g.ack]
+	infos, errs := tee(ctx, targets, key, r, size, opts)
+	var w written
+	var failures []error
+	for i, st := range targets {
+		if errs[i] != nil {
+			failures = append(failures, fmt.Errorf("%s: %w", st.name, errs[i]))
+			if !isCallerError(errs[i]) {
+				st.fail(errs[i])
+			}
+			continue
+		}
+		st.ok()
+		if len(w.held) == 0 {
+			w.info = infos[i]
+		}
+		w.held = append(w.held, st.name)
+	}
+	if len(w.held) == 0 {
+		return w, errors.Join(failures...)
+	}
+	if len(w.held) < g.ack && g.strict {
+		return w, errors.Join(failures...)
+	}
+	// A count policy: stand-ins copy from a backend that has it.
+	for _, st := range g.stores[g.ack:] {
+		if len(w.held) >= g.ack {
+			break
+		}
+		src := s.stores[w.held[0]]
+		if err := copyObject(ctx, src, st, key, w.info.Size, "", opts); err != nil {
+			st.fail(err)
+			failures = append(failures, fmt.Errorf("%s: %w", st.name, err))
+			continue
+		}
+		w.held = append(w.held, st.name)
+	}
+	if len(w.held) < g.ack {
+		return w, errors.Join(failures...)
+	}
+	for _, st := range g.stores {
+		if !slices.Contains(w.held, st.name) {
+			w.missing = append(w.missing, st.name)
+		}
+	}
+	return w, nil
+}
+
+// isCallerError tells a failure of the request body (short, too long,
+// wrong hash, cancelled) from a failure of the backend.
+func isCallerError(err error) bool {
+	return errors.Is(err, backends.ErrSizeMismatch) || errors.Is(err, errShortBody) || errors.Is(err, errHashMismatch) ||
+		errors.Is(err, errTooLarge) || errors.Is(err, context.Canceled) || errors.Is(err, errBodyFailed)
+}
+
+// errBodyFailed marks a tee target that stopped because the body failed.
+var errBodyFailed = errors.New("request body failed")
+
+// teeChunk is how much of the body a tee hands on at once.
+const teeChunk = 64 << 10
+
+// tee streams r into every target at once and returns each one's result.
+func tee(ctx context.Context, targets []*store, key string, r io.Reader, size int64, opts backends.PutOptions) ([]backends.ObjectInfo, []error) {
+	infos := make([]backends.ObjectInfo, len(targets))
+	errs := make([]error, len(targets))
+	if len(targets) == 1 {
+		infos[0], errs[0] = targets[0].b.Put(ctx, key, r, size, opts)
+		return infos, errs
+	}
+	pws := make([]*io.PipeWriter, len(targets))
+	var wg sync.WaitGroup
+	for i, st := range targets {
+		pr, pw := io.Pipe()
+		pws[i] = pw
+		wg.Go(func() {
+			infos[i], errs[i] = st.b.Put(ctx, key, pr, size, opts)
+			// Unblock the writer if Put returned without reading it all.
+			pr.CloseWithError(fmt.Errorf("backend %s stopped reading", st.name))
+		})
+	}
+	buf := make([]byte, teeChunk)
+	live := len(targets)
+	var bodyErr error
+	for live > 0 {
+		n, err := r.Read(buf)
+		if n > 0 {
+			for i, pw := range pws {
+				if pw == nil {
+					continue
+				}
+				if _, werr := pw.Write(buf[:n]); werr != nil {
+					pws[i] = nil // that target failed; the others go on
+					live--
+				}
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			bodyErr = err
+			break
+		}
+	}
+	for _, pw := range pws {
+		if pw == nil {
+			continue
+		}
+		if bodyErr != nil {
+			pw.CloseWithError(fmt.Errorf("%w: %w", errBodyFailed, bodyErr))
+		} else {
+			pw.Close()
+		}
+	}
+	wg.Wait()
+	if bodyErr != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				// A backend that finished before the body failed cannot
+				// have: its Put saw the error. Keep the cause anyway.
+				errs[i] = bodyErr
+			}
+		}
+	}
+	return infos, errs
+}
+
+// copyObject copies key from src to dst, verifying the stored bytes
+// against wantSHA (hex; "" skips the check) and size. opts carries the
+// metadata and class for dst.
+func copyObject(ctx context.Context, src, dst *store, key string, size int64, wantSHA string, opts backends.PutOptions) error {
+	rc, err := src.b.Get(ctx, key, 0, -1)
+	if err != nil {
+		src.fail(err)
+		return &sourceError{src: src.name, err: err}
+	}
+	defer rc.Close()
+	vr := &verifyingReader{r: rc, size: size, want: wantSHA, h: sha256.New(), src: src.name}
+	if _, err := dst.b.Put(ctx, key, vr, size, opts); err != nil {
+		if vr.err != nil {
+			return &sourceError{src: src.name, err: vr.err, bad: errors.Is(vr.err, errCopyDamaged)}
+		}
+		return err
+	}
+	return nil
+}
+
+// sourceError is a copy that failed on the side of its source.
+type sourceError struct {
+	src string
+	err error
+	bad bool // the source's bytes are damaged (hash or size)
+}
+
+func (e *sourceError) Error() string { return fmt.Sprintf("reading from %s: %v", e.src, e.err) }
+func (e *sourceError) Unwrap() error { return e.err }
+
+// errCopyDamaged: a stored copy does not match the catalog.
+var errCopyDamaged = errors.New("stored copy does not match the catalog")
+
+// verifyingReader hashes what it reads and, at the end, fails unless the
+// size and SHA-256 are the catalog's: the reader of a copy or a restore
+// then sees an error instead of a clean end.
+type verifyingReader struct {
+	r    io.Reader
+	size int64
+	want string
+	h    hash.Hash
+	n    int64
+	src  string
+	err  error
+}
+
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	n, err := v.r.Read(p)
+	v.n += int64(n)
+	v.h.Write(p[:n])
+	switch {
+	case v.size >= 0 && v.n > v.size:
+		v.err = fmt.Errorf("%w: %s holds more than the %d bytes cataloged", errCopyDamaged, v.src, v.size)
+		return n, v.err
+	case err == io.EOF:
+		if v.size >= 0 && v.n != v.size {
+			v.err = fmt.Errorf("%w: %s holds %d bytes, the catalog %d", errCopyDamaged, v.src, v.n, v.size)
+			return n, v.err
+		}
+		if v.want != "" {
+			if sum := hex.EncodeToString(v.h.Sum(nil)); sum != v.want {
+				v.err = fmt.Errorf("%w: %s's copy has SHA-256 %s, the catalog %s", errCopyDamaged, v.src, sum, v.want)
+				return n, v.err
+			}
+		}
+	case err != nil:
+		v.err = err
+	}
+	return n, err
+}
+
+// readOrder returns the backends to read an object from: its holders in
+// group order (then holders outside the group), healthy ones first, then
+// the group's other backends (the catalog may lag behind a copy).
+func (s *Server) readOrder(g *group, holders []string) []*store {
+	var first, later []*store
+	seen := map[string]bool{}
+	add := func(st *store) {
+		if st == nil || seen[st.name] {
+			return
+		}
+		seen[st.name] = true
+		if st.healthy() {
+			first = append(first, st)
+		} else {
+			later = append(later, st)
+		}
+	}
+	if g != nil {
+		for _, st := range g.stores {
+			if slices.Contains(holders, st.name) {
+				add(st)
+			}
+		}
+	}
+	for _, h := range holders {
+		add(s.stores[h])
+	}
+	order := append(first, later...)
+	if g != nil {
+		for _, st := range g.stores {
+			if !seen[st.name] {
+				seen[st.name] = true
+				order = append(order, st)
+			}
+		}
+	}
+	return order
+}
+
+// openObject opens key for reading from the first backend that can serve
+// it, failing over on errors. The reader verifies size and SHA-256 as it
+// goes; a mismatch at the end fails the read (the response is cut, so the
+// client's own check fails and it retries) and queues a repair of that
+// copy, and the next read goes to another backend first.
+//
+// obj describes the object as a copy would (its repair is that copy).
+func (s *Server) openObject(ctx context.Context, obj index.Copy, holders []string) (io.ReadCloser, *store, error) {
+	key, size, wantSHA := obj.Key, obj.Size, obj.SHA256
+	g, _ := s.groupFor(obj.Cluster)
+	var errs []error
+	for _, st := range s.readOrder(g, holders) {
+		if s.isBad(st.name, key) {
+			continue
+		}
+		rc, err := st.b.Get(ctx, key, 0, -1)
+		if err != nil {
+			if !errors.Is(err, backends.ErrNotFound) {
+				st.fail(err)
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", st.name, err))
+			continue
+		}
+		vr := &verifyingReader{r: rc, size: size, want: wantSHA, h: sha256.New(), src: st.name}
+		return &damageReportingReader{vr: vr, c: rc, onBad: func() { s.markBad(obj, st.name) }}, st, nil
+	}
+	if len(errs) == 0 {
+		return nil, nil, fmt.Errorf("no backend can serve %s", key)
+	}
+	return nil, nil, errors.Join(errs...)
+}
+
+type damageReportingReader struct {
+	vr    *verifyingReader
+	c     io.Closer
+	onBad func()
+	once  sync.Once
+}
+
+func (d *damageReportingReader) Read(p []byte) (int, error) {
+	n, err := d.vr.Read(p)
+	if err != nil && errors.Is(err, errCopyDamaged) {
+		d.once.Do(d.onBad)
+	}
+	return n, err
+}
+
+func (d *damageReportingReader) Close() error { return d.c.Close() }
+
+// badCopies remembers copies found damaged until a repair replaced them.
+type badCopies struct {
+	mu sync.Mutex
+	m  map[string]bool // backend + "\x00" + key
+}
+
+func (s *Server) isBad(backend, key string) bool {
+	s.bad.mu.Lock()
+	defer s.bad.mu.Unlock()
+	return s.bad.m[backend+"\x00"+key]
+}
+
+func (s *Server) clearBad(backend, key string) {
+	s.bad.mu.Lock()
+	delete(s.bad.m, backend+"\x00"+key)
+	s.bad.mu.Unlock()
+}
+
+// markBad records a damaged copy and queues its repair from a good one.
+func (s *Server) markBad(obj index.Copy, backend string) {
+	s.bad.mu.Lock()
+	if s.bad.m == nil {
+		s.bad.m = map[string]bool{}
+	}
+	s.bad.m[backend+"\x00"+obj.Key] = true
+	s.bad.mu.Unlock()
+	s.log.Error("damaged copy: its bytes do not match the catalog; reads use other backends and a repair is queued", "backend", backend, "key", obj.Key)
+	obj.Backend = backend
+	obj.Repair = true
+	if err := s.catalog.Enqueue([]index.Copy{obj}); err != nil {
+		s.log.Error("queueing the repair", "backend", backend, "key", obj.Key, "err", err)
+	}
+	s.repl.wake(backend)
+}
+
+// BackendStatus is one backend as `walgate status` shows it.
+type BackendStatus struct {
+	Name           string    `json:"name"`
+	Type           string    `json:"type"`
+	Groups         []string  `json:"groups"`
+	PendingObjects int       `json:"pending_objects"`
+	PendingBytes   int64     `json:"pending_bytes"`
+	OldestPending  time.Time `json:"oldest_pending,omitzero"`
+	LastError      string    `json:"last_error,omitempty"`
+	LastErrorAt    time.Time `json:"last_error_at,omitzero"`
+}
+
+// BackendsStatus describes every configured backend from the catalog's
+// replication queue; live is the running gateway's view of last errors
+// (nil offline).
+func BackendsStatus(cat *index.Catalog, cfg Config, live map[string]*store) ([]BackendStatus, error) {
+	cfg.Defaults()
+	var out []BackendStatus
+	for _, bc := range cfg.Backends {
+		q, err := cat.QueueStats(bc.Name)
+		if err != nil {
+			return nil, err
+		}
+		bs := BackendStatus{Name: bc.Name, Type: bc.Type, PendingObjects: q.Count, PendingBytes: q.Bytes,
+			OldestPending: q.Oldest, LastError: q.LastError, LastErrorAt: q.LastErrorAt}
+		if st := live[bc.Name]; st != nil {
+			if msg, at := st.LastError(); at.After(bs.LastErrorAt) {
+				bs.LastError, bs.LastErrorAt = msg, at
+			}
+		}
+		for _, g := range cfg.Groups {
+			if slices.Contains(g.Backends, bc.Name) {
+				bs.Groups = append(bs.Groups, g.Name)
+			}
+		}
+		out = append(out, bs)
+	}
+	return out, nil
+}
+
+// BackendsStatus describes the running gateway's backends.
+func (s *Server) BackendsStatus() ([]BackendStatus, error) {
+	return BackendsStatus(s.catalog, s.cfg, s.stores)
+}

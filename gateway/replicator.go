@@ -1,0 +1,240 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/index"
+)
+
+// replicator copies queued objects to the backends outside a push's ack
+// set: one worker per backend walks that backend's queue (in the catalog)
+// in order, a few copies at a time. A backup's sentinel waits until every
+// earlier entry of its backup is done, and sentinels go in queue order, so
+// a replica shows a backup only when all its parts are there, in the
+// primary's order. A failed copy is retried with exponential backoff;
+// the queue survives restarts.
+type replicator struct {
+	s     *Server
+	wakes map[string]chan struct{}
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+}
+
+// replicationBatch is how many queued copies one pass reads.
+const replicationBatch = 1000
+
+// idlePoll is how often an idle worker looks at its queue without being
+// woken (copies queued by another process, e.g. an index rebuild).
+const idlePoll = 30 * time.Second
+
+func newReplicator(s *Server) *replicator {
+	r := &replicator{s: s, wakes: map[string]chan struct{}{}}
+	for name := range s.stores {
+		r.wakes[name] = make(chan struct{}, 1)
+	}
+	return r
+}
+
+func (r *replicator) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stop = cancel
+	for name, st := range r.s.stores {
+		wake := r.wakes[name]
+		r.wg.Go(func() { r.run(ctx, st, wake) })
+	}
+}
+
+// close stops the workers; copies in flight fail and stay queued.
+func (r *replicator) close() {
+	if r.stop != nil {
+		r.stop()
+	}
+	r.wg.Wait()
+}
+
+// wake tells backend's worker that its queue grew.
+func (r *replicator) wake(backend string) {
+	if ch, ok := r.wakes[backend]; ok {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (r *replicator) run(ctx context.Context, st *store, wake chan struct{}) {
+	for {
+		wait := r.pass(ctx, st)
+		if ctx.Err() != nil {
+			return
+		}
+		if wait <= 0 {
+			continue
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-wake:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// pass runs the copies of st's queue that are due and returns how long to
+// wait before the next pass.
+func (r *replicator) pass(ctx context.Context, st *store) time.Duration {
+	s := r.s
+	pending, err := s.catalog.Pending(st.name, replicationBatch)
+	if err != nil {
+		s.log.Error("reading the replication queue", "backend", st.name, "err", err)
+		return idlePoll
+	}
+	now := time.Now()
+	next := idlePoll
+	var (
+		mu              sync.Mutex
+		blocked         = map[string]bool{} // backups with an earlier entry not done
+		sentinelBlocked bool                // an earlier sentinel is not done
+		wg              sync.WaitGroup
+		sem             = make(chan struct{}, s.cfg.Replication.Concurrency)
+	)
+	for _, cp := range pending {
+		if ctx.Err() != nil {
+			break
+		}
+		backup := cp.Cluster + "/" + cp.Name
+		if cp.NextAttempt.After(now) {
+			mu.Lock()
+			if cp.Kind != index.CopyWAL {
+				blocked[backup] = true
+			}
+			if cp.Kind == index.CopySentinel {
+				sentinelBlocked = true
+			}
+			mu.Unlock()
+			next = min(next, cp.NextAttempt.Sub(now))
+			continue
+		}
+		if cp.Kind == index.CopySentinel {
+			wg.Wait() // the backup's parts in flight finish first
+			mu.Lock()
+			skip := blocked[backup] || sentinelBlocked
+			if skip {
+				sentinelBlocked = true
+			}
+			mu.Unlock()
+			if skip {
+				continue
+			}
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := r.copy(ctx, st, cp); err != nil {
+				mu.Lock()
+				if cp.Kind != index.CopyWAL {
+					blocked[backup] = true
+				}
+				if cp.Kind == index.CopySentinel {
+					sentinelBlocked = true
+				}
+				mu.Unlock()
+				if ctx.Err() != nil {
+					return
+				}
+				delay := r.backoff(cp.Attempts)
+				st.fail(err)
+				s.log.Warn("replication copy failed; will retry", "backend", st.name, "key", cp.Key, "attempt", cp.Attempts+1, "retry_in", delay.Round(time.Millisecond), "err", err)
+				if rerr := s.catalog.RetryCopy(cp, time.Now().Add(delay), err.Error()); rerr != nil {
+					s.log.Error("recording a failed copy", "backend", st.name, "key", cp.Key, "err", rerr)
+				}
+				mu.Lock()
+				next = min(next, delay)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(pending) == replicationBatch {
+		return 0
+	}
+	return next
+}
+
+// backoff is the delay before attempt n+1: RetryMin doubling up to
+// RetryMax, with +-20% jitter so that many copies do not retry at once.
+func (r *replicator) backoff(attempts int) time.Duration {
+	cfg := r.s.cfg.Replication
+	d := cfg.RetryMin
+	for i := 0; i < attempts && d < cfg.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, cfg.RetryMax)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// copy makes st hold cp's object, then records it in the catalog.
+func (r *replicator) copy(ctx context.Context, st *store, cp index.Copy) error {
+	s := r.s
+	if !cp.Repair {
+		info, err := st.b.Stat(ctx, cp.Key)
+		switch {
+		case err == nil && info.Size == cp.Size && info.Metadata["sha256"] == cp.SHA256:
+			// Already there (a copy done before a crash, or by a stand-in).
+			return r.done(st, cp)
+		case err != nil && !errors.Is(err, backends.ErrNotFound):
+			return err
+		}
+	}
+	md := maps.Clone(cp.Metadata)
+	if md == nil {
+		md = map[string]string{}
+	}
+	md["sha256"] = cp.SHA256
+	opts := backends.PutOptions{Metadata: md}
+	g, _ := s.groupFor(cp.Cluster)
+	var errs []error
+	for _, src := range s.readOrder(g, nil) {
+		if src == st || s.isBad(src.name, cp.Key) {
+			continue
+		}
+		err := copyObject(ctx, src, st, cp.Key, cp.Size, cp.SHA256, opts)
+		if err == nil {
+			return r.done(st, cp)
+		}
+		var se *sourceError
+		if !errors.As(err, &se) {
+			return err // the destination failed
+		}
+		if se.bad {
+			s.markBad(cp, src.name)
+		}
+		if !errors.Is(err, backends.ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		return fmt.Errorf("no other backend holds %s", cp.Key)
+	}
+	return errors.Join(errs...)
+}
+
+func (r *replicator) done(st *store, cp index.Copy) error {
+	if err := r.s.catalog.CompleteCopy(cp); err != nil {
+		return fmt.Errorf("copied, but recording it failed: %w", err)
+	}
+	r.s.clearBad(st.name, cp.Key)
+	st.ok()
+	r.s.log.Debug("replicated", "backend", st.name, "key", cp.Key, "bytes", cp.Size)
+	return nil
+}
