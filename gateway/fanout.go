@@ -308,16 +308,18 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 	switch {
 	case v.size >= 0 && v.n > v.size:
 		v.err = fmt.Errorf("%w: %s holds more than the %d bytes cataloged", errCopyDamaged, v.src, v.size)
-		return n, v.err
-	case err == io.EOF:
+		return 0, v.err
+	case v.size >= 0 && v.n == v.size && n > 0, err == io.EOF:
+		// The last bytes go on only if the whole matches: a damaged copy
+		// never reaches its reader complete.
 		if v.size >= 0 && v.n != v.size {
 			v.err = fmt.Errorf("%w: %s holds %d bytes, the catalog %d", errCopyDamaged, v.src, v.n, v.size)
-			return n, v.err
+			return 0, v.err
 		}
 		if v.want != "" {
 			if sum := hex.EncodeToString(v.h.Sum(nil)); sum != v.want {
 				v.err = fmt.Errorf("%w: %s's copy has SHA-256 %s, the catalog %s", errCopyDamaged, v.src, sum, v.want)
-				return n, v.err
+				return 0, v.err
 			}
 		}
 	case err != nil:

@@ -93,8 +93,12 @@ func OpenBackend(bc BackendConfig) (backends.Backend, error) {
 	return b, nil
 }
 
+// WrapBackend, when set, wraps each opened backend (fault-injection tests:
+// see NewWrapped).
+type WrapBackend func(name string, b backends.Backend) backends.Backend
+
 // openStores opens every configured backend.
-func openStores(cfg Config, log *slog.Logger) (map[string]*store, []*store, error) {
+func openStores(cfg Config, log *slog.Logger, wrap WrapBackend) (map[string]*store, []*store, error) {
 	byName := map[string]*store{}
 	var order []*store
 	for _, bc := range cfg.Backends {
@@ -113,6 +117,9 @@ func openStores(cfg Config, log *slog.Logger) (map[string]*store, []*store, erro
 				log.Info("removed temp files of interrupted writes", "backend", bc.Name, "count", n)
 			}
 		}
+		if wrap != nil {
+			be = wrap(bc.Name, be)
+		}
 		st := &store{name: bc.Name, b: be}
 		byName[bc.Name] = st
 		order = append(order, st)
@@ -122,7 +129,11 @@ func openStores(cfg Config, log *slog.Logger) (map[string]*store, []*store, erro
 
 // New opens the catalog and the backend and builds the HTTP app. The
 // caller serves it with Serve and stops it with Shutdown.
-func New(cfg Config, log *slog.Logger) (*Server, error) {
+func New(cfg Config, log *slog.Logger) (*Server, error) { return NewWrapped(cfg, log, nil) }
+
+// NewWrapped is New with every backend passed through wrap first: tests put
+// fault injectors between the gateway and real backends this way.
+func NewWrapped(cfg Config, log *slog.Logger, wrap WrapBackend) (*Server, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -134,7 +145,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	stores, order, err := openStores(cfg, log)
+	stores, order, err := openStores(cfg, log, wrap)
 	if err != nil {
 		cat.Close()
 		return nil, err

@@ -150,6 +150,13 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	defer cancel()
 	w, err := s.putObject(ctx, g, key, body, h.length, backends.PutOptions{Metadata: meta})
 	if err != nil {
+		// Copies that landed while the policy failed are nobody's: the
+		// catalog holds no record of this name (checked under the lock).
+		for _, b := range w.held {
+			if derr := s.stores[b].b.Delete(context.Background(), key); derr != nil && !errors.Is(derr, backends.ErrNotFound) {
+				s.log.Warn("removing a copy of a refused push", "backend", b, "key", key, "err", derr)
+			}
+		}
 		if body.err != nil {
 			return body.failure(body.err)
 		}

@@ -32,6 +32,8 @@ type Options struct {
 	Config gateway.Config
 	// Log receives the gateway's log; nil discards it.
 	Log io.Writer
+	// Wrap, when set, wraps each backend (fault injection).
+	Wrap gateway.WrapBackend
 }
 
 // Start runs a gateway until the test ends.
@@ -49,7 +51,7 @@ func Start(t testing.TB, opts Options) *Gateway {
 		w = io.Discard
 	}
 	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := gateway.New(cfg, log)
+	srv, err := gateway.NewWrapped(cfg, log, opts.Wrap)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}
