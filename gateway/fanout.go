@@ -308,18 +308,16 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 	switch {
 	case v.size >= 0 && v.n > v.size:
 		v.err = fmt.Errorf("%w: %s holds more than the %d bytes cataloged", errCopyDamaged, v.src, v.size)
-		return 0, v.err
-	case v.size >= 0 && v.n == v.size && n > 0, err == io.EOF:
-		// The last bytes go on only if the whole matches: a damaged copy
-		// never reaches its reader complete.
+		return n, v.err
+	case err == io.EOF:
 		if v.size >= 0 && v.n != v.size {
 			v.err = fmt.Errorf("%w: %s holds %d bytes, the catalog %d", errCopyDamaged, v.src, v.n, v.size)
-			return 0, v.err
+			return n, v.err
 		}
 		if v.want != "" {
 			if sum := hex.EncodeToString(v.h.Sum(nil)); sum != v.want {
 				v.err = fmt.Errorf("%w: %s's copy has SHA-256 %s, the catalog %s", errCopyDamaged, v.src, sum, v.want)
-				return 0, v.err
+				return n, v.err
 			}
 		}
 	case err != nil:
@@ -369,19 +367,24 @@ func (s *Server) readOrder(g *group, holders []string) []*store {
 
 // openObject opens key for reading from the first backend that can serve
 // it, failing over on errors. The reader verifies size and SHA-256 as it
-// goes; a mismatch at the end fails the read (the response is cut, so the
-// client's own check fails and it retries) and queues a repair of that
-// copy, and the next read goes to another backend first.
+// goes; a mismatch at the end (the bytes are sent by then, and the client's
+// own check fails) marks that copy damaged: later reads try it last, and a
+// repair from a good copy is queued.
 //
 // obj describes the object as a copy would (its repair is that copy).
 func (s *Server) openObject(ctx context.Context, obj index.Copy, holders []string) (io.ReadCloser, *store, error) {
 	key, size, wantSHA := obj.Key, obj.Size, obj.SHA256
 	g, _ := s.groupFor(obj.Cluster)
 	var errs []error
+	var good, bad []*store
 	for _, st := range s.readOrder(g, holders) {
 		if s.isBad(st.name, key) {
-			continue
+			bad = append(bad, st)
+		} else {
+			good = append(good, st)
 		}
+	}
+	for _, st := range append(good, bad...) {
 		rc, err := st.b.Get(ctx, key, 0, -1)
 		if err != nil {
 			if !errors.Is(err, backends.ErrNotFound) {
