@@ -273,3 +273,34 @@ func TestServerDiesMidUpload(t *testing.T) {
 		t.Errorf("Get after the outage = %q", got)
 	}
 }
+
+// TestCheck runs `walgate backend check`'s checks against SeaweedFS, and
+// with a wrong secret key (the first, required, step fails and says why).
+func TestCheck(t *testing.T) {
+	ctx := context.Background()
+	bucket := newBucket(t)
+	results := backends.Check(ctx, open(t, config(bucket, "checked")), []string{"STANDARD_IA", "GLACIER_IR"})
+	for _, r := range results {
+		t.Logf("%-28s ok=%v %s", r.Name, r.OK, r.Detail)
+		if !r.OK {
+			t.Errorf("%s failed: %s", r.Name, r.Detail)
+		}
+	}
+	if len(results) < 12 {
+		t.Errorf("only %d capabilities checked", len(results))
+	}
+	var left []string
+	if err := open(t, config(bucket, "")).List(ctx, "", func(o backends.ObjectInfo) error { left = append(left, o.Key); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 {
+		t.Errorf("the check left objects behind: %q", left)
+	}
+
+	bad := config(bucket, "")
+	bad.SecretAccessKey = "not-the-secret"
+	results = backends.Check(ctx, open(t, bad), nil)
+	if len(results) != 1 || results[0].OK || !strings.Contains(results[0].Detail, "SignatureDoesNotMatch") {
+		t.Errorf("check with a wrong secret: %+v", results)
+	}
+}

@@ -18,7 +18,8 @@ Usage:
                                                        print a new token for a database host
   walgate token list --data DIR                        list tokens (IDs, clusters, scopes)
   walgate token revoke --data DIR ID                   revoke a token by its ID
-  walgate status --data DIR [--json]                   per cluster: WAL, backups, last drill
+  walgate status --data DIR [--json] [--backends]      per cluster: WAL, backups, last drill; per backend: replication
+  walgate backend check NAME --config FILE             try a configured backend: what works, what does not
   walgate cert init DIR [--host NAME ...]              make a trial CA, server and client certificate
   walgate version
 
@@ -56,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runToken(args[1:], stdout, stderr)
 	case "status":
 		err = runStatus(args[1:], stdout, stderr)
+	case "backend":
+		err = runBackend(args[1:], stdout, stderr)
 	case "cert":
 		err = runCert(args[1:], stdout, stderr)
 	case "version", "--version":
