@@ -389,8 +389,8 @@ func (r *rebuildState) classify(infos []backends.ObjectInfo) ([]*walItem, []*bac
 				continue
 			}
 			if prev := seen[cluster+"/"+name]; prev != nil {
-				r.sum.Damaged++
-				r.note("%s: a second object for WAL file %s of cluster %s (the first, %s, is cataloged)", info.Key, name, cluster, prev.info.Key)
+				r.sum.Unknown++
+				r.note("unknown object %s: a second object for WAL file %s of cluster %s (the first, %s, is cataloged): left alone", info.Key, name, cluster, prev.info.Key)
 				continue
 			}
 			w := &walItem{cluster: cluster, name: name, comp: comp, info: info}

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -542,5 +543,130 @@ func TestRebuildReportsUnknownObjects(t *testing.T) {
 	}
 	if list, err := cat.Backups(cluster, ""); err != nil || len(list) != 0 {
 		t.Fatalf("backups cataloged: %+v, %v", list, err)
+	}
+}
+
+// encodeObject makes an object as walgate and WAL-G write it.
+func encodeObject(t *testing.T, plain []byte, comp codec.Compression, key *codec.Key) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := codec.NewWriter(&buf, comp, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(plain); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func tarOf(t *testing.T, name string, body []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(body)
+	tw.Close()
+	return buf.Bytes()
+}
+
+// TestRebuildDetectsEncryption: objects without walgate metadata, in every
+// compression with and without a key, are cataloged with the encryption
+// they have and, when plain, the content ID a walgate client would send.
+func TestRebuildDetectsEncryption(t *testing.T) {
+	root, data := t.TempDir(), t.TempDir()
+	be, err := fs.New(root, fs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	key, err := codec.ParseKey("ebb339b459ce6ef0a98626263531f169e34ede0425cd9cd9e8439a0cc520b13d", "hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(k string, body []byte) {
+		if _, err := be.Put(context.Background(), k, bytes.NewReader(body), int64(len(body)), backends.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segment := bytes.Repeat(randBytes(t, 4096), 256) // 1 MiB, compressible
+	history := []byte("1\t0/3000000\tno recovery target specified\n")
+	type want struct{ enc, id string }
+	wants := map[string]want{}
+	tli := 1
+	for _, comp := range []codec.Compression{codec.Zstd, codec.LZ4, codec.Brotli, codec.None} {
+		for _, k := range []*codec.Key{nil, key} {
+			seg := fmt.Sprintf("%08X0000000000000001", tli)
+			hist := fmt.Sprintf("%08X.history", tli)
+			tli++
+			ext := ""
+			if comp.Ext() != "" {
+				ext = "." + comp.Ext()
+			}
+			put("main/wal_005/"+seg+ext, encodeObject(t, segment, comp, k))
+			put("main/wal_005/"+hist+ext, encodeObject(t, history, comp, k))
+			w := want{protocol.EncryptionNone, "sha256:" + sha(segment)}
+			wh := want{protocol.EncryptionNone, "sha256:" + sha(history)}
+			if k != nil {
+				w = want{protocol.EncryptionLibsodium, gateway.ContentIDUnknown}
+				wh = w
+			}
+			wants[seg], wants[hist] = w, wh
+
+			// A committed backup of tars in the same encoding.
+			name := "base_" + seg
+			bkey := func(f string) string { return "main/basebackups_005/" + name + "/" + f }
+			put(bkey("tar_partitions/part_001.tar"+ext), encodeObject(t, tarOf(t, "base/1/1", segment[:20000]), comp, k))
+			put(bkey("tar_partitions/pg_control.tar"+ext), encodeObject(t, tarOf(t, "global/pg_control", segment[:8192]), comp, k))
+			put(bkey("metadata.json"), []byte(`{}`))
+			put("main/basebackups_005/"+name+"_backup_stop_sentinel.json",
+				[]byte(`{"LSN":16777256,"FinishLSN":16777472,"FinishTime":"2026-11-25T01:00:05Z"}`))
+			wants[name] = want{enc: w.enc}
+		}
+	}
+	sum, err := gateway.Rebuild(context.Background(), be, "local", gateway.CatalogPath(data), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.WAL != 16 || sum.FullBackups != 8 || sum.Damaged+sum.Unknown+sum.Incomplete != 0 || sum.ForeignEncrypted != 8 {
+		t.Fatalf("summary %+v", sum)
+	}
+	cat, err := index.Open(gateway.CatalogPath(data), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	if err := cat.Check(); err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range wants {
+		if strings.HasPrefix(name, "base_") {
+			b, err := cat.Backup(cluster, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for f, rec := range b.Files {
+				wantEnc := w.enc
+				if strings.HasSuffix(f, ".json") {
+					wantEnc = protocol.EncryptionNone
+				}
+				if rec.Encryption != wantEnc {
+					t.Errorf("%s/%s: encryption %s, want %s", name, f, rec.Encryption, wantEnc)
+				}
+			}
+			continue
+		}
+		obj, err := cat.WAL(cluster, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if obj.Encryption != w.enc || obj.ContentID != w.id {
+			t.Errorf("%s (%s): encryption %s, content ID %s; want %s, %s", name, obj.Compression, obj.Encryption, obj.ContentID, w.enc, w.id)
+		}
 	}
 }
