@@ -83,19 +83,26 @@ type RebuildSummary struct {
 func (s RebuildSummary) Print(w io.Writer) {
 	fmt.Fprintf(w, "catalog rebuilt from backend %s: %d objects, %.1f MiB\n", s.Backend, s.Objects, float64(s.Bytes)/(1<<20))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "  clusters\t%d\t\n", s.Clusters)
+	row := func(label string, n int, comment string) {
+		if comment == "" {
+			fmt.Fprintf(tw, "  %s\t%d\n", label, n)
+		} else {
+			fmt.Fprintf(tw, "  %s\t%d\t%s\n", label, n, comment)
+		}
+	}
+	row("clusters", s.Clusters, "")
 	wal := ""
 	if s.ForeignEncrypted > 0 {
 		wal = fmt.Sprintf("%d encrypted without walgate metadata: content identity unknown", s.ForeignEncrypted)
 	}
-	fmt.Fprintf(tw, "  WAL files\t%d\t%s\n", s.WAL, wal)
-	fmt.Fprintf(tw, "  backups\t%d\t%d full, %d delta\n", s.FullBackups+s.DeltaBackups, s.FullBackups, s.DeltaBackups)
-	fmt.Fprintf(tw, "  incomplete backups\t%d\tno sentinel: not cataloged, not deleted\n", s.Incomplete)
-	fmt.Fprintf(tw, "  without walgate metadata\t%d\twritten by WAL-G or by hand\n", s.Foreign)
-	fmt.Fprintf(tw, "  damaged objects\t%d\tnot cataloged\n", s.Damaged)
-	fmt.Fprintf(tw, "  unknown objects\t%d\tnot walgate's layout: left alone\n", s.Unknown)
-	fmt.Fprintf(tw, "  tokens carried over\t%d\t\n", s.TokensCarried)
-	fmt.Fprintf(tw, "  drill reports carried over\t%d\t\n", s.DrillsCarried)
+	row("WAL files", s.WAL, wal)
+	row("backups", s.FullBackups+s.DeltaBackups, fmt.Sprintf("%d full, %d delta", s.FullBackups, s.DeltaBackups))
+	row("incomplete backups", s.Incomplete, "no sentinel: not cataloged, not deleted")
+	row("without walgate metadata", s.Foreign, "objects written by WAL-G or by hand")
+	row("damaged objects", s.Damaged, "not cataloged, left alone")
+	row("unknown objects", s.Unknown, "not walgate's layout: left alone")
+	row("tokens carried over", s.TokensCarried, "")
+	row("drill reports carried over", s.DrillsCarried, "")
 	tw.Flush()
 	if s.OldCatalog != "" {
 		fmt.Fprintf(w, "previous catalog kept as %s\n", s.OldCatalog)
