@@ -198,8 +198,7 @@ func Rebuild(ctx context.Context, be backends.Backend, backendName string, catal
 		case errors.Is(err, index.ErrSchema):
 			return r.sum, fmt.Errorf("%w: rebuild with the walgate version that wrote it, or move the file away first", err)
 		case err != nil:
-			r.note("the previous catalog cannot be read (%v): no tokens or drill reports were carried over; issue new tokens with 'walgate token add'", err)
-			old = nil
+			return r.sum, fmt.Errorf("%w; its tokens could not be carried over, so nothing was changed: to rebuild without them, move the file away (mv %s %s.broken), run again, and issue new tokens with 'walgate token add'", err, catalogPath, catalogPath)
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return r.sum, fmt.Errorf("catalog: %w", err)
@@ -208,11 +207,14 @@ func Rebuild(ctx context.Context, be backends.Backend, backendName string, catal
 		defer old.Close()
 	}
 
-	tokens, drills := r.carryOver(old)
+	tokens, drills, err := r.carryOver(old)
+	if err != nil {
+		return r.sum, err
+	}
 
 	r.logf("listing backend %s", backendName)
 	var infos []backends.ObjectInfo
-	err := be.List(ctx, "", func(info backends.ObjectInfo) error {
+	err = be.List(ctx, "", func(info backends.ObjectInfo) error {
 		infos = append(infos, info)
 		r.sum.Objects++
 		r.sum.Bytes += info.Size
@@ -289,21 +291,21 @@ type drillSet struct {
 	recs    []index.DrillRecord
 }
 
-// carryOver reads what lives only in the catalog: tokens and drill reports.
-func (r *rebuildState) carryOver(old *index.Catalog) (map[[32]byte]index.Token, []drillSet) {
+// carryOver reads what lives only in the catalog: tokens (an unreadable
+// token is an error: hosts would lose access) and drill reports (noted).
+func (r *rebuildState) carryOver(old *index.Catalog) (map[[32]byte]index.Token, []drillSet, error) {
 	if old == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	tokens, err := old.TokenRecords()
 	if err != nil {
-		r.note("the previous catalog's tokens cannot be read (%v): none were carried over; issue new ones with 'walgate token add'", err)
-		tokens = nil
+		return nil, nil, fmt.Errorf("reading the tokens of the current catalog: %w; nothing was changed: to rebuild without them, move the file away, run again, and issue new tokens with 'walgate token add'", err)
 	}
 	var drills []drillSet
 	clusters, err := old.Clusters()
 	if err != nil {
 		r.note("the previous catalog's drill reports cannot be read (%v): none were carried over", err)
-		return tokens, nil
+		return tokens, nil, nil
 	}
 	for _, cl := range clusters {
 		recs, err := old.Drills(cl.Name, 0)
@@ -315,7 +317,7 @@ func (r *rebuildState) carryOver(old *index.Catalog) (map[[32]byte]index.Token, 
 			drills = append(drills, drillSet{cl.Name, recs})
 		}
 	}
-	return tokens, drills
+	return tokens, drills, nil
 }
 
 // walExts maps WAL-G's object name extensions to compression methods.

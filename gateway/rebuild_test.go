@@ -212,6 +212,10 @@ func TestRebuildFromWalgateStore(t *testing.T) {
 	// An upload in progress when the gateway stopped: never committed.
 	pushBackup(t, e.g.URL, e.push, "base_000000010000000000000004", map[string][]byte{"tar_partitions/part_001.tar": tarLike(t, 600)}, nil)
 
+	if st, _, body := httpDo(t, http.MethodPost, e.g.URL+protocol.DrillsPath(cluster), e.fetch, nil, []byte(`{"backup":"`+full+`","passed":true}`)); st != http.StatusCreated {
+		t.Fatalf("drill report: HTTP %d %s", st, body)
+	}
+	_, _, drillsBefore := httpDo(t, http.MethodGet, e.g.URL+protocol.DrillsPath(cluster), e.fetch, nil, nil)
 	before := viewOf(t, e.g.URL, e.fetch, walNames)
 	if len(before.objects) != 9 {
 		t.Fatalf("before: %d backup objects, want 9", len(before.objects))
@@ -220,7 +224,7 @@ func TestRebuildFromWalgateStore(t *testing.T) {
 
 	store, catPath := filepath.Join(data, "store"), gateway.CatalogPath(data)
 	sum := rebuild(t, store, "local", catPath)
-	want := gateway.RebuildSummary{Backend: "local", Clusters: 1, WAL: 5, FullBackups: 1, DeltaBackups: 1, Incomplete: 1, TokensCarried: 4}
+	want := gateway.RebuildSummary{Backend: "local", Clusters: 1, WAL: 5, FullBackups: 1, DeltaBackups: 1, Incomplete: 1, TokensCarried: 4, DrillsCarried: 1}
 	got := sum
 	got.Objects, got.Bytes, got.Notes, got.OldCatalog = 0, 0, nil, ""
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -246,6 +250,9 @@ func TestRebuildFromWalgateStore(t *testing.T) {
 	u, _ := url.Parse(g2.URL)
 	e2 := &env{g: g2, addr: u.Host, pushFetch: e.pushFetch, push: e.push, fetch: e.fetch, other: e.other}
 	sameView(t, "after a rebuild with the old catalog present", viewOf(t, g2.URL, e.fetch, walNames), before)
+	if _, _, drills := httpDo(t, http.MethodGet, g2.URL+protocol.DrillsPath(cluster), e.fetch, nil, nil); !bytes.Equal(drills, drillsBefore) {
+		t.Fatalf("drill reports after the rebuild:\n%s\nwant\n%s", drills, drillsBefore)
+	}
 	orig := e2.get(t, seg1, e.fetch)
 	if r := e2.put(t, seg1, e.push, orig.body); r.status != http.StatusOK {
 		t.Fatalf("re-push of %s after the rebuild: HTTP %d %s, want 200 exists", seg1, r.status, r.msg)
@@ -482,6 +489,31 @@ func TestRebuildRefusesLockedCatalog(t *testing.T) {
 	}
 	if r := e.get(t, seg1, e.fetch); r.status != http.StatusOK {
 		t.Fatalf("the running gateway after the refused rebuild: HTTP %d %s", r.status, r.msg)
+	}
+}
+
+// TestRebuildRefusesUnreadableCatalog: a catalog that cannot be read is
+// not replaced, since its tokens would be lost without a word.
+func TestRebuildRefusesUnreadableCatalog(t *testing.T) {
+	data, root := t.TempDir(), t.TempDir()
+	junk := []byte("not a catalog, but the file a DBA must decide about")
+	if err := os.WriteFile(gateway.CatalogPath(data), junk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	be, err := fs.New(root, fs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	_, err = gateway.Rebuild(context.Background(), be, "local", gateway.CatalogPath(data), nil)
+	if err == nil || !strings.Contains(err.Error(), "move the file away") {
+		t.Fatalf("Rebuild over an unreadable catalog: %v", err)
+	}
+	if got, _ := os.ReadFile(gateway.CatalogPath(data)); !bytes.Equal(got, junk) {
+		t.Fatal("the unreadable catalog was changed")
+	}
+	if files, _ := filepath.Glob(gateway.CatalogPath(data) + ".*"); len(files) != 0 {
+		t.Fatalf("left behind: %q", files)
 	}
 }
 
