@@ -61,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runBackend(args[1:], stdout, stderr)
 	case "cert":
 		err = runCert(args[1:], stdout, stderr)
+	case "index":
+		err = runIndex(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "walgate", version())
 	case "help", "-h", "--help":

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/walgate/walgate/gateway"
+)
+
+const indexHelp = `walgate index rebuild --from NAME [--config FILE | --data DIR]:
+rebuild the gateway's catalog from one object store.
+
+The catalog (DATA/catalog.db) is a cache of what the stores hold. This verb
+lists every object of the backend NAME (as named under backends: in the
+config; with --data alone the embedded default backend is called "local"),
+reads what it needs, and replaces the catalog with a fresh one:
+
+  - WAL files under <cluster>/wal_005/, from the metadata walgate stores with
+    each object; files archived by stock WAL-G (no such metadata) are read:
+    compression from the name, encryption from the bytes, SHA-256, and for
+    unencrypted files the plaintext identity a later push is compared with.
+  - Base backups under <cluster>/basebackups_005/ that have their
+    <name>_backup_stop_sentinel.json; each object is read for its SHA-256.
+    Backups without a sentinel (interrupted uploads) are reported, not
+    cataloged and not deleted.
+  - Anything else is counted and reported, never touched.
+
+Tokens and restore-drill reports are not in the stores: they are carried
+over from the current catalog. The current catalog is kept beside the new
+one as catalog.db.old-<UTC time>. Stop the gateway first: the verb refuses
+while a gateway holds the catalog. Nothing changes if the rebuild fails.
+
+Exit codes: 0 rebuilt; 1 failed (gateway running, store unreadable: the
+message says what); 2 usage or configuration error.`
+
+func runIndex(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "rebuild" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+			fmt.Fprintln(stdout, indexHelp)
+			return nil
+		}
+		fmt.Fprintln(stderr, indexHelp)
+		return usageErr("index needs the sub-verb rebuild")
+	}
+	fs := newFlags("walgate index rebuild", indexHelp, stderr)
+	from := fs.String("from", "", "name of the backend to rebuild from (required)")
+	configPath := fs.String("config", "", "YAML config file")
+	fs.StringVar(configPath, "c", "", "short for --config")
+	data := fs.String("data", "", "data directory (overrides the config's data:)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("index rebuild takes no arguments, got %q", fs.Args())
+	}
+	if *from == "" {
+		return usageErr("index rebuild needs --from NAME: the backend to rebuild the catalog from")
+	}
+	var cfg gateway.Config
+	if *configPath != "" {
+		var err error
+		if cfg, err = gateway.LoadConfig(*configPath); err != nil {
+			return &exitError{code: 2, err: err}
+		}
+	}
+	if *data != "" {
+		cfg.Data = *data
+	}
+	if cfg.Data == "" {
+		return usageErr("say where the gateway keeps its data: --config FILE or --data DIR")
+	}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	var names []string
+	found := -1
+	for i, b := range cfg.Backends {
+		names = append(names, b.Name)
+		if b.Name == *from {
+			found = i
+		}
+	}
+	if found < 0 {
+		return usageErr("no backend named %q is configured; configured: %s", *from, strings.Join(names, ", "))
+	}
+	if _, err := gateway.DialAdmin(cfg.Data); err == nil {
+		return fmt.Errorf("a gateway is running on %s (its admin socket %s answers): stop the gateway first", cfg.Data, gateway.AdminSocketPath(cfg.Data))
+	}
+	be, err := gateway.OpenBackend(cfg.Backends[found])
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+
+	var progress io.Writer
+	if isTTY(stderr) {
+		progress = stderr
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	sum, err := gateway.Rebuild(ctx, be, *from, gateway.CatalogPath(cfg.Data), progress)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("interrupted: the catalog was not changed")
+		}
+		return fmt.Errorf("rebuild from %s: %w", *from, err)
+	}
+	sum.Print(stdout)
+	return nil
+}
