@@ -669,7 +669,7 @@ func backupCopies(g *group, b index.Backup, sentinel index.Copy) []index.Copy {
 	files := slices.Sorted(maps.Keys(b.Files))
 	var out []index.Copy
 	for _, st := range g.stores {
-		if slices.Contains(b.Backends, st.name) {
+		if slices.Contains(b.Holders(), st.name) {
 			continue
 		}
 		for _, f := range files {

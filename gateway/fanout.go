@@ -262,7 +262,7 @@ func copyObject(ctx context.Context, src, dst *store, key string, size int64, wa
 		return &sourceError{src: src.name, err: err}
 	}
 	defer rc.Close()
-	vr := &verifyingReader{r: rc, size: size, want: wantSHA, h: sha256.New(), src: src.name}
+	vr := &verifyingReader{r: rc, size: size, want: wantSHA, h: sha256.New(), src: src.name, withhold: true}
 	if _, err := dst.b.Put(ctx, key, vr, size, opts); err != nil {
 		if vr.err != nil {
 			return &sourceError{src: src.name, err: vr.err, bad: errors.Is(vr.err, errCopyDamaged)}
@@ -285,17 +285,23 @@ func (e *sourceError) Unwrap() error { return e.err }
 // errCopyDamaged: a stored copy does not match the catalog.
 var errCopyDamaged = errors.New("stored copy does not match the catalog")
 
-// verifyingReader hashes what it reads and, at the end, fails unless the
-// size and SHA-256 are the catalog's: the reader of a copy or a restore
-// then sees an error instead of a clean end.
+// verifyingReader hashes what it reads and checks size and SHA-256 against
+// the catalog as soon as the cataloged size has been read (or at the end):
+// a damaged copy is known before its last bytes are handed on. For a copy
+// (withhold) the last bytes are then withheld and the read fails, so no
+// backend ever stores a complete damaged object; for a restore the bytes
+// go out (the client's own check fails on them) and the next read fails.
 type verifyingReader struct {
-	r    io.Reader
-	size int64
-	want string
-	h    hash.Hash
-	n    int64
-	src  string
-	err  error
+	r        io.Reader
+	size     int64
+	want     string
+	h        hash.Hash
+	n        int64
+	src      string
+	withhold bool
+	onBad    func() // called once when the copy is found damaged
+	checked  bool
+	err      error
 }
 
 func (v *verifyingReader) Read(p []byte) (int, error) {
@@ -307,23 +313,37 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 	v.h.Write(p[:n])
 	switch {
 	case v.size >= 0 && v.n > v.size:
-		v.err = fmt.Errorf("%w: %s holds more than the %d bytes cataloged", errCopyDamaged, v.src, v.size)
-		return n, v.err
-	case err == io.EOF:
+		return 0, v.damaged(fmt.Errorf("%w: %s holds more than the %d bytes cataloged", errCopyDamaged, v.src, v.size))
+	case v.size >= 0 && v.n == v.size && !v.checked || err == io.EOF && !v.checked:
+		v.checked = true
+		var bad error
 		if v.size >= 0 && v.n != v.size {
-			v.err = fmt.Errorf("%w: %s holds %d bytes, the catalog %d", errCopyDamaged, v.src, v.n, v.size)
-			return n, v.err
-		}
-		if v.want != "" {
+			bad = fmt.Errorf("%w: %s holds %d bytes, the catalog %d", errCopyDamaged, v.src, v.n, v.size)
+		} else if v.want != "" {
 			if sum := hex.EncodeToString(v.h.Sum(nil)); sum != v.want {
-				v.err = fmt.Errorf("%w: %s's copy has SHA-256 %s, the catalog %s", errCopyDamaged, v.src, sum, v.want)
-				return n, v.err
+				bad = fmt.Errorf("%w: %s's copy has SHA-256 %s, the catalog %s", errCopyDamaged, v.src, sum, v.want)
 			}
 		}
-	case err != nil:
+		if bad != nil {
+			v.damaged(bad)
+			if v.withhold || err == io.EOF {
+				return 0, v.err
+			}
+			return n, nil
+		}
+	case err != nil && err != io.EOF:
 		v.err = err
 	}
 	return n, err
+}
+
+func (v *verifyingReader) damaged(err error) error {
+	v.err = err
+	if v.onBad != nil {
+		v.onBad()
+		v.onBad = nil
+	}
+	return err
 }
 
 // readOrder returns the backends to read an object from: its holders in
@@ -393,31 +413,17 @@ func (s *Server) openObject(ctx context.Context, obj index.Copy, holders []strin
 			errs = append(errs, fmt.Errorf("%s: %w", st.name, err))
 			continue
 		}
-		vr := &verifyingReader{r: rc, size: size, want: wantSHA, h: sha256.New(), src: st.name}
-		return &damageReportingReader{vr: vr, c: rc, onBad: func() { s.markBad(obj, st.name) }}, st, nil
+		vr := &verifyingReader{r: rc, size: size, want: wantSHA, h: sha256.New(), src: st.name, onBad: func() { s.markBad(obj, st.name) }}
+		return struct {
+			io.Reader
+			io.Closer
+		}{vr, rc}, st, nil
 	}
 	if len(errs) == 0 {
 		return nil, nil, fmt.Errorf("no backend can serve %s", key)
 	}
 	return nil, nil, errors.Join(errs...)
 }
-
-type damageReportingReader struct {
-	vr    *verifyingReader
-	c     io.Closer
-	onBad func()
-	once  sync.Once
-}
-
-func (d *damageReportingReader) Read(p []byte) (int, error) {
-	n, err := d.vr.Read(p)
-	if err != nil && errors.Is(err, errCopyDamaged) {
-		d.once.Do(d.onBad)
-	}
-	return n, err
-}
-
-func (d *damageReportingReader) Close() error { return d.c.Close() }
 
 // badCopies remembers copies found damaged until a repair replaced them.
 type badCopies struct {

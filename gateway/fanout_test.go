@@ -16,6 +16,7 @@ import (
 	"github.com/walgate/walgate/gateway"
 	"github.com/walgate/walgate/gateway/gatewaytest"
 	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/index"
 )
 
 // fanout is a gateway over three fs backends (a, b, c: a is the primary),
@@ -301,4 +302,51 @@ func TestFanoutDamagedCopy(t *testing.T) {
 	}
 	f.settle(t)
 	f.checkEverywhere(t)
+}
+
+// A catalog rebuilt from one backend knows only that backend; the copies
+// QueueMissingCopies queues make the next gateway check the others and
+// fill in what they lack (here: all of c, which lost its data).
+func TestFanoutRebuildThenReconcile(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	f := startFanout(t, "all", data)
+	for i := 1; i <= 6; i++ {
+		expect(t, "push", f.push(t, i), 201, "")
+	}
+	names := f.names
+	cfg := f.g.Server.Config()
+	if err := f.g.Server.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(f.dirs["c"]); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(gateway.CatalogPath(data)); err != nil {
+		t.Fatal(err)
+	}
+	be, err := gateway.OpenBackend(cfg.Backends[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gateway.Rebuild(t.Context(), be, "a", gateway.CatalogPath(data), nil); err != nil {
+		t.Fatal(err)
+	}
+	be.Close()
+	cat, err := index.Open(gateway.CatalogPath(data), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := gateway.QueueMissingCopies(cat, cfg)
+	cat.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2*len(names) {
+		t.Errorf("queued %d copies, want %d (b and c for each object)", n, 2*len(names))
+	}
+	f2 := startFanout(t, "all", data)
+	f2.names = names
+	f2.settle(t)
+	f2.checkEverywhere(t)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -237,4 +238,57 @@ func (r *replicator) done(st *store, cp index.Copy) error {
 	st.ok()
 	r.s.log.Debug("replicated", "backend", st.name, "key", cp.Key, "bytes", cp.Size)
 	return nil
+}
+
+// QueueMissingCopies queues, for every cataloged object, a copy to each
+// backend of its cluster's group that the catalog does not list as a
+// holder. After `walgate index rebuild --from NAME` the catalog knows only
+// NAME; the replicator then checks each other backend (an object already
+// there with the right SHA-256 costs one Stat) and fills in what is
+// missing. It returns how many copies were queued.
+func QueueMissingCopies(cat *index.Catalog, cfg Config) (int, error) {
+	cfg.Defaults()
+	clusters, err := cat.Clusters()
+	if err != nil {
+		return 0, err
+	}
+	bv := backendView{groups: cfg.Groups}
+	total := 0
+	for _, cl := range clusters {
+		members := bv.names(cl.Name)
+		if len(members) == 0 {
+			continue
+		}
+		var copies []index.Copy
+		if err := cat.ListWAL(cl.Name, "", func(o index.WALObject) error {
+			for _, b := range members {
+				if !slices.Contains(o.Holders(), b) {
+					cp := walCopy(cl.Name, o)
+					cp.Backend = b
+					copies = append(copies, cp)
+				}
+			}
+			return nil
+		}); err != nil {
+			return total, err
+		}
+		backups, err := cat.Backups(cl.Name, index.BackupCommitted)
+		if err != nil {
+			return total, err
+		}
+		g := &group{}
+		for _, b := range members {
+			g.stores = append(g.stores, &store{name: b})
+		}
+		for _, b := range backups {
+			sentinel := index.Copy{Cluster: cl.Name, Kind: index.CopySentinel, Name: b.Name, Key: b.SentinelKey, Size: b.SentinelSize,
+				Metadata: map[string]string{"cluster": cl.Name, "kind": "backup-sentinel", "name": b.Name}}
+			copies = append(copies, backupCopies(g, b, sentinel)...)
+		}
+		if err := cat.Enqueue(copies); err != nil {
+			return total, err
+		}
+		total += len(copies)
+	}
+	return total, nil
 }

@@ -202,6 +202,11 @@ func walCopy(cluster string, obj index.WALObject) index.Copy {
 // answerExisting answers a push of a name the catalog already holds: the
 // same plaintext is success, anything else a conflict; nothing is written.
 func (s *Server) answerExisting(c *fiber.Ctx, prev index.WALObject, contentID string) error {
+	if prev.ContentID == ContentIDUnknown {
+		return apiErr(protocol.CodeConflict,
+			"%s is archived by an earlier tool (found by a catalog rebuild, encrypted, its content identity unknown); nothing was overwritten. If it is the same segment, the archive already holds it: mark it archived",
+			prev.Name)
+	}
 	if prev.ContentID != contentID {
 		return apiErr(protocol.CodeConflict,
 			"%s was archived before (at %s) with different content; nothing was overwritten. If the cluster was restored or re-initialised, archive it under a new cluster name; a changed encryption key also changes the content identity",
@@ -229,8 +234,12 @@ func (s *Server) getWAL(c *fiber.Ctx) error {
 	c.Set(protocol.HeaderContentSHA256, obj.SHA256)
 	c.Set(protocol.HeaderCompression, obj.Compression)
 	c.Set(protocol.HeaderEncryption, obj.Encryption)
-	c.Set(protocol.HeaderContentID, obj.ContentID)
-	c.Set(protocol.HeaderPlainSize, strconv.FormatInt(obj.PlainSize, 10))
+	if obj.ContentID != ContentIDUnknown {
+		// A WAL-G object found by a rebuild has no known plaintext identity;
+		// the client then checks the stored bytes' SHA-256 only.
+		c.Set(protocol.HeaderContentID, obj.ContentID)
+		c.Set(protocol.HeaderPlainSize, strconv.FormatInt(obj.PlainSize, 10))
+	}
 	c.Set(protocol.HeaderStoredAt, obj.StoredAt.Format(time.RFC3339))
 	c.Set(fiber.HeaderContentType, "application/octet-stream")
 	if c.Method() == fiber.MethodHead {

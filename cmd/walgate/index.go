@@ -8,8 +8,10 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/index"
 )
 
 const indexHelp = `walgate index rebuild --from NAME [--config FILE | --data DIR]:
@@ -112,5 +114,19 @@ func runIndex(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("rebuild from %s: %w", *from, err)
 	}
 	sum.Print(stdout)
+	// The other backends of each group: queue what the catalog cannot
+	// know they hold; the gateway's replicator checks and copies.
+	cat, err := index.Open(gateway.CatalogPath(cfg.Data), 2*time.Second)
+	if err != nil {
+		return fmt.Errorf("the catalog was rebuilt, but reopening it to queue replication failed: %w", err)
+	}
+	defer cat.Close()
+	n, err := gateway.QueueMissingCopies(cat, cfg)
+	if err != nil {
+		return fmt.Errorf("the catalog was rebuilt, but queueing replication failed: %w", err)
+	}
+	if len(cfg.Backends) > 1 {
+		fmt.Fprintf(stdout, "\nqueued %d copies to the other backends; the gateway checks each (present and intact: nothing to do) and copies what is missing\n", n)
+	}
 	return nil
 }

@@ -20,6 +20,8 @@ Usage:
   walgate token revoke --data DIR ID                   revoke a token by its ID
   walgate status --data DIR [--json] [--backends]      per cluster: WAL, backups, last drill; per backend: replication
   walgate backend check NAME --config FILE             try a configured backend: what works, what does not
+  walgate index rebuild --from NAME [-c FILE|--data DIR]
+                                                       rebuild the catalog from one backend (gateway stopped)
   walgate cert init DIR [--host NAME ...]              make a trial CA, server and client certificate
   walgate version
 
