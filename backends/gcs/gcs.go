@@ -263,7 +263,11 @@ func (b *Backend) put(ctx context.Context, key string, r io.Reader, size int64, 
 		cancel()
 		_ = w.Close() // returns the cancellation; waits for the upload goroutine
 		if we, ok := err.(writeError); ok {
-			err = b.uploadError(we.err, opts.IfNotExists)
+			err = we.err
+			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				err = b.timeoutError(err)
+			}
+			err = b.uploadError(err, opts.IfNotExists)
 		}
 		return backends.ObjectInfo{}, err
 	}
@@ -273,9 +277,19 @@ func (b *Backend) put(ctx context.Context, key string, r io.Reader, size int64, 
 		return backends.ObjectInfo{}, err
 	}
 	if err := w.Close(); err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			err = b.timeoutError(err)
+		}
 		return backends.ObjectInfo{}, b.uploadError(err, opts.IfNotExists)
 	}
 	return infoOf(key, w.Attrs()), nil
+}
+
+// timeoutError says that the store did not answer in time, which the SDK
+// reports as a bare context.DeadlineExceeded although the caller's ctx is
+// not done.
+func (b *Backend) timeoutError(err error) error {
+	return fmt.Errorf("the store did not answer within the timeout (%v per attempt): %w", b.cfg.Timeout, err)
 }
 
 // uploadError translates an error from the Writer.
@@ -353,35 +367,74 @@ func (b *Backend) get(ctx context.Context, key string, off, length int64) (io.Re
 		}
 		return io.NopCloser(strings.NewReader("")), nil
 	}
-	rd, err := obj.NewRangeReader(ctx, off, length)
+	// rctx lives as long as the reader; the stall watchdog cancels it.
+	rctx, cancel := context.WithCancel(ctx)
+	rd, err := obj.NewRangeReader(rctx, off, length)
 	if err != nil && isStatus(err, http.StatusRequestedRangeNotSatisfiable) {
 		// Reading from the end or past it: empty, if the object exists.
+		cancel()
 		if _, err := obj.Attrs(ctx); err != nil {
 			return nil, translate(err)
 		}
 		return io.NopCloser(strings.NewReader("")), nil
 	}
 	if err != nil {
+		cancel()
 		return nil, translate(err)
 	}
-	return &ctxReader{ctx: ctx, rc: rd}, nil
+	return &objectReader{ctx: ctx, key: key, rc: rd, cancel: cancel, stall: b.cfg.Timeout}, nil
 }
 
-// ctxReader fails every read once ctx is done. The SDK's reader may hand
-// out what the connection has already buffered after a cancellation.
-type ctxReader struct {
-	ctx context.Context
-	rc  io.ReadCloser
+// objectReader is what Get returns. Every read fails once ctx is done (the
+// SDK's reader would hand out what the connection had buffered), and a read
+// that gets no data for the stall time fails too: Config.Timeout bounds the
+// wait for each piece of a download, not the whole of it.
+type objectReader struct {
+	ctx     context.Context // the caller's
+	key     string
+	rc      io.ReadCloser
+	cancel  context.CancelFunc // of the reader's own ctx
+	stall   time.Duration
+	stalled atomic.Bool
 }
 
-func (r *ctxReader) Read(p []byte) (int, error) {
+// Read reads on; its errors other than io.EOF name the key.
+func (r *objectReader) Read(p []byte) (int, error) {
+	n, err := r.read(p)
+	if err != nil && err != io.EOF {
+		err = opErr("get", r.key, err)
+	}
+	return n, err
+}
+
+func (r *objectReader) read(p []byte) (int, error) {
 	if err := r.ctx.Err(); err != nil {
 		return 0, err
 	}
-	return r.rc.Read(p)
+	if r.stalled.Load() {
+		return 0, r.stallError()
+	}
+	watchdog := time.AfterFunc(r.stall, func() {
+		r.stalled.Store(true)
+		r.cancel()
+	})
+	n, err := r.rc.Read(p)
+	watchdog.Stop()
+	if err != nil && err != io.EOF && r.stalled.Load() && r.ctx.Err() == nil {
+		err = r.stallError()
+	}
+	return n, err
 }
 
-func (r *ctxReader) Close() error { return r.rc.Close() }
+func (r *objectReader) stallError() error {
+	return fmt.Errorf("download stalled: no data from the store for %v: %w", r.stall, context.DeadlineExceeded)
+}
+
+func (r *objectReader) Close() error {
+	err := r.rc.Close()
+	r.cancel()
+	return err
+}
 
 // Stat returns the object's attributes. See backends.Backend.
 func (b *Backend) Stat(ctx context.Context, key string) (backends.ObjectInfo, error) {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/walgate/walgate/backends"
 	"github.com/walgate/walgate/backends/backendtest"
@@ -354,5 +355,141 @@ func TestConcurrentIfNotExistsResumable(t *testing.T) {
 		if got := get(t, b, key); !bytes.Equal(got, contents[winner]) {
 			t.Errorf("round %d: the object is not the winner's", round)
 		}
+	}
+}
+
+// A store that stops answering mid-upload: Put fails within its attempts'
+// time with an error naming the key, and once the store is back nothing
+// of the upload is visible; an object that was there stays.
+func TestServerDiesMidUpload(t *testing.T) {
+	cfg := emulatorConfig(newBucket(t), "")
+	cfg.ChunkSize = 256 << 10
+	cfg.Timeout = time.Second
+	cfg.MaxAttempts = 2
+	b := newBackend(t, cfg)
+	defer b.Close()
+	old := []byte("the old object")
+	put(t, b, "old", old, backends.PutOptions{Metadata: map[string]string{"v": "1"}})
+
+	for _, key := range []string{"new", "old"} {
+		pr, pw := io.Pipe()
+		done := make(chan error, 1)
+		go func() {
+			_, err := b.Put(ctx, key, pr, -1, backends.PutOptions{})
+			pr.CloseWithError(fmt.Errorf("Put returned: %v", err))
+			done <- err
+		}()
+		if _, err := pw.Write(data(1 << 20)); err != nil { // four chunks are in
+			t.Fatal(err)
+		}
+		if err := server.Pause(); err != nil {
+			t.Fatal(err)
+		}
+		paused := true
+		resume := func() {
+			if paused {
+				paused = false
+				if err := server.Resume(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		defer resume()
+		go func() { // the client goes on sending
+			chunk := data(64 << 10)
+			for {
+				if _, err := pw.Write(chunk); err != nil {
+					return
+				}
+			}
+		}()
+		start := time.Now()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("Put(%q) still running 30s after the store stopped answering", key)
+		}
+		t.Logf("Put(%q) failed after %v: %v", key, time.Since(start).Round(time.Millisecond), err)
+		if err == nil {
+			t.Fatalf("Put(%q) succeeded while the store did not answer", key)
+		}
+		if !strings.Contains(err.Error(), fmt.Sprintf("gcs put %q", key)) {
+			t.Errorf("error %q does not name the operation and key", err)
+		}
+		resume()
+
+		if key == "new" {
+			if _, err := b.Stat(ctx, key); !errors.Is(err, backends.ErrNotFound) {
+				t.Errorf("Stat(%q) after the failed upload: %v, want ErrNotFound", key, err)
+			}
+			continue
+		}
+		if got := get(t, b, key); !bytes.Equal(got, old) {
+			t.Errorf("after a failed overwrite %q holds %d bytes, want the old object", key, len(got))
+		}
+		if st := stat(t, b, key); st.Metadata["v"] != "1" {
+			t.Errorf("after a failed overwrite the metadata is %v", st.Metadata)
+		}
+	}
+	var keys []string
+	for _, info := range listAll(t, b, "") {
+		keys = append(keys, info.Key)
+	}
+	if strings.Join(keys, ",") != "old" {
+		t.Errorf("List after the failed uploads = %q, want only old", keys)
+	}
+}
+
+// A store that stops answering mid-download, or before a request: the
+// reader and the calls fail after about Config.Timeout (per attempt), they
+// do not hang.
+func TestServerStopsAnswering(t *testing.T) {
+	cfg := emulatorConfig(newBucket(t), "")
+	cfg.Timeout = time.Second
+	cfg.MaxAttempts = 2
+	b := newBackend(t, cfg)
+	defer b.Close()
+	payload := data(32 << 20)
+	put(t, b, "big", payload, backends.PutOptions{})
+
+	rc, err := b.Get(ctx, "big", 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if _, err := io.ReadFull(rc, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	paused := true
+	defer func() {
+		if paused {
+			server.Resume()
+		}
+	}()
+	start := time.Now()
+	n, err := io.Copy(io.Discard, rc)
+	t.Logf("reading on: %d more bytes, then after %v: %v", n, time.Since(start).Round(time.Millisecond), err)
+	if err == nil {
+		t.Errorf("reading the rest of the object succeeded while the store did not answer")
+	}
+	start = time.Now()
+	_, err = b.Stat(ctx, "big")
+	t.Logf("Stat failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	if err == nil {
+		t.Errorf("Stat succeeded while the store did not answer")
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("Stat took %v to fail, want about 2 attempts of 1s", d)
+	}
+	paused = false
+	if err := server.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, b, "big"); !bytes.Equal(got, payload) {
+		t.Errorf("after the store is back the object reads as %d bytes", len(got))
 	}
 }
