@@ -3,6 +3,7 @@ package gcs
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -140,6 +141,9 @@ func checkBucketName(name string) string {
 
 // String is Redacted: a Config printed with %v or %s shows no secrets.
 func (c Config) String() string { return c.Redacted() }
+
+// LogValue keeps log/slog handlers (JSON too) from printing the fields raw.
+func (c Config) LogValue() slog.Value { return slog.StringValue(c.Redacted()) }
 
 // GoString keeps %#v from printing the fields raw.
 func (c Config) GoString() string { return "gcs.Config" + c.Redacted() }
