@@ -445,13 +445,18 @@ func TestServerDiesMidUpload(t *testing.T) {
 // reader and the calls fail after about Config.Timeout (per attempt), they
 // do not hang.
 func TestServerStopsAnswering(t *testing.T) {
-	cfg := emulatorConfig(newBucket(t), "")
+	bucket := newBucket(t)
+	// Written and checked with the default timeouts: the 1s ones are for
+	// the outage, and too tight for 32 MiB on a loaded machine.
+	patient := newBackend(t, emulatorConfig(bucket, ""))
+	defer patient.Close()
+	cfg := emulatorConfig(bucket, "")
 	cfg.Timeout = time.Second
 	cfg.MaxAttempts = 2
 	b := newBackend(t, cfg)
 	defer b.Close()
 	payload := data(32 << 20)
-	put(t, b, "big", payload, backends.PutOptions{})
+	put(t, patient, "big", payload, backends.PutOptions{})
 
 	rc, err := b.Get(ctx, "big", 0, -1)
 	if err != nil {
@@ -489,7 +494,7 @@ func TestServerStopsAnswering(t *testing.T) {
 	if err := server.Resume(); err != nil {
 		t.Fatal(err)
 	}
-	if got := get(t, b, "big"); !bytes.Equal(got, payload) {
+	if got := get(t, patient, "big"); !bytes.Equal(got, payload) {
 		t.Errorf("after the store is back the object reads as %d bytes", len(got))
 	}
 }
