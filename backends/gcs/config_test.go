@@ -173,3 +173,31 @@ func TestConfigRedacted(t *testing.T) {
 	}
 	t.Logf("Redacted: %s", cfg.Redacted())
 }
+
+// The credentials file is read by New, and only a service-account key is
+// accepted: other credential types can name programs to run.
+func TestCredentialsFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{"missing", filepath.Join(dir, "missing.json"), "no such file"},
+		{"not json", write("garbage.json", "secret-bytes, not JSON"), "credentials_file"},
+		{"external account", write("external.json", `{"type":"external_account","credential_source":{"executable":{"command":"/bin/true"}}}`), `expected type "service_account"`},
+		{"user login", write("user.json", `{"type":"authorized_user","client_secret":"secret-bytes"}`), `expected type "service_account"`},
+	} {
+		_, err := gcs.New(ctx, gcs.Config{Bucket: "walgate-prod", CredentialsFile: tc.path})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: New = %v, want an error saying %q", tc.name, err, tc.want)
+		} else if strings.Contains(err.Error(), "secret-bytes") {
+			t.Errorf("%s: the error shows the file's contents: %v", tc.name, err)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"cloud.google.com/go/auth/credentials"
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
@@ -84,7 +85,14 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	case cfg.Anonymous:
 		opts = append(opts, option.WithoutAuthentication())
 	case cfg.CredentialsFile != "":
-		opts = append(opts, option.WithAuthCredentialsFile(option.ServiceAccount, cfg.CredentialsFile))
+		// Loaded here, as a service account and nothing else: other
+		// credential types can name programs to run or URLs to fetch.
+		creds, err := credentials.NewCredentialsFromFile(credentials.ServiceAccount, cfg.CredentialsFile,
+			&credentials.DetectOptions{Scopes: []string{storage.ScopeReadWrite}})
+		if err != nil {
+			return nil, fmt.Errorf("gcs: credentials_file %s: %w", cfg.CredentialsFile, err)
+		}
+		opts = append(opts, option.WithAuthCredentials(creds))
 	}
 	if cfg.Endpoint != "" {
 		opts = append(opts, option.WithEndpoint(cfg.Endpoint))
