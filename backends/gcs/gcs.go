@@ -45,6 +45,7 @@ var errClosed = errors.New("backend is closed")
 // It is safe for concurrent use.
 type Backend struct {
 	client *storage.Client
+	base   *http.Transport // under the auth layers; its idle connections go at Close
 	bucket *storage.BucketHandle
 	cfg    Config // with defaults
 	name   string
@@ -111,11 +112,14 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	client.SetRetry(storage.WithMaxAttempts(cfg.MaxAttempts))
 	name := "gcs:" + cfg.Bucket + "/" + cfg.Prefix
-	return &Backend{client: client, bucket: client.Bucket(cfg.Bucket), cfg: cfg, name: name}, nil
+	return &Backend{client: client, base: base, bucket: client.Bucket(cfg.Bucket), cfg: cfg, name: name}, nil
 }
 
 func credentialsSource(cfg Config) string {
-	if cfg.CredentialsFile != "" {
+	switch {
+	case cfg.Anonymous:
+		return "anonymous"
+	case cfg.CredentialsFile != "":
 		return "file " + cfg.CredentialsFile
 	}
 	return "application default credentials"
@@ -129,7 +133,9 @@ func (b *Backend) Close() error {
 	if b.closed.Swap(true) {
 		return nil
 	}
-	return b.client.Close()
+	err := b.client.Close()
+	b.base.CloseIdleConnections()
+	return err
 }
 
 func (b *Backend) checkOpen() error {
