@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -308,6 +309,7 @@ func (b *Backend) timeoutError(err error) error {
 
 // uploadError translates an error from the Writer.
 func (b *Backend) uploadError(err error, ifNotExists bool) error {
+	err = sessionRedacted{err}
 	if ifNotExists && isStatus(err, http.StatusPreconditionFailed) {
 		return fmt.Errorf("%w (%w)", backends.ErrExists, err)
 	}
@@ -316,6 +318,21 @@ func (b *Backend) uploadError(err error, ifNotExists bool) error {
 	}
 	return err
 }
+
+// uploadIDPattern matches the resumable session's id in the URLs the SDK's
+// errors quote.
+var uploadIDPattern = regexp.MustCompile(`upload_id=[^&"\s]+`)
+
+// sessionRedacted masks the resumable session's id in err's message: whoever
+// holds the session URL can write to it until it expires. errors.Is and
+// errors.As still see err.
+type sessionRedacted struct{ err error }
+
+func (e sessionRedacted) Error() string {
+	return uploadIDPattern.ReplaceAllString(e.err.Error(), "upload_id=REDACTED")
+}
+
+func (e sessionRedacted) Unwrap() error { return e.err }
 
 // copyExact copies r to w, failing with backends.ErrSizeMismatch when size
 // >= 0 and r yields another number of bytes (reading one byte past size to

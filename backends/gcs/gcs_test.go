@@ -498,3 +498,78 @@ func TestServerStopsAnswering(t *testing.T) {
 		t.Errorf("after the store is back the object reads as %d bytes", len(got))
 	}
 }
+
+// A connection cut mid-upload is retried (the resumable session resumes)
+// and the object arrives whole; when the store stays unreachable, Put fails
+// and nothing of the upload shows once it is back.
+func TestConnectionCutMidUpload(t *testing.T) {
+	proxy := startCuttingProxy(t, server.Host)
+	bucket := newBucket(t)
+	cfg := emulatorConfig(bucket, "")
+	cfg.Endpoint = "http://" + proxy.addr() + "/storage/v1/"
+	cfg.ChunkSize = 256 << 10
+	cfg.Timeout = 2 * time.Second
+	cfg.MaxAttempts = 3
+	b := newBackend(t, cfg)
+	defer b.Close()
+	direct := newBackend(t, emulatorConfig(bucket, ""))
+	defer direct.Close()
+
+	payload := data(2 << 20)
+	proxy.budget.Store(700 << 10) // within the third chunk
+	start := time.Now()
+	info, err := b.Put(ctx, "cut-once", bytes.NewReader(payload), int64(len(payload)), backends.PutOptions{})
+	t.Logf("Put with one cut connection (%d cuts): %v after %v", proxy.cuts.Load(), err, time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		t.Fatalf("Put with one cut connection: %v", err)
+	}
+	if proxy.cuts.Load() != 1 {
+		t.Errorf("the proxy cut %d connections, want 1", proxy.cuts.Load())
+	}
+	if info.Size != int64(len(payload)) || !bytes.Equal(get(t, direct, "cut-once"), payload) {
+		t.Errorf("after a retried upload the object is not what was written")
+	}
+
+	// Cut, and stay down.
+	proxy.budget.Store(700 << 10)
+	proxy.refuse.Store(false)
+	r := &refuseAfter{r: bytes.NewReader(payload), after: 600 << 10, proxy: proxy}
+	start = time.Now()
+	_, err = b.Put(ctx, "cut-for-good", r, -1, backends.PutOptions{})
+	t.Logf("Put while the store stays down: %v after %v", err, time.Since(start).Round(time.Millisecond))
+	if err == nil {
+		t.Fatal("Put succeeded while the store was unreachable")
+	}
+	if !strings.Contains(err.Error(), `gcs put "cut-for-good"`) {
+		t.Errorf("error %q does not name the operation and key", err)
+	}
+	if strings.Contains(err.Error(), "upload_id=") && !strings.Contains(err.Error(), "upload_id=REDACTED") {
+		t.Errorf("error %q shows the upload session, which is a write capability", err)
+	}
+	proxy.refuse.Store(false)
+	proxy.budget.Store(-1)
+	if _, err := b.Stat(ctx, "cut-for-good"); !errors.Is(err, backends.ErrNotFound) {
+		t.Errorf("Stat after the failed upload: %v, want ErrNotFound", err)
+	}
+	if infos := listAll(t, direct, ""); len(infos) != 1 || infos[0].Key != "cut-once" {
+		t.Errorf("List after the failed upload = %+v, want only cut-once", infos)
+	}
+}
+
+// refuseAfter makes the proxy refuse connections once after bytes were
+// read, so that the cut the proxy makes is never healed.
+type refuseAfter struct {
+	r     io.Reader
+	after int64
+	n     int64
+	proxy *cuttingProxy
+}
+
+func (r *refuseAfter) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.n += int64(n)
+	if r.n >= r.after {
+		r.proxy.refuse.Store(true)
+	}
+	return n, err
+}
