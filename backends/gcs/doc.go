@@ -22,8 +22,13 @@
 //   - Metadata is the object's user metadata, stored and returned as given.
 //
 // Config.Timeout bounds each request attempt (connecting, waiting for the
-// response headers, one chunk of an upload), not a whole stream; failed
-// attempts are retried up to Config.MaxAttempts.
+// response headers, sending one chunk of an upload) and each wait for data
+// while a download streams, never a whole stream. Failed attempts are
+// retried up to Config.MaxAttempts (upload chunks for MaxAttempts×Timeout,
+// as the SDK bounds those by time). A write is retried even without a
+// precondition, from the chunk buffer, so a retry only ever resends this
+// Put's bytes; the one cost is that a single-request IfNotExists write whose
+// success was lost in transit is retried into ErrExists.
 //
 // It must never:
 //   - make a partly written object visible under its key, or replace an
