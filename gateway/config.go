@@ -14,6 +14,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/walgate/walgate/backends/azure"
+	"github.com/walgate/walgate/backends/gcs"
 	"github.com/walgate/walgate/backends/s3"
 	"github.com/walgate/walgate/gateway/health"
 	"github.com/walgate/walgate/gateway/protocol"
@@ -138,6 +140,10 @@ type BackendConfig struct {
 	Path string `yaml:"path"` // fs: root directory
 	// S3 configures a bucket of Amazon S3 or an S3-compatible store.
 	S3 *s3.Config `yaml:"s3"`
+	// GCS configures a Google Cloud Storage bucket.
+	GCS *gcs.Config `yaml:"gcs"`
+	// Azure configures an Azure Blob Storage container.
+	Azure *azure.Config `yaml:"azure"`
 	// Classes maps walgate's abstract classes (hot, warm, cold, archive)
 	// to this backend's own class names (lifecycle).
 	Classes map[string]string `yaml:"classes"`
@@ -271,11 +277,25 @@ func (c *Config) Validate() error {
 			} else if err := b.S3.Validate(); err != nil {
 				errs = append(errs, fmt.Errorf("backends[%d] (%s): s3: %w", i, b.Name, err))
 			}
+		case "gcs":
+			if b.GCS == nil {
+				errs = append(errs, fmt.Errorf("backends[%d] (%s): type gcs needs a gcs: section (bucket, ...)", i, b.Name))
+			} else if err := b.GCS.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("backends[%d] (%s): gcs: %w", i, b.Name, err))
+			}
+		case "azure":
+			if b.Azure == nil {
+				errs = append(errs, fmt.Errorf("backends[%d] (%s): type azure needs an azure: section (account, container, credentials)", i, b.Name))
+			} else if err := b.Azure.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("backends[%d] (%s): azure: %w", i, b.Name, err))
+			}
 		default:
 			errs = append(errs, fmt.Errorf("backends[%d] (%s): unknown type %q; use fs, s3, gcs or azure", i, b.Name, b.Type))
 		}
-		if b.Type != "s3" && b.S3 != nil {
-			errs = append(errs, fmt.Errorf("backends[%d] (%s): an s3: section on a %s backend", i, b.Name, b.Type))
+		for typ, set := range map[string]bool{"s3": b.S3 != nil, "gcs": b.GCS != nil, "azure": b.Azure != nil} {
+			if set && b.Type != typ {
+				errs = append(errs, fmt.Errorf("backends[%d] (%s): an %s: section on a %s backend", i, b.Name, typ, b.Type))
+			}
 		}
 		for abstract := range b.Classes {
 			switch abstract {

@@ -17,7 +17,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/backends/azure"
 	"github.com/walgate/walgate/backends/fs"
+	"github.com/walgate/walgate/backends/gcs"
 	"github.com/walgate/walgate/backends/s3"
 	"github.com/walgate/walgate/gateway/protocol"
 	"github.com/walgate/walgate/index"
@@ -84,6 +86,16 @@ func OpenBackend(bc BackendConfig) (backends.Backend, error) {
 			return nil, fmt.Errorf("backend %s: type s3 needs an s3: section", bc.Name)
 		}
 		b, err = s3.New(context.Background(), *bc.S3)
+	case "gcs":
+		if bc.GCS == nil {
+			return nil, fmt.Errorf("backend %s: type gcs needs a gcs: section", bc.Name)
+		}
+		b, err = gcs.New(context.Background(), *bc.GCS)
+	case "azure":
+		if bc.Azure == nil {
+			return nil, fmt.Errorf("backend %s: type azure needs an azure: section", bc.Name)
+		}
+		b, err = azure.New(context.Background(), *bc.Azure)
 	default:
 		return nil, fmt.Errorf("backend %s: type %q is not available", bc.Name, bc.Type)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walgate/walgate/backends/azure"
 	"github.com/walgate/walgate/backends/backendtest/emulators"
 	"github.com/walgate/walgate/backends/gcs"
 	"github.com/walgate/walgate/backends/s3"
@@ -86,7 +87,8 @@ func (st *stores) backendConfigs(bucket string) []gateway.BackendConfig {
 			Classes: map[string]string{"hot": "STANDARD", "warm": "STANDARD_IA", "cold": "GLACIER_IR"}},
 		{Name: "gcs", Type: "gcs", GCS: &gcs.Config{Bucket: bucket, Prefix: "archive", Endpoint: st.gcs.Endpoint, Anonymous: true},
 			Classes: map[string]string{"hot": "STANDARD", "warm": "NEARLINE"}},
-		{Name: "azure", Type: "azure", Azure: st.azure.Config(bucket, "archive"),
+		{Name: "azure", Type: "azure", Azure: &azure.Config{Account: st.azure.Account, AccountKey: st.azure.Key, Endpoint: st.azure.Endpoint,
+			Container: bucket, Prefix: "archive", Timeout: 5 * time.Second},
 			Classes: map[string]string{"hot": "Hot", "warm": "Cool", "cold": "Cold"}},
 	}
 }
@@ -256,7 +258,9 @@ func backendsYAML(data string, bcs []gateway.BackendConfig) string {
 			c := bc.GCS
 			fmt.Fprintf(&b, "    gcs: {bucket: %s, prefix: %s, endpoint: %q, anonymous: true}\n", c.Bucket, c.Prefix, c.Endpoint)
 		case "azure":
-			fmt.Fprintf(&b, "    azure: %s\n", azureYAML(bc))
+			c := bc.Azure
+			fmt.Fprintf(&b, "    azure: {account: %s, account_key: %q, endpoint: %q, container: %s, prefix: %s}\n",
+				c.Account, c.AccountKey, c.Endpoint, c.Container, c.Prefix)
 		}
 		if len(bc.Classes) > 0 {
 			b.WriteString("    classes: {")
