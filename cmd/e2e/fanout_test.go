@@ -130,6 +130,9 @@ func TestFanoutRestoreFromReplicas(t *testing.T) {
 	if _, err := e.src.Pgbench(ctx, "-i", "-s", "4", "-q"); err != nil {
 		t.Fatal(err)
 	}
+	if err := e.src.Exec(ctx, `CREATE TABLE probe AS SELECT g AS id, md5(g::text) AS label FROM generate_series(1, 50000) g`); err != nil {
+		t.Fatal(err)
+	}
 	e.mustClient(t, "backup-push", e.src.DataDir)
 	if _, err := e.src.Pgbench(ctx, "-c", "2", "-j", "2", "-T", "3", "-n"); err != nil {
 		t.Fatal(err)
