@@ -324,6 +324,9 @@ func (s *Server) commitBackup(c *fiber.Ctx) error {
 		}
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog commit failed; the backup is not committed", Err: err}
 	}
+	for _, st := range g.stores {
+		s.repl.wake(st.name)
+	}
 	s.log.Info("backup committed", "cluster", cluster, "backup", name, "token", tok.ID, "objects", len(committed.Files), "bytes", committed.StoredSize())
 	return c.JSON(summary(committed))
 }

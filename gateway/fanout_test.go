@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,7 +41,7 @@ func startFanout(t *testing.T, ack string, data string) *fanout {
 		cfg.Backends = append(cfg.Backends, gateway.BackendConfig{Name: n, Type: "fs", Path: f.dirs[n]})
 	}
 	cfg.Groups = []gateway.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: []string{"a", "b", "c"}, Ack: ack}}
-	f.env = start(t, gatewaytest.Options{Config: cfg, Wrap: func(name string, b backends.Backend) backends.Backend {
+	f.env = start(t, gatewaytest.Options{Config: cfg, Log: testLog(), Wrap: func(name string, b backends.Backend) backends.Backend {
 		fb := backendtest.NewFaulty(b)
 		f.faults[name] = fb
 		return fb
@@ -349,4 +350,11 @@ func TestFanoutRebuildThenReconcile(t *testing.T) {
 	f2.names = names
 	f2.settle(t)
 	f2.checkEverywhere(t)
+}
+
+func testLog() io.Writer {
+	if os.Getenv("WALGATE_TEST_LOG") != "" {
+		return os.Stderr
+	}
+	return nil
 }

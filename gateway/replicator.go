@@ -73,6 +73,7 @@ func (r *replicator) wake(backend string) {
 func (r *replicator) run(ctx context.Context, st *store, wake chan struct{}) {
 	for {
 		wait := r.pass(ctx, st)
+		r.s.log.Debug("replication pass", "backend", st.name, "next", wait)
 		if ctx.Err() != nil {
 			return
 		}

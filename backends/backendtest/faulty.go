@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +23,9 @@ type Faulty struct {
 	latency   atomic.Int64 // nanoseconds before each call
 	failNext  atomic.Int64 // calls still to fail
 	putBudget atomic.Int64 // bytes each Put may read before failing; <0: unlimited
+
+	keyMu   sync.Mutex
+	keyFail map[string]int // key substring -> calls still to fail
 
 	Puts  atomic.Int64 // Puts that succeeded
 	Calls atomic.Int64 // calls that reached the backend
@@ -46,6 +51,16 @@ func (f *Faulty) FailNext(n int) { f.failNext.Store(int64(n)) }
 // never).
 func (f *Faulty) DieMidPut(n int64) { f.putBudget.Store(n) }
 
+// FailKey makes the next n calls on keys containing substr fail.
+func (f *Faulty) FailKey(substr string, n int) {
+	f.keyMu.Lock()
+	defer f.keyMu.Unlock()
+	if f.keyFail == nil {
+		f.keyFail = map[string]int{}
+	}
+	f.keyFail[substr] = n
+}
+
 // Unwrap returns the real backend.
 func (f *Faulty) Unwrap() backends.Backend { return f.b }
 
@@ -60,6 +75,15 @@ func (f *Faulty) enter(ctx context.Context, op, key string) error {
 	if f.down.Load() {
 		return fmt.Errorf("%s %s %q: store down: %w", f.b.Name(), op, key, ErrInjected)
 	}
+	f.keyMu.Lock()
+	for sub, n := range f.keyFail {
+		if n > 0 && strings.Contains(key, sub) {
+			f.keyFail[sub] = n - 1
+			f.keyMu.Unlock()
+			return fmt.Errorf("%s %s %q: 500 Internal Server Error: %w", f.b.Name(), op, key, ErrInjected)
+		}
+	}
+	f.keyMu.Unlock()
 	for {
 		n := f.failNext.Load()
 		if n <= 0 {
