@@ -56,7 +56,7 @@ func TestConfigValidate(t *testing.T) {
 		{"data: /x\nbackends:\n  - {name: a, type: s3, s3: {region: x}}\n", "bucket is required"},
 		{"data: /x\nbackends:\n  - {name: a, type: fs, path: /a, s3: {bucket: b}}\n", "an s3: section on a fs backend"},
 		{"data: /x\nbackends:\n  - {name: a, type: gcs}\n", "needs a gcs: section"},
-		{"data: /x\nbackends:\n  - {name: a, type: azure, azure: {container: c}}\n", "no credentials"},
+		{"data: /x\nbackends:\n  - {name: a, type: azure, azure: {container: c}}\n", "no credential: set one of account_key"},
 		{"data: /x\nbackends:\n  - {name: a, type: s3, s3: {bucket: b, region: r}, azure: {container: c}}\n", "an azure: section on a s3 backend"},
 		{"data: /x\nbackends:\n  - {name: a, type: fs, path: /a, classes: {tepid: x}}\n", "not one of hot"},
 		{"data: /x\nbackends:\n  - {name: a, type: fs, path: /a}\ngroups:\n  - {name: g, clusters: ['*'], backends: [a, b]}\n", `backend "b" is not in backends`},

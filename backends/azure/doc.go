@@ -1,20 +1,22 @@
-// Package azure stores objects as block blobs in an Azure Blob Storage
-// container, through azblob.
+// Package azure is the backends.Backend that stores objects as block blobs
+// in one Azure Blob Storage container, under an optional key prefix.
 //
-// A Put reads the stream one block at a time (Config.BlockSize, default
-// 4 MiB): an object that fits in one block is one Put Blob; a larger one is
-// staged block by block and made visible by Put Block List, so a failed or
-// cancelled upload commits nothing (Azure drops uncommitted blocks). One
-// Put holds at most one block in memory. Conditional create is
-// If-None-Match: * on the request that makes the blob visible.
+// It owns the mapping of keys, metadata and storage classes onto Azure: a
+// key "a/b" is the blob "<prefix>/a/b"; metadata key "codec-v" is the
+// blob metadata "wg_codec_v" (Azure metadata names are case-insensitive C#
+// identifiers); classes are the access tiers Hot, Cool, Cold and Archive.
+// A Put stages blocks of Config.BlockSize, one at a time, and commits them
+// with one Put Block List (or, for an object of at most one block, one Put
+// Blob), so nothing is visible before the commit and memory per Put is one
+// block. IfNotExists is If-None-Match: * on that commit.
+// docs/backends.md describes the configuration.
 //
-// Classes are access tiers: Hot, Cool, Cold, Archive (set at upload, changed
-// by Set Blob Tier). A blob in Archive cannot be read until rehydrated:
-// Get fails with backends.ErrArchived.
-//
-// Azure metadata names must be C# identifiers, so walgate's metadata key
-// "content-id" is stored as "wg_content_id" and mapped back on Stat and
-// List ('-' and '_' swap; the prefix keeps names from starting with a
-// digit). List returns metadata with the listing (one request per 5,000
-// blobs).
+// It must never:
+//   - make a partly written object visible, or replace an object unless a
+//     Put of the whole new object has succeeded;
+//   - put a secret (account key, SAS, connection string) into an error, a
+//     log line or Name();
+//   - hold a whole object in memory;
+//   - create or delete containers, or know anything of PostgreSQL, the
+//     catalog or the gateway.
 package azure

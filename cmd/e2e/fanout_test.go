@@ -87,7 +87,7 @@ func (st *stores) backendConfigs(bucket string) []gateway.BackendConfig {
 			Classes: map[string]string{"hot": "STANDARD", "warm": "STANDARD_IA", "cold": "GLACIER_IR"}},
 		{Name: "gcs", Type: "gcs", GCS: &gcs.Config{Bucket: bucket, Prefix: "archive", Endpoint: st.gcs.Endpoint, Anonymous: true},
 			Classes: map[string]string{"hot": "STANDARD", "warm": "NEARLINE"}},
-		{Name: "azure", Type: "azure", Azure: &azure.Config{Account: st.azure.Account, AccountKey: st.azure.Key, Endpoint: st.azure.Endpoint,
+		{Name: "azure", Type: "azure", Azure: &azure.Config{Account: st.azure.Account, AccountKey: st.azure.AccountKey, Endpoint: st.azure.Endpoint,
 			Container: bucket, Prefix: "archive", Timeout: 5 * time.Second},
 			Classes: map[string]string{"hot": "Hot", "warm": "Cool", "cold": "Cold"}},
 	}
