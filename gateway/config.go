@@ -147,6 +147,13 @@ type BackendConfig struct {
 	// Classes maps walgate's abstract classes (hot, warm, cold, archive)
 	// to this backend's own class names (lifecycle).
 	Classes map[string]string `yaml:"classes"`
+	// MaxWrites bounds the uploads to this backend at once (pushes and
+	// replication together; more wait their turn). Uploads to gcs and
+	// azure, and to s3 of unknown size, buffer one chunk, block or part
+	// each, so this bounds the gateway's memory: default 32 for s3, gcs
+	// and azure (about 128 MiB at the default 4 MiB chunks), unbounded
+	// (0) for fs, which streams.
+	MaxWrites int `yaml:"max_writes"`
 }
 
 // GroupConfig routes clusters to backends.
@@ -203,6 +210,11 @@ func (c *Config) Defaults() {
 	}
 	if len(c.Backends) == 0 && c.Data != "" {
 		c.Backends = []BackendConfig{{Name: "local", Type: "fs", Path: filepath.Join(c.Data, "store")}}
+	}
+	for i := range c.Backends {
+		if c.Backends[i].MaxWrites == 0 && c.Backends[i].Type != "fs" {
+			c.Backends[i].MaxWrites = 32
+		}
 	}
 	if len(c.Groups) == 0 && len(c.Backends) > 0 {
 		g := GroupConfig{Name: "default", Clusters: []string{"*"}, Ack: AckPrimary}
@@ -296,6 +308,9 @@ func (c *Config) Validate() error {
 			if set && b.Type != typ {
 				errs = append(errs, fmt.Errorf("backends[%d] (%s): an %s: section on a %s backend", i, b.Name, typ, b.Type))
 			}
+		}
+		if b.MaxWrites < 0 {
+			errs = append(errs, fmt.Errorf("backends[%d] (%s): max_writes must not be negative", i, b.Name))
 		}
 		for abstract := range b.Classes {
 			switch abstract {

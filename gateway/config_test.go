@@ -127,3 +127,28 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatalf("metrics.listen %q", cfg.Metrics.Listen)
 	}
 }
+
+// Each store's section validates as written in a config, with its unset
+// fields taking their defaults (what `walgate serve` sees).
+func TestStoreSectionsWithDefaults(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`data: /x
+backends:
+  - {name: s3, type: s3, s3: {bucket: pg-archive, region: r}}
+  - {name: gcs, type: gcs, gcs: {bucket: pg-archive, anonymous: true}}
+  - {name: az, type: azure, azure: {account: acct, container: wal, account_key: "aGVsbG8="}}
+`), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, bc := range cfg.Backends {
+		b, err := OpenBackend(bc)
+		if err != nil {
+			t.Fatalf("OpenBackend(%s): %v", bc.Name, err)
+		}
+		b.Close()
+	}
+}

@@ -19,8 +19,9 @@ import (
 
 // store is one configured backend and what the gateway has seen of it.
 type store struct {
-	name string
-	b    backends.Backend
+	name  string
+	b     backends.Backend
+	slots chan struct{} // bounds concurrent writes (nil: unbounded)
 
 	mu        sync.Mutex
 	failedAt  time.Time // last failed operation; reads try it last for a while
@@ -36,6 +37,25 @@ func (st *store) fail(err error) {
 	defer st.mu.Unlock()
 	st.failedAt = time.Now()
 	st.lastErr, st.lastErrAt = err.Error(), st.failedAt
+}
+
+// acquire takes a write slot, waiting while all are busy.
+func (st *store) acquire(ctx context.Context) error {
+	if st.slots == nil {
+		return nil
+	}
+	select {
+	case st.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (st *store) release() {
+	if st.slots != nil {
+		<-st.slots
+	}
 }
 
 func (st *store) ok() {
@@ -187,9 +207,29 @@ var errBodyFailed = errors.New("request body failed")
 const teeChunk = 64 << 10
 
 // tee streams r into every target at once and returns each one's result.
+//
+// It first takes a write slot of every target, in group order (the same
+// order everywhere, so writers never wait on each other in a cycle): a
+// store's slots bound the memory its uploads may buffer.
 func tee(ctx context.Context, targets []*store, key string, r io.Reader, size int64, opts backends.PutOptions) ([]backends.ObjectInfo, []error) {
 	infos := make([]backends.ObjectInfo, len(targets))
 	errs := make([]error, len(targets))
+	for i, st := range targets {
+		if err := st.acquire(ctx); err != nil {
+			for _, held := range targets[:i] {
+				held.release()
+			}
+			for j := range errs {
+				errs[j] = err
+			}
+			return infos, errs
+		}
+	}
+	defer func() {
+		for _, st := range targets {
+			st.release()
+		}
+	}()
 	if len(targets) == 1 {
 		infos[0], errs[0] = targets[0].b.Put(ctx, key, r, size, opts)
 		return infos, errs
@@ -256,6 +296,10 @@ func tee(ctx context.Context, targets []*store, key string, r io.Reader, size in
 // against wantSHA (hex; "" skips the check) and size. opts carries the
 // metadata and class for dst.
 func copyObject(ctx context.Context, src, dst *store, key string, size int64, wantSHA string, opts backends.PutOptions) error {
+	if err := dst.acquire(ctx); err != nil {
+		return err
+	}
+	defer dst.release()
 	rc, err := src.b.Get(ctx, key, 0, -1)
 	if err != nil {
 		src.fail(err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +31,11 @@ type fanout struct {
 }
 
 func startFanout(t *testing.T, ack string, data string) *fanout {
+	return startFanoutWith(t, ack, data, 0)
+}
+
+// startFanoutWith is startFanout with max_writes on every backend.
+func startFanoutWith(t *testing.T, ack string, data string, maxWrites int) *fanout {
 	t.Helper()
 	if data == "" {
 		data = t.TempDir()
@@ -38,7 +44,7 @@ func startFanout(t *testing.T, ack string, data string) *fanout {
 	cfg := gateway.Config{Data: data, Replication: gateway.ReplicationConfig{RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond}}
 	for _, n := range []string{"a", "b", "c"} {
 		f.dirs[n] = filepath.Join(data, "store-"+n)
-		cfg.Backends = append(cfg.Backends, gateway.BackendConfig{Name: n, Type: "fs", Path: f.dirs[n]})
+		cfg.Backends = append(cfg.Backends, gateway.BackendConfig{Name: n, Type: "fs", Path: f.dirs[n], MaxWrites: maxWrites})
 	}
 	cfg.Groups = []gateway.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: []string{"a", "b", "c"}, Ack: ack}}
 	f.env = start(t, gatewaytest.Options{Config: cfg, Log: testLog(), Wrap: func(name string, b backends.Backend) backends.Backend {
@@ -357,4 +363,33 @@ func testLog() io.Writer {
 		return os.Stderr
 	}
 	return nil
+}
+
+// max_writes bounds the uploads to a backend at once, pushes and copies
+// together; teed pushes under ack all take their slots in one order, so
+// many at once never deadlock.
+func TestFanoutMaxWrites(t *testing.T) {
+	t.Parallel()
+	f := startFanoutWith(t, "all", "", 2)
+	for _, fb := range f.faults {
+		fb.SetLatency(5 * time.Millisecond)
+	}
+	var wg sync.WaitGroup
+	replies := make([]reply, 24)
+	for i := range replies {
+		wg.Go(func() { replies[i] = f.put(t, walName(i+1), f.pushFetch, bytes.Repeat([]byte{byte(i)}, 3000)) })
+	}
+	wg.Wait()
+	for i, r := range replies {
+		if r.status != 201 {
+			t.Fatalf("push %d: %d %s", i, r.status, r.msg)
+		}
+		f.names = append(f.names, walName(i+1))
+	}
+	for n, fb := range f.faults {
+		if m := fb.MaxPuts.Load(); m > 2 || m < 1 {
+			t.Errorf("backend %s ran %d uploads at once, want at most max_writes 2", n, m)
+		}
+	}
+	f.checkEverywhere(t)
 }

@@ -133,6 +133,9 @@ func openStores(cfg Config, log *slog.Logger, wrap WrapBackend) (map[string]*sto
 			be = wrap(bc.Name, be)
 		}
 		st := &store{name: bc.Name, b: be}
+		if bc.MaxWrites > 0 {
+			st.slots = make(chan struct{}, bc.MaxWrites)
+		}
 		byName[bc.Name] = st
 		order = append(order, st)
 	}

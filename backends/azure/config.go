@@ -119,9 +119,10 @@ func (c Config) withDefaults() Config {
 var errNoCredential = errors.New("no credential: set one of account_key (shared key), sas_token or connection_string " +
 	"(Azure AD / DefaultAzureCredential is not supported)")
 
-// Validate checks c (with defaults applied) without contacting Azure. Its
-// errors never contain a secret.
+// Validate checks c (zero fields take their defaults) without contacting
+// Azure. Its errors never contain a secret.
 func (c Config) Validate() error {
+	c = c.withDefaults()
 	creds := 0
 	for _, s := range []string{c.AccountKey, c.SASToken, c.ConnectionString} {
 		if s != "" {

@@ -27,8 +27,10 @@ type Faulty struct {
 	keyMu   sync.Mutex
 	keyFail map[string]int // key substring -> calls still to fail
 
-	Puts  atomic.Int64 // Puts that succeeded
-	Calls atomic.Int64 // calls that reached the backend
+	Puts     atomic.Int64 // Puts that succeeded
+	Calls    atomic.Int64 // calls that reached the backend
+	inFlight atomic.Int64
+	MaxPuts  atomic.Int64 // the most Puts seen running at once
 }
 
 // NewFaulty wraps b, healthy.
@@ -102,6 +104,14 @@ func (f *Faulty) Name() string { return f.b.Name() }
 func (f *Faulty) Put(ctx context.Context, key string, r io.Reader, size int64, opts backends.PutOptions) (backends.ObjectInfo, error) {
 	if err := f.enter(ctx, "put", key); err != nil {
 		return backends.ObjectInfo{}, err
+	}
+	n := f.inFlight.Add(1)
+	defer f.inFlight.Add(-1)
+	for {
+		m := f.MaxPuts.Load()
+		if n <= m || f.MaxPuts.CompareAndSwap(m, n) {
+			break
+		}
 	}
 	if n := f.putBudget.Load(); n >= 0 {
 		r = FailingReader(r, n, fmt.Errorf("%s put %q: connection reset mid-upload: %w", f.b.Name(), key, ErrInjected))

@@ -29,9 +29,9 @@ type gateway struct {
 	waitErr error
 }
 
-// startGateway starts bin serve on data with the default fs store under
-// data/store and waits until /healthz answers.
-func startGateway(ctx context.Context, bin, data, logPath string) (*gateway, error) {
+// startGateway starts bin serve on data (with the default fs store under
+// data/store unless extra names a config) and waits until /healthz answers.
+func startGateway(ctx context.Context, bin, data, logPath string, extra ...string) (*gateway, error) {
 	port, err := pgtest.FreePort()
 	if err != nil {
 		return nil, err
@@ -43,7 +43,7 @@ func startGateway(ctx context.Context, bin, data, logPath string) (*gateway, err
 	}
 	defer logFile.Close() // the child has its own descriptor
 	g := &gateway{bin: bin, data: data, url: "http://" + addr, logPath: logPath, done: make(chan struct{})}
-	g.cmd = exec.Command(bin, "serve", "--data", data, "--listen", addr)
+	g.cmd = exec.Command(bin, append([]string{"serve", "--data", data, "--listen", addr}, extra...)...)
 	g.cmd.Stdout, g.cmd.Stderr = logFile, logFile
 	// Its own process group, so that a Ctrl-C on the terminal reaches only
 	// this program, which then stops the gateway after the running push;

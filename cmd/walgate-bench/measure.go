@@ -26,8 +26,9 @@ import (
 // bench holds the inputs, the settings and every figure of one run.
 type bench struct {
 	opts                  options
-	delta                 *deltaFigures // nil unless measured
-	fleet                 *fleetFigures // nil unless measured
+	delta                 *deltaFigures  // nil unless measured
+	fleet                 *fleetFigures  // nil unless measured
+	fanout                *fanoutFigures // nil unless measured
 	sp                    *spawner
 	gatewayBin, clientBin string
 	scratch               string
