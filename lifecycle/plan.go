@@ -385,9 +385,11 @@ func (cp *cplanner) retain() {
 	}
 	if p.PITRWindow > 0 {
 		ws := cp.now.Add(-p.PITRWindow)
+		// The anchor must lie on the history of the newest timeline: a
+		// backup on an abandoned branch cannot recover into the window.
 		var anchor *Backup
 		for _, b := range bs {
-			if _, ok := cp.chain(b); ok && !b.FinishTime.After(ws) {
+			if _, ok := cp.chain(b); ok && !b.FinishTime.After(ws) && cp.onHistory(b, cp.newestTL) {
 				anchor = b
 			}
 		}
@@ -432,6 +434,23 @@ func (cp *cplanner) ancestors(x uint32) (map[uint32]bool, bool) {
 	}
 	out[1] = true
 	return out, true
+}
+
+// onHistory says whether recovery from b can follow timeline t's history:
+// b is on t, or on an ancestor of t and finished in a segment before the
+// one where the history branched off b's timeline.
+func (cp *cplanner) onHistory(b *Backup, t uint32) bool {
+	var child uint32
+	for x := t; ; {
+		if x == b.Timeline {
+			return child == 0 || b.FinishSegment < SegmentOf(cp.tls[child].SwitchLSN, cp.c.SegmentSize)
+		}
+		tl, ok := cp.tls[x]
+		if !ok || tl.Parent == 0 || tl.Parent >= x {
+			return false
+		}
+		child, x = x, tl.Parent
+	}
 }
 
 // rule computes what timeline x's WAL needs, once.
