@@ -358,6 +358,13 @@ func (cp *cplanner) retain() {
 			fulls = append(fulls, b)
 		}
 	}
+	defer func() {
+		for _, b := range bs {
+			if rs := cp.reasons[b.Name]; len(rs) > 0 {
+				cp.out.Retained = append(cp.out.Retained, Retained{Name: b.Name, Reasons: rs})
+			}
+		}
+	}()
 	p := cp.p
 	if !p.RetentionOn() {
 		for _, b := range bs {
@@ -411,11 +418,6 @@ func (cp *cplanner) retain() {
 	for _, b := range bs {
 		if b.Permanent {
 			cp.keep(b, "permanent", false, false)
-		}
-	}
-	for _, b := range bs {
-		if rs := cp.reasons[b.Name]; len(rs) > 0 {
-			cp.out.Retained = append(cp.out.Retained, Retained{Name: b.Name, Reasons: rs})
 		}
 	}
 }

@@ -304,3 +304,24 @@ func TestPlanRejectsBadInput(t *testing.T) {
 		t.Fatal("duplicate backend accepted")
 	}
 }
+
+func TestNewestTimelineWithoutBackupKept(t *testing.T) {
+	// Timeline 2 branched from 1 at 10 and has a full; timeline 3 branched
+	// from 1 at 5 (a restore to an older point) and has none yet.
+	start := now.Add(-30 * day)
+	var wal []WALFile
+	wal = append(wal, segments("db", 1, 1, 12, start, day, "s3")...)
+	wal = append(wal, segments("db", 2, 10, 20, start.Add(10*day), day, "s3")...)
+	wal = append(wal, segments("db", 3, 5, 14, start.Add(20*day), day, "s3")...)
+	c := Cluster{Name: "db", WAL: WALSlice(wal),
+		Timelines: []Timeline{{ID: 2, Parent: 1, SwitchLSN: 10 * (16 << 20)}, {ID: 3, Parent: 1, SwitchLSN: 5 * (16 << 20)}},
+		Backups:   []Backup{backup("db", baseName(2, 15), true, "", 2, 15, 15, start.Add(15*day), "s3")}}
+	r := mustPlan(t, []Cluster{c}, Policy{RetainFull: 1})
+	cp := r.Clusters[0]
+	if cp.WALKeptFrom[3] != "" || cp.WALKeptFrom[1] != "none" || cp.WALKeptFrom[2] != SegmentName(2, 15, 0) {
+		t.Fatalf("%+v", cp.WALKeptFrom)
+	}
+	if !strings.Contains(strings.Join(cp.Warnings, ";"), "timeline 3 is the newest") {
+		t.Fatalf("%v", cp.Warnings)
+	}
+}
