@@ -94,11 +94,15 @@ func Plan(clusters []Cluster, backends []Backend, p Policy, now time.Time) (Resu
 
 // PlanStream is Plan for large fleets: clusters are planned one at a time,
 // each cluster's WAL is read once as it streams, and actions go to emit as
-// they are decided instead of into the result. Memory is bounded by one
-// cluster's backups and timelines, not by its WAL.
+// they are decided instead of into the result (nil: a dry count). Memory
+// is bounded by one cluster's backups and timelines, not by its WAL: the
+// stream's files are not kept.
 func PlanStream(clusters iter.Seq[Cluster], backends []Backend, p Policy, now time.Time, emit func(Action)) (Result, error) {
 	if err := p.Validate(); err != nil {
 		return Result{}, err
+	}
+	if emit == nil {
+		emit = func(Action) {}
 	}
 	views := map[string]*backendView{}
 	for _, b := range backends {
