@@ -72,6 +72,9 @@ type ClusterPlan struct {
 	Before     Cost     `json:"cost_before"`
 	After      Cost     `json:"cost_after"`
 	WALScanned int      `json:"wal_scanned"`
+	// Error: the snapshot broke its contract; none of this cluster's
+	// actions may be applied.
+	Error string `json:"error,omitempty"`
 }
 
 // Result is a whole plan.
@@ -94,7 +97,9 @@ func Plan(clusters []Cluster, backends []Backend, p Policy, now time.Time) (Resu
 
 // PlanStream is Plan for large fleets: clusters are planned one at a time,
 // each cluster's WAL is read once as it streams, and actions go to emit as
-// they are decided instead of into the result (nil: a dry count). Memory
+// they are decided instead of into the result (nil: a dry count). When it
+// returns an error naming clusters, the actions emitted for those clusters
+// must be discarded. Memory
 // is bounded by one cluster's backups and timelines, not by its WAL: the
 // stream's files are not kept.
 func PlanStream(clusters iter.Seq[Cluster], backends []Backend, p Policy, now time.Time, emit func(Action)) (Result, error) {
@@ -127,6 +132,15 @@ func PlanStream(clusters iter.Seq[Cluster], backends []Backend, p Policy, now ti
 		res.Clusters = append(res.Clusters, cp.ClusterPlan)
 	}
 	res.Before, res.After = before.cost(p), after.cost(p)
+	var bad []string
+	for _, cp := range res.Clusters {
+		if cp.Error != "" {
+			bad = append(bad, cp.Name+": "+cp.Error)
+		}
+	}
+	if len(bad) > 0 {
+		return res, fmt.Errorf("lifecycle: discard the plan of %d clusters: %s", len(bad), strings.Join(bad, "; "))
+	}
 	return res, nil
 }
 
@@ -426,20 +440,30 @@ func (cp *cplanner) retain() {
 	}
 }
 
-// ancestors is the timeline's history, itself first; ok is false when a
-// history is missing or inconsistent.
-func (cp *cplanner) ancestors(x uint32) (map[uint32]bool, bool) {
-	out := map[uint32]bool{}
+// lineage is the timelines recovery into a timeline may pass through: the
+// exact chain as far as histories are known; where one is missing, every
+// lower timeline might be an ancestor (PostgreSQL gives a new timeline an
+// ID above every existing one, so an ancestor's ID is always lower).
+type lineage struct {
+	exact map[uint32]bool
+	below uint32 // every ID below this is a possible ancestor (0: none)
+}
+
+func (l lineage) has(id uint32) bool { return l.exact[id] || id < l.below }
+
+func (cp *cplanner) lineage(x uint32) lineage {
+	l := lineage{exact: map[uint32]bool{}}
 	for x != 1 {
-		out[x] = true
+		l.exact[x] = true
 		t, ok := cp.tls[x]
 		if !ok || t.Parent == 0 || t.Parent >= x {
-			return out, false
+			l.below = x
+			return l
 		}
 		x = t.Parent
 	}
-	out[1] = true
-	return out, true
+	l.exact[1] = true
+	return l
 }
 
 // onHistory says whether recovery from b can follow timeline t's history:
@@ -466,18 +490,16 @@ func (cp *cplanner) rule(x uint32) *tlRule {
 	}
 	r := &tlRule{}
 	cp.rules[x] = r
-	anc, ok := cp.ancestors(x)
-	if !ok {
-		r.keepAll, r.winAll = true, true
-		cp.warn("timeline %d: its history (or a parent's) is unknown: all its WAL is kept and kept out of rehydration classes", x)
-		return r
+	anc := cp.lineage(x)
+	if anc.below != 0 {
+		cp.warn("timeline %d: the history of timeline %d is unknown: every lower timeline counts as a possible ancestor", x, anc.below)
 	}
 	if !cp.p.RetentionOn() {
 		r.keepAll = true
 	}
 	var fromName string
 	for _, b := range cp.c.Backups {
-		if !anc[b.Timeline] {
+		if !anc.has(b.Timeline) {
 			continue
 		}
 		start := b.StartSegment
@@ -622,6 +644,13 @@ func (cp *cplanner) tier(kind ObjectKind, object, key string, size int64, copies
 // wal decides one WAL file.
 func (cp *cplanner) wal(f WALFile) {
 	cp.out.WALScanned++
+	if _, ok := cp.tls[f.Timeline]; !ok && f.Timeline != 1 {
+		if cp.out.Error == "" {
+			cp.out.Error = fmt.Sprintf("WAL file %s is on timeline %d, which the snapshot's timelines do not list (list it, with parent 0 if its history is unknown)", f.Name, f.Timeline)
+		}
+		cp.tls[f.Timeline] = Timeline{ID: f.Timeline}
+		cp.rules[f.Timeline] = &tlRule{keepAll: true, winAll: true}
+	}
 	if f.Kind == pgname.History {
 		for _, cpy := range f.Copies {
 			cp.count(&cp.out.before, cpy, f.Size)

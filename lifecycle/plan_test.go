@@ -271,10 +271,32 @@ func TestTimelines(t *testing.T) {
 	if cp := r.Clusters[0]; cp.WALKeptFrom[1] != SegmentName(1, 5, 0) || cp.WALKeptFrom[2] != SegmentName(2, 0, 0) || cp.WALDeleted != 4 {
 		t.Fatalf("%+v", cp)
 	}
-	// Without timeline 2's history the planner keeps all of timeline 2.
+	// A timeline missing from the list fails the plan.
 	c.Timelines = nil
+	if _, err := Plan([]Cluster{c}, testBackends(), Policy{RetainFull: 1}, now); err == nil || !strings.Contains(err.Error(), "timeline 2") {
+		t.Fatalf("unlisted timeline: %v", err)
+	}
+	// Without timeline 2's history, timeline 1 may be its ancestor: a
+	// backup on 1 keeps all of 2; one on 2 only keeps 2 from its start.
+	c.Timelines = []Timeline{{ID: 2}}
 	r = mustPlan(t, []Cluster{c}, Policy{RetainFull: 1})
-	if cp := r.Clusters[0]; cp.WALKeptFrom[2] != "" || len(cp.Warnings) == 0 {
+	if cp := r.Clusters[0]; cp.WALKeptFrom[2] != SegmentName(2, 30, 0) || cp.WALKeptFrom[1] != "none" || len(cp.Warnings) == 0 {
+		t.Fatalf("%+v", cp)
+	}
+	r = mustPlan(t, []Cluster{c}, Policy{RetainFull: 2})
+	if cp := r.Clusters[0]; cp.WALKeptFrom[2] != SegmentName(2, 0, 0) || cp.WALKeptFrom[1] != SegmentName(1, 5, 0) {
+		t.Fatalf("%+v", cp)
+	}
+	// A 12-day window: the backup on 2 finished inside it; the one on 1
+	// could anchor it only through timeline 2's history, which is
+	// unknown: so no backup anchors the window and every backup is kept.
+	r = mustPlan(t, []Cluster{c}, Policy{PITRWindow: 12 * day})
+	if cp := r.Clusters[0]; len(cp.Retained) != 2 || cp.WALKeptFrom[1] != SegmentName(1, 5, 0) {
+		t.Fatalf("%+v", cp)
+	}
+	// A 5-day window: the backup on 2 anchors it.
+	r = mustPlan(t, []Cluster{c}, Policy{PITRWindow: 5 * day})
+	if cp := r.Clusters[0]; len(cp.Retained) != 1 || cp.Retained[0].Name != baseName(2, 30) {
 		t.Fatalf("%+v", cp)
 	}
 }

@@ -88,7 +88,10 @@ func SegmentOf(lsn, segSize uint64) uint64 {
 }
 
 // Timeline is what a timeline history file says of a timeline: it branched
-// from Parent at SwitchLSN. Timeline 1 has no history.
+// from Parent at SwitchLSN. Timeline 1 has no history. Parent 0: the
+// history is not known; then every lower timeline counts as a possible
+// ancestor (keeping more WAL), and no backup anchors the PITR window
+// through it (keeping more backups).
 type Timeline struct {
 	ID        uint32
 	Parent    uint32
@@ -100,9 +103,12 @@ type Timeline struct {
 type Cluster struct {
 	Name        string
 	SegmentSize uint64 // bytes; 0 = 16 MiB
-	Timelines   []Timeline
-	Backups     []Backup
-	WAL         iter.Seq[WALFile]
+	// Timelines lists every timeline above 1 that has WAL or backups. The
+	// planner must know the newest timeline before the WAL streams: a WAL
+	// file of an unlisted timeline fails the cluster's plan.
+	Timelines []Timeline
+	Backups   []Backup
+	WAL       iter.Seq[WALFile]
 	// PendingReplication counts copies the replicator has yet to make;
 	// any refuses deletion.
 	PendingReplication int
