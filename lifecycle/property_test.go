@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -490,4 +491,38 @@ func applyAll(c Cluster, wal []WALFile, as []Action) (Cluster, []WALFile) {
 	}
 	c2.WAL = WALSlice(wal2)
 	return c2, wal2
+}
+
+// TestPlanIsPureAndPerCluster: planning twice gives the same result, and
+// planning clusters together gives each cluster what planning it alone
+// gives.
+func TestPlanIsPureAndPerCluster(t *testing.T) {
+	rng := rand.New(rand.NewPCG(99, 1))
+	var cs []Cluster
+	for i := range 12 {
+		c, _ := genCluster(rng, fmt.Sprintf("c%d", i))
+		cs = append(cs, c)
+	}
+	for range 20 {
+		p := genPolicy(rng)
+		all, err := Plan(cs, testBackends(), p, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := Plan(cs, testBackends(), p, now)
+		if !reflect.DeepEqual(all, again) {
+			t.Fatal("two plans of the same input differ")
+		}
+		var actions []Action
+		for i, c := range cs {
+			one, _ := Plan([]Cluster{c}, testBackends(), p, now)
+			if !reflect.DeepEqual(one.Clusters[0], all.Clusters[i]) {
+				t.Fatalf("cluster %s planned alone differs", c.Name)
+			}
+			actions = append(actions, one.Actions...)
+		}
+		if !reflect.DeepEqual(actions, all.Actions) {
+			t.Fatal("actions of the clusters planned alone differ")
+		}
+	}
 }
