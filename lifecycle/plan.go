@@ -419,7 +419,7 @@ func (cp *cplanner) retain() {
 			}
 		}
 		if anchor != nil {
-			cp.keep(anchor, fmt.Sprintf("the newest backup finished before the PITR window (%s) starts at %s", p.PITRWindow, ws.Format(time.RFC3339)), true, true)
+			cp.keep(anchor, fmt.Sprintf("the newest backup on timeline %d's history finished before the PITR window (%s) starts at %s", cp.newestTL, p.PITRWindow, ws.Format(time.RFC3339)), true, true)
 		}
 		for _, b := range bs {
 			if b.FinishTime.After(ws) {
@@ -427,7 +427,9 @@ func (cp *cplanner) retain() {
 			}
 		}
 		if anchor == nil && len(bs) > 0 {
-			cp.warn("no restorable backup finished before the PITR window starts (%s): the window begins at the oldest backup", ws.Format(time.RFC3339))
+			if !bs[0].FinishTime.After(ws) {
+				cp.warn("no backup finished before the PITR window starts (%s) restores along timeline %d's known history: every backup is kept", ws.Format(time.RFC3339), cp.newestTL)
+			}
 			for _, b := range bs {
 				cp.keep(b, "no backup finished before the PITR window: every backup is kept", true, true)
 			}
