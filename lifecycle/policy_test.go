@@ -1,0 +1,92 @@
+package lifecycle
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParsePolicy(t *testing.T) {
+	p, err := ParsePolicy([]byte(`
+tiers:
+  - {kind: wal, after: 168h, class: warm}
+  - {kind: wal, after: 720h, class: cold}
+  - {kind: backup, after: 72h, class: warm}
+  - {kind: metadata, after: 720h, class: warm}
+retain_full: 2
+pitr_window: 336h
+allow_rehydration_classes_in_window: false
+prices: {hot: 0.023, warm: 0.0125, cold: 0.004, archive: 0.0036}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Tiers) != 4 || p.Tiers[0].After != 168*time.Hour || p.Tiers[1].Class != Cold || p.RetainFull != 2 ||
+		p.PITRWindow != 14*24*time.Hour || p.Prices[Hot] != 0.023 {
+		t.Fatalf("parsed %+v", p)
+	}
+	if p, err := ParsePolicy(nil); err != nil || p.RetentionOn() {
+		t.Fatalf("empty policy: %+v %v", p, err)
+	}
+	if _, err := ParsePolicy([]byte("retain_fulls: 2\n")); err == nil || !strings.Contains(err.Error(), "retain_fulls") {
+		t.Fatalf("unknown key accepted: %v", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	cases := []struct {
+		p    Policy
+		want string
+	}{
+		{Policy{Tiers: []Tier{{Kind: "wals", After: time.Hour, Class: Warm}}}, `kind "wals"`},
+		{Policy{Tiers: []Tier{{Kind: WAL, After: time.Hour, Class: "glacier"}}}, `class "glacier"`},
+		{Policy{Tiers: []Tier{{Kind: WAL, After: 0, Class: Warm}}}, "positive age"},
+		{Policy{Tiers: []Tier{{Kind: WAL, After: 2 * time.Hour, Class: Warm}, {Kind: WAL, After: time.Hour, Class: Cold}}}, "colder class"},
+		{Policy{Tiers: []Tier{{Kind: WAL, After: time.Hour, Class: Warm}, {Kind: WAL, After: time.Hour, Class: Cold}}}, "same age"},
+		{Policy{RetainFull: -1}, "retain_full -1"},
+		{Policy{PITRWindow: -time.Hour}, "pitr_window"},
+		{Policy{Prices: map[Class]float64{"tepid": 1}}, `class "tepid"`},
+		{Policy{Prices: map[Class]float64{Hot: -1}}, "negative"},
+	}
+	for _, c := range cases {
+		err := c.p.Validate()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: got %v, want an error with %q", c.p, err, c.want)
+		}
+	}
+	ok := Policy{Tiers: []Tier{{Kind: WAL, After: time.Hour, Class: Warm}, {Kind: BackupData, After: time.Hour, Class: Archive}}, RetainFull: 1}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStandardBackends(t *testing.T) {
+	s3, _ := StandardBackend("s3", "s3")
+	v := newBackendView(s3)
+	if v.instant(Archive) != Cold || v.names[Archive.rank()] != "GLACIER" {
+		t.Fatalf("s3: %+v", v)
+	}
+	if c, ok := v.classOf("DEEP_ARCHIVE"); !ok || c != Archive {
+		t.Fatalf("s3 DEEP_ARCHIVE: %s %v", c, ok)
+	}
+	gcs, _ := StandardBackend("g", "gcs")
+	if newBackendView(gcs).instant(Archive) != Archive {
+		t.Fatal("GCS ARCHIVE reads instantly")
+	}
+	az, _ := StandardBackend("a", "azure")
+	if newBackendView(az).instant(Archive) != Cold {
+		t.Fatal("Azure Archive needs rehydration")
+	}
+	fs, _ := StandardBackend("f", "fs")
+	if newBackendView(fs).hasClasses() {
+		t.Fatal("fs has no classes")
+	}
+	if _, err := StandardBackend("x", "ftp"); err == nil {
+		t.Fatal("unknown type accepted")
+	}
+	// A backend mapping only some classes falls back to the next warmer.
+	part := newBackendView(Backend{Name: "p", Classes: map[Class]string{Hot: "STANDARD", Cold: "COLD"}})
+	if part.names[Warm.rank()] != "STANDARD" || part.names[Archive.rank()] != "COLD" {
+		t.Fatalf("fallback: %v", part.names)
+	}
+}
