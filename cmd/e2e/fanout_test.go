@@ -143,6 +143,16 @@ func TestFanoutRestoreFromReplicas(t *testing.T) {
 
 	waitReplicated(t, g)
 	checkReplicas(t, g)
+	out, err := exec.Command(walgateBin(t), "status", "--data", g.Data, "--backends").CombinedOutput()
+	if err != nil {
+		t.Fatalf("walgate status --backends: %v\n%s", err, out)
+	}
+	for _, want := range []string{"BACKEND", "s3 ", "gcs ", "azure "} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("walgate status --backends lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("walgate status --backends:\n%s", out)
 
 	c := e.restore(t, "LATEST", pgtest.Recovery{})
 	sameTables(t, "restore with every store up", want, checksums(t, ctx, c))

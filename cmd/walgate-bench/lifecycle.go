@@ -214,3 +214,18 @@ func tib(c lifecycle.Cost) float64 {
 	}
 	return float64(n+c.Unknown) / (1 << 40)
 }
+
+const (
+	lifecycleBegin = "<!-- lifecycle: begin -->"
+	lifecycleEnd   = "<!-- lifecycle: end -->"
+)
+
+// lifecycleSection is measureLifecycle as a section of the report.
+func lifecycleSection() (string, error) {
+	logf("lifecycle: planning over %d clusters x %d segments", lifecycleClusters, lifecycleSegments)
+	text, err := measureLifecycle()
+	if err != nil {
+		return "", err
+	}
+	return lifecycleBegin + "\n## Lifecycle planner\n\nCommand: `go run ./cmd/walgate-bench -sections lifecycle -out docs/benchmarks.md` (part of `make bench`). " + text + lifecycleEnd + "\n", nil
+}

@@ -64,13 +64,13 @@ func main() {
 	flag.IntVar(&o.backupScale, "backup-scale", 100, "pgbench -i scale factor of the database the base backups copy (100: about 1.5 GB); 0 skips the base-backup figures")
 	flag.IntVar(&o.backupRuns, "backup-runs", 3, "timed runs of every base-backup method (the median is reported; of 2, the better)")
 	flag.IntVar(&o.deltaScale, "delta-scale", 100, "pgbench -i scale factor of the delta-backup chain")
-	sections := flag.String("sections", "wal,backup,delta,fleet,fanout", "which parts to run: wal, backup, delta, fleet, fanout; without wal, -out replaces only the delta, fleet and fanout sections of the existing file")
+	sections := flag.String("sections", "wal,backup,delta,fleet,fanout,lifecycle", "which parts to run: wal, backup, delta, fleet, fanout, lifecycle; without wal, -out replaces only the delta, fleet, fanout and lifecycle sections of the existing file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (segments, gateway data, logs)")
 	flag.Parse()
 	o.sections = map[string]bool{}
 	for _, s := range strings.Split(*sections, ",") {
 		switch s = strings.TrimSpace(s); s {
-		case "wal", "backup", "delta", "fleet", "fanout":
+		case "wal", "backup", "delta", "fleet", "fanout", "lifecycle":
 			o.sections[s] = true
 		default:
 			fmt.Fprintf(os.Stderr, "walgate-bench: unknown section %q (wal, backup, delta, fleet)\n", s)
@@ -207,6 +207,11 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("fan-out: %w", err)
 		}
 	}
+	if o.sections["lifecycle"] {
+		if b.lifecycle, err = lifecycleSection(); err != nil {
+			return fmt.Errorf("lifecycle: %w", err)
+		}
+	}
 	b.elapsed = time.Since(started)
 
 	rep := b.report()
@@ -242,6 +247,13 @@ func runSectionsOnly(ctx context.Context, b *bench, cl *cleanups, started time.T
 			return fmt.Errorf("fan-out: %w", err)
 		}
 		parts = append(parts, part{fanoutBegin, fanoutEnd, b.fanout.markdown()})
+	}
+	if b.opts.sections["lifecycle"] {
+		text, err := lifecycleSection()
+		if err != nil {
+			return fmt.Errorf("lifecycle: %w", err)
+		}
+		parts = append(parts, part{lifecycleBegin, lifecycleEnd, text})
 	}
 	old, err := os.ReadFile(b.opts.out)
 	if b.opts.out != "" && err != nil && !os.IsNotExist(err) {

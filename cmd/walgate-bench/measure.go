@@ -29,6 +29,7 @@ type bench struct {
 	delta                 *deltaFigures  // nil unless measured
 	fleet                 *fleetFigures  // nil unless measured
 	fanout                *fanoutFigures // nil unless measured
+	lifecycle             string         // the lifecycle section, "" unless measured
 	sp                    *spawner
 	gatewayBin, clientBin string
 	scratch               string

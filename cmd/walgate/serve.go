@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -76,7 +77,7 @@ func runServe(args []string, stderr io.Writer) error {
 		scheme = "https"
 	}
 	log.Info("walgate serving", "url", fmt.Sprintf("%s://%s", scheme, ln.Addr()), "data", cfg.Data,
-		"backend", cfg.Backends[0].Name, "mtls", cfg.TLS.ClientCA != "", "version", version())
+		"backends", backendNames(cfg), "groups", len(cfg.Groups), "mtls", cfg.TLS.ClientCA != "", "version", version())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -103,4 +104,13 @@ func newLogger(c gateway.LogConfig, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// backendNames lists the configured backends for the start-up log line.
+func backendNames(cfg gateway.Config) string {
+	names := make([]string, 0, len(cfg.Backends))
+	for _, b := range cfg.Backends {
+		names = append(names, b.Name+" ("+b.Type+")")
+	}
+	return strings.Join(names, ", ")
 }
