@@ -170,3 +170,25 @@ const (
 	MaxMetadataKeyLen   = 128
 	MaxMetadataValueLen = 1024
 )
+
+// ContextReader returns rc failing every Read once ctx is done, even when
+// the bytes have already arrived: an SDK's response body often does not
+// check its request's context on each read, and Get's contract says reads
+// fail after cancellation.
+func ContextReader(ctx context.Context, rc io.ReadCloser) io.ReadCloser {
+	return &ctxReader{ctx: ctx, rc: rc}
+}
+
+type ctxReader struct {
+	ctx context.Context
+	rc  io.ReadCloser
+}
+
+func (r *ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.rc.Read(p)
+}
+
+func (r *ctxReader) Close() error { return r.rc.Close() }

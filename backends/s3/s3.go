@@ -486,7 +486,7 @@ func (b *Backend) Get(ctx context.Context, key string, off, length int64) (io.Re
 		}
 		return nil, b.wrap("get", key, err)
 	}
-	return out.Body, nil
+	return backends.ContextReader(ctx, out.Body), nil
 }
 
 // Stat implements backends.Backend.
