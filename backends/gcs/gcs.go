@@ -266,6 +266,11 @@ func (b *Backend) put(ctx context.Context, key string, r io.Reader, size int64, 
 	defer cancel()
 	w := obj.NewWriter(wctx)
 	w.ChunkSize = b.cfg.ChunkSize
+	if size >= 0 && size < int64(b.cfg.ChunkSize) {
+		// The buffer need not outgrow the object (the SDK rounds up to
+		// 256 KiB): a 2 MiB WAL object holds 2.25 MiB, not a whole chunk.
+		w.ChunkSize = int(size) + 1
+	}
 	w.ChunkTransferTimeout = b.cfg.Timeout
 	w.ChunkRetryDeadline = time.Duration(b.cfg.MaxAttempts) * b.cfg.Timeout
 	w.ContentType = contentType

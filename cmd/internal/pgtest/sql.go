@@ -220,6 +220,17 @@ func (c *Cluster) WaitArchived(ctx context.Context, walName string) (ArchiverSta
 			return s, nil
 		}
 		if _, err := os.Stat(done); err == nil {
+			// Archived; pg_stat_archiver may report it a moment later
+			// (the archiver renames .ready to .done before it counts).
+			for range 40 {
+				if isSegmentName(s.LastArchivedWAL) && s.LastArchivedWAL >= target {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+				if s, err = c.ArchiverStats(ctx); err != nil {
+					return s, err
+				}
+			}
 			return s, nil
 		}
 		select {
