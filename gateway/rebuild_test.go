@@ -326,7 +326,7 @@ func copyTree(t *testing.T, dir, dst string) {
 // archives (a cluster folder each) and fetches through a gateway on it.
 func TestRebuildWALGVectors(t *testing.T) {
 	if _, err := os.Stat(vectorsDir); err != nil {
-		t.Skipf("WAL-G vectors not available: %v", err)
+		t.Fatalf("WAL-G test vectors missing (expected at %s, ../shared beside the project): %v", vectorsDir, err)
 	}
 	for _, variant := range []string{"lz4-plain", "zstd-libsodium", "brotli-libsodium", "lzma-plain"} {
 		t.Run(variant, func(t *testing.T) {
