@@ -37,6 +37,7 @@ lint:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./index/pgname -run '^$$' -fuzz FuzzParseWALFile -fuzztime $(FUZZTIME)
+	$(GO) test ./index/pgname -run '^$$' -fuzz FuzzParseHistory -fuzztime $(FUZZTIME)
 	$(GO) test ./client/codec -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME)
 	$(GO) test ./client/codec -run '^$$' -fuzz FuzzDecrypt -fuzztime $(FUZZTIME)
 	$(GO) test ./gateway/protocol -run '^$$' -fuzz FuzzTokenCluster -fuzztime $(FUZZTIME)

@@ -36,6 +36,10 @@ type BackupPushOptions struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
+	// Permanent marks the backup permanent: retention never deletes it
+	// and keeps the WAL from its start to its finish.
+	Permanent bool
+
 	// Mode chooses the kind of backup: BackupAuto (a delta when
 	// DeltaMaxSteps allows one and a parent exists, else full),
 	// BackupFull or BackupDelta (fail when no parent can be used).
@@ -386,7 +390,7 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 		UncompressedSize: uncompressed + ctlTar.Bytes, CompressedSize: stored + ctlStored + labelStored,
 		DataCatalogSize: scan.DataCatalogSize, Version: basebackup.SentinelVersion,
 		StartTime: startTime.UTC(), FinishTime: finishTime.UTC(), DateFmt: basebackup.DateFmt,
-		Hostname: host, DataDir: pgdata,
+		Hostname: host, DataDir: pgdata, IsPermanent: opts.Permanent,
 	}
 	if len(scan.Tablespaces) > 0 {
 		sentinelDoc.Spec = basebackup.NewTablespaceSpec(pgdata, scan.Tablespaces)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/walgate/walgate/client/codec"
 	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/index/pgname"
 )
 
 // copyBuf is the buffer size for file and network copies.
@@ -35,7 +36,8 @@ type PushResult struct {
 func (c *Client) PushWAL(ctx context.Context, path string) (PushResult, error) {
 	name := filepath.Base(path)
 	op := "push " + name
-	if _, err := protocol.ValidateWALName(name); err != nil {
+	wf, err := protocol.ValidateWALName(name)
+	if err != nil {
 		return PushResult{}, &Error{Kind: ErrRejected, Op: op, Message: "not a WAL file name PostgreSQL archives (archive_command must pass %p)", Err: err}
 	}
 	f, err := os.Open(path)
@@ -64,17 +66,28 @@ func (c *Client) PushWAL(ctx context.Context, path string) (PushResult, error) {
 	if c.cfg.Key != nil {
 		encryption = protocol.EncryptionLibsodium
 	}
+	header := map[string]string{
+		protocol.HeaderContentSHA256: sum,
+		protocol.HeaderCompression:   string(c.cfg.Compression),
+		protocol.HeaderEncryption:    encryption,
+		protocol.HeaderContentID:     cid.String(),
+		protocol.HeaderPlainSize:     strconv.FormatInt(plain, 10),
+		"Content-Type":               "application/octet-stream",
+	}
+	if wf.Kind == pgname.History {
+		// The gateway cannot read an encrypted history: say what it holds.
+		es, err := readHistory(path, wf.Timeline)
+		if err != nil {
+			return PushResult{}, &Error{Kind: ErrRejected, Op: op, Message: "the timeline history file is not what PostgreSQL writes", Err: err}
+		}
+		last := es[len(es)-1]
+		header[protocol.HeaderTimelineParent] = strconv.FormatUint(uint64(last.Parent), 10)
+		header[protocol.HeaderSwitchLSN] = last.Switch.String()
+	}
 	resp, err := c.do(ctx, request{
 		op: op, method: http.MethodPut, path: protocol.WALPath(c.cfg.Cluster, name),
-		header: map[string]string{
-			protocol.HeaderContentSHA256: sum,
-			protocol.HeaderCompression:   string(c.cfg.Compression),
-			protocol.HeaderEncryption:    encryption,
-			protocol.HeaderContentID:     cid.String(),
-			protocol.HeaderPlainSize:     strconv.FormatInt(plain, 10),
-			"Content-Type":               "application/octet-stream",
-		},
-		body: func() (io.Reader, int64, error) { return sp.Reader(), sp.Size(), nil },
+		header: header,
+		body:   func() (io.Reader, int64, error) { return sp.Reader(), sp.Size(), nil },
 	})
 	if err != nil {
 		return PushResult{}, err
@@ -225,4 +238,19 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// readHistory reads and parses a timeline history file (a few hundred
+// bytes; at most 1 MiB is read).
+func readHistory(path string, tli pgname.Timeline) ([]pgname.HistoryEntry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	return pgname.ParseHistory(string(data), tli)
 }

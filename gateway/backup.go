@@ -244,6 +244,7 @@ type sentinelFields struct {
 	PgVersion        int       `json:"PgVersion"`
 	SystemIdentifier uint64    `json:"SystemIdentifier"`
 	Hostname         string    `json:"Hostname"`
+	IsPermanent      bool      `json:"IsPermanent"`
 }
 
 // commitBackup is POST /v1/clusters/{cluster}/backups/{name}/commit.
@@ -311,7 +312,7 @@ func (s *Server) commitBackup(c *fiber.Ctx) error {
 		cur.SentinelKey, cur.SentinelSize = key, info.Size
 		cur.Info = index.BackupInfo{Kind: kind, DeltaFrom: sf.DeltaFrom, DeltaFullName: sf.DeltaFullName, DeltaCount: sf.DeltaCount, StartLSN: *sf.LSN, FinishLSN: *sf.FinishLSN, Timeline: tli,
 			StartTime: sf.StartTime, FinishTime: sf.FinishTime, UncompressedSize: sf.UncompressedSize, PgVersion: sf.PgVersion,
-			SystemIdentifier: sf.SystemIdentifier, Hostname: sf.Hostname}
+			SystemIdentifier: sf.SystemIdentifier, Hostname: sf.Hostname, Permanent: sf.IsPermanent}
 		committed = *cur
 		sentinel := index.Copy{Cluster: cluster, Kind: index.CopySentinel, Name: name, Key: key, Size: info.Size,
 			SHA256: hex.EncodeToString(sentinelSum[:]), Metadata: sentinelMeta}

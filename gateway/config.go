@@ -19,6 +19,7 @@ import (
 	"github.com/walgate/walgate/backends/s3"
 	"github.com/walgate/walgate/gateway/health"
 	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/lifecycle"
 )
 
 // Config is the gateway's configuration. The zero value plus Defaults is
@@ -50,6 +51,23 @@ type Config struct {
 	Health HealthConfig `yaml:"health"`
 	// Metrics serves Prometheus metrics on a separate listener.
 	Metrics MetricsConfig `yaml:"metrics"`
+	// Lifecycle schedules tiering and retention (each group's lifecycle:
+	// says what they do).
+	Lifecycle LifecycleConfig `yaml:"lifecycle"`
+}
+
+// LifecycleConfig schedules the lifecycle runs of the daemon. The policies
+// are per group (GroupConfig.Lifecycle).
+type LifecycleConfig struct {
+	// Interval is how often the daemon plans (e.g. 24h); 0 never: then
+	// only 'walgate lifecycle' plans and applies.
+	Interval time.Duration `yaml:"interval"`
+	// Apply makes the scheduled runs carry out their plans. Off (the
+	// default) they only log what they would do.
+	Apply bool `yaml:"apply"`
+	// Prices are monthly prices per GiB for each class (hot, warm, cold,
+	// archive), for the cost estimates of groups that set none.
+	Prices map[lifecycle.Class]float64 `yaml:"prices"`
 }
 
 // HealthConfig holds the health thresholds (gateway/health.Policy); unset
@@ -169,6 +187,9 @@ type GroupConfig struct {
 	// (on N of them, the primary first and the next ones in order standing
 	// in for any that fail). The rest is copied by the replicator.
 	Ack string `yaml:"ack"`
+	// Lifecycle is the group's tiering and retention policy (see
+	// docs/lifecycle.md). The zero policy moves and deletes nothing.
+	Lifecycle lifecycle.Policy `yaml:"lifecycle"`
 }
 
 // ReplicationConfig tunes the background copies to backends outside a
@@ -312,6 +333,9 @@ func (c *Config) Validate() error {
 		if b.MaxWrites < 0 {
 			errs = append(errs, fmt.Errorf("backends[%d] (%s): max_writes must not be negative", i, b.Name))
 		}
+		if b.Type == "fs" && len(b.Classes) > 0 {
+			errs = append(errs, fmt.Errorf("backends[%d] (%s): an fs backend has no storage classes; remove classes:", i, b.Name))
+		}
 		for abstract := range b.Classes {
 			switch abstract {
 			case "hot", "warm", "cold", "archive":
@@ -354,6 +378,15 @@ func (c *Config) Validate() error {
 		if _, err := parseAck(g.Ack, len(g.Backends)); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 		}
+		if err := g.Lifecycle.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+		}
+	}
+	if l := c.Lifecycle; l.Interval < 0 || l.Interval > 0 && l.Interval < time.Minute {
+		errs = append(errs, fmt.Errorf("lifecycle.interval %s: want 0 (no scheduled runs) or at least 1m, e.g. 24h", l.Interval))
+	}
+	if err := (lifecycle.Policy{Prices: c.Lifecycle.Prices}).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("lifecycle.prices: %w", err))
 	}
 	if r := c.Replication; r.Concurrency < 0 || r.RetryMin < 0 || r.RetryMax < r.RetryMin {
 		errs = append(errs, errors.New("replication: concurrency must not be negative and retry_max must be at least retry_min"))

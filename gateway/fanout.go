@@ -15,6 +15,7 @@ import (
 
 	"github.com/walgate/walgate/backends"
 	"github.com/walgate/walgate/index"
+	"github.com/walgate/walgate/lifecycle"
 )
 
 // store is one configured backend and what the gateway has seen of it.
@@ -22,6 +23,9 @@ type store struct {
 	name  string
 	b     backends.Backend
 	slots chan struct{} // bounds concurrent writes (nil: unbounded)
+	// writeClass is the class new objects are written in: the backend's
+	// configured classes.hot ("" = the backend's default).
+	writeClass string
 
 	mu        sync.Mutex
 	failedAt  time.Time // last failed operation; reads try it last for a while
@@ -31,6 +35,14 @@ type store struct {
 
 // unhealthyFor is how long after a failure reads try a backend last.
 const unhealthyFor = 30 * time.Second
+
+// putOptions gives a write the backend's write class unless it names one.
+func (st *store) putOptions(opts backends.PutOptions) backends.PutOptions {
+	if opts.Class == "" {
+		opts.Class = st.writeClass
+	}
+	return opts
+}
 
 func (st *store) fail(err error) {
 	st.mu.Lock()
@@ -85,6 +97,7 @@ type group struct {
 	stores   []*store
 	ack      int  // backends a push must reach
 	strict   bool // ack primary or all: exactly the first ack backends
+	policy   lifecycle.Policy
 }
 
 func (g *group) primary() *store { return g.stores[0] }
@@ -106,7 +119,8 @@ func buildGroups(cfg []GroupConfig, stores map[string]*store) ([]*group, error) 
 		if err != nil {
 			return nil, fmt.Errorf("group %s: %w", gc.Name, err)
 		}
-		g := &group{name: gc.Name, patterns: gc.Clusters, ack: n, strict: gc.Ack == AckPrimary || gc.Ack == AckAll || gc.Ack == ""}
+		g := &group{name: gc.Name, patterns: gc.Clusters, ack: n, strict: gc.Ack == AckPrimary || gc.Ack == AckAll || gc.Ack == "",
+			policy: gc.Lifecycle}
 		for _, b := range gc.Backends {
 			st, ok := stores[b]
 			if !ok {
@@ -231,7 +245,7 @@ func tee(ctx context.Context, targets []*store, key string, r io.Reader, size in
 		}
 	}()
 	if len(targets) == 1 {
-		infos[0], errs[0] = targets[0].b.Put(ctx, key, r, size, opts)
+		infos[0], errs[0] = targets[0].b.Put(ctx, key, r, size, targets[0].putOptions(opts))
 		return infos, errs
 	}
 	pws := make([]*io.PipeWriter, len(targets))
@@ -240,7 +254,7 @@ func tee(ctx context.Context, targets []*store, key string, r io.Reader, size in
 		pr, pw := io.Pipe()
 		pws[i] = pw
 		wg.Go(func() {
-			infos[i], errs[i] = st.b.Put(ctx, key, pr, size, opts)
+			infos[i], errs[i] = st.b.Put(ctx, key, pr, size, st.putOptions(opts))
 			// Unblock the writer if Put returned without reading it all.
 			pr.CloseWithError(fmt.Errorf("backend %s stopped reading", st.name))
 		})
@@ -307,7 +321,7 @@ func copyObject(ctx context.Context, src, dst *store, key string, size int64, wa
 	}
 	defer rc.Close()
 	vr := &verifyingReader{r: rc, size: size, want: wantSHA, h: sha256.New(), src: src.name, withhold: true}
-	if _, err := dst.b.Put(ctx, key, vr, size, opts); err != nil {
+	if _, err := dst.b.Put(ctx, key, vr, size, dst.putOptions(opts)); err != nil {
 		if vr.err != nil {
 			return &sourceError{src: src.name, err: vr.err, bad: errors.Is(vr.err, errCopyDamaged)}
 		}

@@ -94,6 +94,7 @@ var errStopScan = errors.New("stop the scan")
 type fleet struct {
 	mu       sync.Mutex
 	clusters map[string]*walState
+	rescans  map[string][]index.WALObject // pushes during a rescan (see rescan)
 }
 
 // loadFleet scans the catalog once at start-up.
@@ -125,6 +126,9 @@ func (f *fleet) add(cluster string, o index.WALObject) {
 		f.clusters[cluster] = w
 	}
 	w.add(o)
+	if late, ok := f.rescans[cluster]; ok {
+		f.rescans[cluster] = append(late, o)
+	}
 }
 
 // clone copies the summary (the copy can be read without the lock).
@@ -197,6 +201,9 @@ func readCatalogPart(cat *index.Catalog, name string, segSize uint64) (*catalogP
 		if b.State == index.BackupOpen {
 			p.open++
 			continue
+		}
+		if b.State != index.BackupCommitted {
+			continue // being deleted
 		}
 		hb := health.Backup{Name: b.Name, Full: b.Info.Kind != "delta", DeltaFrom: b.Info.DeltaFrom, Depth: b.Info.DeltaCount,
 			Timeline: b.Info.Timeline, StartSeg: b.Info.StartLSN / seg, FinishSeg: b.Info.FinishLSN / seg,

@@ -24,6 +24,8 @@ type metrics struct {
 	duration *prometheus.HistogramVec // op
 	bytesIn  *prometheus.CounterVec   // op
 	bytesOut *prometheus.CounterVec   // op
+	// lifecycle counts applied lifecycle actions by kind and result.
+	lifecycle *prometheus.CounterVec // kind, result
 }
 
 func newMetrics(s *Server) *metrics {
@@ -37,7 +39,9 @@ func newMetrics(s *Server) *metrics {
 		Help: "Object bytes received and stored, by operation."}, []string{"op"})
 	m.bytesOut = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walgate_sent_bytes_total",
 		Help: "Object bytes sent, by operation."}, []string{"op"})
-	m.reg.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut, fleetCollector{s}, prometheus.NewGoCollector())
+	m.lifecycle = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walgate_lifecycle_actions_total",
+		Help: "Lifecycle actions carried out (set-class, delete) by result (done, failed)."}, []string{"kind", "result"})
+	m.reg.MustRegister(m.lifecycle, m.requests, m.duration, m.bytesIn, m.bytesOut, fleetCollector{s}, prometheus.NewGoCollector())
 	return m
 }
 

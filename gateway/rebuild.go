@@ -30,6 +30,7 @@ import (
 	"github.com/walgate/walgate/backends"
 	"github.com/walgate/walgate/gateway/protocol"
 	"github.com/walgate/walgate/index"
+	"github.com/walgate/walgate/index/pgname"
 )
 
 // A catalog rebuild (walgate index rebuild --from NAME) lists one backend
@@ -536,11 +537,19 @@ func (r *rebuildState) walFromMetadata(w *walItem) (index.WALObject, bool) {
 		r.note("%s: its walgate metadata is incomplete or disagrees with the key; derived from the object instead", w.info.Key)
 		return index.WALObject{}, false
 	}
-	return index.WALObject{
+	obj := index.WALObject{
 		Name: w.name, Key: w.info.Key, Backend: r.backendName, Size: w.info.Size,
 		SHA256: md["sha256"], ContentID: md["content-id"], PlainSize: plain,
 		Compression: w.comp, Encryption: md["encryption"], StoredAt: w.info.Modified.UTC(),
-	}, true
+	}
+	if p, l := md["timeline-parent"], md["switch-lsn"]; p != "" {
+		n, perr := strconv.ParseUint(p, 10, 32)
+		lsn, lerr := pgname.ParseLSN(l)
+		if perr == nil && lerr == nil {
+			obj.TimelineParent, obj.SwitchLSN = uint32(n), uint64(lsn)
+		}
+	}
+	return obj, true
 }
 
 // inspectWAL reads a WAL object without (usable) metadata: its SHA-256,
@@ -946,7 +955,8 @@ func (r *rebuildState) backupRecord(g *backupGroup) (index.Backup, bool, error) 
 		Files: g.recs, SentinelKey: g.sentinel.Key, SentinelSize: g.sentinel.Size,
 		Info: index.BackupInfo{Kind: kind, DeltaFrom: sf.DeltaFrom, DeltaFullName: sf.DeltaFullName, DeltaCount: sf.DeltaCount,
 			StartLSN: *sf.LSN, FinishLSN: *sf.FinishLSN, Timeline: tli, StartTime: sf.StartTime, FinishTime: sf.FinishTime,
-			UncompressedSize: sf.UncompressedSize, PgVersion: sf.PgVersion, SystemIdentifier: sf.SystemIdentifier, Hostname: sf.Hostname},
+			UncompressedSize: sf.UncompressedSize, PgVersion: sf.PgVersion, SystemIdentifier: sf.SystemIdentifier, Hostname: sf.Hostname,
+			Permanent: sf.IsPermanent},
 	}
 	return b, true, nil
 }

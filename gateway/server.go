@@ -23,6 +23,7 @@ import (
 	"github.com/walgate/walgate/backends/s3"
 	"github.com/walgate/walgate/gateway/protocol"
 	"github.com/walgate/walgate/index"
+	"github.com/walgate/walgate/lifecycle"
 )
 
 // Version is the gateway's version string, set by the build.
@@ -58,6 +59,9 @@ type Server struct {
 	uiKey     uiKey                   // signs dashboard session cookies
 
 	adminLn net.Listener
+
+	lcMu       sync.Mutex          // one lifecycle run at a time
+	lcBackends []lifecycle.Backend // the backends' class mappings
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -132,7 +136,7 @@ func openStores(cfg Config, log *slog.Logger, wrap WrapBackend) (map[string]*sto
 		if wrap != nil {
 			be = wrap(bc.Name, be)
 		}
-		st := &store{name: bc.Name, b: be}
+		st := &store{name: bc.Name, b: be, writeClass: bc.Classes["hot"]}
 		if bc.MaxWrites > 0 {
 			st.slots = make(chan struct{}, bc.MaxWrites)
 		}
@@ -180,6 +184,10 @@ func NewWrapped(cfg Config, log *slog.Logger, wrap WrapBackend) (*Server, error)
 		closeAll()
 		return nil, fmt.Errorf("reading the catalog: %w", err)
 	}
+	if s.lcBackends, err = lifecycleBackends(cfg); err != nil {
+		closeAll()
+		return nil, err
+	}
 	s.repl = newReplicator(s)
 	s.repl.start()
 	s.metrics = newMetrics(s)
@@ -219,6 +227,7 @@ func (s *Server) routes() {
 	v1.Post("/clusters/:cluster/drills", s.postDrill)
 	v1.Get("/clusters/:cluster/drills", s.listDrills)
 	v1.Get("/clusters/:cluster/health", s.getHealth)
+	v1.Post("/clusters/:cluster/delete", s.postDelete)
 	s.uiRoutes()
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok\n") })
 }
@@ -360,6 +369,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	go func() { s.adminDone <- s.serveAdmin(ctx, s.adminLn) }()
 	go s.janitor(ctx)
+	go s.lifecycleLoop(ctx)
 	if s.metricsLn != nil {
 		s.serveMetrics(ctx, s.metricsLn)
 		s.log.Info("serving Prometheus metrics", "url", "http://"+s.metricsLn.Addr().String()+"/metrics")

@@ -99,6 +99,30 @@ func (s *Server) serveAdmin(ctx context.Context, ln net.Listener) error {
 		}
 		_ = json.NewEncoder(w).Encode(st)
 	})
+	mux.HandleFunc("POST /lifecycle", func(w http.ResponseWriter, r *http.Request) {
+		var opts LifecycleOptions
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&opts); err != nil {
+			http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		res, err := s.Lifecycle(r.Context(), opts, time.Now())
+		switch {
+		case errors.Is(err, ErrLifecycleBusy):
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		case errors.Is(err, index.ErrNotFound):
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		if opts.Apply {
+			s.logLifecycle(res, err)
+		}
+		out := lifecycleResponse{Result: res}
+		if err != nil {
+			out.Error = err.Error()
+		}
+		_ = json.NewEncoder(w).Encode(out)
+	})
 	mux.HandleFunc("GET /tokens", func(w http.ResponseWriter, r *http.Request) {
 		list, err := s.catalog.ListTokens()
 		if err != nil {
@@ -203,4 +227,26 @@ func (a *AdminClient) Backends() ([]BackendStatus, error) {
 // RevokeToken revokes a token by ID on the running gateway.
 func (a *AdminClient) RevokeToken(id string) error {
 	return a.call(http.MethodDelete, "/tokens/"+id, nil, nil)
+}
+
+// lifecycleResponse answers POST /lifecycle on the admin socket.
+type lifecycleResponse struct {
+	Result LifecycleResult `json:"result"`
+	Error  string          `json:"error,omitempty"`
+}
+
+// Lifecycle asks the running gateway to plan (and with opts.Apply carry
+// out) a lifecycle run. It waits as long as the run takes. The result
+// comes with the run's error, if any (some clusters without a plan).
+func (a *AdminClient) Lifecycle(opts LifecycleOptions) (LifecycleResult, error) {
+	long := *a.http
+	long.Timeout = 0
+	var res lifecycleResponse
+	if err := (&AdminClient{http: &long}).call(http.MethodPost, "/lifecycle", opts, &res); err != nil {
+		return LifecycleResult{}, err
+	}
+	if res.Error != "" {
+		return res.Result, errors.New(res.Error)
+	}
+	return res.Result, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/walgate/walgate/backends"
 	"github.com/walgate/walgate/gateway/protocol"
 	"github.com/walgate/walgate/index"
+	"github.com/walgate/walgate/index/pgname"
 )
 
 // compressionExt maps the compressions a client may declare to WAL-G's
@@ -111,6 +112,10 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	parent, switchLSN, err := timelineHeaders(c, name)
+	if err != nil {
+		return err
+	}
 	body := &ingestReader{
 		r: c.Context().RequestBodyStream(), conn: c.Context().Conn(), idle: s.cfg.Limits.IdleTimeout,
 		declared: h.length, want: h.sha256, hash: sha256.New(),
@@ -144,6 +149,10 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 		"plain-size":  strconv.FormatInt(h.plainSize, 10),
 		"compression": h.compression, "encryption": h.encryption,
 	}
+	if parent != 0 {
+		meta["timeline-parent"] = strconv.FormatUint(uint64(parent), 10)
+		meta["switch-lsn"] = pgname.LSN(switchLSN).String()
+	}
 	// The request context would end when the handler returns; the write
 	// must finish or fail on its own terms.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -166,6 +175,7 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 		Name: name, Key: key, Backend: w.held[0], Backends: w.held, Size: w.info.Size,
 		SHA256: hex.EncodeToString(body.hash.Sum(nil)), ContentID: h.contentID, PlainSize: h.plainSize,
 		Compression: h.compression, Encryption: h.encryption, StoredAt: time.Now().UTC(), TokenID: tok.ID,
+		TimelineParent: parent, SwitchLSN: switchLSN,
 	}
 	copies := make([]index.Copy, 0, len(w.missing))
 	for _, m := range w.missing {
@@ -187,16 +197,40 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	return c.JSON(protocol.PutWALResult{Name: name, Status: "stored", SHA256: obj.SHA256, Size: obj.Size, ContentID: obj.ContentID})
 }
 
+// timelineHeaders reads what a client says of a timeline history file it
+// pushes (both headers or neither; only on history files).
+func timelineHeaders(c *fiber.Ctx, name string) (parent uint32, switchLSN uint64, err error) {
+	p, l := c.Get(protocol.HeaderTimelineParent), c.Get(protocol.HeaderSwitchLSN)
+	if p == "" && l == "" {
+		return 0, 0, nil
+	}
+	f, _ := pgname.ParseWALFile(name)
+	if f.Kind != pgname.History {
+		return 0, 0, apiErr(protocol.CodeBadRequest, "headers %s and %s go only with a timeline history file", protocol.HeaderTimelineParent, protocol.HeaderSwitchLSN)
+	}
+	n, perr := strconv.ParseUint(p, 10, 32)
+	lsn, lerr := pgname.ParseLSN(l)
+	if perr != nil || lerr != nil || n == 0 || uint32(n) >= uint32(f.Timeline) {
+		return 0, 0, apiErr(protocol.CodeBadRequest, "headers %s and %s must name a parent timeline below %d and an LSN X/Y", protocol.HeaderTimelineParent, protocol.HeaderSwitchLSN, f.Timeline)
+	}
+	return uint32(n), uint64(lsn), nil
+}
+
 // walCopy describes a WAL object as a replication copy (and its metadata
 // as written at push time).
 func walCopy(cluster string, obj index.WALObject) index.Copy {
-	return index.Copy{Cluster: cluster, Kind: index.CopyWAL, Name: obj.Name, Key: obj.Key, Size: obj.Size, SHA256: obj.SHA256,
+	cp := index.Copy{Cluster: cluster, Kind: index.CopyWAL, Name: obj.Name, Key: obj.Key, Size: obj.Size, SHA256: obj.SHA256,
 		Metadata: map[string]string{
 			"cluster": cluster, "kind": "wal", "name": obj.Name,
 			"sha256": obj.SHA256, "content-id": obj.ContentID,
 			"plain-size":  strconv.FormatInt(obj.PlainSize, 10),
 			"compression": obj.Compression, "encryption": obj.Encryption,
 		}}
+	if obj.TimelineParent != 0 {
+		cp.Metadata["timeline-parent"] = strconv.FormatUint(uint64(obj.TimelineParent), 10)
+		cp.Metadata["switch-lsn"] = pgname.LSN(obj.SwitchLSN).String()
+	}
+	return cp
 }
 
 // answerExisting answers a push of a name the catalog already holds: the

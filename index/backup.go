@@ -18,6 +18,10 @@ var (
 const (
 	BackupOpen      = "open"      // uploading; invisible to fetch and list
 	BackupCommitted = "committed" // sentinel written; restorable
+	// BackupDeleting: retention is deleting its objects (sentinel first);
+	// invisible to fetch and list, finished by the next lifecycle run if
+	// a backend failed meanwhile.
+	BackupDeleting = "deleting"
 )
 
 // BackupFile is one stored object of a backup.
@@ -29,6 +33,9 @@ type BackupFile struct {
 	Encryption  string `json:"encryption"`
 	// Backends hold the file (see Holders).
 	Backends []string `json:"backends,omitempty"`
+	// Classes holds the storage class of copies not in their backend's
+	// default class, by backend name (lifecycle tiering).
+	Classes map[string]string `json:"classes,omitempty"`
 }
 
 // BackupInfo is what the catalog keeps from a backup's sentinel.
@@ -46,6 +53,9 @@ type BackupInfo struct {
 	PgVersion        int       `json:"pg_version"`
 	SystemIdentifier uint64    `json:"system_identifier"`
 	Hostname         string    `json:"hostname"`
+	// Permanent backups are never deleted by retention (the sentinel's
+	// IsPermanent).
+	Permanent bool `json:"permanent,omitempty"`
 }
 
 // Backup is a base backup's catalog record, open or committed.
@@ -61,8 +71,11 @@ type Backup struct {
 	Files        map[string]BackupFile `json:"files"`
 	SentinelKey  string                `json:"sentinel_key,omitempty"`
 	SentinelSize int64                 `json:"sentinel_size,omitempty"`
-	Info         BackupInfo            `json:"info"`
-	TokenID      string                `json:"token_id"`
+	// SentinelClasses holds the sentinel's storage class where not its
+	// backend's default, by backend name.
+	SentinelClasses map[string]string `json:"sentinel_classes,omitempty"`
+	Info            BackupInfo        `json:"info"`
+	TokenID         string            `json:"token_id"`
 }
 
 // StoredSize is the bytes all objects of the backup take in the backend.

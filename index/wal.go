@@ -24,6 +24,14 @@ type WALObject struct {
 	Encryption  string    `json:"encryption"`         // libsodium, none
 	StoredAt    time.Time `json:"stored_at"`          // when the catalog committed it
 	TokenID     string    `json:"token_id"`           // who pushed it
+	// Classes holds the storage class of copies not in their backend's
+	// default class, by backend name (lifecycle tiering).
+	Classes map[string]string `json:"classes,omitempty"`
+	// TimelineParent and SwitchLSN are what a timeline history file says
+	// of its timeline: it branched from TimelineParent at SwitchLSN (0:
+	// not a history file, or not known).
+	TimelineParent uint32 `json:"timeline_parent,omitempty"`
+	SwitchLSN      uint64 `json:"switch_lsn,omitempty"`
 }
 
 // Cluster is a cluster's catalog record.

@@ -408,6 +408,22 @@ func (cp *cplanner) retain() {
 			}
 		}
 	}
+	if p.RetainBackups > 0 {
+		for i := max(0, len(bs)-p.RetainBackups); i < len(bs); i++ {
+			cp.keep(bs[i], fmt.Sprintf("one of the newest %d backups", p.RetainBackups), true, false)
+		}
+	}
+	if p.KeepFrom != "" {
+		from := cp.byName[p.KeepFrom]
+		if from == nil {
+			cp.warn("backup %s is not in the catalog: every backup is kept", p.KeepFrom)
+		}
+		for _, b := range bs {
+			if from == nil || !b.FinishTime.Before(from.FinishTime) {
+				cp.keep(b, "not older than "+p.KeepFrom, true, false)
+			}
+		}
+	}
 	if p.PITRWindow > 0 {
 		ws := cp.now.Add(-p.PITRWindow)
 		// The anchor must lie on the history of the newest timeline: a

@@ -347,3 +347,35 @@ func TestNewestTimelineWithoutBackupKept(t *testing.T) {
 		t.Fatalf("%v", cp.Warnings)
 	}
 }
+
+// The one-off deletions of walgate-client: delete retain N and delete
+// before NAME.
+func TestRetainBackupsAndKeepFrom(t *testing.T) {
+	old := []string{baseName(1, 1), baseName(1, 6), baseName(1, 11), baseName(1, 16)}
+	check := func(name string, p Policy, walDeleted int) {
+		t.Helper()
+		c, _ := chainCluster()
+		cp := mustPlan(t, []Cluster{c}, p).Clusters[0]
+		if len(cp.DeletedBackups) != 4 {
+			t.Fatalf("%s: deleted %v", name, cp.DeletedBackups)
+		}
+		for i, d := range cp.DeletedBackups {
+			if !strings.HasPrefix(d, old[i]) {
+				t.Errorf("%s: deleted %s", name, d)
+			}
+		}
+		if cp.WALDeleted != walDeleted {
+			t.Errorf("%s: %d WAL files deleted, want %d", name, cp.WALDeleted, walDeleted)
+		}
+	}
+	// The newest three: the delta at 26 (with its full at 21, whose own
+	// WAL stays), the full at 31 and its delta at 36.
+	check("retain 3", Policy{RetainBackups: 3}, 24)
+	check("before 21", Policy{KeepFrom: baseName(1, 21)}, 20)
+
+	c, _ := chainCluster()
+	cp := mustPlan(t, []Cluster{c}, Policy{KeepFrom: "base_000000010000000000000099"}).Clusters[0]
+	if len(cp.DeletedBackups) != 0 || cp.WALDeleted != 0 || len(cp.Warnings) == 0 {
+		t.Fatalf("an unknown backup name must keep everything: %+v", cp)
+	}
+}

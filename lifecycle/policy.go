@@ -80,6 +80,13 @@ type Policy struct {
 	// With neither RetainFull nor PITRWindow set, retention is off and
 	// nothing is deleted.
 	PITRWindow time.Duration `yaml:"pitr_window" json:"pitr_window"`
+	// RetainBackups keeps the newest RetainBackups backups of any kind
+	// with their chains, and KeepFrom keeps the named backup and every
+	// backup finished after it. They serve one-off deletions
+	// (walgate-client delete retain N, delete before NAME), not the
+	// config.
+	RetainBackups int    `yaml:"-" json:"retain_backups,omitempty"`
+	KeepFrom      string `yaml:"-" json:"keep_from,omitempty"`
 	// AllowRehydrationInWindow lets tiering move what the PITR window
 	// needs into classes that must be rehydrated before a read (S3
 	// GLACIER and DEEP_ARCHIVE, Azure Archive). Off, such moves stop at
@@ -103,7 +110,9 @@ func ParsePolicy(data []byte) (Policy, error) {
 }
 
 // RetentionOn says whether any retention rule is set.
-func (p Policy) RetentionOn() bool { return p.RetainFull > 0 || p.PITRWindow > 0 }
+func (p Policy) RetentionOn() bool {
+	return p.RetainFull > 0 || p.PITRWindow > 0 || p.RetainBackups > 0 || p.KeepFrom != ""
+}
 
 // Validate reports every problem of the policy at once.
 func (p Policy) Validate() error {
@@ -139,6 +148,9 @@ func (p Policy) Validate() error {
 	}
 	if p.RetainFull < 0 {
 		bad("retain_full %d: want 0 (no count rule) or more", p.RetainFull)
+	}
+	if p.RetainBackups < 0 {
+		bad("retain %d: want 0 (no count rule) or more", p.RetainBackups)
 	}
 	if p.PITRWindow < 0 {
 		bad("pitr_window %s: want 0 (no window) or a positive duration such as 336h", p.PITRWindow)

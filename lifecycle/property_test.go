@@ -127,6 +127,9 @@ func genPolicy(rng *rand.Rand) Policy {
 	if rng.IntN(4) > 0 {
 		p.PITRWindow = time.Duration(1+rng.IntN(20*24)) * time.Hour
 	}
+	if rng.IntN(6) == 0 {
+		p.RetainBackups = 1 + rng.IntN(4)
+	}
 	p.AllowRehydrationInWindow = rng.IntN(4) == 0
 	return p
 }

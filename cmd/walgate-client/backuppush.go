@@ -15,7 +15,7 @@ import (
 	"github.com/walgate/walgate/client"
 )
 
-const backupPushHelp = `walgate-client backup-push PGDATA [--full | --delta] [--fail-on-corrupt-pages]:
+const backupPushHelp = `walgate-client backup-push PGDATA [--full | --delta] [--permanent] [--fail-on-corrupt-pages]:
 take a base backup, full or delta.
 
 Connects to the local PostgreSQL with the usual PG* variables (PGHOST, PGPORT,
@@ -29,6 +29,9 @@ since its parent backup started (found by reading every page's LSN here, on
 the database host); other files are stored whole. With data checksums on,
 every page read is verified; failures are recorded in files_metadata.json and
 reported (fatal with --fail-on-corrupt-pages).
+
+A --permanent backup is never deleted by the gateway's retention, which also
+keeps the WAL from its start to its finish, so it stays restorable.
 
 Settings:
   WALGATE_DELTA_MAX_STEPS [WALG_DELTA_MAX_STEPS]  deltas allowed after a full
@@ -65,6 +68,7 @@ func runBackupPush(ctx context.Context, c *client.Client, args []string, getenv 
 	fs.Usage = func() { fmt.Fprintln(stderr, backupPushHelp); fs.PrintDefaults() }
 	full := fs.Bool("full", false, "take a full backup whatever WALGATE_DELTA_MAX_STEPS says")
 	delta := fs.Bool("delta", false, "take a delta backup of the parent WALGATE_DELTA_ORIGIN names; fail if there is none")
+	permanent := fs.Bool("permanent", false, "mark the backup permanent: retention never deletes it")
 	failCorrupt := fs.Bool("fail-on-corrupt-pages", false, "fail (commit nothing) when a page fails its checksum")
 	if err := fs.Parse(args); err != nil {
 		return usageError("%v", err)
@@ -75,7 +79,7 @@ func runBackupPush(ctx context.Context, c *client.Client, args []string, getenv 
 	if *full && *delta {
 		return usageError("--full and --delta exclude each other")
 	}
-	opts := client.BackupPushOptions{Warn: stderr, FailOnCorruptPages: *failCorrupt, DeltaOrigin: client.DeltaFromLatest}
+	opts := client.BackupPushOptions{Warn: stderr, FailOnCorruptPages: *failCorrupt, Permanent: *permanent, DeltaOrigin: client.DeltaFromLatest}
 	switch {
 	case *full:
 		opts.Mode = client.BackupFull

@@ -43,13 +43,14 @@ Verbs:
                         when the gateway acknowledged it durably, hash verified
   wal-fetch NAME DEST   restore WAL file NAME to DEST; DEST appears complete and
                         verified, or not at all
-  backup-push PGDATA [--full|--delta] [--fail-on-corrupt-pages]
+  backup-push PGDATA [--full|--delta] [--permanent] [--fail-on-corrupt-pages]
                         take a base backup of the local cluster (PG* variables
                         say how to connect): tar partitions compressed and
                         encrypted here, several at once; visible only when all
                         are stored and verified. A delta (WALGATE_DELTA_MAX_STEPS
                         > 0, or --delta) stores only the pages changed since its
-                        parent, found by a page-LSN scan on this host
+                        parent, found by a page-LSN scan on this host;
+                        --permanent: retention never deletes it
   backup-list [--json]  list the cluster's committed backups, oldest first, with
                         each delta's parent, chain depth and stored size
   backup-fetch DIR NAME|LATEST [--recovery [--target-time T | --target-lsn L]]
@@ -72,6 +73,11 @@ Verbs:
                         can the archive restore the newest backup to now? WAL
                         gaps per timeline (delayed or lost), stalls, segments
                         still waiting on this host; exit 8 when it cannot
+  delete retain [FULL] N | delete before NAME [--confirm] [--json]
+                        delete older backups and the WAL only they needed,
+                        through the gateway's retention guard rails; needs a
+                        token with the admin scope; without --confirm it only
+                        says what would go (see delete --help)
   check                 check URL, TLS and token against the gateway
   version
 
@@ -95,7 +101,8 @@ Exit codes:
   2   usage or configuration error: fix the command or the environment
   3   not authorised: token refused, scope missing, or gateway certificate not trusted
   4   integrity failure: hash mismatch, wrong key, tampered or corrupt data
-  5   wal-push: this name was archived before with different content; nothing overwritten
+  5   wal-push: this name was archived before with different content; nothing overwritten;
+      delete: the gateway's guard rails refused the deletion; nothing deleted
   6   request rejected as invalid, or a local file could not be read or written
   7   drill: the restore drill ran and failed (its report was sent to the gateway)
   74  wal-fetch: the file is not archived (normal at the end of recovery)
@@ -151,6 +158,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runWALVerify(ctx, c, args, stdout, stderr) })
 	case "check":
 		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runCheck(ctx, c, stdout) })
+	case "delete":
+		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runDelete(ctx, c, args, stdout, stderr) })
 	}
 	fmt.Fprintf(stderr, "walgate-client: unknown verb %q\n\n%s", verb, usage())
 	return exitUsage

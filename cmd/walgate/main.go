@@ -19,6 +19,9 @@ Usage:
   walgate token list --data DIR                        list tokens (IDs, clusters, scopes)
   walgate token revoke --data DIR ID                   revoke a token by its ID
   walgate status --data DIR [--json] [--backends]      per cluster: WAL, backups, last drill; per backend: replication
+  walgate lifecycle plan [--cluster NAME] [--json] (--config FILE | --data DIR)
+                                                       what tiering and retention would move and delete (dry run)
+  walgate lifecycle apply --confirm [--cluster NAME]   carry the lifecycle plan out
   walgate backend check NAME --config FILE             try a configured backend: what works, what does not
   walgate index rebuild --from NAME [-c FILE|--data DIR]
                                                        rebuild the catalog from one backend (gateway stopped)
@@ -27,7 +30,8 @@ Usage:
 
 Run 'walgate VERB --help' for a verb's flags.
 
-Exit codes: 0 success; 1 failure (the message says what); 2 usage or configuration error.
+Exit codes: 0 success; 1 failure (the message says what); 2 usage or configuration error;
+3 lifecycle apply: done, but the guard rails kept deletions back for some clusters.
 `
 
 // exitError carries an exit code up to main.
@@ -65,6 +69,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runCert(args[1:], stdout, stderr)
 	case "index":
 		err = runIndex(args[1:], stdout, stderr)
+	case "lifecycle":
+		err = runLifecycle(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "walgate", version())
 	case "help", "-h", "--help":

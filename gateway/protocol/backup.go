@@ -218,3 +218,46 @@ type HealthGap struct {
 	Count    uint64 `json:"count"`
 	Class    string `json:"class"` // delayed or lost
 }
+
+// DeletePath is POST of a retention deletion (admin scope): walgate-client
+// delete retain [FULL] N and delete before NAME.
+func DeletePath(cluster string) string {
+	return "/" + Version + "/clusters/" + url.PathEscape(cluster) + "/delete"
+}
+
+// DeleteRequest asks the gateway's retention planner to delete a cluster's
+// older backups and the WAL only they needed. Exactly one of Retain and
+// Before is set. Without Confirm nothing is deleted: the answer says what
+// would be.
+type DeleteRequest struct {
+	// Retain keeps the newest Retain backups (with Full: full backups,
+	// with the deltas built on them).
+	Retain int  `json:"retain,omitempty"`
+	Full   bool `json:"full,omitempty"`
+	// Before keeps the named backup and every later one.
+	Before  string `json:"before,omitempty"`
+	Confirm bool   `json:"confirm"`
+}
+
+// RetainedBackup is a backup retention keeps, and why.
+type RetainedBackup struct {
+	Name    string   `json:"name"`
+	Reasons []string `json:"reasons"`
+}
+
+// DeleteResult says what a deletion deleted, or would delete.
+type DeleteResult struct {
+	Cluster  string           `json:"cluster"`
+	Applied  bool             `json:"applied"`
+	Retained []RetainedBackup `json:"retained"`
+	// Backups deleted (Applied) or that would be.
+	Backups        []string `json:"backups"`
+	WALFiles       int      `json:"wal_files"`
+	WALBytes       int64    `json:"wal_bytes"`
+	BackupBytes    int64    `json:"backup_bytes"`
+	WALKeptFrom    []string `json:"wal_kept_from"` // per timeline: "timeline N: from SEGMENT"
+	Warnings       []string `json:"warnings,omitempty"`
+	Errors         []string `json:"errors,omitempty"`
+	ObjectsDeleted int      `json:"objects_deleted"`
+	RefusedBecause string   `json:"refused_because,omitempty"`
+}

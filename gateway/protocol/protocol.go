@@ -36,6 +36,13 @@ const (
 	HeaderPlainSize = "Walgate-Plain-Size"
 	// HeaderStoredAt is when the gateway committed the object (RFC 3339).
 	HeaderStoredAt = "Walgate-Stored-At"
+	// HeaderTimelineParent and HeaderSwitchLSN go with a timeline history
+	// file: the parent timeline the new one branched from and where (the
+	// last line of the history, read by the client before encrypting).
+	// Retention follows timelines by them; the gateway cannot read an
+	// encrypted history itself.
+	HeaderTimelineParent = "Walgate-Timeline-Parent"
+	HeaderSwitchLSN      = "Walgate-Switch-Lsn"
 )
 
 // Encryption values.

@@ -157,3 +157,57 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// HistoryEntry is one line of a timeline history file: timeline Parent
+// ended at Switch, where the next timeline branched off.
+type HistoryEntry struct {
+	Parent Timeline
+	Switch LSN
+}
+
+// ParseHistory reads the text of timeline tli's history file
+// ("0000000N.history"): one line per ancestor, "parentTLI<TAB>X/Y<TAB>reason",
+// oldest first, with blank lines and lines starting with # ignored, as
+// PostgreSQL's readTimeLineHistory does. It returns the entries; the last
+// is the timeline's immediate parent. Parents must increase and stay below
+// tli, and switch points must not go backwards.
+func ParseHistory(text string, tli Timeline) ([]HistoryEntry, error) {
+	var out []HistoryEntry
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			return nil, fmt.Errorf("timeline history line %d: want \"parent-timeline switch-LSN reason\", got %q", i+1, clipLine(line))
+		}
+		p, err := strconv.ParseUint(fields[0], 10, 32)
+		if err != nil || p == 0 {
+			return nil, fmt.Errorf("timeline history line %d: %q is not a timeline ID", i+1, clipLine(fields[0]))
+		}
+		lsn, err := ParseLSN(fields[1])
+		if err != nil {
+			return nil, fmt.Errorf("timeline history line %d: %w", i+1, err)
+		}
+		e := HistoryEntry{Parent: Timeline(p), Switch: lsn}
+		if n := len(out); n > 0 && (e.Parent <= out[n-1].Parent || e.Switch < out[n-1].Switch) {
+			return nil, fmt.Errorf("timeline history line %d: timelines must increase and switch points must not go back", i+1)
+		}
+		if tli != 0 && e.Parent >= tli {
+			return nil, fmt.Errorf("timeline history line %d: parent timeline %d is not below timeline %d", i+1, e.Parent, tli)
+		}
+		out = append(out, e)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("timeline history: no entries")
+	}
+	return out, nil
+}
+
+func clipLine(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "..."
+	}
+	return s
+}

@@ -102,3 +102,41 @@ func FuzzParseWALFile(f *testing.F) {
 		}
 	})
 }
+
+func TestParseHistory(t *testing.T) {
+	// What PostgreSQL 15 writes after two promotions.
+	text := "1\t0/3000158\tno recovery target specified\n\n2\t0/5000060\tat restore point \"x\"\n"
+	got, err := ParseHistory(text, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []HistoryEntry{{1, 0x3000158}, {2, 0x5000060}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for _, bad := range []string{"", "# only a comment\n", "x\t0/1\tr", "1\tnot-an-lsn\tr", "3\t0/1\tr",
+		"2\t0/5\tr\n1\t0/6\tr", "1\t0/6\tr\n2\t0/5\tr", "0\t0/1\tr", "1"} {
+		if _, err := ParseHistory(bad, 3); err == nil {
+			t.Errorf("ParseHistory(%q) accepted it", bad)
+		}
+	}
+}
+
+// FuzzParseHistory: never panics; what it accepts has increasing parents
+// below the timeline and switch points that never go back.
+func FuzzParseHistory(f *testing.F) {
+	f.Add("1\t0/3000158\tno recovery target specified\n", uint32(2))
+	f.Add("1\t0/3000158\tr\n2\t0/5000060\tr\n", uint32(3))
+	f.Add("# c\n\n1 1/0 x", uint32(0))
+	f.Fuzz(func(t *testing.T, s string, tli uint32) {
+		es, err := ParseHistory(s, Timeline(tli))
+		if err != nil {
+			return
+		}
+		for i, e := range es {
+			if e.Parent == 0 || tli != 0 && uint32(e.Parent) >= tli || i > 0 && (e.Parent <= es[i-1].Parent || e.Switch < es[i-1].Switch) {
+				t.Fatalf("accepted inconsistent history %q: %+v", s, es)
+			}
+		}
+	})
+}

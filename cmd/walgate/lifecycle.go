@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/lifecycle"
+)
+
+const lifecycleHelp = `walgate lifecycle plan  [--cluster NAME] [--json] (--config FILE | --data DIR)
+walgate lifecycle apply --confirm [--cluster NAME] [--json] (--config FILE | --data DIR)
+
+Tiering and retention, as each cluster group's lifecycle: policy in the
+gateway config says. 'plan' changes nothing: it prints, per cluster, the
+backups retention keeps (and why), the backups and WAL files it would
+delete, the objects it would move to colder storage classes, and the
+monthly storage cost now and after (from lifecycle.prices). 'apply
+--confirm' carries the plan out: deletes backups (sentinel first, on every
+backend), then WAL, then changes classes, and updates the catalog; every
+deletion is logged by the gateway.
+
+Guard rails: nothing is deleted for a cluster while copies of it are still
+to be replicated, while a backend does not hold a backup the catalog says
+it holds, or when it has no full backup; the newest full backup is never
+deleted, and nothing the point-in-time-recovery window needs moves to a
+class that must be rehydrated before a read unless the policy allows it.
+
+Asks the running gateway (through its admin socket); when none runs on the
+data directory, opens the catalog and the backends itself (pass --config).
+
+Exit codes: 0 done (or planned); 1 failure (some actions failed, or some
+clusters could not be planned: the output says which); 2 usage or
+configuration error; 3 applied, but the guard rails kept deletions back for
+some clusters (the output says why).`
+
+func runLifecycle(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(stderr, lifecycleHelp)
+		if len(args) == 0 {
+			return usageErr("say plan or apply")
+		}
+		return nil
+	}
+	sub := args[0]
+	if sub != "plan" && sub != "apply" {
+		return usageErr("unknown lifecycle sub-verb %q: use plan or apply", sub)
+	}
+	fs := newFlags("walgate lifecycle "+sub, lifecycleHelp, stderr)
+	data := fs.String("data", "", "the gateway's data directory")
+	configPath := fs.String("config", "", "YAML config (policies, backends, data directory)")
+	cluster := fs.String("cluster", "", "plan only this cluster")
+	asJSON := fs.Bool("json", false, "print the plan (and what was done) as JSON")
+	confirm := fs.Bool("confirm", false, "apply: really move and delete (without it, apply refuses)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	if sub == "apply" && !*confirm {
+		return usageErr("apply deletes and moves objects: add --confirm (run 'walgate lifecycle plan' first to see what it does)")
+	}
+	if sub == "plan" && *confirm {
+		return usageErr("--confirm goes with apply; plan never changes anything")
+	}
+	dir, err := dataDir(*data, *configPath)
+	if err != nil {
+		return err
+	}
+	opts := gateway.LifecycleOptions{Cluster: *cluster, Apply: sub == "apply"}
+	var res gateway.LifecycleResult
+	var runErr error
+	if a, err := gateway.DialAdmin(dir); err == nil {
+		res, runErr = a.Lifecycle(opts)
+		if runErr != nil && res.Time.IsZero() {
+			return runErr
+		}
+	} else {
+		cfg := gateway.Config{Data: dir}
+		if *configPath != "" {
+			if cfg, err = gateway.LoadConfig(*configPath); err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			cfg.Data = dir
+		}
+		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		if opts.Apply {
+			log = slog.New(slog.NewTextHandler(stderr, nil)) // every deletion
+		}
+		s, err := gateway.New(cfg, log)
+		if err != nil {
+			return err
+		}
+		res, runErr = s.Lifecycle(context.Background(), opts, time.Now())
+		if serr := s.Shutdown(context.Background()); serr != nil && runErr == nil {
+			runErr = serr
+		}
+		if runErr != nil && res.Time.IsZero() {
+			return runErr
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+	} else {
+		printLifecycle(stdout, res)
+	}
+	switch {
+	case runErr != nil:
+		return runErr
+	case res.Done.Failures > 0:
+		return fmt.Errorf("%d actions failed (the first: %s); the next run retries them", res.Done.Failures, res.Done.Errors[0])
+	case opts.Apply && len(res.Plan.Refusals) > 0:
+		return &exitError{code: 3, err: errors.New("the guard rails kept deletions back for " + refusedClusters(res) + " (see above)")}
+	}
+	return nil
+}
+
+func refusedClusters(res gateway.LifecycleResult) string {
+	var names []string
+	for _, r := range res.Plan.Refusals {
+		names = append(names, r.Cluster)
+	}
+	return strings.Join(names, ", ")
+}
+
+// gib formats bytes for the tables.
+func gib(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func printLifecycle(w io.Writer, res gateway.LifecycleResult) {
+	if res.Applied {
+		fmt.Fprintf(w, "Lifecycle run at %s: applied.\n\n", res.Time.Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(w, "Lifecycle plan at %s (dry run: nothing changed; 'walgate lifecycle apply --confirm' carries it out).\n\n", res.Time.Format(time.RFC3339))
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tBACKUPS KEPT\tBACKUPS DELETED\tWAL DELETED\tMOVES\tCOST/MONTH NOW\tAFTER\tNOTE")
+	for _, c := range res.Plan.Clusters {
+		note := ""
+		switch {
+		case c.Error != "":
+			note = "no plan: " + c.Error
+		case c.Refused:
+			note = "deletions refused (below)"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d (%s)\t%d\t%.2f\t%.2f\t%s\n", c.Name, len(c.Retained), len(c.DeletedBackups),
+			c.WALDeleted, gib(c.WALDeletedBytes), c.Moves, c.Before.Monthly, c.After.Monthly, note)
+	}
+	tw.Flush()
+	if len(res.Steps) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ACTION\tCLUSTER\tBACKEND\tCLASS\tOBJECTS\tCOUNT\tREASON")
+		for _, s := range res.Steps {
+			class := ""
+			if s.Kind == lifecycle.SetClass {
+				from := s.From
+				if from == "" {
+					from = "(default)"
+				}
+				class = from + " -> " + s.To
+			}
+			objects := s.First
+			if s.Last != s.First {
+				objects += " .. " + s.Last
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.Kind, s.Cluster, s.Backend, class, objects, s.Count, s.Reason)
+		}
+		tw.Flush()
+	} else {
+		fmt.Fprintln(w, "\nNothing to move or delete.")
+	}
+	var notes []string
+	for _, c := range res.Plan.Clusters {
+		for _, r := range c.Retained {
+			notes = append(notes, fmt.Sprintf("  %s kept %s: %s", c.Name, r.Name, strings.Join(r.Reasons, "; ")))
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(w, "\nBackups kept:")
+		fmt.Fprintln(w, strings.Join(notes, "\n"))
+	}
+	for _, r := range res.Plan.Refusals {
+		fmt.Fprintf(w, "\nRefused for %s: %s\n", r.Cluster, r.Reason)
+	}
+	for _, c := range res.Plan.Clusters {
+		for _, warn := range c.Warnings {
+			fmt.Fprintf(w, "\nWarning for %s: %s\n", c.Name, warn)
+		}
+	}
+	fmt.Fprintf(w, "\nStorage per class, now -> after: %s; monthly cost %.2f -> %.2f", classBytes(res.Plan.Before, res.Plan.After), res.Plan.Before.Monthly, res.Plan.After.Monthly)
+	if res.Plan.Before.Monthly == 0 && res.Plan.After.Monthly == 0 {
+		fmt.Fprint(w, " (set lifecycle.prices in the config for estimates)")
+	}
+	fmt.Fprintln(w)
+	if res.Applied {
+		d := res.Done
+		fmt.Fprintf(w, "\nDone: %d copies moved, %d objects deleted, %d backups deleted, %d failures.\n", d.Moved, d.Deleted, len(d.BackupsDeleted), d.Failures)
+		for _, e := range d.Errors {
+			fmt.Fprintln(w, "  failed:", e)
+		}
+	}
+}
+
+func classBytes(before, after lifecycle.Cost) string {
+	var parts []string
+	for _, c := range lifecycle.Classes {
+		if before.Bytes[c] == 0 && after.Bytes[c] == 0 {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %s -> %s", c, gib(before.Bytes[c]), gib(after.Bytes[c])))
+	}
+	if before.Unknown > 0 || after.Unknown > 0 {
+		parts = append(parts, fmt.Sprintf("unknown classes %s -> %s", gib(before.Unknown), gib(after.Unknown)))
+	}
+	if len(parts) == 0 {
+		return "nothing stored"
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,628 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/index"
+	"github.com/walgate/walgate/lifecycle"
+)
+
+// LifecycleOptions say what one lifecycle run covers and does.
+type LifecycleOptions struct {
+	// Cluster limits the run to one cluster ("" = every cluster).
+	Cluster string `json:"cluster,omitempty"`
+	// Apply carries the plan out; without it the run only plans.
+	Apply bool `json:"apply"`
+	// Retention, when set, replaces the groups' policies by this
+	// retention alone, without tiering (walgate-client delete).
+	Retention *lifecycle.Policy `json:"retention,omitempty"`
+}
+
+// LifecycleStep is a run of like actions: on one backend, of one kind,
+// for one reason, over the objects First..Last (WAL files of one
+// timeline, or the objects of one backup).
+type LifecycleStep struct {
+	Cluster string               `json:"cluster"`
+	Backend string               `json:"backend"`
+	Kind    lifecycle.ActionKind `json:"kind"`
+	From    string               `json:"from,omitempty"`
+	To      string               `json:"to,omitempty"`
+	First   string               `json:"first"`
+	Last    string               `json:"last"`
+	Count   int                  `json:"count"`
+	Reason  string               `json:"reason"`
+}
+
+// LifecycleDone is what an applied run did.
+type LifecycleDone struct {
+	Moved          int      `json:"moved"`   // copies moved to another class
+	Deleted        int      `json:"deleted"` // WAL copies and backup objects deleted
+	BackupsDeleted []string `json:"backups_deleted,omitempty"`
+	Failures       int      `json:"failures"`
+	Errors         []string `json:"errors,omitempty"` // the first 20 failures
+}
+
+// LifecycleResult is a lifecycle run: its plan (actions summarised as
+// steps) and, when applied, what was done.
+type LifecycleResult struct {
+	Time    time.Time        `json:"time"`
+	Applied bool             `json:"applied"`
+	Plan    lifecycle.Result `json:"plan"`
+	Steps   []LifecycleStep  `json:"steps"`
+	Done    LifecycleDone    `json:"done"`
+}
+
+func (d *LifecycleDone) fail(format string, args ...any) {
+	d.Failures++
+	if len(d.Errors) < 20 {
+		d.Errors = append(d.Errors, fmt.Sprintf(format, args...))
+	}
+}
+
+// ErrLifecycleBusy: another lifecycle run is in progress.
+var ErrLifecycleBusy = errors.New("a lifecycle run is already in progress; try again when it ends")
+
+// lifecycleBackends describes the configured backends to the planner: the
+// standard class names of their type, with the config's overrides.
+func lifecycleBackends(cfg Config) ([]lifecycle.Backend, error) {
+	var out []lifecycle.Backend
+	for _, bc := range cfg.Backends {
+		b, err := lifecycle.StandardBackend(bc.Name, bc.Type)
+		if err != nil {
+			return nil, err
+		}
+		for abstract, name := range bc.Classes {
+			b.Classes[lifecycle.Class(abstract)] = name
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// policyFor is the lifecycle policy of a cluster's group, or the one-off
+// retention of opts.
+func (s *Server) policyFor(g *group, opts LifecycleOptions) lifecycle.Policy {
+	p := g.policy
+	if opts.Retention != nil {
+		prices := p.Prices
+		p = *opts.Retention
+		p.Tiers, p.Prices = nil, prices
+	}
+	if len(p.Prices) == 0 {
+		p.Prices = s.cfg.Lifecycle.Prices
+	}
+	return p
+}
+
+// Lifecycle plans tiering and retention for every cluster (or one) at
+// now and, with opts.Apply, carries the plan out cluster by cluster.
+func (s *Server) Lifecycle(ctx context.Context, opts LifecycleOptions, now time.Time) (LifecycleResult, error) {
+	if !s.lcMu.TryLock() {
+		return LifecycleResult{}, ErrLifecycleBusy
+	}
+	defer s.lcMu.Unlock()
+	res := LifecycleResult{Time: now.UTC(), Applied: opts.Apply}
+	clusters, err := s.catalog.Clusters()
+	if err != nil {
+		return res, err
+	}
+	if opts.Cluster != "" {
+		found := false
+		for _, c := range clusters {
+			found = found || c.Name == opts.Cluster
+		}
+		if !found {
+			return res, fmt.Errorf("cluster %s: %w", opts.Cluster, index.ErrNotFound)
+		}
+	}
+	pending, err := s.pendingByCluster()
+	if err != nil {
+		return res, err
+	}
+	steps := newStepper()
+	var before, after []lifecycle.Cost
+	var failed []string
+	for _, cl := range clusters {
+		if opts.Cluster != "" && cl.Name != opts.Cluster {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		g, err := s.groupFor(cl.Name)
+		if err != nil {
+			res.Plan.Clusters = append(res.Plan.Clusters, lifecycle.ClusterPlan{Name: cl.Name, Error: err.Error()})
+			failed = append(failed, cl.Name)
+			continue
+		}
+		policy := s.policyFor(g, opts)
+		snap, err := s.lifecycleSnapshot(ctx, cl.Name, pending[cl.Name], policy.RetentionOn())
+		if err != nil {
+			res.Plan.Clusters = append(res.Plan.Clusters, lifecycle.ClusterPlan{Name: cl.Name, Error: err.Error()})
+			failed = append(failed, cl.Name)
+			continue
+		}
+		var acts []lifecycle.Action
+		r, err := lifecycle.PlanStream(func(yield func(lifecycle.Cluster) bool) { yield(snap) }, s.lcBackends, policy, now,
+			func(a lifecycle.Action) { acts = append(acts, a) })
+		if len(r.Clusters) != 1 {
+			return res, fmt.Errorf("lifecycle plan of %s: %w", cl.Name, err)
+		}
+		cp := r.Clusters[0]
+		res.Plan.Clusters = append(res.Plan.Clusters, cp)
+		res.Plan.Refusals = append(res.Plan.Refusals, r.Refusals...)
+		before, after = append(before, cp.Before), append(after, cp.After)
+		if err != nil || cp.Error != "" {
+			failed = append(failed, cl.Name)
+			continue
+		}
+		for _, a := range acts {
+			steps.add(a)
+		}
+		if opts.Apply {
+			s.applyCluster(ctx, cl.Name, cp, acts, &res.Done)
+		}
+	}
+	res.Plan.Before, res.Plan.After = sumCosts(before), sumCosts(after)
+	res.Steps = steps.list
+	if len(failed) > 0 {
+		return res, fmt.Errorf("lifecycle: no plan for %s (see each cluster's error); nothing was done there", strings.Join(failed, ", "))
+	}
+	return res, nil
+}
+
+func sumCosts(cs []lifecycle.Cost) lifecycle.Cost {
+	out := lifecycle.Cost{Bytes: map[lifecycle.Class]int64{}}
+	for _, c := range cs {
+		for k, v := range c.Bytes {
+			out.Bytes[k] += v
+		}
+		out.Unknown += c.Unknown
+		out.Monthly += c.Monthly
+	}
+	return out
+}
+
+// stepper folds actions into steps.
+type stepper struct {
+	list []LifecycleStep
+	at   map[stepKey]int
+}
+
+type stepKey struct {
+	cluster, backend, from, to, reason, group string
+	kind                                      lifecycle.ActionKind
+}
+
+func newStepper() *stepper { return &stepper{at: map[stepKey]int{}} }
+
+func (st *stepper) add(a lifecycle.Action) {
+	group := a.Object // a backup's objects form one step
+	if !isBackupName(a.Object) {
+		group = "wal:" + a.Object[:min(8, len(a.Object))] // WAL files: one step per timeline
+	}
+	k := stepKey{a.Cluster, a.Backend, a.From, a.To, a.Reason, group, a.Kind}
+	i, ok := st.at[k]
+	if !ok {
+		st.at[k] = len(st.list)
+		st.list = append(st.list, LifecycleStep{Cluster: a.Cluster, Backend: a.Backend, Kind: a.Kind, From: a.From, To: a.To,
+			First: a.Object, Last: a.Object, Count: 1, Reason: a.Reason})
+		return
+	}
+	s := &st.list[i]
+	s.Count++
+	if a.Object < s.First {
+		s.First = a.Object
+	}
+	if a.Object > s.Last {
+		s.Last = a.Object
+	}
+}
+
+func isBackupName(name string) bool { return strings.HasPrefix(name, "base_") }
+
+// pendingByCluster counts queued copies per cluster over every backend.
+func (s *Server) pendingByCluster() (map[string]int, error) {
+	out := map[string]int{}
+	for _, st := range s.order {
+		qs, err := s.catalog.QueueStats(st.name)
+		if err != nil {
+			return nil, err
+		}
+		for c, q := range qs.ByCluster {
+			out[c] += q.Count
+		}
+	}
+	return out, nil
+}
+
+// segmentSize is the cluster's WAL segment size as its archived segments
+// show it (0 when none is archived: the planner assumes 16 MiB).
+func (s *Server) segmentSize(cluster string) uint64 {
+	s.fleet.mu.Lock()
+	defer s.fleet.mu.Unlock()
+	if w := s.fleet.clusters[cluster]; w != nil {
+		return w.segSize
+	}
+	return 0
+}
+
+// copiesOf lists an object's copies with their classes: as the catalog
+// recorded a change, else the class the backend writes in.
+func (s *Server) copiesOf(holders []string, classes map[string]string) []lifecycle.Copy {
+	out := make([]lifecycle.Copy, 0, len(holders))
+	for _, h := range holders {
+		class, ok := classes[h]
+		if st := s.stores[h]; !ok && st != nil {
+			class = st.writeClass
+		}
+		out = append(out, lifecycle.Copy{Backend: h, Class: class})
+	}
+	return out
+}
+
+// metadataFiles are a backup's objects the planner tiers as metadata.
+var metadataFiles = map[string]bool{"metadata.json": true, "files_metadata.json": true}
+
+// lifecycleSnapshot builds the planner's view of one cluster from the
+// catalog. With checkCopies it also confirms that every backup's sentinel
+// is on every backend the catalog says holds it: a missing or unreadable
+// one is a disagreement, and the plan deletes nothing.
+func (s *Server) lifecycleSnapshot(ctx context.Context, cluster string, pending int, checkCopies bool) (lifecycle.Cluster, error) {
+	segSize := s.segmentSize(cluster)
+	c := lifecycle.Cluster{Name: cluster, SegmentSize: segSize, PendingReplication: pending}
+	tls, err := s.catalog.Timelines(cluster)
+	if err != nil {
+		return c, err
+	}
+	seen := map[uint32]bool{}
+	for _, t := range tls {
+		if t.ID > 1 {
+			c.Timelines = append(c.Timelines, lifecycle.Timeline{ID: t.ID, Parent: t.Parent, SwitchLSN: t.SwitchLSN})
+			seen[t.ID] = true
+		}
+	}
+	backups, err := s.catalog.Backups(cluster, index.BackupCommitted)
+	if err != nil {
+		return c, err
+	}
+	var disagree []string
+	for _, b := range backups {
+		if b.Info.Timeline > 1 && !seen[b.Info.Timeline] {
+			c.Timelines = append(c.Timelines, lifecycle.Timeline{ID: b.Info.Timeline})
+			seen[b.Info.Timeline] = true
+		}
+		lb := lifecycle.Backup{Name: b.Name, Full: b.Info.Kind != "delta", DeltaFrom: b.Info.DeltaFrom, Timeline: b.Info.Timeline,
+			StartSegment:  lifecycle.SegmentOf(b.Info.StartLSN, segSize),
+			FinishSegment: lifecycle.SegmentOf(b.Info.FinishLSN, segSize),
+			FinishTime:    b.Info.FinishTime, Permanent: b.Info.Permanent}
+		files := make([]string, 0, len(b.Files))
+		for f := range b.Files {
+			files = append(files, f)
+		}
+		sort.Strings(files)
+		for _, f := range files {
+			rec := b.Files[f]
+			kind := lifecycle.BackupData
+			if metadataFiles[f] {
+				kind = lifecycle.Metadata
+			}
+			lb.Objects = append(lb.Objects, lifecycle.Object{Key: rec.Key, Kind: kind, Size: rec.Size, Copies: s.copiesOf(rec.Holders(b.Backend), rec.Classes)})
+		}
+		lb.Objects = append(lb.Objects, lifecycle.Object{Key: b.SentinelKey, Kind: lifecycle.Metadata, Size: b.SentinelSize,
+			Copies: s.copiesOf(b.Holders(), b.SentinelClasses), Sentinel: true})
+		c.Backups = append(c.Backups, lb)
+		if checkCopies {
+			for _, h := range b.Holders() {
+				st := s.stores[h]
+				if st == nil {
+					disagree = append(disagree, fmt.Sprintf("backup %s is on backend %s, which is not configured", b.Name, h))
+					continue
+				}
+				if _, err := st.b.Stat(ctx, b.SentinelKey); errors.Is(err, backends.ErrNotFound) {
+					disagree = append(disagree, fmt.Sprintf("backup %s's sentinel is missing from backend %s", b.Name, h))
+				} else if err != nil {
+					disagree = append(disagree, fmt.Sprintf("backend %s cannot confirm backup %s: %v", h, b.Name, err))
+				}
+			}
+		}
+	}
+	if len(disagree) > 0 {
+		if len(disagree) > 3 {
+			disagree = append(disagree[:3], fmt.Sprintf("and %d more", len(disagree)-3))
+		}
+		c.Disagreement = strings.Join(disagree, "; ")
+	}
+	c.WAL = s.walSeq(cluster, segSize)
+	return c, nil
+}
+
+// walSeq streams a cluster's WAL records as the planner sees them.
+func (s *Server) walSeq(cluster string, segSize uint64) iter.Seq[lifecycle.WALFile] {
+	return func(yield func(lifecycle.WALFile) bool) {
+		stopped := false
+		err := s.catalog.ListWAL(cluster, "", func(o index.WALObject) error {
+			f, err := lifecycle.ParseWALFile(o.Name, segSize)
+			if err != nil {
+				return nil // the catalog accepted only valid names
+			}
+			f.Key, f.Size, f.StoredAt, f.Copies = o.Key, o.Size, o.StoredAt, s.copiesOf(o.Holders(), o.Classes)
+			if !yield(f) {
+				stopped = true
+				return errStopScan
+			}
+			return nil
+		})
+		if err != nil && !stopped {
+			s.log.Error("lifecycle: reading the WAL records failed; the plan is incomplete", "cluster", cluster, "err", err)
+		}
+	}
+}
+
+// applyCluster carries out one cluster's plan: first the deletions of
+// backups (each: sentinel first, then its objects, on every backend, then
+// the record), then WAL deletions, then class changes. Every deletion is
+// logged. A failed step is counted and left for the next run.
+func (s *Server) applyCluster(ctx context.Context, cluster string, cp lifecycle.ClusterPlan, acts []lifecycle.Action, done *LifecycleDone) {
+	// Deletions an earlier run could not finish.
+	if left, err := s.catalog.Backups(cluster, index.BackupDeleting); err != nil {
+		done.fail("%s: listing backups being deleted: %v", cluster, err)
+	} else {
+		for _, b := range left {
+			s.deleteBackup(ctx, cluster, b, "finishing a deletion an earlier lifecycle run began", done)
+		}
+	}
+	if !cp.Refused {
+		reasons := map[string]string{}
+		for _, a := range acts {
+			if a.Kind == lifecycle.Delete && isBackupName(a.Object) && reasons[a.Object] == "" {
+				reasons[a.Object] = a.Reason
+			}
+		}
+		for _, name := range cp.DeletedBackups {
+			b, err := s.catalog.MarkBackupDeleting(cluster, name)
+			if err != nil {
+				done.fail("%s: backup %s: %v", cluster, name, err)
+				continue
+			}
+			s.deleteBackup(ctx, cluster, b, reasons[name], done)
+		}
+	}
+	var walChanges []index.CopyChange
+	var cancelled []string
+	walDeleted := false
+	flush := func() {
+		if err := s.catalog.CancelCopies(cancelled); err != nil {
+			done.fail("%s: dropping queued copies of deleted WAL: %v", cluster, err)
+		}
+		if err := s.catalog.ApplyWALChanges(cluster, walChanges); err != nil {
+			done.fail("%s: recording %d WAL changes in the catalog: %v", cluster, len(walChanges), err)
+		}
+		walChanges, cancelled = walChanges[:0], cancelled[:0]
+	}
+	backupClasses := map[string][]index.CopyChange{}
+	results := s.runActions(ctx, acts, func(a lifecycle.Action) bool {
+		return !(a.Kind == lifecycle.Delete && isBackupName(a.Object)) // backups went above
+	})
+	for r := range results {
+		a := r.action
+		if r.err != nil {
+			s.metrics.lifecycle.WithLabelValues(string(a.Kind), "failed").Inc()
+			done.fail("%s: %s %s on %s: %v", cluster, a.Kind, a.Object, a.Backend, r.err)
+			continue
+		}
+		s.metrics.lifecycle.WithLabelValues(string(a.Kind), "done").Inc()
+		switch {
+		case a.Kind == lifecycle.Delete:
+			done.Deleted++
+			walDeleted = true
+			s.log.Info("lifecycle: deleted", "cluster", cluster, "backend", a.Backend, "wal", a.Object, "key", a.Key, "reason", a.Reason)
+			walChanges = append(walChanges, index.CopyChange{Name: a.Object, Backend: a.Backend, Deleted: true})
+			cancelled = append(cancelled, a.Key)
+		case isBackupName(a.Object):
+			done.Moved++
+			backupClasses[a.Object] = append(backupClasses[a.Object], index.CopyChange{Name: a.Key, Backend: a.Backend, Class: a.To})
+		default:
+			done.Moved++
+			walChanges = append(walChanges, index.CopyChange{Name: a.Object, Backend: a.Backend, Class: a.To})
+		}
+		if len(walChanges) >= 512 {
+			flush()
+		}
+	}
+	flush()
+	for name, chs := range backupClasses {
+		if err := s.catalog.SetBackupClasses(cluster, name, chs); err != nil {
+			done.fail("%s: recording class changes of backup %s: %v", cluster, name, err)
+		}
+	}
+	if walDeleted {
+		if err := s.fleet.rescan(s.catalog, cluster); err != nil {
+			s.log.Warn("lifecycle: refreshing the WAL summary", "cluster", cluster, "err", err)
+		}
+	}
+}
+
+type actionResult struct {
+	action lifecycle.Action
+	err    error
+}
+
+// lifecycleWorkers is how many backend calls a run makes at once.
+const lifecycleWorkers = 8
+
+// runActions performs the selected actions on their backends, several at
+// once, and yields each outcome.
+func (s *Server) runActions(ctx context.Context, acts []lifecycle.Action, want func(lifecycle.Action) bool) iter.Seq[actionResult] {
+	return func(yield func(actionResult) bool) {
+		work := make(chan lifecycle.Action)
+		out := make(chan actionResult)
+		var wg sync.WaitGroup
+		for range lifecycleWorkers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for a := range work {
+					out <- actionResult{a, s.doAction(ctx, a)}
+				}
+			}()
+		}
+		go func() {
+			defer close(work)
+			for _, a := range acts {
+				if !want(a) {
+					continue
+				}
+				select {
+				case work <- a:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		go func() { wg.Wait(); close(out) }()
+		stop := false
+		for r := range out {
+			if !stop && !yield(r) {
+				stop = true // drain so the workers end
+			}
+		}
+	}
+}
+
+func (s *Server) doAction(ctx context.Context, a lifecycle.Action) error {
+	st := s.stores[a.Backend]
+	if st == nil {
+		return fmt.Errorf("backend %s is not configured", a.Backend)
+	}
+	switch a.Kind {
+	case lifecycle.SetClass:
+		return st.b.SetClass(ctx, a.Key, a.To)
+	case lifecycle.Delete:
+		if err := st.b.Delete(ctx, a.Key); err != nil && !errors.Is(err, backends.ErrNotFound) {
+			return err
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown action %q", a.Kind)
+}
+
+// deleteBackup deletes a backup marked deleting: its sentinel first, so
+// that no backend shows a backup with parts missing, then its objects,
+// then the record. On any failure the record stays, deleting, for the
+// next run.
+func (s *Server) deleteBackup(ctx context.Context, cluster string, b index.Backup, reason string, done *LifecycleDone) {
+	keys := []string{}
+	holders := [][]string{}
+	if b.SentinelKey != "" {
+		keys, holders = append(keys, b.SentinelKey), append(holders, b.Holders())
+	}
+	files := make([]string, 0, len(b.Files))
+	for f := range b.Files {
+		files = append(files, f)
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		keys, holders = append(keys, b.Files[f].Key), append(holders, b.Files[f].Holders(b.Backend))
+	}
+	for i, key := range keys {
+		if err := ctx.Err(); err != nil {
+			done.fail("%s: deleting backup %s: %v", cluster, b.Name, err)
+			return
+		}
+		if err := s.deleteEverywhere(cluster, key, holders[i]); err != nil {
+			s.metrics.lifecycle.WithLabelValues(string(lifecycle.Delete), "failed").Inc()
+			done.fail("%s: deleting backup %s (%s): %v; it stays marked for deletion", cluster, b.Name, key, err)
+			return
+		}
+		done.Deleted++
+		s.metrics.lifecycle.WithLabelValues(string(lifecycle.Delete), "done").Inc()
+	}
+	if err := s.catalog.DeleteBackup(cluster, b.Name); err != nil {
+		done.fail("%s: removing backup %s from the catalog: %v", cluster, b.Name, err)
+		return
+	}
+	done.BackupsDeleted = append(done.BackupsDeleted, b.Name)
+	s.log.Info("lifecycle: deleted backup", "cluster", cluster, "backup", b.Name, "objects", len(keys), "bytes", b.StoredSize(), "reason", reason)
+}
+
+// lifecycleLoop runs the lifecycle on the configured interval until ctx
+// ends; dry runs only log what they would do.
+func (s *Server) lifecycleLoop(ctx context.Context) {
+	every := s.cfg.Lifecycle.Interval
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			res, err := s.Lifecycle(ctx, LifecycleOptions{Apply: s.cfg.Lifecycle.Apply}, now)
+			s.logLifecycle(res, err)
+		}
+	}
+}
+
+func (s *Server) logLifecycle(res LifecycleResult, err error) {
+	moves, deletes := 0, 0
+	for _, st := range res.Steps {
+		if st.Kind == lifecycle.Delete {
+			deletes += st.Count
+		} else {
+			moves += st.Count
+		}
+	}
+	args := []any{"applied", res.Applied, "planned_moves", moves, "planned_deletions", deletes,
+		"monthly_cost_before", fmt.Sprintf("%.2f", res.Plan.Before.Monthly), "monthly_cost_after", fmt.Sprintf("%.2f", res.Plan.After.Monthly)}
+	if res.Applied {
+		args = append(args, "moved", res.Done.Moved, "deleted", res.Done.Deleted, "backups_deleted", len(res.Done.BackupsDeleted), "failures", res.Done.Failures)
+	}
+	for _, r := range res.Plan.Refusals {
+		s.log.Warn("lifecycle: deletions refused", "cluster", r.Cluster, "reason", r.Reason)
+	}
+	for _, e := range res.Done.Errors {
+		s.log.Warn("lifecycle: action failed", "err", e)
+	}
+	if err != nil {
+		s.log.Error("lifecycle run", append(args, "err", err)...)
+		return
+	}
+	s.log.Info("lifecycle run", args...)
+}
+
+// rescan rebuilds a cluster's WAL summary after deletions. A push that
+// lands during the scan is added to the new summary as well (its segment
+// only once; the file and byte counts may count it twice until the next
+// start).
+func (f *fleet) rescan(cat *index.Catalog, cluster string) error {
+	f.mu.Lock()
+	if f.rescans == nil {
+		f.rescans = map[string][]index.WALObject{}
+	}
+	f.rescans[cluster] = []index.WALObject{}
+	f.mu.Unlock()
+	w, err := scanWAL(cat, cluster)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	late := f.rescans[cluster]
+	delete(f.rescans, cluster)
+	if err != nil {
+		return err
+	}
+	for _, o := range late {
+		w.add(o)
+	}
+	f.clusters[cluster] = w
+	return nil
+}

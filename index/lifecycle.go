@@ -1,0 +1,185 @@
+package index
+
+import (
+	"encoding/hex"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// TimelineRecord is what the catalog knows of one timeline of a cluster's
+// WAL: its ID and, when its history file was pushed by a client that read
+// it, the parent it branched from and where (Parent 0: not known).
+type TimelineRecord struct {
+	ID        uint32
+	Parent    uint32
+	SwitchLSN uint64
+	// History: the timeline's history file is archived.
+	History bool
+}
+
+// Timelines lists the timelines the cluster's WAL names, lowest first. WAL
+// keys start with the timeline in hex, so this seeks once per timeline
+// instead of reading every record.
+func (c *Catalog) Timelines(cluster string) ([]TimelineRecord, error) {
+	var out []TimelineRecord
+	err := c.db.View(func(tx *bolt.Tx) error {
+		b := walBucket(tx, cluster)
+		if b == nil {
+			return nil
+		}
+		cur := b.Cursor()
+		for k, v := cur.First(); k != nil; {
+			if len(k) < 8 {
+				k, v = cur.Next()
+				continue
+			}
+			raw, err := hex.DecodeString(string(k[:8]))
+			if err != nil || len(raw) != 4 {
+				k, v = cur.Next()
+				continue
+			}
+			id := uint32(raw[0])<<24 | uint32(raw[1])<<16 | uint32(raw[2])<<8 | uint32(raw[3])
+			rec := TimelineRecord{ID: id}
+			// A history file ("0000000N.history") sorts before the
+			// timeline's segments.
+			if string(k) == fmt.Sprintf("%08X.history", id) {
+				var obj WALObject
+				if err := jsonUnmarshal(v, &obj); err != nil {
+					return err
+				}
+				rec.History, rec.Parent, rec.SwitchLSN = true, obj.TimelineParent, obj.SwitchLSN
+			}
+			out = append(out, rec)
+			if id == ^uint32(0) {
+				break
+			}
+			k, v = cur.Seek([]byte(fmt.Sprintf("%08X", id+1)))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// CopyChange is one lifecycle change to one backend's copy of an object:
+// a new storage class, or the copy deleted.
+type CopyChange struct {
+	Name    string // WAL file name (ApplyWALChanges) or object key (ApplyBackupChanges)
+	Backend string
+	Class   string // the new class; "" with Deleted
+	Deleted bool
+}
+
+func setClass(m map[string]string, backend, class string) map[string]string {
+	if m == nil {
+		m = map[string]string{}
+	}
+	m[backend] = class
+	return m
+}
+
+// ApplyWALChanges records changes to a cluster's WAL copies in one
+// transaction: a class change sets the copy's class; a deletion drops the
+// backend from the holders, and the record when no holder is left.
+// Changes to records that are gone are ignored.
+func (c *Catalog) ApplyWALChanges(cluster string, changes []CopyChange) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	return c.db.Update(func(tx *bolt.Tx) error {
+		b := walBucket(tx, cluster)
+		if b == nil {
+			return nil
+		}
+		for _, ch := range changes {
+			var obj WALObject
+			ok, err := getJSON(b, ch.Name, &obj)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			if !ch.Deleted {
+				obj.Classes = setClass(obj.Classes, ch.Backend, ch.Class)
+				if err := putJSON(b, ch.Name, obj); err != nil {
+					return err
+				}
+				continue
+			}
+			holders := slices.DeleteFunc(slices.Clone(obj.Holders()), func(h string) bool { return h == ch.Backend })
+			if len(holders) == 0 {
+				if err := b.Delete([]byte(ch.Name)); err != nil {
+					return err
+				}
+				continue
+			}
+			obj.Backends = holders
+			if obj.Backend == ch.Backend {
+				obj.Backend = holders[0]
+			}
+			delete(obj.Classes, ch.Backend)
+			if err := putJSON(b, ch.Name, obj); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SetBackupClasses records class changes of a backup's objects (Name is
+// the object key: a file's or the sentinel's).
+func (c *Catalog) SetBackupClasses(cluster, name string, changes []CopyChange) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	defer c.bump(cluster)
+	return c.db.Update(func(tx *bolt.Tx) error {
+		bb, err := clusterSub(tx, cluster, bucketBackups, false)
+		if err != nil || bb == nil {
+			return err
+		}
+		var bk Backup
+		if ok, err := getJSON(bb, name, &bk); err != nil || !ok {
+			return err
+		}
+		byKey := map[string]string{}
+		for f, rec := range bk.Files {
+			byKey[rec.Key] = f
+		}
+		for _, ch := range changes {
+			if ch.Deleted {
+				return fmt.Errorf("backup %s: a deletion is not a class change", name)
+			}
+			if ch.Name == bk.SentinelKey {
+				bk.SentinelClasses = setClass(bk.SentinelClasses, ch.Backend, ch.Class)
+				continue
+			}
+			if f, ok := byKey[ch.Name]; ok {
+				rec := bk.Files[f]
+				rec.Classes = setClass(rec.Classes, ch.Backend, ch.Class)
+				bk.Files[f] = rec
+			}
+		}
+		return putJSON(bb, name, bk)
+	})
+}
+
+// MarkBackupDeleting moves a committed backup to BackupDeleting and
+// returns its record; a backup already deleting is returned as it is.
+func (c *Catalog) MarkBackupDeleting(cluster, name string) (Backup, error) {
+	var out Backup
+	err := c.UpdateBackup(cluster, name, func(b *Backup) error {
+		switch b.State {
+		case BackupCommitted:
+			b.State = BackupDeleting
+		case BackupDeleting:
+		default:
+			return fmt.Errorf("backup %s of cluster %s is %s, not committed", name, cluster, b.State)
+		}
+		out = *b
+		return nil
+	})
+	return out, err
+}
