@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 
@@ -21,9 +22,21 @@ func (c *Client) Delete(ctx context.Context, req protocol.DeleteRequest) (protoc
 	if err != nil {
 		return res, err
 	}
-	resp, err := c.do(ctx, request{op: op, method: http.MethodPost, path: protocol.DeletePath(c.cfg.Cluster),
+	r := request{op: op, method: http.MethodPost, path: protocol.DeletePath(c.cfg.Cluster),
 		header: map[string]string{"Content-Type": "application/json"},
-		body:   func() (io.Reader, int64, error) { return bytes.NewReader(body), int64(len(body)), nil }})
+		body:   func() (io.Reader, int64, error) { return bytes.NewReader(body), int64(len(body)), nil }}
+	var resp *http.Response
+	if req.Confirm {
+		// Not retried: the gateway may still be deleting when an answer
+		// is late, and a second request would only find it busy.
+		resp, err = c.once(ctx, r)
+		var e *Error
+		if errors.As(err, &e) && e.Kind == ErrUnavailable {
+			e.Message += "; the gateway may have deleted some or all of it: run the same delete without --confirm to see what remains"
+		}
+	} else {
+		resp, err = c.do(ctx, r)
+	}
 	if err != nil {
 		return res, err
 	}

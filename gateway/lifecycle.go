@@ -369,8 +369,9 @@ func (s *Server) walSeq(cluster string, segSize uint64) iter.Seq[lifecycle.WALFi
 
 // applyCluster carries out one cluster's plan: first the deletions of
 // backups (each: sentinel first, then its objects, on every backend, then
-// the record), then WAL deletions, then class changes. Every deletion is
-// logged. A failed step is counted and left for the next run.
+// the record), then the WAL deletions and class changes, several at once.
+// Every deletion is logged. A failed step is counted and left for the
+// next run.
 func (s *Server) applyCluster(ctx context.Context, cluster string, cp lifecycle.ClusterPlan, acts []lifecycle.Action, done *LifecycleDone) {
 	// Deletions an earlier run could not finish.
 	if left, err := s.catalog.Backups(cluster, index.BackupDeleting); err != nil {

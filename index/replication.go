@@ -215,6 +215,7 @@ func (c *Catalog) CompleteCopy(cp Copy) error {
 				return err
 			}
 			obj.Backends = addHolder(obj.Holders(), cp.Backend)
+			delete(obj.Classes, cp.Backend) // a new copy is in the write class
 			return putJSON(b, cp.Name, obj)
 		case CopyBackupFile, CopySentinel:
 			bb, err := clusterSub(tx, cp.Cluster, bucketBackups, false)
@@ -230,12 +231,14 @@ func (c *Catalog) CompleteCopy(cp Copy) error {
 					return nil
 				}
 				bk.Backends = addHolder(bk.Holders(), cp.Backend)
+				delete(bk.SentinelClasses, cp.Backend)
 			} else {
 				f, ok := bk.Files[cp.File]
 				if !ok || f.Key != cp.Key {
 					return nil
 				}
 				f.Backends = addHolder(f.Holders(bk.Backend), cp.Backend)
+				delete(f.Classes, cp.Backend)
 				bk.Files[cp.File] = f
 			}
 			return putJSON(bb, cp.Name, bk)

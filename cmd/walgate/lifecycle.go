@@ -201,6 +201,19 @@ func printLifecycle(w io.Writer, res gateway.LifecycleResult) {
 		fmt.Fprintln(w, "\nBackups kept:")
 		fmt.Fprintln(w, strings.Join(notes, "\n"))
 	}
+	for _, c := range res.Plan.Clusters {
+		if len(c.DeletedBackups) == 0 {
+			continue
+		}
+		what := "Backups deleted"
+		switch {
+		case c.Refused:
+			what = "Backups that would be deleted (refused)"
+		case !res.Applied:
+			what = "Backups to delete"
+		}
+		fmt.Fprintf(w, "\n%s for %s: %s\n", what, c.Name, strings.Join(c.DeletedBackups, ", "))
+	}
 	for _, r := range res.Plan.Refusals {
 		fmt.Fprintf(w, "\nRefused for %s: %s\n", r.Cluster, r.Reason)
 	}
