@@ -37,6 +37,12 @@ func startFanout(t *testing.T, ack string, data string) *fanout {
 // startFanoutWith is startFanout with max_writes on every backend.
 func startFanoutWith(t *testing.T, ack string, data string, maxWrites int) *fanout {
 	t.Helper()
+	return startFanoutConfig(t, ack, data, maxWrites, nil)
+}
+
+// startFanoutConfig is startFanoutWith with a last say on the config.
+func startFanoutConfig(t *testing.T, ack string, data string, maxWrites int, edit func(*gateway.Config)) *fanout {
+	t.Helper()
 	if data == "" {
 		data = t.TempDir()
 	}
@@ -47,6 +53,9 @@ func startFanoutWith(t *testing.T, ack string, data string, maxWrites int) *fano
 		cfg.Backends = append(cfg.Backends, gateway.BackendConfig{Name: n, Type: "fs", Path: f.dirs[n], MaxWrites: maxWrites})
 	}
 	cfg.Groups = []gateway.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: []string{"a", "b", "c"}, Ack: ack}}
+	if edit != nil {
+		edit(&cfg)
+	}
 	f.env = start(t, gatewaytest.Options{Config: cfg, Log: testLog(), Wrap: func(name string, b backends.Backend) backends.Backend {
 		fb := backendtest.NewFaulty(b)
 		f.faults[name] = fb

@@ -48,7 +48,7 @@ func (w *walState) add(o index.WALObject) {
 	case pgname.History:
 		w.histories[uint32(f.Timeline)] = true
 	case pgname.Segment:
-		if w.segSize == 0 && o.PlainSize > 0 {
+		if w.segSize == 0 && isSegmentSize(o.PlainSize) {
 			w.segSize = uint64(o.PlainSize)
 		}
 		tl := w.timelines[uint32(f.Timeline)]
@@ -74,7 +74,7 @@ func scanWAL(cat *index.Catalog, cluster string) (*walState, error) {
 	// The segment size first (from any segment), so segment numbers are
 	// right from the start.
 	err := cat.ListWAL(cluster, "", func(o index.WALObject) error {
-		if len(o.Name) == 24 && o.PlainSize > 0 {
+		if len(o.Name) == 24 && isSegmentSize(o.PlainSize) {
 			w.segSize = uint64(o.PlainSize)
 			return errStopScan
 		}
@@ -85,6 +85,12 @@ func scanWAL(cat *index.Catalog, cluster string) (*walState, error) {
 	}
 	err = cat.ListWAL(cluster, "", func(o index.WALObject) error { w.add(o); return nil })
 	return w, err
+}
+
+// isSegmentSize says whether n can be a WAL segment's size: PostgreSQL's
+// wal_segment_size is a power of two from 1 MiB to 1 GiB.
+func isSegmentSize(n int64) bool {
+	return n >= 1<<20 && n <= 1<<30 && n&(n-1) == 0
 }
 
 // errStopScan ends a catalog listing early.
@@ -207,7 +213,7 @@ func readCatalogPart(cat *index.Catalog, name string, segSize uint64) (*catalogP
 		}
 		hb := health.Backup{Name: b.Name, Full: b.Info.Kind != "delta", DeltaFrom: b.Info.DeltaFrom, Depth: b.Info.DeltaCount,
 			Timeline: b.Info.Timeline, StartSeg: b.Info.StartLSN / seg, FinishSeg: b.Info.FinishLSN / seg,
-			StartTime: b.Info.StartTime, FinishTime: b.Info.FinishTime, Stored: b.StoredSize()}
+			StartTime: b.Info.StartTime, FinishTime: b.Info.FinishTime, Stored: b.StoredSize(), Permanent: b.Info.Permanent}
 		p.backups = append(p.backups, hb)
 		p.stored += hb.Stored
 		s := summary(b)

@@ -145,7 +145,7 @@ func (e *env) send(t *testing.T, method, path, token string, headers map[string]
 	t.Helper()
 	conn := dial(t, e.addr)
 	cl := -1
-	if method == http.MethodPut {
+	if method == http.MethodPut || body != nil {
 		cl = len(body)
 	}
 	if _, err := conn.Write(append(rawRequest(method, path, token, headers, cl), body...)); err != nil {

@@ -87,6 +87,9 @@ type Backup struct {
 	StartTime  time.Time
 	FinishTime time.Time
 	Stored     int64
+	// Permanent backups are kept by retention with only the WAL from
+	// their start to their finish: WAL missing after them is not a gap.
+	Permanent bool
 }
 
 // Drill is one restore-drill result.
@@ -235,9 +238,17 @@ func Evaluate(c Cluster, p Policy, now time.Time) Report {
 
 	// Gaps: on every timeline from the oldest backup's start (on its
 	// timeline) or the timeline's first archived segment, to its newest.
+	// Permanent backups do not count when newer ones exist: retention
+	// keeps only their own WAL.
 	var lowest map[uint32]uint64
 	if len(c.Backups) > 0 {
 		oldest := c.Backups[0]
+		for _, b := range c.Backups {
+			if !b.Permanent {
+				oldest = b
+				break
+			}
+		}
 		lowest = map[uint32]uint64{oldest.Timeline: oldest.StartSeg}
 	}
 	ids := make([]uint32, 0, len(tls))
