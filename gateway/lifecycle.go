@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -127,56 +128,107 @@ func (s *Server) Lifecycle(ctx context.Context, opts LifecycleOptions, now time.
 	if err != nil {
 		return res, err
 	}
-	steps := newStepper()
+	// Clusters are planned (and applied) a few at a time, each by one
+	// goroutine; the result lists them in catalog order.
+	var names []string
+	for _, cl := range clusters {
+		if opts.Cluster == "" || cl.Name == opts.Cluster {
+			names = append(names, cl.Name)
+		}
+	}
+	runs := make([]clusterRun, len(names))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(max(1, runtime.GOMAXPROCS(0)), len(names)) {
+		wg.Go(func() {
+			for i := range next {
+				runs[i] = s.lifecycleCluster(ctx, names[i], opts, pending[names[i]], now)
+			}
+		})
+	}
+	for i := range names {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
 	var before, after []lifecycle.Cost
 	var failed []string
-	for _, cl := range clusters {
-		if opts.Cluster != "" && cl.Name != opts.Cluster {
-			continue
+	for _, r := range runs {
+		res.Plan.Clusters = append(res.Plan.Clusters, r.plan)
+		res.Plan.Refusals = append(res.Plan.Refusals, r.refusals...)
+		res.Steps = append(res.Steps, r.steps...)
+		before, after = append(before, r.plan.Before), append(after, r.plan.After)
+		if r.failed {
+			failed = append(failed, r.plan.Name)
 		}
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
-		g, err := s.groupFor(cl.Name)
-		if err != nil {
-			res.Plan.Clusters = append(res.Plan.Clusters, lifecycle.ClusterPlan{Name: cl.Name, Error: err.Error()})
-			failed = append(failed, cl.Name)
-			continue
-		}
-		policy := s.policyFor(g, opts)
-		snap, err := s.lifecycleSnapshot(ctx, cl.Name, pending[cl.Name], policy.RetentionOn())
-		if err != nil {
-			res.Plan.Clusters = append(res.Plan.Clusters, lifecycle.ClusterPlan{Name: cl.Name, Error: err.Error()})
-			failed = append(failed, cl.Name)
-			continue
-		}
-		var acts []lifecycle.Action
-		r, err := lifecycle.PlanStream(func(yield func(lifecycle.Cluster) bool) { yield(snap) }, s.lcBackends, policy, now,
-			func(a lifecycle.Action) { acts = append(acts, a) })
-		if len(r.Clusters) != 1 {
-			return res, fmt.Errorf("lifecycle plan of %s: %w", cl.Name, err)
-		}
-		cp := r.Clusters[0]
-		res.Plan.Clusters = append(res.Plan.Clusters, cp)
-		res.Plan.Refusals = append(res.Plan.Refusals, r.Refusals...)
-		before, after = append(before, cp.Before), append(after, cp.After)
-		if err != nil || cp.Error != "" {
-			failed = append(failed, cl.Name)
-			continue
-		}
-		for _, a := range acts {
-			steps.add(a)
-		}
-		if opts.Apply {
-			s.applyCluster(ctx, cl.Name, cp, acts, &res.Done)
+		d := r.done
+		res.Done.Moved += d.Moved
+		res.Done.Deleted += d.Deleted
+		res.Done.BackupsDeleted = append(res.Done.BackupsDeleted, d.BackupsDeleted...)
+		res.Done.Failures += d.Failures
+		for _, e := range d.Errors {
+			if len(res.Done.Errors) < 20 {
+				res.Done.Errors = append(res.Done.Errors, e)
+			}
 		}
 	}
 	res.Plan.Before, res.Plan.After = sumCosts(before), sumCosts(after)
-	res.Steps = steps.list
 	if len(failed) > 0 {
 		return res, fmt.Errorf("lifecycle: no plan for %s (see each cluster's error); nothing was done there", strings.Join(failed, ", "))
 	}
 	return res, nil
+}
+
+// clusterRun is one cluster's part of a lifecycle run.
+type clusterRun struct {
+	plan     lifecycle.ClusterPlan
+	refusals []lifecycle.Refusal
+	steps    []LifecycleStep
+	done     LifecycleDone
+	failed   bool // no plan: nothing was done
+}
+
+// lifecycleCluster plans one cluster and, with opts.Apply, applies the
+// plan.
+func (s *Server) lifecycleCluster(ctx context.Context, name string, opts LifecycleOptions, pending int, now time.Time) clusterRun {
+	fail := func(err error) clusterRun {
+		return clusterRun{plan: lifecycle.ClusterPlan{Name: name, Error: err.Error()}, failed: true}
+	}
+	g, err := s.groupFor(name)
+	if err != nil {
+		return fail(err)
+	}
+	policy := s.policyFor(g, opts)
+	snap, err := s.lifecycleSnapshot(ctx, name, pending, policy.RetentionOn())
+	if err != nil {
+		return fail(err)
+	}
+	var acts []lifecycle.Action
+	r, err := lifecycle.PlanStream(func(yield func(lifecycle.Cluster) bool) { yield(snap) }, s.lcBackends, policy, now,
+		func(a lifecycle.Action) { acts = append(acts, a) })
+	if len(r.Clusters) != 1 {
+		return fail(fmt.Errorf("lifecycle plan: %w", err))
+	}
+	run := clusterRun{plan: r.Clusters[0], refusals: r.Refusals}
+	if err != nil || run.plan.Error != "" {
+		run.failed = true
+		return run
+	}
+	steps := newStepper()
+	for _, a := range acts {
+		steps.add(a)
+	}
+	run.steps = steps.list
+	if opts.Apply {
+		s.applyCluster(ctx, name, run.plan, acts, &run.done)
+	}
+	return run
 }
 
 func sumCosts(cs []lifecycle.Cost) lifecycle.Cost {
@@ -349,8 +401,8 @@ func (s *Server) lifecycleSnapshot(ctx context.Context, cluster string, pending 
 func (s *Server) walSeq(cluster string, segSize uint64) iter.Seq[lifecycle.WALFile] {
 	return func(yield func(lifecycle.WALFile) bool) {
 		stopped := false
-		err := s.catalog.ListWAL(cluster, "", func(o index.WALObject) error {
-			f, err := lifecycle.ParseWALFile(o.Name, segSize)
+		err := s.catalog.ListWALBrief(cluster, func(name string, o index.WALBrief) error {
+			f, err := lifecycle.ParseWALFile(name, segSize)
 			if err != nil {
 				return nil // the catalog accepted only valid names
 			}

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -182,4 +183,41 @@ func (c *Catalog) MarkBackupDeleting(cluster, name string) (Backup, error) {
 		return nil
 	})
 	return out, err
+}
+
+// WALBrief is the part of a WAL record retention and tiering read.
+type WALBrief struct {
+	Key      string            `json:"key"`
+	Backend  string            `json:"backend"`
+	Backends []string          `json:"backends,omitempty"`
+	Size     int64             `json:"size"`
+	StoredAt time.Time         `json:"stored_at"`
+	Classes  map[string]string `json:"classes,omitempty"`
+}
+
+// Holders are the backends that hold the file (see WALObject.Holders).
+func (w WALBrief) Holders() []string {
+	return WALObject{Backend: w.Backend, Backends: w.Backends}.Holders()
+}
+
+// ListWALBrief is ListWAL decoding only what WALBrief holds; name is the
+// record's key (its file name).
+func (c *Catalog) ListWALBrief(cluster string, fn func(name string, w WALBrief) error) error {
+	return c.db.View(func(tx *bolt.Tx) error {
+		b := walBucket(tx, cluster)
+		if b == nil {
+			return nil
+		}
+		cur := b.Cursor()
+		for k, v := cur.First(); k != nil; k, v = cur.Next() {
+			var w WALBrief
+			if err := jsonUnmarshal(v, &w); err != nil {
+				return err
+			}
+			if err := fn(string(k), w); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -227,5 +227,11 @@ func lifecycleSection() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	logf("lifecycle: planning through the gateway over a catalog of %d clusters x %d segments", catalogClusters, catalogSegments)
+	more, err := measureLifecycleCatalog()
+	if err != nil {
+		return "", err
+	}
+	text = strings.TrimRight(text, "\n") + more
 	return lifecycleBegin + "\n## Lifecycle planner\n\nCommand: `go run ./cmd/walgate-bench -sections lifecycle -out docs/benchmarks.md` (part of `make bench`). " + text + lifecycleEnd + "\n", nil
 }

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	walgate "github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/index"
+	"github.com/walgate/walgate/lifecycle"
+)
+
+const (
+	catalogClusters = 100
+	catalogSegments = 10_000 // per cluster: 1 million in the catalog
+)
+
+// measureLifecycleCatalog times a whole gateway lifecycle plan (dry run)
+// over a real catalog: 100 clusters x 10,000 WAL records and 3 full
+// backups each, on one fs backend. The pure planner's figure above leaves
+// out reading and decoding the catalog's records, which this includes.
+func measureLifecycleCatalog() (string, error) {
+	dir, err := os.MkdirTemp("", "walgate-bench-lifecycle-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	now := time.Now().UTC().Truncate(time.Minute)
+	t0 := time.Now()
+	cat, err := index.Open(walgate.CatalogPath(dir), 5*time.Second)
+	if err != nil {
+		return "", err
+	}
+	for c := range catalogClusters {
+		name := fmt.Sprintf("db%03d", c)
+		batch := make([]index.WALObject, 0, catalogSegments)
+		for s := 1; s <= catalogSegments; s++ {
+			seg := lifecycle.SegmentName(1, uint64(s), 0)
+			batch = append(batch, index.WALObject{Name: seg, Key: name + "/wal_005/" + seg + ".zst", Backend: "local", Size: 4 << 20,
+				SHA256: "0000000000000000000000000000000000000000000000000000000000000000", ContentID: "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+				PlainSize: 16 << 20, Compression: "zstd", Encryption: "libsodium", StoredAt: now.Add(time.Duration(s-catalogSegments) * 5 * time.Minute)})
+		}
+		if err := cat.AddWALBatch(name, batch); err != nil {
+			cat.Close()
+			return "", err
+		}
+		for i, s := range []int{1000, 5000, 9000} {
+			bname := "base_" + lifecycle.SegmentName(1, uint64(s), 0)
+			finish := now.Add(time.Duration(s-catalogSegments) * 5 * time.Minute)
+			b := index.Backup{Name: bname, State: index.BackupCommitted, Backend: "local", Committed: finish,
+				Files:       map[string]index.BackupFile{"tar_partitions/part_001.tar.zst": {Key: name + "/basebackups_005/" + bname + "/tar_partitions/part_001.tar.zst", Size: 1 << 30}},
+				SentinelKey: name + "/basebackups_005/" + bname + "_backup_stop_sentinel.json", SentinelSize: 1 << 10,
+				Info: index.BackupInfo{Kind: "full", StartLSN: uint64(s) << 24, FinishLSN: uint64(s)<<24 + 1<<20, Timeline: 1, FinishTime: finish}}
+			if err := cat.BeginBackup(name, b); err != nil {
+				cat.Close()
+				return "", fmt.Errorf("backup %d: %w", i, err)
+			}
+		}
+	}
+	if err := cat.Close(); err != nil {
+		return "", err
+	}
+	seed := time.Since(t0)
+	st, _ := os.Stat(walgate.CatalogPath(dir))
+
+	p := lifecyclePolicy()
+	cfg := walgate.Config{Data: dir,
+		Backends: []walgate.BackendConfig{{Name: "local", Type: "fs", Path: filepath.Join(dir, "store")}},
+		Groups:   []walgate.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: []string{"local"}, Lifecycle: p}}}
+	s, err := walgate.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return "", err
+	}
+	defer s.Shutdown(context.Background())
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	stop := peakHeap()
+	t0 = time.Now()
+	res, err := s.Lifecycle(context.Background(), walgate.LifecycleOptions{}, now)
+	took := time.Since(t0)
+	peak := stop()
+	if err != nil {
+		return "", err
+	}
+	scanned := 0
+	for _, c := range res.Plan.Clusters {
+		scanned += c.WALScanned
+	}
+	perMillion := took.Seconds() / (float64(scanned) / 1e6)
+	verdict := "meets"
+	if perMillion*10 > targetLifecyclePlan.Seconds() {
+		verdict = "misses"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n\nThrough the gateway (`Server.Lifecycle`, dry run, as `walgate lifecycle plan` runs it) over a bbolt catalog of %d clusters x %d WAL records and 3 full backups each (%.0f MiB catalog, seeded in %.1f s), one fs backend (no classes: retention only), the same policy:\n\n",
+		catalogClusters, catalogSegments, float64(st.Size())/(1<<20), seed.Seconds())
+	fmt.Fprintf(&b, "| figure | value |\n|---|---|\n")
+	fmt.Fprintf(&b, "| plan time, %d WAL records read from the catalog | %.2f s |\n", scanned, took.Seconds())
+	fmt.Fprintf(&b, "| per million WAL records | %.2f s (10 million: about %.1f s; target < %s: %s) |\n", perMillion, perMillion*10, targetLifecyclePlan, verdict)
+	fmt.Fprintf(&b, "| peak live heap during the plan (above %.1f MiB before) | %.1f MiB |\n", mib(int64(base.HeapAlloc)), mib(int64(peak-min(peak, base.HeapAlloc))))
+	fmt.Fprintf(&b, "| steps in the plan | %d |\n", len(res.Steps))
+	fmt.Fprintf(&b, "\nNearly all of this time is decoding the catalog's JSON records (about 1 KiB each; a CPU profile puts encoding/json at over 80%%), not planning: the planner alone takes about a tenth of it (the figure above). Clusters are planned two at a time here (one per core). Meeting the 5 s target over a 10-million-segment catalog needs a compact per-cluster record of what retention and tiering read, kept beside the JSON records.\n")
+	return b.String(), nil
+}
