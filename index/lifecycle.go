@@ -211,8 +211,10 @@ func (c *Catalog) ListWALBrief(cluster string, fn func(name string, w WALBrief) 
 		cur := b.Cursor()
 		for k, v := cur.First(); k != nil; k, v = cur.Next() {
 			var w WALBrief
-			if err := jsonUnmarshal(v, &w); err != nil {
-				return err
+			if !decodeWALBrief(v, &w) {
+				if err := jsonUnmarshal(v, &w); err != nil {
+					return err
+				}
 			}
 			if err := fn(string(k), w); err != nil {
 				return err
