@@ -205,7 +205,8 @@ func (s *Server) lifecycleCluster(ctx context.Context, name string, opts Lifecyc
 		return fail(err)
 	}
 	policy := s.policyFor(g, opts)
-	snap, err := s.lifecycleSnapshot(ctx, name, pending, policy.RetentionOn())
+	var walErr error
+	snap, err := s.lifecycleSnapshot(ctx, name, pending, policy.RetentionOn(), &walErr)
 	if err != nil {
 		return fail(err)
 	}
@@ -214,6 +215,9 @@ func (s *Server) lifecycleCluster(ctx context.Context, name string, opts Lifecyc
 		func(a lifecycle.Action) { acts = append(acts, a) })
 	if len(r.Clusters) != 1 {
 		return fail(fmt.Errorf("lifecycle plan: %w", err))
+	}
+	if walErr != nil {
+		return fail(walErr)
 	}
 	run := clusterRun{plan: r.Clusters[0], refusals: r.Refusals}
 	if err != nil || run.plan.Error != "" {
@@ -328,7 +332,7 @@ var metadataFiles = map[string]bool{"metadata.json": true, "files_metadata.json"
 // catalog. With checkCopies it also confirms that every backup's sentinel
 // is on every backend the catalog says holds it: a missing or unreadable
 // one is a disagreement, and the plan deletes nothing.
-func (s *Server) lifecycleSnapshot(ctx context.Context, cluster string, pending int, checkCopies bool) (lifecycle.Cluster, error) {
+func (s *Server) lifecycleSnapshot(ctx context.Context, cluster string, pending int, checkCopies bool, walErr *error) (lifecycle.Cluster, error) {
 	segSize := s.segmentSize(cluster)
 	c := lifecycle.Cluster{Name: cluster, SegmentSize: segSize, PendingReplication: pending}
 	tls, err := s.catalog.Timelines(cluster)
@@ -393,12 +397,14 @@ func (s *Server) lifecycleSnapshot(ctx context.Context, cluster string, pending 
 		}
 		c.Disagreement = strings.Join(disagree, "; ")
 	}
-	c.WAL = s.walSeq(cluster, segSize)
+	c.WAL = s.walSeq(cluster, segSize, walErr)
 	return c, nil
 }
 
-// walSeq streams a cluster's WAL records as the planner sees them.
-func (s *Server) walSeq(cluster string, segSize uint64) iter.Seq[lifecycle.WALFile] {
+// walSeq streams a cluster's WAL records as the planner sees them. A
+// failure to read them lands in *failed: the plan is then incomplete and
+// must not be applied.
+func (s *Server) walSeq(cluster string, segSize uint64, failed *error) iter.Seq[lifecycle.WALFile] {
 	return func(yield func(lifecycle.WALFile) bool) {
 		stopped := false
 		err := s.catalog.ListWALBrief(cluster, func(name string, o index.WALBrief) error {
@@ -414,7 +420,7 @@ func (s *Server) walSeq(cluster string, segSize uint64) iter.Seq[lifecycle.WALFi
 			return nil
 		})
 		if err != nil && !stopped {
-			s.log.Error("lifecycle: reading the WAL records failed; the plan is incomplete", "cluster", cluster, "err", err)
+			*failed = fmt.Errorf("reading the WAL records: %w", err)
 		}
 	}
 }

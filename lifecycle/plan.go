@@ -350,7 +350,7 @@ func (cp *cplanner) keep(b *Backup, reason string, from, window bool) {
 	links, complete := cp.chain(b)
 	for _, l := range links[1:] {
 		r := "in the chain of " + b.Name
-		if rs := cp.reasons[l.Name]; len(rs) == 0 || rs[len(rs)-1] != r {
+		if !slices.Contains(cp.reasons[l.Name], r) {
 			cp.reasons[l.Name] = append(cp.reasons[l.Name], r)
 		}
 		cp.pinRng[l.Name] = true
