@@ -210,9 +210,16 @@ func (s *Server) lifecycleCluster(ctx context.Context, name string, opts Lifecyc
 	if err != nil {
 		return fail(err)
 	}
+	// A dry run keeps only the steps; an applied one, every action.
 	var acts []lifecycle.Action
+	steps := newStepper()
 	r, err := lifecycle.PlanStream(func(yield func(lifecycle.Cluster) bool) { yield(snap) }, s.lcBackends, policy, now,
-		func(a lifecycle.Action) { acts = append(acts, a) })
+		func(a lifecycle.Action) {
+			steps.add(a)
+			if opts.Apply {
+				acts = append(acts, a)
+			}
+		})
 	if len(r.Clusters) != 1 {
 		return fail(fmt.Errorf("lifecycle plan: %w", err))
 	}
@@ -223,10 +230,6 @@ func (s *Server) lifecycleCluster(ctx context.Context, name string, opts Lifecyc
 	if err != nil || run.plan.Error != "" {
 		run.failed = true
 		return run
-	}
-	steps := newStepper()
-	for _, a := range acts {
-		steps.add(a)
 	}
 	run.steps = steps.list
 	if opts.Apply {
@@ -251,6 +254,9 @@ func sumCosts(cs []lifecycle.Cost) lifecycle.Cost {
 type stepper struct {
 	list []LifecycleStep
 	at   map[stepKey]int
+	// the last action's key and step: runs of like actions skip the map
+	last    stepKey
+	lastIdx int
 }
 
 type stepKey struct {
@@ -266,13 +272,19 @@ func (st *stepper) add(a lifecycle.Action) {
 		group = "wal:" + a.Object[:min(8, len(a.Object))] // WAL files: one step per timeline
 	}
 	k := stepKey{a.Cluster, a.Backend, a.From, a.To, a.Reason, group, a.Kind}
-	i, ok := st.at[k]
+	i, ok := st.lastIdx, len(st.list) > 0 && k == st.last
 	if !ok {
+		i, ok = st.at[k]
+	}
+	st.last = k
+	if !ok {
+		st.lastIdx = len(st.list)
 		st.at[k] = len(st.list)
 		st.list = append(st.list, LifecycleStep{Cluster: a.Cluster, Backend: a.Backend, Kind: a.Kind, From: a.From, To: a.To,
 			First: a.Object, Last: a.Object, Count: 1, Reason: a.Reason})
 		return
 	}
+	st.lastIdx = i
 	s := &st.list[i]
 	s.Count++
 	if a.Object < s.First {

@@ -105,7 +105,14 @@ func (c *Catalog) init() error {
 				return err
 			}
 		}
-		return nil
+		// Catalogs from before brief records get them here, once.
+		clusters := tx.Bucket(bucketClusters)
+		return clusters.ForEachBucket(func(name []byte) error {
+			if err := fillBriefs(clusters.Bucket(name)); err != nil {
+				return fmt.Errorf("cluster %s: %w", name, err)
+			}
+			return nil
+		})
 	})
 }
 

@@ -89,10 +89,11 @@ func (c *Catalog) ApplyWALChanges(cluster string, changes []CopyChange) error {
 		return nil
 	}
 	return c.db.Update(func(tx *bolt.Tx) error {
-		b := walBucket(tx, cluster)
-		if b == nil {
+		cb := clusterBucket(tx, cluster)
+		if cb == nil {
 			return nil
 		}
+		b := cb.Bucket(bucketWAL)
 		for _, ch := range changes {
 			var obj WALObject
 			ok, err := getJSON(b, ch.Name, &obj)
@@ -104,14 +105,14 @@ func (c *Catalog) ApplyWALChanges(cluster string, changes []CopyChange) error {
 			}
 			if !ch.Deleted {
 				obj.Classes = setClass(obj.Classes, ch.Backend, ch.Class)
-				if err := putJSON(b, ch.Name, obj); err != nil {
+				if err := putWALRecord(cb, obj); err != nil {
 					return err
 				}
 				continue
 			}
 			holders := slices.DeleteFunc(slices.Clone(obj.Holders()), func(h string) bool { return h == ch.Backend })
 			if len(holders) == 0 {
-				if err := b.Delete([]byte(ch.Name)); err != nil {
+				if err := deleteWALRecord(cb, ch.Name); err != nil {
 					return err
 				}
 				continue
@@ -121,7 +122,7 @@ func (c *Catalog) ApplyWALChanges(cluster string, changes []CopyChange) error {
 				obj.Backend = holders[0]
 			}
 			delete(obj.Classes, ch.Backend)
-			if err := putJSON(b, ch.Name, obj); err != nil {
+			if err := putWALRecord(cb, obj); err != nil {
 				return err
 			}
 		}
@@ -200,11 +201,28 @@ func (w WALBrief) Holders() []string {
 	return WALObject{Backend: w.Backend, Backends: w.Backends}.Holders()
 }
 
-// ListWALBrief is ListWAL decoding only what WALBrief holds; name is the
-// record's key (its file name).
+// ListWALBrief lists what WALBrief holds of the cluster's WAL records, in
+// name order, from their brief records; name is the WAL file name.
 func (c *Catalog) ListWALBrief(cluster string, fn func(name string, w WALBrief) error) error {
 	return c.db.View(func(tx *bolt.Tx) error {
-		b := walBucket(tx, cluster)
+		cb := clusterBucket(tx, cluster)
+		if cb == nil {
+			return nil
+		}
+		if bb := cb.Bucket(bucketWALBrief); bb != nil {
+			cur := bb.Cursor()
+			for k, v := cur.First(); k != nil; k, v = cur.Next() {
+				var w WALBrief
+				if err := decodeBrief(v, &w); err != nil {
+					return fmt.Errorf("WAL %s of cluster %s: %w", k, cluster, err)
+				}
+				if err := fn(string(k), w); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		b := cb.Bucket(bucketWAL)
 		if b == nil {
 			return nil
 		}

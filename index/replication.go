@@ -206,17 +206,18 @@ func (c *Catalog) CompleteCopy(cp Copy) error {
 		}
 		switch cp.Kind {
 		case CopyWAL:
-			b := walBucket(tx, cp.Cluster)
-			if b == nil {
+			cb := clusterBucket(tx, cp.Cluster)
+			if cb == nil {
 				return nil
 			}
+			b := cb.Bucket(bucketWAL)
 			var obj WALObject
 			if ok, err := getJSON(b, cp.Name, &obj); err != nil || !ok || obj.Key != cp.Key {
 				return err
 			}
 			obj.Backends = addHolder(obj.Holders(), cp.Backend)
 			delete(obj.Classes, cp.Backend) // a new copy is in the write class
-			return putJSON(b, cp.Name, obj)
+			return putWALRecord(cb, obj)
 		case CopyBackupFile, CopySentinel:
 			bb, err := clusterSub(tx, cp.Cluster, bucketBackups, false)
 			if err != nil || bb == nil {

@@ -53,6 +53,10 @@ func ensureCluster(tx *bolt.Tx, name string) (*bolt.Bucket, error) {
 	if _, err := cb.CreateBucketIfNotExists(bucketWAL); err != nil {
 		return nil, err
 	}
+	// Every cluster's briefs exist from Open on (see fillBriefs).
+	if _, err := cb.CreateBucketIfNotExists(bucketWALBrief); err != nil {
+		return nil, err
+	}
 	return cb, nil
 }
 
@@ -77,7 +81,7 @@ func (c *Catalog) AddWALBatch(cluster string, objs []WALObject) error {
 			if b.Get([]byte(o.Name)) != nil {
 				continue
 			}
-			if err := putJSON(b, o.Name, o); err != nil {
+			if err := putWALRecord(cb, o); err != nil {
 				return err
 			}
 		}
@@ -111,7 +115,7 @@ func (c *Catalog) AddWALCopies(cluster string, obj WALObject, copies []Copy) (WA
 		}
 		added = true
 		existing = obj
-		if err := putJSON(b, obj.Name, obj); err != nil {
+		if err := putWALRecord(cb, obj); err != nil {
 			return err
 		}
 		return enqueue(tx, copies)
@@ -206,8 +210,17 @@ func (c *Catalog) Check() error {
 				problems = append(problems, fmt.Sprintf("cluster %s: no wal bucket", cluster))
 				return nil
 			}
+			bb := clusterBucket(tx, string(cluster)).Bucket(bucketWALBrief)
+			if bb == nil {
+				problems = append(problems, fmt.Sprintf("cluster %s: no walbrief bucket", cluster))
+				return nil
+			}
+			if nb, nw := bb.Stats().KeyN, b.Stats().KeyN; nb != nw {
+				problems = append(problems, fmt.Sprintf("cluster %s: %d brief records for %d WAL records", cluster, nb, nw))
+			}
 			return b.ForEach(func(k, v []byte) error {
 				var o WALObject
+				var w WALBrief
 				switch {
 				case json.Unmarshal(v, &o) != nil:
 					problems = append(problems, fmt.Sprintf("%s/%s: undecodable", cluster, k))
@@ -215,6 +228,10 @@ func (c *Catalog) Check() error {
 					problems = append(problems, fmt.Sprintf("%s/%s: record names %q", cluster, k, o.Name))
 				case o.Key == "" || len(o.SHA256) != 64 || o.Size < 0 || o.PlainSize < 0 || o.ContentID == "":
 					problems = append(problems, fmt.Sprintf("%s/%s: incomplete record", cluster, k))
+				case decodeBrief(bb.Get(k), &w) != nil:
+					problems = append(problems, fmt.Sprintf("%s/%s: no readable brief record", cluster, k))
+				case !sameBrief(o, w):
+					problems = append(problems, fmt.Sprintf("%s/%s: the brief record disagrees with the record", cluster, k))
 				}
 				return nil
 			})
