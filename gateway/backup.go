@@ -475,7 +475,11 @@ func (s *Server) sweepSessions(now time.Time) {
 // janitor sweeps abandoned sessions until ctx ends.
 func (s *Server) janitor(ctx context.Context) {
 	every := s.cfg.Limits.BackupSessionTimeout / 4
-	every = max(min(every, time.Minute), 100*time.Millisecond)
+	runEvery(ctx, max(min(every, time.Minute), 100*time.Millisecond), s.sweepSessions)
+}
+
+// runEvery calls fn with the time on every tick of every until ctx ends.
+func runEvery(ctx context.Context, every time.Duration, fn func(now time.Time)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -483,7 +487,7 @@ func (s *Server) janitor(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			s.sweepSessions(now)
+			fn(now)
 		}
 	}
 }

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -66,12 +67,7 @@ func (s *Server) postDelete(c *fiber.Ctx) error {
 	for _, r := range cp.Retained {
 		out.Retained = append(out.Retained, protocol.RetainedBackup{Name: r.Name, Reasons: r.Reasons})
 	}
-	tls := make([]uint32, 0, len(cp.WALKeptFrom))
-	for t := range cp.WALKeptFrom {
-		tls = append(tls, t)
-	}
-	sort.Slice(tls, func(i, j int) bool { return tls[i] < tls[j] })
-	for _, t := range tls {
+	for _, t := range slices.Sorted(maps.Keys(cp.WALKeptFrom)) {
 		switch from := cp.WALKeptFrom[t]; from {
 		case "":
 			out.WALKeptFrom = append(out.WALKeptFrom, fmt.Sprintf("timeline %d: all", t))

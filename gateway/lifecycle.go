@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"runtime"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -372,12 +373,7 @@ func (s *Server) lifecycleSnapshot(ctx context.Context, cluster string, pending 
 			StartSegment:  lifecycle.SegmentOf(b.Info.StartLSN, segSize),
 			FinishSegment: lifecycle.SegmentOf(b.Info.FinishLSN, segSize),
 			FinishTime:    b.Info.FinishTime, Permanent: b.Info.Permanent}
-		files := make([]string, 0, len(b.Files))
-		for f := range b.Files {
-			files = append(files, f)
-		}
-		sort.Strings(files)
-		for _, f := range files {
+		for _, f := range slices.Sorted(maps.Keys(b.Files)) {
 			rec := b.Files[f]
 			kind := lifecycle.BackupData
 			if metadataFiles[f] {
@@ -424,7 +420,7 @@ func (s *Server) walSeq(cluster string, segSize uint64, failed *error) iter.Seq[
 			if err != nil {
 				return nil // the catalog accepted only valid names
 			}
-			f.Key, f.Size, f.StoredAt, f.Copies = o.Key, o.Size, o.StoredAt, s.copiesOf(o.Holders(), o.Classes)
+			f.Key, f.Size, f.StoredAt, f.Copies = o.Key, o.Size, o.StoredAt, s.copiesOf(o.Holders, o.Classes)
 			if !yield(f) {
 				stopped = true
 				return errStopScan
@@ -596,12 +592,7 @@ func (s *Server) deleteBackup(ctx context.Context, cluster string, b index.Backu
 	if b.SentinelKey != "" {
 		keys, holders = append(keys, b.SentinelKey), append(holders, b.Holders())
 	}
-	files := make([]string, 0, len(b.Files))
-	for f := range b.Files {
-		files = append(files, f)
-	}
-	sort.Strings(files)
-	for _, f := range files {
+	for _, f := range slices.Sorted(maps.Keys(b.Files)) {
 		keys, holders = append(keys, b.Files[f].Key), append(holders, b.Files[f].Holders(b.Backend))
 	}
 	for i, key := range keys {
@@ -628,21 +619,13 @@ func (s *Server) deleteBackup(ctx context.Context, cluster string, b index.Backu
 // lifecycleLoop runs the lifecycle on the configured interval until ctx
 // ends; dry runs only log what they would do.
 func (s *Server) lifecycleLoop(ctx context.Context) {
-	every := s.cfg.Lifecycle.Interval
-	if every <= 0 {
+	if s.cfg.Lifecycle.Interval <= 0 {
 		return
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			res, err := s.Lifecycle(ctx, LifecycleOptions{Apply: s.cfg.Lifecycle.Apply}, now)
-			s.logLifecycle(res, err)
-		}
-	}
+	runEvery(ctx, s.cfg.Lifecycle.Interval, func(now time.Time) {
+		res, err := s.Lifecycle(ctx, LifecycleOptions{Apply: s.cfg.Lifecycle.Apply}, now)
+		s.logLifecycle(res, err)
+	})
 }
 
 func (s *Server) logLifecycle(res LifecycleResult, err error) {

@@ -186,53 +186,33 @@ func (c *Catalog) MarkBackupDeleting(cluster, name string) (Backup, error) {
 	return out, err
 }
 
-// WALBrief is the part of a WAL record retention and tiering read.
+// WALBrief is what retention and tiering read of a WAL record (its brief
+// record, see walbrief.go).
 type WALBrief struct {
-	Key      string            `json:"key"`
-	Backend  string            `json:"backend"`
-	Backends []string          `json:"backends,omitempty"`
-	Size     int64             `json:"size"`
-	StoredAt time.Time         `json:"stored_at"`
-	Classes  map[string]string `json:"classes,omitempty"`
+	Key      string
+	Holders  []string // as WALObject.Holders
+	Size     int64
+	StoredAt time.Time
+	Classes  map[string]string
 }
 
-// Holders are the backends that hold the file (see WALObject.Holders).
-func (w WALBrief) Holders() []string {
-	return WALObject{Backend: w.Backend, Backends: w.Backends}.Holders()
-}
-
-// ListWALBrief lists what WALBrief holds of the cluster's WAL records, in
-// name order, from their brief records; name is the WAL file name.
+// ListWALBrief lists the brief records of the cluster's WAL, in name
+// order; name is the WAL file name.
 func (c *Catalog) ListWALBrief(cluster string, fn func(name string, w WALBrief) error) error {
 	return c.db.View(func(tx *bolt.Tx) error {
 		cb := clusterBucket(tx, cluster)
 		if cb == nil {
 			return nil
 		}
-		if bb := cb.Bucket(bucketWALBrief); bb != nil {
-			cur := bb.Cursor()
-			for k, v := cur.First(); k != nil; k, v = cur.Next() {
-				var w WALBrief
-				if err := decodeBrief(v, &w); err != nil {
-					return fmt.Errorf("WAL %s of cluster %s: %w", k, cluster, err)
-				}
-				if err := fn(string(k), w); err != nil {
-					return err
-				}
-			}
-			return nil
+		bb := cb.Bucket(bucketWALBrief)
+		if bb == nil {
+			return fmt.Errorf("cluster %s has no brief records (Open fills them in)", cluster)
 		}
-		b := cb.Bucket(bucketWAL)
-		if b == nil {
-			return nil
-		}
-		cur := b.Cursor()
+		cur := bb.Cursor()
 		for k, v := cur.First(); k != nil; k, v = cur.Next() {
 			var w WALBrief
-			if !decodeWALBrief(v, &w) {
-				if err := jsonUnmarshal(v, &w); err != nil {
-					return err
-				}
+			if err := decodeBrief(v, &w); err != nil {
+				return fmt.Errorf("WAL %s of cluster %s: %w", k, cluster, err)
 			}
 			if err := fn(string(k), w); err != nil {
 				return err

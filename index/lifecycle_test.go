@@ -56,7 +56,7 @@ func TestTimelinesAndWALChanges(t *testing.T) {
 	}
 	var briefs []string
 	if err := c.ListWALBrief("db", func(name string, w WALBrief) error {
-		briefs = append(briefs, fmt.Sprintf("%s %v %s", name, w.Holders(), w.Classes["a"]))
+		briefs = append(briefs, fmt.Sprintf("%s %v %s", name, w.Holders, w.Classes["a"]))
 		return nil
 	}); err != nil {
 		t.Fatal(err)

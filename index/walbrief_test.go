@@ -1,11 +1,9 @@
 package index
 
 import (
-	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -15,15 +13,10 @@ import (
 )
 
 func randText(rng *rand.Rand) string {
-	plain := []string{"a", "Z", "0", "/", "_", ".", "-", " ", "é", "日"}
-	special := []string{"<", ">", "&", "\"", "\\", "\n", "\u2028", "\x00", "\xff"} // escaped or replaced by json.Marshal
+	alphabet := []string{"a", "Z", "0", "/", "_", ".", "-", " ", "é", "日", "\"", "\\", "\n", "\x00", "\xff"}
 	var b strings.Builder
 	for range rng.IntN(12) {
-		if rng.IntN(80) == 0 {
-			b.WriteString(special[rng.IntN(len(special))])
-		} else {
-			b.WriteString(plain[rng.IntN(len(plain))])
-		}
+		b.WriteString(alphabet[rng.IntN(len(alphabet))])
 	}
 	return b.String()
 }
@@ -46,74 +39,6 @@ func randWAL(rng *rand.Rand) WALObject {
 		}
 	}
 	return o
-}
-
-// The fast decoder agrees with encoding/json on every record json.Marshal
-// writes, or leaves it to encoding/json.
-func TestDecodeWALBriefAgreesWithJSON(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	fast := 0
-	for range 20000 {
-		data, err := json.Marshal(randWAL(rng))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var want, got WALBrief
-		if err := json.Unmarshal(data, &want); err != nil {
-			t.Fatal(err)
-		}
-		if !decodeWALBrief(data, &got) {
-			continue
-		}
-		fast++
-		if !want.StoredAt.Equal(got.StoredAt) {
-			t.Fatalf("%s: stored_at %v, want %v", data, got.StoredAt, want.StoredAt)
-		}
-		got.StoredAt = want.StoredAt
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("%s:\n got %+v\nwant %+v", data, got, want)
-		}
-	}
-	t.Logf("%d of 20000 records took the fast path", fast)
-	if fast < 1000 {
-		t.Fatalf("only %d records took the fast path", fast)
-	}
-	// What walgate writes takes it.
-	data, _ := json.Marshal(WALObject{Name: "000000010000000000000001", Key: "db/wal_005/000000010000000000000001.zst", Backend: "s3",
-		Backends: []string{"s3", "gcs"}, Size: 42, StoredAt: time.Now().UTC(), Classes: map[string]string{"s3": "STANDARD_IA"}})
-	var w WALBrief
-	if !decodeWALBrief(data, &w) || w.Key != "db/wal_005/000000010000000000000001.zst" || w.Classes["s3"] != "STANDARD_IA" || len(w.Backends) != 2 {
-		t.Fatalf("a walgate record: %+v", w)
-	}
-}
-
-// FuzzDecodeWALBrief: whatever the fast decoder accepts, encoding/json
-// accepts too, with the same result.
-func FuzzDecodeWALBrief(f *testing.F) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	for range 20 {
-		data, _ := json.Marshal(randWAL(rng))
-		f.Add(data)
-	}
-	f.Add([]byte(`{"key":"a","KEY":"b"}`))
-	f.Add([]byte(`{"size":012}`))
-	f.Add([]byte(`{"backends":null,"classes":{}}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var got, want WALBrief
-		if !decodeWALBrief(data, &got) {
-			return
-		}
-		if err := json.Unmarshal(data, &want); err != nil {
-			t.Fatalf("fast path accepted %q, encoding/json refuses it: %v", data, err)
-		}
-		if !want.StoredAt.Equal(got.StoredAt) {
-			t.Fatalf("%q: stored_at %v, want %v", data, got.StoredAt, want.StoredAt)
-		}
-		got.StoredAt = want.StoredAt
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("%q:\n got %+v\nwant %+v", data, got, want)
-		}
-	})
 }
 
 // A catalog from before brief records gets them at open, and every change
@@ -176,12 +101,12 @@ func TestBriefRecords(t *testing.T) {
 				t.Errorf("%s: classes %v", name, w.Classes)
 			}
 		case objs[1].Name:
-			if !slices.Equal(w.Holders(), []string{"local"}) {
-				t.Errorf("%s: holders %v", name, w.Holders())
+			if !slices.Equal(w.Holders, []string{"local"}) {
+				t.Errorf("%s: holders %v", name, w.Holders)
 			}
 		case "000000010000000000000099":
-			if !slices.Equal(w.Holders(), []string{"local", "s3"}) {
-				t.Errorf("%s: holders %v", name, w.Holders())
+			if !slices.Equal(w.Holders, []string{"local", "s3"}) {
+				t.Errorf("%s: holders %v", name, w.Holders)
 			}
 		}
 		return nil
@@ -191,10 +116,23 @@ func TestBriefRecords(t *testing.T) {
 	if n != 50 {
 		t.Fatalf("%d brief records, want 50", n)
 	}
+	// A damaged brief record fails the listing (and no plan is made of
+	// it) and the check.
+	if err := c.db.Update(func(tx *bolt.Tx) error {
+		return clusterBucket(tx, "db").Bucket(bucketWALBrief).Put([]byte(objs[3].Name), []byte{1, 2})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ListWALBrief("db", func(string, WALBrief) error { return nil }); !errors.Is(err, errBrief) {
+		t.Fatalf("listing a damaged brief: %v", err)
+	}
+	if err := c.Check(); err == nil || !strings.Contains(err.Error(), "no readable brief record") {
+		t.Fatalf("check of a damaged brief: %v", err)
+	}
 }
 
 // FuzzDecodeBrief: a damaged brief record is an error, never a panic, and
-// what decodes re-encodes to the same bytes.
+// what decodes encodes back to a record that decodes the same.
 func FuzzDecodeBrief(f *testing.F) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for range 10 {
@@ -202,16 +140,13 @@ func FuzzDecodeBrief(f *testing.F) {
 	}
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var w WALBrief
+		var w, again WALBrief
 		if decodeBrief(data, &w) != nil {
 			return
 		}
-		o := WALObject{Key: w.Key, Size: w.Size, StoredAt: w.StoredAt, Backends: w.Backends, Classes: w.Classes}
-		if again := encodeBrief(o); !bytes.Equal(again, data) && len(w.Classes) < 2 {
-			var w2 WALBrief
-			if err := decodeBrief(again, &w2); err != nil || !sameBrief(o, w2) {
-				t.Fatalf("%x decodes to %+v, which does not round-trip", data, w)
-			}
+		o := WALObject{Key: w.Key, Size: w.Size, StoredAt: w.StoredAt, Backends: w.Holders, Classes: w.Classes}
+		if err := decodeBrief(encodeBrief(o), &again); err != nil || !sameBrief(o, again) {
+			t.Fatalf("%x decodes to %+v, which does not round-trip (%v)", data, w, err)
 		}
 	})
 }

@@ -109,6 +109,13 @@ func TestLifecycleOnObjectStores(t *testing.T) {
 		t.Fatalf("host token: delete exit %d, want 3 (not authorised):\n%s", code, out)
 	}
 	admin := []string{"WALGATE_TOKEN=" + g.Token("db", "admin")}
+	// Usage errors, before anything reaches the gateway.
+	for _, args := range [][]string{{"delete"}, {"delete", "retain", "0"}, {"delete", "retain", "FULL"}, {"delete", "retain", "x"},
+		{"delete", "before", "../base_000000010000000000000001"}, {"delete", "everything", "--confirm"}, {"delete", "retain", "1", "--bogus"}} {
+		if out, code := e.client(t, admin, args...); code != 2 {
+			t.Errorf("walgate-client %s: exit %d, want 2 (usage):\n%s", strings.Join(args, " "), code, out)
+		}
+	}
 	// An admin's dry run says what would go and deletes nothing.
 	out, code = e.client(t, admin, "delete", "retain", "FULL", "1")
 	if code != 0 || !strings.Contains(out, "would delete 1 backups") || !strings.Contains(out, old.Name) || !strings.Contains(out, "add --confirm") {
@@ -137,6 +144,15 @@ func TestLifecycleOnObjectStores(t *testing.T) {
 			t.Fatal(err)
 		}
 		return string(b), 0
+	}
+	for _, args := range [][]string{{"lifecycle", "apply", "--data", g.Data}, {"lifecycle", "plan", "--confirm", "--data", g.Data},
+		{"lifecycle", "prune", "--data", g.Data}, {"lifecycle", "plan"}} {
+		if out, code := walgate(args...); code != 2 {
+			t.Errorf("walgate %s: exit %d, want 2 (usage):\n%s", strings.Join(args, " "), code, out)
+		}
+	}
+	if out, code := walgate("lifecycle", "plan", "--cluster", "nope", "--data", g.Data); code != 1 || !strings.Contains(out, "nope") {
+		t.Errorf("plan of an unknown cluster: exit %d:\n%s", code, out)
 	}
 	// The plan: moves on every store whose classes change, the deletions,
 	// and the refusal.
