@@ -276,7 +276,7 @@ func TestRebuildFromWalgateStore(t *testing.T) {
 	sameView(t, "after a rebuild from the store alone", viewOf(t, g3.URL, g3.Token(cluster, "fetch"), walNames), before)
 }
 
-const vectorsDir = "../../shared/vectors/walg"
+const vectorsDir = "../../testdata/walg"
 
 type walgExpected struct {
 	Encryption *struct {
@@ -326,7 +326,7 @@ func copyTree(t *testing.T, dir, dst string) {
 // archives (a cluster folder each) and fetches through a gateway on it.
 func TestRebuildWALGVectors(t *testing.T) {
 	if _, err := os.Stat(vectorsDir); err != nil {
-		t.Fatalf("WAL-G test vectors missing (expected at %s, ../shared beside the project): %v", vectorsDir, err)
+		t.Fatalf("WAL-G test vectors missing (expected at %s): %v", vectorsDir, err)
 	}
 	for _, variant := range []string{"lz4-plain", "zstd-libsodium", "brotli-libsodium", "lzma-plain"} {
 		t.Run(variant, func(t *testing.T) {

@@ -14,9 +14,9 @@ import (
 	"github.com/walgate/walgate/client/codec"
 )
 
-// vectorsDir is where the stock WAL-G archives live: shared/ beside the
+// vectorsDir is where the stock WAL-G archives live: testdata/walg at the
 // project root.
-const vectorsDir = "../../../shared/vectors/walg"
+const vectorsDir = "../../../testdata/walg"
 
 type vectorBackup struct {
 	Name             string `json:"name"`
@@ -54,7 +54,7 @@ func loadVector(t *testing.T, variant string) *vector {
 	dir := filepath.Join(vectorsDir, variant)
 	raw, err := os.ReadFile(filepath.Join(dir, "expected.json"))
 	if err != nil {
-		t.Fatalf("WAL-G test vectors missing (expected at %s beside the project): %v", vectorsDir, err)
+		t.Fatalf("WAL-G test vectors missing (expected at %s): %v", vectorsDir, err)
 	}
 	var v vector
 	if err := json.Unmarshal(raw, &v); err != nil {

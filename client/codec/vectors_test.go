@@ -15,9 +15,9 @@ import (
 	"testing"
 )
 
-// vectorsDir is where the stock WAL-G archives live: shared/ beside the
-// project root, as in CI.
-const vectorsDir = "../../../shared/vectors/walg"
+// vectorsDir is where the stock WAL-G archives live: testdata/walg at the
+// project root (copied from stock WAL-G archives; see its README.md).
+const vectorsDir = "../../../testdata/walg"
 
 // walgVariants are the vector folders; every one must be present.
 var walgVariants = []string{"lz4-plain", "zstd-libsodium", "brotli-libsodium", "lzma-plain", "lz4-libsodium-rawkey"}
@@ -52,7 +52,7 @@ func loadVector(t testing.TB, variant string) *walgVector {
 	dir := filepath.Join(vectorsDir, variant)
 	raw, err := os.ReadFile(filepath.Join(dir, "expected.json"))
 	if err != nil {
-		t.Fatalf("WAL-G test vectors missing (expected at %s beside the project): %v", vectorsDir, err)
+		t.Fatalf("WAL-G test vectors missing (expected at %s): %v", vectorsDir, err)
 	}
 	var v walgVector
 	if err := json.Unmarshal(raw, &v); err != nil {
