@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -19,8 +17,12 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/gateway/fleet"
 	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/gateway/stores"
 	"github.com/walgate/walgate/index"
+	"github.com/walgate/walgate/index/layout"
+	"github.com/walgate/walgate/lifecycle/apply"
 )
 
 // A base backup is a session: begin, upload its objects (in any order, in
@@ -29,16 +31,6 @@ import (
 // Objects go to WAL-G's layout:
 //   <cluster>/basebackups_005/<name>/<file>
 //   <cluster>/basebackups_005/<name>_backup_stop_sentinel.json   (last)
-
-// BackupKey is the backend key of an object of a backup.
-func BackupKey(cluster, name, file string) string {
-	return cluster + "/basebackups_005/" + name + "/" + file
-}
-
-// SentinelKey is the backend key of a backup's sentinel.
-func SentinelKey(cluster, name string) string {
-	return cluster + "/basebackups_005/" + name + "_backup_stop_sentinel.json"
-}
 
 // sessions tracks uploads in flight per backup so that the janitor never
 // removes a session that is still receiving data.
@@ -136,12 +128,12 @@ func (s *Server) beginBackup(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	g, err := s.groupFor(cluster)
+	g, err := s.stores.GroupFor(cluster)
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: err.Error(), Err: err}
 	}
 	now := time.Now().UTC()
-	b := index.Backup{Name: name, State: index.BackupOpen, Session: newSessionID(), Backend: g.primary().name,
+	b := index.Backup{Name: name, State: index.BackupOpen, Session: newSessionID(), Backend: g.Primary(),
 		Begun: now, LastActivity: now, Files: map[string]index.BackupFile{}, TokenID: tok.ID}
 	if err := s.catalog.BeginBackup(cluster, b); errors.Is(err, index.ErrExists) {
 		return apiErr(protocol.CodeConflict, "a backup named %s exists for cluster %s (committed or still uploading); backup names come from the start WAL position and cannot repeat", name, cluster)
@@ -190,22 +182,22 @@ func (s *Server) putBackupFile(c *fiber.Ctx) error {
 			return apiErr(protocol.CodeBadRequest, "header %s must be the 64-hex SHA-256 of the body", protocol.HeaderContentSHA256)
 		}
 	}
-	g, err := s.groupFor(cluster)
+	g, err := s.stores.GroupFor(cluster)
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: err.Error(), Err: err}
 	}
-	key := BackupKey(cluster, name, file)
+	key := layout.BackupKey(cluster, name, file)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w, err := s.putObject(ctx, g, key, body, body.declared, backends.PutOptions{Metadata: backupFileMeta(cluster, name, file, comp, enc)})
+	w, err := s.stores.PutObject(ctx, g, key, body, body.declared, backends.PutOptions{Metadata: layout.BackupFileMetadata(cluster, name, file, comp, enc)})
 	if err != nil {
 		if body.err != nil {
 			return body.failure(body.err)
 		}
-		return &apiError{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("storing the object failed (ack policy of group %s not met); abort the backup and retry", g.name), Err: err}
+		return &apiError{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("storing the object failed (ack policy of group %s not met); abort the backup and retry", g.Name()), Err: err}
 	}
-	c.Locals(localBytes, w.info.Size)
-	rec := index.BackupFile{Key: key, Size: w.info.Size, SHA256: hex.EncodeToString(body.hash.Sum(nil)), Compression: comp, Encryption: enc, Backends: w.held}
+	c.Locals(localBytes, w.Info.Size)
+	rec := index.BackupFile{Key: key, Size: w.Info.Size, SHA256: hex.EncodeToString(body.hash.Sum(nil)), Compression: comp, Encryption: enc, Backends: w.Held}
 	err = s.catalog.UpdateBackup(cluster, name, func(cur *index.Backup) error {
 		if cur.State != index.BackupOpen || cur.Session != b.Session {
 			return apiErr(protocol.CodeConflict, "backup %s was committed or aborted during the upload", name)
@@ -216,7 +208,7 @@ func (s *Server) putBackupFile(c *fiber.Ctx) error {
 	})
 	if err != nil {
 		// The session is gone: the object belongs to nobody.
-		s.deleteEverywhere(cluster, key, w.held)
+		s.stores.DeleteEverywhere(cluster, key, w.Held)
 		var ae *apiError
 		if errors.As(err, &ae) {
 			return ae
@@ -228,23 +220,6 @@ func (s *Server) putBackupFile(c *fiber.Ctx) error {
 	}
 	c.Status(fiber.StatusCreated)
 	return c.JSON(protocol.BackupFile{Size: rec.Size, SHA256: rec.SHA256, Compression: comp, Encryption: enc})
-}
-
-// sentinelFields are the sentinel fields the catalog keeps. The gateway
-// reads them to list backups; it never changes the sentinel.
-type sentinelFields struct {
-	LSN              *uint64   `json:"LSN"`
-	FinishLSN        *uint64   `json:"FinishLSN"`
-	DeltaFrom        string    `json:"DeltaFrom"`
-	DeltaFullName    string    `json:"DeltaFullName"`
-	DeltaCount       int       `json:"DeltaCount"`
-	StartTime        time.Time `json:"StartTime"`
-	FinishTime       time.Time `json:"FinishTime"`
-	UncompressedSize int64     `json:"UncompressedSize"`
-	PgVersion        int       `json:"PgVersion"`
-	SystemIdentifier uint64    `json:"SystemIdentifier"`
-	Hostname         string    `json:"Hostname"`
-	IsPermanent      bool      `json:"IsPermanent"`
 }
 
 // commitBackup is POST /v1/clusters/{cluster}/backups/{name}/commit.
@@ -263,8 +238,8 @@ func (s *Server) commitBackup(c *fiber.Ctx) error {
 	if err := readJSONBody(c, 16<<20, &req); err != nil {
 		return err
 	}
-	var sf sentinelFields
-	if err := json.Unmarshal(req.Sentinel, &sf); err != nil || sf.LSN == nil || sf.FinishLSN == nil || sf.FinishTime.IsZero() {
+	var sf layout.Sentinel
+	if err := json.Unmarshal(req.Sentinel, &sf); err != nil || sf.Check() != nil {
 		return apiErr(protocol.CodeBadRequest, "the sentinel must be JSON with LSN, FinishLSN and FinishTime")
 	}
 	if err := s.checkDeltaLink(cluster, name, sf); err != nil {
@@ -273,50 +248,42 @@ func (s *Server) commitBackup(c *fiber.Ctx) error {
 	if err := compareFiles(b.Files, req.Files); err != nil {
 		return err
 	}
-	if _, ok := findFile(b.Files, "tar_partitions/pg_control.tar"); !ok {
+	if _, ok := layout.FindFile(b.Files, layout.ControlFile); !ok {
 		return apiErr(protocol.CodeBadRequest, "backup %s has no tar_partitions/pg_control.tar*: it cannot be restored", name)
 	}
-	g, err := s.groupFor(cluster)
+	g, err := s.stores.GroupFor(cluster)
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: err.Error(), Err: err}
 	}
 	// The sentinel goes only where every part is: a backend shows a
 	// backup only when all of it is there.
-	complete := completeHolders(g, b)
-	if len(complete.stores) < g.ack {
-		return apiErr(protocol.CodeUnavailable, "the parts of backup %s landed on different backends while one was failing, so no %d backends hold all of them: abort the backup and take it again", name, g.ack)
+	complete := stores.CompleteHolders(g, b)
+	if complete.Len() < g.Ack() {
+		return apiErr(protocol.CodeUnavailable, "the parts of backup %s landed on different backends while one was failing, so no %d backends hold all of them: abort the backup and take it again", name, g.Ack())
 	}
-	key := SentinelKey(cluster, name)
-	sentinelMeta := map[string]string{"cluster": cluster, "kind": "backup-sentinel", "name": name}
+	key := layout.SentinelKey(cluster, name)
+	sentinelMeta := layout.SentinelMetadata(cluster, name)
 	sentinelSum := sha256.Sum256(req.Sentinel)
-	w, err := s.putObject(context.Background(), complete, key, strings.NewReader(string(req.Sentinel)), int64(len(req.Sentinel)),
+	w, err := s.stores.PutObject(context.Background(), complete, key, strings.NewReader(string(req.Sentinel)), int64(len(req.Sentinel)),
 		backends.PutOptions{Metadata: sentinelMeta})
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "storing the sentinel failed; the backup is not committed", Err: err}
 	}
-	info := w.info
-	kind := "full"
-	if sf.DeltaFrom != "" {
-		kind = "delta"
-	}
-	tli := uint32(0)
-	fmt.Sscanf(strings.TrimPrefix(name, "base_")[:8], "%08X", &tli)
+	info := w.Info
 	var committed index.Backup
 	err = s.catalog.UpdateBackupCopies(cluster, name, func(cur *index.Backup) ([]index.Copy, error) {
 		if cur.State != index.BackupOpen || cur.Session != b.Session {
 			return nil, apiErr(protocol.CodeConflict, "backup %s was committed or aborted meanwhile", name)
 		}
 		cur.State = index.BackupCommitted
-		cur.Backends = w.held
+		cur.Backends = w.Held
 		cur.Committed = time.Now().UTC()
 		cur.SentinelKey, cur.SentinelSize = key, info.Size
-		cur.Info = index.BackupInfo{Kind: kind, DeltaFrom: sf.DeltaFrom, DeltaFullName: sf.DeltaFullName, DeltaCount: sf.DeltaCount, StartLSN: *sf.LSN, FinishLSN: *sf.FinishLSN, Timeline: tli,
-			StartTime: sf.StartTime, FinishTime: sf.FinishTime, UncompressedSize: sf.UncompressedSize, PgVersion: sf.PgVersion,
-			SystemIdentifier: sf.SystemIdentifier, Hostname: sf.Hostname, Permanent: sf.IsPermanent}
+		cur.Info = index.BackupInfoOf(name, sf)
 		committed = *cur
 		sentinel := index.Copy{Cluster: cluster, Kind: index.CopySentinel, Name: name, Key: key, Size: info.Size,
 			SHA256: hex.EncodeToString(sentinelSum[:]), Metadata: sentinelMeta}
-		return backupCopies(g, *cur, sentinel), nil
+		return stores.BackupCopies(g, *cur, sentinel), nil
 	})
 	if err != nil {
 		var ae *apiError
@@ -325,17 +292,17 @@ func (s *Server) commitBackup(c *fiber.Ctx) error {
 		}
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog commit failed; the backup is not committed", Err: err}
 	}
-	for _, st := range g.stores {
-		s.repl.wake(st.name)
+	for _, b := range g.Names() {
+		s.stores.Wake(b)
 	}
 	s.log.Info("backup committed", "cluster", cluster, "backup", name, "token", tok.ID, "objects", len(committed.Files), "bytes", committed.StoredSize())
-	return c.JSON(summary(committed))
+	return c.JSON(fleet.BackupSummary(committed))
 }
 
 // checkDeltaLink refuses a commit whose name and sentinel disagree about
 // the parent, or whose parent is not a committed backup of the cluster: a
 // delta without its chain could never be restored.
-func (s *Server) checkDeltaLink(cluster, name string, sf sentinelFields) error {
+func (s *Server) checkDeltaLink(cluster, name string, sf layout.Sentinel) error {
 	_, nameParent, isDelta := strings.Cut(name, "_D_")
 	switch {
 	case !isDelta && sf.DeltaFrom == "":
@@ -344,8 +311,8 @@ func (s *Server) checkDeltaLink(cluster, name string, sf sentinelFields) error {
 		return apiErr(protocol.CodeBadRequest, "the sentinel names parent %s but the backup name %s has no _D_ part", sf.DeltaFrom, name)
 	case sf.DeltaFrom == "":
 		return apiErr(protocol.CodeBadRequest, "backup %s is named as a delta but its sentinel has no DeltaFrom", name)
-	case !strings.HasPrefix(sf.DeltaFrom, "base_"+nameParent):
-		return apiErr(protocol.CodeBadRequest, "backup %s is named as a delta of %s but its sentinel names parent %s", name, "base_"+nameParent, sf.DeltaFrom)
+	case !strings.HasPrefix(sf.DeltaFrom, layout.BackupPrefix+nameParent):
+		return apiErr(protocol.CodeBadRequest, "backup %s is named as a delta of %s but its sentinel names parent %s", name, layout.BackupPrefix+nameParent, sf.DeltaFrom)
 	case sf.DeltaFullName == "" || sf.DeltaCount < 1:
 		return apiErr(protocol.CodeBadRequest, "the sentinel of delta %s lacks DeltaFullName or DeltaCount", name)
 	}
@@ -357,15 +324,6 @@ func (s *Server) checkDeltaLink(cluster, name string, sf sentinelFields) error {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
 	}
 	return nil
-}
-
-func findFile(files map[string]index.BackupFile, prefix string) (string, bool) {
-	for f := range files {
-		if strings.HasPrefix(f, prefix) {
-			return f, true
-		}
-	}
-	return "", false
 }
 
 // compareFiles checks that the client's list of uploaded objects is the
@@ -438,7 +396,7 @@ func (s *Server) removeBackup(cluster string, b index.Backup, why string) error 
 	}
 	var errs []error
 	for f, rec := range b.Files {
-		if err := s.deleteEverywhere(cluster, rec.Key, rec.Holders(b.Backend)); err != nil {
+		if err := s.stores.DeleteEverywhere(cluster, rec.Key, rec.Holders(b.Backend)); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f, err))
 		}
 	}
@@ -478,6 +436,18 @@ func (s *Server) janitor(ctx context.Context) {
 	runEvery(ctx, max(min(every, time.Minute), 100*time.Millisecond), s.sweepSessions)
 }
 
+// lifecycleLoop runs the lifecycle on the configured interval until ctx
+// ends; dry runs only log what they would do.
+func (s *Server) lifecycleLoop(ctx context.Context) {
+	if s.cfg.Lifecycle.Interval <= 0 {
+		return
+	}
+	runEvery(ctx, s.cfg.Lifecycle.Interval, func(now time.Time) {
+		res, err := s.Lifecycle(ctx, apply.Options{Apply: s.cfg.Lifecycle.Apply}, now)
+		apply.Log(s.log, res, err)
+	})
+}
+
 // runEvery calls fn with the time on every tick of every until ctx ends.
 func runEvery(ctx context.Context, every time.Duration, fn func(now time.Time)) {
 	t := time.NewTicker(every)
@@ -490,14 +460,6 @@ func runEvery(ctx context.Context, every time.Duration, fn func(now time.Time)) 
 			fn(now)
 		}
 	}
-}
-
-func summary(b index.Backup) protocol.BackupSummary {
-	return protocol.BackupSummary{Name: b.Name, Kind: b.Info.Kind, DeltaFrom: b.Info.DeltaFrom, DeltaFullName: b.Info.DeltaFullName,
-		DeltaCount: b.Info.DeltaCount, StartLSN: b.Info.StartLSN,
-		FinishLSN: b.Info.FinishLSN, Timeline: b.Info.Timeline, StartTime: b.Info.StartTime, FinishTime: b.Info.FinishTime,
-		UncompressedSize: b.Info.UncompressedSize, StoredSize: b.StoredSize(), PgVersion: b.Info.PgVersion,
-		SystemIdentifier: b.Info.SystemIdentifier, Hostname: b.Info.Hostname, Committed: b.Committed}
 }
 
 // committedBackup resolves a name or LATEST to a committed backup.
@@ -535,7 +497,7 @@ func (s *Server) listBackups(c *fiber.Ctx) error {
 	}
 	out := make([]protocol.BackupSummary, 0, len(list))
 	for _, b := range list {
-		out = append(out, summary(b))
+		out = append(out, fleet.BackupSummary(b))
 	}
 	return c.JSON(out)
 }
@@ -550,8 +512,7 @@ func (s *Server) getBackup(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	rc, _, err := s.openObject(context.Background(), index.Copy{Cluster: cluster, Kind: index.CopySentinel, Name: b.Name,
-		Key: b.SentinelKey, Size: b.SentinelSize, Metadata: map[string]string{"cluster": cluster, "kind": "backup-sentinel", "name": b.Name}}, b.Holders())
+	rc, err := s.stores.OpenObject(context.Background(), stores.SentinelCopy(cluster, b), b.Holders())
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "reading the sentinel of " + b.Name + " failed", Err: err}
 	}
@@ -560,7 +521,7 @@ func (s *Server) getBackup(c *fiber.Ctx) error {
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "reading the sentinel of " + b.Name + " failed", Err: err}
 	}
-	d := protocol.BackupDetail{BackupSummary: summary(b), Sentinel: sentinel, Files: map[string]protocol.BackupFile{}}
+	d := protocol.BackupDetail{BackupSummary: fleet.BackupSummary(b), Sentinel: sentinel, Files: map[string]protocol.BackupFile{}}
 	for f, rec := range b.Files {
 		d.Files[f] = protocol.BackupFile{Size: rec.Size, SHA256: rec.SHA256, Compression: rec.Compression, Encryption: rec.Encryption}
 	}
@@ -590,7 +551,7 @@ func (s *Server) getBackupFile(c *fiber.Ctx) error {
 		c.Response().SkipBody = true
 		return nil
 	}
-	rc, _, err := s.openObject(context.Background(), backupFileCopy(cluster, b, file, rec), rec.Holders(b.Backend))
+	rc, err := s.stores.OpenObject(context.Background(), stores.BackupFileCopy(cluster, b, file, rec), rec.Holders(b.Backend))
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("the catalog lists %s of %s but no backend can read it", file, b.Name), Err: err}
 	}
@@ -638,77 +599,4 @@ func (s *Server) listDrills(c *fiber.Ctx) error {
 		}
 	}
 	return c.JSON(out)
-}
-
-// backupFileMeta is the metadata stored with a backup's object.
-func backupFileMeta(cluster, name, file, comp, enc string) map[string]string {
-	return map[string]string{"cluster": cluster, "kind": "backup", "name": name, "file": file, "compression": comp, "encryption": enc}
-}
-
-// backupFileCopy describes one object of a backup as a replication copy.
-func backupFileCopy(cluster string, b index.Backup, file string, rec index.BackupFile) index.Copy {
-	return index.Copy{Cluster: cluster, Kind: index.CopyBackupFile, Name: b.Name, File: file, Key: rec.Key, Size: rec.Size,
-		SHA256: rec.SHA256, Metadata: backupFileMeta(cluster, b.Name, file, rec.Compression, rec.Encryption)}
-}
-
-// completeHolders is the group narrowed to the backends that hold every
-// object of b, in group order, with the group's ack count.
-func completeHolders(g *group, b index.Backup) *group {
-	out := &group{name: g.name, patterns: g.patterns, ack: g.ack, strict: g.strict}
-	for _, st := range g.stores {
-		all := true
-		for _, f := range b.Files {
-			if !slices.Contains(f.Holders(b.Backend), st.name) {
-				all = false
-				break
-			}
-		}
-		if all {
-			out.stores = append(out.stores, st)
-		}
-	}
-	out.ack = min(out.ack, max(len(out.stores), 1))
-	return out
-}
-
-// backupCopies queues, for each backend of the group that lacks some of
-// b, its missing objects in file-name order and then the sentinel.
-func backupCopies(g *group, b index.Backup, sentinel index.Copy) []index.Copy {
-	files := slices.Sorted(maps.Keys(b.Files))
-	var out []index.Copy
-	for _, st := range g.stores {
-		if slices.Contains(b.Holders(), st.name) {
-			continue
-		}
-		for _, f := range files {
-			rec := b.Files[f]
-			if slices.Contains(rec.Holders(b.Backend), st.name) {
-				continue
-			}
-			cp := backupFileCopy(sentinel.Cluster, b, f, rec)
-			cp.Backend = st.name
-			out = append(out, cp)
-		}
-		sc := sentinel
-		sc.Backend = st.name
-		out = append(out, sc)
-	}
-	return out
-}
-
-// deleteEverywhere deletes key from the given backends and from the rest
-// of the cluster's group (a copy may have landed before the catalog knew),
-// and drops its queued copies.
-func (s *Server) deleteEverywhere(cluster, key string, holders []string) error {
-	var errs []error
-	if err := s.catalog.CancelCopies([]string{key}); err != nil {
-		errs = append(errs, err)
-	}
-	g, _ := s.groupFor(cluster)
-	for _, st := range s.readOrder(g, holders) {
-		if err := st.b.Delete(context.Background(), key); err != nil && !errors.Is(err, backends.ErrNotFound) {
-			errs = append(errs, fmt.Errorf("%s: %w", st.name, err))
-		}
-	}
-	return errors.Join(errs...)
 }

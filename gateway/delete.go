@@ -13,6 +13,7 @@ import (
 	"github.com/walgate/walgate/gateway/protocol"
 	"github.com/walgate/walgate/index"
 	"github.com/walgate/walgate/lifecycle"
+	"github.com/walgate/walgate/lifecycle/apply"
 )
 
 // postDelete is POST /v1/clusters/{cluster}/delete: a one-off retention
@@ -47,8 +48,8 @@ func (s *Server) postDelete(c *fiber.Ctx) error {
 	default:
 		return apiErr(protocol.CodeBadRequest, "say either retain (a count of at least 1, with full for full backups) or before (a backup name)")
 	}
-	res, err := s.Lifecycle(context.Background(), LifecycleOptions{Cluster: cluster, Apply: req.Confirm, Retention: &pol}, time.Now())
-	if errors.Is(err, ErrLifecycleBusy) {
+	res, err := s.Lifecycle(context.Background(), apply.Options{Cluster: cluster, Apply: req.Confirm, Retention: &pol}, time.Now())
+	if errors.Is(err, apply.ErrBusy) {
 		return apiErr(protocol.CodeUnavailable, "%v", err)
 	}
 	if err != nil && len(res.Plan.Clusters) == 0 {

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -14,10 +15,14 @@ import (
 	"time"
 
 	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/backends/all"
 	"github.com/walgate/walgate/backends/backendtest"
 	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/gateway/gatewaytest"
 	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/gateway/rebuild"
+	"github.com/walgate/walgate/gateway/stores"
 	"github.com/walgate/walgate/index"
 )
 
@@ -47,12 +52,12 @@ func startFanoutConfig(t *testing.T, ack string, data string, maxWrites int, edi
 		data = t.TempDir()
 	}
 	f := &fanout{dirs: map[string]string{}, faults: map[string]*backendtest.Faulty{}}
-	cfg := gateway.Config{Data: data, Replication: gateway.ReplicationConfig{RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond}}
+	cfg := gateway.Config{Data: data, Replication: config.ReplicationConfig{RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond}}
 	for _, n := range []string{"a", "b", "c"} {
 		f.dirs[n] = filepath.Join(data, "store-"+n)
-		cfg.Backends = append(cfg.Backends, gateway.BackendConfig{Name: n, Type: "fs", Path: f.dirs[n], MaxWrites: maxWrites})
+		cfg.Backends = append(cfg.Backends, config.BackendConfig{Name: n, Type: "fs", Path: f.dirs[n], MaxWrites: maxWrites})
 	}
-	cfg.Groups = []gateway.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: []string{"a", "b", "c"}, Ack: ack}}
+	cfg.Groups = []config.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: []string{"a", "b", "c"}, Ack: ack}}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -128,7 +133,7 @@ func (f *fanout) checkEverywhere(t *testing.T) {
 	}
 }
 
-func (f *fanout) backendStatus(t *testing.T, name string) gateway.BackendStatus {
+func (f *fanout) backendStatus(t *testing.T, name string) stores.BackendStatus {
 	t.Helper()
 	st, err := f.g.Server.BackendsStatus()
 	if err != nil {
@@ -140,7 +145,7 @@ func (f *fanout) backendStatus(t *testing.T, name string) gateway.BackendStatus 
 		}
 	}
 	t.Fatalf("no backend %s in %+v", name, st)
-	return gateway.BackendStatus{}
+	return stores.BackendStatus{}
 }
 
 // A replica down for a while: pushes are acknowledged (ack primary), its
@@ -338,22 +343,22 @@ func TestFanoutRebuildThenReconcile(t *testing.T) {
 	if err := os.RemoveAll(f.dirs["c"]); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Remove(gateway.CatalogPath(data)); err != nil {
+	if err := os.Remove(config.CatalogPath(data)); err != nil {
 		t.Fatal(err)
 	}
-	be, err := gateway.OpenBackend(cfg.Backends[0])
+	be, err := all.Open(context.Background(), cfg.Backends[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := gateway.Rebuild(t.Context(), be, "a", gateway.CatalogPath(data), nil); err != nil {
+	if _, err := rebuild.Run(t.Context(), be, "a", config.CatalogPath(data), nil); err != nil {
 		t.Fatal(err)
 	}
 	be.Close()
-	cat, err := index.Open(gateway.CatalogPath(data), time.Second)
+	cat, err := index.Open(config.CatalogPath(data), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := gateway.QueueMissingCopies(cat, cfg)
+	n, err := stores.QueueMissingCopies(cat, cfg)
 	cat.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/index"
 	"github.com/walgate/walgate/lifecycle"
 )
@@ -36,10 +37,10 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 func TestLifecycleSchedule(t *testing.T) {
 	for _, apply := range []bool{false, true} {
 		dir := t.TempDir()
-		cfg := Config{Data: dir, Backends: []BackendConfig{{Name: "local", Type: "fs", Path: filepath.Join(dir, "store")}},
-			Groups: []GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: []string{"local"}, Lifecycle: lifecycle.Policy{RetainFull: 1}}}}
+		cfg := Config{Data: dir, Backends: []config.BackendConfig{{Name: "local", Type: "fs", Path: filepath.Join(dir, "store")}},
+			Groups: []config.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: []string{"local"}, Lifecycle: lifecycle.Policy{RetainFull: 1}}}}
 		var logs syncBuffer
-		s, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+		s, err := Open(cfg, slog.New(slog.NewTextHandler(&logs, nil)), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +55,8 @@ func TestLifecycleSchedule(t *testing.T) {
 		for i, seg := range []uint64{1, 2} {
 			name := "base_" + lifecycle.SegmentName(1, seg, 0)
 			key := "db/basebackups_005/" + name + "_backup_stop_sentinel.json"
-			if _, err := s.stores["local"].b.Put(context.Background(), key, strings.NewReader("{}"), 2, backends.PutOptions{}); err != nil {
+			be, _ := s.stores.Backend("local")
+			if _, err := be.Put(context.Background(), key, strings.NewReader("{}"), 2, backends.PutOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			b := index.Backup{Name: name, State: index.BackupCommitted, Backend: "local", SentinelKey: key, SentinelSize: 2,
@@ -63,7 +65,7 @@ func TestLifecycleSchedule(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		s.cfg.Lifecycle = LifecycleConfig{Interval: 20 * time.Millisecond, Apply: apply}
+		s.cfg.Lifecycle = config.LifecycleConfig{Interval: 20 * time.Millisecond, Apply: apply}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { s.lifecycleLoop(ctx); close(done) }()

@@ -21,6 +21,7 @@ import (
 	"github.com/walgate/walgate/gateway/protocol"
 	"github.com/walgate/walgate/index"
 	"github.com/walgate/walgate/lifecycle"
+	"github.com/walgate/walgate/lifecycle/apply"
 )
 
 // lifecycleBackup commits a small backup; lsn is its start, deltaFrom its
@@ -104,15 +105,15 @@ func TestLifecycleRetentionGuardRails(t *testing.T) {
 		t.Fatalf("dry run: %+v", dry)
 	}
 
-	plan := func() gateway.LifecycleResult {
+	plan := func() apply.Result {
 		t.Helper()
-		res, err := f.g.Server.Lifecycle(context.Background(), gateway.LifecycleOptions{}, time.Now())
+		res, err := f.g.Server.Lifecycle(context.Background(), apply.Options{}, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
 		return res
 	}
-	refusal := func(res gateway.LifecycleResult) string {
+	refusal := func(res apply.Result) string {
 		if len(res.Plan.Refusals) == 0 {
 			return ""
 		}
@@ -141,7 +142,7 @@ func TestLifecycleRetentionGuardRails(t *testing.T) {
 	if r := f.push(t, 13); r.status != 201 {
 		t.Fatalf("push 13: %d %s", r.status, r.msg)
 	}
-	res, err := f.g.Server.Lifecycle(context.Background(), gateway.LifecycleOptions{Apply: true}, time.Now())
+	res, err := f.g.Server.Lifecycle(context.Background(), apply.Options{Apply: true}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,7 @@ func TestLifecycleRetentionGuardRails(t *testing.T) {
 	}
 	part := b5rec.Files["tar_partitions/part_001.tar.zst"].Key
 	f.faults["b"].FailKey(part, 1)
-	res, err = f.g.Server.Lifecycle(context.Background(), gateway.LifecycleOptions{Apply: true}, time.Now())
+	res, err = f.g.Server.Lifecycle(context.Background(), apply.Options{Apply: true}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +212,7 @@ func TestLifecycleRetentionGuardRails(t *testing.T) {
 	if len(res.Steps) != 0 {
 		t.Fatalf("steps left besides the unfinished deletion: %+v", res.Steps)
 	}
-	res, err = f.g.Server.Lifecycle(context.Background(), gateway.LifecycleOptions{Apply: true}, time.Now())
+	res, err = f.g.Server.Lifecycle(context.Background(), apply.Options{Apply: true}, time.Now())
 	if err != nil || !slices.Equal(res.Done.BackupsDeleted, []string{b5}) || res.Done.Failures != 0 {
 		t.Fatalf("second run: %+v %v", res.Done, err)
 	}

@@ -10,20 +10,19 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/walgate/walgate/backends"
-	"github.com/walgate/walgate/backends/azure"
-	"github.com/walgate/walgate/backends/fs"
-	"github.com/walgate/walgate/backends/gcs"
-	"github.com/walgate/walgate/backends/s3"
+	"github.com/walgate/walgate/gateway/admin"
+	"github.com/walgate/walgate/gateway/config"
+	"github.com/walgate/walgate/gateway/fleet"
 	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/gateway/stores"
 	"github.com/walgate/walgate/index"
 	"github.com/walgate/walgate/lifecycle"
+	"github.com/walgate/walgate/lifecycle/apply"
 )
 
 // Version is the gateway's version string, set by the build.
@@ -36,32 +35,24 @@ const (
 	localBytes = "walgate.bytes"
 )
 
-// Server is a running gateway: config, catalog, backend and HTTP app.
+// Server is a running gateway: config, catalog, stores and HTTP app.
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	catalog *index.Catalog
-	stores  map[string]*store // by backend name
-	order   []*store          // as configured
-	groups  []*group
-	repl    *replicator
-	bad     badCopies
+	stores  *stores.Set
 	app     *fiber.App
 	locks   [256]sync.Mutex // per-WAL-name critical sections, striped
 
 	sessions sessions // backup uploads in flight
 
-	fleet     *fleet // every cluster's WAL summary, for health
-	partsMu   sync.Mutex
-	parts     map[string]*catalogPart // backup and drill summaries by cluster, per catalog generation
-	metrics   *metrics                // Prometheus metrics
-	metricsLn net.Listener            // where /metrics listens (nil: off)
-	uiKey     uiKey                   // signs dashboard session cookies
+	fleet     *fleet.Fleet    // every cluster's WAL summary, for health
+	lc        *apply.Executor // lifecycle runs
+	metrics   *metrics        // Prometheus metrics
+	metricsLn net.Listener    // where /metrics listens (nil: off)
+	uiKey     uiKey           // signs dashboard session cookies
 
 	adminLn net.Listener
-
-	lcMu       sync.Mutex          // one lifecycle run at a time
-	lcBackends []lifecycle.Backend // the backends' class mappings
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -69,90 +60,10 @@ type Server struct {
 	adminDone    chan error
 }
 
-// CatalogPath is where the catalog lives inside the data directory.
-func CatalogPath(data string) string { return filepath.Join(data, "catalog.db") }
-
-// OpenBackend opens the backend a config entry describes. It does not
-// contact remote stores (`walgate backend check` does).
-func OpenBackend(bc BackendConfig) (backends.Backend, error) {
-	var (
-		b   backends.Backend
-		err error
-	)
-	switch bc.Type {
-	case "fs":
-		if err := os.MkdirAll(bc.Path, 0o750); err != nil {
-			return nil, fmt.Errorf("backend %s: %w", bc.Name, err)
-		}
-		b, err = fs.New(bc.Path, fs.Options{})
-	case "s3":
-		if bc.S3 == nil {
-			return nil, fmt.Errorf("backend %s: type s3 needs an s3: section", bc.Name)
-		}
-		b, err = s3.New(context.Background(), *bc.S3)
-	case "gcs":
-		if bc.GCS == nil {
-			return nil, fmt.Errorf("backend %s: type gcs needs a gcs: section", bc.Name)
-		}
-		b, err = gcs.New(context.Background(), *bc.GCS)
-	case "azure":
-		if bc.Azure == nil {
-			return nil, fmt.Errorf("backend %s: type azure needs an azure: section", bc.Name)
-		}
-		b, err = azure.New(context.Background(), *bc.Azure)
-	default:
-		return nil, fmt.Errorf("backend %s: type %q is not available", bc.Name, bc.Type)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("backend %s: %w", bc.Name, err)
-	}
-	return b, nil
-}
-
-// WrapBackend, when set, wraps each opened backend (fault-injection tests:
-// see NewWrapped).
-type WrapBackend func(name string, b backends.Backend) backends.Backend
-
-// openStores opens every configured backend.
-func openStores(cfg Config, log *slog.Logger, wrap WrapBackend) (map[string]*store, []*store, error) {
-	byName := map[string]*store{}
-	var order []*store
-	for _, bc := range cfg.Backends {
-		be, err := OpenBackend(bc)
-		if err != nil {
-			for _, st := range order {
-				st.b.Close()
-			}
-			return nil, nil, err
-		}
-		if fsb, ok := be.(*fs.Backend); ok {
-			// Writers killed mid-stream leave temp files; none is ever visible.
-			if n, err := fsb.CleanTemp(0); err != nil {
-				log.Warn("cleaning temp files", "backend", bc.Name, "err", err)
-			} else if n > 0 {
-				log.Info("removed temp files of interrupted writes", "backend", bc.Name, "count", n)
-			}
-		}
-		if wrap != nil {
-			be = wrap(bc.Name, be)
-		}
-		st := &store{name: bc.Name, b: be, writeClass: bc.Classes["hot"]}
-		if bc.MaxWrites > 0 {
-			st.slots = make(chan struct{}, bc.MaxWrites)
-		}
-		byName[bc.Name] = st
-		order = append(order, st)
-	}
-	return byName, order, nil
-}
-
-// New opens the catalog and the backend and builds the HTTP app. The
-// caller serves it with Serve and stops it with Shutdown.
-func New(cfg Config, log *slog.Logger) (*Server, error) { return NewWrapped(cfg, log, nil) }
-
-// NewWrapped is New with every backend passed through wrap first: tests put
-// fault injectors between the gateway and real backends this way.
-func NewWrapped(cfg Config, log *slog.Logger, wrap WrapBackend) (*Server, error) {
+// Open opens what the daemon runs on, the catalog in cfg.Data and every
+// configured store, and builds the server over them (New). wrap, when set,
+// wraps each store (fault-injection tests).
+func Open(cfg Config, log *slog.Logger, wrap stores.Wrap) (*Server, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -160,37 +71,44 @@ func NewWrapped(cfg Config, log *slog.Logger, wrap WrapBackend) (*Server, error)
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	cat, err := index.Open(CatalogPath(cfg.Data), 2*time.Second)
+	cat, err := index.Open(config.CatalogPath(cfg.Data), 2*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	stores, order, err := openStores(cfg, log, wrap)
+	st, err := stores.Open(context.Background(), cfg, cat, stores.Options{Log: log, Wrap: wrap, Recover: true})
 	if err != nil {
 		cat.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, catalog: cat, stores: stores, order: order}
-	closeAll := func() {
-		for _, st := range order {
-			st.b.Close()
-		}
+	s, err := New(cfg, cat, st, log)
+	if err != nil {
+		st.Close()
 		cat.Close()
-	}
-	if s.groups, err = buildGroups(cfg.Groups, stores); err != nil {
-		closeAll()
 		return nil, err
 	}
-	if s.fleet, err = loadFleet(cat); err != nil {
-		closeAll()
+	return s, nil
+}
+
+// New builds the gateway over an opened catalog and the stores opened
+// from the same config (defaults applied, valid), and starts the
+// replicator. From then on the server owns them: Shutdown closes them.
+func New(cfg Config, cat *index.Catalog, st *stores.Set, log *slog.Logger) (*Server, error) {
+	s := &Server{cfg: cfg, log: log, catalog: cat, stores: st}
+	var err error
+	if s.fleet, err = fleet.Load(cat, cfg); err != nil {
 		return nil, fmt.Errorf("reading the catalog: %w", err)
 	}
-	if s.lcBackends, err = lifecycleBackends(cfg); err != nil {
-		closeAll()
+	lcBackends, err := st.LifecycleBackends()
+	if err != nil {
 		return nil, err
 	}
-	s.repl = newReplicator(s)
-	s.repl.start()
 	s.metrics = newMetrics(s)
+	s.lc = apply.New(apply.Config{Catalog: cat, Stores: st, Backends: lcBackends, Prices: cfg.Lifecycle.Prices,
+		SegmentSize: s.fleet.SegmentSize, WALDeleted: s.fleet.Rescan, Log: log,
+		Observe: func(kind lifecycle.ActionKind, result string) {
+			s.metrics.lifecycle.WithLabelValues(string(kind), result).Inc()
+		}})
+	st.Start()
 	s.uiKey = newUIKey()
 	s.app = fiber.New(fiber.Config{
 		StreamRequestBody:     true,
@@ -211,23 +129,22 @@ func NewWrapped(cfg Config, log *slog.Logger, wrap WrapBackend) (*Server, error)
 
 func (s *Server) routes() {
 	s.app.Use(s.logRequest)
-	v1 := s.app.Group("/" + protocol.Version)
-	v1.Get("/whoami", s.whoAmI)
-	v1.Put("/clusters/:cluster/wal/:name", s.putWAL)
-	v1.Get("/clusters/:cluster/wal/:name", s.getWAL)
-	v1.Head("/clusters/:cluster/wal/:name", s.getWAL)
-	v1.Get("/clusters/:cluster/backups", s.listBackups)
-	v1.Post("/clusters/:cluster/backups/:name/commit", s.commitBackup)
-	v1.Put("/clusters/:cluster/backups/:name/files/*", s.putBackupFile)
-	v1.Get("/clusters/:cluster/backups/:name/files/*", s.getBackupFile)
-	v1.Head("/clusters/:cluster/backups/:name/files/*", s.getBackupFile)
-	v1.Post("/clusters/:cluster/backups/:name", s.beginBackup)
-	v1.Get("/clusters/:cluster/backups/:name", s.getBackup)
-	v1.Delete("/clusters/:cluster/backups/:name", s.abortBackup)
-	v1.Post("/clusters/:cluster/drills", s.postDrill)
-	v1.Get("/clusters/:cluster/drills", s.listDrills)
-	v1.Get("/clusters/:cluster/health", s.getHealth)
-	v1.Post("/clusters/:cluster/delete", s.postDelete)
+	s.app.Get(protocol.RouteWhoAmI, s.whoAmI)
+	s.app.Put(protocol.RouteWAL, s.putWAL)
+	s.app.Get(protocol.RouteWAL, s.getWAL)
+	s.app.Head(protocol.RouteWAL, s.getWAL)
+	s.app.Get(protocol.RouteBackups, s.listBackups)
+	s.app.Post(protocol.RouteBackupCommit, s.commitBackup)
+	s.app.Put(protocol.RouteBackupFile, s.putBackupFile)
+	s.app.Get(protocol.RouteBackupFile, s.getBackupFile)
+	s.app.Head(protocol.RouteBackupFile, s.getBackupFile)
+	s.app.Post(protocol.RouteBackup, s.beginBackup)
+	s.app.Get(protocol.RouteBackup, s.getBackup)
+	s.app.Delete(protocol.RouteBackup, s.abortBackup)
+	s.app.Post(protocol.RouteDrills, s.postDrill)
+	s.app.Get(protocol.RouteDrills, s.listDrills)
+	s.app.Get(protocol.RouteHealth, s.getHealth)
+	s.app.Post(protocol.RouteDelete, s.postDelete)
 	s.uiRoutes()
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok\n") })
 }
@@ -310,7 +227,7 @@ func (s *Server) Listen() (net.Listener, error) {
 		return nil, err
 	}
 	if s.adminLn == nil {
-		if s.adminLn, err = s.listenAdmin(); err != nil {
+		if s.adminLn, err = admin.Listen(s.cfg.Data); err != nil {
 			ln.Close()
 			return nil, err
 		}
@@ -362,12 +279,13 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.adminDone = make(chan error, 1)
 	if s.adminLn == nil {
 		var err error
-		if s.adminLn, err = s.listenAdmin(); err != nil {
+		if s.adminLn, err = admin.Listen(s.cfg.Data); err != nil {
 			cancel()
 			return err
 		}
 	}
-	go func() { s.adminDone <- s.serveAdmin(ctx, s.adminLn) }()
+	adm := &admin.Server{Data: s.cfg.Data, Catalog: s.catalog, Fleet: s.fleet, Stores: s.stores, Lifecycle: s.lc, Log: s.log}
+	go func() { s.adminDone <- adm.Serve(ctx, s.adminLn) }()
 	go s.janitor(ctx)
 	go s.lifecycleLoop(ctx)
 	if s.metricsLn != nil {
@@ -403,11 +321,8 @@ func (s *Server) shutdown(ctx context.Context) error {
 			s.log.Warn("admin socket", "err", aerr)
 		}
 	}
-	s.repl.close()
-	for _, st := range s.order {
-		if berr := st.b.Close(); berr != nil && err == nil {
-			err = berr
-		}
+	if serr := s.stores.Close(); serr != nil && err == nil {
+		err = serr
 	}
 	if cerr := s.catalog.Close(); cerr != nil && err == nil {
 		err = cerr
@@ -428,3 +343,23 @@ func (s *Server) Config() Config { return s.cfg }
 
 // Catalog is the gateway's catalog, for tests and admin verbs in-process.
 func (s *Server) Catalog() *index.Catalog { return s.catalog }
+
+// Stores are the gateway's stores, for tests in-process.
+func (s *Server) Stores() *stores.Set { return s.stores }
+
+// Lifecycle plans (and with opts.Apply carries out) a lifecycle run.
+func (s *Server) Lifecycle(ctx context.Context, opts apply.Options, now time.Time) (apply.Result, error) {
+	return s.lc.Run(ctx, opts, now)
+}
+
+// FleetStatus evaluates every cluster from the running gateway's WAL
+// summaries.
+func (s *Server) FleetStatus(now time.Time) ([]ClusterStatus, error) { return s.fleet.Status(now) }
+
+// ClusterHealth evaluates one cluster (wal-verify).
+func (s *Server) ClusterHealth(cluster string, now time.Time) (ClusterStatus, error) {
+	return s.fleet.ClusterHealth(cluster, now)
+}
+
+// BackendsStatus describes the running gateway's backends.
+func (s *Server) BackendsStatus() ([]stores.BackendStatus, error) { return s.stores.BackendsStatus() }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/walgate/walgate/gateway/fleet"
 	"github.com/walgate/walgate/gateway/health"
 	"github.com/walgate/walgate/gateway/protocol"
 	"github.com/walgate/walgate/index"
@@ -419,7 +420,7 @@ func (s *Server) uiCluster(c *fiber.Ctx) error {
 	}
 	d := uiClusterData{Now: now, S: st, Chart: buildChart(st, backups, drills, now)}
 	for i := len(backups) - 1; i >= 0; i-- {
-		d.Backups = append(d.Backups, summary(backups[i]))
+		d.Backups = append(d.Backups, fleet.BackupSummary(backups[i]))
 	}
 	for i := len(drills) - 1; i >= 0; i-- {
 		ud := uiDrill{Received: drills[i].Received, Passed: drills[i].Passed}

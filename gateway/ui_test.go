@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/gateway/gatewaytest"
 	"github.com/walgate/walgate/gateway/protocol"
 	"github.com/walgate/walgate/index"
@@ -107,7 +108,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("Debian's chromium is required for the dashboard test (make deps installs it): %v", err)
 	}
 	// A missing segment counts as lost at once.
-	e := start(t, gatewaytest.Options{Config: gateway.Config{Health: gateway.HealthConfig{DelayedFor: time.Nanosecond}}})
+	e := start(t, gatewaytest.Options{Config: gateway.Config{Health: config.HealthConfig{DelayedFor: time.Nanosecond}}})
 	seedFleet(t, e)
 	admin := e.g.Token("ops", "admin")
 

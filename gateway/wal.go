@@ -11,26 +11,17 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/walgate/walgate/backends"
 	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/gateway/stores"
 	"github.com/walgate/walgate/index"
+	"github.com/walgate/walgate/index/layout"
 	"github.com/walgate/walgate/index/pgname"
 )
-
-// compressionExt maps the compressions a client may declare to WAL-G's
-// object name extensions.
-var compressionExt = map[string]string{"zstd": ".zst", "lz4": ".lz4", "brotli": ".br", "none": ""}
-
-// WALKey is the object key of a WAL file in the backend: WAL-G's layout,
-// <cluster>/wal_005/<name>[.<ext>].
-func WALKey(cluster, name, compression string) string {
-	return cluster + "/wal_005/" + name + compressionExt[compression]
-}
 
 // walTarget validates the route parameters of a WAL request.
 func walTarget(c *fiber.Ctx) (cluster, name string, err error) {
@@ -69,7 +60,7 @@ func (s *Server) parseWALHeaders(c *fiber.Ctx) (walHeaders, error) {
 	}
 	h.sha256 = sum
 	h.compression = c.Get(protocol.HeaderCompression)
-	if _, ok := compressionExt[h.compression]; !ok {
+	if !layout.PushCompression(h.compression) {
 		return h, apiErr(protocol.CodeBadRequest, "header %s must be zstd, lz4, brotli or none", protocol.HeaderCompression)
 	}
 	h.encryption = c.Get(protocol.HeaderEncryption)
@@ -77,7 +68,7 @@ func (s *Server) parseWALHeaders(c *fiber.Ctx) (walHeaders, error) {
 		return h, apiErr(protocol.CodeBadRequest, "header %s must be none or libsodium", protocol.HeaderEncryption)
 	}
 	h.contentID = c.Get(protocol.HeaderContentID)
-	if !validContentID(h.contentID) {
+	if !protocol.ValidContentID(h.contentID) {
 		return h, apiErr(protocol.CodeBadRequest, "header %s must be sha256:<64 hex> or hmac-sha256:<64 hex>", protocol.HeaderContentID)
 	}
 	h.plainSize, err = strconv.ParseInt(c.Get(protocol.HeaderPlainSize), 10, 64)
@@ -85,15 +76,6 @@ func (s *Server) parseWALHeaders(c *fiber.Ctx) (walHeaders, error) {
 		return h, apiErr(protocol.CodeBadRequest, "header %s must be the plaintext size in bytes", protocol.HeaderPlainSize)
 	}
 	return h, nil
-}
-
-func validContentID(s string) bool {
-	scheme, sum, ok := strings.Cut(s, ":")
-	if !ok || (scheme != "sha256" && scheme != "hmac-sha256") || len(sum) != 64 {
-		return false
-	}
-	_, err := hex.DecodeString(sum)
-	return err == nil && strings.ToLower(sum) == sum
 }
 
 // putWAL is PUT /v1/clusters/{cluster}/wal/{name}: stream the body into the
@@ -138,47 +120,40 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
 	}
 
-	g, err := s.groupFor(cluster)
+	g, err := s.stores.GroupFor(cluster)
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: err.Error(), Err: err}
 	}
-	key := WALKey(cluster, name, h.compression)
-	meta := map[string]string{
-		"cluster": cluster, "kind": "wal", "name": name,
-		"sha256": hex.EncodeToString(h.sha256), "content-id": h.contentID,
-		"plain-size":  strconv.FormatInt(h.plainSize, 10),
-		"compression": h.compression, "encryption": h.encryption,
-	}
-	if parent != 0 {
-		meta["timeline-parent"] = strconv.FormatUint(uint64(parent), 10)
-		meta["switch-lsn"] = pgname.LSN(switchLSN).String()
-	}
+	key := layout.WALKey(cluster, name, h.compression)
+	meta := stores.WALMetadata(cluster, index.WALObject{Name: name, SHA256: hex.EncodeToString(h.sha256), ContentID: h.contentID,
+		PlainSize: h.plainSize, Compression: h.compression, Encryption: h.encryption, TimelineParent: parent, SwitchLSN: switchLSN})
 	// The request context would end when the handler returns; the write
 	// must finish or fail on its own terms.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w, err := s.putObject(ctx, g, key, body, h.length, backends.PutOptions{Metadata: meta})
+	w, err := s.stores.PutObject(ctx, g, key, body, h.length, backends.PutOptions{Metadata: meta})
 	if err != nil {
 		// Copies that landed while the policy failed are nobody's: the
 		// catalog holds no record of this name (checked under the lock).
-		for _, b := range w.held {
-			if derr := s.stores[b].b.Delete(context.Background(), key); derr != nil && !errors.Is(derr, backends.ErrNotFound) {
+		for _, b := range w.Held {
+			be, _ := s.stores.Backend(b)
+			if derr := be.Delete(context.Background(), key); derr != nil && !errors.Is(derr, backends.ErrNotFound) {
 				s.log.Warn("removing a copy of a refused push", "backend", b, "key", key, "err", derr)
 			}
 		}
 		if body.err != nil {
 			return body.failure(body.err)
 		}
-		return &apiError{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("storing the object failed (ack policy of group %s not met); nothing was acknowledged, retry later", g.name), Err: err}
+		return &apiError{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("storing the object failed (ack policy of group %s not met); nothing was acknowledged, retry later", g.Name()), Err: err}
 	}
 	obj := index.WALObject{
-		Name: name, Key: key, Backend: w.held[0], Backends: w.held, Size: w.info.Size,
+		Name: name, Key: key, Backend: w.Held[0], Backends: w.Held, Size: w.Info.Size,
 		SHA256: hex.EncodeToString(body.hash.Sum(nil)), ContentID: h.contentID, PlainSize: h.plainSize,
 		Compression: h.compression, Encryption: h.encryption, StoredAt: time.Now().UTC(), TokenID: tok.ID,
 		TimelineParent: parent, SwitchLSN: switchLSN,
 	}
-	copies := make([]index.Copy, 0, len(w.missing))
-	for _, m := range w.missing {
+	copies := make([]index.Copy, 0, len(w.Missing))
+	for _, m := range w.Missing {
 		copies = append(copies, index.Copy{Backend: m, Cluster: cluster, Kind: index.CopyWAL, Name: name,
 			Key: key, Size: obj.Size, SHA256: obj.SHA256, Metadata: meta})
 	}
@@ -189,10 +164,10 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	if !added {
 		return s.answerExisting(c, cur, h.contentID)
 	}
-	for _, m := range w.missing {
-		s.repl.wake(m)
+	for _, m := range w.Missing {
+		s.stores.Wake(m)
 	}
-	s.fleet.add(cluster, obj)
+	s.fleet.Add(cluster, obj)
 	c.Status(fiber.StatusCreated)
 	return c.JSON(protocol.PutWALResult{Name: name, Status: "stored", SHA256: obj.SHA256, Size: obj.Size, ContentID: obj.ContentID})
 }
@@ -216,27 +191,10 @@ func timelineHeaders(c *fiber.Ctx, name string) (parent uint32, switchLSN uint64
 	return uint32(n), uint64(lsn), nil
 }
 
-// walCopy describes a WAL object as a replication copy (and its metadata
-// as written at push time).
-func walCopy(cluster string, obj index.WALObject) index.Copy {
-	cp := index.Copy{Cluster: cluster, Kind: index.CopyWAL, Name: obj.Name, Key: obj.Key, Size: obj.Size, SHA256: obj.SHA256,
-		Metadata: map[string]string{
-			"cluster": cluster, "kind": "wal", "name": obj.Name,
-			"sha256": obj.SHA256, "content-id": obj.ContentID,
-			"plain-size":  strconv.FormatInt(obj.PlainSize, 10),
-			"compression": obj.Compression, "encryption": obj.Encryption,
-		}}
-	if obj.TimelineParent != 0 {
-		cp.Metadata["timeline-parent"] = strconv.FormatUint(uint64(obj.TimelineParent), 10)
-		cp.Metadata["switch-lsn"] = pgname.LSN(obj.SwitchLSN).String()
-	}
-	return cp
-}
-
 // answerExisting answers a push of a name the catalog already holds: the
 // same plaintext is success, anything else a conflict; nothing is written.
 func (s *Server) answerExisting(c *fiber.Ctx, prev index.WALObject, contentID string) error {
-	if prev.ContentID == ContentIDUnknown {
+	if prev.ContentID == layout.ContentIDUnknown {
 		return apiErr(protocol.CodeConflict,
 			"%s is archived by an earlier tool (found by a catalog rebuild, encrypted, its content identity unknown); nothing was overwritten. If it is the same segment, the archive already holds it: mark it archived",
 			prev.Name)
@@ -268,7 +226,7 @@ func (s *Server) getWAL(c *fiber.Ctx) error {
 	c.Set(protocol.HeaderContentSHA256, obj.SHA256)
 	c.Set(protocol.HeaderCompression, obj.Compression)
 	c.Set(protocol.HeaderEncryption, obj.Encryption)
-	if obj.ContentID != ContentIDUnknown {
+	if obj.ContentID != layout.ContentIDUnknown {
 		// A WAL-G object found by a rebuild has no known plaintext identity;
 		// the client then checks the stored bytes' SHA-256 only.
 		c.Set(protocol.HeaderContentID, obj.ContentID)
@@ -281,7 +239,7 @@ func (s *Server) getWAL(c *fiber.Ctx) error {
 		c.Response().SkipBody = true
 		return nil
 	}
-	rc, _, err := s.openObject(context.Background(), walCopy(cluster, obj), obj.Holders())
+	rc, err := s.stores.OpenObject(context.Background(), stores.WALCopy(cluster, obj), obj.Holders())
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("the catalog lists %s but no backend can read it", name), Err: err}
 	}
@@ -309,10 +267,17 @@ type ingestReader struct {
 }
 
 var (
-	errShortBody    = errors.New("request body ended early")
-	errHashMismatch = errors.New("request body hash mismatch")
-	errTooLarge     = errors.New("request body too large")
+	errShortBody    error = &bodyError{"request body ended early"}
+	errHashMismatch error = &bodyError{"request body hash mismatch"}
+	errTooLarge     error = &bodyError{"request body too large"}
 )
+
+// bodyError is a failure of a request body: the stores count it as the
+// caller's (stores.ErrBody), not as a failing backend.
+type bodyError struct{ msg string }
+
+func (e *bodyError) Error() string        { return e.msg }
+func (e *bodyError) Is(target error) bool { return target == stores.ErrBody }
 
 func (b *ingestReader) finish() error {
 	if b.want != nil && !bytes.Equal(b.hash.Sum(nil), b.want) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/admin"
 	"github.com/walgate/walgate/gateway/gatewaytest"
 	"github.com/walgate/walgate/gateway/protocol"
 )
@@ -88,7 +89,7 @@ func TestAuth(t *testing.T) {
 		t.Fatalf("fetch-only token fetching: HTTP %d %s %s", r.status, r.code, r.msg)
 	}
 	revoked := e.g.Token(cluster, "push", "fetch")
-	a, err := gateway.DialAdmin(e.g.Data)
+	a, err := admin.Dial(e.g.Data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,8 +452,8 @@ func TestValidateRefusesPlainHTTPOffLoopback(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "refusing plain HTTP") {
 			t.Errorf("listen %s without TLS: Validate = %v, want a refusal of plain HTTP", listen, err)
 		}
-		if _, err := gateway.New(gateway.Config{Data: dir, Listen: listen}, nil); err == nil {
-			t.Errorf("listen %s without TLS: gateway.New accepted it", listen)
+		if _, err := gateway.Open(gateway.Config{Data: dir, Listen: listen}, nil, nil); err == nil {
+			t.Errorf("listen %s without TLS: gateway.Open accepted it", listen)
 		}
 		cfg.TLS = gateway.TLSConfig{Cert: "server.crt", Key: "server.key"}
 		if err := cfg.Validate(); err != nil {

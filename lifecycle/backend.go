@@ -1,6 +1,6 @@
 package lifecycle
 
-import "fmt"
+import "github.com/walgate/walgate/backends"
 
 // Backend is what the planner knows of one object store: its name (as the
 // catalog names holders) and its class names.
@@ -16,26 +16,17 @@ type Backend struct {
 	Rehydration []string
 }
 
-// StandardBackend returns the class mapping of a backend type: "s3", "gcs",
-// "azure" or "fs". For S3, archive is GLACIER (Flexible Retrieval); set
-// Classes[Archive] = "DEEP_ARCHIVE" for the cheaper, slower one.
-func StandardBackend(name, typ string) (Backend, error) {
-	b := Backend{Name: name}
-	switch typ {
-	case "s3":
-		b.Classes = map[Class]string{Hot: "STANDARD", Warm: "STANDARD_IA", Cold: "GLACIER_IR", Archive: "GLACIER"}
-		b.Rehydration = []string{"GLACIER", "DEEP_ARCHIVE"}
-	case "gcs":
-		// GCS ARCHIVE reads instantly (at a price): no rehydration.
-		b.Classes = map[Class]string{Hot: "STANDARD", Warm: "NEARLINE", Cold: "COLDLINE", Archive: "ARCHIVE"}
-	case "azure":
-		b.Classes = map[Class]string{Hot: "Hot", Warm: "Cool", Cold: "Cold", Archive: "Archive"}
-		b.Rehydration = []string{"Archive"}
-	case "fs":
-	default:
-		return Backend{}, fmt.Errorf("backend %s: type %q: want s3, gcs, azure or fs", name, typ)
+// NewBackend describes a store to the planner from the class vocabulary
+// its driver states (backends/all gives it with the config's overrides).
+func NewBackend(name string, c backends.Classes) Backend {
+	b := Backend{Name: name, Rehydration: c.Rehydration}
+	if len(c.Names) > 0 {
+		b.Classes = make(map[Class]string, len(c.Names))
+		for abstract, n := range c.Names {
+			b.Classes[Class(abstract)] = n
+		}
 	}
-	return b, nil
+	return b
 }
 
 // backendView is a Backend prepared for lookups.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/walgate/walgate/backends/s3"
 	"github.com/walgate/walgate/lifecycle"
 )
 
@@ -27,7 +28,7 @@ func ExamplePlan() {
 				Size: 1 << 10, Sentinel: true, Copies: []lifecycle.Copy{{Backend: "s3"}}}}}
 	}
 	c := lifecycle.Cluster{Name: "db", Backups: []lifecycle.Backup{full(2), full(16)}, WAL: lifecycle.WALSlice(wal)}
-	s3, _ := lifecycle.StandardBackend("s3", "s3")
+	s3 := lifecycle.NewBackend("s3", s3.Classes())
 	policy, err := lifecycle.ParsePolicy([]byte(`
 tiers: [{kind: wal, after: 120h, class: warm}]
 retain_full: 1

@@ -5,6 +5,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/walgate/walgate/backends/azure"
+	"github.com/walgate/walgate/backends/fs"
+	"github.com/walgate/walgate/backends/gcs"
+	"github.com/walgate/walgate/backends/s3"
 	"github.com/walgate/walgate/index/pgname"
 )
 
@@ -13,10 +17,10 @@ var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 const day = 24 * time.Hour
 
 func testBackends() []Backend {
-	s3, _ := StandardBackend("s3", "s3")
-	az, _ := StandardBackend("az", "azure")
-	gcs, _ := StandardBackend("gcs", "gcs")
-	fs, _ := StandardBackend("local", "fs")
+	s3 := NewBackend("s3", s3.Classes())
+	az := NewBackend("az", azure.Classes())
+	gcs := NewBackend("gcs", gcs.Classes())
+	fs := NewBackend("local", fs.Classes())
 	return []Backend{s3, az, gcs, fs}
 }
 

@@ -22,16 +22,27 @@ const (
 // Action is one step for the executor: on one backend, move one object to
 // another class, or delete it.
 type Action struct {
-	Cluster string     `json:"cluster"`
-	Backend string     `json:"backend"`
-	Key     string     `json:"key"`
-	Object  string     `json:"object"` // the WAL file or backup name
-	Kind    ActionKind `json:"kind"`
+	Cluster string `json:"cluster"`
+	Backend string `json:"backend"`
+	Key     string `json:"key"`
+	Object  string `json:"object"` // the WAL file or backup name
+	// Concerns says whether Object is a WAL file or a backup.
+	Concerns Concern    `json:"concerns"`
+	Kind     ActionKind `json:"kind"`
 	// From and To are the backend's class names (set-class only).
 	From   string `json:"from,omitempty"`
 	To     string `json:"to,omitempty"`
 	Reason string `json:"reason"`
 }
+
+// Concern is what an action's object is: a WAL file or a backup.
+type Concern string
+
+// The objects an action concerns.
+const (
+	ConcernsWAL    Concern = "wal"
+	ConcernsBackup Concern = "backup"
+)
 
 // Refusal is a guard rail that stopped a cluster's deletions.
 type Refusal struct {
@@ -571,7 +582,7 @@ func (cp *cplanner) backups() {
 						cp.warn("backend %s holds objects but is not configured: its copies are left alone", cpy.Backend)
 						continue
 					}
-					cp.emit(Action{Cluster: cp.c.Name, Backend: cpy.Backend, Key: o.Key, Object: b.Name, Kind: Delete, Reason: reason})
+					cp.emit(Action{Cluster: cp.c.Name, Backend: cpy.Backend, Key: o.Key, Object: b.Name, Concerns: ConcernsBackup, Kind: Delete, Reason: reason})
 				}
 			}
 			continue
@@ -655,7 +666,11 @@ func (cp *cplanner) tier(kind ObjectKind, object, key string, size int64, copies
 			}
 			cp.reasonC[k] = reason
 		}
-		cp.emit(Action{Cluster: cp.c.Name, Backend: cpy.Backend, Key: key, Object: object, Kind: SetClass, From: cpy.Class, To: name, Reason: reason})
+		concerns := ConcernsBackup
+		if kind == WAL {
+			concerns = ConcernsWAL
+		}
+		cp.emit(Action{Cluster: cp.c.Name, Backend: cpy.Backend, Key: key, Object: object, Concerns: concerns, Kind: SetClass, From: cpy.Class, To: name, Reason: reason})
 	}
 }
 
@@ -690,7 +705,7 @@ func (cp *cplanner) wal(f WALFile) {
 				cp.warn("backend %s holds objects but is not configured: its copies are left alone", cpy.Backend)
 				continue
 			}
-			cp.emit(Action{Cluster: cp.c.Name, Backend: cpy.Backend, Key: f.Key, Object: f.Name, Kind: Delete, Reason: r.delReason})
+			cp.emit(Action{Cluster: cp.c.Name, Backend: cpy.Backend, Key: f.Key, Object: f.Name, Concerns: ConcernsWAL, Kind: Delete, Reason: r.delReason})
 		}
 		return
 	}

@@ -4,6 +4,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/walgate/walgate/backends/azure"
+	"github.com/walgate/walgate/backends/fs"
+	"github.com/walgate/walgate/backends/gcs"
+	"github.com/walgate/walgate/backends/s3"
 )
 
 func TestParsePolicy(t *testing.T) {
@@ -61,7 +66,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestStandardBackends(t *testing.T) {
-	s3, _ := StandardBackend("s3", "s3")
+	s3 := NewBackend("s3", s3.Classes())
 	v := newBackendView(s3)
 	if v.instant(Archive) != Cold || v.names[Archive.rank()] != "GLACIER" {
 		t.Fatalf("s3: %+v", v)
@@ -69,20 +74,17 @@ func TestStandardBackends(t *testing.T) {
 	if c, ok := v.classOf("DEEP_ARCHIVE"); !ok || c != Archive {
 		t.Fatalf("s3 DEEP_ARCHIVE: %s %v", c, ok)
 	}
-	gcs, _ := StandardBackend("g", "gcs")
+	gcs := NewBackend("g", gcs.Classes())
 	if newBackendView(gcs).instant(Archive) != Archive {
 		t.Fatal("GCS ARCHIVE reads instantly")
 	}
-	az, _ := StandardBackend("a", "azure")
+	az := NewBackend("a", azure.Classes())
 	if newBackendView(az).instant(Archive) != Cold {
 		t.Fatal("Azure Archive needs rehydration")
 	}
-	fs, _ := StandardBackend("f", "fs")
+	fs := NewBackend("f", fs.Classes())
 	if newBackendView(fs).hasClasses() {
 		t.Fatal("fs has no classes")
-	}
-	if _, err := StandardBackend("x", "ftp"); err == nil {
-		t.Fatal("unknown type accepted")
 	}
 	// A backend mapping only some classes falls back to the next warmer.
 	part := newBackendView(Backend{Name: "p", Classes: map[Class]string{Hot: "STANDARD", Cold: "COLD"}})

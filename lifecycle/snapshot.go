@@ -1,7 +1,6 @@
 package lifecycle
 
 import (
-	"fmt"
 	"iter"
 	"time"
 
@@ -36,20 +35,12 @@ func ParseWALFile(name string, segSize uint64) (WALFile, error) {
 		return WALFile{}, err
 	}
 	return WALFile{Name: name, Kind: f.Kind, Timeline: uint32(f.Timeline),
-		Segment: uint64(f.Log)*segsPerLog(segSize) + uint64(f.Seg)}, nil
-}
-
-func segsPerLog(segSize uint64) uint64 {
-	if segSize == 0 {
-		segSize = 16 << 20
-	}
-	return 0x100000000 / segSize
+		Segment: pgname.SegmentSize(segSize).Number(f)}, nil
 }
 
 // SegmentName names segment seg of timeline tli.
 func SegmentName(tli uint32, seg, segSize uint64) string {
-	per := segsPerLog(segSize)
-	return fmt.Sprintf("%08X%08X%08X", tli, uint32(seg/per), uint32(seg%per))
+	return pgname.SegmentSize(segSize).Name(pgname.Timeline(tli), seg)
 }
 
 // Object is one stored object of a backup.
@@ -81,10 +72,7 @@ type Backup struct {
 
 // SegmentOf is the number of the segment holding lsn.
 func SegmentOf(lsn, segSize uint64) uint64 {
-	if segSize == 0 {
-		segSize = 16 << 20
-	}
-	return lsn / segSize
+	return pgname.SegmentSize(segSize).Of(pgname.LSN(lsn))
 }
 
 // Timeline is what a timeline history file says of a timeline: it branched

@@ -11,9 +11,9 @@ import (
 
 	"github.com/walgate/walgate/client/basebackup"
 	"github.com/walgate/walgate/cmd/internal/pgtest"
-	"github.com/walgate/walgate/gateway"
 	"github.com/walgate/walgate/gateway/gatewaytest"
 	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/index/layout"
 )
 
 // A full backup and two deltas on a cluster with data checksums, with load
@@ -189,7 +189,7 @@ func TestDeltaChain(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(g.Data, "store", "db", "basebackups_005", d1.Name)); err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(filepath.Join(g.Data, "store", gateway.SentinelKey("db", d1.Name)))
+	os.Remove(filepath.Join(g.Data, "store", layout.SentinelKey("db", d1.Name)))
 	dir := filepath.Join(t.TempDir(), "broken")
 	out, code = e.client(t, nil, "backup-fetch", dir, d2.Name)
 	if code != 74 || !strings.Contains(out, d1.Name+", which is not in the archive") {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/walgate/walgate/cmd/internal/pgtest"
 	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/certs"
 	"github.com/walgate/walgate/gateway/gatewaytest"
 	"github.com/walgate/walgate/gateway/protocol"
 )
@@ -229,7 +230,7 @@ func TestArchiveRestoreEncryptedEveryCompression(t *testing.T) {
 // compression method.
 func TestArchiveRestoreTLS(t *testing.T) {
 	requirePostgres(t)
-	pki, err := gateway.InitTrialPKI(filepath.Join(pgtest.SharedDir(t), "pki"), []string{"localhost", "127.0.0.1"}, time.Hour)
+	pki, err := certs.InitTrialPKI(filepath.Join(pgtest.SharedDir(t), "pki"), []string{"localhost", "127.0.0.1"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,12 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walgate/walgate/backends/all"
 	"github.com/walgate/walgate/backends/azure"
 	"github.com/walgate/walgate/backends/backendtest/emulators"
 	"github.com/walgate/walgate/backends/gcs"
 	"github.com/walgate/walgate/backends/s3"
 	"github.com/walgate/walgate/cmd/internal/pgtest"
 	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/gateway/gatewaytest"
 	"github.com/walgate/walgate/index"
 )
@@ -80,8 +82,8 @@ func isNilStopper(p interface{ Stop() error }) bool {
 }
 
 // backendConfigs: S3 first (the primary), then GCS and Azure.
-func (st *stores) backendConfigs(bucket string) []gateway.BackendConfig {
-	return []gateway.BackendConfig{
+func (st *stores) backendConfigs(bucket string) []config.BackendConfig {
+	return []config.BackendConfig{
 		{Name: "s3", Type: "s3", S3: &s3.Config{Bucket: bucket, Prefix: "archive", Endpoint: st.s3.Endpoint, PathStyle: true,
 			Region: st.s3.Region, AccessKeyID: st.s3.AccessKey, SecretAccessKey: st.s3.SecretKey, Timeout: 5 * time.Second, MaxAttempts: 1},
 			Classes: map[string]string{"hot": "STANDARD", "warm": "STANDARD_IA", "cold": "GLACIER_IR"}},
@@ -104,8 +106,8 @@ func TestFanoutRestoreFromReplicas(t *testing.T) {
 	st := startStores(t, bucket)
 	cfg := gateway.Config{
 		Backends:    st.backendConfigs(bucket),
-		Groups:      []gateway.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: []string{"s3", "gcs", "azure"}, Ack: "primary"}},
-		Replication: gateway.ReplicationConfig{RetryMin: 100 * time.Millisecond, RetryMax: time.Second},
+		Groups:      []config.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: []string{"s3", "gcs", "azure"}, Ack: "primary"}},
+		Replication: config.ReplicationConfig{RetryMin: 100 * time.Millisecond, RetryMax: time.Second},
 	}
 	g := gatewaytest.Start(t, gatewaytest.Options{Config: cfg})
 
@@ -233,7 +235,7 @@ func checkReplicas(t *testing.T, g *gatewaytest.Gateway) {
 		objs = append(objs, obj{b.SentinelKey, ""})
 	}
 	for _, bc := range cfg.Backends {
-		be, err := gateway.OpenBackend(bc)
+		be, err := all.Open(context.Background(), bc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -257,7 +259,7 @@ func checkReplicas(t *testing.T, g *gatewaytest.Gateway) {
 
 // backendsYAML writes a gateway config with the given backends, for the
 // walgate binary.
-func backendsYAML(data string, bcs []gateway.BackendConfig) string {
+func backendsYAML(data string, bcs []config.BackendConfig) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "data: %s\nbackends:\n", data)
 	for _, bc := range bcs {

@@ -11,11 +11,14 @@ import (
 	"time"
 
 	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/backends/all"
 	"github.com/walgate/walgate/cmd/internal/pgtest"
 	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/gateway/gatewaytest"
 	"github.com/walgate/walgate/index"
 	"github.com/walgate/walgate/lifecycle"
+	"github.com/walgate/walgate/lifecycle/apply"
 )
 
 // TestLifecycleOnObjectStores runs tiering and retention on a real
@@ -51,8 +54,8 @@ func TestLifecycleOnObjectStores(t *testing.T) {
 	}
 	cfg := gateway.Config{
 		Backends:    bcs,
-		Groups:      []gateway.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: []string{"s3", "gcs", "azure"}, Ack: "all", Lifecycle: policy}},
-		Replication: gateway.ReplicationConfig{RetryMin: 100 * time.Millisecond, RetryMax: time.Second},
+		Groups:      []config.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: []string{"s3", "gcs", "azure"}, Ack: "all", Lifecycle: policy}},
+		Replication: config.ReplicationConfig{RetryMin: 100 * time.Millisecond, RetryMax: time.Second},
 	}
 	g := gatewaytest.Start(t, gatewaytest.Options{Config: cfg})
 	e := newBackupEnv(t, g, true)
@@ -194,7 +197,7 @@ func TestLifecycleOnObjectStores(t *testing.T) {
 	}
 	stores := map[string]backends.Backend{}
 	for _, bc := range g.Server.Config().Backends {
-		be, err := gateway.OpenBackend(bc)
+		be, err := all.Open(context.Background(), bc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -262,7 +265,7 @@ func TestLifecycleOnObjectStores(t *testing.T) {
 	t.Logf("%d WAL segments checked in their new classes on %d stores", checked, len(stores))
 
 	// A second run finds nothing left to do.
-	res, err := g.Server.Lifecycle(context.Background(), gateway.LifecycleOptions{}, time.Now())
+	res, err := g.Server.Lifecycle(context.Background(), apply.Options{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/walgate/walgate/cmd/internal/pgtest"
 	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/gateway/gatewaytest"
 )
 
@@ -88,8 +89,8 @@ func (e *backupEnv) setArchiveCommand(t *testing.T, cmd string) {
 func TestOperationsGapAndStall(t *testing.T) {
 	requirePostgres(t)
 	g := gatewaytest.Start(t, gatewaytest.Options{Config: gateway.Config{
-		Health:  gateway.HealthConfig{ArchiveTimeout: time.Second, StallFactor: 6, DelayedFor: 2 * time.Second},
-		Metrics: gateway.MetricsConfig{Listen: "127.0.0.1:0"},
+		Health:  config.HealthConfig{ArchiveTimeout: time.Second, StallFactor: 6, DelayedFor: 2 * time.Second},
+		Metrics: config.MetricsConfig{Listen: "127.0.0.1:0"},
 	}})
 	e := newBackupEnvWith(t, g, true, pgtest.Options{Conf: []string{"wal_keep_size = '1GB'"}})
 	ctx := e.ctx

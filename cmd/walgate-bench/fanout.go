@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/walgate/walgate/backends/backendtest/emulators"
-	walgate "github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/admin"
 	"github.com/walgate/walgate/gateway/protocol"
 )
 
@@ -238,7 +238,7 @@ func (b *bench) fanoutRun(ctx context.Context, confPath, data, name string, stre
 // oldestPending asks the gateway for its backends' queues and returns the
 // age of the oldest pending copy (0: none).
 func oldestPending(data string) (time.Duration, error) {
-	a, err := walgate.DialAdmin(data)
+	a, err := admin.Dial(data)
 	if err != nil {
 		return 0, err
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	walgate "github.com/walgate/walgate/gateway"
+	gwconfig "github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/gateway/protocol"
 	"github.com/walgate/walgate/index"
 )
@@ -111,10 +112,10 @@ func (b *bench) measureFleet(ctx context.Context, cl *cleanups) error {
 	if err != nil {
 		return err
 	}
-	cfg := walgate.Config{Data: dir, Listen: fmt.Sprintf("127.0.0.1:%d", port), Metrics: walgate.MetricsConfig{Listen: fmt.Sprintf("127.0.0.1:%d", mport)}}
+	cfg := walgate.Config{Data: dir, Listen: fmt.Sprintf("127.0.0.1:%d", port), Metrics: gwconfig.MetricsConfig{Listen: fmt.Sprintf("127.0.0.1:%d", mport)}}
 	cfg.Defaults()
 	t0 = time.Now()
-	srv, err := walgate.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := walgate.Open(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		return err
 	}

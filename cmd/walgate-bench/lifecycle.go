@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/walgate/walgate/backends/azure"
+	"github.com/walgate/walgate/backends/s3"
 	"github.com/walgate/walgate/index/pgname"
 	"github.com/walgate/walgate/lifecycle"
 )
@@ -152,8 +154,8 @@ func peakHeap() (stop func() uint64) {
 // process and needs no PostgreSQL.
 func measureLifecycle() (string, error) {
 	now := time.Now().UTC().Truncate(time.Minute)
-	s3, _ := lifecycle.StandardBackend("s3", "s3")
-	az, _ := lifecycle.StandardBackend("az", "azure")
+	s3 := lifecycle.NewBackend("s3", s3.Classes())
+	az := lifecycle.NewBackend("az", azure.Classes())
 	backends := []lifecycle.Backend{s3, az}
 	p := lifecyclePolicy()
 

@@ -12,9 +12,12 @@ import (
 	"time"
 
 	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/backends/all"
 	walgate "github.com/walgate/walgate/gateway"
+	gwconfig "github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/index"
 	"github.com/walgate/walgate/lifecycle"
+	"github.com/walgate/walgate/lifecycle/apply"
 )
 
 const (
@@ -37,7 +40,7 @@ func measureLifecycleCatalog() (string, error) {
 	defer os.RemoveAll(dir)
 	now := time.Now().UTC().Truncate(time.Minute)
 	t0 := time.Now()
-	cat, err := index.Open(walgate.CatalogPath(dir), 5*time.Second)
+	cat, err := index.Open(gwconfig.CatalogPath(dir), 5*time.Second)
 	if err != nil {
 		return "", err
 	}
@@ -72,8 +75,8 @@ func measureLifecycleCatalog() (string, error) {
 	}
 	// The sentinels, so that the plan's guard rails find every backup
 	// where the catalog says it is.
-	store := walgate.BackendConfig{Name: "local", Type: "fs", Path: filepath.Join(dir, "store")}
-	be, err := walgate.OpenBackend(store)
+	store := gwconfig.BackendConfig{Name: "local", Type: "fs", Path: filepath.Join(dir, "store")}
+	be, err := all.Open(context.Background(), store)
 	if err != nil {
 		return "", err
 	}
@@ -88,13 +91,13 @@ func measureLifecycleCatalog() (string, error) {
 	}
 	be.Close()
 	seed := time.Since(t0)
-	st, _ := os.Stat(walgate.CatalogPath(dir))
+	st, _ := os.Stat(gwconfig.CatalogPath(dir))
 
 	p := lifecyclePolicy()
 	cfg := walgate.Config{Data: dir,
-		Backends: []walgate.BackendConfig{store},
-		Groups:   []walgate.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: []string{"local"}, Lifecycle: p}}}
-	s, err := walgate.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		Backends: []gwconfig.BackendConfig{store},
+		Groups:   []gwconfig.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: []string{"local"}, Lifecycle: p}}}
+	s, err := walgate.Open(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		return "", err
 	}
@@ -104,7 +107,7 @@ func measureLifecycleCatalog() (string, error) {
 	runtime.ReadMemStats(&base)
 	stop := peakHeap()
 	t0 = time.Now()
-	res, err := s.Lifecycle(context.Background(), walgate.LifecycleOptions{}, now)
+	res, err := s.Lifecycle(context.Background(), apply.Options{}, now)
 	took := time.Since(t0)
 	peak := stop()
 	if err != nil {
@@ -112,7 +115,7 @@ func measureLifecycleCatalog() (string, error) {
 	}
 	// Again, with the catalog's pages now in memory.
 	t0 = time.Now()
-	if _, err := s.Lifecycle(context.Background(), walgate.LifecycleOptions{}, now); err != nil {
+	if _, err := s.Lifecycle(context.Background(), apply.Options{}, now); err != nil {
 		return "", err
 	}
 	again := time.Since(t0)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/certs"
 	"github.com/walgate/walgate/gateway/gatewaytest"
 	"github.com/walgate/walgate/gateway/protocol"
 )
@@ -346,7 +347,7 @@ func TestPushCut(t *testing.T) {
 // client certificates required, a client without one is refused.
 func TestTLS(t *testing.T) {
 	t.Parallel()
-	pki, err := gateway.InitTrialPKI(t.TempDir(), []string{"localhost", "127.0.0.1"}, time.Hour)
+	pki, err := certs.InitTrialPKI(t.TempDir(), []string{"localhost", "127.0.0.1"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +401,7 @@ func TestTLS(t *testing.T) {
 	expectExit(t, "localhost", walClient(t, clientEnv("https://localhost:"+u.Port(), tok, "WALGATE_CA_FILE", pki.CACert), "check"), 0)
 	// The host name must match the certificate: a gateway whose
 	// certificate names localhost only, reached as 127.0.0.1.
-	pki2, err := gateway.InitTrialPKI(t.TempDir(), []string{"localhost"}, time.Hour)
+	pki2, err := certs.InitTrialPKI(t.TempDir(), []string{"localhost"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/walgate/walgate/backends"
-	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/backends/all"
+	"github.com/walgate/walgate/gateway/config"
 )
 
 const backendHelp = `walgate backend check NAME --config FILE [--class CLASS ...]: try a
@@ -29,9 +30,6 @@ minimum storage charge.
 Exit codes: 0 every required capability works; 1 one does not (the
 gateway cannot use the backend as configured); 2 usage or configuration
 error.`
-
-// rehydrating are class names whose objects cannot be read at once.
-var rehydrating = map[string]bool{"GLACIER": true, "DEEP_ARCHIVE": true, "Archive": true}
 
 func runBackend(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "check" {
@@ -64,12 +62,12 @@ func runBackend(args []string, stdout, stderr io.Writer) error {
 	if name == "" || *configPath == "" {
 		return usageErr("usage: walgate backend check NAME --config FILE")
 	}
-	cfg, err := gateway.LoadConfig(*configPath)
+	cfg, err := config.Load(*configPath)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	cfg.Defaults()
-	var bc *gateway.BackendConfig
+	var bc *config.BackendConfig
 	var names []string
 	for i := range cfg.Backends {
 		names = append(names, cfg.Backends[i].Name)
@@ -81,16 +79,20 @@ func runBackend(args []string, stdout, stderr io.Writer) error {
 		return usageErr("no backend %q in %s (backends: %s)", name, *configPath, strings.Join(names, ", "))
 	}
 	if len(classes) == 0 {
+		std, err := bc.StorageClasses()
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
 		seen := map[string]bool{}
 		for _, c := range bc.Classes {
-			if !seen[c] && !rehydrating[c] {
+			if !seen[c] && !std.NeedsRehydration(c) {
 				seen[c] = true
 				classes = append(classes, c)
 			}
 		}
 		sort.Strings(classes)
 	}
-	b, err := gateway.OpenBackend(*bc)
+	b, err := all.Open(context.Background(), *bc)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/certs"
 )
 
 const certHelp = `walgate cert init DIR [--host NAME]...: make a private CA, a server
@@ -54,7 +54,7 @@ func runCert(args []string, stdout, stderr io.Writer) error {
 		all = append(all, hn)
 	}
 	all = append(all, hosts...)
-	p, err := gateway.InitTrialPKI(dir, all, time.Duration(*days)*24*time.Hour)
+	p, err := certs.InitTrialPKI(dir, all, time.Duration(*days)*24*time.Hour)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/walgate/walgate/backends/all"
 	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/admin"
+	"github.com/walgate/walgate/gateway/config"
+	"github.com/walgate/walgate/gateway/rebuild"
+	"github.com/walgate/walgate/gateway/stores"
 	"github.com/walgate/walgate/index"
 )
 
@@ -66,7 +71,7 @@ func runIndex(args []string, stdout, stderr io.Writer) error {
 	var cfg gateway.Config
 	if *configPath != "" {
 		var err error
-		if cfg, err = gateway.LoadConfig(*configPath); err != nil {
+		if cfg, err = config.Load(*configPath); err != nil {
 			return &exitError{code: 2, err: err}
 		}
 	}
@@ -91,10 +96,10 @@ func runIndex(args []string, stdout, stderr io.Writer) error {
 	if found < 0 {
 		return usageErr("no backend named %q is configured; configured: %s", *from, strings.Join(names, ", "))
 	}
-	if _, err := gateway.DialAdmin(cfg.Data); err == nil {
-		return fmt.Errorf("a gateway is running on %s (its admin socket %s answers): stop the gateway first", cfg.Data, gateway.AdminSocketPath(cfg.Data))
+	if _, err := admin.Dial(cfg.Data); err == nil {
+		return fmt.Errorf("a gateway is running on %s (its admin socket %s answers): stop the gateway first", cfg.Data, admin.SocketPath(cfg.Data))
 	}
-	be, err := gateway.OpenBackend(cfg.Backends[found])
+	be, err := all.Open(context.Background(), cfg.Backends[found])
 	if err != nil {
 		return err
 	}
@@ -106,7 +111,7 @@ func runIndex(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	sum, err := gateway.Rebuild(ctx, be, *from, gateway.CatalogPath(cfg.Data), progress)
+	sum, err := rebuild.Run(ctx, be, *from, config.CatalogPath(cfg.Data), progress)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return fmt.Errorf("interrupted: the catalog was not changed")
@@ -116,12 +121,12 @@ func runIndex(args []string, stdout, stderr io.Writer) error {
 	sum.Print(stdout)
 	// The other backends of each group: queue what the catalog cannot
 	// know they hold; the gateway's replicator checks and copies.
-	cat, err := index.Open(gateway.CatalogPath(cfg.Data), 2*time.Second)
+	cat, err := index.Open(config.CatalogPath(cfg.Data), 2*time.Second)
 	if err != nil {
 		return fmt.Errorf("the catalog was rebuilt, but reopening it to queue replication failed: %w", err)
 	}
 	defer cat.Close()
-	n, err := gateway.QueueMissingCopies(cat, cfg)
+	n, err := stores.QueueMissingCopies(cat, cfg)
 	if err != nil {
 		return fmt.Errorf("the catalog was rebuilt, but queueing replication failed: %w", err)
 	}

@@ -6,13 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/admin"
+	"github.com/walgate/walgate/gateway/config"
+	"github.com/walgate/walgate/gateway/stores"
+	"github.com/walgate/walgate/index"
 	"github.com/walgate/walgate/lifecycle"
+	"github.com/walgate/walgate/lifecycle/apply"
 )
 
 const lifecycleHelp = `walgate lifecycle plan  [--cluster NAME] [--json] (--config FILE | --data DIR)
@@ -75,18 +81,18 @@ func runLifecycle(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := gateway.LifecycleOptions{Cluster: *cluster, Apply: sub == "apply"}
-	var res gateway.LifecycleResult
+	opts := apply.Options{Cluster: *cluster, Apply: sub == "apply"}
+	var res apply.Result
 	var runErr error
-	if a, err := gateway.DialAdmin(dir); err == nil {
+	if a, err := admin.Dial(dir); err == nil {
 		res, runErr = a.Lifecycle(opts)
 		if runErr != nil && res.Time.IsZero() {
 			return runErr
 		}
 	} else {
-		cfg := gateway.Config{Data: dir}
+		cfg := config.Config{Data: dir}
 		if *configPath != "" {
-			if cfg, err = gateway.LoadConfig(*configPath); err != nil {
+			if cfg, err = config.Load(*configPath); err != nil {
 				return &exitError{code: 2, err: err}
 			}
 			cfg.Data = dir
@@ -95,14 +101,7 @@ func runLifecycle(args []string, stdout, stderr io.Writer) error {
 		if opts.Apply {
 			log = slog.New(slog.NewTextHandler(stderr, nil)) // every deletion
 		}
-		s, err := gateway.New(cfg, log)
-		if err != nil {
-			return err
-		}
-		res, runErr = s.Lifecycle(context.Background(), opts, time.Now())
-		if serr := s.Shutdown(context.Background()); serr != nil && runErr == nil {
-			runErr = serr
-		}
+		res, runErr = lifecycleOffline(context.Background(), cfg, opts, log)
 		if runErr != nil && res.Time.IsZero() {
 			return runErr
 		}
@@ -127,7 +126,43 @@ func runLifecycle(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func refusedClusters(res gateway.LifecycleResult) string {
+// lifecycleOffline runs the lifecycle without a gateway: it opens the
+// catalog and the stores (the planner confirms sentinels on them) and
+// nothing else; no replication, no schedule, no recovery of interrupted
+// writes. A plan changes nothing.
+func lifecycleOffline(ctx context.Context, cfg config.Config, opts apply.Options, log *slog.Logger) (apply.Result, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return apply.Result{}, &exitError{code: 2, err: err}
+	}
+	path := config.CatalogPath(cfg.Data)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		// Nothing archived yet: an empty plan, and no catalog made for it.
+		if opts.Cluster != "" {
+			return apply.Result{}, fmt.Errorf("cluster %s: %w", opts.Cluster, index.ErrNotFound)
+		}
+		return apply.Result{Time: time.Now().UTC(), Applied: opts.Apply}, nil
+	}
+	cat, err := index.Open(path, 2*time.Second)
+	if err != nil {
+		return apply.Result{}, err
+	}
+	defer cat.Close()
+	st, err := stores.Open(ctx, cfg, cat, stores.Options{Log: log})
+	if err != nil {
+		return apply.Result{}, err
+	}
+	defer st.Close()
+	backends, err := st.LifecycleBackends()
+	if err != nil {
+		return apply.Result{}, err
+	}
+	ex := apply.New(apply.Config{Catalog: cat, Stores: st, Backends: backends, Prices: cfg.Lifecycle.Prices,
+		SegmentSize: cat.SegmentSize, Log: log})
+	return ex.Run(ctx, opts, time.Now())
+}
+
+func refusedClusters(res apply.Result) string {
 	var names []string
 	for _, r := range res.Plan.Refusals {
 		names = append(names, r.Cluster)
@@ -148,7 +183,7 @@ func gib(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-func printLifecycle(w io.Writer, res gateway.LifecycleResult) {
+func printLifecycle(w io.Writer, res apply.Result) {
 	if res.Applied {
 		fmt.Fprintf(w, "Lifecycle run at %s: applied.\n\n", res.Time.Format(time.RFC3339))
 	} else {

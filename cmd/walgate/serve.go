@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/config"
 )
 
 const serveHelp = `walgate serve: run the gateway.
@@ -40,7 +41,7 @@ func runServe(args []string, stderr io.Writer) error {
 	var cfg gateway.Config
 	if *configPath != "" {
 		var err error
-		if cfg, err = gateway.LoadConfig(*configPath); err != nil {
+		if cfg, err = config.Load(*configPath); err != nil {
 			return &exitError{code: 2, err: err}
 		}
 	}
@@ -63,7 +64,7 @@ func runServe(args []string, stderr io.Writer) error {
 		return &exitError{code: 2, err: err}
 	}
 	log := newLogger(cfg.Log, stderr)
-	srv, err := gateway.New(cfg, log)
+	srv, err := gateway.Open(cfg, log, nil)
 	if err != nil {
 		return err
 	}
@@ -96,7 +97,7 @@ func runServe(args []string, stderr io.Writer) error {
 	return err
 }
 
-func newLogger(c gateway.LogConfig, w io.Writer) *slog.Logger {
+func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: level}

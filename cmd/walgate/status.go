@@ -12,7 +12,11 @@ import (
 	"golang.org/x/term"
 
 	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/admin"
+	"github.com/walgate/walgate/gateway/config"
+	"github.com/walgate/walgate/gateway/fleet"
 	"github.com/walgate/walgate/gateway/health"
+	"github.com/walgate/walgate/gateway/stores"
 	"github.com/walgate/walgate/index"
 )
 
@@ -42,24 +46,24 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := gateway.Config{Data: dir}
 	if *configPath != "" {
-		if c, err := gateway.LoadConfig(*configPath); err == nil {
+		if c, err := config.Load(*configPath); err == nil {
 			cfg = c
 			cfg.Data = dir
 		}
 	}
 	var st []gateway.ClusterStatus
-	var bs []gateway.BackendStatus
-	err = withCatalog(dir, func(a *gateway.AdminClient) error {
+	var bs []stores.BackendStatus
+	err = withCatalog(dir, func(a *admin.Client) error {
 		if st, err = a.Status(); err != nil {
 			return err
 		}
 		bs, err = a.Backends()
 		return err
 	}, func(cat *index.Catalog) error {
-		if st, err = gateway.Status(cat, cfg); err != nil {
+		if st, err = fleet.Status(cat, cfg); err != nil {
 			return err
 		}
-		bs, err = gateway.BackendsStatus(cat, cfg, nil)
+		bs, err = stores.BackendsStatus(cat, cfg, nil)
 		return err
 	})
 	if err != nil {
@@ -70,7 +74,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		enc.SetIndent("", "  ")
 		if *onlyBackends {
 			if bs == nil {
-				bs = []gateway.BackendStatus{}
+				bs = []stores.BackendStatus{}
 			}
 			return enc.Encode(bs)
 		}
@@ -88,7 +92,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 }
 
 // printBackends prints each backend's replication state.
-func printBackends(w io.Writer, bs []gateway.BackendStatus) {
+func printBackends(w io.Writer, bs []stores.BackendStatus) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BACKEND	TYPE	GROUPS	PENDING	PENDING BYTES	OLDEST PENDING	LAST ERROR")
 	for _, b := range bs {

@@ -9,7 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/admin"
+	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/index"
 )
 
@@ -54,11 +55,11 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 		}
 		var secret string
 		var rec index.Token
-		err = withCatalog(dir, func(a *gateway.AdminClient) error {
+		err = withCatalog(dir, func(a *admin.Client) error {
 			secret, rec, err = a.AddToken(*cluster, scopes, *comment)
 			return err
 		}, func(cat *index.Catalog) error {
-			secret, rec, err = gateway.CreateToken(cat, *cluster, scopes, *comment)
+			secret, rec, err = admin.CreateToken(cat, *cluster, scopes, *comment)
 			return err
 		})
 		if err != nil {
@@ -70,7 +71,7 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 		return nil
 	case "list":
 		var list []index.Token
-		err := withCatalog(dir, func(a *gateway.AdminClient) error {
+		err := withCatalog(dir, func(a *admin.Client) error {
 			list, err = a.ListTokens()
 			return err
 		}, func(cat *index.Catalog) error {
@@ -91,7 +92,7 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 			return usageErr("token revoke needs exactly one token ID (see 'walgate token list')")
 		}
 		id := fs.Arg(0)
-		err := withCatalog(dir, func(a *gateway.AdminClient) error {
+		err := withCatalog(dir, func(a *admin.Client) error {
 			return a.RevokeToken(id)
 		}, func(cat *index.Catalog) error {
 			return cat.RevokeToken(id)
@@ -111,7 +112,7 @@ func dataDir(data, configPath string) (string, error) {
 		return data, nil
 	}
 	if configPath != "" {
-		cfg, err := gateway.LoadConfig(configPath)
+		cfg, err := config.Load(configPath)
 		if err != nil {
 			return "", &exitError{code: 2, err: err}
 		}
@@ -124,8 +125,8 @@ func dataDir(data, configPath string) (string, error) {
 
 // withCatalog runs viaGateway when a gateway serves dir, else direct on
 // the catalog file.
-func withCatalog(dir string, viaGateway func(*gateway.AdminClient) error, direct func(*index.Catalog) error) error {
-	if a, err := gateway.DialAdmin(dir); err == nil {
+func withCatalog(dir string, viaGateway func(*admin.Client) error, direct func(*index.Catalog) error) error {
+	if a, err := admin.Dial(dir); err == nil {
 		return viaGateway(a)
 	}
 	if _, err := os.Stat(dir); err != nil {
@@ -137,9 +138,9 @@ func withCatalog(dir string, viaGateway func(*gateway.AdminClient) error, direct
 			return err
 		}
 	}
-	cat, err := index.Open(gateway.CatalogPath(dir), 2*time.Second)
+	cat, err := index.Open(config.CatalogPath(dir), 2*time.Second)
 	if err != nil {
-		return fmt.Errorf("%w; if a gateway runs on this directory, its admin socket %s did not answer", err, gateway.AdminSocketPath(dir))
+		return fmt.Errorf("%w; if a gateway runs on this directory, its admin socket %s did not answer", err, admin.SocketPath(dir))
 	}
 	defer cat.Close()
 	return direct(cat)

@@ -1,10 +1,11 @@
-package gateway
+package admin
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -12,8 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/walgate/walgate/gateway/fleet"
 	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/gateway/stores"
 	"github.com/walgate/walgate/index"
+	"github.com/walgate/walgate/lifecycle/apply"
 )
 
 // CreateToken makes a new token for cluster with scopes, stores its hash
@@ -33,10 +37,10 @@ func CreateToken(cat *index.Catalog, cluster string, scopes []index.Scope, comme
 	return secret, t, nil
 }
 
-// AdminSocketPath is the Unix socket through which admin verbs on the same
+// SocketPath is the Unix socket through which admin verbs on the same
 // machine reach a running gateway. Access is by file permission (0600,
 // owner only): whoever can open it can read the data directory anyway.
-func AdminSocketPath(data string) string { return filepath.Join(data, "admin.sock") }
+func SocketPath(data string) string { return filepath.Join(data, "admin.sock") }
 
 // tokenRequest is the body of POST /tokens on the admin socket.
 type tokenRequest struct {
@@ -50,9 +54,20 @@ type tokenResponse struct {
 	Record index.Token `json:"record"`
 }
 
-// listenAdmin opens the admin socket, owner-only.
-func (s *Server) listenAdmin() (net.Listener, error) {
-	path := AdminSocketPath(s.cfg.Data)
+// Server is what the admin socket serves: the running gateway's catalog,
+// fleet, stores and lifecycle executor.
+type Server struct {
+	Data      string // the data directory (the socket lives there)
+	Catalog   *index.Catalog
+	Fleet     *fleet.Fleet
+	Stores    *stores.Set
+	Lifecycle *apply.Executor
+	Log       *slog.Logger
+}
+
+// Listen opens the admin socket under data, owner-only.
+func Listen(data string) (net.Listener, error) {
+	path := SocketPath(data)
 	os.Remove(path) // a stale socket from a killed gateway
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -65,9 +80,9 @@ func (s *Server) listenAdmin() (net.Listener, error) {
 	return ln, nil
 }
 
-// serveAdmin serves the admin socket until ctx ends.
-func (s *Server) serveAdmin(ctx context.Context, ln net.Listener) error {
-	path := AdminSocketPath(s.cfg.Data)
+// Serve serves the admin socket until ctx ends.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	path := SocketPath(s.Data)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /tokens", func(w http.ResponseWriter, r *http.Request) {
 		var req tokenRequest
@@ -75,16 +90,16 @@ func (s *Server) serveAdmin(ctx context.Context, ln net.Listener) error {
 			http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		secret, rec, err := CreateToken(s.catalog, req.Cluster, req.Scopes, req.Comment)
+		secret, rec, err := CreateToken(s.Catalog, req.Cluster, req.Scopes, req.Comment)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		s.log.Info("token added", "token", rec.ID, "cluster", rec.Cluster, "scopes", rec.Scopes)
+		s.Log.Info("token added", "token", rec.ID, "cluster", rec.Cluster, "scopes", rec.Scopes)
 		_ = json.NewEncoder(w).Encode(tokenResponse{Token: secret, Record: rec})
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		st, err := s.FleetStatus(time.Now())
+		st, err := s.Fleet.Status(time.Now())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -92,7 +107,7 @@ func (s *Server) serveAdmin(ctx context.Context, ln net.Listener) error {
 		_ = json.NewEncoder(w).Encode(st)
 	})
 	mux.HandleFunc("GET /backends", func(w http.ResponseWriter, r *http.Request) {
-		st, err := s.BackendsStatus()
+		st, err := s.Stores.BackendsStatus()
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -100,14 +115,14 @@ func (s *Server) serveAdmin(ctx context.Context, ln net.Listener) error {
 		_ = json.NewEncoder(w).Encode(st)
 	})
 	mux.HandleFunc("POST /lifecycle", func(w http.ResponseWriter, r *http.Request) {
-		var opts LifecycleOptions
+		var opts apply.Options
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&opts); err != nil {
 			http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		res, err := s.Lifecycle(r.Context(), opts, time.Now())
+		res, err := s.Lifecycle.Run(r.Context(), opts, time.Now())
 		switch {
-		case errors.Is(err, ErrLifecycleBusy):
+		case errors.Is(err, apply.ErrBusy):
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		case errors.Is(err, index.ErrNotFound):
@@ -115,7 +130,7 @@ func (s *Server) serveAdmin(ctx context.Context, ln net.Listener) error {
 			return
 		}
 		if opts.Apply {
-			s.logLifecycle(res, err)
+			apply.Log(s.Log, res, err)
 		}
 		out := lifecycleResponse{Result: res}
 		if err != nil {
@@ -124,7 +139,7 @@ func (s *Server) serveAdmin(ctx context.Context, ln net.Listener) error {
 		_ = json.NewEncoder(w).Encode(out)
 	})
 	mux.HandleFunc("GET /tokens", func(w http.ResponseWriter, r *http.Request) {
-		list, err := s.catalog.ListTokens()
+		list, err := s.Catalog.ListTokens()
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -132,11 +147,11 @@ func (s *Server) serveAdmin(ctx context.Context, ln net.Listener) error {
 		_ = json.NewEncoder(w).Encode(list)
 	})
 	mux.HandleFunc("DELETE /tokens/{id}", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.catalog.RevokeToken(r.PathValue("id")); err != nil {
+		if err := s.Catalog.RevokeToken(r.PathValue("id")); err != nil {
 			http.Error(w, err.Error(), http.StatusNotFound)
 			return
 		}
-		s.log.Info("token revoked", "token", r.PathValue("id"))
+		s.Log.Info("token revoked", "token", r.PathValue("id"))
 		w.WriteHeader(http.StatusNoContent)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -152,13 +167,13 @@ func (s *Server) serveAdmin(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// AdminClient reaches a running gateway's admin socket.
-type AdminClient struct{ http *http.Client }
+// Client reaches a running gateway's admin socket.
+type Client struct{ http *http.Client }
 
-// DialAdmin returns a client for the admin socket under data, or an error
+// Dial returns a client for the admin socket under data, or an error
 // when no gateway answers there.
-func DialAdmin(data string) (*AdminClient, error) {
-	path := AdminSocketPath(data)
+func Dial(data string) (*Client, error) {
+	path := SocketPath(data)
 	conn, err := net.DialTimeout("unix", path, time.Second)
 	if err != nil {
 		return nil, err
@@ -168,10 +183,10 @@ func DialAdmin(data string) (*AdminClient, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", path)
 	}}
-	return &AdminClient{http: &http.Client{Transport: tr, Timeout: 10 * time.Second}}, nil
+	return &Client{http: &http.Client{Transport: tr, Timeout: 10 * time.Second}}, nil
 }
 
-func (a *AdminClient) call(method, path string, in, out any) error {
+func (a *Client) call(method, path string, in, out any) error {
 	var body *strings.Reader
 	if in != nil {
 		b, _ := json.Marshal(in)
@@ -197,53 +212,53 @@ func (a *AdminClient) call(method, path string, in, out any) error {
 }
 
 // AddToken asks the running gateway to create a token.
-func (a *AdminClient) AddToken(cluster string, scopes []index.Scope, comment string) (string, index.Token, error) {
+func (a *Client) AddToken(cluster string, scopes []index.Scope, comment string) (string, index.Token, error) {
 	var res tokenResponse
 	err := a.call(http.MethodPost, "/tokens", tokenRequest{Cluster: cluster, Scopes: scopes, Comment: comment}, &res)
 	return res.Token, res.Record, err
 }
 
 // ListTokens lists the running gateway's tokens.
-func (a *AdminClient) ListTokens() ([]index.Token, error) {
+func (a *Client) ListTokens() ([]index.Token, error) {
 	var list []index.Token
 	err := a.call(http.MethodGet, "/tokens", nil, &list)
 	return list, err
 }
 
 // Status asks the running gateway for the fleet's status.
-func (a *AdminClient) Status() ([]ClusterStatus, error) {
-	var st []ClusterStatus
+func (a *Client) Status() ([]fleet.ClusterStatus, error) {
+	var st []fleet.ClusterStatus
 	err := a.call(http.MethodGet, "/status", nil, &st)
 	return st, err
 }
 
 // Backends asks the running gateway for its backends' state.
-func (a *AdminClient) Backends() ([]BackendStatus, error) {
-	var st []BackendStatus
+func (a *Client) Backends() ([]stores.BackendStatus, error) {
+	var st []stores.BackendStatus
 	err := a.call(http.MethodGet, "/backends", nil, &st)
 	return st, err
 }
 
 // RevokeToken revokes a token by ID on the running gateway.
-func (a *AdminClient) RevokeToken(id string) error {
+func (a *Client) RevokeToken(id string) error {
 	return a.call(http.MethodDelete, "/tokens/"+id, nil, nil)
 }
 
 // lifecycleResponse answers POST /lifecycle on the admin socket.
 type lifecycleResponse struct {
-	Result LifecycleResult `json:"result"`
-	Error  string          `json:"error,omitempty"`
+	Result apply.Result `json:"result"`
+	Error  string       `json:"error,omitempty"`
 }
 
 // Lifecycle asks the running gateway to plan (and with opts.Apply carry
 // out) a lifecycle run. It waits as long as the run takes. The result
 // comes with the run's error, if any (some clusters without a plan).
-func (a *AdminClient) Lifecycle(opts LifecycleOptions) (LifecycleResult, error) {
+func (a *Client) Lifecycle(opts apply.Options) (apply.Result, error) {
 	long := *a.http
 	long.Timeout = 0
 	var res lifecycleResponse
-	if err := (&AdminClient{http: &long}).call(http.MethodPost, "/lifecycle", opts, &res); err != nil {
-		return LifecycleResult{}, err
+	if err := (&Client{http: &long}).call(http.MethodPost, "/lifecycle", opts, &res); err != nil {
+		return apply.Result{}, err
 	}
 	if res.Error != "" {
 		return res.Result, errors.New(res.Error)

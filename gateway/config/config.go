@@ -1,4 +1,4 @@
-package gateway
+package config
 
 import (
 	"bytes"
@@ -14,13 +14,14 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/walgate/walgate/backends/azure"
-	"github.com/walgate/walgate/backends/gcs"
-	"github.com/walgate/walgate/backends/s3"
+	"github.com/walgate/walgate/backends/all"
 	"github.com/walgate/walgate/gateway/health"
 	"github.com/walgate/walgate/gateway/protocol"
 	"github.com/walgate/walgate/lifecycle"
 )
+
+// CatalogPath is where the catalog lives inside the data directory.
+func CatalogPath(data string) string { return filepath.Join(data, "catalog.db") }
 
 // Config is the gateway's configuration. The zero value plus Defaults is
 // the embedded default: one fs backend under Data, plain HTTP on loopback.
@@ -149,30 +150,8 @@ type Limits struct {
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 }
 
-// BackendConfig describes one object store. Type picks which of the
-// per-type sections applies; secrets in them are never logged (each
-// section's String masks them).
-type BackendConfig struct {
-	Name string `yaml:"name"` // unique, used in logs and the catalog
-	Type string `yaml:"type"` // fs, s3, gcs or azure
-	Path string `yaml:"path"` // fs: root directory
-	// S3 configures a bucket of Amazon S3 or an S3-compatible store.
-	S3 *s3.Config `yaml:"s3"`
-	// GCS configures a Google Cloud Storage bucket.
-	GCS *gcs.Config `yaml:"gcs"`
-	// Azure configures an Azure Blob Storage container.
-	Azure *azure.Config `yaml:"azure"`
-	// Classes maps walgate's abstract classes (hot, warm, cold, archive)
-	// to this backend's own class names (lifecycle).
-	Classes map[string]string `yaml:"classes"`
-	// MaxWrites bounds the uploads to this backend at once (pushes and
-	// replication together; more wait their turn). Uploads to gcs and
-	// azure, and to s3 of unknown size, buffer one chunk, block or part
-	// each, so this bounds the gateway's memory: default 32 for s3, gcs
-	// and azure (about 128 MiB at the default 4 MiB chunks), unbounded
-	// (0) for fs, which streams.
-	MaxWrites int `yaml:"max_writes"`
-}
+// BackendConfig describes one object store (backends/all opens it).
+type BackendConfig = all.Config
 
 // GroupConfig routes clusters to backends.
 type GroupConfig struct {
@@ -190,6 +169,27 @@ type GroupConfig struct {
 	// Lifecycle is the group's tiering and retention policy (see
 	// docs/lifecycle.md). The zero policy moves and deletes nothing.
 	Lifecycle lifecycle.Policy `yaml:"lifecycle"`
+}
+
+// Matches reports whether cluster matches one of the group's patterns.
+func (g GroupConfig) Matches(cluster string) bool {
+	for _, p := range g.Clusters {
+		if ok, _ := path.Match(p, cluster); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// GroupOf is the group a cluster belongs to: the first that matches it
+// (nil when none does).
+func (c *Config) GroupOf(cluster string) *GroupConfig {
+	for i := range c.Groups {
+		if c.Groups[i].Matches(cluster) {
+			return &c.Groups[i]
+		}
+	}
+	return nil
 }
 
 // ReplicationConfig tunes the background copies to backends outside a
@@ -272,6 +272,20 @@ func (c *Config) Validate() error {
 	if c.Data == "" {
 		errs = append(errs, errors.New("data: the gateway's data directory is required (--data DIR or data: in the config)"))
 	}
+	errs = append(errs, c.validateListeners()...)
+	errs = append(errs, c.validateLimits()...)
+	names, berrs := c.validateBackends()
+	errs = append(errs, berrs...)
+	errs = append(errs, c.validateGroups(names)...)
+	errs = append(errs, c.validateBackground()...)
+	errs = append(errs, c.validateMetrics()...)
+	errs = append(errs, c.validateLog()...)
+	return errors.Join(errs...)
+}
+
+// validateListeners checks where the API listens and its TLS settings.
+func (c *Config) validateListeners() []error {
+	var errs []error
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen %q: want host:port, e.g. 127.0.0.1:7480", c.Listen))
 	}
@@ -284,12 +298,25 @@ func (c *Config) Validate() error {
 	if !c.TLS.Enabled() && !c.AllowInsecureHTTP && !protocol.IsLoopback(c.Listen) {
 		errs = append(errs, fmt.Errorf("refusing plain HTTP on %s, which is not a loopback address: tokens would cross the network in clear text; set tls.cert and tls.key ('walgate cert init DIR' makes a trial CA), or set allow_insecure_http: true if something else encrypts the link", c.Listen))
 	}
+	return errs
+}
+
+// validateLimits checks the request limits.
+func (c *Config) validateLimits() []error {
+	var errs []error
 	if c.Limits.MaxWALBytes < 1<<20 {
 		errs = append(errs, errors.New("limits.max_wal_bytes must be at least 1 MiB"))
 	}
 	if c.Limits.IdleTimeout < time.Second {
 		errs = append(errs, errors.New("limits.idle_timeout must be at least 1s"))
 	}
+	return errs
+}
+
+// validateBackends checks every backend (its section through its driver)
+// and returns the backend names.
+func (c *Config) validateBackends() (map[string]bool, []error) {
+	var errs []error
 	names := map[string]bool{}
 	for i, b := range c.Backends {
 		if b.Name == "" {
@@ -299,51 +326,16 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("backends[%d]: name %q is used twice", i, b.Name))
 		}
 		names[b.Name] = true
-		switch b.Type {
-		case "fs":
-			if b.Path == "" {
-				errs = append(errs, fmt.Errorf("backends[%d] (%s): fs needs path", i, b.Name))
-			}
-		case "s3":
-			if b.S3 == nil {
-				errs = append(errs, fmt.Errorf("backends[%d] (%s): type s3 needs an s3: section (bucket, region or endpoint, ...)", i, b.Name))
-			} else if err := b.S3.Validate(); err != nil {
-				errs = append(errs, fmt.Errorf("backends[%d] (%s): s3: %w", i, b.Name, err))
-			}
-		case "gcs":
-			if b.GCS == nil {
-				errs = append(errs, fmt.Errorf("backends[%d] (%s): type gcs needs a gcs: section (bucket, ...)", i, b.Name))
-			} else if err := b.GCS.Validate(); err != nil {
-				errs = append(errs, fmt.Errorf("backends[%d] (%s): gcs: %w", i, b.Name, err))
-			}
-		case "azure":
-			if b.Azure == nil {
-				errs = append(errs, fmt.Errorf("backends[%d] (%s): type azure needs an azure: section (account, container, credentials)", i, b.Name))
-			} else if err := b.Azure.Validate(); err != nil {
-				errs = append(errs, fmt.Errorf("backends[%d] (%s): azure: %w", i, b.Name, err))
-			}
-		default:
-			errs = append(errs, fmt.Errorf("backends[%d] (%s): unknown type %q; use fs, s3, gcs or azure", i, b.Name, b.Type))
-		}
-		for typ, set := range map[string]bool{"s3": b.S3 != nil, "gcs": b.GCS != nil, "azure": b.Azure != nil} {
-			if set && b.Type != typ {
-				errs = append(errs, fmt.Errorf("backends[%d] (%s): an %s: section on a %s backend", i, b.Name, typ, b.Type))
-			}
-		}
-		if b.MaxWrites < 0 {
-			errs = append(errs, fmt.Errorf("backends[%d] (%s): max_writes must not be negative", i, b.Name))
-		}
-		if b.Type == "fs" && len(b.Classes) > 0 {
-			errs = append(errs, fmt.Errorf("backends[%d] (%s): an fs backend has no storage classes; remove classes:", i, b.Name))
-		}
-		for abstract := range b.Classes {
-			switch abstract {
-			case "hot", "warm", "cold", "archive":
-			default:
-				errs = append(errs, fmt.Errorf("backends[%d] (%s): classes: %q is not one of hot, warm, cold, archive", i, b.Name, abstract))
-			}
+		for _, err := range b.Validate() {
+			errs = append(errs, fmt.Errorf("backends[%d] (%s): %w", i, b.Name, err))
 		}
 	}
+	return names, errs
+}
+
+// validateGroups checks the cluster groups against the backend names.
+func (c *Config) validateGroups(names map[string]bool) []error {
+	var errs []error
 	groupNames := map[string]bool{}
 	for i, g := range c.Groups {
 		where := fmt.Sprintf("groups[%d] (%s)", i, g.Name)
@@ -375,13 +367,20 @@ func (c *Config) Validate() error {
 			}
 			seen[b] = true
 		}
-		if _, err := parseAck(g.Ack, len(g.Backends)); err != nil {
+		if _, err := ParseAck(g.Ack, len(g.Backends)); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 		}
 		if err := g.Lifecycle.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 		}
 	}
+	return errs
+}
+
+// validateBackground checks the settings of the background work: the
+// lifecycle schedule and prices, replication, health thresholds.
+func (c *Config) validateBackground() []error {
+	var errs []error
 	if l := c.Lifecycle; l.Interval < 0 || l.Interval > 0 && l.Interval < time.Minute {
 		errs = append(errs, fmt.Errorf("lifecycle.interval %s: want 0 (no scheduled runs) or at least 1m, e.g. 24h", l.Interval))
 	}
@@ -394,6 +393,12 @@ func (c *Config) Validate() error {
 	if h := c.Health; h.ArchiveTimeout < 0 || h.StallFactor < 0 || h.DelayedFor < 0 || h.BackupMaxAge < 0 || h.FullMaxAge < 0 || h.DrillMaxAge < 0 || h.ReplicationLagMax < 0 {
 		errs = append(errs, errors.New("health: durations and stall_factor must not be negative"))
 	}
+	return errs
+}
+
+// validateMetrics checks where /metrics listens.
+func (c *Config) validateMetrics() []error {
+	var errs []error
 	if m := c.Metrics; m.Listen != "" {
 		if _, _, err := net.SplitHostPort(m.Listen); err != nil {
 			errs = append(errs, fmt.Errorf("metrics.listen %q: want host:port, e.g. 127.0.0.1:9480", m.Listen))
@@ -401,6 +406,12 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("metrics.listen %s is not a loopback address: /metrics has no authentication; set metrics.allow_remote: true if the network is trusted", m.Listen))
 		}
 	}
+	return errs
+}
+
+// validateLog checks the log settings.
+func (c *Config) validateLog() []error {
+	var errs []error
 	switch c.Log.Format {
 	case "text", "json":
 	default:
@@ -411,7 +422,7 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log.level %q: use debug, info, warn or error", c.Log.Level))
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // Ack policies.
@@ -420,9 +431,9 @@ const (
 	AckAll     = "all"
 )
 
-// parseAck returns how many backends of a group of n a push must reach
+// ParseAck returns how many backends of a group of n a push must reach
 // (the primary policy counts as 1).
-func parseAck(ack string, n int) (int, error) {
+func ParseAck(ack string, n int) (int, error) {
 	switch ack {
 	case AckPrimary, "":
 		return 1, nil
@@ -436,17 +447,17 @@ func parseAck(ack string, n int) (int, error) {
 	return k, nil
 }
 
-// LoadConfig reads a YAML config strictly: unknown keys are errors.
-func LoadConfig(path string) (Config, error) {
+// Load reads a YAML config strictly: unknown keys are errors.
+func Load(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	return ParseConfig(data, path)
+	return Parse(data, path)
 }
 
-// ParseConfig parses YAML config bytes strictly; name is used in errors.
-func ParseConfig(data []byte, name string) (Config, error) {
+// Parse parses YAML config bytes strictly; name is used in errors.
+func Parse(data []byte, name string) (Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

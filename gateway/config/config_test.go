@@ -1,22 +1,24 @@
-package gateway
+package config
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/walgate/walgate/backends/all"
 	"github.com/walgate/walgate/gateway/health"
 )
 
 // Every shipped example config parses strictly and validates.
 func TestShippedConfigs(t *testing.T) {
-	files, err := filepath.Glob("../configs/*.yaml")
+	files, err := filepath.Glob("../../configs/*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no configs found: %v", err)
 	}
 	for _, f := range files {
-		cfg, err := LoadConfig(f)
+		cfg, err := Load(f)
 		if err != nil {
 			t.Errorf("%s: %v", f, err)
 			continue
@@ -29,15 +31,15 @@ func TestShippedConfigs(t *testing.T) {
 }
 
 func TestConfigStrict(t *testing.T) {
-	_, err := ParseConfig([]byte("data: /x\nlisten: 127.0.0.1:1\nlisten_adress: 1\n"), "t")
+	_, err := Parse([]byte("data: /x\nlisten: 127.0.0.1:1\nlisten_adress: 1\n"), "t")
 	if err == nil || !strings.Contains(err.Error(), "listen_adress") {
 		t.Fatalf("unknown key accepted: %v", err)
 	}
-	_, err = ParseConfig([]byte("data: /x\ntls:\n  certfile: a\n"), "t")
+	_, err = Parse([]byte("data: /x\ntls:\n  certfile: a\n"), "t")
 	if err == nil {
 		t.Fatal("unknown nested key accepted")
 	}
-	cfg, err := ParseConfig([]byte("data: /x\nlimits:\n  idle_timeout: 90s\n"), "t")
+	cfg, err := Parse([]byte("data: /x\nlimits:\n  idle_timeout: 90s\n"), "t")
 	if err != nil || cfg.Limits.IdleTimeout.Seconds() != 90 {
 		t.Fatalf("duration: %v %v", cfg.Limits.IdleTimeout, err)
 	}
@@ -75,7 +77,7 @@ func TestConfigValidate(t *testing.T) {
 		{"data: /x\nhealth:\n  delayed_for: -1m\n", "must not be negative"},
 	}
 	for _, c := range cases {
-		cfg, err := ParseConfig([]byte(c.yaml), "t")
+		cfg, err := Parse([]byte(c.yaml), "t")
 		if err != nil {
 			t.Fatalf("%q: %v", c.yaml, err)
 		}
@@ -86,7 +88,7 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 	// Secrets never show when a config is printed.
-	cfg, err := ParseConfig([]byte("data: /x\nbackends:\n  - {name: a, type: s3, s3: {bucket: b, region: r, access_key_id: AKIAEXAMPLE, secret_access_key: s3cr3t-value, session_token: t0ken-value}}\n"), "t")
+	cfg, err := Parse([]byte("data: /x\nbackends:\n  - {name: a, type: s3, s3: {bucket: b, region: r, access_key_id: AKIAEXAMPLE, secret_access_key: s3cr3t-value, session_token: t0ken-value}}\n"), "t")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +114,7 @@ func TestConfigValidate(t *testing.T) {
 // The example configuration parses strictly and validates, and its health
 // and metrics sections are the defaults they document.
 func TestExampleConfig(t *testing.T) {
-	cfg, err := LoadConfig(filepath.Join("..", "configs", "walgate.yaml"))
+	cfg, err := Load(filepath.Join("..", "..", "configs", "walgate.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +133,7 @@ func TestExampleConfig(t *testing.T) {
 // Each store's section validates as written in a config, with its unset
 // fields taking their defaults (what `walgate serve` sees).
 func TestStoreSectionsWithDefaults(t *testing.T) {
-	cfg, err := ParseConfig([]byte(`data: /x
+	cfg, err := Parse([]byte(`data: /x
 backends:
   - {name: s3, type: s3, s3: {bucket: pg-archive, region: r}}
   - {name: gcs, type: gcs, gcs: {bucket: pg-archive, anonymous: true}}
@@ -145,9 +147,9 @@ backends:
 		t.Fatal(err)
 	}
 	for _, bc := range cfg.Backends {
-		b, err := OpenBackend(bc)
+		b, err := all.Open(context.Background(), bc)
 		if err != nil {
-			t.Fatalf("OpenBackend(%s): %v", bc.Name, err)
+			t.Fatalf("all.Open(%s): %v", bc.Name, err)
 		}
 		b.Close()
 	}

@@ -1,16 +1,13 @@
-package gateway
+package fleet
 
 import (
 	"encoding/json"
-	"errors"
-	"path"
-
-	"github.com/gofiber/fiber/v2"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/gateway/health"
 	"github.com/walgate/walgate/gateway/protocol"
 	"github.com/walgate/walgate/index"
@@ -48,7 +45,7 @@ func (w *walState) add(o index.WALObject) {
 	case pgname.History:
 		w.histories[uint32(f.Timeline)] = true
 	case pgname.Segment:
-		if w.segSize == 0 && isSegmentSize(o.PlainSize) {
+		if w.segSize == 0 && pgname.IsSegmentSize(o.PlainSize) {
 			w.segSize = uint64(o.PlainSize)
 		}
 		tl := w.timelines[uint32(f.Timeline)]
@@ -56,16 +53,8 @@ func (w *walState) add(o index.WALObject) {
 			tl = &health.Timeline{ID: uint32(f.Timeline)}
 			w.timelines[uint32(f.Timeline)] = tl
 		}
-		tl.AddSegment(segNo(f, w.segSize), o.StoredAt)
+		tl.AddSegment(pgname.SegmentSize(w.segSize).Number(f), o.StoredAt)
 	}
-}
-
-// segNo is a segment's number for a segment size (16 MiB when unknown).
-func segNo(f pgname.WALFile, segSize uint64) uint64 {
-	if segSize == 0 {
-		segSize = 16 << 20
-	}
-	return uint64(f.Log)*(0x100000000/segSize) + uint64(f.Seg)
 }
 
 // scanWAL builds a cluster's WAL summary from the catalog.
@@ -73,39 +62,31 @@ func scanWAL(cat *index.Catalog, cluster string) (*walState, error) {
 	w := newWALState()
 	// The segment size first (from any segment), so segment numbers are
 	// right from the start.
-	err := cat.ListWAL(cluster, "", func(o index.WALObject) error {
-		if len(o.Name) == 24 && isSegmentSize(o.PlainSize) {
-			w.segSize = uint64(o.PlainSize)
-			return errStopScan
-		}
-		return nil
-	})
-	if err != nil && err != errStopScan {
+	var err error
+	if w.segSize, err = cat.SegmentSize(cluster); err != nil {
 		return nil, err
 	}
 	err = cat.ListWAL(cluster, "", func(o index.WALObject) error { w.add(o); return nil })
 	return w, err
 }
 
-// isSegmentSize says whether n can be a WAL segment's size: PostgreSQL's
-// wal_segment_size is a power of two from 1 MiB to 1 GiB.
-func isSegmentSize(n int64) bool {
-	return n >= 1<<20 && n <= 1<<30 && n&(n-1) == 0
-}
-
-// errStopScan ends a catalog listing early.
-var errStopScan = errors.New("stop the scan")
-
-// fleet holds every cluster's WAL summary while the gateway runs.
-type fleet struct {
+// Fleet holds every cluster's WAL summary while the gateway runs, and
+// each cluster's catalog part (backups, drills) per catalog generation.
+type Fleet struct {
+	cat      *index.Catalog
+	cfg      config.Config
 	mu       sync.Mutex
 	clusters map[string]*walState
 	rescans  map[string][]index.WALObject // pushes during a rescan (see rescan)
+
+	partsMu sync.Mutex
+	parts   map[string]*catalogPart // backup and drill summaries by cluster, per catalog generation
 }
 
-// loadFleet scans the catalog once at start-up.
-func loadFleet(cat *index.Catalog) (*fleet, error) {
-	f := &fleet{clusters: map[string]*walState{}}
+// Load scans the catalog once at start-up. cfg names the backends and
+// groups and sets the health thresholds.
+func Load(cat *index.Catalog, cfg config.Config) (*Fleet, error) {
+	f := &Fleet{cat: cat, cfg: cfg, clusters: map[string]*walState{}}
 	clusters, err := cat.Clusters()
 	if err != nil {
 		return nil, err
@@ -120,9 +101,9 @@ func loadFleet(cat *index.Catalog) (*fleet, error) {
 	return f, nil
 }
 
-// add records a pushed object. Request strings (fiber's parameters point
+// Add records a pushed object. Request strings (fiber's parameters point
 // into reused buffers) are copied before they are kept.
-func (f *fleet) add(cluster string, o index.WALObject) {
+func (f *Fleet) Add(cluster string, o index.WALObject) {
 	cluster, o.Name = strings.Clone(cluster), strings.Clone(o.Name)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -199,10 +180,7 @@ func readCatalogPart(cat *index.Catalog, name string, segSize uint64) (*catalogP
 	if err != nil {
 		return nil, err
 	}
-	seg := segSize
-	if seg == 0 {
-		seg = 16 << 20
-	}
+	seg := pgname.SegmentSize(segSize)
 	for _, b := range backups {
 		if b.State == index.BackupOpen {
 			p.open++
@@ -212,11 +190,11 @@ func readCatalogPart(cat *index.Catalog, name string, segSize uint64) (*catalogP
 			continue // being deleted
 		}
 		hb := health.Backup{Name: b.Name, Full: b.Info.Kind != "delta", DeltaFrom: b.Info.DeltaFrom, Depth: b.Info.DeltaCount,
-			Timeline: b.Info.Timeline, StartSeg: b.Info.StartLSN / seg, FinishSeg: b.Info.FinishLSN / seg,
+			Timeline: b.Info.Timeline, StartSeg: seg.Of(pgname.LSN(b.Info.StartLSN)), FinishSeg: seg.Of(pgname.LSN(b.Info.FinishLSN)),
 			StartTime: b.Info.StartTime, FinishTime: b.Info.FinishTime, Stored: b.StoredSize(), Permanent: b.Info.Permanent}
 		p.backups = append(p.backups, hb)
 		p.stored += hb.Stored
-		s := summary(b)
+		s := BackupSummary(b)
 		p.lastBackup = &s
 	}
 	sort.SliceStable(p.backups, func(i, j int) bool { return p.backups[i].FinishTime.Before(p.backups[j].FinishTime) })
@@ -256,37 +234,37 @@ func clusterStatus(name string, w *walState, cp *catalogPart, bv backendView, p 
 
 // catalogPart returns a cluster's catalog part, from the cache while the
 // catalog's generation for the cluster has not moved.
-func (s *Server) catalogPart(name string, segSize uint64) (*catalogPart, error) {
-	gen := s.catalog.Generation(name)
-	s.partsMu.Lock()
-	cp := s.parts[name]
-	s.partsMu.Unlock()
+func (f *Fleet) catalogPart(name string, segSize uint64) (*catalogPart, error) {
+	gen := f.cat.Generation(name)
+	f.partsMu.Lock()
+	cp := f.parts[name]
+	f.partsMu.Unlock()
 	if cp != nil && cp.gen == gen && cp.segSize == segSize {
 		return cp, nil
 	}
-	cp, err := readCatalogPart(s.catalog, name, segSize)
+	cp, err := readCatalogPart(f.cat, name, segSize)
 	if err != nil {
 		return nil, err
 	}
-	s.partsMu.Lock()
-	if s.parts == nil {
-		s.parts = map[string]*catalogPart{}
+	f.partsMu.Lock()
+	if f.parts == nil {
+		f.parts = map[string]*catalogPart{}
 	}
-	s.parts[name] = cp
-	s.partsMu.Unlock()
+	f.parts[name] = cp
+	f.partsMu.Unlock()
 	return cp, nil
 }
 
 // Status evaluates every cluster of a catalog read directly (the gateway
 // is not running): the WAL summaries are built by scanning it.
-func Status(cat *index.Catalog, cfg Config) ([]ClusterStatus, error) {
+func Status(cat *index.Catalog, cfg config.Config) ([]ClusterStatus, error) {
 	cfg.Defaults()
 	p := cfg.Policy()
 	clusters, err := cat.Clusters()
 	if err != nil {
 		return nil, err
 	}
-	bv, err := newBackendView(cat, cfg.Groups, cfg.Backends)
+	bv, err := newBackendView(cat, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -306,25 +284,25 @@ func Status(cat *index.Catalog, cfg Config) ([]ClusterStatus, error) {
 	return out, nil
 }
 
-// FleetStatus evaluates every cluster from the running gateway's WAL
+// Status evaluates every cluster from the running gateway's WAL
 // summaries.
-func (s *Server) FleetStatus(now time.Time) ([]ClusterStatus, error) {
-	s.fleet.mu.Lock()
-	names := make([]string, 0, len(s.fleet.clusters))
+func (f *Fleet) Status(now time.Time) ([]ClusterStatus, error) {
+	f.mu.Lock()
+	names := make([]string, 0, len(f.clusters))
 	snaps := map[string]*walState{}
-	for n, w := range s.fleet.clusters {
+	for n, w := range f.clusters {
 		names = append(names, n)
 		snaps[n] = w.clone()
 	}
-	s.fleet.mu.Unlock()
+	f.mu.Unlock()
 	// Clusters without WAL: those with backups, and those a host may
 	// push to (a push token) but that never archived anything; not the
 	// names that only carry storage-team (admin) tokens.
-	clusters, err := s.catalog.Clusters()
+	clusters, err := f.cat.Clusters()
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := s.catalog.ListTokens()
+	tokens, err := f.cat.ListTokens()
 	if err != nil {
 		return nil, err
 	}
@@ -339,7 +317,7 @@ func (s *Server) FleetStatus(now time.Time) ([]ClusterStatus, error) {
 			continue
 		}
 		if !pushable[c.Name] {
-			if b, err := s.catalog.Backups(c.Name, ""); err != nil || len(b) == 0 {
+			if b, err := f.cat.Backups(c.Name, ""); err != nil || len(b) == 0 {
 				continue
 			}
 		}
@@ -348,13 +326,13 @@ func (s *Server) FleetStatus(now time.Time) ([]ClusterStatus, error) {
 	}
 	sort.Strings(names)
 	out := make([]ClusterStatus, 0, len(names))
-	policy := s.cfg.Health.policy()
-	bv, err := s.backendView()
+	policy := f.cfg.Policy()
+	bv, err := f.backendView()
 	if err != nil {
 		return nil, err
 	}
 	for _, n := range names {
-		cp, err := s.catalogPart(n, snaps[n].segSize)
+		cp, err := f.catalogPart(n, snaps[n].segSize)
 		if err != nil {
 			return nil, err
 		}
@@ -364,58 +342,37 @@ func (s *Server) FleetStatus(now time.Time) ([]ClusterStatus, error) {
 }
 
 // ClusterHealth evaluates one cluster (wal-verify).
-func (s *Server) ClusterHealth(cluster string, now time.Time) (ClusterStatus, error) {
-	s.fleet.mu.Lock()
+func (f *Fleet) ClusterHealth(cluster string, now time.Time) (ClusterStatus, error) {
+	f.mu.Lock()
 	var snap *walState
-	if w := s.fleet.clusters[cluster]; w != nil {
+	if w := f.clusters[cluster]; w != nil {
 		snap = w.clone()
 	}
-	s.fleet.mu.Unlock()
+	f.mu.Unlock()
 	if snap == nil {
 		snap = newWALState()
 	}
-	cp, err := s.catalogPart(cluster, snap.segSize)
+	cp, err := f.catalogPart(cluster, snap.segSize)
 	if err != nil {
 		return ClusterStatus{}, err
 	}
-	bv, err := s.backendView()
+	bv, err := f.backendView()
 	if err != nil {
 		return ClusterStatus{}, err
 	}
-	return clusterStatus(cluster, snap, cp, bv, s.cfg.Health.policy(), now), nil
-}
-
-// getHealth is GET /v1/clusters/{cluster}/health: the cluster's health as
-// wal-verify shows it (a push or fetch token of the cluster).
-func (s *Server) getHealth(c *fiber.Ctx) error {
-	cluster := c.Params("cluster")
-	if err := protocol.ValidateCluster(cluster); err != nil {
-		return apiErr(protocol.CodeInvalidName, "%v", err)
-	}
-	t, err := s.authenticate(c)
-	if err != nil {
-		return err
-	}
-	if t.Cluster != cluster {
-		return apiErr(protocol.CodeForbidden, "token %s is bound to cluster %q, not %q", t.ID, t.Cluster, cluster)
-	}
-	st, err := s.ClusterHealth(cluster, time.Now())
-	if err != nil {
-		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
-	}
-	return c.JSON(st)
+	return clusterStatus(cluster, snap, cp, bv, f.cfg.Policy(), now), nil
 }
 
 // backendView is what health needs of the backends: each cluster's group
 // and every backend's replication queue.
 type backendView struct {
-	groups []GroupConfig
+	cfg    config.Config
 	queues map[string]index.QueueStats
 }
 
-func newBackendView(cat *index.Catalog, groups []GroupConfig, bcs []BackendConfig) (backendView, error) {
-	bv := backendView{groups: groups, queues: map[string]index.QueueStats{}}
-	for _, b := range bcs {
+func newBackendView(cat *index.Catalog, cfg config.Config) (backendView, error) {
+	bv := backendView{cfg: cfg, queues: map[string]index.QueueStats{}}
+	for _, b := range cfg.Backends {
 		q, err := cat.QueueStats(b.Name)
 		if err != nil {
 			return bv, err
@@ -427,16 +384,58 @@ func newBackendView(cat *index.Catalog, groups []GroupConfig, bcs []BackendConfi
 
 // names are the backends of cluster's group (none when no group matches).
 func (bv backendView) names(cluster string) []string {
-	for _, g := range bv.groups {
-		for _, p := range g.Clusters {
-			if ok, _ := path.Match(p, cluster); ok {
-				return g.Backends
-			}
-		}
+	if g := bv.cfg.GroupOf(cluster); g != nil {
+		return g.Backends
 	}
 	return nil
 }
 
-func (s *Server) backendView() (backendView, error) {
-	return newBackendView(s.catalog, s.cfg.Groups, s.cfg.Backends)
+func (f *Fleet) backendView() (backendView, error) {
+	return newBackendView(f.cat, f.cfg)
+}
+
+// Rescan rebuilds a cluster's WAL summary after deletions. A push that
+// lands during the scan is added to the new summary as well (its segment
+// only once; the file and byte counts may count it twice until the next
+// start).
+func (f *Fleet) Rescan(cluster string) error {
+	f.mu.Lock()
+	if f.rescans == nil {
+		f.rescans = map[string][]index.WALObject{}
+	}
+	f.rescans[cluster] = []index.WALObject{}
+	f.mu.Unlock()
+	w, err := scanWAL(f.cat, cluster)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	late := f.rescans[cluster]
+	delete(f.rescans, cluster)
+	if err != nil {
+		return err
+	}
+	for _, o := range late {
+		w.add(o)
+	}
+	f.clusters[cluster] = w
+	return nil
+}
+
+// SegmentSize is the cluster's WAL segment size as its archived segments
+// show it (0 when none is archived).
+func (f *Fleet) SegmentSize(cluster string) (uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if w := f.clusters[cluster]; w != nil {
+		return w.segSize, nil
+	}
+	return 0, nil
+}
+
+// BackupSummary is a cataloged backup as the wire protocol lists it.
+func BackupSummary(b index.Backup) protocol.BackupSummary {
+	return protocol.BackupSummary{Name: b.Name, Kind: b.Info.Kind, DeltaFrom: b.Info.DeltaFrom, DeltaFullName: b.Info.DeltaFullName,
+		DeltaCount: b.Info.DeltaCount, StartLSN: b.Info.StartLSN,
+		FinishLSN: b.Info.FinishLSN, Timeline: b.Info.Timeline, StartTime: b.Info.StartTime, FinishTime: b.Info.FinishTime,
+		UncompressedSize: b.Info.UncompressedSize, StoredSize: b.StoredSize(), PgVersion: b.Info.PgVersion,
+		SystemIdentifier: b.Info.SystemIdentifier, Hostname: b.Info.Hostname, Committed: b.Committed}
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/admin"
+	"github.com/walgate/walgate/gateway/stores"
 	"github.com/walgate/walgate/index"
 )
 
@@ -33,7 +35,7 @@ type Options struct {
 	// Log receives the gateway's log; nil discards it.
 	Log io.Writer
 	// Wrap, when set, wraps each backend (fault injection).
-	Wrap gateway.WrapBackend
+	Wrap stores.Wrap
 }
 
 // Start runs a gateway until the test ends.
@@ -51,9 +53,9 @@ func Start(t testing.TB, opts Options) *Gateway {
 		w = io.Discard
 	}
 	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := gateway.NewWrapped(cfg, log, opts.Wrap)
+	srv, err := gateway.Open(cfg, log, opts.Wrap)
 	if err != nil {
-		t.Fatalf("gateway.New: %v", err)
+		t.Fatalf("gateway.Open: %v", err)
 	}
 	ln, err := srv.Listen()
 	if err != nil {
@@ -77,7 +79,7 @@ func Start(t testing.TB, opts Options) *Gateway {
 // ("push", "fetch", "admin").
 func (g *Gateway) Token(cluster string, scopes ...string) string {
 	g.t.Helper()
-	a, err := gateway.DialAdmin(g.Data)
+	a, err := admin.Dial(g.Data)
 	if err != nil {
 		g.t.Fatalf("admin socket: %v", err)
 	}

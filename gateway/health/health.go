@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/walgate/walgate/index/pgname"
 )
 
 // Status is a cluster's overall state.
@@ -175,11 +177,7 @@ func (r *Report) raise(s Status, format string, args ...any) {
 
 // SegmentName names segment seg of timeline tli for a segment size.
 func SegmentName(tli uint32, seg, segSize uint64) string {
-	if segSize == 0 {
-		segSize = 16 << 20
-	}
-	perLog := uint64(0x100000000) / segSize
-	return fmt.Sprintf("%08X%08X%08X", tli, uint32(seg/perLog), uint32(seg%perLog))
+	return pgname.SegmentSize(segSize).Name(pgname.Timeline(tli), seg)
 }
 
 // Evaluate computes the report of one cluster at time now.

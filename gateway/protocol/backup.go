@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/walgate/walgate/index/layout"
 )
 
 // HeaderBackupSession names the upload session a backup object belongs to.
@@ -80,7 +82,7 @@ func ValidateBackupFile(file string) error {
 	}
 	stem, _, hasDot := strings.Cut(base, ".tar")
 	ext := strings.TrimPrefix(base, stem+".tar")
-	if !hasDot || (ext != "" && ext != ".zst" && ext != ".lz4" && ext != ".br") {
+	if !hasDot || ext != "" && (layout.FileCompression(ext) == layout.CompressionNone || !layout.PushCompression(layout.FileCompression(ext))) {
 		return bad
 	}
 	switch {
@@ -98,17 +100,7 @@ func ValidateBackupFile(file string) error {
 }
 
 // FileCompression returns the compression a backup object's name implies.
-func FileCompression(file string) string {
-	switch {
-	case strings.HasSuffix(file, ".zst"):
-		return "zstd"
-	case strings.HasSuffix(file, ".lz4"):
-		return "lz4"
-	case strings.HasSuffix(file, ".br"):
-		return "brotli"
-	}
-	return "none"
-}
+func FileCompression(file string) string { return layout.FileCompression(file) }
 
 // BeginBackupResult answers POST on a backup: the session to quote in
 // every upload and in the commit.

@@ -224,3 +224,14 @@ func IsLoopback(hostport string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// ValidContentID reports whether s is a content ID a client may send in
+// Walgate-Content-Id: sha256:<64 lower-case hex> or hmac-sha256:<64 hex>.
+func ValidContentID(s string) bool {
+	scheme, sum, ok := strings.Cut(s, ":")
+	if !ok || (scheme != "sha256" && scheme != "hmac-sha256") || len(sum) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(sum)
+	return err == nil && strings.ToLower(sum) == sum
+}

@@ -1,4 +1,4 @@
-package gateway
+package rebuild
 
 import (
 	"bufio"
@@ -22,14 +22,13 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/andybalholm/brotli"
-	"github.com/klauspost/compress/zstd"
-	"github.com/pierrec/lz4/v4"
-	"github.com/ulikunitz/xz/lzma"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/client/codec"
 	"github.com/walgate/walgate/gateway/protocol"
 	"github.com/walgate/walgate/index"
+	"github.com/walgate/walgate/index/layout"
 	"github.com/walgate/walgate/index/pgname"
 )
 
@@ -52,16 +51,8 @@ import (
 // the previous catalog when it can be read. The new catalog is written
 // beside the old one and swapped in with a rename; the old one is kept.
 
-// ContentIDUnknown is the content ID recorded for an encrypted WAL object
-// written without walgate metadata (by stock WAL-G): the gateway never
-// holds the key, so the plaintext identity cannot be known. No client can
-// send it (its scheme is neither sha256 nor hmac-sha256), so a later push
-// of the same name is refused as a conflict rather than silently taken as
-// a repeat.
-const ContentIDUnknown = "unknown:encrypted-without-walgate-metadata"
-
-// RebuildSummary is what a catalog rebuild found and cataloged.
-type RebuildSummary struct {
+// Summary is what a catalog rebuild found and cataloged.
+type Summary struct {
 	Backend          string   `json:"backend"`
 	Objects          int      `json:"objects"`  // listed
 	Bytes            int64    `json:"bytes"`    // listed
@@ -81,7 +72,7 @@ type RebuildSummary struct {
 }
 
 // Print writes the summary as a short table, then the notes.
-func (s RebuildSummary) Print(w io.Writer) {
+func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "catalog rebuilt from backend %s: %d objects, %.1f MiB\n", s.Backend, s.Objects, float64(s.Bytes)/(1<<20))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(label string, n int, comment string) {
@@ -124,7 +115,7 @@ type rebuildState struct {
 	be          backends.Backend
 	backendName string
 	progress    io.Writer
-	sum         RebuildSummary
+	sum         Summary
 
 	mu       sync.Mutex
 	notes    []string
@@ -176,15 +167,15 @@ type backupGroup struct {
 	failed        bool
 }
 
-// Rebuild lists the whole backend be (named backendName in the config) and
+// Run lists the whole backend be (named backendName in the config) and
 // replaces the catalog at catalogPath with one built from what it holds.
 // The new catalog is written to catalogPath+".rebuild" and renamed into
 // place; the previous one is kept as catalogPath+".old-<UTC timestamp>",
 // and its tokens and drill reports are carried over. A catalog locked by
 // a running gateway makes it fail with ErrCatalogInUse, changing nothing;
 // so does any storage error. Progress lines go to progress (nil: none).
-func Rebuild(ctx context.Context, be backends.Backend, backendName string, catalogPath string, progress io.Writer) (RebuildSummary, error) {
-	r := &rebuildState{ctx: ctx, be: be, backendName: backendName, progress: progress, sum: RebuildSummary{Backend: backendName}}
+func Run(ctx context.Context, be backends.Backend, backendName string, catalogPath string, progress io.Writer) (Summary, error) {
+	r := &rebuildState{ctx: ctx, be: be, backendName: backendName, progress: progress, sum: Summary{Backend: backendName}}
 
 	// Hold the previous catalog's lock for the whole rebuild, so that no
 	// gateway starts on it and writes what the swap would then drop.
@@ -242,7 +233,7 @@ func Rebuild(ctx context.Context, be backends.Backend, backendName string, catal
 	if err != nil {
 		return r.sum, err
 	}
-	fail := func(err error) (RebuildSummary, error) {
+	fail := func(err error) (Summary, error) {
 		cat.Close()
 		os.Remove(newPath)
 		return r.sum, err
@@ -321,9 +312,6 @@ func (r *rebuildState) carryOver(old *index.Catalog) (map[[32]byte]index.Token, 
 	return tokens, drills, nil
 }
 
-// walExts maps WAL-G's object name extensions to compression methods.
-var walExts = map[string]string{"zst": "zstd", "lz4": "lz4", "br": "brotli", "lzma": "lzma"}
-
 // splitWALObject parses the last part of a WAL key: a PostgreSQL archive
 // file name with an optional compression extension.
 func splitWALObject(base string) (name, comp string, ok bool) {
@@ -334,7 +322,7 @@ func splitWALObject(base string) (name, comp string, ok bool) {
 	if i < 0 {
 		return "", "", false
 	}
-	comp, known := walExts[base[i+1:]]
+	comp, known := layout.CompressionOfExt(base[i+1:])
 	if !known {
 		return "", "", false
 	}
@@ -353,15 +341,6 @@ func backupFileName(file string) bool {
 	stem, ok := strings.CutSuffix(file, ".lzma")
 	return ok && strings.HasSuffix(stem, ".tar") && protocol.ValidateBackupFile(stem) == nil
 }
-
-func backupFileCompression(file string) string {
-	if strings.HasSuffix(file, ".lzma") {
-		return "lzma"
-	}
-	return protocol.FileCompression(file)
-}
-
-const sentinelSuffix = "_backup_stop_sentinel.json"
 
 // classify sorts listed objects into WAL, backup groups and unknown ones.
 func (r *rebuildState) classify(infos []backends.ObjectInfo) ([]*walItem, []*backupGroup) {
@@ -384,7 +363,7 @@ func (r *rebuildState) classify(infos []backends.ObjectInfo) ([]*walItem, []*bac
 	for _, info := range infos {
 		cluster, rest, _ := strings.Cut(info.Key, "/")
 		area, rest, _ := strings.Cut(rest, "/")
-		if area != "wal_005" && area != "basebackups_005" {
+		if area != layout.WALDir && area != layout.BackupDir {
 			unknown(info, "not under <cluster>/wal_005/ or <cluster>/basebackups_005/")
 			continue
 		}
@@ -392,7 +371,7 @@ func (r *rebuildState) classify(infos []backends.ObjectInfo) ([]*walItem, []*bac
 			unknown(info, err.Error())
 			continue
 		}
-		if area == "wal_005" {
+		if area == layout.WALDir {
 			name, comp, ok := splitWALObject(rest)
 			if !ok {
 				unknown(info, "not a PostgreSQL WAL file name with a zst, lz4, br or lzma extension")
@@ -408,7 +387,7 @@ func (r *rebuildState) classify(infos []backends.ObjectInfo) ([]*walItem, []*bac
 			wals = append(wals, w)
 			continue
 		}
-		if name, ok := strings.CutSuffix(rest, sentinelSuffix); ok && !strings.Contains(name, "/") {
+		if name, ok := strings.CutSuffix(rest, layout.SentinelSuffix); ok && !strings.Contains(name, "/") {
 			if protocol.ValidateBackupName(name) != nil {
 				unknown(info, "not a backup sentinel of a valid backup name")
 				continue
@@ -480,69 +459,50 @@ func (r *rebuildState) inspect(wals []*walItem, groups []*backupGroup) error {
 	return runJobs(r.ctx, 8, jobs)
 }
 
-// runJobs runs jobs, n at a time; the first error stops the rest.
+// runJobs runs jobs, n at a time; the first error stops the rest (a job
+// not yet started does not start; a cancelled ctx is an error).
 func runJobs(ctx context.Context, n int, jobs []func() error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-		next  int
-	)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				if first != nil || next == len(jobs) || ctx.Err() != nil {
-					if first == nil && ctx.Err() != nil {
-						first = ctx.Err()
-					}
-					mu.Unlock()
-					return
-				}
-				job := jobs[next]
-				next++
-				mu.Unlock()
-				if err := job(); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					cancel()
-				}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(n)
+	for _, job := range jobs {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
 			}
-		}()
+			return job()
+		})
 	}
-	wg.Wait()
-	return first
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // walFromMetadata builds the record from the metadata putWAL stores, when
 // it is there and agrees with the key.
 func (r *rebuildState) walFromMetadata(w *walItem) (index.WALObject, bool) {
 	md := w.info.Metadata
-	if md["kind"] != "wal" {
+	if md[layout.MetaKind] != layout.KindWAL {
 		return index.WALObject{}, false
 	}
-	plain, err := strconv.ParseInt(md["plain-size"], 10, 64)
-	sum, herr := hex.DecodeString(md["sha256"])
+	plain, err := strconv.ParseInt(md[layout.MetaPlainSize], 10, 64)
+	sum, herr := hex.DecodeString(md[layout.MetaSHA256])
 	switch {
-	case md["cluster"] != w.cluster || md["name"] != w.name || md["compression"] != w.comp,
-		md["encryption"] != protocol.EncryptionNone && md["encryption"] != protocol.EncryptionLibsodium,
-		herr != nil || len(sum) != sha256.Size || !validContentID(md["content-id"]), err != nil || plain < 0:
+	case md[layout.MetaCluster] != w.cluster || md[layout.MetaName] != w.name || md[layout.MetaCompression] != w.comp,
+		md[layout.MetaEncryption] != protocol.EncryptionNone && md[layout.MetaEncryption] != protocol.EncryptionLibsodium,
+		herr != nil || len(sum) != sha256.Size || !protocol.ValidContentID(md[layout.MetaContentID]), err != nil || plain < 0:
 		r.note("%s: its walgate metadata is incomplete or disagrees with the key; derived from the object instead", w.info.Key)
 		return index.WALObject{}, false
 	}
 	obj := index.WALObject{
 		Name: w.name, Key: w.info.Key, Backend: r.backendName, Size: w.info.Size,
-		SHA256: md["sha256"], ContentID: md["content-id"], PlainSize: plain,
-		Compression: w.comp, Encryption: md["encryption"], StoredAt: w.info.Modified.UTC(),
+		SHA256: md[layout.MetaSHA256], ContentID: md[layout.MetaContentID], PlainSize: plain,
+		Compression: w.comp, Encryption: md[layout.MetaEncryption], StoredAt: w.info.Modified.UTC(),
 	}
-	if p, l := md["timeline-parent"], md["switch-lsn"]; p != "" {
+	if p, l := md[layout.MetaTimelineParent], md[layout.MetaSwitchLSN]; p != "" {
 		n, perr := strconv.ParseUint(p, 10, 32)
 		lsn, lerr := pgname.ParseLSN(l)
 		if perr == nil && lerr == nil {
@@ -558,7 +518,7 @@ func (r *rebuildState) walFromMetadata(w *walItem) (index.WALObject, bool) {
 // same segment.
 func (r *rebuildState) inspectWAL(w *walItem) error {
 	defer r.tick()
-	if w.info.Metadata["kind"] != "wal" {
+	if w.info.Metadata[layout.MetaKind] != layout.KindWAL {
 		r.mu.Lock()
 		r.sum.Foreign++
 		r.mu.Unlock()
@@ -581,7 +541,7 @@ func (r *rebuildState) inspectWAL(w *walItem) error {
 	if res.encryption == protocol.EncryptionNone {
 		w.rec.ContentID, w.rec.PlainSize = "sha256:"+res.plainSHA256, res.plainSize
 	} else {
-		w.rec.ContentID = ContentIDUnknown
+		w.rec.ContentID = layout.ContentIDUnknown
 		r.mu.Lock()
 		r.sum.ForeignEncrypted++
 		r.mu.Unlock()
@@ -595,10 +555,10 @@ func (r *rebuildState) inspectWAL(w *walItem) error {
 func (r *rebuildState) inspectBackupFile(g *backupGroup, file string, info backends.ObjectInfo) (*index.BackupFile, error) {
 	defer r.tick()
 	md := info.Metadata
-	comp := backupFileCompression(file)
+	comp := layout.FileCompression(file)
 	isJSON := strings.HasSuffix(file, ".json")
-	fromMD := md["kind"] == "backup" && md["file"] == file && md["compression"] == comp &&
-		(md["encryption"] == protocol.EncryptionNone || md["encryption"] == protocol.EncryptionLibsodium)
+	fromMD := md[layout.MetaKind] == layout.KindBackup && md[layout.MetaFile] == file && md[layout.MetaCompression] == comp &&
+		(md[layout.MetaEncryption] == protocol.EncryptionNone || md[layout.MetaEncryption] == protocol.EncryptionLibsodium)
 	if !fromMD {
 		r.mu.Lock()
 		r.sum.Foreign++
@@ -610,7 +570,7 @@ func (r *rebuildState) inspectBackupFile(g *backupGroup, file string, info backe
 		res, err = r.hashOnly(info)
 		res.encryption = protocol.EncryptionNone
 		if fromMD {
-			res.encryption = md["encryption"]
+			res.encryption = md[layout.MetaEncryption]
 		}
 	} else {
 		res, err = r.readObject(info, comp, "", true)
@@ -716,7 +676,7 @@ func (r *rebuildState) readObject(info backends.ObjectInfo, comp, walName string
 	case "brotli":
 		// Decided by decoding, below.
 	case "none":
-		encrypted = !plainLooking(walName, isTar, head, info.Size) && secretstreamSize(info.Size)
+		encrypted = !plainLooking(walName, isTar, head, info.Size) && codec.EncryptedSizePossible(info.Size)
 	}
 
 	var plain hash.Hash
@@ -724,11 +684,10 @@ func (r *rebuildState) readObject(info backends.ObjectInfo, comp, walName string
 	var derr error
 	if !encrypted && comp != "none" && (decode || comp == "brotli") {
 		plain = sha256.New()
-		var dec io.Reader
-		var release func()
-		dec, release, derr = decoder(br, comp)
+		var dec io.ReadCloser
+		dec, derr = codec.NewReader(br, codec.Compression(comp), nil)
 		if derr == nil {
-			defer release()
+			defer dec.Close()
 			if decode {
 				plainN, derr = io.Copy(plain, io.LimitReader(dec, maxPlain+1))
 				if derr == nil && plainN > maxPlain {
@@ -765,7 +724,7 @@ func (r *rebuildState) readObject(info backends.ObjectInfo, comp, walName string
 	switch {
 	case derr != nil:
 		res.damaged = fmt.Errorf("not a valid %s stream (%v)", comp, derr)
-	case encrypted && !secretstreamSize(res.size):
+	case encrypted && !codec.EncryptedSizePossible(res.size):
 		res.damaged = fmt.Errorf("neither a %s stream nor a libsodium object of a possible size", comp)
 	case encrypted:
 		res.encryption = protocol.EncryptionLibsodium
@@ -773,29 +732,6 @@ func (r *rebuildState) readObject(info backends.ObjectInfo, comp, walName string
 		res.plainSHA256, res.plainSize = hex.EncodeToString(plain.Sum(nil)), plainN
 	}
 	return res, nil
-}
-
-// decoder returns a streaming decompressor; the reader's caps follow
-// client/codec (zstd window 32 MiB, lzma dictionary 16 MiB).
-func decoder(r io.Reader, comp string) (io.Reader, func(), error) {
-	nothing := func() {}
-	switch comp {
-	case "zstd":
-		d, err := zstd.NewReader(r, zstd.WithDecoderMaxWindow(32<<20), zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			return nil, nil, err
-		}
-		return d, d.Close, nil
-	case "lz4":
-		return lz4.NewReader(r), nothing, nil
-	case "brotli":
-		return brotli.NewReader(r), nothing, nil
-	case "lzma":
-		c := lzma.ReaderConfig{DictCap: 16 << 20}
-		d, err := c.NewReader(r)
-		return d, nothing, err
-	}
-	return nil, nil, fmt.Errorf("unknown compression %q", comp)
 }
 
 // lzmaHeader reports whether head starts like an LZMA "alone" stream:
@@ -807,16 +743,6 @@ func lzmaHeader(head []byte) bool {
 	}
 	dict := binary.LittleEndian.Uint32(head[1:5])
 	return dict >= 4<<10 && dict <= 1<<30 && dict&(dict-1) == 0
-}
-
-// secretstreamSize reports whether n bytes can be a libsodium object:
-// 24 + floor(N/8192)*8209 + (N mod 8192) + 17 for some payload size N.
-func secretstreamSize(n int64) bool {
-	if n < 41 {
-		return false
-	}
-	rest := (n - 24) % 8209
-	return rest >= 17
 }
 
 // plainLooking reports whether an uncompressed object looks like the
@@ -921,14 +847,14 @@ func (r *rebuildState) backupRecord(g *backupGroup) (index.Backup, bool, error) 
 	if err != nil {
 		return index.Backup{}, false, err
 	}
-	var sf sentinelFields
-	if err := json.Unmarshal(sentinel, &sf); err != nil || sf.LSN == nil || sf.FinishLSN == nil || sf.FinishTime.IsZero() {
+	var sf layout.Sentinel
+	if err := json.Unmarshal(sentinel, &sf); err != nil || sf.Check() != nil {
 		r.sum.Incomplete++
 		r.sum.Damaged++
 		r.note("%s: the sentinel is not JSON with LSN, FinishLSN and FinishTime: not cataloged", where)
 		return index.Backup{}, false, nil
 	}
-	if _, ok := findFile(g.recs, "tar_partitions/pg_control.tar"); !ok {
+	if _, ok := layout.FindFile(g.recs, layout.ControlFile); !ok {
 		r.note("%s: no tar_partitions/pg_control.tar*: cataloged, but it cannot be restored", where)
 	}
 	for f := range g.recs {
@@ -937,12 +863,6 @@ func (r *rebuildState) backupRecord(g *backupGroup) (index.Backup, bool, error) 
 			break
 		}
 	}
-	kind := "full"
-	if sf.DeltaFrom != "" {
-		kind = "delta"
-	}
-	tli := uint32(0)
-	fmt.Sscanf(strings.TrimPrefix(g.name, "base_")[:8], "%08X", &tli)
 	begun := g.sentinel.Modified
 	for _, info := range g.files {
 		if info.Modified.Before(begun) {
@@ -953,10 +873,7 @@ func (r *rebuildState) backupRecord(g *backupGroup) (index.Backup, bool, error) 
 		Name: g.name, State: index.BackupCommitted, Backend: r.backendName,
 		Begun: begun.UTC(), LastActivity: g.sentinel.Modified.UTC(), Committed: g.sentinel.Modified.UTC(),
 		Files: g.recs, SentinelKey: g.sentinel.Key, SentinelSize: g.sentinel.Size,
-		Info: index.BackupInfo{Kind: kind, DeltaFrom: sf.DeltaFrom, DeltaFullName: sf.DeltaFullName, DeltaCount: sf.DeltaCount,
-			StartLSN: *sf.LSN, FinishLSN: *sf.FinishLSN, Timeline: tli, StartTime: sf.StartTime, FinishTime: sf.FinishTime,
-			UncompressedSize: sf.UncompressedSize, PgVersion: sf.PgVersion, SystemIdentifier: sf.SystemIdentifier, Hostname: sf.Hostname,
-			Permanent: sf.IsPermanent},
+		Info: index.BackupInfoOf(g.name, sf),
 	}
 	return b, true, nil
 }

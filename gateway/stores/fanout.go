@@ -1,4 +1,4 @@
-package gateway
+package stores
 
 import (
 	"context"
@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"path"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/index"
 	"github.com/walgate/walgate/lifecycle"
 )
@@ -89,9 +89,9 @@ func (st *store) LastError() (string, time.Time) {
 	return st.lastErr, st.lastErrAt
 }
 
-// group is a configured cluster group: its backends (first = primary) and
+// Group is a configured cluster group: its backends (first = primary) and
 // how many of them a push must reach before it is acknowledged.
-type group struct {
+type Group struct {
 	name     string
 	patterns []string
 	stores   []*store
@@ -100,26 +100,42 @@ type group struct {
 	policy   lifecycle.Policy
 }
 
-func (g *group) primary() *store { return g.stores[0] }
+func (g *Group) primary() *store { return g.stores[0] }
 
-func (g *group) matches(cluster string) bool {
-	for _, p := range g.patterns {
-		if ok, _ := path.Match(p, cluster); ok {
-			return true
-		}
+// Name is the group's configured name.
+func (g *Group) Name() string { return g.name }
+
+// Primary is the name of the group's primary backend.
+func (g *Group) Primary() string { return g.primary().name }
+
+// Ack is how many backends a push must reach.
+func (g *Group) Ack() int { return g.ack }
+
+// Len is how many backends the group has.
+func (g *Group) Len() int { return len(g.stores) }
+
+// Names lists the group's backends, the primary first.
+func (g *Group) Names() []string {
+	out := make([]string, len(g.stores))
+	for i, st := range g.stores {
+		out[i] = st.name
 	}
-	return false
+	return out
+}
+
+func (g *Group) matches(cluster string) bool {
+	return config.GroupConfig{Clusters: g.patterns}.Matches(cluster)
 }
 
 // buildGroups resolves the configured groups against the open stores.
-func buildGroups(cfg []GroupConfig, stores map[string]*store) ([]*group, error) {
-	var out []*group
+func buildGroups(cfg []config.GroupConfig, stores map[string]*store) ([]*Group, error) {
+	var out []*Group
 	for _, gc := range cfg {
-		n, err := parseAck(gc.Ack, len(gc.Backends))
+		n, err := config.ParseAck(gc.Ack, len(gc.Backends))
 		if err != nil {
 			return nil, fmt.Errorf("group %s: %w", gc.Name, err)
 		}
-		g := &group{name: gc.Name, patterns: gc.Clusters, ack: n, strict: gc.Ack == AckPrimary || gc.Ack == AckAll || gc.Ack == "",
+		g := &Group{name: gc.Name, patterns: gc.Clusters, ack: n, strict: gc.Ack == config.AckPrimary || gc.Ack == config.AckAll || gc.Ack == "",
 			policy: gc.Lifecycle}
 		for _, b := range gc.Backends {
 			st, ok := stores[b]
@@ -133,8 +149,8 @@ func buildGroups(cfg []GroupConfig, stores map[string]*store) ([]*group, error) 
 	return out, nil
 }
 
-// groupFor returns the first group that matches cluster.
-func (s *Server) groupFor(cluster string) (*group, error) {
+// GroupFor returns the first group that matches cluster.
+func (s *Set) GroupFor(cluster string) (*Group, error) {
 	for _, g := range s.groups {
 		if g.matches(cluster) {
 			return g, nil
@@ -143,14 +159,14 @@ func (s *Server) groupFor(cluster string) (*group, error) {
 	return nil, fmt.Errorf("cluster %s matches no group in the gateway config (groups: clusters patterns); add a pattern for it", cluster)
 }
 
-// written is the outcome of a fan-out write.
-type written struct {
-	info    backends.ObjectInfo
-	held    []string // backends that hold the object now, in group order
-	missing []string // the group's other backends: queue copies to them
+// Written is the outcome of a fan-out write.
+type Written struct {
+	Info    backends.ObjectInfo
+	Held    []string // backends that hold the object now, in group order
+	Missing []string // the group's other backends: queue copies to them
 }
 
-// putObject writes r to the group's ack set and returns who holds it. The
+// PutObject writes r to the group's ack set and returns who holds it. The
 // body is read once: with one target it streams straight into the backend;
 // with several it is teed chunk by chunk (the slowest target sets the pace,
 // memory stays at one chunk). A failed target drops out; if fewer than the
@@ -158,10 +174,10 @@ type written struct {
 // succeeded to the group's next backends, in order. Below the policy the
 // write fails and nothing is acknowledged (objects already written are
 // orphans the catalog never lists: a retry overwrites them).
-func (s *Server) putObject(ctx context.Context, g *group, key string, r io.Reader, size int64, opts backends.PutOptions) (written, error) {
+func (s *Set) PutObject(ctx context.Context, g *Group, key string, r io.Reader, size int64, opts backends.PutOptions) (Written, error) {
 	targets := g.stores[:g.ack]
 	infos, errs := tee(ctx, targets, key, r, size, opts)
-	var w written
+	var w Written
 	var failures []error
 	for i, st := range targets {
 		if errs[i] != nil {
@@ -172,36 +188,36 @@ func (s *Server) putObject(ctx context.Context, g *group, key string, r io.Reade
 			continue
 		}
 		st.ok()
-		if len(w.held) == 0 {
-			w.info = infos[i]
+		if len(w.Held) == 0 {
+			w.Info = infos[i]
 		}
-		w.held = append(w.held, st.name)
+		w.Held = append(w.Held, st.name)
 	}
-	if len(w.held) == 0 {
+	if len(w.Held) == 0 {
 		return w, errors.Join(failures...)
 	}
-	if len(w.held) < g.ack && g.strict {
+	if len(w.Held) < g.ack && g.strict {
 		return w, errors.Join(failures...)
 	}
 	// A count policy: stand-ins copy from a backend that has it.
 	for _, st := range g.stores[g.ack:] {
-		if len(w.held) >= g.ack {
+		if len(w.Held) >= g.ack {
 			break
 		}
-		src := s.stores[w.held[0]]
-		if err := copyObject(ctx, src, st, key, w.info.Size, "", opts); err != nil {
+		src := s.stores[w.Held[0]]
+		if err := copyObject(ctx, src, st, key, w.Info.Size, "", opts); err != nil {
 			st.fail(err)
 			failures = append(failures, fmt.Errorf("%s: %w", st.name, err))
 			continue
 		}
-		w.held = append(w.held, st.name)
+		w.Held = append(w.Held, st.name)
 	}
-	if len(w.held) < g.ack {
+	if len(w.Held) < g.ack {
 		return w, errors.Join(failures...)
 	}
 	for _, st := range g.stores {
-		if !slices.Contains(w.held, st.name) {
-			w.missing = append(w.missing, st.name)
+		if !slices.Contains(w.Held, st.name) {
+			w.Missing = append(w.Missing, st.name)
 		}
 	}
 	return w, nil
@@ -210,12 +226,13 @@ func (s *Server) putObject(ctx context.Context, g *group, key string, r io.Reade
 // isCallerError tells a failure of the request body (short, too long,
 // wrong hash, cancelled) from a failure of the backend.
 func isCallerError(err error) bool {
-	return errors.Is(err, backends.ErrSizeMismatch) || errors.Is(err, errShortBody) || errors.Is(err, errHashMismatch) ||
-		errors.Is(err, errTooLarge) || errors.Is(err, context.Canceled) || errors.Is(err, errBodyFailed)
+	return errors.Is(err, backends.ErrSizeMismatch) || errors.Is(err, context.Canceled) || errors.Is(err, ErrBody)
 }
 
-// errBodyFailed marks a tee target that stopped because the body failed.
-var errBodyFailed = errors.New("request body failed")
+// ErrBody marks a failure of the body a write reads (it ended early, was
+// too long, had the wrong hash): the caller's failure, not the store's.
+// A tee target that stopped because the body failed carries it too.
+var ErrBody = errors.New("request body failed")
 
 // teeChunk is how much of the body a tee hands on at once.
 const teeChunk = 64 << 10
@@ -288,7 +305,7 @@ func tee(ctx context.Context, targets []*store, key string, r io.Reader, size in
 			continue
 		}
 		if bodyErr != nil {
-			pw.CloseWithError(fmt.Errorf("%w: %w", errBodyFailed, bodyErr))
+			pw.CloseWithError(fmt.Errorf("%w: %w", ErrBody, bodyErr))
 		} else {
 			pw.Close()
 		}
@@ -407,7 +424,7 @@ func (v *verifyingReader) damaged(err error) error {
 // readOrder returns the backends to read an object from: its holders in
 // group order (then holders outside the group), healthy ones first, then
 // the group's other backends (the catalog may lag behind a copy).
-func (s *Server) readOrder(g *group, holders []string) []*store {
+func (s *Set) readOrder(g *Group, holders []string) []*store {
 	var first, later []*store
 	seen := map[string]bool{}
 	add := func(st *store) {
@@ -443,16 +460,16 @@ func (s *Server) readOrder(g *group, holders []string) []*store {
 	return order
 }
 
-// openObject opens key for reading from the first backend that can serve
+// OpenObject opens key for reading from the first backend that can serve
 // it, failing over on errors. The reader verifies size and SHA-256 as it
 // goes; a mismatch at the end (the bytes are sent by then, and the client's
 // own check fails) marks that copy damaged: later reads try it last, and a
 // repair from a good copy is queued.
 //
 // obj describes the object as a copy would (its repair is that copy).
-func (s *Server) openObject(ctx context.Context, obj index.Copy, holders []string) (io.ReadCloser, *store, error) {
+func (s *Set) OpenObject(ctx context.Context, obj index.Copy, holders []string) (io.ReadCloser, error) {
 	key, size, wantSHA := obj.Key, obj.Size, obj.SHA256
-	g, _ := s.groupFor(obj.Cluster)
+	g, _ := s.GroupFor(obj.Cluster)
 	var errs []error
 	var good, bad []*store
 	for _, st := range s.readOrder(g, holders) {
@@ -475,12 +492,12 @@ func (s *Server) openObject(ctx context.Context, obj index.Copy, holders []strin
 		return struct {
 			io.Reader
 			io.Closer
-		}{vr, rc}, st, nil
+		}{vr, rc}, nil
 	}
 	if len(errs) == 0 {
-		return nil, nil, fmt.Errorf("no backend can serve %s", key)
+		return nil, fmt.Errorf("no backend can serve %s", key)
 	}
-	return nil, nil, errors.Join(errs...)
+	return nil, errors.Join(errs...)
 }
 
 // badCopies remembers copies found damaged until a repair replaced them.
@@ -489,20 +506,20 @@ type badCopies struct {
 	m  map[string]bool // backend + "\x00" + key
 }
 
-func (s *Server) isBad(backend, key string) bool {
+func (s *Set) isBad(backend, key string) bool {
 	s.bad.mu.Lock()
 	defer s.bad.mu.Unlock()
 	return s.bad.m[backend+"\x00"+key]
 }
 
-func (s *Server) clearBad(backend, key string) {
+func (s *Set) clearBad(backend, key string) {
 	s.bad.mu.Lock()
 	delete(s.bad.m, backend+"\x00"+key)
 	s.bad.mu.Unlock()
 }
 
 // markBad records a damaged copy and queues its repair from a good one.
-func (s *Server) markBad(obj index.Copy, backend string) {
+func (s *Set) markBad(obj index.Copy, backend string) {
 	s.bad.mu.Lock()
 	if s.bad.m == nil {
 		s.bad.m = map[string]bool{}
@@ -533,7 +550,7 @@ type BackendStatus struct {
 // BackendsStatus describes every configured backend from the catalog's
 // replication queue; live is the running gateway's view of last errors
 // (nil offline).
-func BackendsStatus(cat *index.Catalog, cfg Config, live map[string]*store) ([]BackendStatus, error) {
+func BackendsStatus(cat *index.Catalog, cfg config.Config, live map[string]*store) ([]BackendStatus, error) {
 	cfg.Defaults()
 	var out []BackendStatus
 	for _, bc := range cfg.Backends {
@@ -556,9 +573,4 @@ func BackendsStatus(cat *index.Catalog, cfg Config, live map[string]*store) ([]B
 		out = append(out, bs)
 	}
 	return out, nil
-}
-
-// BackendsStatus describes the running gateway's backends.
-func (s *Server) BackendsStatus() ([]BackendStatus, error) {
-	return BackendsStatus(s.catalog, s.cfg, s.stores)
 }

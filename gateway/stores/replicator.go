@@ -1,4 +1,4 @@
-package gateway
+package stores
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/index"
 )
 
@@ -22,7 +23,7 @@ import (
 // primary's order. A failed copy is retried with exponential backoff;
 // the queue survives restarts.
 type replicator struct {
-	s     *Server
+	s     *Set
 	wakes map[string]chan struct{}
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
@@ -35,7 +36,7 @@ const replicationBatch = 1000
 // woken (copies queued by another process, e.g. an index rebuild).
 const idlePoll = 30 * time.Second
 
-func newReplicator(s *Server) *replicator {
+func newReplicator(s *Set) *replicator {
 	r := &replicator{s: s, wakes: map[string]chan struct{}{}}
 	for name := range s.stores {
 		r.wakes[name] = make(chan struct{}, 1)
@@ -204,7 +205,7 @@ func (r *replicator) copy(ctx context.Context, st *store, cp index.Copy) error {
 	}
 	md["sha256"] = cp.SHA256
 	opts := backends.PutOptions{Metadata: md}
-	g, _ := s.groupFor(cp.Cluster)
+	g, _ := s.GroupFor(cp.Cluster)
 	var errs []error
 	for _, src := range s.readOrder(g, nil) {
 		if src == st || s.isBad(src.name, cp.Key) {
@@ -247,24 +248,24 @@ func (r *replicator) done(st *store, cp index.Copy) error {
 // NAME; the replicator then checks each other backend (an object already
 // there with the right SHA-256 costs one Stat) and fills in what is
 // missing. It returns how many copies were queued.
-func QueueMissingCopies(cat *index.Catalog, cfg Config) (int, error) {
+func QueueMissingCopies(cat *index.Catalog, cfg config.Config) (int, error) {
 	cfg.Defaults()
 	clusters, err := cat.Clusters()
 	if err != nil {
 		return 0, err
 	}
-	bv := backendView{groups: cfg.Groups}
 	total := 0
 	for _, cl := range clusters {
-		members := bv.names(cl.Name)
-		if len(members) == 0 {
+		gc := cfg.GroupOf(cl.Name)
+		if gc == nil || len(gc.Backends) == 0 {
 			continue
 		}
+		members := gc.Backends
 		var copies []index.Copy
 		if err := cat.ListWAL(cl.Name, "", func(o index.WALObject) error {
 			for _, b := range members {
 				if !slices.Contains(o.Holders(), b) {
-					cp := walCopy(cl.Name, o)
+					cp := WALCopy(cl.Name, o)
 					cp.Backend = b
 					copies = append(copies, cp)
 				}
@@ -277,14 +278,12 @@ func QueueMissingCopies(cat *index.Catalog, cfg Config) (int, error) {
 		if err != nil {
 			return total, err
 		}
-		g := &group{}
+		g := &Group{}
 		for _, b := range members {
 			g.stores = append(g.stores, &store{name: b})
 		}
 		for _, b := range backups {
-			sentinel := index.Copy{Cluster: cl.Name, Kind: index.CopySentinel, Name: b.Name, Key: b.SentinelKey, Size: b.SentinelSize,
-				Metadata: map[string]string{"cluster": cl.Name, "kind": "backup-sentinel", "name": b.Name}}
-			copies = append(copies, backupCopies(g, b, sentinel)...)
+			copies = append(copies, BackupCopies(g, b, SentinelCopy(cl.Name, b))...)
 		}
 		if err := cat.Enqueue(copies); err != nil {
 			return total, err

@@ -130,9 +130,8 @@ func segmentFile(name, seg string, kind FileKind) (WALFile, error) {
 // SegmentName returns the 24-hex WAL segment name for the segment that
 // holds lsn on timeline tli, for a cluster with the given segment size.
 func SegmentName(tli Timeline, lsn LSN, segSize uint64) string {
-	segno := uint64(lsn) / segSize
-	perLog := 0x100000000 / segSize
-	return fmt.Sprintf("%08X%08X%08X", uint32(tli), uint32(segno/perLog), uint32(segno%perLog))
+	s := SegmentSize(segSize)
+	return s.Name(tli, s.Of(lsn))
 }
 
 func isHex(s string) bool {

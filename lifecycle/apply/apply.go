@@ -1,10 +1,11 @@
-package gateway
+package apply
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"maps"
 	"runtime"
 	"slices"
@@ -17,8 +18,8 @@ import (
 	"github.com/walgate/walgate/lifecycle"
 )
 
-// LifecycleOptions say what one lifecycle run covers and does.
-type LifecycleOptions struct {
+// Options say what one lifecycle run covers and does.
+type Options struct {
 	// Cluster limits the run to one cluster ("" = every cluster).
 	Cluster string `json:"cluster,omitempty"`
 	// Apply carries the plan out; without it the run only plans.
@@ -28,10 +29,10 @@ type LifecycleOptions struct {
 	Retention *lifecycle.Policy `json:"retention,omitempty"`
 }
 
-// LifecycleStep is a run of like actions: on one backend, of one kind,
+// Step is a run of like actions: on one backend, of one kind,
 // for one reason, over the objects First..Last (WAL files of one
 // timeline, or the objects of one backup).
-type LifecycleStep struct {
+type Step struct {
 	Cluster string               `json:"cluster"`
 	Backend string               `json:"backend"`
 	Kind    lifecycle.ActionKind `json:"kind"`
@@ -43,8 +44,8 @@ type LifecycleStep struct {
 	Reason  string               `json:"reason"`
 }
 
-// LifecycleDone is what an applied run did.
-type LifecycleDone struct {
+// Done is what an applied run did.
+type Done struct {
 	Moved          int      `json:"moved"`   // copies moved to another class
 	Deleted        int      `json:"deleted"` // WAL copies and backup objects deleted
 	BackupsDeleted []string `json:"backups_deleted,omitempty"`
@@ -52,66 +53,114 @@ type LifecycleDone struct {
 	Errors         []string `json:"errors,omitempty"` // the first 20 failures
 }
 
-// LifecycleResult is a lifecycle run: its plan (actions summarised as
+// Result is a lifecycle run: its plan (actions summarised as
 // steps) and, when applied, what was done.
-type LifecycleResult struct {
+type Result struct {
 	Time    time.Time        `json:"time"`
 	Applied bool             `json:"applied"`
 	Plan    lifecycle.Result `json:"plan"`
-	Steps   []LifecycleStep  `json:"steps"`
-	Done    LifecycleDone    `json:"done"`
+	Steps   []Step           `json:"steps"`
+	Done    Done             `json:"done"`
 }
 
-func (d *LifecycleDone) fail(format string, args ...any) {
+func (d *Done) fail(format string, args ...any) {
 	d.Failures++
 	if len(d.Errors) < 20 {
 		d.Errors = append(d.Errors, fmt.Sprintf(format, args...))
 	}
 }
 
-// ErrLifecycleBusy: another lifecycle run is in progress.
-var ErrLifecycleBusy = errors.New("a lifecycle run is already in progress; try again when it ends")
+// ErrBusy: another lifecycle run is in progress.
+var ErrBusy = errors.New("a lifecycle run is already in progress; try again when it ends")
 
-// lifecycleBackends describes the configured backends to the planner: the
-// standard class names of their type, with the config's overrides.
-func lifecycleBackends(cfg Config) ([]lifecycle.Backend, error) {
-	var out []lifecycle.Backend
-	for _, bc := range cfg.Backends {
-		b, err := lifecycle.StandardBackend(bc.Name, bc.Type)
-		if err != nil {
-			return nil, err
-		}
-		for abstract, name := range bc.Classes {
-			b.Classes[lifecycle.Class(abstract)] = name
-		}
-		out = append(out, b)
+// Stores is what the executor needs of the gateway's stores.
+type Stores interface {
+	// Names lists the backends.
+	Names() []string
+	// Backend is the named backend (false: not configured).
+	Backend(name string) (backends.Backend, bool)
+	// WriteClass is the class the backend writes new objects in.
+	WriteClass(name string) string
+	// Policy is the lifecycle policy of the cluster's group.
+	Policy(cluster string) (lifecycle.Policy, error)
+	// DeleteEverywhere deletes key from the holders and the rest of the
+	// cluster's group, and drops its queued copies.
+	DeleteEverywhere(cluster, key string, holders []string) error
+}
+
+// Config is what an Executor works with. Catalog, Stores, Backends and
+// SegmentSize are required.
+type Config struct {
+	Catalog *index.Catalog
+	Stores  Stores
+	// Backends describe the stores' class names to the planner.
+	Backends []lifecycle.Backend
+	// Prices are the monthly prices of groups that set none.
+	Prices map[lifecycle.Class]float64
+	// SegmentSize is a cluster's WAL segment size (0: not known yet).
+	SegmentSize func(cluster string) (uint64, error)
+	// WALDeleted, when set, hears of every cluster whose WAL a run
+	// deleted (the running gateway refreshes its WAL summary).
+	WALDeleted func(cluster string) error
+	// Observe, when set, counts each action by kind and result (done,
+	// failed).
+	Observe func(kind lifecycle.ActionKind, result string)
+	Log     *slog.Logger
+}
+
+// Executor plans lifecycle runs over the catalog and carries them out on
+// the stores. It starts nothing in the background.
+type Executor struct {
+	catalog    *index.Catalog
+	stores     Stores
+	lcBackends []lifecycle.Backend
+	prices     map[lifecycle.Class]float64
+	segSize    func(cluster string) (uint64, error)
+	walDeleted func(cluster string) error
+	observe    func(kind lifecycle.ActionKind, result string)
+	log        *slog.Logger
+	lcMu       sync.Mutex // one lifecycle run at a time
+}
+
+// New returns an executor over cfg.
+func New(cfg Config) *Executor {
+	s := &Executor{catalog: cfg.Catalog, stores: cfg.Stores, lcBackends: cfg.Backends, prices: cfg.Prices,
+		segSize: cfg.SegmentSize, walDeleted: cfg.WALDeleted, observe: cfg.Observe, log: cfg.Log}
+	if s.observe == nil {
+		s.observe = func(lifecycle.ActionKind, string) {}
 	}
-	return out, nil
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s
 }
 
 // policyFor is the lifecycle policy of a cluster's group, or the one-off
 // retention of opts.
-func (s *Server) policyFor(g *group, opts LifecycleOptions) lifecycle.Policy {
-	p := g.policy
+func (s *Executor) policyFor(cluster string, opts Options) (lifecycle.Policy, error) {
+	p, err := s.stores.Policy(cluster)
+	if err != nil {
+		return p, err
+	}
 	if opts.Retention != nil {
 		prices := p.Prices
 		p = *opts.Retention
 		p.Tiers, p.Prices = nil, prices
 	}
 	if len(p.Prices) == 0 {
-		p.Prices = s.cfg.Lifecycle.Prices
+		p.Prices = s.prices
 	}
-	return p
+	return p, nil
 }
 
-// Lifecycle plans tiering and retention for every cluster (or one) at
-// now and, with opts.Apply, carries the plan out cluster by cluster.
-func (s *Server) Lifecycle(ctx context.Context, opts LifecycleOptions, now time.Time) (LifecycleResult, error) {
+// Run plans tiering and retention for every cluster (or one) at now and,
+// with opts.Apply, carries the plan out cluster by cluster.
+func (s *Executor) Run(ctx context.Context, opts Options, now time.Time) (Result, error) {
 	if !s.lcMu.TryLock() {
-		return LifecycleResult{}, ErrLifecycleBusy
+		return Result{}, ErrBusy
 	}
 	defer s.lcMu.Unlock()
-	res := LifecycleResult{Time: now.UTC(), Applied: opts.Apply}
+	res := Result{Time: now.UTC(), Applied: opts.Apply}
 	clusters, err := s.catalog.Clusters()
 	if err != nil {
 		return res, err
@@ -190,22 +239,21 @@ func (s *Server) Lifecycle(ctx context.Context, opts LifecycleOptions, now time.
 type clusterRun struct {
 	plan     lifecycle.ClusterPlan
 	refusals []lifecycle.Refusal
-	steps    []LifecycleStep
-	done     LifecycleDone
+	steps    []Step
+	done     Done
 	failed   bool // no plan: nothing was done
 }
 
 // lifecycleCluster plans one cluster and, with opts.Apply, applies the
 // plan.
-func (s *Server) lifecycleCluster(ctx context.Context, name string, opts LifecycleOptions, pending int, now time.Time) clusterRun {
+func (s *Executor) lifecycleCluster(ctx context.Context, name string, opts Options, pending int, now time.Time) clusterRun {
 	fail := func(err error) clusterRun {
 		return clusterRun{plan: lifecycle.ClusterPlan{Name: name, Error: err.Error()}, failed: true}
 	}
-	g, err := s.groupFor(name)
+	policy, err := s.policyFor(name, opts)
 	if err != nil {
 		return fail(err)
 	}
-	policy := s.policyFor(g, opts)
 	var walErr error
 	snap, err := s.lifecycleSnapshot(ctx, name, pending, policy.RetentionOn(), &walErr)
 	if err != nil {
@@ -253,7 +301,7 @@ func sumCosts(cs []lifecycle.Cost) lifecycle.Cost {
 
 // stepper folds actions into steps.
 type stepper struct {
-	list []LifecycleStep
+	list []Step
 	at   map[stepKey]int
 	// the last action's key and step: runs of like actions skip the map
 	last    stepKey
@@ -269,7 +317,7 @@ func newStepper() *stepper { return &stepper{at: map[stepKey]int{}} }
 
 func (st *stepper) add(a lifecycle.Action) {
 	group := a.Object // a backup's objects form one step
-	if !isBackupName(a.Object) {
+	if a.Concerns != lifecycle.ConcernsBackup {
 		group = "wal:" + a.Object[:min(8, len(a.Object))] // WAL files: one step per timeline
 	}
 	k := stepKey{a.Cluster, a.Backend, a.From, a.To, a.Reason, group, a.Kind}
@@ -281,7 +329,7 @@ func (st *stepper) add(a lifecycle.Action) {
 	if !ok {
 		st.lastIdx = len(st.list)
 		st.at[k] = len(st.list)
-		st.list = append(st.list, LifecycleStep{Cluster: a.Cluster, Backend: a.Backend, Kind: a.Kind, From: a.From, To: a.To,
+		st.list = append(st.list, Step{Cluster: a.Cluster, Backend: a.Backend, Kind: a.Kind, From: a.From, To: a.To,
 			First: a.Object, Last: a.Object, Count: 1, Reason: a.Reason})
 		return
 	}
@@ -296,13 +344,11 @@ func (st *stepper) add(a lifecycle.Action) {
 	}
 }
 
-func isBackupName(name string) bool { return strings.HasPrefix(name, "base_") }
-
 // pendingByCluster counts queued copies per cluster over every backend.
-func (s *Server) pendingByCluster() (map[string]int, error) {
+func (s *Executor) pendingByCluster() (map[string]int, error) {
 	out := map[string]int{}
-	for _, st := range s.order {
-		qs, err := s.catalog.QueueStats(st.name)
+	for _, name := range s.stores.Names() {
+		qs, err := s.catalog.QueueStats(name)
 		if err != nil {
 			return nil, err
 		}
@@ -313,25 +359,14 @@ func (s *Server) pendingByCluster() (map[string]int, error) {
 	return out, nil
 }
 
-// segmentSize is the cluster's WAL segment size as its archived segments
-// show it (0 when none is archived: the planner assumes 16 MiB).
-func (s *Server) segmentSize(cluster string) uint64 {
-	s.fleet.mu.Lock()
-	defer s.fleet.mu.Unlock()
-	if w := s.fleet.clusters[cluster]; w != nil {
-		return w.segSize
-	}
-	return 0
-}
-
 // copiesOf lists an object's copies with their classes: as the catalog
 // recorded a change, else the class the backend writes in.
-func (s *Server) copiesOf(holders []string, classes map[string]string) []lifecycle.Copy {
+func (s *Executor) copiesOf(holders []string, classes map[string]string) []lifecycle.Copy {
 	out := make([]lifecycle.Copy, 0, len(holders))
 	for _, h := range holders {
 		class, ok := classes[h]
-		if st := s.stores[h]; !ok && st != nil {
-			class = st.writeClass
+		if _, configured := s.stores.Backend(h); !ok && configured {
+			class = s.stores.WriteClass(h)
 		}
 		out = append(out, lifecycle.Copy{Backend: h, Class: class})
 	}
@@ -345,8 +380,11 @@ var metadataFiles = map[string]bool{"metadata.json": true, "files_metadata.json"
 // catalog. With checkCopies it also confirms that every backup's sentinel
 // is on every backend the catalog says holds it: a missing or unreadable
 // one is a disagreement, and the plan deletes nothing.
-func (s *Server) lifecycleSnapshot(ctx context.Context, cluster string, pending int, checkCopies bool, walErr *error) (lifecycle.Cluster, error) {
-	segSize := s.segmentSize(cluster)
+func (s *Executor) lifecycleSnapshot(ctx context.Context, cluster string, pending int, checkCopies bool, walErr *error) (lifecycle.Cluster, error) {
+	segSize, err := s.segSize(cluster)
+	if err != nil {
+		return lifecycle.Cluster{Name: cluster}, err
+	}
 	c := lifecycle.Cluster{Name: cluster, SegmentSize: segSize, PendingReplication: pending}
 	tls, err := s.catalog.Timelines(cluster)
 	if err != nil {
@@ -386,12 +424,12 @@ func (s *Server) lifecycleSnapshot(ctx context.Context, cluster string, pending 
 		c.Backups = append(c.Backups, lb)
 		if checkCopies {
 			for _, h := range b.Holders() {
-				st := s.stores[h]
-				if st == nil {
+				be, ok := s.stores.Backend(h)
+				if !ok {
 					disagree = append(disagree, fmt.Sprintf("backup %s is on backend %s, which is not configured", b.Name, h))
 					continue
 				}
-				if _, err := st.b.Stat(ctx, b.SentinelKey); errors.Is(err, backends.ErrNotFound) {
+				if _, err := be.Stat(ctx, b.SentinelKey); errors.Is(err, backends.ErrNotFound) {
 					disagree = append(disagree, fmt.Sprintf("backup %s's sentinel is missing from backend %s", b.Name, h))
 				} else if err != nil {
 					disagree = append(disagree, fmt.Sprintf("backend %s cannot confirm backup %s: %v", h, b.Name, err))
@@ -412,7 +450,7 @@ func (s *Server) lifecycleSnapshot(ctx context.Context, cluster string, pending 
 // walSeq streams a cluster's WAL records as the planner sees them. A
 // failure to read them lands in *failed: the plan is then incomplete and
 // must not be applied.
-func (s *Server) walSeq(cluster string, segSize uint64, failed *error) iter.Seq[lifecycle.WALFile] {
+func (s *Executor) walSeq(cluster string, segSize uint64, failed *error) iter.Seq[lifecycle.WALFile] {
 	return func(yield func(lifecycle.WALFile) bool) {
 		stopped := false
 		err := s.catalog.ListWALBrief(cluster, func(name string, o index.WALBrief) error {
@@ -423,7 +461,7 @@ func (s *Server) walSeq(cluster string, segSize uint64, failed *error) iter.Seq[
 			f.Key, f.Size, f.StoredAt, f.Copies = o.Key, o.Size, o.StoredAt, s.copiesOf(o.Holders, o.Classes)
 			if !yield(f) {
 				stopped = true
-				return errStopScan
+				return errStopWAL
 			}
 			return nil
 		})
@@ -433,12 +471,15 @@ func (s *Server) walSeq(cluster string, segSize uint64, failed *error) iter.Seq[
 	}
 }
 
+// errStopWAL ends a WAL listing the planner stopped reading.
+var errStopWAL = errors.New("the planner stopped reading")
+
 // applyCluster carries out one cluster's plan: first the deletions of
 // backups (each: sentinel first, then its objects, on every backend, then
 // the record), then the WAL deletions and class changes, several at once.
 // Every deletion is logged. A failed step is counted and left for the
 // next run.
-func (s *Server) applyCluster(ctx context.Context, cluster string, cp lifecycle.ClusterPlan, acts []lifecycle.Action, done *LifecycleDone) {
+func (s *Executor) applyCluster(ctx context.Context, cluster string, cp lifecycle.ClusterPlan, acts []lifecycle.Action, done *Done) {
 	// Deletions an earlier run could not finish.
 	if left, err := s.catalog.Backups(cluster, index.BackupDeleting); err != nil {
 		done.fail("%s: listing backups being deleted: %v", cluster, err)
@@ -450,7 +491,7 @@ func (s *Server) applyCluster(ctx context.Context, cluster string, cp lifecycle.
 	if !cp.Refused {
 		reasons := map[string]string{}
 		for _, a := range acts {
-			if a.Kind == lifecycle.Delete && isBackupName(a.Object) && reasons[a.Object] == "" {
+			if a.Kind == lifecycle.Delete && a.Concerns == lifecycle.ConcernsBackup && reasons[a.Object] == "" {
 				reasons[a.Object] = a.Reason
 			}
 		}
@@ -477,16 +518,16 @@ func (s *Server) applyCluster(ctx context.Context, cluster string, cp lifecycle.
 	}
 	backupClasses := map[string][]index.CopyChange{}
 	results := s.runActions(ctx, acts, func(a lifecycle.Action) bool {
-		return !(a.Kind == lifecycle.Delete && isBackupName(a.Object)) // backups went above
+		return !(a.Kind == lifecycle.Delete && a.Concerns == lifecycle.ConcernsBackup) // backups went above
 	})
 	for r := range results {
 		a := r.action
 		if r.err != nil {
-			s.metrics.lifecycle.WithLabelValues(string(a.Kind), "failed").Inc()
+			s.observe(a.Kind, "failed")
 			done.fail("%s: %s %s on %s: %v", cluster, a.Kind, a.Object, a.Backend, r.err)
 			continue
 		}
-		s.metrics.lifecycle.WithLabelValues(string(a.Kind), "done").Inc()
+		s.observe(a.Kind, "done")
 		switch {
 		case a.Kind == lifecycle.Delete:
 			done.Deleted++
@@ -494,7 +535,7 @@ func (s *Server) applyCluster(ctx context.Context, cluster string, cp lifecycle.
 			s.log.Info("lifecycle: deleted", "cluster", cluster, "backend", a.Backend, "wal", a.Object, "key", a.Key, "reason", a.Reason)
 			walChanges = append(walChanges, index.CopyChange{Name: a.Object, Backend: a.Backend, Deleted: true})
 			cancelled = append(cancelled, a.Key)
-		case isBackupName(a.Object):
+		case a.Concerns == lifecycle.ConcernsBackup:
 			done.Moved++
 			backupClasses[a.Object] = append(backupClasses[a.Object], index.CopyChange{Name: a.Key, Backend: a.Backend, Class: a.To})
 		default:
@@ -511,8 +552,8 @@ func (s *Server) applyCluster(ctx context.Context, cluster string, cp lifecycle.
 			done.fail("%s: recording class changes of backup %s: %v", cluster, name, err)
 		}
 	}
-	if walDeleted {
-		if err := s.fleet.rescan(s.catalog, cluster); err != nil {
+	if walDeleted && s.walDeleted != nil {
+		if err := s.walDeleted(cluster); err != nil {
 			s.log.Warn("lifecycle: refreshing the WAL summary", "cluster", cluster, "err", err)
 		}
 	}
@@ -528,7 +569,7 @@ const lifecycleWorkers = 8
 
 // runActions performs the selected actions on their backends, several at
 // once, and yields each outcome.
-func (s *Server) runActions(ctx context.Context, acts []lifecycle.Action, want func(lifecycle.Action) bool) iter.Seq[actionResult] {
+func (s *Executor) runActions(ctx context.Context, acts []lifecycle.Action, want func(lifecycle.Action) bool) iter.Seq[actionResult] {
 	return func(yield func(actionResult) bool) {
 		work := make(chan lifecycle.Action)
 		out := make(chan actionResult)
@@ -565,16 +606,16 @@ func (s *Server) runActions(ctx context.Context, acts []lifecycle.Action, want f
 	}
 }
 
-func (s *Server) doAction(ctx context.Context, a lifecycle.Action) error {
-	st := s.stores[a.Backend]
-	if st == nil {
+func (s *Executor) doAction(ctx context.Context, a lifecycle.Action) error {
+	be, ok := s.stores.Backend(a.Backend)
+	if !ok {
 		return fmt.Errorf("backend %s is not configured", a.Backend)
 	}
 	switch a.Kind {
 	case lifecycle.SetClass:
-		return st.b.SetClass(ctx, a.Key, a.To)
+		return be.SetClass(ctx, a.Key, a.To)
 	case lifecycle.Delete:
-		if err := st.b.Delete(ctx, a.Key); err != nil && !errors.Is(err, backends.ErrNotFound) {
+		if err := be.Delete(ctx, a.Key); err != nil && !errors.Is(err, backends.ErrNotFound) {
 			return err
 		}
 		return nil
@@ -586,7 +627,7 @@ func (s *Server) doAction(ctx context.Context, a lifecycle.Action) error {
 // that no backend shows a backup with parts missing, then its objects,
 // then the record. On any failure the record stays, deleting, for the
 // next run.
-func (s *Server) deleteBackup(ctx context.Context, cluster string, b index.Backup, reason string, done *LifecycleDone) {
+func (s *Executor) deleteBackup(ctx context.Context, cluster string, b index.Backup, reason string, done *Done) {
 	keys := []string{}
 	holders := [][]string{}
 	if b.SentinelKey != "" {
@@ -600,13 +641,13 @@ func (s *Server) deleteBackup(ctx context.Context, cluster string, b index.Backu
 			done.fail("%s: deleting backup %s: %v", cluster, b.Name, err)
 			return
 		}
-		if err := s.deleteEverywhere(cluster, key, holders[i]); err != nil {
-			s.metrics.lifecycle.WithLabelValues(string(lifecycle.Delete), "failed").Inc()
+		if err := s.stores.DeleteEverywhere(cluster, key, holders[i]); err != nil {
+			s.observe(lifecycle.Delete, "failed")
 			done.fail("%s: deleting backup %s (%s): %v; it stays marked for deletion", cluster, b.Name, key, err)
 			return
 		}
 		done.Deleted++
-		s.metrics.lifecycle.WithLabelValues(string(lifecycle.Delete), "done").Inc()
+		s.observe(lifecycle.Delete, "done")
 	}
 	if err := s.catalog.DeleteBackup(cluster, b.Name); err != nil {
 		done.fail("%s: removing backup %s from the catalog: %v", cluster, b.Name, err)
@@ -616,19 +657,9 @@ func (s *Server) deleteBackup(ctx context.Context, cluster string, b index.Backu
 	s.log.Info("lifecycle: deleted backup", "cluster", cluster, "backup", b.Name, "objects", len(keys), "bytes", b.StoredSize(), "reason", reason)
 }
 
-// lifecycleLoop runs the lifecycle on the configured interval until ctx
-// ends; dry runs only log what they would do.
-func (s *Server) lifecycleLoop(ctx context.Context) {
-	if s.cfg.Lifecycle.Interval <= 0 {
-		return
-	}
-	runEvery(ctx, s.cfg.Lifecycle.Interval, func(now time.Time) {
-		res, err := s.Lifecycle(ctx, LifecycleOptions{Apply: s.cfg.Lifecycle.Apply}, now)
-		s.logLifecycle(res, err)
-	})
-}
-
-func (s *Server) logLifecycle(res LifecycleResult, err error) {
+// Log writes a run's outcome on log: one line for the run, one per
+// refusal and per failed action.
+func Log(log *slog.Logger, res Result, err error) {
 	moves, deletes := 0, 0
 	for _, st := range res.Steps {
 		if st.Kind == lifecycle.Delete {
@@ -643,40 +674,14 @@ func (s *Server) logLifecycle(res LifecycleResult, err error) {
 		args = append(args, "moved", res.Done.Moved, "deleted", res.Done.Deleted, "backups_deleted", len(res.Done.BackupsDeleted), "failures", res.Done.Failures)
 	}
 	for _, r := range res.Plan.Refusals {
-		s.log.Warn("lifecycle: deletions refused", "cluster", r.Cluster, "reason", r.Reason)
+		log.Warn("lifecycle: deletions refused", "cluster", r.Cluster, "reason", r.Reason)
 	}
 	for _, e := range res.Done.Errors {
-		s.log.Warn("lifecycle: action failed", "err", e)
+		log.Warn("lifecycle: action failed", "err", e)
 	}
 	if err != nil {
-		s.log.Error("lifecycle run", append(args, "err", err)...)
+		log.Error("lifecycle run", append(args, "err", err)...)
 		return
 	}
-	s.log.Info("lifecycle run", args...)
-}
-
-// rescan rebuilds a cluster's WAL summary after deletions. A push that
-// lands during the scan is added to the new summary as well (its segment
-// only once; the file and byte counts may count it twice until the next
-// start).
-func (f *fleet) rescan(cat *index.Catalog, cluster string) error {
-	f.mu.Lock()
-	if f.rescans == nil {
-		f.rescans = map[string][]index.WALObject{}
-	}
-	f.rescans[cluster] = []index.WALObject{}
-	f.mu.Unlock()
-	w, err := scanWAL(cat, cluster)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	late := f.rescans[cluster]
-	delete(f.rescans, cluster)
-	if err != nil {
-		return err
-	}
-	for _, o := range late {
-		w.add(o)
-	}
-	f.clusters[cluster] = w
-	return nil
+	log.Info("lifecycle run", args...)
 }

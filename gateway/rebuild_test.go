@@ -22,9 +22,12 @@ import (
 	"github.com/walgate/walgate/client"
 	"github.com/walgate/walgate/client/codec"
 	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/gateway/gatewaytest"
 	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/gateway/rebuild"
 	"github.com/walgate/walgate/index"
+	"github.com/walgate/walgate/index/layout"
 )
 
 // httpDo sends one request to a test gateway and returns status and body.
@@ -169,7 +172,7 @@ func checkCatalog(t *testing.T, path string) {
 	}
 }
 
-func rebuild(t *testing.T, store, backendName, catalogPath string) gateway.RebuildSummary {
+func runRebuild(t *testing.T, store, backendName, catalogPath string) rebuild.Summary {
 	t.Helper()
 	be, err := fs.New(store, fs.Options{})
 	if err != nil {
@@ -177,7 +180,7 @@ func rebuild(t *testing.T, store, backendName, catalogPath string) gateway.Rebui
 	}
 	defer be.Close()
 	var progress bytes.Buffer
-	sum, err := gateway.Rebuild(context.Background(), be, backendName, catalogPath, &progress)
+	sum, err := rebuild.Run(context.Background(), be, backendName, catalogPath, &progress)
 	if err != nil {
 		t.Fatalf("Rebuild: %v\n%s", err, progress.String())
 	}
@@ -222,9 +225,9 @@ func TestRebuildFromWalgateStore(t *testing.T) {
 	}
 	e.g.Server.Shutdown(context.Background())
 
-	store, catPath := filepath.Join(data, "store"), gateway.CatalogPath(data)
-	sum := rebuild(t, store, "local", catPath)
-	want := gateway.RebuildSummary{Backend: "local", Clusters: 1, WAL: 5, FullBackups: 1, DeltaBackups: 1, Incomplete: 1, TokensCarried: 4, DrillsCarried: 1}
+	store, catPath := filepath.Join(data, "store"), config.CatalogPath(data)
+	sum := runRebuild(t, store, "local", catPath)
+	want := rebuild.Summary{Backend: "local", Clusters: 1, WAL: 5, FullBackups: 1, DeltaBackups: 1, Incomplete: 1, TokensCarried: 4, DrillsCarried: 1}
 	got := sum
 	got.Objects, got.Bytes, got.Notes, got.OldCatalog = 0, 0, nil, ""
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -267,7 +270,7 @@ func TestRebuildFromWalgateStore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sum = rebuild(t, store, "local", catPath)
+	sum = runRebuild(t, store, "local", catPath)
 	if sum.TokensCarried != 0 || sum.OldCatalog != "" || sum.WAL != 5 || sum.FullBackups != 1 || sum.DeltaBackups != 1 {
 		t.Fatalf("rebuild without a catalog: %+v", sum)
 	}
@@ -276,7 +279,7 @@ func TestRebuildFromWalgateStore(t *testing.T) {
 	sameView(t, "after a rebuild from the store alone", viewOf(t, g3.URL, g3.Token(cluster, "fetch"), walNames), before)
 }
 
-const vectorsDir = "../../testdata/walg"
+const vectorsDir = "../testdata/walg"
 
 type walgExpected struct {
 	Encryption *struct {
@@ -341,7 +344,7 @@ func TestRebuildWALGVectors(t *testing.T) {
 			}
 			data, root := t.TempDir(), t.TempDir()
 			copyTree(t, filepath.Join(vdir, "archive"), filepath.Join(root, cluster))
-			sum := rebuild(t, root, "walg", gateway.CatalogPath(data))
+			sum := runRebuild(t, root, "walg", config.CatalogPath(data))
 			objects := len(gatewaytest.ListFiles(t, root))
 			fulls, deltas := 0, 0
 			for _, b := range exp.Backups {
@@ -360,10 +363,10 @@ func TestRebuildWALGVectors(t *testing.T) {
 				sum.Unknown != 0 || sum.Damaged != 0 || sum.Incomplete != 0 {
 				t.Fatalf("summary %+v: want %d objects, %d WAL, %d full and %d delta backups, %d encrypted WAL", sum, objects, len(exp.WALObjects), fulls, deltas, encrypted)
 			}
-			checkCatalog(t, gateway.CatalogPath(data))
+			checkCatalog(t, config.CatalogPath(data))
 
 			g := gatewaytest.Start(t, gatewaytest.Options{Config: gateway.Config{Data: data,
-				Backends: []gateway.BackendConfig{{Name: "walg", Type: "fs", Path: root}}}})
+				Backends: []config.BackendConfig{{Name: "walg", Type: "fs", Path: root}}}})
 			tok := g.Token(cluster, "push", "fetch")
 			for _, w := range exp.WALObjects {
 				st, h, body := httpDo(t, http.MethodGet, g.URL+protocol.WALPath(cluster, w.Name), tok, nil, nil)
@@ -481,11 +484,11 @@ func TestRebuildRefusesLockedCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer be.Close()
-	_, err = gateway.Rebuild(context.Background(), be, "local", gateway.CatalogPath(data), nil)
-	if !errors.Is(err, gateway.ErrCatalogInUse) || !strings.Contains(err.Error(), "stop the gateway first") {
+	_, err = rebuild.Run(context.Background(), be, "local", config.CatalogPath(data), nil)
+	if !errors.Is(err, rebuild.ErrCatalogInUse) || !strings.Contains(err.Error(), "stop the gateway first") {
 		t.Fatalf("Rebuild under a running gateway: %v, want ErrCatalogInUse", err)
 	}
-	files, _ := filepath.Glob(gateway.CatalogPath(data) + ".*")
+	files, _ := filepath.Glob(config.CatalogPath(data) + ".*")
 	if len(files) != 0 {
 		t.Fatalf("left behind: %q", files)
 	}
@@ -499,7 +502,7 @@ func TestRebuildRefusesLockedCatalog(t *testing.T) {
 func TestRebuildRefusesUnreadableCatalog(t *testing.T) {
 	data, root := t.TempDir(), t.TempDir()
 	junk := []byte("not a catalog, but the file a DBA must decide about")
-	if err := os.WriteFile(gateway.CatalogPath(data), junk, 0o600); err != nil {
+	if err := os.WriteFile(config.CatalogPath(data), junk, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	be, err := fs.New(root, fs.Options{})
@@ -507,14 +510,14 @@ func TestRebuildRefusesUnreadableCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer be.Close()
-	_, err = gateway.Rebuild(context.Background(), be, "local", gateway.CatalogPath(data), nil)
+	_, err = rebuild.Run(context.Background(), be, "local", config.CatalogPath(data), nil)
 	if err == nil || !strings.Contains(err.Error(), "move the file away") {
 		t.Fatalf("Rebuild over an unreadable catalog: %v", err)
 	}
-	if got, _ := os.ReadFile(gateway.CatalogPath(data)); !bytes.Equal(got, junk) {
+	if got, _ := os.ReadFile(config.CatalogPath(data)); !bytes.Equal(got, junk) {
 		t.Fatal("the unreadable catalog was changed")
 	}
-	if files, _ := filepath.Glob(gateway.CatalogPath(data) + ".*"); len(files) != 0 {
+	if files, _ := filepath.Glob(config.CatalogPath(data) + ".*"); len(files) != 0 {
 		t.Fatalf("left behind: %q", files)
 	}
 }
@@ -548,7 +551,7 @@ func TestRebuildReportsUnknownObjects(t *testing.T) {
 	put("main/basebackups_005/base_000000010000000000000005_backup_stop_sentinel.json", []byte("{"))        // no objects
 
 	var progress bytes.Buffer
-	sum, err := gateway.Rebuild(context.Background(), be, "local", gateway.CatalogPath(data), &progress)
+	sum, err := rebuild.Run(context.Background(), be, "local", config.CatalogPath(data), &progress)
 	if err != nil {
 		t.Fatalf("Rebuild: %v", err)
 	}
@@ -566,7 +569,7 @@ func TestRebuildReportsUnknownObjects(t *testing.T) {
 			t.Errorf("%s: %v", k, err)
 		}
 	}
-	cat, err := index.Open(gateway.CatalogPath(data), time.Second)
+	cat, err := index.Open(config.CatalogPath(data), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -647,7 +650,7 @@ func TestRebuildDetectsEncryption(t *testing.T) {
 			w := want{protocol.EncryptionNone, "sha256:" + sha(segment)}
 			wh := want{protocol.EncryptionNone, "sha256:" + sha(history)}
 			if k != nil {
-				w = want{protocol.EncryptionLibsodium, gateway.ContentIDUnknown}
+				w = want{protocol.EncryptionLibsodium, layout.ContentIDUnknown}
 				wh = w
 			}
 			wants[seg], wants[hist] = w, wh
@@ -663,14 +666,14 @@ func TestRebuildDetectsEncryption(t *testing.T) {
 			wants[name] = want{enc: w.enc}
 		}
 	}
-	sum, err := gateway.Rebuild(context.Background(), be, "local", gateway.CatalogPath(data), nil)
+	sum, err := rebuild.Run(context.Background(), be, "local", config.CatalogPath(data), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sum.WAL != 16 || sum.FullBackups != 8 || sum.Damaged+sum.Unknown+sum.Incomplete != 0 || sum.ForeignEncrypted != 8 {
 		t.Fatalf("summary %+v", sum)
 	}
-	cat, err := index.Open(gateway.CatalogPath(data), time.Second)
+	cat, err := index.Open(config.CatalogPath(data), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
