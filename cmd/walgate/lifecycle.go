@@ -143,7 +143,11 @@ func lifecycleOffline(ctx context.Context, cfg config.Config, opts apply.Options
 		}
 		return apply.Result{Time: time.Now().UTC(), Applied: opts.Apply}, nil
 	}
-	cat, err := index.Open(path, 2*time.Second)
+	open := index.Open
+	if !opts.Apply {
+		open = index.OpenReadOnly // a plan changes nothing, the catalog file included
+	}
+	cat, err := open(path, 2*time.Second)
 	if err != nil {
 		return apply.Result{}, err
 	}
