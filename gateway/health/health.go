@@ -182,62 +182,95 @@ func SegmentName(tli uint32, seg, segSize uint64) string {
 
 // Evaluate computes the report of one cluster at time now.
 func Evaluate(c Cluster, p Policy, now time.Time) Report {
-	r := Report{Cluster: c.Name, Status: OK, LastPush: c.LastPush, Backups: len(c.Backups), Backends: c.Backends}
-	r.StoredBytes = c.WALBytes
+	e := newEvaluation(c, p, now)
+	e.archiving()
+	e.backups()
+	e.gaps()
+	e.window()
+	e.drills()
+	e.replication()
+	return e.r
+}
+
+// evaluation is one cluster's report in the making.
+type evaluation struct {
+	c   Cluster
+	p   Policy
+	now time.Time
+	r   Report
+	// tls indexes the timelines; newestTL is the newest with WAL.
+	tls      map[uint32]*Timeline
+	newestTL *Timeline
+}
+
+// newEvaluation starts the report: the stored bytes, the timelines and the
+// newest archived segment.
+func newEvaluation(c Cluster, p Policy, now time.Time) *evaluation {
+	e := &evaluation{c: c, p: p, now: now, tls: map[uint32]*Timeline{},
+		r: Report{Cluster: c.Name, Status: OK, LastPush: c.LastPush, Backups: len(c.Backups), Backends: c.Backends}}
+	e.r.StoredBytes = c.WALBytes
 	for _, b := range c.Backups {
-		r.StoredBytes += b.Stored
+		e.r.StoredBytes += b.Stored
 	}
-	tls := map[uint32]*Timeline{}
-	var newestTL *Timeline
 	for i := range c.Timelines {
 		t := &c.Timelines[i]
-		tls[t.ID] = t
-		if len(t.Runs) > 0 && (newestTL == nil || t.ID > newestTL.ID) {
-			newestTL = t
+		e.tls[t.ID] = t
+		if len(t.Runs) > 0 && (e.newestTL == nil || t.ID > e.newestTL.ID) {
+			e.newestTL = t
 		}
 	}
-	if newestTL != nil {
-		last := newestTL.Runs[len(newestTL.Runs)-1]
-		r.LastSegment = SegmentName(newestTL.ID, last.Last, c.SegmentSize)
+	if e.newestTL != nil {
+		last := e.newestTL.Runs[len(e.newestTL.Runs)-1]
+		e.r.LastSegment = SegmentName(e.newestTL.ID, last.Last, c.SegmentSize)
 	}
+	return e
+}
 
-	// Archiving.
+// archiving: is WAL arriving?
+func (e *evaluation) archiving() {
+	c, p, r, now := e.c, e.p, &e.r, e.now
 	if c.LastPush.IsZero() {
 		r.raise(Critical, "no WAL archived yet: check archive_mode and archive_command")
-	} else {
-		r.SinceLastWAL = now.Sub(c.LastPush).Seconds()
-		limit := time.Duration(float64(p.ArchiveTimeout) * p.StallFactor)
-		if p.ArchiveTimeout > 0 && now.Sub(c.LastPush) > limit {
-			r.Stalled = true
-			r.raise(Critical, "archiving stalled: nothing archived for %s (more than %.0f x archive_timeout %s); check pg_stat_archiver and the server log for archive_command failures",
-				now.Sub(c.LastPush).Round(time.Second), p.StallFactor, p.ArchiveTimeout)
-		}
+		return
 	}
+	r.SinceLastWAL = now.Sub(c.LastPush).Seconds()
+	limit := time.Duration(float64(p.ArchiveTimeout) * p.StallFactor)
+	if p.ArchiveTimeout > 0 && now.Sub(c.LastPush) > limit {
+		r.Stalled = true
+		r.raise(Critical, "archiving stalled: nothing archived for %s (more than %.0f x archive_timeout %s); check pg_stat_archiver and the server log for archive_command failures",
+			now.Sub(c.LastPush).Round(time.Second), p.StallFactor, p.ArchiveTimeout)
+	}
+}
 
-	// Backups.
+// backups: is there a backup, and are the newest ones young enough?
+func (e *evaluation) backups() {
+	c, p, r, now := e.c, e.p, &e.r, e.now
 	if len(c.Backups) == 0 {
 		r.raise(Critical, "no base backup: nothing to restore from; run walgate-client backup-push")
-	} else {
-		newest := c.Backups[len(c.Backups)-1]
-		r.LastBackup, r.LastBackupAt, r.ChainLength = newest.Name, newest.FinishTime, newest.Depth
-		if p.BackupMaxAge > 0 && now.Sub(newest.FinishTime) > p.BackupMaxAge {
-			r.raise(Warning, "newest backup %s is %s old (more than %s)", newest.Name, age(now, newest.FinishTime), p.BackupMaxAge)
-		}
-		for i := len(c.Backups) - 1; i >= 0; i-- {
-			if c.Backups[i].Full {
-				r.LastFullAt = c.Backups[i].FinishTime
-				break
-			}
-		}
-		if p.FullMaxAge > 0 && (r.LastFullAt.IsZero() || now.Sub(r.LastFullAt) > p.FullMaxAge) {
-			r.raise(Warning, "newest full backup is older than %s", p.FullMaxAge)
+		return
+	}
+	newest := c.Backups[len(c.Backups)-1]
+	r.LastBackup, r.LastBackupAt, r.ChainLength = newest.Name, newest.FinishTime, newest.Depth
+	if p.BackupMaxAge > 0 && now.Sub(newest.FinishTime) > p.BackupMaxAge {
+		r.raise(Warning, "newest backup %s is %s old (more than %s)", newest.Name, age(now, newest.FinishTime), p.BackupMaxAge)
+	}
+	for i := len(c.Backups) - 1; i >= 0; i-- {
+		if c.Backups[i].Full {
+			r.LastFullAt = c.Backups[i].FinishTime
+			break
 		}
 	}
+	if p.FullMaxAge > 0 && (r.LastFullAt.IsZero() || now.Sub(r.LastFullAt) > p.FullMaxAge) {
+		r.raise(Warning, "newest full backup is older than %s", p.FullMaxAge)
+	}
+}
 
-	// Gaps: on every timeline from the oldest backup's start (on its
-	// timeline) or the timeline's first archived segment, to its newest.
-	// Permanent backups do not count when newer ones exist: retention
-	// keeps only their own WAL.
+// gaps finds missing WAL on every timeline from the oldest backup's start
+// (on its timeline) or the timeline's first archived segment, to its
+// newest. Permanent backups do not count when newer ones exist: retention
+// keeps only their own WAL.
+func (e *evaluation) gaps() {
+	c, p, r, now := e.c, e.p, &e.r, e.now
 	var lowest map[uint32]uint64
 	if len(c.Backups) > 0 {
 		oldest := c.Backups[0]
@@ -249,13 +282,13 @@ func Evaluate(c Cluster, p Policy, now time.Time) Report {
 		}
 		lowest = map[uint32]uint64{oldest.Timeline: oldest.StartSeg}
 	}
-	ids := make([]uint32, 0, len(tls))
-	for id := range tls {
+	ids := make([]uint32, 0, len(e.tls))
+	for id := range e.tls {
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	for _, id := range ids {
-		t := tls[id]
+		t := e.tls[id]
 		if len(t.Runs) == 0 {
 			continue
 		}
@@ -290,23 +323,30 @@ func Evaluate(c Cluster, p Policy, now time.Time) Report {
 			r.raise(Warning, "WAL %s..%s (%d segments) not archived yet while newer segments are", g.From, g.To, g.Count)
 		}
 	}
+}
 
-	// The recoverable window.
-	covered := func(tl uint32, from, to uint64) (Run, bool) {
-		t := tls[tl]
-		if t == nil {
-			return Run{}, false
-		}
-		for _, run := range t.Runs {
-			if run.First <= from && to <= run.Last {
-				return run, true
-			}
-		}
+// covered returns the run of archived WAL on timeline tl that holds the
+// segments from..to, if one does.
+func (e *evaluation) covered(tl uint32, from, to uint64) (Run, bool) {
+	t := e.tls[tl]
+	if t == nil {
 		return Run{}, false
 	}
+	for _, run := range t.Runs {
+		if run.First <= from && to <= run.Last {
+			return run, true
+		}
+	}
+	return Run{}, false
+}
+
+// window is the recoverable window: from the oldest restorable backup's
+// end to the end of the WAL the newest restorable backup reaches.
+func (e *evaluation) window() {
+	c, r, newestTL := e.c, &e.r, e.newestTL
 	for i := len(c.Backups) - 1; i >= 0; i-- {
 		b := c.Backups[i]
-		run, ok := covered(b.Timeline, b.StartSeg, b.FinishSeg)
+		run, ok := e.covered(b.Timeline, b.StartSeg, b.FinishSeg)
 		if !ok || !chainComplete(c.Backups, i) {
 			continue
 		}
@@ -315,7 +355,7 @@ func Evaluate(c Cluster, p Policy, now time.Time) Report {
 		break
 	}
 	for i, b := range c.Backups {
-		if _, ok := covered(b.Timeline, b.StartSeg, b.FinishSeg); ok && chainComplete(c.Backups, i) {
+		if _, ok := e.covered(b.Timeline, b.StartSeg, b.FinishSeg); ok && chainComplete(c.Backups, i) {
 			r.WindowStart = b.FinishTime
 			break
 		}
@@ -323,8 +363,12 @@ func Evaluate(c Cluster, p Policy, now time.Time) Report {
 	if len(c.Backups) > 0 && !r.RestorableToNow {
 		r.raise(Critical, "the newest backup cannot be recovered to the newest archived WAL (a gap, or WAL the backup needs is missing)")
 	}
+}
 
-	// Drills.
+// drills: did the last restore drill pass, and is the last passing one
+// recent enough?
+func (e *evaluation) drills() {
+	c, p, r, now := e.c, e.p, &e.r, e.now
 	if len(c.Drills) > 0 {
 		d := c.Drills[0]
 		r.LastDrill = &d
@@ -345,14 +389,16 @@ func Evaluate(c Cluster, p Policy, now time.Time) Report {
 			r.raise(Warning, "last passing restore drill is %s old (more than %s)", age(now, r.LastPassedDrill), p.DrillMaxAge)
 		}
 	}
+}
 
-	// Replication.
-	for _, b := range c.Backends {
+// replication: is any backend too far behind?
+func (e *evaluation) replication() {
+	p, r, now := e.p, &e.r, e.now
+	for _, b := range e.c.Backends {
 		if b.PendingCount > 0 && p.ReplicationLagMax > 0 && now.Sub(b.OldestPending) > p.ReplicationLagMax {
 			r.raise(Warning, "backend %s is %s behind (%d objects pending): %s", b.Name, age(now, b.OldestPending), b.PendingCount, b.LastError)
 		}
 	}
-	return r
 }
 
 // chainComplete reports whether every parent of backups[i] is among
