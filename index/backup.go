@@ -14,14 +14,17 @@ var (
 	bucketDrills  = []byte("drills")
 )
 
+// BackupState is where a backup is in its life: open, committed, deleting.
+type BackupState string
+
 // Backup states.
 const (
-	BackupOpen      = "open"      // uploading; invisible to fetch and list
-	BackupCommitted = "committed" // sentinel written; restorable
+	BackupOpen      BackupState = "open"      // uploading; invisible to fetch and list
+	BackupCommitted BackupState = "committed" // sentinel written; restorable
 	// BackupDeleting: retention is deleting its objects (sentinel first);
 	// invisible to fetch and list, finished by the next lifecycle run if
 	// a backend failed meanwhile.
-	BackupDeleting = "deleting"
+	BackupDeleting BackupState = "deleting"
 )
 
 // BackupFile is one stored object of a backup.
@@ -61,7 +64,7 @@ type BackupInfo struct {
 // Backup is a base backup's catalog record, open or committed.
 type Backup struct {
 	Name         string                `json:"name"`
-	State        string                `json:"state"`
+	State        BackupState           `json:"state"`
 	Session      string                `json:"session"`
 	Backend      string                `json:"backend"`            // the group's primary when begun
 	Backends     []string              `json:"backends,omitempty"` // backends holding all of it (see Holders)
@@ -192,7 +195,7 @@ func (c *Catalog) Backup(cluster, name string) (Backup, error) {
 
 // Backups lists a cluster's backups in the given state ("" = all), by
 // finish time for committed ones, then by name.
-func (c *Catalog) Backups(cluster, state string) ([]Backup, error) {
+func (c *Catalog) Backups(cluster string, state BackupState) ([]Backup, error) {
 	var out []Backup
 	err := c.db.View(func(tx *bolt.Tx) error {
 		bb, err := clusterSub(tx, cluster, bucketBackups, false)

@@ -160,6 +160,16 @@ func (c Config) StorageClasses() (backends.Classes, error) {
 	return std, nil
 }
 
+// DefaultMaxWrites bounds the store's concurrent uploads when the config
+// sets no max_writes: unbounded (0) for fs, which streams; 32 for the
+// others, whose uploads buffer one chunk, block or part each.
+func (c Config) DefaultMaxWrites() int {
+	if c.Type == "fs" {
+		return 0
+	}
+	return 32
+}
+
 // driverClasses is a store type's own class vocabulary.
 func driverClasses(typ string) (backends.Classes, error) {
 	switch typ {

@@ -233,8 +233,8 @@ func (c *Config) Defaults() {
 		c.Backends = []BackendConfig{{Name: "local", Type: "fs", Path: filepath.Join(c.Data, "store")}}
 	}
 	for i := range c.Backends {
-		if c.Backends[i].MaxWrites == 0 && c.Backends[i].Type != "fs" {
-			c.Backends[i].MaxWrites = 32
+		if c.Backends[i].MaxWrites == 0 {
+			c.Backends[i].MaxWrites = c.Backends[i].DefaultMaxWrites()
 		}
 	}
 	if len(c.Groups) == 0 && len(c.Backends) > 0 {

@@ -43,7 +43,7 @@ const Latest = "LATEST"
 // ValidateBackupName checks WAL-G's backup name grammar:
 // base_<24 hex>, optionally _D_<24 hex> for a delta.
 func ValidateBackupName(name string) error {
-	rest, ok := strings.CutPrefix(name, "base_")
+	rest, ok := strings.CutPrefix(name, layout.BackupPrefix)
 	if ok {
 		seg, delta, isDelta := strings.Cut(rest, "_D_")
 		if validSeg(seg) && (!isDelta || validSeg(delta)) {
