@@ -91,7 +91,8 @@ func Open(cfg Config, log *slog.Logger, wrap stores.Wrap) (*Server, error) {
 
 // New builds the gateway over an opened catalog and the stores opened
 // from the same config (defaults applied, valid), and starts the
-// replicator. From then on the server owns them: Shutdown closes them.
+// replicator. Once New succeeds the server owns them (Shutdown closes
+// them); when it fails they stay the caller's.
 func New(cfg Config, cat *index.Catalog, st *stores.Set, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, catalog: cat, stores: st}
 	var err error
