@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -135,12 +137,7 @@ func (w *walState) clone() *walState {
 // snapshot copies a cluster's WAL summary into a health.Cluster.
 func (w *walState) snapshot(name string) health.Cluster {
 	c := health.Cluster{Name: name, SegmentSize: w.segSize, LastPush: w.lastPush, WALBytes: w.bytes}
-	ids := make([]uint32, 0, len(w.timelines))
-	for id := range w.timelines {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(w.timelines)) {
 		t := w.timelines[id]
 		c.Timelines = append(c.Timelines, health.Timeline{ID: id, Runs: append([]health.Run(nil), t.Runs...)})
 	}

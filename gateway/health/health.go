@@ -8,6 +8,8 @@ package health
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -282,12 +284,7 @@ func (e *evaluation) gaps() {
 		}
 		lowest = map[uint32]uint64{oldest.Timeline: oldest.StartSeg}
 	}
-	ids := make([]uint32, 0, len(e.tls))
-	for id := range e.tls {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(e.tls)) {
 		t := e.tls[id]
 		if len(t.Runs) == 0 {
 			continue
