@@ -137,6 +137,17 @@ func (f *fleet) add(cluster string, o index.WALObject) {
 	}
 }
 
+// segmentSize returns the WAL segment size archived for a cluster, 0
+// before its first segment.
+func (f *fleet) segmentSize(cluster string) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if w := f.clusters[cluster]; w != nil {
+		return w.segSize
+	}
+	return 0
+}
+
 // clone copies the summary (the copy can be read without the lock).
 func (w *walState) clone() *walState {
 	cp := *w

@@ -1,0 +1,154 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/walgate/walgate/client/basebackup"
+	"github.com/walgate/walgate/cmd/internal/pgtest"
+	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/gatewaytest"
+)
+
+// The version matrix: one compact scenario on every supported major, the
+// same steps on each. 17 runs with 64 MiB WAL segments; 17 and 18 with
+// summarize_wal on. A major whose server build is not installed fails the
+// test (pgtest says how to install it).
+func TestVersionMatrix(t *testing.T) {
+	requirePostgres(t)
+	for _, tc := range []struct {
+		major, segMB int
+	}{{13, 0}, {14, 0}, {15, 0}, {16, 0}, {17, 64}, {18, 0}} {
+		name := fmt.Sprintf("pg%d", tc.major)
+		if tc.segMB != 0 {
+			name += fmt.Sprintf("-wal%dMB", tc.segMB)
+		}
+		t.Run(name, func(t *testing.T) {
+			start := time.Now()
+			runVersionScenario(t, tc.major, tc.segMB)
+			t.Logf("PostgreSQL %d scenario: %.1fs", tc.major, time.Since(start).Seconds())
+		})
+	}
+}
+
+// runVersionScenario: archive through the gateway, a full backup, load,
+// a delta, more load, backup-fetch LATEST --recovery to a target time,
+// recovery, every table's checksum equal to the source's at that time, a
+// drill that passes, and wal-verify exit 0.
+func runVersionScenario(t *testing.T, major, segMB int) {
+	if _, err := pgtest.ServerFor(major); err != nil {
+		t.Fatal(err)
+	}
+	g := gatewaytest.Start(t, gatewaytest.Options{})
+	conf := []string{"checkpoint_timeout = '30min'", "max_wal_size = '1GB'"}
+	if major >= 17 {
+		conf = append(conf, "summarize_wal = on")
+	}
+	e := newBackupEnvWith(t, g, true, pgtest.Options{Major: major, WALSegmentSizeMB: segMB, DataChecksums: true, Conf: conf})
+	ctx, src := e.ctx, e.src
+	// The npm builds' programs (pg_ctl in the drill, --pg-bin) find their
+	// libraries here.
+	srv := src.Server()
+	var libEnv []string
+	if srv.LibDir != "" {
+		libEnv = []string{"LD_LIBRARY_PATH=" + srv.LibDir}
+	}
+	e.env = append(e.env, libEnv...)
+	exec := func(sql string) {
+		t.Helper()
+		if err := src.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	if v, err := src.QueryString(ctx, `SELECT current_setting('server_version_num')`); err != nil || !strings.HasPrefix(v, fmt.Sprint(major)) {
+		t.Fatalf("server_version_num %q (%v), want PostgreSQL %d", v, err, major)
+	}
+	if _, err := src.Pgbench(ctx, "-i", "-s", "1", "-q"); err != nil {
+		t.Fatal(err)
+	}
+	exec(`CREATE EXTENSION amcheck`)
+	exec(`CREATE TABLE marks (id int PRIMARY KEY, phase text, at timestamptz)`)
+	exec(`VACUUM (FREEZE, ANALYZE)`)
+	full := e.pushKind(t, "full", "backup-push", "--full")
+	if full.PgVersion/10000 != major {
+		t.Fatalf("backup %s records PgVersion %d, want PostgreSQL %d", full.Name, full.PgVersion, major)
+	}
+	sentinel := e.sentinel(t, full.Name)
+	wantSeg := int64(16 << 20)
+	if segMB != 0 {
+		wantSeg = int64(segMB) << 20
+	}
+	if sentinel.WALSegmentSize != wantSeg || sentinel.PgVersion != full.PgVersion {
+		t.Fatalf("sentinel of %s: WalSegmentSize %d, PgVersion %d; want %d, %d", full.Name, sentinel.WALSegmentSize, sentinel.PgVersion, wantSeg, full.PgVersion)
+	}
+
+	if _, err := src.Pgbench(ctx, "-c", "2", "-j", "2", "-t", "300", "-n"); err != nil {
+		t.Fatal(err)
+	}
+	exec(`CREATE TABLE created AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 5000) g`)
+	delta := e.pushKind(t, "delta", "backup-push", "--delta")
+	if delta.DeltaFrom != full.Name {
+		t.Fatalf("delta %s has parent %q, want %s", delta.Name, delta.DeltaFrom, full.Name)
+	}
+	if delta.UncompressedSize*3 > full.UncompressedSize {
+		t.Fatalf("delta holds %d bytes, the full backup %d: not much of a delta", delta.UncompressedSize, full.UncompressedSize)
+	}
+
+	exec(`INSERT INTO marks SELECT g, 'before', clock_timestamp() FROM generate_series(1, 200) g`)
+	if _, err := src.Pgbench(ctx, "-c", "2", "-j", "2", "-t", "200", "-n"); err != nil {
+		t.Fatal(err)
+	}
+	atMark := checksums(t, ctx, src)
+	mark, err := src.QueryString(ctx, `SELECT clock_timestamp()::text`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	exec(`INSERT INTO marks SELECT g, 'after', clock_timestamp() FROM generate_series(201, 400) g`)
+	if _, err := src.Pgbench(ctx, "-c", "2", "-j", "2", "-t", "200", "-n"); err != nil {
+		t.Fatal(err)
+	}
+	e.archiveAll(t)
+
+	// backup-fetch LATEST --recovery: the client's recovery settings (in
+	// postgresql.auto.conf) win over pgtest's.
+	r := e.restore(t, "LATEST", pgtest.Recovery{}, "--recovery", "--target-time", mark)
+	if r.Major() != major {
+		t.Fatalf("restored cluster runs PostgreSQL %d, want %d", r.Major(), major)
+	}
+	sameTables(t, "LATEST --recovery to the mark", atMark, checksums(t, ctx, r))
+	if err := r.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	out, code := e.client(t, libEnv, "drill", "LATEST", "--timeout", "3m", "--pg-bin", srv.BinDir)
+	if code != 0 {
+		t.Fatalf("drill: exit %d\n%s", code, out)
+	}
+	if !strings.Contains(out, "bt_index_check on") {
+		t.Fatalf("drill ran no amcheck:\n%s", out)
+	}
+	out, code = e.client(t, nil, "wal-verify")
+	if code != 0 {
+		t.Fatalf("wal-verify: exit %d\n%s", code, out)
+	}
+}
+
+// sentinel reads a backup's stop sentinel from the fs store.
+func (e *backupEnv) sentinel(t *testing.T, name string) basebackup.Sentinel {
+	t.Helper()
+	f, err := os.Open(filepath.Join(e.g.Data, "store", gateway.SentinelKey("db", name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, err := basebackup.ParseSentinel(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
