@@ -125,7 +125,35 @@ func runVersionScenario(t *testing.T, major, segMB int) {
 		t.Fatal(err)
 	}
 
-	out, code := e.client(t, libEnv, "drill", "LATEST", "--timeout", "3m", "--pg-bin", srv.BinDir)
+	// Onto the server programs of another major: refused before anything
+	// is written, by backup-fetch and by the drill.
+	wrongMajor := 15
+	if major == 15 {
+		wrongMajor = 17
+	}
+	wrong, err := pgtest.ServerFor(wrongMajor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wrongEnv []string
+	if wrong.LibDir != "" {
+		wrongEnv = []string{"LD_LIBRARY_PATH=" + wrong.LibDir}
+	}
+	dir := filepath.Join(t.TempDir(), "wrong-major")
+	out, code := e.client(t, wrongEnv, "backup-fetch", dir, "LATEST", "--pg-bin", wrong.BinDir)
+	want := fmt.Sprintf("holds PostgreSQL %d, but the backup is of PostgreSQL %d", wrongMajor, major)
+	if code != 6 || !strings.Contains(out, want) {
+		t.Fatalf("backup-fetch --pg-bin of PostgreSQL %d: exit %d, want 6 and %q:\n%s", wrongMajor, code, want, out)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("a refused restore left %s behind (%v)", dir, err)
+	}
+	out, code = e.client(t, wrongEnv, "drill", "LATEST", "--pg-bin", wrong.BinDir)
+	if code == 0 || !strings.Contains(out, want) {
+		t.Fatalf("drill --pg-bin of PostgreSQL %d: exit %d, want a refusal with %q:\n%s", wrongMajor, code, want, out)
+	}
+
+	out, code = e.client(t, libEnv, "drill", "LATEST", "--timeout", "3m", "--pg-bin", srv.BinDir)
 	if code != 0 {
 		t.Fatalf("drill: exit %d\n%s", code, out)
 	}
