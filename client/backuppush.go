@@ -89,6 +89,10 @@ type BackupPushResult struct {
 	// Corrupt lists the files with pages that failed checksum
 	// verification.
 	Corrupt map[string]basebackup.CorruptBlocks
+	// ChangedFrom says how a delta found its changed pages: "WAL
+	// summaries" (PostgreSQL 17+, summarize_wal = on) or "page scan", with
+	// the reason the summaries could not serve.
+	ChangedFrom string
 	// FullReason says why a full backup was taken when a delta was
 	// configured (e.g. "no earlier backup").
 	FullReason string
@@ -258,6 +262,17 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 	if delta != nil {
 		tarOpts.DeltaLSN = delta.parent.StartLSN
 		tarOpts.Incremental = func(member string) bool { return delta.files[member] }
+		changes, why, err := summaryChanges(ctx, sess, delta.parent.Timeline, pgname.LSN(delta.parent.StartLSN), sess.startLSN)
+		if err != nil {
+			return res, &Error{Kind: ErrRejected, Op: op, Message: "reading PostgreSQL's WAL summaries failed", Err: err}
+		}
+		res.ChangedFrom = "page scan"
+		if changes != nil {
+			tarOpts.ChangedBlocks = changes.FileBlocks
+			res.ChangedFrom = "WAL summaries"
+		} else if why != "" {
+			res.ChangedFrom = "page scan (WAL summaries not usable: " + why + ")"
+		}
 	}
 
 	up, err := c.BeginBackup(ctx, name)
