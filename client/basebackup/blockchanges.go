@@ -2,7 +2,7 @@ package basebackup
 
 import (
 	"path"
-	"slices"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -92,7 +92,7 @@ func (c *BlockChanges) FileBlocks(member string, nblocks int64) (blocks []uint32
 			blocks = append(blocks, uint32(b-first))
 		}
 	}
-	slices.Sort(blocks)
+	sort.Slice(blocks, func(i, j int) bool { return blocks[i] < blocks[j] })
 	return blocks, false
 }
 
