@@ -73,7 +73,7 @@ func summaryChanges(ctx context.Context, sess *backupSession, parentTLI uint32, 
 	if err != nil {
 		return nil, "", fmt.Errorf("listing WAL summaries: %w", err)
 	}
-	covered := from
+	covered, first := from, true
 	for rows.Next() {
 		var s, e string
 		if err := rows.Scan(&s, &e); err != nil {
@@ -87,16 +87,20 @@ func summaryChanges(ctx context.Context, sess *backupSession, parentTLI uint32, 
 			return nil, "", fmt.Errorf("WAL summary %s-%s: bad LSN", s, e)
 		}
 		if start > covered {
-			break
+			rows.Close()
+			if first {
+				return nil, fmt.Sprintf("the WAL summaries kept begin at %s, after the parent backup's start %s (summarize_wal was off, or wal_summary_keep_time removed them)", start, from), nil
+			}
+			return nil, fmt.Sprintf("the WAL summaries kept have a gap from %s to %s", covered, start), nil
 		}
-		covered = max(covered, end)
+		covered, first = max(covered, end), false
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("listing WAL summaries: %w", err)
 	}
 	if covered < to {
-		return nil, fmt.Sprintf("the WAL summaries kept cover %s to %s only contiguously up to %s (wal_summary_keep_time?)", from, to, covered), nil
+		return nil, fmt.Sprintf("the WAL summaries kept end at %s, before this backup's start %s", covered, to), nil
 	}
 	changes := basebackup.NewBlockChanges()
 	rows, err = conn.Query(ctx, `SELECT c.relfilenode::bigint, c.reltablespace::bigint, c.reldatabase::bigint,

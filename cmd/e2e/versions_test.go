@@ -204,3 +204,60 @@ func (e *backupEnv) sentinel(t *testing.T, name string) basebackup.Sentinel {
 	}
 	return s
 }
+
+// On PostgreSQL 17, a delta whose parent predates the WAL summaries kept
+// (summarize_wal turned on after it) falls back to the page scan and says
+// why; the next delta uses the summaries; the chain restores equal to the
+// source.
+func TestDeltaWALSummariesFallback(t *testing.T) {
+	requirePostgres(t)
+	if _, err := pgtest.ServerFor(17); err != nil {
+		t.Fatal(err)
+	}
+	g := gatewaytest.Start(t, gatewaytest.Options{})
+	e := newBackupEnvWith(t, g, true, pgtest.Options{Major: 17, DataChecksums: true})
+	e.env = append(e.env, "LD_LIBRARY_PATH="+e.src.Server().LibDir)
+	ctx, src := e.ctx, e.src
+	exec := func(sql string) {
+		t.Helper()
+		if err := src.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	if _, err := src.Pgbench(ctx, "-i", "-s", "1", "-q"); err != nil {
+		t.Fatal(err)
+	}
+	exec(`CREATE TABLE marks AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 1000) g`)
+	exec(`VACUUM (FREEZE, ANALYZE)`)
+	e.pushKind(t, "full", "backup-push", "--full")
+	// The summarizer starts at the latest checkpoint: one after the full
+	// backup leaves the summaries short of it.
+	exec(`CHECKPOINT`)
+	exec(`ALTER SYSTEM SET summarize_wal = on`)
+	exec(`SELECT pg_reload_conf()`)
+	load := func() {
+		t.Helper()
+		if _, err := src.Pgbench(ctx, "-c", "2", "-j", "2", "-t", "200", "-n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load()
+	out := e.mustClient(t, "backup-push", "--delta", src.DataDir)
+	if !strings.Contains(out, "found by page scan (WAL summaries not usable: the WAL summaries kept begin at ") {
+		t.Fatalf("delta over a parent the summaries do not reach: want the page scan and the reason:\n%s", out)
+	}
+	t.Logf("delta 1: %s", strings.TrimSpace(out))
+	load()
+	exec(`TRUNCATE pgbench_history`)
+	exec(`UPDATE marks SET v = 'changed' WHERE id % 10 = 0`)
+	out = e.mustClient(t, "backup-push", "--delta", src.DataDir)
+	if !strings.Contains(out, "found by WAL summaries)") {
+		t.Fatalf("second delta did not use the WAL summaries:\n%s", out)
+	}
+	t.Logf("delta 2: %s", strings.TrimSpace(out))
+	load()
+	final := checksums(t, ctx, src)
+	e.archiveAll(t)
+	r := e.restore(t, "LATEST", pgtest.Recovery{})
+	sameTables(t, "delta 2 (WAL summaries) over delta 1 (page scan) + all WAL", final, checksums(t, ctx, r))
+}
