@@ -184,6 +184,10 @@ func runVersionScenario(t *testing.T, major, segMB int) {
 	if !strings.Contains(out, "bt_index_check on") || !strings.Contains(out, "connect filecopy") {
 		t.Fatalf("drill ran no amcheck:\n%s", out)
 	}
+	// amcheck's heap check exists from PostgreSQL 14 on.
+	if heap := strings.Contains(out, "verify_heapam on"); heap != (major >= 14) {
+		t.Fatalf("drill on PostgreSQL %d: verify_heapam ran: %v:\n%s", major, heap, out)
+	}
 	out, code = e.client(t, nil, "wal-verify")
 	if code != 0 {
 		t.Fatalf("wal-verify: exit %d\n%s", code, out)
