@@ -49,8 +49,11 @@ Verbs:
                         encrypted here, several at once; visible only when all
                         are stored and verified. A delta (WALGATE_DELTA_MAX_STEPS
                         > 0, or --delta) stores only the pages changed since its
-                        parent, found by a page-LSN scan on this host;
-                        --permanent: retention never deletes it
+                        parent, found by a page-LSN scan on this host (on
+                        PostgreSQL 17+ with summarize_wal = on, from its WAL
+                        summaries); --permanent: retention never deletes it.
+                        PostgreSQL 13 to 18; refuses a standby, wal_level =
+                        minimal and archive_mode = off
   backup-list [--json]  list the cluster's committed backups, oldest first, with
                         each delta's parent, chain depth and stored size
   backup-fetch DIR NAME|LATEST [--recovery [--target-time T | --target-lsn L]]
