@@ -237,6 +237,9 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 		return res, &Error{Kind: ErrRejected, Op: "backup-push", Message: "starting the backup failed", Err: err}
 	}
 	defer sess.close() // ends backup mode on the server if we stop early
+	if err := c.checkArchiveSegmentSize(ctx, sess.segSize); err != nil {
+		return res, err
+	}
 	var delta *deltaBase
 	if parent != nil {
 		delta, why, err = c.loadDeltaBase(ctx, *parent, sess)

@@ -1,6 +1,14 @@
 package client
 
-import "fmt"
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/walgate/walgate/client/basebackup"
+	"github.com/walgate/walgate/gateway/protocol"
+)
 
 // The PostgreSQL majors walgate backs up and restores. A server outside
 // them is refused: its backup API, data directory layout or WAL format
@@ -62,6 +70,30 @@ func checkRestoreMajor(versionNum int, pgBin string) error {
 	}
 	if _, err := findPgBin(pgBin, major); err != nil {
 		return fmt.Errorf("%w: PostgreSQL cannot start a data directory of another major; use the programs of PostgreSQL %d", err, major)
+	}
+	return nil
+}
+
+// checkArchiveSegmentSize refuses a backup of a server whose WAL segment
+// size differs from the one the cluster's newest backup records: the
+// gateway would refuse its WAL (a cluster archives one size), and the
+// backup would wait for archiving in vain.
+func (c *Client) checkArchiveSegmentSize(ctx context.Context, segSize int64) error {
+	d, err := c.Backup(ctx, protocol.Latest)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s, err := basebackup.ParseSentinel(bytes.NewReader(d.Sentinel))
+	if err != nil {
+		return &Error{Kind: ErrIntegrity, Op: "backup-push", Message: "reading the sentinel of " + d.Name + " failed", Err: err}
+	}
+	if s.WALSegmentSize != 0 && s.WALSegmentSize != segSize {
+		return &Error{Kind: ErrRejected, Op: "backup-push", Message: fmt.Sprintf(
+			"this server's WAL segments are %d MiB, but cluster %s archives %d MiB segments (backup %s): a server with another wal_segment_size (initdb --wal-segsize) must archive under a new cluster name",
+			segSize>>20, c.cfg.Cluster, s.WALSegmentSize>>20, d.Name)}
 	}
 	return nil
 }

@@ -59,13 +59,23 @@ func TestBackupPushRefusals(t *testing.T) {
 
 // A cluster archives one WAL segment size: wal-push of a segment of
 // another size (a server re-initialised with another --wal-segsize under
-// the same cluster name) is refused by the gateway and says why.
+// the same cluster name) is refused by the gateway, and backup-push of
+// such a server by the client, both saying why.
 func TestWALSegmentSizeMix(t *testing.T) {
 	requirePostgres(t)
 	g := gatewaytest.Start(t, gatewaytest.Options{})
 	e := newBackupEnv(t, g, true)
+	e.pushKind(t, "full", "backup-push", "--full")
 	e.archiveAll(t) // 16 MiB segments under cluster "db"
-	other := pgtest.New(t, pgtest.Options{WALSegmentSizeMB: 1, NoStart: true})
+	other := pgtest.New(t, pgtest.Options{WALSegmentSizeMB: 1, Conf: []string{"archive_mode = on", "archive_command = '/bin/true'"}})
+	pg := []string{"PGHOST=127.0.0.1", fmt.Sprintf("PGPORT=%d", other.Port), "PGUSER=postgres", "PGDATABASE=postgres"}
+	out, code := e.client(t, pg, "backup-push", "--full", other.DataDir)
+	if code != 6 || !strings.Contains(out, "this server's WAL segments are 1 MiB, but cluster db archives 16 MiB segments") {
+		t.Fatalf("backup-push of a 1 MiB-segment server into a 16 MiB archive: exit %d\n%s", code, out)
+	}
+	if n := len(e.list(t)); n != 1 {
+		t.Fatalf("%d backups after the refusal, want 1", n)
+	}
 	entries, err := os.ReadDir(filepath.Join(other.DataDir, "pg_wal"))
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +101,7 @@ func TestWALSegmentSizeMix(t *testing.T) {
 	if err := os.WriteFile(fresh, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, code := e.client(t, nil, "wal-push", fresh)
+	out, code = e.client(t, nil, "wal-push", fresh)
 	if code == 0 || !strings.Contains(out, "archives 16 MiB segments") || !strings.Contains(out, "wal_segment_size") {
 		t.Fatalf("wal-push of a 1 MiB segment into a 16 MiB archive: exit %d\n%s", code, out)
 	}
