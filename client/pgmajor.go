@@ -86,11 +86,10 @@ func (c *Client) checkArchiveSegmentSize(ctx context.Context, segSize int64) err
 	if err != nil {
 		return err
 	}
+	// A sentinel that cannot be read says nothing of the size; the new
+	// backup is worth more than this check.
 	s, err := basebackup.ParseSentinel(bytes.NewReader(d.Sentinel))
-	if err != nil {
-		return &Error{Kind: ErrIntegrity, Op: "backup-push", Message: "reading the sentinel of " + d.Name + " failed", Err: err}
-	}
-	if s.WALSegmentSize != 0 && s.WALSegmentSize != segSize {
+	if err == nil && s.WALSegmentSize != 0 && s.WALSegmentSize != segSize {
 		return &Error{Kind: ErrRejected, Op: "backup-push", Message: fmt.Sprintf(
 			"this server's WAL segments are %d MiB, but cluster %s archives %d MiB segments (backup %s): a server with another wal_segment_size (initdb --wal-segsize) must archive under a new cluster name",
 			segSize>>20, c.cfg.Cluster, s.WALSegmentSize>>20, d.Name)}
