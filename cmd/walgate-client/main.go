@@ -49,18 +49,23 @@ Verbs:
                         encrypted here, several at once; visible only when all
                         are stored and verified. A delta (WALGATE_DELTA_MAX_STEPS
                         > 0, or --delta) stores only the pages changed since its
-                        parent, found by a page-LSN scan on this host;
-                        --permanent: retention never deletes it
+                        parent, found by a page-LSN scan on this host (on
+                        PostgreSQL 17+ with summarize_wal = on, from its WAL
+                        summaries); --permanent: retention never deletes it.
+                        PostgreSQL 13 to 18; refuses a standby, wal_level =
+                        minimal and archive_mode = off
   backup-list [--json]  list the cluster's committed backups, oldest first, with
                         each delta's parent, chain depth and stored size
   backup-fetch DIR NAME|LATEST [--recovery [--target-time T | --target-lsn L]]
-               [--tablespace OID=DIR]...
+               [--tablespace OID=DIR]... [--pg-bin DIR]
                         restore a backup into DIR (empty or missing), every
                         object verified; tablespaces go where they were unless
                         moved with --tablespace; --recovery writes
                         recovery.signal and restore_command through this program
                         (a target promotes when reached); on failure DIR is left
-                        as it was. WALGATE_DOWNLOAD_CONCURRENCY
+                        as it was; --pg-bin: refuse, before writing, a backup
+                        of another PostgreSQL major than the server programs
+                        in DIR. WALGATE_DOWNLOAD_CONCURRENCY
                         [WALG_DOWNLOAD_CONCURRENCY] parts at once (default 4)
   drill [NAME|LATEST] [--target-time T] [--check-sql FILE] [--keep]
         [--timeout D] [--pg-bin DIR]

@@ -43,6 +43,11 @@ type Options struct {
 
 	// NoStart leaves the new cluster stopped.
 	NoStart bool
+
+	// Major is the PostgreSQL major to run (see Majors); 0 means
+	// DefaultMajor. For a cluster made from a base backup, 0 means the
+	// backup's own major, and another value must match it.
+	Major int
 }
 
 func (o Options) validate() error {
@@ -77,6 +82,7 @@ type Cluster struct {
 	Env []string
 
 	owner    serverUser
+	server   Server // the PostgreSQL build it runs
 	fsync    bool
 	startLog int64    // size of LogFile at the last Start
 	conf     []string // Options.Conf plus AppendConf lines
@@ -137,6 +143,10 @@ func Create(ctx context.Context, dir string, opts Options) (*Cluster, error) {
 // newCluster prepares the directory and the Cluster value, without a data
 // directory. cleanup stops the server and removes what was made.
 func newCluster(dir string, opts Options) (*Cluster, func(), error) {
+	server, err := ServerFor(opts.Major)
+	if err != nil {
+		return nil, nil, err
+	}
 	owner, err := lookupServerUser()
 	if err != nil {
 		return nil, nil, err
@@ -170,6 +180,7 @@ func newCluster(dir string, opts Options) (*Cluster, func(), error) {
 		Port:    port,
 		Env:     append([]string(nil), opts.Env...),
 		owner:   owner,
+		server:  server,
 		fsync:   opts.Fsync,
 		conf:    append([]string(nil), opts.Conf...),
 	}
@@ -219,7 +230,10 @@ func (c *Cluster) initdb(ctx context.Context, opts Options) error {
 	args := []string{
 		"-D", c.DataDir, "-U", "postgres", "--auth=trust",
 		"--locale=C", "--encoding=UTF8", "--wal-segsize=" + strconv.Itoa(seg),
-		"--no-sync", "--no-instructions",
+		"--no-sync",
+	}
+	if c.server.Major >= 14 {
+		args = append(args, "--no-instructions")
 	}
 	if opts.DataChecksums {
 		args = append(args, "--data-checksums")
@@ -310,7 +324,8 @@ func (c *Cluster) writeServerFile(path, content string, perm os.FileMode) error 
 
 // serverEnv is the environment of server-side commands.
 func (c *Cluster) serverEnv() []string {
-	return append(baseEnv(c.Dir), c.Env...)
+	env := append(baseEnv(c.Dir), c.server.env()...)
+	return append(env, c.Env...)
 }
 
 // clientEnv is the environment of client programs: libpq pointed at the
@@ -326,11 +341,12 @@ func (c *Cluster) clientEnv() []string {
 	)
 }
 
-// runServer runs a program from BinDir as the server user.
+// runServer runs a program of the cluster's server build as the server
+// user.
 func (c *Cluster) runServer(ctx context.Context, program string, args ...string) (string, error) {
 	return c.owner.run(ctx, command{
 		asServer: true, dir: c.Dir, env: c.serverEnv(),
-		program: filepath.Join(BinDir, program), args: args,
+		program: filepath.Join(c.server.BinDir, program), args: args,
 	})
 }
 

@@ -1,5 +1,8 @@
-// Package pgtest runs real, throwaway PostgreSQL 15 clusters for walgate's
-// tests and demo programs.
+// Package pgtest runs real, throwaway PostgreSQL clusters for walgate's
+// tests and demo programs: PostgreSQL 15 (Debian's) by default, or any
+// major of Majors (Options.Major) from the server builds .ci/install-deps.sh
+// unpacks into the tools cache (ServerFor). Client programs are always
+// PostgreSQL 15's; the npm builds have none, and libpq speaks to every major.
 //
 // What it owns: creating a cluster with initdb in a temporary directory,
 // starting and stopping it with pg_ctl, talking to it (pgx, psql, pgbench),

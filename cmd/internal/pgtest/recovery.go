@@ -109,9 +109,14 @@ func CreateFromBackup(ctx context.Context, backupDir, dir string, rec Recovery, 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(backupDir, "PG_VERSION")); err != nil {
-		return nil, fmt.Errorf("pgtest: %s is not a plain-format base backup (no PG_VERSION): %w", backupDir, err)
+	major, err := majorOfDataDir(backupDir)
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: %s is not a plain-format base backup: %w", backupDir, err)
 	}
+	if opts.Major != 0 && opts.Major != major {
+		return nil, fmt.Errorf("pgtest: the base backup in %s is of PostgreSQL %d, not %d", backupDir, major, opts.Major)
+	}
+	opts.Major = major
 	c, cleanup, err := newCluster(dir, opts)
 	if err != nil {
 		return nil, err
@@ -200,8 +205,7 @@ func (c *Cluster) WaitRecoveryEnd(ctx context.Context) (RecoveryOutcome, error) 
 			return "", fmt.Errorf("pgtest: cluster %s stopped during recovery%s", c.Dir, section("server log", log))
 		}
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		state, err := c.QueryString(qctx, `SELECT CASE WHEN NOT pg_is_in_recovery() THEN 'promoted'
-			ELSE 'in recovery, replay ' || pg_get_wal_replay_pause_state() END`)
+		state, err := c.QueryString(qctx, c.recoveryStateQuery())
 		cancel()
 		switch {
 		case err != nil:

@@ -120,10 +120,15 @@ func (c *Cluster) BaseBackup(ctx context.Context, dir string, extraArgs ...strin
 	return nil
 }
 
-// ControlData runs pg_controldata on the data directory and returns its
-// fields by name, e.g. "Database system identifier",
-// "Latest checkpoint's TimeLineID", "Database cluster state".
+// ControlData runs pg_controldata on the data directory of a PostgreSQL 15
+// cluster and returns its fields by name, e.g. "Database system
+// identifier", "Latest checkpoint's TimeLineID", "Database cluster state".
 func (c *Cluster) ControlData(ctx context.Context) (map[string]string, error) {
+	if c.server.Major != DefaultMajor {
+		// pg_controldata reads its own major's pg_control format only,
+		// and the npm builds of the other majors have none.
+		return nil, fmt.Errorf("pgtest: ControlData runs PostgreSQL %d's pg_controldata, which cannot read the pg_control of PostgreSQL %d", DefaultMajor, c.server.Major)
+	}
 	out, err := c.runClient(ctx, "pg_controldata", "-D", c.DataDir)
 	if err != nil {
 		return nil, err
