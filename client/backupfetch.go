@@ -471,27 +471,23 @@ feed:
 // fetchObject streams one object of the backup through decryption and
 // decompression into consume, then reads it to its very end so that the
 // codec checks the stream's end and OpenBackupFile's reader checks size
-// and SHA-256. A broken transfer is retried as a whole (consume must be
+// and SHA-256. A broken transfer or a failed check is retried as a whole,
+// so that the gateway serves another store's copy (consume must be
 // repeatable: extraction overwrites).
 func (r *restorer) fetchObject(ctx context.Context, d *protocol.BackupDetail, file string, consume func(io.Reader) error) error {
-	var err error
-	for attempt := 0; ; attempt++ {
-		var n int64
+	var n int64
+	err := r.c.retryFetch(ctx, func() error {
+		var err error
 		n, err = r.fetchObjectOnce(ctx, d, file, consume)
-		if err == nil {
-			r.mu.Lock()
-			r.objects++
-			r.stored += d.Files[file].Size
-			r.mu.Unlock()
-		}
-		if err == nil || !errors.Is(err, ErrUnavailable) || attempt >= r.c.cfg.Retries || ctx.Err() != nil {
-			return err
-		}
-		r.prog.Add(-n)
-		if serr := r.c.sleep(ctx, time.Duration(attempt+1)*500*time.Millisecond); serr != nil {
-			return err
-		}
+		return err
+	}, func(time.Duration) { r.prog.Add(-n) })
+	if err == nil {
+		r.mu.Lock()
+		r.objects++
+		r.stored += d.Files[file].Size
+		r.mu.Unlock()
 	}
+	return err
 }
 
 // objectSource counts the stored bytes read and keeps the first error.
@@ -521,7 +517,7 @@ func (r *restorer) fetchObjectOnce(ctx context.Context, d *protocol.BackupDetail
 	}
 	body, err := r.c.OpenBackupFile(ctx, d.Name, file, want)
 	if err != nil {
-		return 0, err
+		return 0, objectError(ctx, op, err)
 	}
 	defer body.Close()
 	src := &objectSource{r: body, prog: r.prog}
@@ -582,7 +578,7 @@ func objectError(ctx context.Context, op string, err error) error {
 	case isLocalError(err):
 		return &Error{Kind: ErrRejected, Op: op, Message: "writing the restored files failed", Err: err}
 	case errors.Is(err, codec.ErrAuth) && !errors.Is(err, codec.ErrTruncated):
-		return &Error{Kind: ErrIntegrity, Op: op, Message: "integrity check failed: decryption failed although the stored bytes match their recorded SHA-256: wrong key (check WALGATE_ENCRYPTION_KEY and _TRANSFORM)", Err: err}
+		return &Error{Kind: ErrIntegrity, Op: op, Message: "integrity check failed: decryption failed although the stored bytes match their recorded SHA-256: wrong key (check WALGATE_ENCRYPTION_KEY and _TRANSFORM)", Err: &notStorage{err}}
 	case errors.Is(err, basebackup.ErrUnsafeMember):
 		return &Error{Kind: ErrIntegrity, Op: op, Message: "integrity check failed: refused a tar member", Err: err}
 	}

@@ -592,7 +592,7 @@ func (s *Server) getBackupFile(c *fiber.Ctx) error {
 	}
 	rc, _, err := s.openObject(context.Background(), backupFileCopy(cluster, b, file, rec), rec.Holders(b.Backend))
 	if err != nil {
-		return &apiError{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("the catalog lists %s of %s but no backend can read it", file, b.Name), Err: err}
+		return unreadable(file+" of "+b.Name, err)
 	}
 	c.Locals(localBytes, rec.Size)
 	c.Response().SetBodyStream(rc, int(rec.Size))

@@ -46,6 +46,7 @@ type Server struct {
 	groups  []*group
 	repl    *replicator
 	bad     badCopies
+	lost    lostObjects // objects without a good copy anywhere
 	app     *fiber.App
 	locks   [256]sync.Mutex // per-WAL-name critical sections, striped
 

@@ -283,7 +283,7 @@ func (s *Server) getWAL(c *fiber.Ctx) error {
 	}
 	rc, _, err := s.openObject(context.Background(), walCopy(cluster, obj), obj.Holders())
 	if err != nil {
-		return &apiError{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("the catalog lists %s but no backend can read it", name), Err: err}
+		return unreadable(name, err)
 	}
 	c.Locals(localBytes, obj.Size)
 	// fasthttp streams rc after the handler returns and closes it.
