@@ -49,6 +49,10 @@ type RestoreOptions struct {
 	// tablespaceRoot, when set, sends every tablespace to
 	// tablespaceRoot/<oid> (the drill's scratch directory).
 	tablespaceRoot string
+	// fileOps, when set, is told of each step that orders the restore on
+	// disk ("syncfs", "write"), with its path, after it succeeded
+	// ("write": before it starts); tests check the order.
+	fileOps func(op, path string)
 }
 
 // RecoverySettings are what FetchBackup writes for archive recovery.
@@ -384,13 +388,14 @@ func (c *Client) restore(ctx context.Context, d protocol.BackupDetail, dir strin
 		for _, oid := range sortedOIDs(r.tsLocs) {
 			dirs = append(dirs, r.tsLocs[oid])
 		}
-		if err := syncFilesystems(dirs); err != nil {
+		if err := syncFilesystems(dirs, r.fileOp); err != nil {
 			return res, &Error{Kind: ErrRejected, Op: op, Message: "flushing the restored files to disk failed", Err: err}
 		}
 	}
 	if err := r.writeLabel(label); err != nil {
 		return res, err
 	}
+	r.fileOp("write", filepath.Join(dir, "global", "pg_control"))
 	if err := r.fetchObject(ctx, &r.d, objs.control, func(rd io.Reader) error {
 		_, err := basebackup.ExtractTar(rd, dir, xopts)
 		return err
@@ -731,6 +736,7 @@ func (r *restorer) writeLabel(label map[string][]byte) error {
 				return fail(err)
 			}
 		}
+		r.fileOp("write", filepath.Join(r.dir, basebackup.TablespaceMapMember))
 		if err := writeFileSync(filepath.Join(r.dir, basebackup.TablespaceMapMember), []byte(m.String()), r.opts.Fsync); err != nil {
 			return fail(err)
 		}
@@ -740,6 +746,7 @@ func (r *restorer) writeLabel(label map[string][]byte) error {
 			}
 		}
 	}
+	r.fileOp("write", filepath.Join(r.dir, basebackup.LabelMember))
 	if err := writeFileSync(filepath.Join(r.dir, basebackup.LabelMember), label[basebackup.LabelMember], r.opts.Fsync); err != nil {
 		return fail(err)
 	}
@@ -931,8 +938,8 @@ func syncPath(path string) error {
 }
 
 // syncFilesystems flushes every filesystem holding one of dirs (syncfs(2)):
-// one flush for all the files written there.
-func syncFilesystems(dirs []string) error {
+// one flush for all the files written there. done is told of each.
+func syncFilesystems(dirs []string, done func(op, path string)) error {
 	for _, d := range dirs {
 		f, err := os.Open(d)
 		if err != nil {
@@ -943,6 +950,14 @@ func syncFilesystems(dirs []string) error {
 		if err != nil {
 			return fmt.Errorf("syncfs %s: %w", d, err)
 		}
+		done("syncfs", d)
 	}
 	return nil
+}
+
+// fileOp tells opts.fileOps of a step, if anyone listens.
+func (r *restorer) fileOp(op, path string) {
+	if r.opts.fileOps != nil {
+		r.opts.fileOps(op, path)
+	}
 }
