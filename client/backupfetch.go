@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -368,6 +369,11 @@ func (c *Client) restore(ctx context.Context, d protocol.BackupDetail, dir strin
 	if err := r.planTablespaces(sentinel, label[basebackup.TablespaceMapMember]); err != nil {
 		return res, err
 	}
+	// The metadata objects are read and checked too, though a restore
+	// does not need them: damage anywhere in the backup is found now.
+	if err := r.verifyMetadata(ctx, chain != nil); err != nil {
+		return res, err
+	}
 
 	// The data files are synced once per filesystem after all parts are
 	// in, not one by one: per-file fsync serialises the restore on the
@@ -493,6 +499,54 @@ func (r *restorer) fetchObject(ctx context.Context, d *protocol.BackupDetail, fi
 		r.mu.Unlock()
 	}
 	return err
+}
+
+// verifyMetadata fetches every object of the backup outside
+// tar_partitions/ (metadata.json, files_metadata.json), checking its size
+// and SHA-256 and that it parses. A delta's files_metadata.json was read
+// with its chain already.
+func (r *restorer) verifyMetadata(ctx context.Context, chainRead bool) error {
+	for _, file := range sortedOIDs(r.d.Files) {
+		if strings.HasPrefix(file, basebackup.TarFolder+"/") || chainRead && file == "files_metadata.json" {
+			continue
+		}
+		if err := r.fetchObject(ctx, &r.d, file, func(rd io.Reader) error {
+			if file == "files_metadata.json" {
+				_, err := basebackup.ParseFilesMetadata(rd)
+				return err
+			}
+			return validJSON(rd)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validJSON reads one JSON value from rd, token by token (in bounded
+// memory), and fails if it is not valid JSON or something follows it.
+func validJSON(rd io.Reader) error {
+	dec := json.NewDecoder(rd)
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("%w: not valid JSON: %w", codec.ErrCorrupt, err)
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			break
+		}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: data follows the JSON document", codec.ErrCorrupt)
+	}
+	return nil
 }
 
 // objectSource counts the stored bytes read and keeps the first error.
