@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -203,5 +204,49 @@ func TestBackupFetchFlushOrder(t *testing.T) {
 	}
 	if at("write "+filepath.Join(dir, "tablespace_map")) > label || label > control {
 		t.Fatalf("want tablespace_map, backup_label, then pg_control: %q", ops)
+	}
+}
+
+// A restore reads and checks the backup's metadata objects too: one byte
+// flipped in files_metadata.json is an integrity failure, and nothing is
+// left in the directory.
+func TestBackupFetchChecksMetadata(t *testing.T) {
+	t.Parallel()
+	g := gatewaytest.Start(t, gatewaytest.Options{})
+	c := newClient(t, g.URL, g.Token("db", "push", "fetch"), nil)
+	b := standardBackup(t, "")
+	b.meta = map[string][]byte{
+		"metadata.json":       []byte(`{"start_lsn":67108904,"finish_lsn":67108960}`),
+		"files_metadata.json": []byte(`{"Files":{"base/1/1259":{"IsIncremented":false,"IsSkipped":false}}}`),
+	}
+	pushBackup(t, c, fetchName, b)
+	root := t.TempDir()
+	res, err := c.FetchBackup(context.Background(), fetchName, filepath.Join(root, "good"), client.RestoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Objects != 6 {
+		t.Fatalf("%d objects fetched, want 6 (4 tars and 2 metadata objects)", res.Objects)
+	}
+	for _, object := range []string{"files_metadata.json", "metadata.json"} {
+		stored := filepath.Join(g.Data, "store", "db", "basebackups_005", fetchName, object)
+		data, err := os.ReadFile(stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)/2] ^= 1
+		if err := os.WriteFile(stored, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(root, "bad-"+object)
+		_, err = c.FetchBackup(context.Background(), fetchName, dir, client.RestoreOptions{})
+		if e := wantKind(t, object+" damaged", err, client.ErrIntegrity); !strings.Contains(e.Error(), object) {
+			t.Fatalf("the failure does not name %s: %v", object, err)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Fatalf("the failed restore left %s (%v)", dir, err)
+		}
+		data[len(data)/2] ^= 1
+		os.WriteFile(stored, data, 0o600)
 	}
 }
