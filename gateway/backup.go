@@ -533,11 +533,7 @@ func (s *Server) listBackups(c *fiber.Ctx) error {
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
 	}
-	out := make([]protocol.BackupSummary, 0, len(list))
-	for _, b := range list {
-		out = append(out, summary(b))
-	}
-	return c.JSON(out)
+	return c.JSON(s.summaries(list))
 }
 
 // getBackup is GET /v1/clusters/{cluster}/backups/{name|LATEST}.

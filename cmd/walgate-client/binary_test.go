@@ -256,6 +256,11 @@ func TestIntegrity(t *testing.T) {
 		expectExit(t, fmt.Sprintf("byte %d of %d flipped", at, len(stored)), walClient(t, env, "wal-fetch", seg2, dest), 200, "integrity failure")
 		dirHolds(t, dst)
 	}
+	// wal-verify names the segment whose every copy failed its checks.
+	r := walClient(t, env, "wal-verify", "--no-db")
+	if r.code != 8 || !strings.Contains(r.stdout, "damaged: every stored copy of "+seg2+" fails its checks") || strings.Contains(r.stdout, "copy of "+seg1) {
+		t.Fatalf("wal-verify after the damage: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	// The untouched object still restores.
 	expectExit(t, "fetch of the intact object", walClient(t, env, "wal-fetch", seg1, dest), 0)
 	if !bytes.Equal(readAll(t, dest), data) {
