@@ -250,3 +250,35 @@ func TestBackupFetchChecksMetadata(t *testing.T) {
 		os.WriteFile(stored, data, 0o600)
 	}
 }
+
+// Damage in the small objects a restore reads first and last (the
+// backup_label and pg_control tars) is an integrity failure like damage in
+// a data partition, not a broken transfer; nothing is left behind.
+func TestBackupFetchDamagedLabelAndControl(t *testing.T) {
+	t.Parallel()
+	g := gatewaytest.Start(t, gatewaytest.Options{})
+	c := newClient(t, g.URL, g.Token("db", "push", "fetch"), nil)
+	pushBackup(t, c, fetchName, standardBackup(t, ""))
+	root := t.TempDir()
+	for _, object := range []string{"backup_label.tar.zst", "pg_control.tar.zst"} {
+		stored := filepath.Join(g.Data, "store", "db", "basebackups_005", fetchName, "tar_partitions", object)
+		data, err := os.ReadFile(stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)/2] ^= 1
+		if err := os.WriteFile(stored, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(root, object)
+		_, err = c.FetchBackup(context.Background(), fetchName, dir, client.RestoreOptions{})
+		if e := wantKind(t, object+" damaged", err, client.ErrIntegrity); !strings.Contains(e.Error(), object) {
+			t.Fatalf("the failure does not name %s: %v", object, err)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Fatalf("the failed restore left %s (%v)", dir, err)
+		}
+		data[len(data)/2] ^= 1
+		os.WriteFile(stored, data, 0o600)
+	}
+}
