@@ -229,25 +229,34 @@ func TestBackupFetchChecksMetadata(t *testing.T) {
 		t.Fatalf("%d objects fetched, want 6 (4 tars and 2 metadata objects)", res.Objects)
 	}
 	for _, object := range []string{"files_metadata.json", "metadata.json"} {
-		stored := filepath.Join(g.Data, "store", "db", "basebackups_005", fetchName, object)
-		data, err := os.ReadFile(stored)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data[len(data)/2] ^= 1
-		if err := os.WriteFile(stored, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		dir := filepath.Join(root, "bad-"+object)
-		_, err = c.FetchBackup(context.Background(), fetchName, dir, client.RestoreOptions{})
-		if e := wantKind(t, object+" damaged", err, client.ErrIntegrity); !strings.Contains(e.Error(), object) {
-			t.Fatalf("the failure does not name %s: %v", object, err)
-		}
-		if _, err := os.Stat(dir); !os.IsNotExist(err) {
-			t.Fatalf("the failed restore left %s (%v)", dir, err)
-		}
-		data[len(data)/2] ^= 1
-		os.WriteFile(stored, data, 0o600)
+		wantDamageFound(t, c, filepath.Join(g.Data, "store", "db", "basebackups_005", fetchName, object), filepath.Join(root, object))
+	}
+}
+
+// wantDamageFound flips a byte of the stored object at path, checks that
+// restoring the backup into dir fails with an integrity error naming the
+// object and leaves no dir, and undoes the damage.
+func wantDamageFound(t *testing.T, c *client.Client, path, dir string) {
+	t.Helper()
+	object := filepath.Base(path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 1
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.FetchBackup(context.Background(), fetchName, dir, client.RestoreOptions{})
+	if e := wantKind(t, object+" damaged", err, client.ErrIntegrity); !strings.Contains(e.Error(), object) {
+		t.Fatalf("the failure does not name %s: %v", object, err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the failed restore left %s (%v)", dir, err)
+	}
+	data[len(data)/2] ^= 1
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -261,24 +270,6 @@ func TestBackupFetchDamagedLabelAndControl(t *testing.T) {
 	pushBackup(t, c, fetchName, standardBackup(t, ""))
 	root := t.TempDir()
 	for _, object := range []string{"backup_label.tar.zst", "pg_control.tar.zst"} {
-		stored := filepath.Join(g.Data, "store", "db", "basebackups_005", fetchName, "tar_partitions", object)
-		data, err := os.ReadFile(stored)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data[len(data)/2] ^= 1
-		if err := os.WriteFile(stored, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		dir := filepath.Join(root, object)
-		_, err = c.FetchBackup(context.Background(), fetchName, dir, client.RestoreOptions{})
-		if e := wantKind(t, object+" damaged", err, client.ErrIntegrity); !strings.Contains(e.Error(), object) {
-			t.Fatalf("the failure does not name %s: %v", object, err)
-		}
-		if _, err := os.Stat(dir); !os.IsNotExist(err) {
-			t.Fatalf("the failed restore left %s (%v)", dir, err)
-		}
-		data[len(data)/2] ^= 1
-		os.WriteFile(stored, data, 0o600)
+		wantDamageFound(t, c, filepath.Join(g.Data, "store", "db", "basebackups_005", fetchName, "tar_partitions", object), filepath.Join(root, object))
 	}
 }
