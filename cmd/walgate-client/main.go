@@ -75,7 +75,9 @@ Verbs:
                         WALGATE_DRILL_DIR or $TMPDIR), recover with a private
                         PostgreSQL, check every database (amcheck where
                         installed) and run FILE, then stop, clean up and send the
-                        report to the gateway; exit 7 if the drill failed
+                        report to the gateway; exit 7 if the drill failed,
+                        also when recovery (without --target-time) ended
+                        short of the newest archived segment or timeline
   wal-verify [--json] [--no-db]
                         can the archive restore the newest backup to now? WAL
                         gaps per timeline (delayed or lost), stalls, segments
