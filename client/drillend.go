@@ -65,8 +65,8 @@ func (d *drill) checkRecoveredToEnd(ctx context.Context, end archiveEnd) error {
 		return fmt.Errorf("recovery ended early: it replayed timeline %d, but the archive holds timeline %d (up to %s); a timeline history file could not be restored (the server log says which)",
 			on, newest.Timeline, newest.Name)
 	case on == newest.Timeline && strings.Compare(seg[8:], newest.Name[8:]) < 0:
-		return fmt.Errorf("recovery ended early: it replayed up to %s (segment %s), but the archive holds WAL up to %s; a segment could not be restored (the server log says which)",
-			d.rep.RecoveryEndLSN, seg[8:], newest.Name)
+		return fmt.Errorf("recovery ended early: it replayed up to %s (segment %08X%s), but the archive holds WAL up to %s; the next segment is missing from the archive or could not be restored (wal-verify and the server log say which)",
+			d.rep.RecoveryEndLSN, uint32(on), seg[8:], newest.Name)
 	}
 	return nil
 }
