@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/walgate/walgate/client"
 	"github.com/walgate/walgate/client/codec"
@@ -76,7 +77,7 @@ func watchAbsent(t *testing.T, path string) (stop func()) {
 			select {
 			case <-done:
 				return
-			default:
+			case <-time.After(50 * time.Microsecond):
 			}
 		}
 	})
