@@ -183,7 +183,7 @@ func (v *verifyingBody) Read(p []byte) (int, error) {
 			return n, &Error{Kind: ErrIntegrity, Op: v.op, Message: fmt.Sprintf("received %d bytes that do not match the SHA-256 recorded at backup time (%d bytes expected)", v.n, v.want.Size)}
 		}
 	} else if err != nil {
-		return n, &Error{Kind: ErrUnavailable, Op: v.op, Message: fmt.Sprintf("the transfer broke after %d of %d bytes", v.n, v.want.Size), Err: err}
+		return n, &Error{Kind: ErrUnavailable, Op: v.op, Message: fmt.Sprintf("the transfer broke after %d of %d bytes", v.n, v.want.Size), Err: &brokenStream{err}}
 	}
 	return n, err
 }

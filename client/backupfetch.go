@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +55,10 @@ type RestoreOptions struct {
 	// tablespaceRoot, when set, sends every tablespace to
 	// tablespaceRoot/<oid> (the drill's scratch directory).
 	tablespaceRoot string
+	// fileOps, when set, is told of each step that orders the restore on
+	// disk ("syncfs", "write"), with its path, after it succeeded
+	// ("write": before it starts); tests check the order.
+	fileOps func(op, path string)
 }
 
 // RecoverySettings are what FetchBackup writes for archive recovery.
@@ -372,6 +377,11 @@ func (c *Client) restore(ctx context.Context, d protocol.BackupDetail, dir strin
 	if err := r.planTablespaces(sentinel, label[basebackup.TablespaceMapMember]); err != nil {
 		return res, err
 	}
+	// The metadata objects are read and checked too, though a restore
+	// does not need them: damage anywhere in the backup is found now.
+	if err := r.verifyMetadata(ctx, chain != nil); err != nil {
+		return res, err
+	}
 
 	// The data files are synced once per filesystem after all parts are
 	// in, not one by one: per-file fsync serialises the restore on the
@@ -392,13 +402,14 @@ func (c *Client) restore(ctx context.Context, d protocol.BackupDetail, dir strin
 		for _, oid := range sortedOIDs(r.tsLocs) {
 			dirs = append(dirs, r.tsLocs[oid])
 		}
-		if err := syncFilesystems(dirs); err != nil {
+		if err := syncFilesystems(dirs, r.fileOp); err != nil {
 			return res, &Error{Kind: ErrRejected, Op: op, Message: "flushing the restored files to disk failed", Err: err}
 		}
 	}
 	if err := r.writeLabel(label); err != nil {
 		return res, err
 	}
+	r.fileOp("write", filepath.Join(dir, "global", "pg_control"))
 	if err := r.fetchObject(ctx, &r.d, objs.control, func(rd io.Reader) error {
 		_, err := basebackup.ExtractTar(rd, dir, xopts)
 		return err
@@ -479,27 +490,71 @@ feed:
 // fetchObject streams one object of the backup through decryption and
 // decompression into consume, then reads it to its very end so that the
 // codec checks the stream's end and OpenBackupFile's reader checks size
-// and SHA-256. A broken transfer is retried as a whole (consume must be
+// and SHA-256. A broken transfer or a failed check is retried as a whole,
+// so that the gateway serves another store's copy (consume must be
 // repeatable: extraction overwrites).
 func (r *restorer) fetchObject(ctx context.Context, d *protocol.BackupDetail, file string, consume func(io.Reader) error) error {
-	var err error
-	for attempt := 0; ; attempt++ {
-		var n int64
+	var n int64
+	err := r.c.retryFetch(ctx, func() error {
+		var err error
 		n, err = r.fetchObjectOnce(ctx, d, file, consume)
-		if err == nil {
-			r.mu.Lock()
-			r.objects++
-			r.stored += d.Files[file].Size
-			r.mu.Unlock()
+		return err
+	}, func(time.Duration) { r.prog.Add(-n) })
+	if err == nil {
+		r.mu.Lock()
+		r.objects++
+		r.stored += d.Files[file].Size
+		r.mu.Unlock()
+	}
+	return err
+}
+
+// verifyMetadata fetches every object of the backup outside
+// tar_partitions/ (metadata.json, files_metadata.json), checking its size
+// and SHA-256 and that it parses. A delta's files_metadata.json was read
+// with its chain already.
+func (r *restorer) verifyMetadata(ctx context.Context, chainRead bool) error {
+	for _, file := range sortedOIDs(r.d.Files) {
+		if strings.HasPrefix(file, basebackup.TarFolder+"/") || chainRead && file == "files_metadata.json" {
+			continue
 		}
-		if err == nil || !errors.Is(err, ErrUnavailable) || attempt >= r.c.cfg.Retries || ctx.Err() != nil {
-			return err
-		}
-		r.prog.Add(-n)
-		if serr := r.c.sleep(ctx, time.Duration(attempt+1)*500*time.Millisecond); serr != nil {
+		if err := r.fetchObject(ctx, &r.d, file, func(rd io.Reader) error {
+			if file == "files_metadata.json" {
+				_, err := basebackup.ParseFilesMetadata(rd)
+				return err
+			}
+			return validJSON(rd)
+		}); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// validJSON reads one JSON value from rd, token by token (in bounded
+// memory), and fails if it is not valid JSON or something follows it.
+func validJSON(rd io.Reader) error {
+	dec := json.NewDecoder(rd)
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("%w: not valid JSON: %w", codec.ErrCorrupt, err)
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			break
+		}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: data follows the JSON document", codec.ErrCorrupt)
+	}
+	return nil
 }
 
 // objectSource counts the stored bytes read and keeps the first error.
@@ -529,7 +584,7 @@ func (r *restorer) fetchObjectOnce(ctx context.Context, d *protocol.BackupDetail
 	}
 	body, err := r.c.OpenBackupFile(ctx, d.Name, file, want)
 	if err != nil {
-		return 0, err
+		return 0, objectError(ctx, op, err)
 	}
 	defer body.Close()
 	src := &objectSource{r: body, prog: r.prog}
@@ -590,7 +645,7 @@ func objectError(ctx context.Context, op string, err error) error {
 	case isLocalError(err):
 		return &Error{Kind: ErrRejected, Op: op, Message: "writing the restored files failed", Err: err}
 	case errors.Is(err, codec.ErrAuth) && !errors.Is(err, codec.ErrTruncated):
-		return &Error{Kind: ErrIntegrity, Op: op, Message: "integrity check failed: decryption failed although the stored bytes match their recorded SHA-256: wrong key (check WALGATE_ENCRYPTION_KEY and _TRANSFORM)", Err: err}
+		return &Error{Kind: ErrIntegrity, Op: op, Message: "integrity check failed: decryption failed although the stored bytes match their recorded SHA-256: wrong key (check WALGATE_ENCRYPTION_KEY and _TRANSFORM)", Err: &notStorage{err}}
 	case errors.Is(err, basebackup.ErrUnsafeMember):
 		return &Error{Kind: ErrIntegrity, Op: op, Message: "integrity check failed: refused a tar member", Err: err}
 	}
@@ -743,6 +798,7 @@ func (r *restorer) writeLabel(label map[string][]byte) error {
 				return fail(err)
 			}
 		}
+		r.fileOp("write", filepath.Join(r.dir, basebackup.TablespaceMapMember))
 		if err := writeFileSync(filepath.Join(r.dir, basebackup.TablespaceMapMember), []byte(m.String()), r.opts.Fsync); err != nil {
 			return fail(err)
 		}
@@ -752,6 +808,7 @@ func (r *restorer) writeLabel(label map[string][]byte) error {
 			}
 		}
 	}
+	r.fileOp("write", filepath.Join(r.dir, basebackup.LabelMember))
 	if err := writeFileSync(filepath.Join(r.dir, basebackup.LabelMember), label[basebackup.LabelMember], r.opts.Fsync); err != nil {
 		return fail(err)
 	}
@@ -943,8 +1000,8 @@ func syncPath(path string) error {
 }
 
 // syncFilesystems flushes every filesystem holding one of dirs (syncfs(2)):
-// one flush for all the files written there.
-func syncFilesystems(dirs []string) error {
+// one flush for all the files written there. done is told of each.
+func syncFilesystems(dirs []string, done func(op, path string)) error {
 	for _, d := range dirs {
 		f, err := os.Open(d)
 		if err != nil {
@@ -955,6 +1012,14 @@ func syncFilesystems(dirs []string) error {
 		if err != nil {
 			return fmt.Errorf("syncfs %s: %w", d, err)
 		}
+		done("syncfs", d)
 	}
 	return nil
+}
+
+// fileOp tells opts.fileOps of a step, if anyone listens.
+func (r *restorer) fileOp(op, path string) {
+	if r.opts.fileOps != nil {
+		r.opts.fileOps(op, path)
+	}
 }

@@ -36,6 +36,9 @@ type testBackup struct {
 	spcmap  string
 	spec    *basebackup.TablespaceSpec
 	delta   bool
+	// meta holds objects stored as they are beside tar_partitions/
+	// (metadata.json, files_metadata.json).
+	meta map[string][]byte
 }
 
 // files is what a restore must produce: relative path -> content (nil
@@ -153,6 +156,11 @@ func tryPushBackup(t *testing.T, c *client.Client, name string, b testBackup) er
 		t.Fatal(err)
 	}
 	put("backup_label.tar.zst", lbl.Bytes())
+	for object, body := range b.meta {
+		if _, err := u.Upload(ctx, object, "none", "none", bytes.NewReader(body)); err != nil {
+			t.Fatalf("upload %s: %v", object, err)
+		}
+	}
 	tli := uint32(1)
 	sysid := uint64(7711916313960645312)
 	s := basebackup.Sentinel{LSN: 0x4000028, FinishLSN: 0x4000100, Timeline: &tli, PgVersion: 150018,

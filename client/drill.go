@@ -287,6 +287,14 @@ func (d *drill) steps(ctx context.Context) error {
 		return err
 	}
 
+	// What a recovery to the end of the archive must reach, read before it
+	// starts (archiving goes on meanwhile).
+	var end archiveEnd
+	if d.opts.TargetTime == "" {
+		if end, err = d.readArchiveEnd(ctx); err != nil {
+			return err
+		}
+	}
 	d.logf("starting PostgreSQL (%s) on 127.0.0.1:%d, restore_command through %s", d.bin, d.port, d.exe)
 	recStart := time.Now()
 	err = d.start(ctx)
@@ -298,6 +306,9 @@ func (d *drill) steps(ctx context.Context) error {
 		return err
 	}
 	if err := d.recordRecoveryEnd(ctx); err != nil {
+		return err
+	}
+	if err := d.checkRecoveredToEnd(ctx, end); err != nil {
 		return err
 	}
 	d.logf("recovered to %s (last transaction %s) in %.1fs; running checks", d.rep.RecoveryEndLSN, orNone(d.rep.RecoveryEndTime), d.rep.RecoverySeconds)

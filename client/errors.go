@@ -66,7 +66,7 @@ func kindOfCode(code protocol.Code, status int) error {
 		return ErrAuth
 	case protocol.CodeConflict:
 		return ErrConflict
-	case protocol.CodeHashMismatch:
+	case protocol.CodeHashMismatch, protocol.CodeDamaged:
 		return ErrIntegrity
 	case protocol.CodeUnavailable, protocol.CodeInternal, protocol.CodeTimeout:
 		return ErrUnavailable

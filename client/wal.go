@@ -111,25 +111,75 @@ func (c *Client) PushWAL(ctx context.Context, path string) (PushResult, error) {
 
 // FetchWAL restores the archived WAL file name to dest. dest appears,
 // complete and verified, or not at all.
+//
+// A download that breaks off or whose bytes fail a check (hash, size,
+// decoding, decryption, content identity) is fetched again from the
+// start: the gateway marks a copy that failed its own check and serves
+// another holder's copy on the next request, and answers with an integrity
+// error once no good copy is left. Attempts are bounded in number
+// (fetchAttempts) and in time (RetryWindow).
 func (c *Client) FetchWAL(ctx context.Context, name, dest string) (err error) {
 	op := "fetch " + name
 	if _, err := protocol.ValidateWALName(name); err != nil {
 		return &Error{Kind: ErrRejected, Op: op, Message: "not a WAL file name (restore_command must pass %f)", Err: err}
 	}
-	// Retries are whole downloads: a partial one is discarded.
-	var lastErr error
-	for attempt := 0; attempt <= c.cfg.Retries; attempt++ {
-		if attempt > 0 {
-			if err := c.sleep(ctx, time.Duration(attempt)*500*time.Millisecond); err != nil {
-				return lastErr
-			}
+	return c.retryFetch(ctx, func() error { return c.fetchOnce(ctx, op, name, dest) }, func(time.Duration) {})
+}
+
+// RetryWindow bounds the time a fetch spends retrying one object: no new
+// attempt starts after it.
+const RetryWindow = 2 * time.Minute
+
+// fetchAttempts is how often one object is fetched at most: WALGATE_RETRIES
+// more times than once, but at least twice more after a failed check, so
+// that a group of three stores can fail over twice.
+func (c *Client) fetchAttempts() int { return max(c.cfg.Retries, 2) + 1 }
+
+// retryableFetch reports whether a failed download is worth another try:
+// the gateway was unreachable or failing, the transfer broke, or the bytes
+// failed a check (another copy may be good). Local, authorisation and
+// not-found failures are final.
+func retryableFetch(err error) bool {
+	var ns *notStorage
+	return (errors.Is(err, ErrUnavailable) || errors.Is(err, ErrIntegrity)) && !errors.As(err, &ns)
+}
+
+// notStorage marks a failed check that another copy cannot cure: the
+// stored bytes verified, so the key or the backup itself is wrong.
+type notStorage struct{ err error }
+
+func (n *notStorage) Error() string { return n.err.Error() }
+func (n *notStorage) Unwrap() error { return n.err }
+
+// retryFetch runs once until it succeeds, fails for good, or the attempts
+// or RetryWindow run out. Unavailable failures get WALGATE_RETRIES extra
+// attempts; failed checks get fetchAttempts in all. before is told of each
+// retry's delay (restorers use it to undo progress).
+func (c *Client) retryFetch(ctx context.Context, once func() error, before func(time.Duration)) error {
+	began := time.Now()
+	var err error
+	for attempt := 0; ; attempt++ {
+		err = once()
+		if err == nil || !retryableFetch(err) || ctx.Err() != nil {
+			return err
 		}
-		lastErr = c.fetchOnce(ctx, op, name, dest)
-		if lastErr == nil || !errors.Is(lastErr, ErrUnavailable) {
-			return lastErr
+		limit := c.cfg.Retries + 1
+		var broke *brokenStream
+		if errors.Is(err, ErrIntegrity) || errors.As(err, &broke) {
+			// The gateway answered, then the bytes failed or broke off:
+			// it cuts the stream of a copy that fails its own check, and
+			// serves another copy, or says none is good, next time.
+			limit = c.fetchAttempts()
+		}
+		delay := time.Duration(attempt+1) * 500 * time.Millisecond
+		if attempt+1 >= limit || time.Since(began)+delay > RetryWindow {
+			return err
+		}
+		before(delay)
+		if c.sleep(ctx, delay) != nil {
+			return err
 		}
 	}
-	return lastErr
 }
 
 func (c *Client) fetchOnce(ctx context.Context, op, name, dest string) (err error) {
@@ -224,10 +274,17 @@ func (c *Client) fetchCopyError(op string, err error, got, want int64) error {
 	case errors.Is(err, codec.ErrAuth) && !errors.Is(err, codec.ErrTruncated):
 		return &Error{Kind: ErrIntegrity, Op: op, Message: "decryption failed: wrong key (check WALGATE_ENCRYPTION_KEY and _TRANSFORM) or the object was tampered with", Err: err}
 	case got < want && !errors.Is(err, codec.ErrCorrupt):
-		return &Error{Kind: ErrUnavailable, Op: op, Message: fmt.Sprintf("the transfer broke after %d of %d bytes", got, want), Err: err}
+		return &Error{Kind: ErrUnavailable, Op: op, Message: fmt.Sprintf("the transfer broke after %d of %d bytes", got, want), Err: &brokenStream{err}}
 	}
 	return &Error{Kind: ErrIntegrity, Op: op, Message: "the archived object does not decode", Err: err}
 }
+
+// brokenStream marks a transfer that broke off after the gateway answered:
+// a network failure, or the gateway cutting a copy that failed its check.
+type brokenStream struct{ err error }
+
+func (b *brokenStream) Error() string { return b.err.Error() }
+func (b *brokenStream) Unwrap() error { return b.err }
 
 type countingReader struct {
 	r io.Reader

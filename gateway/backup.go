@@ -495,11 +495,7 @@ func (s *Server) listBackups(c *fiber.Ctx) error {
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
 	}
-	out := make([]protocol.BackupSummary, 0, len(list))
-	for _, b := range list {
-		out = append(out, fleet.BackupSummary(b))
-	}
-	return c.JSON(out)
+	return c.JSON(s.summaries(list))
 }
 
 // getBackup is GET /v1/clusters/{cluster}/backups/{name|LATEST}.
@@ -553,7 +549,7 @@ func (s *Server) getBackupFile(c *fiber.Ctx) error {
 	}
 	rc, err := s.stores.OpenObject(context.Background(), stores.BackupFileCopy(cluster, b, file, rec), rec.Holders(b.Backend))
 	if err != nil {
-		return &apiError{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("the catalog lists %s of %s but no backend can read it", file, b.Name), Err: err}
+		return unreadable(file+" of "+b.Name, err)
 	}
 	c.Locals(localBytes, rec.Size)
 	c.Response().SetBodyStream(rc, int(rec.Size))

@@ -26,5 +26,9 @@ func (s *Server) getHealth(c *fiber.Ctx) error {
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
 	}
-	return c.JSON(st)
+	out, err := s.withDamage(cluster, st)
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+	}
+	return c.JSON(out)
 }

@@ -26,6 +26,8 @@ type metrics struct {
 	bytesOut *prometheus.CounterVec   // op
 	// lifecycle counts applied lifecycle actions by kind and result.
 	lifecycle *prometheus.CounterVec // kind, result
+	// lost counts objects found without a good copy on any backend.
+	lost *prometheus.CounterVec // cluster, backend
 }
 
 func newMetrics(s *Server) *metrics {
@@ -41,7 +43,9 @@ func newMetrics(s *Server) *metrics {
 		Help: "Object bytes sent, by operation."}, []string{"op"})
 	m.lifecycle = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walgate_lifecycle_actions_total",
 		Help: "Lifecycle actions carried out (set-class, delete) by result (done, failed)."}, []string{"kind", "result"})
-	m.reg.MustRegister(m.lifecycle, m.requests, m.duration, m.bytesIn, m.bytesOut, fleetCollector{s}, prometheus.NewGoCollector())
+	m.lost = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walgate_unrepairable_objects_total",
+		Help: "Objects whose repair found no good copy on any backend (each counted once per gateway run)."}, []string{"cluster", "backend"})
+	m.reg.MustRegister(m.lost, m.lifecycle, m.requests, m.duration, m.bytesIn, m.bytesOut, fleetCollector{s}, prometheus.NewGoCollector())
 	return m
 }
 

@@ -109,6 +109,7 @@ func New(cfg Config, cat *index.Catalog, st *stores.Set, log *slog.Logger) (*Ser
 		Observe: func(kind lifecycle.ActionKind, result string) {
 			s.metrics.lifecycle.WithLabelValues(string(kind), result).Inc()
 		}})
+	st.OnLost = func(cp index.Copy) { s.metrics.lost.WithLabelValues(cp.Cluster, cp.Backend).Inc() }
 	st.Start()
 	s.uiKey = newUIKey()
 	s.app = fiber.New(fiber.Config{
@@ -352,6 +353,10 @@ func (s *Server) Stores() *stores.Set { return s.stores }
 func (s *Server) Lifecycle(ctx context.Context, opts apply.Options, now time.Time) (apply.Result, error) {
 	return s.lc.Run(ctx, opts, now)
 }
+
+// LostObjects lists the objects found without a good copy on any backend
+// since the gateway started.
+func (s *Server) LostObjects() []index.Copy { return s.stores.LostObjects() }
 
 // FleetStatus evaluates every cluster from the running gateway's WAL
 // summaries.

@@ -245,7 +245,7 @@ func (s *Server) getWAL(c *fiber.Ctx) error {
 	}
 	rc, err := s.stores.OpenObject(context.Background(), stores.WALCopy(cluster, obj), obj.Holders())
 	if err != nil {
-		return &apiError{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("the catalog lists %s but no backend can read it", name), Err: err}
+		return unreadable(name, err)
 	}
 	c.Locals(localBytes, obj.Size)
 	// fasthttp streams rc after the handler returns and closes it.

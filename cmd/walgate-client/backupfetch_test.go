@@ -171,6 +171,17 @@ func TestBackupListAndFetch(t *testing.T) {
 	r = walClient(t, env, "backup-fetch", empty, backupName)
 	expectExit(t, "backup-fetch of a corrupted backup", r, 4, "tar_partitions/part_002.tar.zst", "integrity check failed")
 	dirHolds(t, empty)
+	// The gateway found the only copy damaged: backup-list and wal-verify
+	// say that the backup cannot be restored.
+	r = walClient(t, env, "backup-list")
+	expectExit(t, "backup-list after the damage", r, 0)
+	if !strings.Contains(r.stdout, backupName+" CANNOT be restored: its object tar_partitions/part_002.tar.zst is damaged or missing on every store") {
+		t.Fatalf("backup-list does not say the backup cannot be restored:\n%s", r.stdout)
+	}
+	r = walClient(t, env, "wal-verify", "--no-db")
+	if r.code != 8 || !strings.Contains(r.stdout, "newest backup "+backupName) || !strings.Contains(r.stdout, "CANNOT be restored: its object tar_partitions/part_002.tar.zst") {
+		t.Fatalf("wal-verify after the damage: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	// Without the key: exit 4, a clear message, nothing written.
 	noKey := clientEnv(g.URL, g.Token(cluster, "fetch"))
 	r = walClient(t, noKey, "backup-fetch", empty, backupName)

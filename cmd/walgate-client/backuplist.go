@@ -53,7 +53,15 @@ func runBackupList(ctx context.Context, c *client.Client, args []string, stdout 
 			lsnText(b.StartLSN), lsnText(b.FinishLSN), b.Timeline,
 			humanBytes(b.UncompressedSize), humanBytes(b.StoredSize), b.PgVersion/10000)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, b := range list {
+		if b.Unrestorable != "" {
+			fmt.Fprintf(stdout, "%s CANNOT be restored: %s\n", b.Name, b.Unrestorable)
+		}
+	}
+	return nil
 }
 
 // humanBytes formats a size with a binary unit.

@@ -72,7 +72,7 @@ func TestPushFetch(t *testing.T) {
 	r = walClient(t, env, "wal-push")
 	expectExit(t, "wal-push without an argument", r, 2, "(%p)")
 	r = walClient(t, env, "wal-fetch", seg1)
-	expectExit(t, "wal-fetch with one argument", r, 2, "(%f)", "(%p)")
+	expectExit(t, "wal-fetch with one argument", r, 200, "(%f)", "(%p)")
 	if r := walClient(t, env, "frobnicate"); r.code != 2 {
 		t.Fatalf("unknown verb: exit %d", r.code)
 	}
@@ -82,7 +82,7 @@ func TestPushFetch(t *testing.T) {
 	// A missing source file is a local problem.
 	expectExit(t, "wal-push of a missing file", walClient(t, env, "wal-push", filepath.Join(src, seg2)), 6, "cannot read")
 	// A destination in a missing directory: nothing is created.
-	expectExit(t, "wal-fetch into a missing directory", walClient(t, env, "wal-fetch", seg1, filepath.Join(dst, "no", "x")), 6)
+	expectExit(t, "wal-fetch into a missing directory", walClient(t, env, "wal-fetch", seg1, filepath.Join(dst, "no", "x")), 200)
 	dirHolds(t, dst)
 }
 
@@ -99,10 +99,10 @@ func TestInvalidNames(t *testing.T) {
 	} {
 		p := writeFile(t, src, name, []byte("x"))
 		expectExit(t, "wal-push "+name, walClient(t, env, "wal-push", p), 6, "not a WAL file name")
-		expectExit(t, "wal-fetch "+name, walClient(t, env, "wal-fetch", name, filepath.Join(dst, "x")), 6, "not a WAL file name")
+		expectExit(t, "wal-fetch "+name, walClient(t, env, "wal-fetch", name, filepath.Join(dst, "x")), 200, "not a WAL file name")
 	}
 	for _, name := range []string{"", "..", "../" + seg1, seg1 + "/..", "/" + seg1, "../../catalog.db"} {
-		expectExit(t, fmt.Sprintf("wal-fetch %q", name), walClient(t, env, "wal-fetch", name, filepath.Join(dst, "x")), 6, "not a WAL file name")
+		expectExit(t, fmt.Sprintf("wal-fetch %q", name), walClient(t, env, "wal-fetch", name, filepath.Join(dst, "x")), 200, "not a WAL file name")
 	}
 	expectExit(t, "wal-push of a directory named ..", walClient(t, env, "wal-push", filepath.Join(src, "..")), 6)
 	expectExit(t, "wal-push of an empty path", walClient(t, env, "wal-push", ""), 6)
@@ -150,7 +150,7 @@ func TestAuth(t *testing.T) {
 			expectExit(t, c.what+" fetching", r, 0)
 			os.Remove(dest)
 		} else {
-			expectExit(t, c.what+" fetching", r, 3, c.msg)
+			expectExit(t, c.what+" fetching", r, 200, c.msg)
 		}
 		r = walClient(t, env, "wal-push", p2)
 		if c.push {
@@ -163,9 +163,9 @@ func TestAuth(t *testing.T) {
 	waitStore(t, g.Data, "main/wal_005/"+seg1+".zst", "main/wal_005/"+seg2+".zst")
 
 	// No token, a token of another cluster: the client's own checks.
-	expectExit(t, "no token", walClient(t, map[string]string{"WALGATE_URL": g.URL}, "wal-fetch", seg1, dest), 2, "WALGATE_TOKEN")
+	expectExit(t, "no token", walClient(t, map[string]string{"WALGATE_URL": g.URL}, "wal-fetch", seg1, dest), 200, "WALGATE_TOKEN")
 	other := g.Token("other", "push", "fetch")
-	expectExit(t, "token of another cluster", walClient(t, clientEnv(g.URL, other, "WALGATE_CLUSTER", cluster), "wal-fetch", seg1, dest), 2, "WALGATE_CLUSTER", `"other"`)
+	expectExit(t, "token of another cluster", walClient(t, clientEnv(g.URL, other, "WALGATE_CLUSTER", cluster), "wal-fetch", seg1, dest), 200, "WALGATE_CLUSTER", `"other"`)
 	// Without WALGATE_CLUSTER the token's own cluster is used: the other
 	// cluster's archive, where seg1 is not.
 	expectExit(t, "token of another cluster, its own archive", walClient(t, clientEnv(g.URL, other), "wal-fetch", seg1, dest), 74)
@@ -241,9 +241,9 @@ func TestIntegrity(t *testing.T) {
 	}
 	dest := filepath.Join(dst, "RECOVERYXLOG")
 
-	expectExit(t, "wrong key", walClient(t, withKey(base, keyHex2), "wal-fetch", seg1, dest), 4, "wrong key")
+	expectExit(t, "wrong key", walClient(t, withKey(base, keyHex2), "wal-fetch", seg1, dest), 200, "wrong key")
 	dirHolds(t, dst)
-	expectExit(t, "no key", walClient(t, base, "wal-fetch", seg1, dest), 4, "WALGATE_ENCRYPTION_KEY")
+	expectExit(t, "no key", walClient(t, base, "wal-fetch", seg1, dest), 200, "WALGATE_ENCRYPTION_KEY")
 	dirHolds(t, dst)
 
 	obj := filepath.Join(g.Data, "store", cluster, "wal_005", seg2+".zst")
@@ -254,8 +254,13 @@ func TestIntegrity(t *testing.T) {
 		if err := os.WriteFile(obj, bad, 0o640); err != nil {
 			t.Fatal(err)
 		}
-		expectExit(t, fmt.Sprintf("byte %d of %d flipped", at, len(stored)), walClient(t, env, "wal-fetch", seg2, dest), 4)
+		expectExit(t, fmt.Sprintf("byte %d of %d flipped", at, len(stored)), walClient(t, env, "wal-fetch", seg2, dest), 200, "integrity failure")
 		dirHolds(t, dst)
+	}
+	// wal-verify names the segment whose every copy failed its checks.
+	r := walClient(t, env, "wal-verify", "--no-db")
+	if r.code != 8 || !strings.Contains(r.stdout, "damaged: every stored copy of "+seg2+" fails its checks") || strings.Contains(r.stdout, "copy of "+seg1) {
+		t.Fatalf("wal-verify after the damage: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	// The untouched object still restores.
 	expectExit(t, "fetch of the intact object", walClient(t, env, "wal-fetch", seg1, dest), 0)
@@ -275,7 +280,7 @@ func TestGatewayDown(t *testing.T) {
 	for _, retries := range []string{"0", "1"} {
 		env := clientEnv(url, tok, "WALGATE_RETRIES", retries)
 		r := walClient(t, env, "wal-fetch", seg1, filepath.Join(dst, "x"))
-		expectExit(t, "fetch, retries "+retries, r, 1, "cannot reach the gateway")
+		expectExit(t, "fetch, retries "+retries, r, 200, "cannot reach the gateway")
 		if r.took > 5*time.Second {
 			t.Fatalf("fetch against a closed port took %v", r.took)
 		}
@@ -286,6 +291,18 @@ func TestGatewayDown(t *testing.T) {
 		}
 		expectExit(t, "check", walClient(t, env, "check"), 1, "cannot reach the gateway")
 	}
+	// PostgreSQL runs restore_command in the data directory: with
+	// standby.signal there, an unreachable gateway is a soft failure (the
+	// standby retries by itself); with recovery.signal it stops recovery.
+	pgdata := t.TempDir()
+	writeFile(t, pgdata, "recovery.signal", nil)
+	env := clientEnv(url, tok)
+	expectExit(t, "fetch in archive recovery", runBinIn(t, pgdata, env, clientBin, "wal-fetch", seg1, filepath.Join(dst, "x")), 200, seg1, "cannot reach the gateway", "recovery stops")
+	writeFile(t, pgdata, "standby.signal", nil)
+	expectExit(t, "fetch on a standby", runBinIn(t, pgdata, env, clientBin, "wal-fetch", seg1, filepath.Join(dst, "x")), 1, seg1, "cannot reach the gateway", "standby retries")
+	// A standby still stops on what waiting cannot cure.
+	bad := clientEnv(url, "not a token")
+	expectExit(t, "fetch on a standby, bad token", runBinIn(t, pgdata, bad, clientBin, "wal-fetch", seg1, filepath.Join(dst, "x")), 200, "WALGATE_TOKEN")
 	dirHolds(t, dst)
 }
 
@@ -303,7 +320,7 @@ func TestFetchCut(t *testing.T) {
 		px := startProxy(t, target, 0, after)
 		cenv := clientEnv("http://"+px.addr(), env["WALGATE_TOKEN"], "WALGATE_RETRIES", "1")
 		r := walClient(t, cenv, "wal-fetch", seg1, filepath.Join(dst, "RECOVERYXLOG"))
-		expectExit(t, fmt.Sprintf("cut after %d bytes", after), r, 1)
+		expectExit(t, fmt.Sprintf("cut after %d bytes", after), r, 200)
 		if px.cuts.Load() < 2 {
 			t.Fatalf("cut after %d bytes: the proxy cut %d connections, want one per attempt", after, px.cuts.Load())
 		}
@@ -364,7 +381,7 @@ func TestTLS(t *testing.T) {
 	dst := t.TempDir()
 	env := clientEnv(g.URL, tok)
 	expectExit(t, "push without WALGATE_CA_FILE", walClient(t, env, "wal-push", p1), 3, "WALGATE_CA_FILE")
-	expectExit(t, "fetch without WALGATE_CA_FILE", walClient(t, env, "wal-fetch", seg1, filepath.Join(dst, "x")), 3, "WALGATE_CA_FILE")
+	expectExit(t, "fetch without WALGATE_CA_FILE", walClient(t, env, "wal-fetch", seg1, filepath.Join(dst, "x")), 200, "WALGATE_CA_FILE")
 	expectExit(t, "check without WALGATE_CA_FILE", walClient(t, env, "check"), 3, "WALGATE_CA_FILE")
 	waitStore(t, g.Data)
 	// The wrong CA: the client's own certificate is no CA.
@@ -415,7 +432,7 @@ func TestTLS(t *testing.T) {
 	noCert := clientEnv(m.URL, mtok, "WALGATE_CA_FILE", pki.CACert)
 	for i := range 3 { // the refusal of a missing certificate may come after the handshake: repeat
 		expectExit(t, fmt.Sprintf("mTLS push without a client certificate (%d)", i), walClient(t, noCert, "wal-push", p2), 3, "WALGATE_CLIENT_CERT")
-		expectExit(t, fmt.Sprintf("mTLS fetch without a client certificate (%d)", i), walClient(t, noCert, "wal-fetch", seg2, filepath.Join(dst, "x")), 3, "WALGATE_CLIENT_CERT")
+		expectExit(t, fmt.Sprintf("mTLS fetch without a client certificate (%d)", i), walClient(t, noCert, "wal-fetch", seg2, filepath.Join(dst, "x")), 200, "WALGATE_CLIENT_CERT")
 	}
 	waitStore(t, m.Data)
 	dirHolds(t, dst)
@@ -448,7 +465,7 @@ func TestInsecureHTTP(t *testing.T) {
 			t.Fatalf("refusal took %v", r.took)
 		}
 		r = walClient(t, env, "wal-fetch", seg1, filepath.Join(dst, "x"))
-		expectExit(t, "fetch from "+u, r, 2, "refusing plain http://")
+		expectExit(t, "fetch from "+u, r, 200, "refusing plain http://")
 	}
 	dirHolds(t, dst)
 }
@@ -484,7 +501,7 @@ func TestConfigErrors(t *testing.T) {
 			t.Fatalf("the key shows in the message: %s", r.stderr)
 		}
 		r = walClient(t, c.env, "wal-fetch", seg1, filepath.Join(dst, "x"))
-		expectExit(t, fmt.Sprintf("fetch with %v", c.env), r, 2, c.want)
+		expectExit(t, fmt.Sprintf("fetch with %v", c.env), r, 200, c.want)
 	}
 	dirHolds(t, dst)
 	waitStore(t, g.Data)

@@ -64,7 +64,14 @@ type result struct {
 // timeout; a run that hits the timeout fails the test.
 func runBin(t testing.TB, env map[string]string, bin string, args ...string) result {
 	t.Helper()
+	return runBinIn(t, "", env, bin, args...)
+}
+
+// runBinIn is runBin in working directory dir ("" = this process's).
+func runBinIn(t testing.TB, dir string, env map[string]string, bin string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
 	cmd.Env = []string{}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)

@@ -16,7 +16,9 @@ import (
 )
 
 // Exit codes. PostgreSQL treats any non-zero code of restore_command below
-// 126 as "file not available", and retries archive_command on any failure.
+// 126 as "file not available" (archive recovery ends there), and retries
+// archive_command on any failure; wal-fetch therefore answers 0, 74 or
+// exitStopRecovery (see walfetch.go).
 const (
 	exitOK          = 0
 	exitUnavailable = 1  // gateway unreachable or failing; retry later
@@ -42,7 +44,12 @@ Verbs:
   wal-push PATH         compress, encrypt and archive one WAL file; exits 0 only
                         when the gateway acknowledged it durably, hash verified
   wal-fetch NAME DEST   restore WAL file NAME to DEST; DEST appears complete and
-                        verified, or not at all
+                        verified, or not at all. Exits 0 (restored), 74 (the
+                        gateway's catalog has no such file: recovery ends here)
+                        or 200 (anything else: recovery stops with FATAL rather
+                        than end early); on a standby (standby.signal in the
+                        working directory, which is the data directory
+                        PostgreSQL runs it in) an unreachable gateway exits 1
   backup-push PGDATA [--full|--delta] [--permanent] [--fail-on-corrupt-pages]
                         take a base backup of the local cluster (PG* variables
                         say how to connect): tar partitions compressed and
@@ -73,7 +80,9 @@ Verbs:
                         WALGATE_DRILL_DIR or $TMPDIR), recover with a private
                         PostgreSQL, check every database (amcheck where
                         installed) and run FILE, then stop, clean up and send the
-                        report to the gateway; exit 7 if the drill failed
+                        report to the gateway; exit 7 if the drill failed,
+                        also when recovery (without --target-time) ended
+                        short of the newest archived segment or timeline
   wal-verify [--json] [--no-db]
                         can the archive restore the newest backup to now? WAL
                         gaps per timeline (delayed or lost), stalls, segments
@@ -102,7 +111,8 @@ Configuration (environment; WAL-G's names in brackets are read too):
 	b.WriteString(`
 Exit codes:
   0   success
-  1   gateway unreachable or failing: retry later (PostgreSQL retries by itself)
+  1   gateway unreachable or failing: retry later; wal-fetch only on a standby
+      (standby.signal), which retries by itself
   2   usage or configuration error: fix the command or the environment
   3   not authorised: token refused, scope missing, or gateway certificate not trusted
   4   integrity failure: hash mismatch, wrong key, tampered or corrupt data
@@ -110,7 +120,13 @@ Exit codes:
       delete: the gateway's guard rails refused the deletion; nothing deleted
   6   request rejected as invalid, or a local file could not be read or written
   7   drill: the restore drill ran and failed (its report was sent to the gateway)
-  74  wal-fetch: the file is not archived (normal at the end of recovery)
+  74  wal-fetch: the gateway's catalog has no such file (normal at the end of
+      recovery: PostgreSQL ends archive recovery and promotes)
+  200 wal-fetch: the file may be archived but could not be restored (gateway
+      unreachable after retries, every copy damaged, token or TLS refused,
+      configuration or local write error); above 125, so PostgreSQL stops
+      recovery with FATAL instead of promoting early. Fix the cause and start
+      PostgreSQL again. Codes 2-6 are not used by wal-fetch.
 `)
 	return b.String()
 }
@@ -147,10 +163,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runWALPush(ctx, c, args[0]) })
 	case "wal-fetch":
-		if len(args) != 2 {
-			return fail(stderr, "wal-fetch", usageError("wal-fetch takes two arguments, the WAL file name (%%f) and the destination path (%%p)"))
+		// PostgreSQL runs restore_command in the data directory.
+		dataDir, err := os.Getwd()
+		if err != nil {
+			dataDir = "."
 		}
-		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runWALFetch(ctx, c, args[0], args[1]) })
+		return runWALFetch(ctx, args, getenv, dataDir, stderr)
 	case "backup-push":
 		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runBackupPush(ctx, c, args, getenv, stderr) })
 	case "backup-fetch":

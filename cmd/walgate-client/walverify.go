@@ -22,6 +22,11 @@ newest backup recovers to the newest archived segment. Unless --no-db, it
 also asks the local PostgreSQL (PG* variables) where it is writing now and
 which segments still wait for archive_command (still expected).
 
+It also lists WAL files of which every stored copy failed its checks, and
+says when the newest backup cannot be restored because a link of its delta
+chain or one of its objects is missing or damaged on every store (as far as
+the gateway found, from reads, repairs and drills).
+
 Exit status: 0 the newest backup restores to the newest archived WAL and
 nothing is lost; 8 it does not (the report says why); 1, 2, 3 as for every
 verb.`
@@ -57,7 +62,7 @@ func runWALVerify(ctx context.Context, c *client.Client, args []string, stdout, 
 			host = &hw
 		}
 	}
-	ok := h.RestorableToNow && h.LostSegments == 0 && !h.Stalled
+	ok := h.RestorableToNow && h.LostSegments == 0 && !h.Stalled && len(h.DamagedWAL) == 0 && h.NewestBackupUnrestorable == ""
 	if *asJSON {
 		out := struct {
 			Archive any    `json:"archive"`
@@ -99,9 +104,15 @@ func runWALVerify(ctx context.Context, c *client.Client, args []string, stdout, 
 		for _, g := range h.Gaps {
 			fmt.Fprintf(stdout, "  missing (%s): %s .. %s, %d segments on timeline %d\n", g.Class, g.From, g.To, g.Count, g.Timeline)
 		}
+		for _, name := range h.DamagedWAL {
+			fmt.Fprintf(stdout, "  damaged: every stored copy of %s fails its checks; recovery cannot pass it\n", name)
+		}
 		if h.LastBackup != "" {
 			verdict := "restores to the newest archived WAL"
-			if !h.RestorableToNow {
+			switch {
+			case h.NewestBackupUnrestorable != "":
+				verdict = "CANNOT be restored: " + h.NewestBackupUnrestorable
+			case !h.RestorableToNow || len(h.DamagedWAL) > 0:
 				verdict = "does NOT restore to the newest archived WAL"
 			}
 			fmt.Fprintf(stdout, "  newest backup %s (chain length %d) %s\n", h.LastBackup, h.ChainLength, verdict)

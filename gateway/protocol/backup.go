@@ -143,6 +143,10 @@ type BackupSummary struct {
 	SystemIdentifier uint64    `json:"system_identifier"`
 	Hostname         string    `json:"hostname"`
 	Committed        time.Time `json:"committed"`
+	// Unrestorable says why the backup cannot be restored (a link of its
+	// delta chain missing, an object without a good copy on any store, as
+	// far as the gateway found); empty when nothing known stands in the way.
+	Unrestorable string `json:"unrestorable,omitempty"`
 }
 
 // BackupDetail is GET of one backup: its summary, sentinel and objects.
@@ -200,6 +204,13 @@ type ClusterHealth struct {
 	WindowStart     time.Time   `json:"window_start"`
 	WindowEnd       time.Time   `json:"window_end"`
 	RestorableToNow bool        `json:"restorable_to_now"`
+	// DamagedWAL lists WAL files (segments, history files) of which every
+	// stored copy was found damaged or missing: recovery cannot pass them.
+	DamagedWAL []string `json:"damaged_wal,omitempty"`
+	// NewestBackupUnrestorable says why the newest backup cannot be
+	// restored (a link of its chain or one of its objects missing or
+	// damaged everywhere); empty when nothing known stands in the way.
+	NewestBackupUnrestorable string `json:"newest_backup_unrestorable,omitempty"`
 }
 
 // HealthGap is a range of missing WAL segments.

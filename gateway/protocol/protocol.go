@@ -99,6 +99,7 @@ const (
 	CodeUnavailable    Code = "unavailable"     // 503 storage or catalog not available
 	CodeInternal       Code = "internal"        // 500 a bug or an unexpected failure
 	CodeRouteNotFound  Code = "no_such_route"   // 404 unknown path or method
+	CodeDamaged        Code = "damaged"         // 502 every stored copy of the object fails its size or hash check
 )
 
 // Status returns the HTTP status a code is sent with.
@@ -120,6 +121,8 @@ func (c Code) Status() int {
 		return 411
 	case CodeTooLarge:
 		return 413
+	case CodeDamaged:
+		return 502
 	case CodeUnavailable:
 		return 503
 	}

@@ -59,7 +59,7 @@ func TestIsLoopback(t *testing.T) {
 func TestCodeStatusTable(t *testing.T) {
 	want := map[Code]int{CodeInvalidName: 400, CodeUnauthorized: 401, CodeForbidden: 403, CodeNotFound: 404,
 		CodeConflict: 409, CodeLengthRequired: 411, CodeTooLarge: 413, CodeHashMismatch: 400, CodeTimeout: 408,
-		CodeUnavailable: 503, CodeInternal: 500}
+		CodeUnavailable: 503, CodeInternal: 500, CodeDamaged: 502}
 	for c, s := range want {
 		if c.Status() != s {
 			t.Errorf("%s: status %d, want %d", c, c.Status(), s)

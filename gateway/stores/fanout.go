@@ -479,11 +479,19 @@ func (s *Set) OpenObject(ctx context.Context, obj index.Copy, holders []string) 
 			good = append(good, st)
 		}
 	}
-	for _, st := range append(good, bad...) {
+	// A copy found damaged or missing is not served again until a repair
+	// replaced it: the client's check would only fail on it.
+	missing := 0
+	for _, st := range good {
 		rc, err := st.b.Get(ctx, key, 0, -1)
 		if err != nil {
 			if !errors.Is(err, backends.ErrNotFound) {
 				st.fail(err)
+			} else {
+				missing++
+				if slices.Contains(holders, st.name) {
+					s.queueRepair(obj, st.name, "missing copy: the catalog lists this backend as a holder, but it has no such object")
+				}
 			}
 			errs = append(errs, fmt.Errorf("%s: %w", st.name, err))
 			continue
@@ -493,6 +501,23 @@ func (s *Set) OpenObject(ctx context.Context, obj index.Copy, holders []string) 
 			io.Reader
 			io.Closer
 		}{vr, rc}, nil
+	}
+	if missing == len(good) && missing+len(bad) > 0 {
+		for _, st := range bad {
+			// Put back by hand meanwhile? Then it is served again.
+			if s.recheck(ctx, st, obj) {
+				rc, err := st.b.Get(ctx, key, 0, -1)
+				if err == nil {
+					vr := &verifyingReader{r: rc, size: size, want: wantSHA, h: sha256.New(), src: st.name, onBad: func() { s.markBad(obj, st.name) }}
+					return struct {
+						io.Reader
+						io.Closer
+					}{vr, rc}, nil
+				}
+			}
+			errs = append(errs, fmt.Errorf("%s: its copy was found damaged or missing", st.name))
+		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrEveryCopyDamaged, key, errors.Join(errs...))
 	}
 	if len(errs) == 0 {
 		return nil, fmt.Errorf("no backend can serve %s", key)
@@ -520,19 +545,7 @@ func (s *Set) clearBad(backend, key string) {
 
 // markBad records a damaged copy and queues its repair from a good one.
 func (s *Set) markBad(obj index.Copy, backend string) {
-	s.bad.mu.Lock()
-	if s.bad.m == nil {
-		s.bad.m = map[string]bool{}
-	}
-	s.bad.m[backend+"\x00"+obj.Key] = true
-	s.bad.mu.Unlock()
-	s.log.Error("damaged copy: its bytes do not match the catalog; reads use other backends and a repair is queued", "backend", backend, "key", obj.Key)
-	obj.Backend = backend
-	obj.Repair = true
-	if err := s.catalog.Enqueue([]index.Copy{obj}); err != nil {
-		s.log.Error("queueing the repair", "backend", backend, "key", obj.Key, "err", err)
-	}
-	s.repl.wake(backend)
+	s.queueRepair(obj, backend, "damaged copy: its bytes do not match the catalog")
 }
 
 // BackendStatus is one backend as `walgate status` shows it.

@@ -156,6 +156,12 @@ func (r *replicator) pass(ctx context.Context, st *store) time.Duration {
 					return
 				}
 				delay := r.backoff(cp.Attempts)
+				if errors.Is(err, errNoGoodCopy) {
+					// Reported once; looked at again rarely, in case a good
+					// copy was put back by hand.
+					s.reportLost(cp)
+					delay = lostRetry
+				}
 				st.fail(err)
 				s.log.Warn("replication copy failed; will retry", "backend", st.name, "key", cp.Key, "attempt", cp.Attempts+1, "retry_in", delay.Round(time.Millisecond), "err", err)
 				if rerr := s.catalog.RetryCopy(cp, time.Now().Add(delay), err.Error()); rerr != nil {
@@ -207,6 +213,7 @@ func (r *replicator) copy(ctx context.Context, st *store, cp index.Copy) error {
 	opts := backends.PutOptions{Metadata: md}
 	g, _ := s.GroupFor(cp.Cluster)
 	var errs []error
+	transient := false // a source failed for a reason other than a bad or missing copy
 	for _, src := range s.readOrder(g, nil) {
 		if src == st || s.isBad(src.name, cp.Key) {
 			continue
@@ -225,9 +232,10 @@ func (r *replicator) copy(ctx context.Context, st *store, cp index.Copy) error {
 		if !errors.Is(err, backends.ErrNotFound) {
 			errs = append(errs, err)
 		}
+		transient = transient || !se.bad && !errors.Is(err, backends.ErrNotFound)
 	}
-	if len(errs) == 0 {
-		return fmt.Errorf("no other backend holds %s", cp.Key)
+	if !transient {
+		return fmt.Errorf("%w: %s", errNoGoodCopy, cp.Key)
 	}
 	return errors.Join(errs...)
 }

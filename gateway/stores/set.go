@@ -25,6 +25,11 @@ type Set struct {
 	groups  []*Group
 	repl    *replicator
 	bad     badCopies
+	lost    lostObjects // objects without a good copy anywhere
+
+	// OnLost, when set before Start, is called once for each object found
+	// without a good copy on any backend (the gateway counts them).
+	OnLost func(index.Copy)
 }
 
 // Wrap, when set, wraps each opened backend (fault-injection tests put

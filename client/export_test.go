@@ -1,0 +1,5 @@
+package client
+
+// RecordFileOps makes FetchBackup tell fn of each step that orders a
+// restore on disk: "syncfs" (after it), "write" (before it), with the path.
+func RecordFileOps(o *RestoreOptions, fn func(op, path string)) { o.fileOps = fn }
