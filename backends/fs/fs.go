@@ -460,6 +460,15 @@ func notFound(err error) error {
 	return err
 }
 
+// absentOK is nil when err, met on the path to a key, means that no object
+// is there (see notFound), and err otherwise.
+func absentOK(err error) error {
+	if err = notFound(err); errors.Is(err, backends.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
 // Stat returns the object's size, modification time and metadata.
 func (b *Backend) Stat(ctx context.Context, key string) (backends.ObjectInfo, error) {
 	info, err := b.stat(ctx, key)
@@ -503,7 +512,9 @@ func (b *Backend) info(key string, f *os.File, fi os.FileInfo) (backends.ObjectI
 }
 
 // Delete removes the object, syncs its directory and then removes the
-// parent directories it left empty (never the root).
+// parent directories it left empty (never the root). Where no object is
+// (nothing, a directory, a symbolic link or a special file) it returns nil
+// and changes nothing.
 func (b *Backend) Delete(ctx context.Context, key string) error {
 	if err := b.delete(ctx, key); err != nil {
 		return opErr("delete", key, err)
@@ -524,20 +535,20 @@ func (b *Backend) delete(ctx context.Context, key string) error {
 	}
 	dir, err := b.openDir(segs[:len(segs)-1], false)
 	if err != nil {
-		return notFound(err)
+		return absentOK(err)
 	}
 	defer dir.Close()
 	dfd := int(dir.Fd())
 	name := segs[len(segs)-1]
 	var st unix.Stat_t
 	if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return notFound(err)
+		return absentOK(err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("%w (not a regular file)", backends.ErrNotFound)
+		return nil // a directory, link or special file is no object; left alone
 	}
 	if err := unix.Unlinkat(dfd, name, 0); err != nil {
-		return notFound(err)
+		return absentOK(err) // ENOENT: a concurrent Delete was first
 	}
 	if err := fsync(dfd); err != nil {
 		return fmt.Errorf("object removed but syncing its directory failed: %w", err)
