@@ -16,7 +16,7 @@ import (
 
 // vectorsDir is where the stock WAL-G archives live: testdata/walg at the
 // project root.
-const vectorsDir = "../../../testdata/walg"
+const vectorsDir = "../../testdata/walg"
 
 type vectorBackup struct {
 	Name             string `json:"name"`
