@@ -1,0 +1,131 @@
+package fs_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/backends/fs"
+)
+
+// stepLog records the durability steps of a backend, with temp file names
+// shown as TMP, and fails the step named in failAt (op + " " + rel).
+type stepLog struct {
+	mu     sync.Mutex
+	steps  []string
+	failAt string
+}
+
+var errInjected = errors.New("injected failure")
+
+func recordSteps(b *fs.Backend) *stepLog {
+	l := &stepLog{}
+	fs.ObserveSteps(b, func(op, rel string) error {
+		parts := strings.Split(rel, "/")
+		for i, p := range parts {
+			if strings.HasPrefix(p, ".walgate-tmp-") {
+				parts[i] = "TMP"
+			}
+		}
+		step := op + " " + strings.Join(parts, "/")
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.steps = append(l.steps, step)
+		if step == l.failAt {
+			return errInjected
+		}
+		return nil
+	})
+	return l
+}
+
+// take returns the steps recorded since the last take.
+func (l *stepLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.steps
+	l.steps = nil
+	return s
+}
+
+func wantSteps(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: steps\n  %s\nwant\n  %s", what, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// TestPutIsDurable checks the order every write follows: the data goes
+// into a temp file, the file is fsynced, renamed (or linked) into place, and
+// its directory is fsynced; a directory made on the way is synced in its
+// parent before anything is written into it. A crash after Put returned
+// must not lose the object, which each of these steps guards.
+func TestPutIsDurable(t *testing.T) {
+	b := newBackend(t, t.TempDir(), fs.Options{})
+	log := recordSteps(b)
+
+	put(t, b, "a/b/obj", "data", backends.PutOptions{})
+	wantSteps(t, "Put into new directories", log.take(), []string{
+		"mkdir a", "fsync-dir .",
+		"mkdir a/b", "fsync-dir a",
+		"write a/b/TMP", "fsync a/b/TMP", "rename a/b/obj", "fsync-dir a/b",
+	})
+
+	put(t, b, "a/b/obj", "new data", backends.PutOptions{})
+	wantSteps(t, "overwrite", log.take(), []string{
+		"write a/b/TMP", "fsync a/b/TMP", "rename a/b/obj", "fsync-dir a/b",
+	})
+
+	put(t, b, "top", "data", backends.PutOptions{IfNotExists: true})
+	wantSteps(t, "Put with IfNotExists at the root", log.take(), []string{
+		"write TMP", "fsync TMP", "link top", "unlink TMP", "fsync-dir .",
+	})
+
+	if err := b.Delete(ctx, "a/b/obj"); err != nil {
+		t.Fatal(err)
+	}
+	wantSteps(t, "Delete", log.take(), []string{"unlink a/b/obj", "fsync-dir a/b"})
+
+	if err := b.Delete(ctx, "a/b/obj"); err != nil {
+		t.Fatal(err)
+	}
+	wantSteps(t, "Delete of an absent object", log.take(), nil)
+}
+
+// TestFailedDurabilityStep: when a step before the rename fails, Put fails
+// and nothing is left, neither object nor temp file; when the directory
+// fsync after the rename fails, Put fails and says the object is in place.
+func TestFailedDurabilityStep(t *testing.T) {
+	for _, step := range []string{"mkdir d", "fsync-dir .", "write d/TMP", "fsync d/TMP", "rename d/obj"} {
+		t.Run(step, func(t *testing.T) {
+			root := t.TempDir()
+			b := newBackend(t, root, fs.Options{})
+			recordSteps(b).failAt = step
+			_, err := b.Put(ctx, "d/obj", strings.NewReader("data"), 4, backends.PutOptions{})
+			if !errors.Is(err, errInjected) {
+				t.Fatalf("Put with %q failing: %v, want the injected error", step, err)
+			}
+			if _, err := b.Stat(ctx, "d/obj"); !errors.Is(err, backends.ErrNotFound) {
+				t.Errorf("Stat after the failed Put: %v, want ErrNotFound", err)
+			}
+			if left := tempFiles(t, root); len(left) != 0 {
+				t.Errorf("temp files left: %q", left)
+			}
+		})
+	}
+	t.Run("fsync-dir after rename", func(t *testing.T) {
+		root := t.TempDir()
+		must(t, os.Mkdir(filepath.Join(root, "d"), 0o750))
+		b := newBackend(t, root, fs.Options{})
+		recordSteps(b).failAt = "fsync-dir d"
+		_, err := b.Put(ctx, "d/obj", strings.NewReader("data"), 4, backends.PutOptions{})
+		if !errors.Is(err, errInjected) || !strings.Contains(err.Error(), "in place") {
+			t.Fatalf("Put with the directory fsync failing: %v, want the injected error saying the object is in place", err)
+		}
+	})
+}
