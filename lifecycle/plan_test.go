@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -377,5 +378,77 @@ func TestRetainBackupsAndKeepFrom(t *testing.T) {
 	cp := mustPlan(t, []Cluster{c}, Policy{KeepFrom: "base_000000010000000000000099"}).Clusters[0]
 	if len(cp.DeletedBackups) != 0 || cp.WALDeleted != 0 || len(cp.Warnings) == 0 {
 		t.Fatalf("an unknown backup name must keep everything: %+v", cp)
+	}
+}
+
+// TestRefusedPlanDeletesNothing is the planner's side of the guard rails
+// with every store healthy: a refused cluster's plan emits no deletion
+// (the executor only ever deletes what it is given), says Refused, and
+// still lists what would have gone, exactly what the same cluster without
+// the guard rail deletes. That last part tells a refusal from a plan that
+// merely has nothing to delete.
+func TestRefusedPlanDeletesNothing(t *testing.T) {
+	policy := Policy{RetainFull: 1, Tiers: []Tier{{Kind: WAL, After: day, Class: Warm}}}
+	noFull := func(c *Cluster) {
+		// Only the deltas of the newest chain are left, their full gone.
+		var bs []Backup
+		for _, b := range c.Backups {
+			if !b.Full {
+				bs = append(bs, b)
+			}
+		}
+		c.Backups = bs
+	}
+	for _, tc := range []struct {
+		name  string
+		guard func(*Cluster)
+		clear func(*Cluster) // the same cluster without the guard rail
+		want  string
+	}{
+		{"pending replication", func(c *Cluster) { c.PendingReplication = 1 }, func(*Cluster) {}, "1 copies are still to be replicated"},
+		{"disagreement", func(c *Cluster) { c.Disagreement = "az lacks 1 object" }, func(*Cluster) {}, "az lacks 1 object"},
+		{"no full backup", noFull, nil, "no full backup"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := chainCluster()
+			tc.guard(&c)
+			var emitted []Action
+			r, err := PlanStream(func(yield func(Cluster) bool) { yield(c) }, testBackends(), policy, now,
+				func(a Action) { emitted = append(emitted, a) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp := r.Clusters[0]
+			if del := actionsFor(emitted, Delete, ""); len(del) != 0 {
+				t.Fatalf("refused plan emitted %d deletions, the first %+v", len(del), del[0])
+			}
+			if !cp.Refused || len(r.Refusals) != 1 || r.Refusals[0].Cluster != "db" || !strings.Contains(r.Refusals[0].Reason, tc.want) {
+				t.Fatalf("refused %v, refusals %+v; want one for db naming %q", cp.Refused, r.Refusals, tc.want)
+			}
+			if len(actionsFor(emitted, SetClass, "")) == 0 {
+				t.Error("tiering stopped too")
+			}
+			if len(cp.DeletedBackups) == 0 && cp.WALDeleted == 0 {
+				t.Fatal("the refused plan would delete nothing: the guard rail is not what stopped anything")
+			}
+			if tc.clear == nil {
+				return
+			}
+			open := c
+			tc.clear(&open)
+			open.PendingReplication, open.Disagreement = 0, ""
+			ro := mustPlan(t, []Cluster{open}, policy)
+			op := ro.Clusters[0]
+			if op.Refused || len(ro.Refusals) != 0 {
+				t.Fatalf("without the guard rail: refusals %+v", ro.Refusals)
+			}
+			if !slices.Equal(cp.DeletedBackups, op.DeletedBackups) || cp.WALDeleted != op.WALDeleted {
+				t.Errorf("refused plan lists %v and %d WAL files as what would go; without the guard rail %v and %d go",
+					cp.DeletedBackups, cp.WALDeleted, op.DeletedBackups, op.WALDeleted)
+			}
+			if n := len(actionsFor(ro.Actions, Delete, "")); n == 0 {
+				t.Error("without the guard rail nothing is deleted either")
+			}
+		})
 	}
 }
