@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -431,6 +432,19 @@ func TestRefusedPlanDeletesNothing(t *testing.T) {
 			if len(cp.DeletedBackups) == 0 && cp.WALDeleted == 0 {
 				t.Fatal("the refused plan would delete nothing: the guard rail is not what stopped anything")
 			}
+			// The reason counts the bytes that stay: WAL and every copy of
+			// the backups' objects.
+			bytes := cp.WALDeletedBytes
+			for _, b := range c.Backups {
+				if slices.Contains(cp.DeletedBackups, b.Name) {
+					for _, o := range b.Objects {
+						bytes += o.Size * int64(len(o.Copies))
+					}
+				}
+			}
+			if want := fmt.Sprintf("would delete %d backups and %d WAL files, %d bytes", len(cp.DeletedBackups), cp.WALDeleted, bytes); !strings.Contains(r.Refusals[0].Reason, want) {
+				t.Errorf("refusal %q does not say %q", r.Refusals[0].Reason, want)
+			}
 			if tc.clear == nil {
 				return
 			}
@@ -450,5 +464,22 @@ func TestRefusedPlanDeletesNothing(t *testing.T) {
 				t.Error("without the guard rail nothing is deleted either")
 			}
 		})
+	}
+}
+
+// TestGuardRailWithNothingToDelete: a guard rail that stops nothing is no
+// refusal: the plan is not marked refused and no refusal is reported.
+func TestGuardRailWithNothingToDelete(t *testing.T) {
+	c, _ := chainCluster()
+	c.PendingReplication = 2
+	// Keeping every full backup keeps every backup and the WAL from the
+	// oldest on: nothing to delete.
+	r := mustPlan(t, []Cluster{c}, Policy{RetainFull: 4})
+	cp := r.Clusters[0]
+	if len(cp.DeletedBackups) != 0 || cp.WALDeleted != 0 {
+		t.Fatalf("the plan would delete %v and %d WAL files; want nothing", cp.DeletedBackups, cp.WALDeleted)
+	}
+	if cp.Refused || len(r.Refusals) != 0 {
+		t.Errorf("refused %v, refusals %+v; want none", cp.Refused, r.Refusals)
 	}
 }
