@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -317,6 +318,36 @@ func TestCost(t *testing.T) {
 	if r.After.Bytes[Warm] != 6*(4<<20) || r.After.Monthly >= r.Before.Monthly {
 		t.Fatalf("after %+v before %+v", r.After, r.Before)
 	}
+	// The monthly price is per GiB.
+	gib := float64(int64(1) << 30)
+	want := float64(2*walBytes+backupBytes) / gib * 0.023
+	if math.Abs(r.Before.Monthly-want) > 1e-9 {
+		t.Errorf("monthly cost before %v, want %v", r.Before.Monthly, want)
+	}
+	want = float64(r.After.Bytes[Hot])/gib*0.023 + float64(6*(4<<20))/gib*0.0125
+	if math.Abs(r.After.Monthly-want) > 1e-9 {
+		t.Errorf("monthly cost after %v, want %v", r.After.Monthly, want)
+	}
+}
+
+// TestBrokenChainWarns: a delta whose parent is gone is reported, naming
+// the last backup of the chain that is there.
+func TestBrokenChainWarns(t *testing.T) {
+	c, _ := chainCluster()
+	var bs []Backup
+	for _, b := range c.Backups {
+		if b.Name != baseName(1, 31) { // the full the newest delta needs
+			bs = append(bs, b)
+		}
+	}
+	c.Backups = bs
+	delta := baseName(1, 36) + "_D_" + SegmentName(1, 31, 0)
+	// Keeping the newest backup keeps the delta, whose chain breaks.
+	r := mustPlan(t, []Cluster{c}, Policy{RetainBackups: 1})
+	want := "backup " + delta + " cannot be restored: its delta chain is broken after " + delta
+	if !slices.Contains(r.Clusters[0].Warnings, want) {
+		t.Errorf("warnings %q; want %q", r.Clusters[0].Warnings, want)
+	}
 }
 
 func TestPlanRejectsBadInput(t *testing.T) {
@@ -412,6 +443,14 @@ func TestRefusedPlanDeletesNothing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, _ := chainCluster()
+			// Two copies of every backup object, so that the bytes that
+			// stay count each copy.
+			for i := range c.Backups {
+				for j := range c.Backups[i].Objects {
+					o := &c.Backups[i].Objects[j]
+					o.Copies = append(o.Copies, Copy{Backend: "az"})
+				}
+			}
 			tc.guard(&c)
 			var emitted []Action
 			r, err := PlanStream(func(yield func(Cluster) bool) { yield(c) }, testBackends(), policy, now,
