@@ -23,6 +23,10 @@
 #   fakegcs    fake-gcs-server (the GCS emulator), go install.
 #   azurite    Azurite (the Azure Blob emulator), from npm.
 #
+# Optional steps, run only when named in STEPS:
+#   gremlins   the mutation testing tool `make mutate` runs (go install,
+#              pinned version).
+#
 # Tools that are not Debian packages go in a versioned cache outside the
 # repository, $WALGATE_TOOLS (default /var/cache/walgate-tools/v1), binaries
 # in $WALGATE_TOOLS/bin: bump the version in the path when their set or
@@ -44,6 +48,8 @@ ALL_STEPS="postgres runuser pguser chromium nodejs seaweedfs fakegcs azurite"
 SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
 FAKEGCS_VERSION=v1.56.1
 AZURITE_VERSION=3.35.0
+GREMLINS_VERSION=v0.6.0
+OPTIONAL_STEPS="gremlins"
 STEPS=${STEPS:-$ALL_STEPS}
 
 log() { printf 'install-deps: %s\n' "$*"; }
@@ -245,10 +251,24 @@ step_azurite() {
 	log "installed: $bin"
 }
 
+step_gremlins() {
+	tools_dir
+	if [ -x "$WALGATE_TOOLS/bin/gremlins" ] && tool_current gremlins "$GREMLINS_VERSION"; then
+		log "ok: gremlins $GREMLINS_VERSION (cached)"
+		return
+	fi
+	need_go
+	log "installing gremlins $GREMLINS_VERSION (a minute, once)"
+	GOBIN="$WALGATE_TOOLS/bin" go install -trimpath -ldflags "-s -w" "github.com/go-gremlins/gremlins/cmd/gremlins@$GREMLINS_VERSION" ||
+		die "go install gremlins failed (see above)"
+	echo "$GREMLINS_VERSION" >"$WALGATE_TOOLS/gremlins.version"
+	log "installed: $WALGATE_TOOLS/bin/gremlins"
+}
+
 for step in $STEPS; do
-	case " $ALL_STEPS " in
+	case " $ALL_STEPS $OPTIONAL_STEPS " in
 	*" $step "*) "step_$step" ;;
-	*) die "unknown step '$step' (steps: $ALL_STEPS)" ;;
+	*) die "unknown step '$step' (steps: $ALL_STEPS; optional: $OPTIONAL_STEPS)" ;;
 	esac
 done
 log "done"
