@@ -1,13 +1,17 @@
 package fs_test
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/walgate/walgate/backends"
 	"github.com/walgate/walgate/backends/fs"
@@ -128,4 +132,58 @@ func TestFailedDurabilityStep(t *testing.T) {
 			t.Fatalf("Put with the directory fsync failing: %v, want the injected error saying the object is in place", err)
 		}
 	})
+}
+
+// countingReader counts the bytes read from it.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// TestPutReadsAtMostOneBytePastSize: a reader longer than the declared size
+// fails the Put, and Put reads at most one byte past the size to find out
+// (the rest may be a stream that should not be consumed).
+func TestPutReadsAtMostOneBytePastSize(t *testing.T) {
+	b := newBackend(t, t.TempDir(), fs.Options{})
+	for _, size := range []int{0, 1, 100, 256 << 10, 300 << 10} {
+		r := &countingReader{r: bytes.NewReader(make([]byte, size+(600<<10)))}
+		_, err := b.Put(ctx, "k", r, int64(size), backends.PutOptions{})
+		if !errors.Is(err, backends.ErrSizeMismatch) {
+			t.Errorf("size %d, longer reader: %v, want ErrSizeMismatch", size, err)
+		}
+		if r.n > size+1 {
+			t.Errorf("size %d: read %d bytes, more than one past the size", size, r.n)
+		}
+	}
+}
+
+// TestPutGivesUpOnAVanishingDirectory: when the object's directory keeps
+// vanishing (a concurrent Delete pruning it), Put walks the path again a
+// bounded number of times, then fails.
+func TestPutGivesUpOnAVanishingDirectory(t *testing.T) {
+	b := newBackend(t, t.TempDir(), fs.Options{})
+	mkdirs := 0
+	fs.ObserveSteps(b, func(op, rel string) error {
+		if op == "mkdir" {
+			mkdirs++
+			if mkdirs > 10 {
+				return errInjected // stop a Put that would retry forever
+			}
+			return unix.ENOENT
+		}
+		return nil
+	})
+	_, err := b.Put(ctx, "gone/k", strings.NewReader("x"), 1, backends.PutOptions{})
+	if !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("Put: %v, want ENOENT after the retries", err)
+	}
+	if mkdirs != 10 {
+		t.Errorf("made the directory %d times, want 10 attempts", mkdirs)
+	}
 }
