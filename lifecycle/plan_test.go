@@ -318,6 +318,9 @@ func TestCost(t *testing.T) {
 	if r.After.Bytes[Warm] != 6*(4<<20) || r.After.Monthly >= r.Before.Monthly {
 		t.Fatalf("after %+v before %+v", r.After, r.Before)
 	}
+	if moves := len(actionsFor(r.Actions, SetClass, "")); r.Clusters[0].Moves != moves {
+		t.Errorf("plan counts %d moves, emitted %d", r.Clusters[0].Moves, moves)
+	}
 	// The monthly price is per GiB.
 	gib := float64(int64(1) << 30)
 	want := float64(2*walBytes+backupBytes) / gib * 0.023
