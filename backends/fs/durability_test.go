@@ -187,3 +187,23 @@ func TestPutGivesUpOnAVanishingDirectory(t *testing.T) {
 		t.Errorf("made the directory %d times, want 10 attempts", mkdirs)
 	}
 }
+
+// TestFailedDeleteStep: a Delete whose unlink fails reports it and leaves
+// the object; one whose directory fsync fails reports that the object was
+// removed.
+func TestFailedDeleteStep(t *testing.T) {
+	b := newBackend(t, t.TempDir(), fs.Options{})
+	put(t, b, "d/k", "data", backends.PutOptions{})
+	log := recordSteps(b)
+	log.failAt = "unlink d/k"
+	if err := b.Delete(ctx, "d/k"); !errors.Is(err, errInjected) {
+		t.Fatalf("Delete with the unlink failing: %v, want the injected error", err)
+	}
+	if _, err := b.Stat(ctx, "d/k"); err != nil {
+		t.Fatalf("the object is gone after a failed unlink: %v", err)
+	}
+	log.failAt = "fsync-dir d"
+	if err := b.Delete(ctx, "d/k"); !errors.Is(err, errInjected) || !strings.Contains(err.Error(), "removed") {
+		t.Fatalf("Delete with the directory fsync failing: %v, want the injected error saying the object was removed", err)
+	}
+}
