@@ -18,7 +18,10 @@
 #   WORKERS   mutants tested at once (default 1: the suite is not alone on
 #             a 2-core machine)
 #   TIMEOUT   wall-clock limit per package (default 30m; timeout(1) syntax)
-#   OUT       directory for gremlins' JSON reports (default mutate-out)
+#   OUT       directory for gremlins' JSON reports and logs (default
+#             mutate-out)
+#   GREMLINS_FLAGS  more flags for gremlins unleash, e.g.
+#             "--exclude-files codec.go" to measure part of a package
 #   WALGATE_TOOLS  tools cache (default /var/cache/walgate-tools/v1)
 #
 # Per package, tests that only measure memory or run for seconds without
@@ -64,7 +67,7 @@ for pkg in $PKGS; do
 	# sets each mutant's time limit from it.
 	if ! GOFLAGS="${GOFLAGS:-} -count=1${skip:+ -skip=$skip}" timeout "$TIMEOUT" \
 		"$GREMLINS" unleash --workers "$WORKERS" --timeout-coefficient 3 \
-		${BASE:+--diff "$BASE"} --output "$OUT/$name.json" "$pkg" >"$OUT/$name.log" 2>&1; then
+		${BASE:+--diff "$BASE"} ${GREMLINS_FLAGS:-} --output "$OUT/$name.json" "$pkg" >"$OUT/$name.log" 2>&1; then
 		echo "mutate: $pkg failed or ran past $TIMEOUT" >&2
 		status=1
 	fi
