@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -262,6 +263,26 @@ func TestFullSizeFinalChunk(t *testing.T) {
 	got, err := io.ReadAll(NewDecryptReader(bytes.NewReader(object), key))
 	if !errors.Is(err, ErrCorrupt) || len(got) != 0 {
 		t.Fatalf("full-size FINAL chunk: %d bytes, %v; want ErrCorrupt", len(got), err)
+	}
+	if want := "chunk 1 is full-size and tagged FINAL; a FINAL chunk holds at most 8191 bytes"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+}
+
+// TestAuthErrorNamesTheChunk: the error for a damaged chunk names it and
+// its offset in the stream, so that an operator can compare copies.
+func TestAuthErrorNamesTheChunk(t *testing.T) {
+	key := testKey(25)
+	var out bytes.Buffer
+	w, _ := NewEncryptWriter(&out, key)
+	w.Write(pseudoWALBytes(18, 3*plainChunkSize))
+	w.Close()
+	object := out.Bytes()
+	object[streamHeaderSize+sealedChunkSize+100] ^= 1 // inside chunk 2
+	_, err := io.ReadAll(NewDecryptReader(bytes.NewReader(object), key))
+	want := fmt.Sprintf("(chunk 2 at offset %d)", streamHeaderSize+sealedChunkSize)
+	if !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("damaged chunk 2: %v; want ErrAuth naming %s", err, want)
 	}
 }
 
