@@ -1,10 +1,10 @@
-# walgate: make build | test | demo | bench | lint | fuzz | soak
+# walgate: make build | test | demo | bench | lint | fuzz | soak | mutate
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/walgate/walgate/gateway.Version=$(VERSION) -X github.com/walgate/walgate/client.Version=$(VERSION)
 BUILD    := $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 
-.PHONY: all build deps test demo bench lint fuzz soak clean
+.PHONY: all build deps test demo bench lint fuzz soak mutate clean
 
 all: build
 
@@ -48,5 +48,10 @@ fuzz:
 soak: deps build
 	WALGATE_SOAK=1 $(GO) test -count=1 -timeout 120m -run 'Soak' ./...
 
+# Mutation testing of the packages where a bug loses data (docs/testing.md).
+# PKGS=..., BASE=<commit> (only lines changed since), WORKERS, TIMEOUT per package.
+mutate:
+	bash .ci/mutate.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin mutate-out

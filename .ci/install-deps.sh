@@ -31,6 +31,10 @@
 #              the tests use PostgreSQL 15's psql, pg_basebackup and pgbench
 #              against every major.
 #
+# Optional steps, run only when named in STEPS:
+#   gremlins   the mutation testing tool `make mutate` runs (go install,
+#              pinned version).
+#
 # Tools that are not Debian packages go in a versioned cache outside the
 # repository, $WALGATE_TOOLS (default /var/cache/walgate-tools/v1), binaries
 # in $WALGATE_TOOLS/bin: bump the version in the path when their set or
@@ -63,6 +67,8 @@ PG_NPM_VERSIONS="
 17.10.0-beta.17=sha512-hU4Sgna19ixDP/l3P/zkHhQ9B0JDV39qA97RNz55QcngeRjFC5/1G36LZjODVJ84kVJHUTQMmly7nzWO8js8kg==
 18.4.0-beta.17=sha512-jVw/MdDtIX/vICH/DKIe6/mHpiCggdx6QVyza4vt/NbcZFsL0KhwglF6F1Koqx3gRBZ9XtN+vi63EsqSyqOSxA==
 "
+GREMLINS_VERSION=v0.6.0
+OPTIONAL_STEPS="gremlins"
 STEPS=${STEPS:-$ALL_STEPS}
 
 log() { printf 'install-deps: %s\n' "$*"; }
@@ -321,10 +327,24 @@ step_pgmajors() {
 	done
 }
 
+step_gremlins() {
+	tools_dir
+	if [ -x "$WALGATE_TOOLS/bin/gremlins" ] && tool_current gremlins "$GREMLINS_VERSION"; then
+		log "ok: gremlins $GREMLINS_VERSION (cached)"
+		return
+	fi
+	need_go
+	log "installing gremlins $GREMLINS_VERSION (a minute, once)"
+	GOBIN="$WALGATE_TOOLS/bin" go install -trimpath -ldflags "-s -w" "github.com/go-gremlins/gremlins/cmd/gremlins@$GREMLINS_VERSION" ||
+		die "go install gremlins failed (see above)"
+	echo "$GREMLINS_VERSION" >"$WALGATE_TOOLS/gremlins.version"
+	log "installed: $WALGATE_TOOLS/bin/gremlins"
+}
+
 for step in $STEPS; do
-	case " $ALL_STEPS " in
+	case " $ALL_STEPS $OPTIONAL_STEPS " in
 	*" $step "*) "step_$step" ;;
-	*) die "unknown step '$step' (steps: $ALL_STEPS)" ;;
+	*) die "unknown step '$step' (steps: $ALL_STEPS; optional: $OPTIONAL_STEPS)" ;;
 	esac
 done
 log "done"

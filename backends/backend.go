@@ -85,7 +85,10 @@ type Backend interface {
 	// lexical key order. An error from fn stops the listing and is returned.
 	List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
 
-	// Delete removes the object; ErrNotFound when absent.
+	// Delete removes the object. Deleting an absent key (never written,
+	// already deleted, or only a prefix of other keys) returns nil: after a
+	// nil return no object is under key, whoever removed it. Other keys,
+	// including those that key prefixes, are untouched.
 	Delete(ctx context.Context, key string) error
 
 	// SetClass moves the object to another storage class in place.

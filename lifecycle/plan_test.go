@@ -1,6 +1,9 @@
 package lifecycle
 
 import (
+	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -315,6 +318,39 @@ func TestCost(t *testing.T) {
 	if r.After.Bytes[Warm] != 6*(4<<20) || r.After.Monthly >= r.Before.Monthly {
 		t.Fatalf("after %+v before %+v", r.After, r.Before)
 	}
+	if moves := len(actionsFor(r.Actions, SetClass, "")); r.Clusters[0].Moves != moves {
+		t.Errorf("plan counts %d moves, emitted %d", r.Clusters[0].Moves, moves)
+	}
+	// The monthly price is per GiB.
+	gib := float64(int64(1) << 30)
+	want := float64(2*walBytes+backupBytes) / gib * 0.023
+	if math.Abs(r.Before.Monthly-want) > 1e-9 {
+		t.Errorf("monthly cost before %v, want %v", r.Before.Monthly, want)
+	}
+	want = float64(r.After.Bytes[Hot])/gib*0.023 + float64(6*(4<<20))/gib*0.0125
+	if math.Abs(r.After.Monthly-want) > 1e-9 {
+		t.Errorf("monthly cost after %v, want %v", r.After.Monthly, want)
+	}
+}
+
+// TestBrokenChainWarns: a delta whose parent is gone is reported, naming
+// the last backup of the chain that is there.
+func TestBrokenChainWarns(t *testing.T) {
+	c, _ := chainCluster()
+	var bs []Backup
+	for _, b := range c.Backups {
+		if b.Name != baseName(1, 31) { // the full the newest delta needs
+			bs = append(bs, b)
+		}
+	}
+	c.Backups = bs
+	delta := baseName(1, 36) + "_D_" + SegmentName(1, 31, 0)
+	// Keeping the newest backup keeps the delta, whose chain breaks.
+	r := mustPlan(t, []Cluster{c}, Policy{RetainBackups: 1})
+	want := "backup " + delta + " cannot be restored: its delta chain is broken after " + delta
+	if !slices.Contains(r.Clusters[0].Warnings, want) {
+		t.Errorf("warnings %q; want %q", r.Clusters[0].Warnings, want)
+	}
 }
 
 func TestPlanRejectsBadInput(t *testing.T) {
@@ -377,5 +413,115 @@ func TestRetainBackupsAndKeepFrom(t *testing.T) {
 	cp := mustPlan(t, []Cluster{c}, Policy{KeepFrom: "base_000000010000000000000099"}).Clusters[0]
 	if len(cp.DeletedBackups) != 0 || cp.WALDeleted != 0 || len(cp.Warnings) == 0 {
 		t.Fatalf("an unknown backup name must keep everything: %+v", cp)
+	}
+}
+
+// TestRefusedPlanDeletesNothing is the planner's side of the guard rails
+// with every store healthy: a refused cluster's plan emits no deletion
+// (the executor only ever deletes what it is given), says Refused, and
+// still lists what would have gone, exactly what the same cluster without
+// the guard rail deletes. That last part tells a refusal from a plan that
+// merely has nothing to delete.
+func TestRefusedPlanDeletesNothing(t *testing.T) {
+	policy := Policy{RetainFull: 1, Tiers: []Tier{{Kind: WAL, After: day, Class: Warm}}}
+	noFull := func(c *Cluster) {
+		// Only the deltas of the newest chain are left, their full gone.
+		var bs []Backup
+		for _, b := range c.Backups {
+			if !b.Full {
+				bs = append(bs, b)
+			}
+		}
+		c.Backups = bs
+	}
+	for _, tc := range []struct {
+		name  string
+		guard func(*Cluster)
+		clear func(*Cluster) // the same cluster without the guard rail
+		want  string
+	}{
+		{"pending replication", func(c *Cluster) { c.PendingReplication = 1 }, func(*Cluster) {}, "1 copies are still to be replicated"},
+		{"disagreement", func(c *Cluster) { c.Disagreement = "az lacks 1 object" }, func(*Cluster) {}, "az lacks 1 object"},
+		{"no full backup", noFull, nil, "no full backup"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := chainCluster()
+			// Two copies of every backup object, so that the bytes that
+			// stay count each copy.
+			for i := range c.Backups {
+				for j := range c.Backups[i].Objects {
+					o := &c.Backups[i].Objects[j]
+					o.Copies = append(o.Copies, Copy{Backend: "az"})
+				}
+			}
+			tc.guard(&c)
+			var emitted []Action
+			r, err := PlanStream(func(yield func(Cluster) bool) { yield(c) }, testBackends(), policy, now,
+				func(a Action) { emitted = append(emitted, a) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp := r.Clusters[0]
+			if del := actionsFor(emitted, Delete, ""); len(del) != 0 {
+				t.Fatalf("refused plan emitted %d deletions, the first %+v", len(del), del[0])
+			}
+			if !cp.Refused || len(r.Refusals) != 1 || r.Refusals[0].Cluster != "db" || !strings.Contains(r.Refusals[0].Reason, tc.want) {
+				t.Fatalf("refused %v, refusals %+v; want one for db naming %q", cp.Refused, r.Refusals, tc.want)
+			}
+			if len(actionsFor(emitted, SetClass, "")) == 0 {
+				t.Error("tiering stopped too")
+			}
+			if len(cp.DeletedBackups) == 0 && cp.WALDeleted == 0 {
+				t.Fatal("the refused plan would delete nothing: the guard rail is not what stopped anything")
+			}
+			// The reason counts the bytes that stay: WAL and every copy of
+			// the backups' objects.
+			bytes := cp.WALDeletedBytes
+			for _, b := range c.Backups {
+				if slices.Contains(cp.DeletedBackups, b.Name) {
+					for _, o := range b.Objects {
+						bytes += o.Size * int64(len(o.Copies))
+					}
+				}
+			}
+			if want := fmt.Sprintf("would delete %d backups and %d WAL files, %d bytes", len(cp.DeletedBackups), cp.WALDeleted, bytes); !strings.Contains(r.Refusals[0].Reason, want) {
+				t.Errorf("refusal %q does not say %q", r.Refusals[0].Reason, want)
+			}
+			if tc.clear == nil {
+				return
+			}
+			open := c
+			tc.clear(&open)
+			open.PendingReplication, open.Disagreement = 0, ""
+			ro := mustPlan(t, []Cluster{open}, policy)
+			op := ro.Clusters[0]
+			if op.Refused || len(ro.Refusals) != 0 {
+				t.Fatalf("without the guard rail: refusals %+v", ro.Refusals)
+			}
+			if !slices.Equal(cp.DeletedBackups, op.DeletedBackups) || cp.WALDeleted != op.WALDeleted {
+				t.Errorf("refused plan lists %v and %d WAL files as what would go; without the guard rail %v and %d go",
+					cp.DeletedBackups, cp.WALDeleted, op.DeletedBackups, op.WALDeleted)
+			}
+			if n := len(actionsFor(ro.Actions, Delete, "")); n == 0 {
+				t.Error("without the guard rail nothing is deleted either")
+			}
+		})
+	}
+}
+
+// TestGuardRailWithNothingToDelete: a guard rail that stops nothing is no
+// refusal: the plan is not marked refused and no refusal is reported.
+func TestGuardRailWithNothingToDelete(t *testing.T) {
+	c, _ := chainCluster()
+	c.PendingReplication = 2
+	// Keeping every full backup keeps every backup and the WAL from the
+	// oldest on: nothing to delete.
+	r := mustPlan(t, []Cluster{c}, Policy{RetainFull: 4})
+	cp := r.Clusters[0]
+	if len(cp.DeletedBackups) != 0 || cp.WALDeleted != 0 {
+		t.Fatalf("the plan would delete %v and %d WAL files; want nothing", cp.DeletedBackups, cp.WALDeleted)
+	}
+	if cp.Refused || len(r.Refusals) != 0 {
+		t.Errorf("refused %v, refusals %+v; want none", cp.Refused, r.Refusals)
 	}
 }

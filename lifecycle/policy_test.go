@@ -59,7 +59,9 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%+v: got %v, want an error with %q", c.p, err, c.want)
 		}
 	}
-	ok := Policy{Tiers: []Tier{{Kind: WAL, After: time.Hour, Class: Warm}, {Kind: BackupData, After: time.Hour, Class: Archive}}, RetainFull: 1}
+	// A free class (price 0) is a valid price.
+	ok := Policy{Tiers: []Tier{{Kind: WAL, After: time.Hour, Class: Warm}, {Kind: BackupData, After: time.Hour, Class: Archive}}, RetainFull: 1,
+		Prices: map[Class]float64{Hot: 0, Archive: 0.001}}
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
 	}

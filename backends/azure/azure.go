@@ -578,8 +578,8 @@ func (b *Backend) list(ctx context.Context, prefix string, fn func(backends.Obje
 	return nil
 }
 
-// Delete removes the blob (a blob with snapshots cannot be deleted; walgate
-// makes none).
+// Delete removes the blob; an absent blob is no error (a blob with
+// snapshots cannot be deleted; walgate makes none).
 func (b *Backend) Delete(ctx context.Context, key string) error {
 	if err := b.delete(ctx, key); err != nil {
 		return opErr("delete", key, err)
@@ -599,7 +599,10 @@ func (b *Backend) delete(ctx context.Context, key string) error {
 		return err
 	}
 	_, err = b.cont.NewBlockBlobClient(name).Delete(ctx, nil)
-	return translate(err, false)
+	if err = translate(err, false); errors.Is(err, backends.ErrNotFound) {
+		return nil // absent already; a missing container is still an error
+	}
+	return err
 }
 
 // SetClass sets the blob's access tier in place (Set Blob Tier); "" means

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -60,6 +61,42 @@ type Backend struct {
 	name   string // "fs:" + the absolute root as configured
 	opts   Options
 	closed atomic.Bool
+	// observe, when set (by tests only), is told of every durability step
+	// before it runs and may fail it instead; see step.
+	observe func(op fileOp, rel string) error
+}
+
+// fileOp names a step that an object's durability depends on.
+type fileOp string
+
+const (
+	opMkdir   fileOp = "mkdir"     // a directory on the key's path is made
+	opWrite   fileOp = "write"     // the data goes into the temp file
+	opSync    fileOp = "fsync"     // the temp file is flushed
+	opRename  fileOp = "rename"    // the temp file replaces the object
+	opLink    fileOp = "link"      // the temp file is linked in (IfNotExists)
+	opUnlink  fileOp = "unlink"    // a name is removed
+	opSyncDir fileOp = "fsync-dir" // a directory's entries are flushed
+)
+
+// step runs do, one durability step on rel (a path relative to the root,
+// "." for the root itself). Tests observe the order of steps, and fail
+// steps, through b.observe.
+func (b *Backend) step(op fileOp, rel string, do func() error) error {
+	if b.observe != nil {
+		if err := b.observe(op, rel); err != nil {
+			return err
+		}
+	}
+	return do()
+}
+
+// relPath is the path of segs relative to the root.
+func relPath(segs []string) string {
+	if len(segs) == 0 {
+		return "."
+	}
+	return strings.Join(segs, "/")
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -170,6 +207,7 @@ func (b *Backend) put(ctx context.Context, key string, r io.Reader, size int64, 
 		return backends.ObjectInfo{}, err
 	}
 	name := segs[len(segs)-1]
+	dirRel := relPath(segs[:len(segs)-1])
 
 	dir, tmpName, fd, err := b.createTemp(segs[:len(segs)-1])
 	if err != nil {
@@ -200,9 +238,14 @@ func (b *Backend) put(ctx context.Context, key string, r io.Reader, size int64, 
 	}
 
 	f := os.NewFile(uintptr(fd), tmpName)
-	n, err := copyChecked(ctx, f, r, size)
+	tmpRel := path.Join(dirRel, tmpName)
+	var n int64
+	err = b.step(opWrite, tmpRel, func() (err error) {
+		n, err = copyChecked(ctx, f, r, size)
+		return err
+	})
 	if err == nil {
-		err = f.Sync()
+		err = b.step(opSync, tmpRel, f.Sync)
 	}
 	var fi os.FileInfo
 	if err == nil {
@@ -220,7 +263,7 @@ func (b *Backend) put(ctx context.Context, key string, r io.Reader, size int64, 
 	}
 
 	if opts.IfNotExists {
-		err = unix.Linkat(dfd, tmpName, dfd, name, 0)
+		err = b.step(opLink, key, func() error { return unix.Linkat(dfd, tmpName, dfd, name, 0) })
 		if errors.Is(err, unix.EEXIST) {
 			if err := existsAt(dfd, name, key); err != nil {
 				return backends.ObjectInfo{}, err
@@ -237,9 +280,9 @@ func (b *Backend) put(ctx context.Context, key string, r io.Reader, size int64, 
 		committed = true
 		// The object is in place. Should the unlink fail, the temp name
 		// is one more hard link that List ignores and CleanTemp removes.
-		_ = unix.Unlinkat(dfd, tmpName, 0)
+		_ = b.step(opUnlink, tmpRel, func() error { return unix.Unlinkat(dfd, tmpName, 0) })
 	} else {
-		err = unix.Renameat(dfd, tmpName, dfd, name)
+		err = b.step(opRename, key, func() error { return unix.Renameat(dfd, tmpName, dfd, name) })
 		if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
 			return backends.ObjectInfo{}, errKeyIsDir(key)
 		}
@@ -248,7 +291,7 @@ func (b *Backend) put(ctx context.Context, key string, r io.Reader, size int64, 
 		}
 		committed = true
 	}
-	if err := fsync(dfd); err != nil {
+	if err := b.step(opSyncDir, dirRel, func() error { return fsync(dfd) }); err != nil {
 		return backends.ObjectInfo{}, fmt.Errorf("object is in place but syncing its directory failed: %w", err)
 	}
 	return backends.ObjectInfo{
@@ -460,6 +503,15 @@ func notFound(err error) error {
 	return err
 }
 
+// absentOK is nil when err, met on the path to a key, means that no object
+// is there (see notFound), and err otherwise.
+func absentOK(err error) error {
+	if err = notFound(err); errors.Is(err, backends.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
 // Stat returns the object's size, modification time and metadata.
 func (b *Backend) Stat(ctx context.Context, key string) (backends.ObjectInfo, error) {
 	info, err := b.stat(ctx, key)
@@ -503,7 +555,9 @@ func (b *Backend) info(key string, f *os.File, fi os.FileInfo) (backends.ObjectI
 }
 
 // Delete removes the object, syncs its directory and then removes the
-// parent directories it left empty (never the root).
+// parent directories it left empty (never the root). Where no object is
+// (nothing, a directory, a symbolic link or a special file) it returns nil
+// and changes nothing.
 func (b *Backend) Delete(ctx context.Context, key string) error {
 	if err := b.delete(ctx, key); err != nil {
 		return opErr("delete", key, err)
@@ -524,22 +578,22 @@ func (b *Backend) delete(ctx context.Context, key string) error {
 	}
 	dir, err := b.openDir(segs[:len(segs)-1], false)
 	if err != nil {
-		return notFound(err)
+		return absentOK(err)
 	}
 	defer dir.Close()
 	dfd := int(dir.Fd())
 	name := segs[len(segs)-1]
 	var st unix.Stat_t
 	if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return notFound(err)
+		return absentOK(err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("%w (not a regular file)", backends.ErrNotFound)
+		return nil // a directory, link or special file is no object; left alone
 	}
-	if err := unix.Unlinkat(dfd, name, 0); err != nil {
-		return notFound(err)
+	if err := b.step(opUnlink, key, func() error { return unix.Unlinkat(dfd, name, 0) }); err != nil {
+		return absentOK(err) // ENOENT: a concurrent Delete was first
 	}
-	if err := fsync(dfd); err != nil {
+	if err := b.step(opSyncDir, relPath(segs[:len(segs)-1]), func() error { return fsync(dfd) }); err != nil {
 		return fmt.Errorf("object removed but syncing its directory failed: %w", err)
 	}
 	b.pruneDirs(segs[:len(segs)-1])

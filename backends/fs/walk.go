@@ -60,7 +60,7 @@ func (b *Backend) openDir(segs []string, create bool) (*os.File, error) {
 		rel = path.Join(rel, seg)
 		child, err := openChild(dir, seg, rel)
 		if create && errors.Is(err, unix.ENOENT) {
-			child, err = mkdirChild(dir, seg, rel)
+			child, err = b.mkdirChild(dir, seg, rel)
 		}
 		dir.Close()
 		if err != nil {
@@ -95,15 +95,15 @@ func openChild(parent *os.File, name, rel string) (*os.File, error) {
 
 // mkdirChild makes the directory name inside parent, syncs parent, and
 // opens the new directory.
-func mkdirChild(parent *os.File, name, rel string) (*os.File, error) {
+func (b *Backend) mkdirChild(parent *os.File, name, rel string) (*os.File, error) {
 	pfd := int(parent.Fd())
-	err := unix.Mkdirat(pfd, name, dirPerm)
+	err := b.step(opMkdir, rel, func() error { return unix.Mkdirat(pfd, name, dirPerm) })
 	if err != nil && !errors.Is(err, unix.EEXIST) {
 		return nil, &componentError{rel: rel, errno: err, reason: fmt.Sprintf("cannot be made: %v", err)}
 	}
 	// Also on EEXIST: the writer that won the race may not have synced
 	// the parent yet, and our object's durability depends on it too.
-	if err := fsync(pfd); err != nil {
+	if err := b.step(opSyncDir, path.Dir(rel), func() error { return fsync(pfd) }); err != nil {
 		return nil, fmt.Errorf("sync directory %q: %w", path.Dir(rel), err)
 	}
 	return openChild(parent, name, rel)

@@ -522,7 +522,8 @@ func (b *Backend) List(ctx context.Context, prefix string, fn func(backends.Obje
 	}
 }
 
-// Delete removes the object. See backends.Backend.
+// Delete removes the object; an absent one is no error. See
+// backends.Backend.
 func (b *Backend) Delete(ctx context.Context, key string) error {
 	if err := b.checkOpen(); err != nil {
 		return opErr("delete", key, err)
@@ -531,8 +532,9 @@ func (b *Backend) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return opErr("delete", key, err)
 	}
-	if err := b.bucket.Object(name).Delete(ctx); err != nil {
-		return opErr("delete", key, translate(err))
+	err = translate(b.bucket.Object(name).Delete(ctx))
+	if err != nil && !errors.Is(err, backends.ErrNotFound) {
+		return opErr("delete", key, err)
 	}
 	return nil
 }

@@ -571,14 +571,11 @@ func (b *Backend) List(ctx context.Context, prefix string, fn func(backends.Obje
 	return nil
 }
 
-// Delete implements backends.Backend. S3 deletes absent keys without
-// complaint, so a HeadObject first tells ErrNotFound.
+// Delete implements backends.Backend: one DeleteObject, which S3 answers
+// with success for an absent key too.
 func (b *Backend) Delete(ctx context.Context, key string) error {
 	if err := b.checkKey(key); err != nil {
 		return err
-	}
-	if _, err := b.head(ctx, key); err != nil {
-		return b.wrap("delete", key, err)
 	}
 	_, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(b.cfg.Bucket), Key: aws.String(b.full(key))})
 	if err != nil {

@@ -118,29 +118,9 @@ func TestIncrementChainRoundTrip(t *testing.T) {
 	gone := "/base/5/16386" // dropped before the last backup
 	gonePath := filepath.Join(src, "base", "5", "16386")
 
-	type level struct {
-		tar []byte
-		fm  FilesMetadata
-	}
-	backup := func(deltaLSN uint64, parent map[string]bool, members ...string) (level, TarResult) {
+	backup := func(deltaLSN uint64, parent map[string]bool, members ...string) (chainLevel, TarResult) {
 		t.Helper()
-		var files []File
-		for _, m := range members {
-			files = append(files, relFile(t, src, m))
-		}
-		var buf bytes.Buffer
-		res, err := WriteTarWith(&buf, files, TarOptions{DeltaLSN: deltaLSN, Incremental: func(m string) bool { return parent[m] }, VerifyChecksums: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fm := NewFilesMetadata()
-		fm.AddTar("part_001.tar", res.Members, files)
-		for m := range res.Incremented {
-			d := fm.Files[m]
-			d.IsIncremented = true
-			fm.Files[m] = d
-		}
-		return level{buf.Bytes(), *fm}, res
+		return writeLevel(t, src, deltaLSN, func(m string) bool { return parent[m] }, members...)
 	}
 
 	// Full: 4 pages at LSN 0x10.
@@ -172,19 +152,7 @@ func TestIncrementChainRoundTrip(t *testing.T) {
 	want, _ := os.ReadFile(rel)
 
 	dst := t.TempDir()
-	chain := NewChainRestore(d2.fm)
-	for i, l := range []level{d2, d1, full} {
-		lo := chain.Level(l.fm, i == 0)
-		if i > 0 && len(chain.NeededTars(l.fm)) == 0 {
-			continue
-		}
-		if _, err := ExtractTar(bytes.NewReader(l.tar), dst, ExtractOptions{Chain: lo}); err != nil {
-			t.Fatalf("level %d: %v", i, err)
-		}
-	}
-	if miss := chain.Missing(); len(miss) != 0 {
-		t.Fatalf("missing after the full: %v", miss)
-	}
+	chain := restoreChain(t, dst, d2, d1, full)
 	got, _ := os.ReadFile(filepath.Join(dst, "base", "5", "16384"))
 	if !bytes.Equal(got, want) {
 		t.Fatalf("restored relation differs: %d bytes, want %d", len(got), len(want))
@@ -204,6 +172,109 @@ func TestIncrementChainRoundTrip(t *testing.T) {
 	onlyVM := FilesMetadata{TarFileSets: map[string][]string{"part_009.tar": {whole, gone}}}
 	if need := chain.NeededTars(onlyVM); len(need) != 0 {
 		t.Fatalf("a tar of finished or dropped files is needed: %v", need)
+	}
+}
+
+// chainLevel is one backup of a test chain: its data tar and files metadata.
+type chainLevel struct {
+	tar []byte
+	fm  FilesMetadata
+}
+
+// writeLevel backs up members of the directory src into one data tar, as
+// increments over a parent that started at deltaLSN where incremental says
+// so (deltaLSN 0: a full backup), and returns it with its files metadata.
+func writeLevel(t *testing.T, src string, deltaLSN uint64, incremental func(string) bool, members ...string) (chainLevel, TarResult) {
+	t.Helper()
+	var files []File
+	for _, m := range members {
+		files = append(files, relFile(t, src, m))
+	}
+	var buf bytes.Buffer
+	res, err := WriteTarWith(&buf, files, TarOptions{DeltaLSN: deltaLSN, Incremental: incremental, VerifyChecksums: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fm := NewFilesMetadata()
+	fm.AddTar("part_001.tar", res.Members, files)
+	for m := range res.Incremented {
+		d := fm.Files[m]
+		d.IsIncremented = true
+		fm.Files[m] = d
+	}
+	return chainLevel{buf.Bytes(), *fm}, res
+}
+
+// restoreChain restores levels, newest first, into dst and fails the test
+// when a file of the newest backup is still missing after the last level.
+func restoreChain(t *testing.T, dst string, levels ...chainLevel) *ChainRestore {
+	t.Helper()
+	chain := NewChainRestore(levels[0].fm)
+	for i, l := range levels {
+		lo := chain.Level(l.fm, i == 0)
+		if i > 0 && len(chain.NeededTars(l.fm)) == 0 {
+			continue
+		}
+		if _, err := ExtractTar(bytes.NewReader(l.tar), dst, ExtractOptions{Chain: lo}); err != nil {
+			t.Fatalf("level %d: %v", i, err)
+		}
+	}
+	if miss := chain.Missing(); len(miss) != 0 {
+		t.Fatalf("missing after the full: %v", miss)
+	}
+	return chain
+}
+
+// TestDeltaWritesNewFilesWhole: a file the parent backup lacks is written
+// whole in a delta, even when its pages carry LSNs older than the parent's
+// start (CREATE DATABASE and ALTER TABLE SET TABLESPACE copy pages with
+// their LSNs). As an increment it would hold only its newer pages, and no
+// older backup has the others: the chain could not be restored.
+func TestDeltaWritesNewFilesWhole(t *testing.T) {
+	src := t.TempDir()
+	const old, added = "/base/5/16384", "/base/5/16390"
+	writeRel(t, filepath.Join(src, "base", "5", "16384"), page(0x10, 1, 0), page(0x10, 2, 1))
+	full, _ := writeLevel(t, src, 0, nil, old)
+
+	// After the full backup (the delta's parent, started at 0x100): the
+	// old file changes one page; a new file appears with two copied pages
+	// from before the parent and one written after it.
+	writeRel(t, filepath.Join(src, "base", "5", "16384"), page(0x10, 1, 0), page(0x150, 3, 1))
+	writeRel(t, filepath.Join(src, "base", "5", "16390"), page(0x20, 7, 0), page(0x30, 8, 1), page(0x180, 9, 2))
+	inParent := func(m string) bool { _, ok := full.fm.Files[m]; return ok }
+	delta, res := writeLevel(t, src, 0x100, inParent, old, added)
+
+	if !res.Incremented[old] {
+		t.Errorf("%s, held by the parent, was not written as an increment", old)
+	}
+	if res.Incremented[added] {
+		t.Fatalf("%s, which the parent lacks, was written as an increment", added)
+	}
+	if d := delta.fm.Files[added]; d.IsIncremented {
+		t.Errorf("files metadata marks %s as an increment", added)
+	}
+	tr := tar.NewReader(bytes.NewReader(delta.tar))
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			t.Fatalf("%s not in the delta's tar: %v", added, err)
+		}
+		if hdr.Name == added {
+			if hdr.Size != 3*BlockSize {
+				t.Errorf("%s is %d bytes in the delta's tar, want the whole %d", added, hdr.Size, 3*BlockSize)
+			}
+			break
+		}
+	}
+
+	dst := t.TempDir()
+	restoreChain(t, dst, delta, full)
+	for _, m := range []string{old, added} {
+		want, _ := os.ReadFile(filepath.Join(src, filepath.FromSlash(m[1:])))
+		got, err := os.ReadFile(filepath.Join(dst, filepath.FromSlash(m[1:])))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("restored %s: %d bytes (%v), want the %d bytes backed up", m, len(got), err, len(want))
+		}
 	}
 }
 

@@ -210,6 +210,41 @@ func TestWriterReportsDestinationError(t *testing.T) {
 
 type failingWriter struct{ err error }
 
+// onceFailingWriter fails its n-th Write (from 1) and accepts every other.
+type onceFailingWriter struct {
+	n, calls int
+	err      error
+}
+
+func (f *onceFailingWriter) Write(p []byte) (int, error) {
+	f.calls++
+	if f.calls == f.n {
+		return 0, f.err
+	}
+	return len(p), nil
+}
+
+// TestEncryptWriterReportsOneFailedWrite: a destination that fails one
+// write (the header's, a chunk's, the FINAL chunk's) and accepts the rest
+// has lost part of the stream: the writer must say so, now or at Close,
+// and keep saying so.
+func TestEncryptWriterReportsOneFailedWrite(t *testing.T) {
+	broken := errors.New("connection reset")
+	plain := pseudoWALBytes(5, 3*plainChunkSize+100) // header, 3 chunks, FINAL
+	for n := 1; n <= 5; n++ {
+		dst := &onceFailingWriter{n: n, err: broken}
+		w, err := NewEncryptWriter(dst, testKey(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, werr := w.Write(plain)
+		cerr := w.Close()
+		if !errors.Is(werr, broken) && !errors.Is(cerr, broken) {
+			t.Errorf("write %d of the stream failed: Write %v, Close %v", n, werr, cerr)
+		}
+	}
+}
+
 func (f failingWriter) Write([]byte) (int, error) { return 0, f.err }
 
 func TestLZMAIsReadOnly(t *testing.T) {

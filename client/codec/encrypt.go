@@ -137,8 +137,9 @@ func (e *encryptWriter) writeChunk(plain []byte, tag byte) error {
 // an authentic FINAL chunk that ends the stream. Otherwise it fails with an
 // error wrapping ErrAuth (a chunk does not authenticate: wrong key, changed
 // bytes), ErrTruncated (the stream ends without its FINAL chunk) or
-// ErrCorrupt (bytes after the FINAL chunk, a full-size chunk tagged FINAL, a
-// tag other than MESSAGE and FINAL). A chunk's bytes are returned only
+// ErrCorrupt (a full-size chunk tagged FINAL, a tag other than MESSAGE and
+// FINAL). Bytes after the FINAL chunk fail authentication (ErrAuth): with
+// no length field they become part of the last chunk. A chunk's bytes are returned only
 // after it authenticated, so a wrong key yields no plaintext at all.
 //
 // Nothing is read from r before the first Read. The reader holds at most
@@ -203,7 +204,7 @@ func (d *decryptReader) nextChunk() error {
 	}
 	opened := d.state.pull(d.plain[:], sealed)
 	if !opened.ok {
-		return d.authError(sealed, full, opened.claimedTag)
+		return d.authError(len(sealed), full, opened.claimedTag)
 	}
 	d.chunk++
 	d.offset += int64(n)
@@ -238,17 +239,17 @@ func (d *decryptReader) readHeader() error {
 	return nil
 }
 
-// authError explains a chunk that failed authentication.
-func (d *decryptReader) authError(sealed []byte, full bool, claimedTag byte) error {
+// authError explains a chunk of n bytes that failed authentication. Bytes
+// after the FINAL chunk end up here too: chunks carry no length, so they
+// join the last read, which then fails as a whole. Telling that apart from
+// tampering would mean trying every shorter length for an authentic chunk;
+// either way the object is refused, so it is reported as ErrAuth.
+func (d *decryptReader) authError(n int, full bool, claimedTag byte) error {
 	index := d.chunk + 1
-	if length := d.state.finalChunkLength(sealed); length > 0 {
-		// An authentic FINAL chunk, followed by more bytes.
-		return fmt.Errorf("%w: %d bytes after the FINAL chunk %d (stream offset %d)", ErrCorrupt, len(sealed)-length, index, d.offset+int64(length))
-	}
 	if !full && claimedTag == tagMessage {
 		// A short chunk that claims to be a MESSAGE chunk: most likely a
 		// full chunk cut short, but it cannot be told from tampering.
-		return fmt.Errorf("%w: %w: encrypted stream ends inside chunk %d (offset %d, %d of %d bytes)", ErrTruncated, ErrAuth, index, d.offset, len(sealed), sealedChunkSize)
+		return fmt.Errorf("%w: %w: encrypted stream ends inside chunk %d (offset %d, %d of %d bytes)", ErrTruncated, ErrAuth, index, d.offset, n, sealedChunkSize)
 	}
 	return fmt.Errorf("%w (chunk %d at offset %d)", ErrAuth, index, d.offset)
 }

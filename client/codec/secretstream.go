@@ -180,29 +180,6 @@ func (s *streamState) pull(out, sealed []byte) openResult {
 	return openResult{plain: plain, tag: claimed, ok: true, claimedTag: claimed}
 }
 
-// finalChunkLength looks for a shorter authentic FINAL chunk at the start of
-// sealed, a read that failed authentication as a whole. A stream with bytes
-// appended after its FINAL chunk looks like that, because chunks have no
-// length field: the reader takes whatever follows the last full chunk as the
-// last chunk. It returns the length of the authentic chunk, or -1.
-//
-// Every candidate length needs its own MAC, over a message that shares its
-// start with the others; prefixMAC computes them all in one pass. The
-// answer only chooses between two errors (trailing data or tampering): a
-// chunk that failed authentication is never accepted whatever it says.
-func (s *streamState) finalChunkLength(sealed []byte) int {
-	stream, polyKey := s.chunkKeys()
-	var block [64]byte
-	block[0] = sealed[0]
-	stream.XORKeyStream(block[:], block[:])
-	if block[0] != tagFinal {
-		return -1
-	}
-	block[0] = sealed[0]
-	maxLen := min(len(sealed)-chunkOverhead-1, plainChunkSize-1)
-	return prefixMAC(&polyKey, &block, sealed[1:], maxLen)
-}
-
 // equalMAC compares a computed MAC with the one on the wire in constant time.
 func equalMAC(mac *[16]byte, wire []byte) bool {
 	return subtle.ConstantTimeCompare(mac[:], wire) == 1

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path"
@@ -237,9 +238,7 @@ func TestWALGVectorsStrictEnd(t *testing.T) {
 		}
 		for _, extra := range [][]byte{{0}, []byte("garbage"), bytes.Repeat([]byte{0xA5}, 9000)} {
 			_, err := io.ReadAll(mustReader(t, append(bytes.Clone(object), extra...), c, key))
-			if !errors.Is(err, ErrCorrupt) {
-				t.Errorf("%s %s with %d bytes appended: error %v, want ErrCorrupt", variant, obj.Object, len(extra), err)
-			}
+			wantTrailingRefused(t, fmt.Sprintf("%s %s with %d bytes appended", variant, obj.Object, len(extra)), err, key)
 		}
 	}
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -203,33 +201,111 @@ func (b *bench) measureBackups(ctx context.Context, cl *cleanups) error {
 	bf := &backupFigures{scale: b.opts.backupScale, runs: b.opts.backupRuns}
 	b.backup = bf
 
+	c, scan, err := bf.loadCluster(ctx, cl)
+	if err != nil {
+		return err
+	}
+	g, err := startGateway(ctx, b.gatewayBin, filepath.Join(b.scratch, "backup-gateway"), filepath.Join(b.scratch, "backup-gateway.log"))
+	if err != nil {
+		return err
+	}
+	cl.add(g.stop)
+	gwPid := g.cmd.Process.Pid
+
+	pgEnv := []string{
+		"PGHOST=127.0.0.1",
+		"PGPORT=" + strconv.Itoa(c.Port),
+		"PGUSER=postgres",
+		"PGDATABASE=postgres",
+		"PGSSLMODE=disable",
+	}
+	if err := b.backupConfigs(ctx, g, scan, pgEnv); err != nil {
+		return err
+	}
+
+	br := &backupRounds{b: b, bf: bf, ctx: ctx, c: c, gwPid: gwPid,
+		baseEnv: append([]string{"PATH=/usr/bin:/bin", "HOME=" + b.scratch}, pgEnv...),
+		outDir:  filepath.Join(b.scratch, "backup-out")}
+	if br.cpPath, err = exec.LookPath("cp"); err != nil {
+		return err
+	}
+	if br.syncPath, err = exec.LookPath("sync"); err != nil {
+		return err
+	}
+	if err := os.Mkdir(br.outDir, 0o755); err != nil {
+		return err
+	}
+	cl.add(func() { os.RemoveAll(br.outDir) })
+
+	psiT0 := time.Now()
+	bf.psiStart = readPSI()
+	bf.loadStart = readLoadavg()
+	if err := br.run(); err != nil {
+		return err
+	}
+	bf.psiEnd = readPSI()
+	bf.psiWall = time.Since(psiT0)
+	bf.loadEnd = readLoadavg()
+
+	mem, err := procStatus(gwPid, "VmHWM", "VmRSS")
+	if err != nil {
+		return fmt.Errorf("reading the backup gateway's memory: %w", err)
+	}
+	bf.gatewayHWM, bf.gatewayRSS = mem["VmHWM"], mem["VmRSS"]
+	g.stop()
+
+	if err := bf.measurePostgresPart(ctx, c); err != nil {
+		return err
+	}
+	logf("base backups: the client's pipeline alone, in this process, over every file of the backup")
+	files := append(slices.Clone(scan.Files), scan.PgControl)
+	if err := bf.measureCodec(files); err != nil {
+		return err
+	}
+	bf.elapsed = time.Since(t0)
+	return nil
+}
+
+// loadCluster creates the PostgreSQL cluster the backups are taken of,
+// loads it with pgbench, checkpoints, and scans its data directory.
+func (bf *backupFigures) loadCluster(ctx context.Context, cl *cleanups) (*pgtest.Cluster, *basebackup.Scan, error) {
 	logf("base backups: creating a PostgreSQL 15 cluster (archive_mode = on, archive_command = '/bin/true')")
 	c, err := backupCluster(ctx, cl)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 
 	logf("pgbench -i -s %d (about %d MB of data)", bf.scale, bf.scale*16)
 	lt := time.Now()
 	if _, err := c.Pgbench(ctx, "-i", "-q", "-s", strconv.Itoa(bf.scale)); err != nil {
-		return err
+		return nil, nil, err
 	}
 	bf.loadTime = time.Since(lt)
 	for _, q := range []string{"CHECKPOINT", "SELECT pg_switch_wal()", "CHECKPOINT"} {
 		if err := c.Exec(ctx, q); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	if bf.dataDir, err = sizeOfTree(c.DataDir); err != nil {
-		return err
+		return nil, nil, err
 	}
 	if bf.walDir, err = sizeOfTree(filepath.Join(c.DataDir, "pg_wal")); err != nil {
-		return err
+		return nil, nil, err
 	}
 	scan, err := basebackup.ScanDataDir(c.DataDir)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
+	logf("loaded in %.0f s: data directory %.1f MiB in %d files (pg_wal %.1f MiB)",
+		bf.loadTime.Seconds(), mib(bf.dataDir.bytes), bf.dataDir.files, mib(bf.walDir.bytes))
+	return c, scan, nil
+}
+
+// backupConfigs makes the backup client configurations measured (each with
+// its own cluster, token and planned partitions) and the codec pipelines
+// measured in this process.
+func (b *bench) backupConfigs(ctx context.Context, g *gateway, scan *basebackup.Scan, pgEnv []string) error {
+	bf := b.backup
 	partition := func(threshold int64) []int64 {
 		if threshold <= 0 {
 			threshold = basebackup.DefaultPartThreshold
@@ -244,31 +320,9 @@ func (b *bench) measureBackups(ctx context.Context, cl *cleanups) error {
 		}
 		return sizes
 	}
-	logf("loaded in %.0f s: data directory %.1f MiB in %d files (pg_wal %.1f MiB)",
-		bf.loadTime.Seconds(), mib(bf.dataDir.bytes), bf.dataDir.files, mib(bf.walDir.bytes))
-
-	g, err := startGateway(ctx, b.gatewayBin, filepath.Join(b.scratch, "backup-gateway"), filepath.Join(b.scratch, "backup-gateway.log"))
+	keyHex, key, err := newBenchKey()
 	if err != nil {
 		return err
-	}
-	cl.add(g.stop)
-	gwPid := g.cmd.Process.Pid
-
-	var raw [codec.KeySize]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return err
-	}
-	keyHex := hex.EncodeToString(raw[:])
-	key, err := codec.ParseKey(keyHex, "hex")
-	if err != nil {
-		return err
-	}
-	pgEnv := []string{
-		"PGHOST=127.0.0.1",
-		"PGPORT=" + strconv.Itoa(c.Port),
-		"PGUSER=postgres",
-		"PGDATABASE=postgres",
-		"PGSSLMODE=disable",
 	}
 	for _, x := range []struct {
 		comp      codec.Compression
@@ -302,175 +356,42 @@ func (b *bench) measureBackups(ctx context.Context, cl *cleanups) error {
 		bf.codecs = append(bf.codecs, codecFigure{Name: string(comp) + " + encryption", Compression: comp, key: key},
 			codecFigure{Name: string(comp), Compression: comp})
 	}
+	return nil
+}
 
-	cpPath, err := exec.LookPath("cp")
-	if err != nil {
-		return err
-	}
-	syncPath, err := exec.LookPath("sync")
-	if err != nil {
-		return err
-	}
-	baseEnv := append([]string{"PATH=/usr/bin:/bin", "HOME=" + b.scratch}, pgEnv...)
-	outDir := filepath.Join(b.scratch, "backup-out")
-	if err := os.Mkdir(outDir, 0o755); err != nil {
-		return err
-	}
-	// Every run writes a new directory under outDir, removed untimed after
-	// the run; sync before and after, so that no run pays for another's
-	// writeback.
-	clean := func(dir string) error {
-		err := os.RemoveAll(dir)
-		syscall.Sync()
-		return err
-	}
-	cl.add(func() { os.RemoveAll(outDir) })
+// backupRounds times every backup and restore method, round after round.
+type backupRounds struct {
+	b                *bench
+	bf               *backupFigures
+	ctx              context.Context
+	c                *pgtest.Cluster
+	gwPid            int
+	baseEnv          []string // for pg_basebackup, cp and sync
+	outDir           string   // every run writes a new directory here
+	cpPath, syncPath string
+}
 
-	type cpuTimes struct{ user, sys time.Duration }
-	gwCPU := func() cpuTimes {
-		u, s, _ := procTimes(gwPid)
-		return cpuTimes{u, s}
-	}
-	machSince := func(run *backupRun, t0 machineCPU) {
-		t1 := readMachineCPU()
-		run.machBusy, run.machIOWait = t1.busy-t0.busy, t1.iowait-t0.iowait
-	}
-	gwSince := func(t0 cpuTimes) (total, sys time.Duration) {
-		t1 := gwCPU()
-		return t1.user - t0.user + t1.sys - t0.sys, t1.sys - t0.sys
-	}
+// roundStep is one method timed once per round.
+type roundStep struct {
+	name string
+	run  func(round int) error
+}
 
-	psiT0 := time.Now()
-	bf.psiStart = readPSI()
-	bf.loadStart = readLoadavg()
-	type step struct {
-		name string
-		run  func(round int) error
-	}
-	var reads, writes []step
+// run does the rounds: every method once per round, the order rotated from
+// round to round; the fetches after the pushes they restore.
+func (br *backupRounds) run() error {
+	bf := br.bf
+	var reads, writes []roundStep
 	for _, cf := range bf.configs {
-		reads = append(reads, step{"backup-push, " + cf.Name, func(int) error {
-			syscall.Sync()
-			cpu0, m0 := gwCPU(), readMachineCPU()
-			r, err := b.execClient(ctx, cf.env, "backup-push", c.DataDir)
-			if err != nil {
-				return err
-			}
-			gw, gwSys := gwSince(cpu0)
-			run := backupRun{res: r, gwCPU: gw, gwSys: gwSys}
-			machSince(&run, m0)
-			sum, err := latestBackup(ctx, cf.env)
-			if err != nil {
-				return err
-			}
-			if !strings.Contains(r.output, "backup "+sum.Name+" committed") {
-				return fmt.Errorf("backup-push %s: the newest backup is %s, but the client said: %s", cf.Name, sum.Name, strings.TrimSpace(r.output))
-			}
-			cf.last = sum
-			run.bytes, run.stored = sum.UncompressedSize, sum.StoredSize
-			cf.push = append(cf.push, run)
-			return nil
-		}})
-		writes = append(writes, step{"backup-fetch, " + cf.Name, func(round int) error {
-			dst := filepath.Join(outDir, fmt.Sprintf("fetch-%s-%d", cf.cluster, round))
-			syscall.Sync()
-			cpu0, m0 := gwCPU(), readMachineCPU()
-			r, err := b.execClient(ctx, cf.env, "backup-fetch", dst, protocol.Latest)
-			if err != nil {
-				return err
-			}
-			gw, gwSys := gwSince(cpu0)
-			run := backupRun{res: r, gwCPU: gw, gwSys: gwSys}
-			machSince(&run, m0)
-			if !strings.Contains(r.output, "restored "+cf.last.Name+" into") {
-				return fmt.Errorf("backup-fetch LATEST of %s did not restore %s: %s", cf.cluster, cf.last.Name, strings.TrimSpace(r.output))
-			}
-			got, err := sizeOfTree(dst)
-			if err != nil {
-				return err
-			}
-			// The data files, plus backup_label and tablespace_map.
-			if got.bytes < cf.last.UncompressedSize || got.bytes > cf.last.UncompressedSize+64<<10 {
-				return fmt.Errorf("backup-fetch of %s restored %d bytes, the backup holds %d", cf.last.Name, got.bytes, cf.last.UncompressedSize)
-			}
-			for _, f := range []string{"global/pg_control", "backup_label"} {
-				if _, err := os.Stat(filepath.Join(dst, f)); err != nil {
-					return fmt.Errorf("backup-fetch of %s: %w", cf.last.Name, err)
-				}
-			}
-			run.bytes, run.files = cf.last.UncompressedSize, got.files
-			cf.fetch = append(cf.fetch, run)
-			return clean(dst)
-		}})
+		reads = append(reads, roundStep{"backup-push, " + cf.Name, func(int) error { return br.push(cf) }})
+		writes = append(writes, roundStep{"backup-fetch, " + cf.Name, func(round int) error { return br.fetch(cf, round) }})
 	}
-	head := bf.configs[0]
-	writes = append(writes, step{"restore without fsync, in-process, " + head.Name, func(round int) error {
-		dst := filepath.Join(outDir, fmt.Sprintf("nofsync-%d", round))
-		syscall.Sync()
-		cfg, err := client.LoadConfig(envFunc(head.env))
-		if err != nil {
-			return err
-		}
-		cli, err := client.New(cfg)
-		if err != nil {
-			return err
-		}
-		t0 := time.Now()
-		res, err := cli.FetchBackup(ctx, protocol.Latest, dst, client.RestoreOptions{})
-		d := time.Since(t0)
-		cli.Close()
-		if err != nil {
-			return err
-		}
-		if res.Backup.Name != head.last.Name {
-			return fmt.Errorf("LATEST is %s, not %s", res.Backup.Name, head.last.Name)
-		}
-		t0 = time.Now()
-		syscall.Sync()
-		bf.noFsync = append(bf.noFsync, d)
-		bf.syncAfter = append(bf.syncAfter, time.Since(t0))
-		return clean(dst)
-	}})
-	reads = append(reads, step{"pg_basebackup", func(round int) error {
-		dst := filepath.Join(outDir, fmt.Sprintf("pg_basebackup-%d", round))
-		syscall.Sync()
-		r, err := b.sp.run(ctx, filepath.Join(pgtest.BinDir, "pg_basebackup"), baseEnv,
-			"-D", dst, "-X", "none", "--checkpoint=fast", "--no-password")
-		if err != nil {
-			return err
-		}
-		got, err := sizeOfTree(dst)
-		if err != nil {
-			return err
-		}
-		bf.basebackup = append(bf.basebackup, backupRun{bytes: got.bytes, files: got.files, res: r})
-		return clean(dst)
-	}})
-	reads = append(reads, step{"cp -a + sync", func(round int) error {
-		dst := filepath.Join(outDir, fmt.Sprintf("copy-%d", round))
-		syscall.Sync()
-		r, err := b.sp.run(ctx, cpPath, baseEnv, "-a", c.DataDir, dst)
-		if err != nil {
-			return err
-		}
-		s, err := b.sp.run(ctx, syncPath, baseEnv)
-		if err != nil {
-			return err
-		}
-		r.wall += s.wall
-		got, err := sizeOfTree(dst)
-		if err != nil {
-			return err
-		}
-		bf.copy = append(bf.copy, backupRun{bytes: got.bytes, files: got.files, res: r, sync: s.wall})
-		return clean(dst)
-	}})
+	writes = append(writes, roundStep{"restore without fsync, in-process, " + bf.configs[0].Name, br.restoreNoFsync})
+	reads = append(reads, roundStep{"pg_basebackup", br.pgBasebackup}, roundStep{"cp -a + sync", br.copyAndSync})
 
-	// Rounds: every method once per round, the order rotated from round to
-	// round; the fetches after the pushes they restore.
 	logf("base backups: %d rounds of %d pushes and baselines, then %d fetches", bf.runs, len(reads), len(writes))
 	for round := range bf.runs {
-		for _, list := range [][]step{reads, writes} {
+		for _, list := range [][]roundStep{reads, writes} {
 			for k := range list {
 				s := list[(round+k)%len(list)]
 				if err := s.run(round); err != nil {
@@ -484,17 +405,155 @@ func (b *bench) measureBackups(ctx context.Context, cl *cleanups) error {
 		}
 		logf("    pg_basebackup %.0f, cp -a + sync %.0f", bf.basebackup[round].mbs(), bf.copy[round].mbs())
 	}
-	bf.psiEnd = readPSI()
-	bf.psiWall = time.Since(psiT0)
-	bf.loadEnd = readLoadavg()
+	return nil
+}
 
-	mem, err := procStatus(gwPid, "VmHWM", "VmRSS")
+// clean removes a run's output directory, untimed, and syncs, so that no
+// run pays for another's writeback (every run also syncs before it starts).
+func (br *backupRounds) clean(dir string) error {
+	err := os.RemoveAll(dir)
+	syscall.Sync()
+	return err
+}
+
+type cpuTimes struct{ user, sys time.Duration }
+
+func (br *backupRounds) gwCPU() cpuTimes {
+	u, s, _ := procTimes(br.gwPid)
+	return cpuTimes{u, s}
+}
+
+// timedClient runs the client with args and returns the run with the
+// gateway's and the machine's CPU time during it.
+func (br *backupRounds) timedClient(cf *backupConfig, args ...string) (backupRun, error) {
+	syscall.Sync()
+	cpu0, m0 := br.gwCPU(), readMachineCPU()
+	r, err := br.b.execClient(br.ctx, cf.env, args...)
 	if err != nil {
-		return fmt.Errorf("reading the backup gateway's memory: %w", err)
+		return backupRun{}, err
 	}
-	bf.gatewayHWM, bf.gatewayRSS = mem["VmHWM"], mem["VmRSS"]
-	g.stop()
+	cpu1 := br.gwCPU()
+	run := backupRun{res: r, gwCPU: cpu1.user - cpu0.user + cpu1.sys - cpu0.sys, gwSys: cpu1.sys - cpu0.sys}
+	m1 := readMachineCPU()
+	run.machBusy, run.machIOWait = m1.busy-m0.busy, m1.iowait-m0.iowait
+	return run, nil
+}
 
+func (br *backupRounds) push(cf *backupConfig) error {
+	run, err := br.timedClient(cf, "backup-push", br.c.DataDir)
+	if err != nil {
+		return err
+	}
+	sum, err := latestBackup(br.ctx, cf.env)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(run.res.output, "backup "+sum.Name+" committed") {
+		return fmt.Errorf("backup-push %s: the newest backup is %s, but the client said: %s", cf.Name, sum.Name, strings.TrimSpace(run.res.output))
+	}
+	cf.last = sum
+	run.bytes, run.stored = sum.UncompressedSize, sum.StoredSize
+	cf.push = append(cf.push, run)
+	return nil
+}
+
+func (br *backupRounds) fetch(cf *backupConfig, round int) error {
+	dst := filepath.Join(br.outDir, fmt.Sprintf("fetch-%s-%d", cf.cluster, round))
+	run, err := br.timedClient(cf, "backup-fetch", dst, protocol.Latest)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(run.res.output, "restored "+cf.last.Name+" into") {
+		return fmt.Errorf("backup-fetch LATEST of %s did not restore %s: %s", cf.cluster, cf.last.Name, strings.TrimSpace(run.res.output))
+	}
+	got, err := sizeOfTree(dst)
+	if err != nil {
+		return err
+	}
+	// The data files, plus backup_label and tablespace_map.
+	if got.bytes < cf.last.UncompressedSize || got.bytes > cf.last.UncompressedSize+64<<10 {
+		return fmt.Errorf("backup-fetch of %s restored %d bytes, the backup holds %d", cf.last.Name, got.bytes, cf.last.UncompressedSize)
+	}
+	for _, f := range []string{"global/pg_control", "backup_label"} {
+		if _, err := os.Stat(filepath.Join(dst, f)); err != nil {
+			return fmt.Errorf("backup-fetch of %s: %w", cf.last.Name, err)
+		}
+	}
+	run.bytes, run.files = cf.last.UncompressedSize, got.files
+	cf.fetch = append(cf.fetch, run)
+	return br.clean(dst)
+}
+
+// restoreNoFsync restores the headline configuration's latest backup
+// through the client library in this process without fsync, then syncs.
+func (br *backupRounds) restoreNoFsync(round int) error {
+	bf, head := br.bf, br.bf.configs[0]
+	dst := filepath.Join(br.outDir, fmt.Sprintf("nofsync-%d", round))
+	syscall.Sync()
+	cfg, err := client.LoadConfig(envFunc(head.env))
+	if err != nil {
+		return err
+	}
+	cli, err := client.New(cfg)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	res, err := cli.FetchBackup(br.ctx, protocol.Latest, dst, client.RestoreOptions{})
+	d := time.Since(t0)
+	cli.Close()
+	if err != nil {
+		return err
+	}
+	if res.Backup.Name != head.last.Name {
+		return fmt.Errorf("LATEST is %s, not %s", res.Backup.Name, head.last.Name)
+	}
+	t0 = time.Now()
+	syscall.Sync()
+	bf.noFsync = append(bf.noFsync, d)
+	bf.syncAfter = append(bf.syncAfter, time.Since(t0))
+	return br.clean(dst)
+}
+
+func (br *backupRounds) pgBasebackup(round int) error {
+	dst := filepath.Join(br.outDir, fmt.Sprintf("pg_basebackup-%d", round))
+	syscall.Sync()
+	r, err := br.b.sp.run(br.ctx, filepath.Join(pgtest.BinDir, "pg_basebackup"), br.baseEnv,
+		"-D", dst, "-X", "none", "--checkpoint=fast", "--no-password")
+	if err != nil {
+		return err
+	}
+	got, err := sizeOfTree(dst)
+	if err != nil {
+		return err
+	}
+	br.bf.basebackup = append(br.bf.basebackup, backupRun{bytes: got.bytes, files: got.files, res: r})
+	return br.clean(dst)
+}
+
+func (br *backupRounds) copyAndSync(round int) error {
+	dst := filepath.Join(br.outDir, fmt.Sprintf("copy-%d", round))
+	syscall.Sync()
+	r, err := br.b.sp.run(br.ctx, br.cpPath, br.baseEnv, "-a", br.c.DataDir, dst)
+	if err != nil {
+		return err
+	}
+	s, err := br.b.sp.run(br.ctx, br.syncPath, br.baseEnv)
+	if err != nil {
+		return err
+	}
+	r.wall += s.wall
+	got, err := sizeOfTree(dst)
+	if err != nil {
+		return err
+	}
+	br.bf.copy = append(br.bf.copy, backupRun{bytes: got.bytes, files: got.files, res: r, sync: s.wall})
+	return br.clean(dst)
+}
+
+// measurePostgresPart times PostgreSQL's part of a backup alone:
+// pg_backup_start and pg_backup_stop with nothing in between.
+func (bf *backupFigures) measurePostgresPart(ctx context.Context, c *pgtest.Cluster) error {
 	logf("base backups: PostgreSQL's part alone, %d x pg_backup_start + pg_backup_stop", bf.runs)
 	for range bf.runs {
 		start, stop, err := backupStartStop(ctx, c)
@@ -504,13 +563,6 @@ func (b *bench) measureBackups(ctx context.Context, cl *cleanups) error {
 		bf.pgStart = append(bf.pgStart, start)
 		bf.pgStop = append(bf.pgStop, stop)
 	}
-
-	logf("base backups: the client's pipeline alone, in this process, over every file of the backup")
-	files := append(slices.Clone(scan.Files), scan.PgControl)
-	if err := bf.measureCodec(files); err != nil {
-		return err
-	}
-	bf.elapsed = time.Since(t0)
 	return nil
 }
 

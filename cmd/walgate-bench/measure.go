@@ -160,14 +160,76 @@ func (b *bench) measure(ctx context.Context, cl *cleanups) error {
 	}()
 	logf("gateway pid %d on %s, store %s", pid, g.url, filepath.Join(g.data, "store"))
 
+	sustainedEnv, inprocEnv, err := b.walConfigs(ctx, g)
+	if err != nil {
+		return err
+	}
+	names := filepath.Join(b.scratch, "names")
+	if err := os.Mkdir(names, 0o755); err != nil {
+		return err
+	}
+	items, err := b.timedItems(names)
+	if err != nil {
+		return err
+	}
+	cpPath, err := exec.LookPath("cp")
+	if err != nil {
+		return err
+	}
+	baseDir := filepath.Join(b.scratch, "baseline-store")
+	cpDir := filepath.Join(b.scratch, "cp-store")
+	for _, d := range []string{baseDir, cpDir} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return err
+		}
+	}
+
+	if err := b.warmUp(ctx, names, baseDir, cpPath); err != nil {
+		return err
+	}
+	if err := b.measureProcessFloor(ctx); err != nil {
+		return err
+	}
+	if err := b.measureRounds(ctx, items, baseDir, cpDir, cpPath); err != nil {
+		return err
+	}
+	if err := b.measureWALFetch(ctx, items); err != nil {
+		return err
+	}
+	if err := b.measureInProcess(ctx, items, inprocEnv); err != nil {
+		return err
+	}
+	if err := b.measureSustained(ctx, names, sustainedEnv, pid); err != nil {
+		return err
+	}
+	if err := b.readGatewayFigures(g, pid); err != nil {
+		return err
+	}
+	return b.measureStoredSizes(g)
+}
+
+// newBenchKey returns a random encryption key, as hex for the client's
+// environment and parsed for the in-process codec.
+func newBenchKey() (string, *codec.Key, error) {
 	var raw [codec.KeySize]byte
 	if _, err := rand.Read(raw[:]); err != nil {
-		return err
+		return "", nil, err
 	}
 	keyHex := hex.EncodeToString(raw[:])
 	key, err := codec.ParseKey(keyHex, "hex")
 	if err != nil {
-		return err
+		return "", nil, err
+	}
+	return keyHex, key, nil
+}
+
+// walConfigs makes b.configs, the WAL client configurations measured, each
+// with its own cluster and token, and the environments of the sustained
+// and in-process runs.
+func (b *bench) walConfigs(ctx context.Context, g *gateway) (sustainedEnv, inprocEnv []string, err error) {
+	keyHex, key, err := newBenchKey()
+	if err != nil {
+		return nil, nil, err
 	}
 	newEnv := func(cluster string, comp codec.Compression, enc bool) ([]string, error) {
 		tok, err := g.addToken(ctx, cluster)
@@ -200,66 +262,60 @@ func (b *bench) measure(ctx context.Context, cl *cleanups) error {
 			cf.key = key
 		}
 		if cf.env, err = newEnv(cf.cluster, c.comp, c.enc); err != nil {
-			return err
+			return nil, nil, err
 		}
 		b.configs = append(b.configs, cf)
 	}
-	head := b.configs[0]
-	sustainedEnv, err := newEnv("bench-sustained", codec.Zstd, true)
-	if err != nil {
-		return err
+	if sustainedEnv, err = newEnv("bench-sustained", codec.Zstd, true); err != nil {
+		return nil, nil, err
 	}
-	inprocEnv, err := newEnv("bench-inproc", codec.Zstd, true)
-	if err != nil {
-		return err
+	if inprocEnv, err = newEnv("bench-inproc", codec.Zstd, true); err != nil {
+		return nil, nil, err
 	}
+	return sustainedEnv, inprocEnv, nil
+}
 
-	// The timed pushes: every real segment once, then real segments under
-	// made-up names until there are opts.minRuns.
+// linkSegment makes name in dir a hard link to the segment's file: the
+// same bytes pushed under another WAL file name.
+func linkSegment(dir string, seg *segment, name string) (string, error) {
+	p := filepath.Join(dir, name)
+	return p, os.Link(seg.Path, p)
+}
+
+// timedItems sets b.runs and returns the timed pushes: every real segment
+// once, then real segments under made-up names (linked in names) until
+// there are opts.minRuns.
+func (b *bench) timedItems(names string) ([]item, error) {
 	n := len(b.segments)
 	b.runs = max(n, b.opts.minRuns)
-	names := filepath.Join(b.scratch, "names")
-	if err := os.Mkdir(names, 0o755); err != nil {
-		return err
-	}
-	alias := func(seg *segment, name string) (string, error) {
-		p := filepath.Join(names, name)
-		return p, os.Link(seg.Path, p)
-	}
 	items := make([]item, b.runs)
 	for j := range items {
 		seg := &b.segments[j%n]
 		items[j] = item{seg: seg, name: seg.Name, path: seg.Path}
 		if j >= n {
 			name := syntheticName(0x10, j-n)
-			p, err := alias(seg, name)
+			p, err := linkSegment(names, seg, name)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			items[j] = item{seg: seg, name: name, path: p}
 		}
 	}
-	cpPath, err := exec.LookPath("cp")
-	if err != nil {
-		return err
-	}
-	baseDir := filepath.Join(b.scratch, "baseline-store")
-	cpDir := filepath.Join(b.scratch, "cp-store")
-	for _, d := range []string{baseDir, cpDir} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			return err
-		}
-	}
+	return items, nil
+}
 
-	// Warm-up, not timed: page cache for the binaries, the gateway's first
-	// requests, one push per configuration under a name not measured.
+// warmUp runs everything once, untimed: page cache for the binaries, the
+// gateway's first requests, one push per configuration under a name not
+// measured, one baseline copy of each kind.
+func (b *bench) warmUp(ctx context.Context, names, baseDir, cpPath string) error {
 	logf("warm-up")
+	head := b.configs[0]
 	for range 3 {
 		if _, err := b.execClient(ctx, head.env, "version"); err != nil {
 			return err
 		}
 	}
-	warm, err := alias(&b.segments[0], syntheticName(warmBlock, 0))
+	warm, err := linkSegment(names, &b.segments[0], syntheticName(warmBlock, 0))
 	if err != nil {
 		return err
 	}
@@ -271,11 +327,15 @@ func (b *bench) measure(ctx context.Context, cl *cleanups) error {
 	if _, err := copyFsync(b.segments[0].Path, filepath.Join(baseDir, "warm-up")); err != nil {
 		return err
 	}
-	if _, err := b.sp.run(ctx, cpPath, nil, "--version"); err != nil {
-		return err
-	}
+	_, err = b.sp.run(ctx, cpPath, nil, "--version")
+	return err
+}
 
+// measureProcessFloor times `walgate-client version`: what any exec of the
+// client costs before it does anything.
+func (b *bench) measureProcessFloor(ctx context.Context) error {
 	logf("process floor: %d x walgate-client version", b.runs)
+	head := b.configs[0]
 	var vflt []int64
 	for range b.runs {
 		r, err := b.execClient(ctx, head.env, "version")
@@ -286,15 +346,18 @@ func (b *bench) measure(ctx context.Context, cl *cleanups) error {
 		b.versionRSS = max(b.versionRSS, r.maxRSS)
 		vflt = append(vflt, r.minflt)
 	}
-
 	b.versionFlt = medianOf(vflt)
 	b.faultCost = measureFaultCost()
+	return nil
+}
 
-	// Rounds: each round pushes one segment in every configuration and
-	// copies it for the baselines, in an order that rotates from round to
-	// round, so that load from elsewhere on the machine falls on all of
-	// them alike.
+// measureRounds times the pushes. Each round pushes one segment in every
+// configuration and copies it for the baselines, in an order that rotates
+// from round to round, so that load from elsewhere on the machine falls on
+// all of them alike.
+func (b *bench) measureRounds(ctx context.Context, items []item, baseDir, cpDir, cpPath string) error {
 	logf("%d rounds: %d configurations + 2 baselines per round", b.runs, len(b.configs))
+	head := b.configs[0]
 	type step func(it item) error
 	var steps []step
 	for _, c := range b.configs {
@@ -339,7 +402,13 @@ func (b *bench) measure(ctx context.Context, cl *cleanups) error {
 			logf("  round %d/%d: %s median so far %s", j+1, len(items), head.Name, fmtDur(head.wall.median()))
 		}
 	}
+	return nil
+}
 
+// measureWALFetch times wal-fetch of every timed item in the headline
+// configuration and checks what it restored.
+func (b *bench) measureWALFetch(ctx context.Context, items []item) error {
+	head := b.configs[0]
 	logf("wal-fetch: %d x %s", b.runs, head.Name)
 	fetchDir := filepath.Join(b.scratch, "fetch")
 	if err := os.Mkdir(fetchDir, 0o755); err != nil {
@@ -361,11 +430,14 @@ func (b *bench) measure(ctx context.Context, cl *cleanups) error {
 			return err
 		}
 	}
+	return nil
+}
 
-	// In this process, interleaved per segment: the client's codec
-	// pipeline alone for every configuration, and the whole push through
-	// the client library for the headline one. Both run warm (buffers
-	// already faulted in, codec tables built), unlike an exec'd client.
+// measureInProcess times, in this process and interleaved per segment, the
+// client's codec pipeline alone for every configuration and the whole push
+// through the client library for the headline one. Both run warm (buffers
+// already faulted in, codec tables built), unlike an exec'd client.
+func (b *bench) measureInProcess(ctx context.Context, items []item, inprocEnv []string) error {
 	logf("in-process: codec pipeline x %d configurations and client-library push, %d segments", len(b.configs), b.runs)
 	getenv := envFunc(inprocEnv)
 	for _, it := range items {
@@ -397,13 +469,19 @@ func (b *bench) measure(ctx context.Context, cl *cleanups) error {
 		}
 		b.inproc = append(b.inproc, time.Since(t0))
 	}
+	return nil
+}
 
-	logf("sustained: %d sequential pushes, %s", b.opts.sustained, head.Name)
+// measureSustained times opts.sustained sequential pushes of the headline
+// configuration under new names, and the gateway's CPU time meanwhile.
+func (b *bench) measureSustained(ctx context.Context, names string, env []string, pid int) error {
+	logf("sustained: %d sequential pushes, %s", b.opts.sustained, b.configs[0].Name)
+	n := len(b.segments)
 	sitems := make([]item, b.opts.sustained)
 	for i := range sitems {
 		seg := &b.segments[i%n]
 		name := syntheticName(0x20, i)
-		p, err := alias(seg, name)
+		p, err := linkSegment(names, seg, name)
 		if err != nil {
 			return err
 		}
@@ -412,7 +490,7 @@ func (b *bench) measure(ctx context.Context, cl *cleanups) error {
 	cpu0, _ := procCPU(pid)
 	t0 := time.Now()
 	for _, it := range sitems {
-		r, err := b.execClient(ctx, sustainedEnv, "wal-push", it.path)
+		r, err := b.execClient(ctx, env, "wal-push", it.path)
 		if err != nil {
 			return err
 		}
@@ -424,7 +502,12 @@ func (b *bench) measure(ctx context.Context, cl *cleanups) error {
 	if cpu1, err := procCPU(pid); err == nil {
 		b.sustained.gwCPU = cpu1 - cpu0
 	}
+	return nil
+}
 
+// readGatewayFigures reads the gateway's memory and CPU time, stops it and
+// reads its log.
+func (b *bench) readGatewayFigures(g *gateway, pid int) error {
 	mem, err := procStatus(pid, "VmHWM", "VmRSS")
 	if err != nil {
 		return fmt.Errorf("reading the gateway's memory: %w", err)
@@ -433,11 +516,12 @@ func (b *bench) measure(ctx context.Context, cl *cleanups) error {
 	b.gatewayCPU, _ = procCPU(pid)
 	b.floorRSS = b.sp.peakRSS()
 	g.stop()
-	if err := b.readGatewayLog(g.logPath); err != nil {
-		return err
-	}
+	return b.readGatewayLog(g.logPath)
+}
 
-	// Stored sizes of the real segments, as the fs backend holds them.
+// measureStoredSizes adds up the stored sizes of the real segments, as the
+// fs backend holds them, per configuration and phase.
+func (b *bench) measureStoredSizes(g *gateway) error {
 	for _, c := range b.configs {
 		dir := filepath.Join(g.data, "store", c.cluster, "wal_005")
 		for _, s := range b.segments {
