@@ -806,6 +806,9 @@ func (r *rebuildState) write(cat *index.Catalog, wals []*walItem, groups []*back
 			r.note("backup %s of cluster %s is a delta of %s, which is not in this backend: it cannot be restored", g.name, g.cluster, b.Info.DeltaFrom)
 		}
 	}
+	if err := r.writeSystems(cat, wals, groups); err != nil {
+		return err
+	}
 	r.sum.Clusters = len(clusters)
 	for h, t := range tokens {
 		if err := cat.AddToken(h, t); err != nil {
