@@ -44,13 +44,13 @@ func sentinelOf(id uint64) []byte {
 // identifier as a header when id is set), one upload of pg_control.tar
 // and the commit with sentinel; it returns the status and body of the
 // first step that did not succeed, or of the commit.
-func beginAndCommit(t *testing.T, e *env, name string, id uint64, sentinel []byte) (int, string) {
+func beginAndCommit(t *testing.T, e *env, cl, token, name string, id uint64, sentinel []byte) (int, string) {
 	t.Helper()
 	h := map[string]string{}
 	if id != 0 {
 		h[protocol.HeaderSystemIdentifier] = fmt.Sprint(id)
 	}
-	st, _, body := httpDo(t, http.MethodPost, e.g.URL+protocol.BackupPath(cluster, name), e.push, h, nil)
+	st, _, body := httpDo(t, http.MethodPost, e.g.URL+protocol.BackupPath(cl, name), token, h, nil)
 	if st != http.StatusCreated {
 		return st, string(body)
 	}
@@ -61,13 +61,13 @@ func beginAndCommit(t *testing.T, e *env, name string, id uint64, sentinel []byt
 	file, data := "tar_partitions/pg_control.tar", tarLike(t, 1024)
 	session := map[string]string{protocol.HeaderBackupSession: begin.Session}
 	up := map[string]string{protocol.HeaderBackupSession: begin.Session, protocol.HeaderCompression: "none", protocol.HeaderEncryption: protocol.EncryptionNone}
-	if st, _, body := httpDo(t, http.MethodPut, e.g.URL+protocol.BackupFilePath(cluster, name, file), e.push, up, data); st != http.StatusCreated {
+	if st, _, body := httpDo(t, http.MethodPut, e.g.URL+protocol.BackupFilePath(cl, name, file), token, up, data); st != http.StatusCreated {
 		t.Fatalf("upload: HTTP %d %s", st, body)
 	}
 	req, _ := json.Marshal(protocol.CommitBackup{Sentinel: sentinel, Files: map[string]protocol.BackupFile{file: {Size: int64(len(data)), SHA256: sha(data)}}})
-	st, _, body = httpDo(t, http.MethodPost, e.g.URL+protocol.BackupCommitPath(cluster, name), e.push, session, req)
+	st, _, body = httpDo(t, http.MethodPost, e.g.URL+protocol.BackupCommitPath(cl, name), token, session, req)
 	if st != http.StatusOK {
-		httpDo(t, http.MethodDelete, e.g.URL+protocol.BackupPath(cluster, name), e.push, session, nil)
+		httpDo(t, http.MethodDelete, e.g.URL+protocol.BackupPath(cl, name), token, session, nil)
 	}
 	return st, string(body)
 }
@@ -119,14 +119,14 @@ func TestSystemIdentifierRefused(t *testing.T) {
 
 	// Backups: the sentinel's SystemIdentifier at commit, the server's at
 	// begin; a sentinel without one (WAL-G before it recorded it) passes.
-	st, msg := beginAndCommit(t, e, "base_000000010000000000000007", 0, sentinelOf(systemB))
+	st, msg := beginAndCommit(t, e, cluster, e.push, "base_000000010000000000000007", 0, sentinelOf(systemB))
 	wantSystemRefusal(t, "commit of another system", st, msg)
-	st, msg = beginAndCommit(t, e, "base_000000010000000000000007", systemB, sentinelOf(systemB))
+	st, msg = beginAndCommit(t, e, cluster, e.push, "base_000000010000000000000007", systemB, sentinelOf(systemB))
 	wantSystemRefusal(t, "begin of another system", st, msg)
-	if st, msg := beginAndCommit(t, e, "base_000000010000000000000007", systemA, sentinelOf(systemA)); st != http.StatusOK {
+	if st, msg := beginAndCommit(t, e, cluster, e.push, "base_000000010000000000000007", systemA, sentinelOf(systemA)); st != http.StatusOK {
 		t.Fatalf("backup of the same system: HTTP %d %s", st, msg)
 	}
-	if st, msg := beginAndCommit(t, e, "base_000000010000000000000008", 0, sentinelOf(0)); st != http.StatusOK {
+	if st, msg := beginAndCommit(t, e, cluster, e.push, "base_000000010000000000000008", 0, sentinelOf(0)); st != http.StatusOK {
 		t.Fatalf("backup without identifier: HTTP %d %s", st, msg)
 	}
 	_, _, list := httpDo(t, http.MethodGet, e.g.URL+protocol.BackupsPath(cluster), e.fetch, nil, nil)
@@ -137,24 +137,8 @@ func TestSystemIdentifierRefused(t *testing.T) {
 
 	// A fresh cluster name is claimed by its first backup as well.
 	other := e.g.Token("second", "push")
-	commitOther := func(id uint64) int {
-		st, _, body := httpDo(t, http.MethodPost, e.g.URL+protocol.BackupPath("second", "base_000000010000000000000002"), other, nil, nil)
-		if st != http.StatusCreated {
-			t.Fatalf("begin: %d %s", st, body)
-		}
-		var begin protocol.BeginBackupResult
-		json.Unmarshal(body, &begin)
-		data := tarLike(t, 1024)
-		file := "tar_partitions/pg_control.tar"
-		httpDo(t, http.MethodPut, e.g.URL+protocol.BackupFilePath("second", "base_000000010000000000000002", file), other,
-			map[string]string{protocol.HeaderBackupSession: begin.Session, protocol.HeaderCompression: "none", protocol.HeaderEncryption: "none"}, data)
-		req, _ := json.Marshal(protocol.CommitBackup{Sentinel: sentinelOf(id), Files: map[string]protocol.BackupFile{file: {Size: int64(len(data)), SHA256: sha(data)}}})
-		st, _, _ = httpDo(t, http.MethodPost, e.g.URL+protocol.BackupCommitPath("second", "base_000000010000000000000002"), other,
-			map[string]string{protocol.HeaderBackupSession: begin.Session}, req)
-		return st
-	}
-	if st := commitOther(systemB); st != http.StatusOK {
-		t.Fatalf("first backup of a fresh cluster: HTTP %d", st)
+	if st, msg := beginAndCommit(t, e, "second", other, "base_000000010000000000000002", 0, sentinelOf(systemB)); st != http.StatusOK {
+		t.Fatalf("first backup of a fresh cluster: HTTP %d %s", st, msg)
 	}
 	h := walHeaders([]byte("y"))
 	h[protocol.HeaderSystemIdentifier] = fmt.Sprint(systemA)
@@ -167,14 +151,12 @@ func TestSystemIdentifierRefused(t *testing.T) {
 	catPath := config.CatalogPath(data)
 	os.Remove(catPath)
 	runRebuild(t, filepath.Join(data, "store"), "local", catPath)
-	cat, err := index.Open(catPath, time.Second)
+	checkCatalog(t, catPath)
+	cat, err := index.OpenReadOnly(catPath, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cat.Close()
-	if err := cat.Check(); err != nil {
-		t.Fatal(err)
-	}
 	for cl, want := range map[string]uint64{cluster: systemA, "second": systemB} {
 		if got, err := cat.System(cl); err != nil || got.SystemIdentifier != want {
 			t.Errorf("rebuilt system of %s: %+v, %v; want %d", cl, got, err, want)
