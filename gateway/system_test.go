@@ -146,6 +146,15 @@ func TestSystemIdentifierRefused(t *testing.T) {
 		t.Fatalf("WAL of another system than the fresh cluster's first backup: HTTP %d %s", r.status, r.msg)
 	}
 
+	// A cluster with WAL alone: the rebuild reads its system from the
+	// objects' metadata.
+	third := e.g.Token("third", "push")
+	h = walHeaders([]byte("z"))
+	h[protocol.HeaderSystemIdentifier] = fmt.Sprint(systemB)
+	if r := e.send(t, http.MethodPut, protocol.WALPath("third", seg1), third, h, []byte("z")); r.status != http.StatusCreated {
+		t.Fatalf("WAL of a third cluster: HTTP %d %s", r.status, r.msg)
+	}
+
 	// The catalog rebuild finds each cluster's system in the objects.
 	e.g.Server.Shutdown(context.Background())
 	catPath := config.CatalogPath(data)
@@ -157,7 +166,7 @@ func TestSystemIdentifierRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cat.Close()
-	for cl, want := range map[string]uint64{cluster: systemA, "second": systemB} {
+	for cl, want := range map[string]uint64{cluster: systemA, "second": systemB, "third": systemB} {
 		if got, err := cat.System(cl); err != nil || got.SystemIdentifier != want {
 			t.Errorf("rebuilt system of %s: %+v, %v; want %d", cl, got, err, want)
 		}

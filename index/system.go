@@ -2,6 +2,7 @@ package index
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -28,6 +29,11 @@ type ClusterSystem struct {
 func (c *Catalog) ClaimSystem(cluster string, claim ClusterSystem) (ClusterSystem, error) {
 	if claim.SystemIdentifier == 0 {
 		return ClusterSystem{}, fmt.Errorf("catalog: system identifier 0 is not an identifier")
+	}
+	// The record is written once per cluster: read it without a write
+	// transaction (whose commit syncs the file) on every later push.
+	if cur, err := c.System(cluster); err == nil || !errors.Is(err, ErrNotFound) {
+		return cur, err
 	}
 	cur := claim
 	err := c.db.Update(func(tx *bolt.Tx) error {
