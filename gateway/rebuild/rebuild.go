@@ -45,6 +45,9 @@ import (
 //   - Backups (<cluster>/basebackups_005/<name>/...) are committed iff their
 //     sentinel exists; its JSON fills the record as commitBackup does. Each
 //     object is read for its SHA-256 (backup objects carry none).
+//   - Each cluster's PostgreSQL system (index.ClusterSystem) from the
+//     system-identifier metadata of its WAL objects and its sentinels
+//     (writeSystems).
 //   - Everything else is counted and reported, never touched.
 //
 // Tokens and drill reports live in no store: they are carried over from
