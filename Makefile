@@ -38,6 +38,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test ./index/pgname -run '^$$' -fuzz FuzzParseWALFile -fuzztime $(FUZZTIME)
 	$(GO) test ./index/pgname -run '^$$' -fuzz FuzzParseHistory -fuzztime $(FUZZTIME)
+	$(GO) test ./index/pgname -run '^$$' -fuzz FuzzSegmentHeader -fuzztime $(FUZZTIME)
 	$(GO) test ./index -run '^$$' -fuzz FuzzDecodeBrief -fuzztime $(FUZZTIME)
 	$(GO) test ./client/codec -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME)
 	$(GO) test ./client/codec -run '^$$' -fuzz FuzzDecrypt -fuzztime $(FUZZTIME)

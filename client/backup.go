@@ -35,8 +35,15 @@ func decodeJSON(resp *http.Response, op string, v any) error {
 
 // BeginBackup opens an upload session for backup name.
 func (c *Client) BeginBackup(ctx context.Context, name string) (*BackupUpload, error) {
+	return c.beginBackup(ctx, name, 0)
+}
+
+// beginBackup is BeginBackup for a server of PostgreSQL system sysID (0:
+// unknown), which the gateway refuses early when the cluster name belongs
+// to another system.
+func (c *Client) beginBackup(ctx context.Context, name string, sysID uint64) (*BackupUpload, error) {
 	op := "begin backup " + name
-	resp, err := c.do(ctx, request{op: op, method: http.MethodPost, path: protocol.BackupPath(c.cfg.Cluster, name),
+	resp, err := c.do(ctx, request{op: op, method: http.MethodPost, path: protocol.BackupPath(c.cfg.Cluster, name), header: systemHeaders(sysID),
 		body: func() (io.Reader, int64, error) { return bytes.NewReader(nil), 0, nil }})
 	if err != nil {
 		return nil, err

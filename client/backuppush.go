@@ -278,7 +278,7 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 		}
 	}
 
-	up, err := c.BeginBackup(ctx, name)
+	up, err := c.beginBackup(ctx, name, sess.sysID)
 	if err != nil {
 		return res, err
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -74,6 +75,7 @@ func (c *Client) PushWAL(ctx context.Context, path string) (PushResult, error) {
 		protocol.HeaderPlainSize:     strconv.FormatInt(plain, 10),
 		"Content-Type":               "application/octet-stream",
 	}
+	maps.Copy(header, systemHeaders(segmentSystem(f, wf)))
 	if wf.Kind == pgname.History {
 		// The gateway cannot read an encrypted history: say what it holds.
 		es, err := readHistory(path, wf.Timeline)

@@ -128,6 +128,11 @@ func (s *Server) beginBackup(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if id, err := systemHeader(c, ""); err != nil {
+		return err
+	} else if err := s.checkSystem(cluster, id, "backup "+name); err != nil {
+		return err
+	}
 	g, err := s.stores.GroupFor(cluster)
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: err.Error(), Err: err}
@@ -243,6 +248,9 @@ func (s *Server) commitBackup(c *fiber.Ctx) error {
 		return apiErr(protocol.CodeBadRequest, "the sentinel must be JSON with LSN, FinishLSN and FinishTime")
 	}
 	if err := s.checkDeltaLink(cluster, name, sf); err != nil {
+		return err
+	}
+	if err := s.claimSystem(cluster, sf.SystemIdentifier, "backup "+name); err != nil {
 		return err
 	}
 	if err := compareFiles(b.Files, req.Files); err != nil {

@@ -98,6 +98,13 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	sysID, err := systemHeader(c, name)
+	if err != nil {
+		return err
+	}
+	if err := s.claimSystem(cluster, sysID, "WAL "+name); err != nil {
+		return err
+	}
 	body := &ingestReader{
 		r: c.Context().RequestBodyStream(), conn: c.Context().Conn(), idle: s.cfg.Limits.IdleTimeout,
 		declared: h.length, want: h.sha256, hash: sha256.New(),
@@ -131,6 +138,9 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	key := layout.WALKey(cluster, name, h.compression)
 	meta := stores.WALMetadata(cluster, index.WALObject{Name: name, SHA256: hex.EncodeToString(h.sha256), ContentID: h.contentID,
 		PlainSize: h.plainSize, Compression: h.compression, Encryption: h.encryption, TimelineParent: parent, SwitchLSN: switchLSN})
+	if sysID != 0 {
+		meta[layout.MetaSystemIdentifier] = strconv.FormatUint(sysID, 10)
+	}
 	// The request context would end when the handler returns; the write
 	// must finish or fail on its own terms.
 	ctx, cancel := context.WithCancel(context.Background())

@@ -205,6 +205,9 @@ func (c *Catalog) Check() error {
 			return err
 		}
 		return tx.Bucket(bucketClusters).ForEachBucket(func(cluster []byte) error {
+			if p := checkSystem(clusterBucket(tx, string(cluster)), cluster); p != "" {
+				problems = append(problems, p)
+			}
 			b := walBucket(tx, string(cluster))
 			if b == nil {
 				problems = append(problems, fmt.Sprintf("cluster %s: no wal bucket", cluster))

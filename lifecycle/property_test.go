@@ -529,3 +529,64 @@ func TestPlanIsPureAndPerCluster(t *testing.T) {
 		}
 	}
 }
+
+// Retention orders backups by when they finished, never by name or LSN: a
+// cluster whose backups' names and start LSNs order differently from their
+// finish times (as after pg_upgrade, where a new system's WAL positions
+// start low again: WAL-G's #636 deleted the new backups as "older") keeps
+// the newest backups by finish time. The gateway refuses a second system
+// under one cluster name, so this holds for retention whatever reaches it.
+func TestPlanRetainsNewestByFinishTime(t *testing.T) {
+	seeds := 200
+	if testing.Short() {
+		seeds = 30
+	}
+	for seed := range seeds {
+		rng := rand.New(rand.NewPCG(uint64(seed), 636))
+		c, _ := genCluster(rng, fmt.Sprintf("c%d", seed))
+		if len(c.Backups) < 2 {
+			continue
+		}
+		// Shuffle the finish times over the backups: name and LSN order
+		// no longer say which is newer.
+		times := make([]time.Time, len(c.Backups))
+		for i, b := range c.Backups {
+			times[i] = b.FinishTime
+		}
+		rng.Shuffle(len(times), func(i, j int) { times[i], times[j] = times[j], times[i] })
+		for i := range c.Backups {
+			c.Backups[i].FinishTime = times[i]
+		}
+		p := Policy{RetainFull: 1 + rng.IntN(3), RetainBackups: rng.IntN(3)}
+		r, err := Plan([]Cluster{c}, testBackends(), p, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deleted := map[string]bool{}
+		for _, a := range r.Actions {
+			if a.Kind == Delete {
+				deleted[a.Key] = true
+			}
+		}
+		byFinish := slices.Clone(c.Backups)
+		sort.SliceStable(byFinish, func(i, j int) bool { return byFinish[i].FinishTime.After(byFinish[j].FinishTime) })
+		fulls, all := 0, 0
+		for _, b := range byFinish {
+			newest := all < p.RetainBackups
+			all++
+			if b.Full {
+				newest = newest || fulls < p.RetainFull
+				fulls++
+			}
+			if !newest {
+				continue
+			}
+			for _, o := range b.Objects {
+				if deleted[o.Key] {
+					t.Fatalf("seed %d: %s is among the newest by finish time (%s) but its %s is deleted; policy %+v",
+						seed, b.Name, b.FinishTime.Format(time.RFC3339), o.Key, p)
+				}
+			}
+		}
+	}
+}

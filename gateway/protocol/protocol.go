@@ -43,6 +43,12 @@ const (
 	// encrypted history itself.
 	HeaderTimelineParent = "Walgate-Timeline-Parent"
 	HeaderSwitchLSN      = "Walgate-Switch-Lsn"
+	// HeaderSystemIdentifier is the PostgreSQL system identifier (decimal)
+	// a WAL segment's long page header names, read by the client before
+	// encrypting; on a backup's begin, the server's. A cluster name
+	// belongs to one system: the gateway refuses another (409 conflict).
+	// Absent means unknown (a history file, a WAL-G client).
+	HeaderSystemIdentifier = "Walgate-System-Identifier"
 )
 
 // Encryption values.

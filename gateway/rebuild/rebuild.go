@@ -45,6 +45,9 @@ import (
 //   - Backups (<cluster>/basebackups_005/<name>/...) are committed iff their
 //     sentinel exists; its JSON fills the record as commitBackup does. Each
 //     object is read for its SHA-256 (backup objects carry none).
+//   - Each cluster's PostgreSQL system (index.ClusterSystem) from the
+//     system-identifier metadata of its WAL objects and its sentinels
+//     (writeSystems).
 //   - Everything else is counted and reported, never touched.
 //
 // Tokens and drill reports live in no store: they are carried over from
@@ -805,6 +808,9 @@ func (r *rebuildState) write(cat *index.Catalog, wals []*walItem, groups []*back
 		if _, err := cat.Backup(g.cluster, b.Info.DeltaFrom); err != nil {
 			r.note("backup %s of cluster %s is a delta of %s, which is not in this backend: it cannot be restored", g.name, g.cluster, b.Info.DeltaFrom)
 		}
+	}
+	if err := r.writeSystems(cat, wals, groups); err != nil {
+		return err
 	}
 	r.sum.Clusters = len(clusters)
 	for h, t := range tokens {

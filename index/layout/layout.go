@@ -121,6 +121,9 @@ const (
 	MetaEncryption     = "encryption"
 	MetaTimelineParent = "timeline-parent"
 	MetaSwitchLSN      = "switch-lsn"
+	// MetaSystemIdentifier is the PostgreSQL system identifier (decimal)
+	// of a WAL segment, when its push carried one.
+	MetaSystemIdentifier = "system-identifier"
 )
 
 // The kinds of object (MetaKind).
