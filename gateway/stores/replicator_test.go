@@ -1,0 +1,194 @@
+package stores_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/gateway/config"
+	"github.com/walgate/walgate/gateway/stores"
+	"github.com/walgate/walgate/index"
+)
+
+const testCluster = "db"
+
+// openSet opens a catalog and a Set over fs backends named names (one
+// group over all of them, the first the primary) with the given ack
+// policy. Nothing runs until the caller starts the replicator.
+func openSet(t *testing.T, ack string, names ...string) (*stores.Set, *index.Catalog, config.Config) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := config.Config{Data: dir, Replication: config.ReplicationConfig{RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond}}
+	for _, n := range names {
+		cfg.Backends = append(cfg.Backends, config.BackendConfig{Name: n, Type: "fs", Path: filepath.Join(dir, "store-"+n)})
+	}
+	cfg.Groups = []config.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: names, Ack: ack}}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := index.Open(filepath.Join(dir, "catalog.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := stores.Open(context.Background(), cfg, cat, stores.Options{})
+	if err != nil {
+		cat.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		set.Close()
+		if err := cat.Check(); err != nil {
+			t.Errorf("catalog check: %v", err)
+		}
+		cat.Close()
+	})
+	return set, cat, cfg
+}
+
+func hexSHA(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// walObject is a WAL record for body as a push would catalog it.
+func walObject(name string, body []byte) index.WALObject {
+	return index.WALObject{Name: name, Key: testCluster + "/wal_005/" + name, Size: int64(len(body)), SHA256: hexSHA(body),
+		ContentID: "sha256:" + hexSHA(body), PlainSize: int64(len(body)), Compression: "none", Encryption: "none", StoredAt: time.Now()}
+}
+
+// pushWAL writes body through the Set as a push does (the group's ack
+// set) and catalogs it with copies queued to the group's other backends.
+func pushWAL(t *testing.T, set *stores.Set, cat *index.Catalog, name string, body []byte) index.WALObject {
+	t.Helper()
+	g, err := set.GroupFor(testCluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := walObject(name, body)
+	w, err := set.PutObject(context.Background(), g, obj.Key, bytes.NewReader(body), obj.Size,
+		backends.PutOptions{Metadata: stores.WALMetadata(testCluster, obj)})
+	if err != nil {
+		t.Fatalf("writing %s: %v", name, err)
+	}
+	obj.Backend, obj.Backends = w.Held[0], w.Held
+	var copies []index.Copy
+	for _, b := range w.Missing {
+		cp := stores.WALCopy(testCluster, obj)
+		cp.Backend = b
+		copies = append(copies, cp)
+	}
+	if _, _, err := cat.AddWALCopies(testCluster, obj, copies); err != nil {
+		t.Fatal(err)
+	}
+	return obj
+}
+
+// readAll reads key from the named backend.
+func readAll(t *testing.T, set *stores.Set, backend, key string) []byte {
+	t.Helper()
+	be, ok := set.Backend(backend)
+	if !ok {
+		t.Fatalf("no backend %s", backend)
+	}
+	rc, err := be.Get(context.Background(), key, 0, -1)
+	if err != nil {
+		t.Fatalf("%s: reading %s: %v", backend, key, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func putRaw(t *testing.T, set *stores.Set, backend, key string, body []byte, md map[string]string) {
+	t.Helper()
+	be, _ := set.Backend(backend)
+	if _, err := be.Put(context.Background(), key, bytes.NewReader(body), int64(len(body)), backends.PutOptions{Metadata: md}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitQueues waits until no backend has copies pending.
+func waitQueues(t *testing.T, set *stores.Set) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := set.BackendsStatus()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending := 0
+		for _, b := range st {
+			pending += b.PendingObjects
+		}
+		if pending == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replication did not finish: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// An object already at a replica's key counts as the copy only when its
+// size and SHA-256 are the catalog's: a stale object of other content
+// (left by a crash, an earlier push that was never acknowledged, a hand
+// copy) is replaced, never recorded as the replica's copy.
+func TestReplicatorReplacesStaleObject(t *testing.T) {
+	set, cat, _ := openSet(t, "primary", "a", "b")
+	body := bytes.Repeat([]byte("the acknowledged segment "), 4000)
+	other := bytes.Repeat([]byte("a stale segment, other bytes "), 4000)[:len(body)] // same size
+	cases := []struct {
+		name  string
+		stale []byte
+		md    func(obj index.WALObject) map[string]string
+	}{
+		{"other size, no metadata", other[:len(other)/2], func(index.WALObject) map[string]string { return nil }},
+		{"same size, no metadata", other, func(index.WALObject) map[string]string { return nil }},
+		{"same size, metadata of its own bytes", other, func(obj index.WALObject) map[string]string {
+			o := obj
+			o.SHA256 = hexSHA(other)
+			return stores.WALMetadata(testCluster, o)
+		}},
+		{"other size, metadata claiming the cataloged hash", other[:len(other)-1], func(obj index.WALObject) map[string]string {
+			return stores.WALMetadata(testCluster, obj)
+		}},
+	}
+	var objs []index.WALObject
+	for i, c := range cases {
+		name := fmt.Sprintf("00000001%016X", i+1)
+		obj := walObject(name, body)
+		putRaw(t, set, "b", obj.Key, c.stale, c.md(obj))
+		objs = append(objs, pushWAL(t, set, cat, name, body))
+	}
+	set.Start()
+	waitQueues(t, set)
+	for i, c := range cases {
+		obj := objs[i]
+		if got := readAll(t, set, "b", obj.Key); !bytes.Equal(got, body) {
+			t.Errorf("%s: the replica holds %d bytes (SHA-256 %s), not the acknowledged object (%d bytes, %s)",
+				c.name, len(got), hexSHA(got), len(body), obj.SHA256)
+		}
+		be, _ := set.Backend("b")
+		info, err := be.Stat(context.Background(), obj.Key)
+		if err != nil || info.Metadata["sha256"] != obj.SHA256 {
+			t.Errorf("%s: the replica's metadata: %v %v", c.name, info.Metadata, err)
+		}
+		rec, err := cat.WAL(testCluster, obj.Name)
+		if err != nil || !slices.Contains(rec.Holders(), "b") {
+			t.Errorf("%s: the catalog does not list the replica after the copy: %+v %v", c.name, rec.Holders(), err)
+		}
+	}
+}
