@@ -16,8 +16,8 @@ import (
 	"github.com/walgate/walgate/backends"
 	"github.com/walgate/walgate/backends/all"
 	"github.com/walgate/walgate/gateway/config"
+	"github.com/walgate/walgate/gateway/gatewaytest"
 	"github.com/walgate/walgate/gateway/rebuild"
-	"github.com/walgate/walgate/gateway/stores"
 	"github.com/walgate/walgate/index"
 	"github.com/walgate/walgate/index/layout"
 	"github.com/walgate/walgate/lifecycle"
@@ -103,11 +103,7 @@ func TestRebuildKeepsPermanentBackups(t *testing.T) {
 	if sum.FullBackups != 3 || sum.WAL != 9 {
 		t.Fatalf("rebuild summary: %+v", sum)
 	}
-	cat, err := index.Open(catalogPath, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cat.Close()
+	set, cat := gatewaytest.OpenStores(t, cfg)
 	for name, permanent := range backupsAt {
 		b, err := cat.Backup(cluster, name)
 		if err != nil {
@@ -119,11 +115,6 @@ func TestRebuildKeepsPermanentBackups(t *testing.T) {
 	}
 
 	// Retention over the rebuilt catalog.
-	set, err := stores.Open(ctx, cfg, cat, stores.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer set.Close()
 	lb, err := set.LifecycleBackends()
 	if err != nil {
 		t.Fatal(err)
@@ -159,8 +150,5 @@ func TestRebuildKeepsPermanentBackups(t *testing.T) {
 	// The permanent backup's own WAL stays restorable.
 	if _, err := cat.WAL(cluster, walName(2)); err != nil {
 		t.Errorf("WAL %s of the permanent backup: %v", walName(2), err)
-	}
-	if err := cat.Check(); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/walgate/walgate/backends"
 	"github.com/walgate/walgate/gateway/config"
+	"github.com/walgate/walgate/gateway/gatewaytest"
 	"github.com/walgate/walgate/gateway/stores"
 	"github.com/walgate/walgate/index"
 )
@@ -23,7 +24,7 @@ const testCluster = "db"
 // openSet opens a catalog and a Set over fs backends named names (one
 // group over all of them, the first the primary) with the given ack
 // policy. Nothing runs until the caller starts the replicator.
-func openSet(t *testing.T, ack string, names ...string) (*stores.Set, *index.Catalog, config.Config) {
+func openSet(t *testing.T, ack string, names ...string) (*stores.Set, *index.Catalog) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Config{Data: dir, Replication: config.ReplicationConfig{RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond}}
@@ -31,27 +32,7 @@ func openSet(t *testing.T, ack string, names ...string) (*stores.Set, *index.Cat
 		cfg.Backends = append(cfg.Backends, config.BackendConfig{Name: n, Type: "fs", Path: filepath.Join(dir, "store-"+n)})
 	}
 	cfg.Groups = []config.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: names, Ack: ack}}
-	cfg.Defaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	cat, err := index.Open(filepath.Join(dir, "catalog.db"), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := stores.Open(context.Background(), cfg, cat, stores.Options{})
-	if err != nil {
-		cat.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		set.Close()
-		if err := cat.Check(); err != nil {
-			t.Errorf("catalog check: %v", err)
-		}
-		cat.Close()
-	})
-	return set, cat, cfg
+	return gatewaytest.OpenStores(t, cfg)
 }
 
 func hexSHA(b []byte) string {
@@ -119,35 +100,12 @@ func putRaw(t *testing.T, set *stores.Set, backend, key string, body []byte, md 
 	}
 }
 
-// waitQueues waits until no backend has copies pending.
-func waitQueues(t *testing.T, set *stores.Set) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		st, err := set.BackendsStatus()
-		if err != nil {
-			t.Fatal(err)
-		}
-		pending := 0
-		for _, b := range st {
-			pending += b.PendingObjects
-		}
-		if pending == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replication did not finish: %+v", st)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // An object already at a replica's key counts as the copy only when its
 // size and SHA-256 are the catalog's: a stale object of other content
 // (left by a crash, an earlier push that was never acknowledged, a hand
 // copy) is replaced, never recorded as the replica's copy.
 func TestReplicatorReplacesStaleObject(t *testing.T) {
-	set, cat, _ := openSet(t, "primary", "a", "b")
+	set, cat := openSet(t, "primary", "a", "b")
 	body := bytes.Repeat([]byte("the acknowledged segment "), 4000)
 	other := bytes.Repeat([]byte("a stale segment, other bytes "), 4000)[:len(body)] // same size
 	cases := []struct {
@@ -174,7 +132,7 @@ func TestReplicatorReplacesStaleObject(t *testing.T) {
 		objs = append(objs, pushWAL(t, set, cat, name, body))
 	}
 	set.Start()
-	waitQueues(t, set)
+	gatewaytest.WaitReplicated(t, set)
 	for i, c := range cases {
 		obj := objs[i]
 		if got := readAll(t, set, "b", obj.Key); !bytes.Equal(got, body) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/walgate/walgate/backends"
 	"github.com/walgate/walgate/gateway/config"
+	"github.com/walgate/walgate/gateway/gatewaytest"
 	"github.com/walgate/walgate/gateway/stores"
 	"github.com/walgate/walgate/index"
 	"github.com/walgate/walgate/lifecycle"
@@ -47,26 +48,7 @@ func newArchive(t *testing.T) *archive {
 	}
 	cfg.Groups = []config.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: holders, Ack: "all",
 		Lifecycle: lifecycle.Policy{RetainFull: 1}}}
-	cfg.Defaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	cat, err := index.Open(filepath.Join(dir, "catalog.db"), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := stores.Open(context.Background(), cfg, cat, stores.Options{})
-	if err != nil {
-		cat.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		set.Close()
-		if err := cat.Check(); err != nil {
-			t.Errorf("catalog check: %v", err)
-		}
-		cat.Close()
-	})
+	set, cat := gatewaytest.OpenStores(t, cfg)
 	lb, err := set.LifecycleBackends()
 	if err != nil {
 		t.Fatal(err)
