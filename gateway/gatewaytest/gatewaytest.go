@@ -16,7 +16,6 @@ import (
 
 	"github.com/walgate/walgate/gateway"
 	"github.com/walgate/walgate/gateway/admin"
-	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/gateway/stores"
 	"github.com/walgate/walgate/index"
 )
@@ -121,17 +120,17 @@ func ListFiles(t testing.TB, dir string) []string {
 	return out
 }
 
-// OpenStores opens a catalog in cfg.Data and the stores cfg lists (its
-// defaults applied, validated), without a gateway and without starting
-// the replicator. Both are closed, and the catalog checked, when the test
+// OpenStores opens the catalog at catalogPath and the stores cfg lists
+// (its defaults applied, validated), without a gateway and without
+// starting the replicator. Both are closed, and the catalog checked, when the test
 // ends.
-func OpenStores(t testing.TB, cfg gateway.Config) (*stores.Set, *index.Catalog) {
+func OpenStores(t testing.TB, cfg gateway.Config, catalogPath string) (*stores.Set, *index.Catalog) {
 	t.Helper()
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	cat, err := index.Open(config.CatalogPath(cfg.Data), time.Second)
+	cat, err := index.Open(catalogPath, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

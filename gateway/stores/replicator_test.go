@@ -32,7 +32,7 @@ func openSet(t *testing.T, ack string, names ...string) (*stores.Set, *index.Cat
 		cfg.Backends = append(cfg.Backends, config.BackendConfig{Name: n, Type: "fs", Path: filepath.Join(dir, "store-"+n)})
 	}
 	cfg.Groups = []config.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: names, Ack: ack}}
-	return gatewaytest.OpenStores(t, cfg)
+	return gatewaytest.OpenStores(t, cfg, config.CatalogPath(dir))
 }
 
 func hexSHA(b []byte) string {
