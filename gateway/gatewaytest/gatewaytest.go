@@ -121,10 +121,10 @@ func ListFiles(t testing.TB, dir string) []string {
 }
 
 // OpenStores opens the catalog at catalogPath and the stores cfg lists
-// (its defaults applied, validated), without a gateway and without
-// starting the replicator. Both are closed, and the catalog checked, when the test
+// (its defaults applied, validated; each wrapped by wrap when set),
+// without a gateway and without starting the replicator. Both are closed, and the catalog checked, when the test
 // ends.
-func OpenStores(t testing.TB, cfg gateway.Config, catalogPath string) (*stores.Set, *index.Catalog) {
+func OpenStores(t testing.TB, cfg gateway.Config, catalogPath string, wrap stores.Wrap) (*stores.Set, *index.Catalog) {
 	t.Helper()
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
@@ -134,7 +134,7 @@ func OpenStores(t testing.TB, cfg gateway.Config, catalogPath string) (*stores.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := stores.Open(context.Background(), cfg, cat, stores.Options{})
+	set, err := stores.Open(context.Background(), cfg, cat, stores.Options{Wrap: wrap})
 	if err != nil {
 		cat.Close()
 		t.Fatal(err)

@@ -103,7 +103,7 @@ func TestRebuildKeepsPermanentBackups(t *testing.T) {
 	if sum.FullBackups != 3 || sum.WAL != 9 {
 		t.Fatalf("rebuild summary: %+v", sum)
 	}
-	set, cat := gatewaytest.OpenStores(t, cfg, catalogPath)
+	set, cat := gatewaytest.OpenStores(t, cfg, catalogPath, nil)
 	for name, permanent := range backupsAt {
 		b, err := cat.Backup(cluster, name)
 		if err != nil {

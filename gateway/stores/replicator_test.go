@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/backends/backendtest"
 	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/gateway/gatewaytest"
 	"github.com/walgate/walgate/gateway/stores"
@@ -25,6 +27,12 @@ const testCluster = "db"
 // group over all of them, the first the primary) with the given ack
 // policy. Nothing runs until the caller starts the replicator.
 func openSet(t *testing.T, ack string, names ...string) (*stores.Set, *index.Catalog) {
+	set, cat, _ := openFaultySet(t, ack, names...)
+	return set, cat
+}
+
+// openFaultySet is openSet with each backend behind a fault switch.
+func openFaultySet(t *testing.T, ack string, names ...string) (*stores.Set, *index.Catalog, map[string]*backendtest.Faulty) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Config{Data: dir, Replication: config.ReplicationConfig{RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond}}
@@ -32,7 +40,12 @@ func openSet(t *testing.T, ack string, names ...string) (*stores.Set, *index.Cat
 		cfg.Backends = append(cfg.Backends, config.BackendConfig{Name: n, Type: "fs", Path: filepath.Join(dir, "store-"+n)})
 	}
 	cfg.Groups = []config.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: names, Ack: ack}}
-	return gatewaytest.OpenStores(t, cfg, config.CatalogPath(dir))
+	faults := map[string]*backendtest.Faulty{}
+	set, cat := gatewaytest.OpenStores(t, cfg, config.CatalogPath(dir), func(name string, b backends.Backend) backends.Backend {
+		faults[name] = backendtest.NewFaulty(b)
+		return faults[name]
+	})
+	return set, cat, faults
 }
 
 func hexSHA(b []byte) string {
@@ -148,5 +161,51 @@ func TestReplicatorReplacesStaleObject(t *testing.T) {
 		if err != nil || !slices.Contains(rec.Holders(), "b") {
 			t.Errorf("%s: the catalog does not list the replica after the copy: %+v %v", c.name, rec.Holders(), err)
 		}
+	}
+}
+
+// A damaged source is never copied: the replica gets no object made of
+// the damaged bytes, the catalog does not list it as a holder, and with no
+// good copy anywhere the object is reported lost.
+func TestReplicatorNeverCopiesDamagedSource(t *testing.T) {
+	set, cat := openSet(t, "primary", "a", "b")
+	body := bytes.Repeat([]byte("the acknowledged segment "), 4000)
+	obj := pushWAL(t, set, cat, "000000010000000000000001", body)
+	damaged := bytes.Clone(body)
+	damaged[len(damaged)/2] ^= 0xff
+	putRaw(t, set, "a", obj.Key, damaged, stores.WALMetadata(testCluster, obj))
+	set.Start()
+	lostOn := func(backend string) bool {
+		for _, cp := range set.LostObjects() {
+			if cp.Backend == backend && cp.Key == obj.Key {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !lostOn("b") {
+		st, err := set.BackendsStatus()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st[1].PendingObjects == 0 {
+			break // copied: checked below
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the copy was neither made nor reported lost: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	be, _ := set.Backend("b")
+	if _, err := be.Stat(context.Background(), obj.Key); !errors.Is(err, backends.ErrNotFound) {
+		t.Errorf("the replica holds an object made from a damaged source: %v", err)
+	}
+	rec, err := cat.WAL(testCluster, obj.Name)
+	if err != nil || slices.Contains(rec.Holders(), "b") {
+		t.Errorf("the catalog lists the replica as a holder: %+v %v", rec.Holders(), err)
+	}
+	if !lostOn("b") {
+		t.Errorf("the copy to b is not reported lost: %+v", set.LostObjects())
 	}
 }

@@ -48,7 +48,7 @@ func newArchive(t *testing.T) *archive {
 	}
 	cfg.Groups = []config.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: holders, Ack: "all",
 		Lifecycle: lifecycle.Policy{RetainFull: 1}}}
-	set, cat := gatewaytest.OpenStores(t, cfg, config.CatalogPath(dir))
+	set, cat := gatewaytest.OpenStores(t, cfg, config.CatalogPath(dir), nil)
 	lb, err := set.LifecycleBackends()
 	if err != nil {
 		t.Fatal(err)
