@@ -209,3 +209,50 @@ func TestReplicatorNeverCopiesDamagedSource(t *testing.T) {
 		t.Errorf("the copy to b is not reported lost: %+v", set.LostObjects())
 	}
 }
+
+// A replica shows a backup only when all its parts are there: while one
+// part's copy keeps failing, the sentinel is not copied.
+func TestReplicatorSentinelWaitsForEveryPart(t *testing.T) {
+	set, cat, faults := openFaultySet(t, "primary", "a", "b")
+	ctx := context.Background()
+	name := "base_000000010000000000000002"
+	prefix := testCluster + "/basebackups_005/" + name
+	b := index.Backup{Name: name, State: index.BackupCommitted, Backend: "a", Files: map[string]index.BackupFile{}}
+	for _, f := range []string{"metadata.json", "tar_partitions/part_001.tar.zst", "tar_partitions/pg_control.tar.zst"} {
+		body := bytes.Repeat([]byte(f), 1000)
+		key := prefix + "/" + f
+		putRaw(t, set, "a", key, body, nil)
+		b.Files[f] = index.BackupFile{Key: key, Size: int64(len(body)), SHA256: hexSHA(body), Compression: "zstd", Encryption: "none"}
+	}
+	sentinel := []byte(`{"LSN":33554472,"FinishLSN":33558528,"FinishTime":"2026-01-01T00:00:00Z"}`)
+	b.SentinelKey, b.SentinelSize = prefix+"_backup_stop_sentinel.json", int64(len(sentinel))
+	putRaw(t, set, "a", b.SentinelKey, sentinel, nil)
+	if err := cat.BeginBackup(testCluster, b); err != nil {
+		t.Fatal(err)
+	}
+	g, err := set.GroupFor(testCluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.Enqueue(stores.BackupCopies(g, b, stores.SentinelCopy(testCluster, b))); err != nil {
+		t.Fatal(err)
+	}
+	part := b.Files["tar_partitions/part_001.tar.zst"].Key
+	faults["b"].FailKey(part, 6)
+	be, _ := set.Backend("b")
+	exists := func(key string) bool {
+		_, err := be.Stat(ctx, key)
+		return err == nil
+	}
+	set.Start()
+	deadline := time.Now().Add(20 * time.Second)
+	for !exists(part) || !exists(b.SentinelKey) {
+		if exists(b.SentinelKey) && !exists(part) {
+			t.Fatal("the replica shows the backup's sentinel while one of its parts is missing")
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the backup was not replicated")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
