@@ -86,24 +86,7 @@ func (f *fanout) push(t *testing.T, i int) reply {
 // settle waits until no backend has copies pending.
 func (f *fanout) settle(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st, err := f.g.Server.BackendsStatus()
-		if err != nil {
-			t.Fatal(err)
-		}
-		pending := 0
-		for _, b := range st {
-			pending += b.PendingObjects
-		}
-		if pending == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replication did not finish: %+v", st)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	gatewaytest.WaitReplicated(t, f.g.Server.Stores())
 }
 
 // checkEverywhere checks that every acknowledged WAL object is in every

@@ -119,3 +119,55 @@ func ListFiles(t testing.TB, dir string) []string {
 	}
 	return out
 }
+
+// OpenStores opens the catalog at catalogPath and the stores cfg lists
+// (its defaults applied, validated; each wrapped by wrap when set),
+// without a gateway and without starting the replicator. Both are closed, and the catalog checked, when the test
+// ends.
+func OpenStores(t testing.TB, cfg gateway.Config, catalogPath string, wrap stores.Wrap) (*stores.Set, *index.Catalog) {
+	t.Helper()
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := index.Open(catalogPath, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := stores.Open(context.Background(), cfg, cat, stores.Options{Wrap: wrap})
+	if err != nil {
+		cat.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		set.Close()
+		if err := cat.Check(); err != nil {
+			t.Errorf("catalog check: %v", err)
+		}
+		cat.Close()
+	})
+	return set, cat
+}
+
+// WaitReplicated waits until no backend of set has copies queued.
+func WaitReplicated(t testing.TB, set *stores.Set) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := set.BackendsStatus()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending := 0
+		for _, b := range st {
+			pending += b.PendingObjects
+		}
+		if pending == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replication did not finish: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
