@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
 	"github.com/walgate/walgate/client/basebackup"
@@ -448,43 +449,27 @@ func (r *restorer) fetchParts(ctx context.Context, d *protocol.BackupDetail, par
 	if n <= 0 {
 		n = DefaultDownloadConcurrency
 	}
-	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		once     sync.Once
-		firstErr error
-	)
-	next := make(chan string)
-	for range min(n, max(len(parts), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for file := range next {
-				err := r.fetchObject(pctx, d, file, func(rd io.Reader) error {
-					_, err := basebackup.ExtractTar(rd, r.dir, xopts)
-					return err
-				})
-				if err != nil {
-					once.Do(func() { firstErr = err; cancel() })
-				}
-			}
-		}()
-	}
-feed:
-	for _, p := range parts {
-		select {
-		case next <- p:
-		case <-pctx.Done():
-			break feed
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(n)
+	for _, file := range parts {
+		if gctx.Err() != nil {
+			break
 		}
+		g.Go(func() error {
+			if gctx.Err() != nil {
+				return nil // another part failed or the restore was interrupted
+			}
+			return r.fetchObject(gctx, d, file, func(rd io.Reader) error {
+				_, err := basebackup.ExtractTar(rd, r.dir, xopts)
+				return err
+			})
+		})
 	}
-	close(next)
-	wg.Wait()
-	if firstErr == nil && ctx.Err() != nil {
+	err := g.Wait()
+	if err == nil && ctx.Err() != nil {
 		return &Error{Kind: ErrUnavailable, Op: r.op, Message: "interrupted", Err: ctx.Err()}
 	}
-	return firstErr
+	return err
 }
 
 // fetchObject streams one object of the backup through decryption and

@@ -10,10 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/walgate/walgate/client/basebackup"
 	"github.com/walgate/walgate/client/codec"
@@ -308,8 +308,6 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 	comp := c.cfg.Compression
 
 	// Parts in parallel; the first failure cancels the rest.
-	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	type partResult struct {
 		object string
 		files  []basebackup.File
@@ -317,35 +315,30 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 		stored int64
 	}
 	results := make([]partResult, len(parts))
-	var wg sync.WaitGroup
-	var firstErr error
-	var errOnce sync.Once
-	sem := make(chan struct{}, opts.Concurrency)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opts.Concurrency)
 	for i, files := range parts {
-		wg.Add(1)
-		go func(i int, files []basebackup.File) {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-pctx.Done():
-				return
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if gctx.Err() != nil {
+				return nil // another part failed, or the push was interrupted
 			}
-			defer func() { <-sem }()
 			object := basebackup.PartObjectName(i+1, comp)
-			tr, stored, err := c.uploadTar(pctx, up, object, comp, enc, prog, func(w io.Writer) (basebackup.TarResult, error) {
+			tr, stored, err := c.uploadTar(gctx, up, object, comp, enc, prog, func(w io.Writer) (basebackup.TarResult, error) {
 				return basebackup.WriteTarWith(w, files, tarOpts)
 			})
 			if err != nil {
-				errOnce.Do(func() { firstErr = err; cancel() })
-				return
+				return err
 			}
 			results[i] = partResult{object: object, files: files, tar: tr, stored: stored}
-		}(i, files)
+			return nil
+		})
 	}
-	wg.Wait()
-	if firstErr != nil {
+	if err := g.Wait(); err != nil {
 		prog.Done()
-		return res, firstErr
+		return res, err
 	}
 	// pg_control last among the data, as WAL-G and PostgreSQL do.
 	ctlObject := basebackup.PgControlObjectName(comp)
