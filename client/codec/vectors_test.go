@@ -17,7 +17,7 @@ import (
 
 // vectorsDir is where the stock WAL-G archives live: testdata/walg at the
 // project root (copied from stock WAL-G archives; see its README.md).
-const vectorsDir = "../../../testdata/walg"
+const vectorsDir = "../../testdata/walg"
 
 // walgVariants are the vector folders; every one must be present.
 var walgVariants = []string{"lz4-plain", "zstd-libsodium", "brotli-libsodium", "lzma-plain", "lz4-libsodium-rawkey"}
