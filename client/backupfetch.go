@@ -22,6 +22,7 @@ import (
 
 	"github.com/walgate/walgate/client/basebackup"
 	"github.com/walgate/walgate/client/codec"
+	"github.com/walgate/walgate/client/pgctl"
 	"github.com/walgate/walgate/gateway/protocol"
 )
 
@@ -784,7 +785,7 @@ func (r *restorer) writeLabel(label map[string][]byte) error {
 			}
 		}
 		r.fileOp("write", filepath.Join(r.dir, basebackup.TablespaceMapMember))
-		if err := writeFileSync(filepath.Join(r.dir, basebackup.TablespaceMapMember), []byte(m.String()), r.opts.Fsync); err != nil {
+		if err := pgctl.WriteFile(filepath.Join(r.dir, basebackup.TablespaceMapMember), []byte(m.String()), r.opts.Fsync); err != nil {
 			return fail(err)
 		}
 		if r.opts.Fsync {
@@ -794,7 +795,7 @@ func (r *restorer) writeLabel(label map[string][]byte) error {
 		}
 	}
 	r.fileOp("write", filepath.Join(r.dir, basebackup.LabelMember))
-	if err := writeFileSync(filepath.Join(r.dir, basebackup.LabelMember), label[basebackup.LabelMember], r.opts.Fsync); err != nil {
+	if err := pgctl.WriteFile(filepath.Join(r.dir, basebackup.LabelMember), label[basebackup.LabelMember], r.opts.Fsync); err != nil {
 		return fail(err)
 	}
 	return nil
@@ -877,12 +878,6 @@ func sortedOIDs[V any](m map[string]V) []string {
 	return out
 }
 
-// quoteConf quotes a value for postgresql.conf.
-func quoteConf(s string) string {
-	s = strings.ReplaceAll(s, `\`, `\\`)
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
-}
-
 // QuoteShell quotes a word for /bin/sh when it needs it (PostgreSQL runs
 // restore_command through the shell).
 func QuoteShell(s string) string {
@@ -892,86 +887,21 @@ func QuoteShell(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// writeRecoveryConf writes recovery.signal and appends the recovery
-// settings to postgresql.auto.conf. A standby.signal from the backup is
-// removed: with it, the server would stay a standby and never finish
-// recovery.
+// writeRecoveryConf makes the restored directory start in archive
+// recovery with the settings of rs (pgctl.StartRecovery).
 func writeRecoveryConf(dir string, rs RecoverySettings, fsync bool) error {
 	if strings.ContainsAny(rs.TargetTime+rs.TargetLSN+rs.RestoreCommand, "\n\r") {
 		return errors.New("recovery settings must not contain line breaks")
 	}
-	var lines [][2]string
-	if rs.RestoreCommand != "" {
-		lines = append(lines, [2]string{"restore_command", rs.RestoreCommand})
+	rec := pgctl.Recovery{RestoreCommand: rs.RestoreCommand, TargetTime: rs.TargetTime, TargetLSN: rs.TargetLSN}
+	if rec.TargetTime != "" || rec.TargetLSN != "" {
+		rec.TargetAction = "promote"
 	}
-	switch {
-	case rs.TargetTime != "":
-		lines = append(lines, [2]string{"recovery_target_time", rs.TargetTime}, [2]string{"recovery_target_action", "promote"})
-	case rs.TargetLSN != "":
-		lines = append(lines, [2]string{"recovery_target_lsn", rs.TargetLSN}, [2]string{"recovery_target_action", "promote"})
-	}
-	lines = append(lines, rs.Extra...)
-	if err := appendAutoConf(dir, "recovery settings written by walgate-client", lines, fsync); err != nil {
-		return err
-	}
-	if err := os.Remove(filepath.Join(dir, "standby.signal")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return writeFileSync(filepath.Join(dir, "recovery.signal"), nil, fsync)
-}
-
-// appendAutoConf appends settings to dir/postgresql.auto.conf (created if
-// missing) under a comment line. Later lines win.
-func appendAutoConf(dir, comment string, settings [][2]string, fsync bool) error {
-	path := filepath.Join(dir, "postgresql.auto.conf")
-	old, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	var b strings.Builder
-	if len(old) > 0 && !bytes.HasSuffix(old, []byte("\n")) {
-		b.WriteByte('\n')
-	}
-	fmt.Fprintf(&b, "# %s, %s\n", comment, time.Now().UTC().Format(time.RFC3339))
-	for _, kv := range settings {
-		if strings.ContainsAny(kv[0]+kv[1], "\n\r") {
-			return fmt.Errorf("setting %s: line breaks are not allowed", kv[0])
-		}
-		fmt.Fprintf(&b, "%s = %s\n", kv[0], quoteConf(kv[1]))
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	lines, err := rec.Settings()
 	if err != nil {
 		return err
 	}
-	if _, err := f.WriteString(b.String()); err != nil {
-		f.Close()
-		return err
-	}
-	if fsync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	return f.Close()
-}
-
-func writeFileSync(path string, data []byte, fsync bool) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if fsync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	return f.Close()
+	return pgctl.StartRecovery(dir, "recovery settings written by walgate-client", append(lines, rs.Extra...), fsync)
 }
 
 // syncPath fsyncs a file or directory.

@@ -35,7 +35,8 @@ var allowed = []struct {
 	// The executor: the catalog and the stores' interface, never the
 	// gateway's packages.
 	{"lifecycle/apply", []string{"lifecycle", "index", "backends"}, true},
-	{"client", []string{"client/codec", "client/basebackup", "gateway/protocol", "index/pgname", "index/layout"}, true},
+	{"client/pgctl", nil, true},
+	{"client", []string{"client/codec", "client/basebackup", "client/pgctl", "gateway/protocol", "index/pgname", "index/layout"}, true},
 	{"gateway/health", []string{"index/pgname"}, true},
 	{"gateway/config", []string{"backends/all", "gateway/health", "gateway/protocol", "lifecycle"}, true},
 	// The stores layer knows no HTTP, no fleet, no admin socket and no
