@@ -675,7 +675,7 @@ func readLabelTar(r io.Reader) (map[string][]byte, error) {
 func (r *restorer) planTablespaces(s basebackup.Sentinel, spcmap []byte) error {
 	op := r.op
 	orig := map[string]string{}
-	mapped, err := parseTablespaceMap(spcmap)
+	mapped, err := basebackup.ParseTablespaceMap(spcmap)
 	if err != nil {
 		return &Error{Kind: ErrIntegrity, Op: op, Message: "the backup's tablespace_map does not parse", Err: err}
 	}
@@ -689,7 +689,7 @@ func (r *restorer) planTablespaces(s basebackup.Sentinel, spcmap []byte) error {
 	}
 	r.tsLocs = map[string]string{}
 	for oid, loc := range orig {
-		if !isOID(oid) {
+		if !basebackup.IsOID(oid) {
 			return &Error{Kind: ErrIntegrity, Op: op, Message: fmt.Sprintf("the backup names a tablespace %q, which is not an OID", oid)}
 		}
 		r.tsLocs[oid] = loc
@@ -743,7 +743,7 @@ func (r *restorer) tablespaceDir(oid string) (string, error) {
 	if loc, ok := r.tsLocs[oid]; ok {
 		return loc, nil
 	}
-	if r.opts.tablespaceRoot != "" && isOID(oid) {
+	if r.opts.tablespaceRoot != "" && basebackup.IsOID(oid) {
 		loc := filepath.Join(r.opts.tablespaceRoot, oid)
 		td, err := prepareRestoreDir(loc)
 		if err != nil {
@@ -770,7 +770,7 @@ func (r *restorer) writeLabel(label map[string][]byte) error {
 		var m strings.Builder
 		for _, oid := range sortedOIDs(r.tsLocs) {
 			loc := r.tsLocs[oid]
-			fmt.Fprintf(&m, "%s %s\n", oid, escapeTablespacePath(loc))
+			m.WriteString(basebackup.TablespaceMapLine(oid, loc))
 			link := filepath.Join(tblspc, oid)
 			if fi, err := os.Lstat(link); err == nil {
 				if !fi.IsDir() {
@@ -799,69 +799,6 @@ func (r *restorer) writeLabel(label map[string][]byte) error {
 		return fail(err)
 	}
 	return nil
-}
-
-// parseTablespaceMap reads PostgreSQL's tablespace_map: lines "oid path",
-// where a backslash escapes the next character (newlines, carriage
-// returns and backslashes in paths).
-func parseTablespaceMap(b []byte) ([][2]string, error) {
-	var out [][2]string
-	var line []byte
-	escaped := false
-	flush := func() error {
-		if len(line) == 0 {
-			return nil
-		}
-		oid, path, ok := strings.Cut(string(line), " ")
-		path = strings.TrimLeft(path, " ")
-		if !ok || !isOID(oid) || path == "" {
-			return fmt.Errorf("bad line %q", line)
-		}
-		out = append(out, [2]string{oid, path})
-		line = line[:0]
-		return nil
-	}
-	for _, ch := range b {
-		switch {
-		case !escaped && (ch == '\n' || ch == '\r'):
-			if err := flush(); err != nil {
-				return nil, err
-			}
-		case !escaped && ch == '\\':
-			escaped = true
-		default:
-			line = append(line, ch)
-			escaped = false
-		}
-	}
-	if err := flush(); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func escapeTablespacePath(p string) string {
-	var b strings.Builder
-	for _, ch := range []byte(p) {
-		if ch == '\n' || ch == '\r' || ch == '\\' {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(ch)
-	}
-	return b.String()
-}
-
-func isOID(s string) bool {
-	if s == "" || len(s) > 10 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	n, err := strconv.ParseUint(s, 10, 32)
-	return err == nil && n > 0
 }
 
 func sortedOIDs[V any](m map[string]V) []string {
