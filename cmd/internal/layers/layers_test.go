@@ -18,7 +18,8 @@ var allowed = []struct {
 	{"index/pgname", nil, true},
 	{"index/layout", nil, true},
 	{"client/codec", nil, true},
-	{"client/basebackup", []string{"client/codec"}, true},
+	// The archive's names come from the shared leaf.
+	{"client/basebackup", []string{"client/codec", "index/layout"}, true},
 	{"gateway/protocol", []string{"index/pgname", "index/layout"}, true},
 	{"backends", nil, true},
 	{"backends/fs", []string{"backends"}, true},
