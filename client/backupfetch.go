@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
 	"github.com/walgate/walgate/client/basebackup"
@@ -450,23 +449,12 @@ func (r *restorer) fetchParts(ctx context.Context, d *protocol.BackupDetail, par
 	if n <= 0 {
 		n = DefaultDownloadConcurrency
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(n)
-	for _, file := range parts {
-		if gctx.Err() != nil {
-			break
-		}
-		g.Go(func() error {
-			if gctx.Err() != nil {
-				return nil // another part failed or the restore was interrupted
-			}
-			return r.fetchObject(gctx, d, file, func(rd io.Reader) error {
-				_, err := basebackup.ExtractTar(rd, r.dir, xopts)
-				return err
-			})
+	err := inParallel(ctx, n, len(parts), func(ctx context.Context, i int) error {
+		return r.fetchObject(ctx, d, parts[i], func(rd io.Reader) error {
+			_, err := basebackup.ExtractTar(rd, r.dir, xopts)
+			return err
 		})
-	}
-	err := g.Wait()
+	})
 	if err == nil && ctx.Err() != nil {
 		return &Error{Kind: ErrUnavailable, Op: r.op, Message: "interrupted", Err: ctx.Err()}
 	}

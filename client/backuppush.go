@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/walgate/walgate/client/basebackup"
 	"github.com/walgate/walgate/client/codec"
@@ -413,28 +412,18 @@ func (c *Client) uploadData(ctx context.Context, up *BackupUpload, plan backupPl
 	parts [][]basebackup.File, prog *Progress) (backupData, error) {
 	comp, enc := c.cfg.Compression, c.encryption()
 	data := backupData{parts: make([]storedTar, len(parts))}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(plan.workers)
-	for i, files := range parts {
-		if gctx.Err() != nil {
-			break
-		}
-		g.Go(func() error {
-			if gctx.Err() != nil {
-				return nil // another part failed, or the push was interrupted
-			}
-			object := basebackup.PartObjectName(i+1, comp)
-			tr, stored, err := c.uploadTar(gctx, up, object, comp, enc, prog, func(w io.Writer) (basebackup.TarResult, error) {
-				return basebackup.WriteTarWith(w, files, plan.tarOpts)
-			})
-			if err != nil {
-				return err
-			}
-			data.parts[i] = storedTar{object: object, files: files, tar: tr, stored: stored}
-			return nil
+	err := inParallel(ctx, plan.workers, len(parts), func(ctx context.Context, i int) error {
+		object := basebackup.PartObjectName(i+1, comp)
+		tr, stored, err := c.uploadTar(ctx, up, object, comp, enc, prog, func(w io.Writer) (basebackup.TarResult, error) {
+			return basebackup.WriteTarWith(w, parts[i], plan.tarOpts)
 		})
-	}
-	if err := g.Wait(); err != nil {
+		if err != nil {
+			return err
+		}
+		data.parts[i] = storedTar{object: object, files: parts[i], tar: tr, stored: stored}
+		return nil
+	})
+	if err != nil {
 		return data, err
 	}
 	object := basebackup.PgControlObjectName(comp)

@@ -102,21 +102,7 @@ func AppendAutoConf(dir, comment string, settings [][2]string, fsync bool) error
 		}
 		fmt.Fprintf(&b, "%s = %s\n", kv[0], QuoteConf(kv[1]))
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(b.String()); err != nil {
-		f.Close()
-		return err
-	}
-	if fsync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	return f.Close()
+	return writeSynced(path, os.O_APPEND, []byte(b.String()), fsync)
 }
 
 // StartRecovery makes the data directory in dir start in archive
@@ -136,7 +122,13 @@ func StartRecovery(dir, comment string, settings [][2]string, fsync bool) error 
 // WriteFile writes a file of the data directory (mode 0600, replacing
 // it), synced with fsync.
 func WriteFile(path string, data []byte, fsync bool) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	return writeSynced(path, os.O_TRUNC, data, fsync)
+}
+
+// writeSynced writes data to path (created with mode 0600, opened with
+// flag besides), synced with fsync.
+func writeSynced(path string, flag int, data []byte, fsync bool) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|flag, 0o600)
 	if err != nil {
 		return err
 	}
