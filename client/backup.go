@@ -3,15 +3,13 @@ package client
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash"
 	"io"
 	"net/http"
 	"sync"
 
+	"github.com/walgate/walgate/client/codec"
 	"github.com/walgate/walgate/gateway/protocol"
 )
 
@@ -55,27 +53,13 @@ func (c *Client) beginBackup(ctx context.Context, name string, sysID uint64) (*B
 	return &BackupUpload{c: c, Name: name, session: res.Session, files: map[string]protocol.BackupFile{}}, nil
 }
 
-// hashingReader hashes and counts what passes through it.
-type hashingReader struct {
-	r io.Reader
-	h hash.Hash
-	n int64
-}
-
-func (h *hashingReader) Read(p []byte) (int, error) {
-	n, err := h.r.Read(p)
-	h.h.Write(p[:n])
-	h.n += int64(n)
-	return n, err
-}
-
 // Upload streams one object of the backup (chunked, length unknown) and
 // checks that the gateway stored exactly the bytes sent. Streams cannot be
 // replayed, so a failure is final for this object: abort the backup.
 // compression and encryption describe body ("none" for JSON documents).
 func (u *BackupUpload) Upload(ctx context.Context, file, compression, encryption string, body io.Reader) (protocol.BackupFile, error) {
 	op := fmt.Sprintf("upload %s of %s", file, u.Name)
-	hr := &hashingReader{r: body, h: sha256.New()}
+	hr := codec.NewHashReader(body)
 	c := u.c
 	resp, err := c.once(ctx, request{op: op, method: http.MethodPut, path: protocol.BackupFilePath(c.cfg.Cluster, u.Name, file),
 		header: map[string]string{
@@ -92,10 +76,10 @@ func (u *BackupUpload) Upload(ctx context.Context, file, compression, encryption
 	if err := decodeJSON(resp, op, &res); err != nil {
 		return res, err
 	}
-	sum := hex.EncodeToString(hr.h.Sum(nil))
-	if res.SHA256 != sum || res.Size != hr.n {
+	sum := hr.SHA256()
+	if res.SHA256 != sum || res.Size != hr.Size() {
 		return res, &Error{Kind: ErrIntegrity, Op: op,
-			Message: fmt.Sprintf("the gateway stored %d bytes with SHA-256 %s, but %d bytes with %s were sent", res.Size, res.SHA256, hr.n, sum)}
+			Message: fmt.Sprintf("the gateway stored %d bytes with SHA-256 %s, but %d bytes with %s were sent", res.Size, res.SHA256, hr.Size(), sum)}
 	}
 	u.mu.Lock()
 	u.files[file] = res
@@ -169,28 +153,25 @@ func (c *Client) OpenBackupFile(ctx context.Context, name, file string, want pro
 		resp.Body.Close()
 		return nil, &Error{Kind: ErrIntegrity, Op: op, Message: "the gateway's headers do not match the backup's file list"}
 	}
-	return &verifyingBody{rc: resp.Body, h: sha256.New(), want: want, op: op}, nil
+	return &verifyingBody{rc: resp.Body, hr: codec.NewHashReader(resp.Body), want: want, op: op}, nil
 }
 
 // verifyingBody checks size and hash when the body ends.
 type verifyingBody struct {
 	rc   io.ReadCloser
-	h    hash.Hash
-	n    int64
+	hr   *codec.HashReader // reads rc
 	want protocol.BackupFile
 	op   string
 }
 
 func (v *verifyingBody) Read(p []byte) (int, error) {
-	n, err := v.rc.Read(p)
-	v.h.Write(p[:n])
-	v.n += int64(n)
+	n, err := v.hr.Read(p)
 	if err == io.EOF {
-		if v.n != v.want.Size || hex.EncodeToString(v.h.Sum(nil)) != v.want.SHA256 {
-			return n, &Error{Kind: ErrIntegrity, Op: v.op, Message: fmt.Sprintf("received %d bytes that do not match the SHA-256 recorded at backup time (%d bytes expected)", v.n, v.want.Size)}
+		if v.hr.Size() != v.want.Size || v.hr.SHA256() != v.want.SHA256 {
+			return n, &Error{Kind: ErrIntegrity, Op: v.op, Message: fmt.Sprintf("received %d bytes that do not match the SHA-256 recorded at backup time (%d bytes expected)", v.hr.Size(), v.want.Size)}
 		}
 	} else if err != nil {
-		return n, &Error{Kind: ErrUnavailable, Op: v.op, Message: fmt.Sprintf("the transfer broke after %d of %d bytes", v.n, v.want.Size), Err: &brokenStream{err}}
+		return n, &Error{Kind: ErrUnavailable, Op: v.op, Message: fmt.Sprintf("the transfer broke after %d of %d bytes", v.hr.Size(), v.want.Size), Err: &brokenStream{err}}
 	}
 	return n, err
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/walgate/walgate/client/basebackup"
 	"github.com/walgate/walgate/client/codec"
+	"github.com/walgate/walgate/client/pgctl"
 	"github.com/walgate/walgate/gateway/protocol"
 )
 
@@ -448,43 +449,16 @@ func (r *restorer) fetchParts(ctx context.Context, d *protocol.BackupDetail, par
 	if n <= 0 {
 		n = DefaultDownloadConcurrency
 	}
-	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		once     sync.Once
-		firstErr error
-	)
-	next := make(chan string)
-	for range min(n, max(len(parts), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for file := range next {
-				err := r.fetchObject(pctx, d, file, func(rd io.Reader) error {
-					_, err := basebackup.ExtractTar(rd, r.dir, xopts)
-					return err
-				})
-				if err != nil {
-					once.Do(func() { firstErr = err; cancel() })
-				}
-			}
-		}()
-	}
-feed:
-	for _, p := range parts {
-		select {
-		case next <- p:
-		case <-pctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if firstErr == nil && ctx.Err() != nil {
+	err := inParallel(ctx, n, len(parts), func(ctx context.Context, i int) error {
+		return r.fetchObject(ctx, d, parts[i], func(rd io.Reader) error {
+			_, err := basebackup.ExtractTar(rd, r.dir, xopts)
+			return err
+		})
+	})
+	if err == nil && ctx.Err() != nil {
 		return &Error{Kind: ErrUnavailable, Op: r.op, Message: "interrupted", Err: ctx.Err()}
 	}
-	return firstErr
+	return err
 }
 
 // fetchObject streams one object of the backup through decryption and
@@ -689,7 +663,7 @@ func readLabelTar(r io.Reader) (map[string][]byte, error) {
 func (r *restorer) planTablespaces(s basebackup.Sentinel, spcmap []byte) error {
 	op := r.op
 	orig := map[string]string{}
-	mapped, err := parseTablespaceMap(spcmap)
+	mapped, err := basebackup.ParseTablespaceMap(spcmap)
 	if err != nil {
 		return &Error{Kind: ErrIntegrity, Op: op, Message: "the backup's tablespace_map does not parse", Err: err}
 	}
@@ -703,7 +677,7 @@ func (r *restorer) planTablespaces(s basebackup.Sentinel, spcmap []byte) error {
 	}
 	r.tsLocs = map[string]string{}
 	for oid, loc := range orig {
-		if !isOID(oid) {
+		if !basebackup.IsOID(oid) {
 			return &Error{Kind: ErrIntegrity, Op: op, Message: fmt.Sprintf("the backup names a tablespace %q, which is not an OID", oid)}
 		}
 		r.tsLocs[oid] = loc
@@ -757,7 +731,7 @@ func (r *restorer) tablespaceDir(oid string) (string, error) {
 	if loc, ok := r.tsLocs[oid]; ok {
 		return loc, nil
 	}
-	if r.opts.tablespaceRoot != "" && isOID(oid) {
+	if r.opts.tablespaceRoot != "" && basebackup.IsOID(oid) {
 		loc := filepath.Join(r.opts.tablespaceRoot, oid)
 		td, err := prepareRestoreDir(loc)
 		if err != nil {
@@ -784,7 +758,7 @@ func (r *restorer) writeLabel(label map[string][]byte) error {
 		var m strings.Builder
 		for _, oid := range sortedOIDs(r.tsLocs) {
 			loc := r.tsLocs[oid]
-			fmt.Fprintf(&m, "%s %s\n", oid, escapeTablespacePath(loc))
+			m.WriteString(basebackup.TablespaceMapLine(oid, loc))
 			link := filepath.Join(tblspc, oid)
 			if fi, err := os.Lstat(link); err == nil {
 				if !fi.IsDir() {
@@ -799,7 +773,7 @@ func (r *restorer) writeLabel(label map[string][]byte) error {
 			}
 		}
 		r.fileOp("write", filepath.Join(r.dir, basebackup.TablespaceMapMember))
-		if err := writeFileSync(filepath.Join(r.dir, basebackup.TablespaceMapMember), []byte(m.String()), r.opts.Fsync); err != nil {
+		if err := pgctl.WriteFile(filepath.Join(r.dir, basebackup.TablespaceMapMember), []byte(m.String()), r.opts.Fsync); err != nil {
 			return fail(err)
 		}
 		if r.opts.Fsync {
@@ -809,73 +783,10 @@ func (r *restorer) writeLabel(label map[string][]byte) error {
 		}
 	}
 	r.fileOp("write", filepath.Join(r.dir, basebackup.LabelMember))
-	if err := writeFileSync(filepath.Join(r.dir, basebackup.LabelMember), label[basebackup.LabelMember], r.opts.Fsync); err != nil {
+	if err := pgctl.WriteFile(filepath.Join(r.dir, basebackup.LabelMember), label[basebackup.LabelMember], r.opts.Fsync); err != nil {
 		return fail(err)
 	}
 	return nil
-}
-
-// parseTablespaceMap reads PostgreSQL's tablespace_map: lines "oid path",
-// where a backslash escapes the next character (newlines, carriage
-// returns and backslashes in paths).
-func parseTablespaceMap(b []byte) ([][2]string, error) {
-	var out [][2]string
-	var line []byte
-	escaped := false
-	flush := func() error {
-		if len(line) == 0 {
-			return nil
-		}
-		oid, path, ok := strings.Cut(string(line), " ")
-		path = strings.TrimLeft(path, " ")
-		if !ok || !isOID(oid) || path == "" {
-			return fmt.Errorf("bad line %q", line)
-		}
-		out = append(out, [2]string{oid, path})
-		line = line[:0]
-		return nil
-	}
-	for _, ch := range b {
-		switch {
-		case !escaped && (ch == '\n' || ch == '\r'):
-			if err := flush(); err != nil {
-				return nil, err
-			}
-		case !escaped && ch == '\\':
-			escaped = true
-		default:
-			line = append(line, ch)
-			escaped = false
-		}
-	}
-	if err := flush(); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func escapeTablespacePath(p string) string {
-	var b strings.Builder
-	for _, ch := range []byte(p) {
-		if ch == '\n' || ch == '\r' || ch == '\\' {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(ch)
-	}
-	return b.String()
-}
-
-func isOID(s string) bool {
-	if s == "" || len(s) > 10 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	n, err := strconv.ParseUint(s, 10, 32)
-	return err == nil && n > 0
 }
 
 func sortedOIDs[V any](m map[string]V) []string {
@@ -892,12 +803,6 @@ func sortedOIDs[V any](m map[string]V) []string {
 	return out
 }
 
-// quoteConf quotes a value for postgresql.conf.
-func quoteConf(s string) string {
-	s = strings.ReplaceAll(s, `\`, `\\`)
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
-}
-
 // QuoteShell quotes a word for /bin/sh when it needs it (PostgreSQL runs
 // restore_command through the shell).
 func QuoteShell(s string) string {
@@ -907,86 +812,21 @@ func QuoteShell(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// writeRecoveryConf writes recovery.signal and appends the recovery
-// settings to postgresql.auto.conf. A standby.signal from the backup is
-// removed: with it, the server would stay a standby and never finish
-// recovery.
+// writeRecoveryConf makes the restored directory start in archive
+// recovery with the settings of rs (pgctl.StartRecovery).
 func writeRecoveryConf(dir string, rs RecoverySettings, fsync bool) error {
 	if strings.ContainsAny(rs.TargetTime+rs.TargetLSN+rs.RestoreCommand, "\n\r") {
 		return errors.New("recovery settings must not contain line breaks")
 	}
-	var lines [][2]string
-	if rs.RestoreCommand != "" {
-		lines = append(lines, [2]string{"restore_command", rs.RestoreCommand})
+	rec := pgctl.Recovery{RestoreCommand: rs.RestoreCommand, TargetTime: rs.TargetTime, TargetLSN: rs.TargetLSN}
+	if rec.TargetTime != "" || rec.TargetLSN != "" {
+		rec.TargetAction = "promote"
 	}
-	switch {
-	case rs.TargetTime != "":
-		lines = append(lines, [2]string{"recovery_target_time", rs.TargetTime}, [2]string{"recovery_target_action", "promote"})
-	case rs.TargetLSN != "":
-		lines = append(lines, [2]string{"recovery_target_lsn", rs.TargetLSN}, [2]string{"recovery_target_action", "promote"})
-	}
-	lines = append(lines, rs.Extra...)
-	if err := appendAutoConf(dir, "recovery settings written by walgate-client", lines, fsync); err != nil {
-		return err
-	}
-	if err := os.Remove(filepath.Join(dir, "standby.signal")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return writeFileSync(filepath.Join(dir, "recovery.signal"), nil, fsync)
-}
-
-// appendAutoConf appends settings to dir/postgresql.auto.conf (created if
-// missing) under a comment line. Later lines win.
-func appendAutoConf(dir, comment string, settings [][2]string, fsync bool) error {
-	path := filepath.Join(dir, "postgresql.auto.conf")
-	old, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	var b strings.Builder
-	if len(old) > 0 && !bytes.HasSuffix(old, []byte("\n")) {
-		b.WriteByte('\n')
-	}
-	fmt.Fprintf(&b, "# %s, %s\n", comment, time.Now().UTC().Format(time.RFC3339))
-	for _, kv := range settings {
-		if strings.ContainsAny(kv[0]+kv[1], "\n\r") {
-			return fmt.Errorf("setting %s: line breaks are not allowed", kv[0])
-		}
-		fmt.Fprintf(&b, "%s = %s\n", kv[0], quoteConf(kv[1]))
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	lines, err := rec.Settings()
 	if err != nil {
 		return err
 	}
-	if _, err := f.WriteString(b.String()); err != nil {
-		f.Close()
-		return err
-	}
-	if fsync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	return f.Close()
-}
-
-func writeFileSync(path string, data []byte, fsync bool) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if fsync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	return f.Close()
+	return pgctl.StartRecovery(dir, "recovery settings written by walgate-client", append(lines, rs.Extra...), fsync)
 }
 
 // syncPath fsyncs a file or directory.

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -209,29 +208,16 @@ func (s *backupSession) close() { s.conn.Close(context.Background()) }
 // only when every part is stored and verified; on any failure it is
 // aborted and nothing is left.
 func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushOptions) (res BackupPushResult, err error) {
-	now := opts.Now
-	if now == nil {
-		now = time.Now
-	}
-	if opts.PartThreshold <= 0 {
-		opts.PartThreshold = basebackup.DefaultPartThreshold
-	}
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = 2
-	}
-	pgdata, err = filepath.Abs(pgdata)
-	if err != nil {
+	opts = opts.withDefaults()
+	if pgdata, err = checkDataDir(pgdata); err != nil {
 		return res, err
-	}
-	if _, err := os.Stat(filepath.Join(pgdata, "global", "pg_control")); err != nil {
-		return res, &Error{Kind: ErrRejected, Op: "backup-push", Message: pgdata + " is not a PostgreSQL data directory (no global/pg_control)", Err: err}
 	}
 	parent, why, err := c.chooseParent(ctx, opts)
 	if err != nil {
 		return res, err
 	}
 	res.FullReason = why
-	startTime := now()
+	startTime := opts.Now()
 	sess, err := startBackup(ctx, opts.ConnString, pgdata, "walgate "+startTime.UTC().Format(time.RFC3339))
 	if err != nil {
 		return res, &Error{Kind: ErrRejected, Op: "backup-push", Message: "starting the backup failed", Err: err}
@@ -240,45 +226,12 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 	if err := c.checkArchiveSegmentSize(ctx, sess.segSize); err != nil {
 		return res, err
 	}
-	var delta *deltaBase
-	if parent != nil {
-		delta, why, err = c.loadDeltaBase(ctx, *parent, sess)
-		if err == nil && delta == nil && opts.Mode == BackupDelta {
-			err = &Error{Kind: ErrRejected, Op: "backup-push", Message: "cannot take a delta backup: " + why + "; run without --delta for a full backup"}
-		}
-		if err != nil {
-			return res, err
-		}
-		if delta == nil {
-			res.FullReason = why
-		}
-	}
-	name := basebackup.BackupName(sess.startWAL)
-	if delta != nil {
-		if name, err = basebackup.DeltaBackupName(sess.startWAL, delta.parent.Name); err != nil {
-			return res, err
-		}
-		res.Depth = delta.depth
-	}
-	op := "backup-push " + name
-	tarOpts := basebackup.TarOptions{VerifyChecksums: sess.checksums, StartLSN: uint64(sess.startLSN)}
-	if delta != nil {
-		tarOpts.DeltaLSN = delta.parent.StartLSN
-		tarOpts.Incremental = func(member string) bool { return delta.files[member] }
-		changes, why, err := summaryChanges(ctx, sess, delta.parent.Timeline, pgname.LSN(delta.parent.StartLSN), sess.startLSN)
-		if err != nil {
-			return res, &Error{Kind: ErrRejected, Op: op, Message: "reading PostgreSQL's WAL summaries failed", Err: err}
-		}
-		res.ChangedFrom = "page scan"
-		if changes != nil {
-			tarOpts.ChangedBlocks = changes.FileBlocks
-			res.ChangedFrom = "WAL summaries"
-		} else if why != "" {
-			res.ChangedFrom = "page scan (WAL summaries not usable: " + why + ")"
-		}
+	plan, err := c.planBackup(ctx, sess, parent, opts, &res)
+	if err != nil {
+		return res, err
 	}
 
-	up, err := c.beginBackup(ctx, name, sess.sysID)
+	up, err := c.beginBackup(ctx, plan.name, sess.sysID)
 	if err != nil {
 		return res, err
 	}
@@ -294,89 +247,221 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 
 	scan, err := basebackup.ScanDataDir(pgdata)
 	if err != nil {
-		return res, &Error{Kind: ErrRejected, Op: op, Message: "reading the data directory failed", Err: err}
+		return res, &Error{Kind: ErrRejected, Op: plan.op, Message: "reading the data directory failed", Err: err}
 	}
 	parts := basebackup.Partition(scan.Files, opts.PartThreshold)
 	var prog *Progress
 	if opts.Progress != nil {
-		prog = NewProgress(opts.Progress, "backup "+name, scan.DataCatalogSize)
+		prog = NewProgress(opts.Progress, "backup "+plan.name, scan.DataCatalogSize)
 	}
-	enc := protocol.EncryptionNone
-	if c.cfg.Key != nil {
-		enc = protocol.EncryptionLibsodium
-	}
-	comp := c.cfg.Compression
-
-	// Parts in parallel; the first failure cancels the rest.
-	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type partResult struct {
-		object string
-		files  []basebackup.File
-		tar    basebackup.TarResult
-		stored int64
-	}
-	results := make([]partResult, len(parts))
-	var wg sync.WaitGroup
-	var firstErr error
-	var errOnce sync.Once
-	sem := make(chan struct{}, opts.Concurrency)
-	for i, files := range parts {
-		wg.Add(1)
-		go func(i int, files []basebackup.File) {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-pctx.Done():
-				return
-			}
-			defer func() { <-sem }()
-			object := basebackup.PartObjectName(i+1, comp)
-			tr, stored, err := c.uploadTar(pctx, up, object, comp, enc, prog, func(w io.Writer) (basebackup.TarResult, error) {
-				return basebackup.WriteTarWith(w, files, tarOpts)
-			})
-			if err != nil {
-				errOnce.Do(func() { firstErr = err; cancel() })
-				return
-			}
-			results[i] = partResult{object: object, files: files, tar: tr, stored: stored}
-		}(i, files)
-	}
-	wg.Wait()
-	if firstErr != nil {
-		prog.Done()
-		return res, firstErr
-	}
-	// pg_control last among the data, as WAL-G and PostgreSQL do.
-	ctlObject := basebackup.PgControlObjectName(comp)
-	ctlTar, ctlStored, err := c.uploadTar(ctx, up, ctlObject, comp, enc, prog, func(w io.Writer) (basebackup.TarResult, error) {
-		return basebackup.WriteTar(w, []basebackup.File{scan.PgControl})
-	})
+	data, err := c.uploadData(ctx, up, plan, scan.PgControl, parts, prog)
+	prog.Done()
 	if err != nil {
-		prog.Done()
 		return res, err
 	}
-	prog.Done()
 
 	stopLSN, label, spcmap, err := sess.stop(ctx, pgdata)
 	if err != nil {
-		return res, &Error{Kind: ErrRejected, Op: op, Message: "stopping the backup failed", Err: err}
+		return res, &Error{Kind: ErrRejected, Op: plan.op, Message: "stopping the backup failed", Err: err}
 	}
-	finishTime := now()
-	labelObject := basebackup.LabelObjectName(comp)
-	_, labelStored, err := c.uploadTar(ctx, up, labelObject, comp, enc, nil, func(w io.Writer) (basebackup.TarResult, error) {
+	finishTime := opts.Now()
+	labelObject := basebackup.LabelObjectName(c.cfg.Compression)
+	_, labelStored, err := c.uploadTar(ctx, up, labelObject, c.cfg.Compression, c.encryption(), nil, func(w io.Writer) (basebackup.TarResult, error) {
 		return basebackup.TarResult{}, basebackup.WriteLabelTar(w, label, spcmap, finishTime)
 	})
 	if err != nil {
 		return res, err
 	}
 
+	fm := data.filesMetadata(&res)
+	if err := reportCorrupt(res.Corrupt, opts, plan); err != nil {
+		return res, err
+	}
+	fm.AddTar(data.control.object, data.control.tar.Members, []basebackup.File{scan.PgControl})
+	fm.AddTar(labelObject, []string{"backup_label", "tablespace_map"}, nil)
+
+	sentinel := newSentinel(sess, stopLSN, plan, opts)
+	sentinel.UncompressedSize = data.uncompressed()
+	sentinel.CompressedSize = data.stored() + labelStored
+	sentinel.DataCatalogSize = scan.DataCatalogSize
+	sentinel.StartTime, sentinel.FinishTime = startTime.UTC(), finishTime.UTC()
+	sentinel.DataDir = pgdata
+	if len(scan.Tablespaces) > 0 {
+		sentinel.Spec = basebackup.NewTablespaceSpec(pgdata, scan.Tablespaces)
+	}
+	sum, err := commitBackup(ctx, up, sentinel, fm)
+	if err != nil {
+		return res, err
+	}
+	res.BackupSummary, res.Parts = sum, len(parts)
+	return res, nil
+}
+
+// withDefaults fills the options left at zero.
+func (o BackupPushOptions) withDefaults() BackupPushOptions {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.PartThreshold <= 0 {
+		o.PartThreshold = basebackup.DefaultPartThreshold
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 2
+	}
+	return o
+}
+
+// checkDataDir makes pgdata absolute and checks that it holds a
+// PostgreSQL cluster.
+func checkDataDir(pgdata string) (string, error) {
+	pgdata, err := filepath.Abs(pgdata)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(pgdata, "global", "pg_control")); err != nil {
+		return "", &Error{Kind: ErrRejected, Op: "backup-push", Message: pgdata + " is not a PostgreSQL data directory (no global/pg_control)", Err: err}
+	}
+	return pgdata, nil
+}
+
+// backupPlan is what a backup is before its first byte is read: its
+// name, and how its tars are written (full, or a delta on a parent).
+type backupPlan struct {
+	name    string
+	op      string     // for errors: "backup-push <name>"
+	delta   *deltaBase // nil for a full backup
+	tarOpts basebackup.TarOptions
+	workers int // partitions read, encoded and uploaded at once
+}
+
+// planBackup names the backup and decides whether it is a delta of
+// parent (nil: full). res learns why a full backup was taken instead,
+// the chain depth, and where the changed pages come from.
+func (c *Client) planBackup(ctx context.Context, sess *backupSession, parent *protocol.BackupSummary, opts BackupPushOptions, res *BackupPushResult) (backupPlan, error) {
+	var plan backupPlan
+	if parent != nil {
+		delta, why, err := c.loadDeltaBase(ctx, *parent, sess)
+		if err == nil && delta == nil && opts.Mode == BackupDelta {
+			err = &Error{Kind: ErrRejected, Op: "backup-push", Message: "cannot take a delta backup: " + why + "; run without --delta for a full backup"}
+		}
+		if err != nil {
+			return plan, err
+		}
+		if delta == nil {
+			res.FullReason = why
+		}
+		plan.delta = delta
+	}
+	plan.name = basebackup.BackupName(sess.startWAL)
+	if plan.delta != nil {
+		var err error
+		if plan.name, err = basebackup.DeltaBackupName(sess.startWAL, plan.delta.parent.Name); err != nil {
+			return plan, err
+		}
+		res.Depth = plan.delta.depth
+	}
+	plan.op = "backup-push " + plan.name
+	plan.workers = opts.Concurrency
+	plan.tarOpts = basebackup.TarOptions{VerifyChecksums: sess.checksums, StartLSN: uint64(sess.startLSN)}
+	if delta := plan.delta; delta != nil {
+		plan.tarOpts.DeltaLSN = delta.parent.StartLSN
+		plan.tarOpts.Incremental = func(member string) bool { return delta.files[member] }
+		changes, why, err := summaryChanges(ctx, sess, delta.parent.Timeline, pgname.LSN(delta.parent.StartLSN), sess.startLSN)
+		if err != nil {
+			return plan, &Error{Kind: ErrRejected, Op: plan.op, Message: "reading PostgreSQL's WAL summaries failed", Err: err}
+		}
+		res.ChangedFrom = "page scan"
+		if changes != nil {
+			plan.tarOpts.ChangedBlocks = changes.FileBlocks
+			res.ChangedFrom = "WAL summaries"
+		} else if why != "" {
+			res.ChangedFrom = "page scan (WAL summaries not usable: " + why + ")"
+		}
+	}
+	return plan, nil
+}
+
+// encryption is the Walgate-Encryption of the objects this client
+// writes.
+func (c *Client) encryption() string {
+	if c.cfg.Key != nil {
+		return protocol.EncryptionLibsodium
+	}
+	return protocol.EncryptionNone
+}
+
+// storedTar is one uploaded tar object.
+type storedTar struct {
+	object string
+	files  []basebackup.File
+	tar    basebackup.TarResult
+	stored int64
+}
+
+// backupData is the data of a backup once uploaded: the partitions and
+// pg_control.
+type backupData struct {
+	parts   []storedTar
+	control storedTar
+}
+
+// uploadData uploads the partitions, several at once (the first failure
+// cancels the rest), then pg_control, last among the data as WAL-G and
+// PostgreSQL do.
+func (c *Client) uploadData(ctx context.Context, up *BackupUpload, plan backupPlan, pgControl basebackup.File,
+	parts [][]basebackup.File, prog *Progress) (backupData, error) {
+	comp, enc := c.cfg.Compression, c.encryption()
+	data := backupData{parts: make([]storedTar, len(parts))}
+	err := inParallel(ctx, plan.workers, len(parts), func(ctx context.Context, i int) error {
+		object := basebackup.PartObjectName(i+1, comp)
+		tr, stored, err := c.uploadTar(ctx, up, object, comp, enc, prog, func(w io.Writer) (basebackup.TarResult, error) {
+			return basebackup.WriteTarWith(w, parts[i], plan.tarOpts)
+		})
+		if err != nil {
+			return err
+		}
+		data.parts[i] = storedTar{object: object, files: parts[i], tar: tr, stored: stored}
+		return nil
+	})
+	if err != nil {
+		return data, err
+	}
+	object := basebackup.PgControlObjectName(comp)
+	tr, stored, err := c.uploadTar(ctx, up, object, comp, enc, prog, func(w io.Writer) (basebackup.TarResult, error) {
+		return basebackup.WriteTar(w, []basebackup.File{pgControl})
+	})
+	if err != nil {
+		return data, err
+	}
+	data.control = storedTar{object: object, tar: tr, stored: stored}
+	return data, nil
+}
+
+// uncompressed is the tar bytes of the data.
+func (d backupData) uncompressed() int64 {
+	n := d.control.tar.Bytes
+	for _, p := range d.parts {
+		n += p.tar.Bytes
+	}
+	return n
+}
+
+// stored is the bytes the gateway stored for the data.
+func (d backupData) stored() int64 {
+	n := d.control.stored
+	for _, p := range d.parts {
+		n += p.stored
+	}
+	return n
+}
+
+// filesMetadata lists the partitions' files for files_metadata.json,
+// with what each tar found (skipped files, incremented files, changed
+// pages, corrupt blocks), which res learns too.
+func (d backupData) filesMetadata(res *BackupPushResult) *basebackup.FilesMetadata {
 	fm := basebackup.NewFilesMetadata()
-	var stored, uncompressed int64
-	for _, r := range results {
+	for _, r := range d.parts {
 		fm.AddTar(r.object, r.tar.Members, r.files)
-		stored += r.stored
-		uncompressed += r.tar.Bytes
 		res.Skipped = append(res.Skipped, r.tar.Skipped...)
 		for m := range r.tar.Incremented {
 			d := fm.Files[m]
@@ -395,62 +480,67 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 			res.Corrupt[m] = *cb
 		}
 	}
-	if len(res.Corrupt) > 0 {
-		msg := corruptText(res.Corrupt)
-		if opts.FailOnCorruptPages {
-			return res, &Error{Kind: ErrIntegrity, Op: op, Message: "page checksum failures (the backup was not committed): " + msg + "; check the storage, then run amcheck or pg_checksums, or repair from a replica"}
-		}
-		if opts.Warn != nil {
-			fmt.Fprintf(opts.Warn, "walgate-client: WARNING: %s: page checksum failures recorded in files_metadata.json: %s\n", name, msg)
-		}
+	return fm
+}
+
+// reportCorrupt fails the backup on pages that failed their checksum
+// when opts.FailOnCorruptPages, else warns of them.
+func reportCorrupt(corrupt map[string]basebackup.CorruptBlocks, opts BackupPushOptions, plan backupPlan) error {
+	if len(corrupt) == 0 {
+		return nil
 	}
-	fm.AddTar(ctlObject, ctlTar.Members, []basebackup.File{scan.PgControl})
-	fm.AddTar(labelObject, []string{"backup_label", "tablespace_map"}, nil)
+	msg := corruptText(corrupt)
+	if opts.FailOnCorruptPages {
+		return &Error{Kind: ErrIntegrity, Op: plan.op, Message: "page checksum failures (the backup was not committed): " + msg + "; check the storage, then run amcheck or pg_checksums, or repair from a replica"}
+	}
+	if opts.Warn != nil {
+		fmt.Fprintf(opts.Warn, "walgate-client: WARNING: %s: page checksum failures recorded in files_metadata.json: %s\n", plan.name, msg)
+	}
+	return nil
+}
+
+// newSentinel is the backup's sentinel as far as the server session and
+// the plan tell it; the caller adds sizes, times and the data directory.
+func newSentinel(sess *backupSession, stopLSN pgname.LSN, plan backupPlan, opts BackupPushOptions) basebackup.Sentinel {
 	host, _ := os.Hostname()
 	tli := uint32(0)
 	if w, err := pgname.ParseWALFile(sess.startWAL); err == nil {
 		tli = uint32(w.Timeline)
 	}
-	sentinelDoc := basebackup.Sentinel{
+	s := basebackup.Sentinel{
 		LSN: basebackup.LSN(sess.startLSN), FinishLSN: basebackup.LSN(stopLSN), Timeline: &tli,
 		PgVersion: sess.pgVersion, SystemIdentifier: &sess.sysID, WALSegmentSize: sess.segSize,
-		UncompressedSize: uncompressed + ctlTar.Bytes, CompressedSize: stored + ctlStored + labelStored,
-		DataCatalogSize: scan.DataCatalogSize, Version: basebackup.SentinelVersion,
-		StartTime: startTime.UTC(), FinishTime: finishTime.UTC(), DateFmt: basebackup.DateFmt,
-		Hostname: host, DataDir: pgdata, IsPermanent: opts.Permanent,
+		Version: basebackup.SentinelVersion, DateFmt: basebackup.DateFmt,
+		Hostname: host, IsPermanent: opts.Permanent,
 	}
-	if len(scan.Tablespaces) > 0 {
-		sentinelDoc.Spec = basebackup.NewTablespaceSpec(pgdata, scan.Tablespaces)
-	}
-	if delta != nil {
+	if delta := plan.delta; delta != nil {
 		lsn := basebackup.LSN(delta.parent.StartLSN)
-		sentinelDoc.DeltaLSN, sentinelDoc.DeltaFrom = &lsn, delta.parent.Name
-		sentinelDoc.DeltaFullName, sentinelDoc.DeltaCount = delta.fullName, delta.depth
+		s.DeltaLSN, s.DeltaFrom = &lsn, delta.parent.Name
+		s.DeltaFullName, s.DeltaCount = delta.fullName, delta.depth
 	}
-	// metadata.json, files_metadata.json, then (at commit) the sentinel:
-	// WAL-G's order.
+	return s
+}
+
+// commitBackup uploads metadata.json and files_metadata.json, then
+// commits with the sentinel: WAL-G's order.
+func commitBackup(ctx context.Context, up *BackupUpload, sentinel basebackup.Sentinel, fm *basebackup.FilesMetadata) (protocol.BackupSummary, error) {
 	for _, d := range []struct {
 		object string
 		v      any
-	}{{"metadata.json", sentinelDoc.Metadata()}, {"files_metadata.json", fm}} {
+	}{{"metadata.json", sentinel.Metadata()}, {"files_metadata.json", fm}} {
 		data, err := json.Marshal(d.v)
 		if err != nil {
-			return res, err
+			return protocol.BackupSummary{}, err
 		}
 		if _, err := up.Upload(ctx, d.object, "none", protocol.EncryptionNone, bytes.NewReader(data)); err != nil {
-			return res, err
+			return protocol.BackupSummary{}, err
 		}
 	}
-	sentinel, err := json.Marshal(sentinelDoc)
+	b, err := json.Marshal(sentinel)
 	if err != nil {
-		return res, err
+		return protocol.BackupSummary{}, err
 	}
-	sum, err := up.Commit(ctx, sentinel)
-	if err != nil {
-		return res, err
-	}
-	res.BackupSummary, res.Parts = sum, len(parts)
-	return res, nil
+	return up.Commit(ctx, b)
 }
 
 // uploadTar streams one tar object: build → compress → encrypt → upload,

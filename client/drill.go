@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -14,12 +13,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/walgate/walgate/client/pgctl"
 	"github.com/walgate/walgate/gateway/protocol"
 )
 
@@ -129,7 +128,7 @@ type drill struct {
 	c       *Client
 	opts    DrillOptions
 	rep     protocol.DrillReport
-	owner   serverAccount
+	owner   pgctl.Account
 	scratch string
 	data    string
 	runDir  string
@@ -146,72 +145,24 @@ func (d *drill) logf(format string, args ...any) {
 	}
 }
 
-// serverAccount is who runs the server.
-type serverAccount struct {
-	name     string
-	uid, gid int
-	runuser  string // path of runuser when we are root; "" to run programs as ourselves
-}
-
-func lookupServerAccount() (serverAccount, error) {
-	if os.Geteuid() != 0 {
-		return serverAccount{uid: os.Geteuid(), gid: os.Getegid()}, nil
-	}
-	u, err := user.Lookup(DrillServerUser)
-	if err != nil {
-		return serverAccount{}, fmt.Errorf("running as root, the drill runs PostgreSQL as the OS user %s, which does not exist: %w", DrillServerUser, err)
-	}
-	uid, err1 := strconv.Atoi(u.Uid)
-	gid, err2 := strconv.Atoi(u.Gid)
-	if err1 != nil || err2 != nil {
-		return serverAccount{}, fmt.Errorf("OS user %s has a non-numeric uid/gid", DrillServerUser)
-	}
-	a := serverAccount{name: DrillServerUser, uid: uid, gid: gid}
-	if p, err := exec.LookPath("runuser"); err == nil {
-		a.runuser = p
-	} else {
-		for _, p := range []string{"/usr/sbin/runuser", "/sbin/runuser"} {
-			if _, err := os.Stat(p); err == nil {
-				a.runuser = p
-				break
-			}
-		}
-	}
-	if a.runuser == "" {
-		return serverAccount{}, errors.New("running as root, the drill needs runuser (util-linux) to run PostgreSQL as " + DrillServerUser)
+func lookupServerAccount() (pgctl.Account, error) {
+	a, err := pgctl.LookupAccount(DrillServerUser)
+	switch {
+	case errors.Is(err, pgctl.ErrNoRunuser):
+		return a, errors.New("running as root, the drill needs runuser (util-linux) to run PostgreSQL as " + DrillServerUser)
+	case err != nil:
+		return a, fmt.Errorf("running as root, the drill runs PostgreSQL as the OS user %s: %w", DrillServerUser, err)
 	}
 	return a, nil
 }
 
-// chownTree gives path and everything under it to the server account.
-func (a serverAccount) chownTree(path string) error {
-	if a.runuser == "" {
-		return nil
-	}
-	return filepath.WalkDir(path, func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(p, a.uid, a.gid)
-	})
-}
-
 // command runs program as the server account with the drill's
-// environment.
+// environment. runuser keeps the environment; the preflight check proves
+// WALGATE_* get through.
 func (d *drill) command(ctx context.Context, program string, args ...string) *exec.Cmd {
-	var cmd *exec.Cmd
-	if d.owner.runuser != "" {
-		// runuser keeps the environment (it sets HOME, SHELL, USER and
-		// LOGNAME); the preflight check proves WALGATE_* get through.
-		cmd = exec.CommandContext(ctx, d.owner.runuser, append([]string{"-u", d.owner.name, "--", program}, args...)...)
-	} else {
-		cmd = exec.CommandContext(ctx, program, args...)
-	}
+	cmd := d.owner.Command(ctx, program, args...)
 	cmd.Env = d.opts.Env
 	cmd.Dir = d.scratch
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }
 
@@ -254,7 +205,7 @@ func (d *drill) steps(ctx context.Context) error {
 	if err := d.makeScratch(); err != nil {
 		return err
 	}
-	if d.port, err = freePort(); err != nil {
+	if d.port, err = pgctl.FreePort(); err != nil {
 		return err
 	}
 
@@ -382,15 +333,6 @@ func findPgBin(explicit string, major int) (string, error) {
 	return "", fmt.Errorf("no PostgreSQL %d server programs found (tried %s); pass --pg-bin DIR", major, strings.Join(tried, ", "))
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // makeScratch makes the scratch directory and, when running as root,
 // installs a copy of walgate-client there that the server account can run
 // and proves it works as that account with the drill's environment.
@@ -414,7 +356,7 @@ func (d *drill) makeScratch() error {
 	if d.exe == "" {
 		return errors.New("no walgate-client executable for restore_command")
 	}
-	if d.owner.runuser == "" {
+	if d.owner.Runuser == "" {
 		return nil
 	}
 	// The server account must reach the scratch directory; what it may
@@ -435,7 +377,7 @@ func (d *drill) makeScratch() error {
 	out, err := d.command(ctx, d.exe, "check").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("restore_command would fail: as OS user %s, 'walgate-client check' failed (%v): %s; the server inherits this environment, so WALGATE_* must be set and any token or key file must be readable by %s, and %s must be reachable by it",
-			d.owner.name, err, strings.TrimSpace(string(out)), d.owner.name, dir)
+			d.owner.Name, err, strings.TrimSpace(string(out)), d.owner.Name, dir)
 	}
 	return nil
 }
@@ -521,8 +463,8 @@ func (d *drill) prepareServerFiles() error {
 		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		if err := d.owner.chownTree(p); err != nil {
-			return fmt.Errorf("giving the scratch directory to %s: %w", d.owner.name, err)
+		if err := d.owner.ChownTree(p); err != nil {
+			return fmt.Errorf("giving the scratch directory to %s: %w", d.owner.Name, err)
 		}
 	}
 	return nil
@@ -532,7 +474,7 @@ func (d *drill) prepareServerFiles() error {
 // connections, that is, until recovery reached a consistent state.
 func (d *drill) start(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
-		off := fileSize(d.logFile)
+		off := pgctl.LogSize(d.logFile)
 		secs := 1
 		if dl, ok := ctx.Deadline(); ok {
 			secs = max(1, int(time.Until(dl)/time.Second)-1)
@@ -543,10 +485,10 @@ func (d *drill) start(ctx context.Context) error {
 			return nil
 		}
 		log := d.logSince(off)
-		if attempt < 3 && strings.Contains(log, "Address already in use") && !d.running() {
-			if port, perr := freePort(); perr == nil {
+		if attempt < 3 && pgctl.PortTaken(log) && !d.running() {
+			if port, perr := pgctl.FreePort(); perr == nil {
 				d.port = port
-				if werr := appendAutoConf(d.data, "walgate-client drill: the port was taken", [][2]string{{"port", strconv.Itoa(port)}}, false); werr == nil {
+				if werr := pgctl.AppendAutoConf(d.data, "walgate-client drill: the port was taken", [][2]string{{"port", strconv.Itoa(port)}}, false); werr == nil {
 					continue
 				}
 			}
@@ -580,16 +522,15 @@ func (d *drill) waitRecovery(ctx context.Context) error {
 			conn, err = d.connect(ctx, "postgres", nil)
 		}
 		if err == nil {
-			var inRecovery, paused bool
-			var lsn *string
-			err = conn.QueryRow(ctx, `SELECT pg_is_in_recovery(), pg_is_in_recovery() AND pg_is_wal_replay_paused(), pg_last_wal_replay_lsn()::text`).Scan(&inRecovery, &paused, &lsn)
+			var st pgctl.RecoveryState
+			st, err = pgctl.ReadRecoveryState(ctx, conn)
 			switch {
-			case err == nil && !inRecovery:
+			case err == nil && !st.InRecovery:
 				return nil
-			case err == nil && paused:
-				return fmt.Errorf("recovery paused at %s instead of ending (the server log says why)%s", deref(lsn), d.logTail())
+			case err == nil && st.PauseRequested():
+				return fmt.Errorf("recovery paused at %s instead of ending (the server log says why)%s", orNoLSN(st.ReplayLSN), d.logTail())
 			case err == nil:
-				last = "replayed up to " + deref(lsn)
+				last = "replayed up to " + orNoLSN(st.ReplayLSN)
 			default:
 				conn.Close(context.Background())
 				conn = nil
@@ -614,11 +555,11 @@ func (d *drill) ended(ctx context.Context) string {
 	return "interrupted"
 }
 
-func deref(s *string) string {
-	if s == nil {
+func orNoLSN(lsn string) string {
+	if lsn == "" {
 		return "(none)"
 	}
-	return *s
+	return lsn
 }
 
 func (d *drill) recordRecoveryEnd(ctx context.Context) error {
@@ -650,7 +591,7 @@ func (d *drill) connect(ctx context.Context, db string, onNotice pgconn.NoticeHa
 		if d.opts.PgUser != "" {
 			roles = append(roles, d.opts.PgUser)
 		}
-		if u, err := user.Current(); err == nil && d.owner.runuser == "" {
+		if u, err := user.Current(); err == nil && d.owner.Runuser == "" {
 			roles = append(roles, u.Username)
 		}
 	}
@@ -846,38 +787,13 @@ func (d *drill) shutdown() error {
 	return nil
 }
 
-// running reports whether the postmaster named in postmaster.pid lives.
-func (d *drill) running() bool {
-	b, err := os.ReadFile(filepath.Join(d.data, "postmaster.pid"))
-	if err != nil {
-		return false
-	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	pid, err := strconv.Atoi(strings.TrimSpace(first))
-	if err != nil || pid <= 0 {
-		return false
-	}
-	err = syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
+// running reports whether the scratch server's postmaster lives.
+func (d *drill) running() bool { return pgctl.Running(d.data) }
 
-func fileSize(path string) int64 {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
-}
-
+// logSince is the server log from offset off on, "" if unreadable.
 func (d *drill) logSince(off int64) string {
-	b, err := os.ReadFile(d.logFile)
-	if err != nil {
-		return ""
-	}
-	if off > int64(len(b)) {
-		off = 0
-	}
-	return string(b[off:])
+	log, _ := pgctl.LogSince(d.logFile, off)
+	return log
 }
 
 // whyStopped names the server's last FATAL or PANIC message, with a hint
@@ -908,11 +824,7 @@ func (d *drill) whyStopped(pgCtlOut string) string {
 
 // logTail is the end of the server log, formatted for an error.
 func (d *drill) logTail() string {
-	b, err := os.ReadFile(d.logFile)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	lines := strings.Split(strings.TrimRight(d.logSince(0), "\n"), "\n")
 	if len(lines) > 30 {
 		lines = lines[len(lines)-30:]
 	}

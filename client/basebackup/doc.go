@@ -24,8 +24,9 @@
 // The package is a library of pure functions over files and streams. It
 // must never touch the network, talk to PostgreSQL, read configuration or
 // the environment, log, or import walgate's gateway, index or backends
-// packages; the only walgate package it may import is client/codec (for
-// object name extensions). Compression, encryption and upload are the
+// packages; the only walgate packages it may import are client/codec (for
+// object name extensions) and the leaf index/layout (the archive's names
+// it shares with the gateway: backup prefix, sentinel suffix). Compression, encryption and upload are the
 // caller's: the tars are written to an io.Writer and read from an
 // io.Reader.
 package basebackup

@@ -5,17 +5,18 @@ import (
 	"strings"
 
 	"github.com/walgate/walgate/client/codec"
+	"github.com/walgate/walgate/index/layout"
 )
 
 // Names of the objects that make up one base backup, as WAL-G writes them
 // under basebackups_005/ (docs/backup-format.md, "Layout").
 const (
 	// NamePrefix starts every backup name.
-	NamePrefix = "base_"
+	NamePrefix = layout.BackupPrefix
 	// deltaInfix separates a delta backup's start WAL file from its parent's.
 	deltaInfix = "_D_"
 	// SentinelSuffix follows the backup name in the sentinel's object name.
-	SentinelSuffix = "_backup_stop_sentinel.json"
+	SentinelSuffix = layout.SentinelSuffix
 	// MetadataName is the object name of metadata.json inside the backup's folder.
 	MetadataName = "metadata.json"
 	// FilesMetadataName is the object name of files_metadata.json inside the

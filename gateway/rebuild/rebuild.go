@@ -600,26 +600,12 @@ type objectResult struct {
 	damaged     error // the bytes are not what the name says
 }
 
-// countingHash hashes and counts what is read through it.
-type countingHash struct {
-	r io.Reader
-	h hash.Hash
-	n int64
-}
-
-func (c *countingHash) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.h.Write(p[:n])
-	c.n += int64(n)
-	return n, err
-}
-
-func (r *rebuildState) open(info backends.ObjectInfo) (io.ReadCloser, *countingHash, error) {
+func (r *rebuildState) open(info backends.ObjectInfo) (io.ReadCloser, *codec.HashReader, error) {
 	rc, err := r.be.Get(r.ctx, info.Key, 0, -1)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading %s from backend %s: %w", info.Key, r.backendName, err)
 	}
-	return rc, &countingHash{r: rc, h: sha256.New()}, nil
+	return rc, codec.NewHashReader(rc), nil
 }
 
 func (r *rebuildState) hashOnly(info backends.ObjectInfo) (objectResult, error) {
@@ -631,7 +617,7 @@ func (r *rebuildState) hashOnly(info backends.ObjectInfo) (objectResult, error) 
 	if _, err := io.Copy(io.Discard, ch); err != nil {
 		return objectResult{}, fmt.Errorf("reading %s from backend %s: %w", info.Key, r.backendName, err)
 	}
-	return objectResult{size: ch.n, sha256: hex.EncodeToString(ch.h.Sum(nil))}, nil
+	return objectResult{size: ch.Size(), sha256: ch.SHA256()}, nil
 }
 
 // Leading bytes of the compressed containers (docs/codec.md, section 2).
@@ -719,10 +705,10 @@ func (r *rebuildState) readObject(info backends.ObjectInfo, comp, walName string
 	if _, err := io.Copy(io.Discard, br); err != nil {
 		return res, fmt.Errorf("reading %s from backend %s: %w", info.Key, r.backendName, err)
 	}
-	if ch.n != info.Size {
-		return res, fmt.Errorf("reading %s from backend %s: got %d bytes, listed with %d", info.Key, r.backendName, ch.n, info.Size)
+	if ch.Size() != info.Size {
+		return res, fmt.Errorf("reading %s from backend %s: got %d bytes, listed with %d", info.Key, r.backendName, ch.Size(), info.Size)
 	}
-	res.size, res.sha256 = ch.n, hex.EncodeToString(ch.h.Sum(nil))
+	res.size, res.sha256 = ch.Size(), ch.SHA256()
 	res.encryption = protocol.EncryptionNone
 	switch {
 	case derr != nil:

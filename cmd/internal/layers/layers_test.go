@@ -18,7 +18,8 @@ var allowed = []struct {
 	{"index/pgname", nil, true},
 	{"index/layout", nil, true},
 	{"client/codec", nil, true},
-	{"client/basebackup", []string{"client/codec"}, true},
+	// The archive's names come from the shared leaf.
+	{"client/basebackup", []string{"client/codec", "index/layout"}, true},
 	{"gateway/protocol", []string{"index/pgname", "index/layout"}, true},
 	{"backends", nil, true},
 	{"backends/fs", []string{"backends"}, true},
@@ -35,7 +36,8 @@ var allowed = []struct {
 	// The executor: the catalog and the stores' interface, never the
 	// gateway's packages.
 	{"lifecycle/apply", []string{"lifecycle", "index", "backends"}, true},
-	{"client", []string{"client/codec", "client/basebackup", "gateway/protocol", "index/pgname", "index/layout"}, true},
+	{"client/pgctl", nil, true},
+	{"client", []string{"client/codec", "client/basebackup", "client/pgctl", "gateway/protocol", "index/pgname", "index/layout"}, true},
 	{"gateway/health", []string{"index/pgname"}, true},
 	{"gateway/config", []string{"backends/all", "gateway/health", "gateway/protocol", "lifecycle"}, true},
 	// The stores layer knows no HTTP, no fleet, no admin socket and no

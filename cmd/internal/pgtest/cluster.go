@@ -2,16 +2,15 @@ package pgtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/walgate/walgate/client/pgctl"
 )
 
 // Options shape a new cluster. The zero value is a fast test cluster:
@@ -308,15 +307,13 @@ func (c *Cluster) AppendConf(lines ...string) error {
 }
 
 // QuoteConf quotes s as a postgresql.conf string value.
-func QuoteConf(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
-}
+func QuoteConf(s string) string { return pgctl.QuoteConf(s) }
 
 func (c *Cluster) writeServerFile(path, content string, perm os.FileMode) error {
 	if err := os.WriteFile(path, []byte(content), perm); err != nil {
 		return fmt.Errorf("pgtest: %w", err)
 	}
-	if err := c.owner.chown(path); err != nil {
+	if err := c.owner.Chown(path); err != nil {
 		return fmt.Errorf("pgtest: %w", err)
 	}
 	return nil
@@ -378,7 +375,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 		if strings.Contains(log, "shutdown at recovery target") && !c.Running() {
 			return nil // recovery_target_action = shutdown, reached before pg_ctl saw it up
 		}
-		if attempt < 3 && strings.Contains(log, "Address already in use") && !c.Running() {
+		if attempt < 3 && pgctl.PortTaken(log) && !c.Running() {
 			port, perr := FreePort()
 			if perr == nil {
 				c.Port = port
@@ -434,19 +431,7 @@ func (c *Cluster) Reload(ctx context.Context) error {
 }
 
 // Running reports whether the postmaster named in postmaster.pid is alive.
-func (c *Cluster) Running() bool {
-	b, err := os.ReadFile(filepath.Join(c.DataDir, "postmaster.pid"))
-	if err != nil {
-		return false
-	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	pid, err := strconv.Atoi(strings.TrimSpace(first))
-	if err != nil || pid <= 0 {
-		return false
-	}
-	err = syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
+func (c *Cluster) Running() bool { return pgctl.Running(c.DataDir) }
 
 // WaitReady waits until a connection and "SELECT 1" succeed. It fails at
 // once, with the log tail, if the server is not running.
@@ -485,23 +470,14 @@ func (c *Cluster) LogTail(n int) string {
 	return tailLines(c.logSince(0), n)
 }
 
-func (c *Cluster) logSize() int64 {
-	fi, err := os.Stat(c.LogFile)
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
-}
+func (c *Cluster) logSize() int64 { return pgctl.LogSize(c.LogFile) }
 
 func (c *Cluster) logSince(off int64) string {
-	b, err := os.ReadFile(c.LogFile)
+	log, err := pgctl.LogSince(c.LogFile, off)
 	if err != nil {
 		return fmt.Sprintf("(cannot read server log: %v)", err)
 	}
-	if off > int64(len(b)) {
-		off = 0
-	}
-	return string(b[off:])
+	return log
 }
 
 func tailLines(s string, n int) string {
@@ -515,10 +491,9 @@ func tailLines(s string, n int) string {
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 // Start moves to another port if it was taken in between.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := pgctl.FreePort()
 	if err != nil {
-		return 0, fmt.Errorf("pgtest: find a free port: %w", err)
+		return 0, fmt.Errorf("pgtest: %w", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return port, nil
 }

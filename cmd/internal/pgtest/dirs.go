@@ -84,10 +84,10 @@ func prepareServerDir(owner serverUser, dir string) error {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return fmt.Errorf("pgtest: %w", err)
 	}
-	if err := owner.chown(dir); err != nil {
+	if err := owner.Chown(dir); err != nil {
 		return fmt.Errorf("pgtest: %w", err)
 	}
-	if owner.runuser == "" {
+	if owner.Runuser == "" {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -171,7 +171,7 @@ func copyTree(owner serverUser, src, dst string) error {
 		default:
 			return fmt.Errorf("%s: unsupported file type %v", path, mode.Type())
 		}
-		return owner.chown(target)
+		return owner.Chown(target)
 	})
 }
 

@@ -14,7 +14,10 @@
 // What it must never do: touch a PostgreSQL cluster it did not create (the
 // Debian "main" cluster on 5432 included), listen anywhere but 127.0.0.1,
 // skip a test when PostgreSQL is missing (tests fail, and say what to
-// install), or import any walgate package.
+// install), or import any walgate package but client/pgctl: the server
+// account, the postmaster check, the log, the recovery settings and the
+// recovery state are walgate-client's own (its drill runs servers the same
+// way), so a test exercises the code the client ships.
 //
 // # Users, directories and environment
 //

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/walgate/walgate/client/pgctl"
 )
 
 // BinDir holds the PostgreSQL 15 programs (Debian package postgresql-15).
@@ -43,7 +43,7 @@ func Available() error {
 		if _, err := user.Lookup(ServerUserName); err != nil {
 			missing = append(missing, fmt.Sprintf("OS user %q (PostgreSQL refuses to run as root)", ServerUserName))
 		}
-		if _, err := runuserPath(); err != nil {
+		if _, err := pgctl.RunuserPath(); err != nil {
 			missing = append(missing, "runuser (package util-linux)")
 		}
 	}
@@ -54,50 +54,18 @@ func Available() error {
 	return nil
 }
 
-func runuserPath() (string, error) {
-	if p, err := exec.LookPath("runuser"); err == nil {
-		return p, nil
-	}
-	for _, p := range []string{"/usr/sbin/runuser", "/sbin/runuser"} {
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("runuser not found")
-}
-
 // serverUser is the OS account that owns cluster files and runs the server.
-type serverUser struct {
-	uid, gid int
-	runuser  string // path of runuser when we are root and must switch user; "" otherwise
-}
+type serverUser struct{ pgctl.Account }
 
 func lookupServerUser() (serverUser, error) {
-	if os.Geteuid() != 0 {
-		return serverUser{uid: os.Geteuid(), gid: os.Getegid()}, nil
-	}
-	u, err := user.Lookup(ServerUserName)
-	if err != nil {
+	a, err := pgctl.LookupAccount(ServerUserName)
+	switch {
+	case errors.Is(err, pgctl.ErrNoRunuser):
+		return serverUser{}, fmt.Errorf("pgtest: %w; %s", err, installHint)
+	case err != nil:
 		return serverUser{}, fmt.Errorf("pgtest: look up OS user %q: %w; %s", ServerUserName, err, installHint)
 	}
-	uid, err1 := strconv.Atoi(u.Uid)
-	gid, err2 := strconv.Atoi(u.Gid)
-	if err1 != nil || err2 != nil {
-		return serverUser{}, fmt.Errorf("pgtest: OS user %q has non-numeric uid/gid %q/%q", ServerUserName, u.Uid, u.Gid)
-	}
-	ru, err := runuserPath()
-	if err != nil {
-		return serverUser{}, fmt.Errorf("pgtest: %w; %s", err, installHint)
-	}
-	return serverUser{uid: uid, gid: gid, runuser: ru}, nil
-}
-
-// chown gives path to the server user (a no-op when we are that user).
-func (u serverUser) chown(path string) error {
-	if u.runuser == "" {
-		return nil
-	}
-	return os.Lchown(path, u.uid, u.gid)
+	return serverUser{a}, nil
 }
 
 // baseEnv is the whole environment of every command this package runs,
@@ -124,26 +92,22 @@ type command struct {
 // carries its stdout and stderr. Cancelling ctx kills the command's process
 // group; a postmaster started by pg_ctl has its own session and survives.
 func (u serverUser) run(ctx context.Context, c command) (string, error) {
-	var cmd *exec.Cmd
-	if c.asServer && u.runuser != "" {
+	program, args, env := c.program, c.args, c.env
+	runner := u.Account
+	if !c.asServer {
+		runner = pgctl.Account{} // ourselves
+	} else if u.Runuser != "" {
 		// runuser keeps most of root's environment; "env -i" replaces it
 		// with exactly c.env.
-		args := append([]string{"-u", ServerUserName, "--", "/usr/bin/env", "-i"}, c.env...)
-		args = append(args, c.program)
-		args = append(args, c.args...)
-		cmd = exec.CommandContext(ctx, u.runuser, args...)
-		cmd.Env = baseEnv(c.dir)
-	} else {
-		cmd = exec.CommandContext(ctx, c.program, c.args...)
-		cmd.Env = c.env
+		program, args = "/usr/bin/env", append(append(append([]string{"-i"}, c.env...), c.program), c.args...)
+		env = baseEnv(c.dir)
 	}
+	cmd := runner.Command(ctx, program, args...)
+	cmd.Env = env
 	cmd.Dir = c.dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
 	if err != nil {
 		if ctx.Err() != nil {

@@ -96,16 +96,3 @@ func majorOfDataDir(dir string) (int, error) {
 	}
 	return m, nil
 }
-
-// recoveryStateQuery returns "promoted", "in recovery, replay paused" or
-// another "in recovery, ..." state. PostgreSQL 13 lacks
-// pg_get_wal_replay_pause_state (14+); its pg_is_wal_replay_paused says
-// paused once a pause is requested, which at a recovery target is at once.
-func (c *Cluster) recoveryStateQuery() string {
-	if c.server.Major < 14 {
-		return `SELECT CASE WHEN NOT pg_is_in_recovery() THEN 'promoted'
-			WHEN pg_is_wal_replay_paused() THEN 'in recovery, replay paused' ELSE 'in recovery' END`
-	}
-	return `SELECT CASE WHEN NOT pg_is_in_recovery() THEN 'promoted'
-		ELSE 'in recovery, replay ' || pg_get_wal_replay_pause_state() END`
-}

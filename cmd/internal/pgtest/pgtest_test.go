@@ -206,13 +206,13 @@ func TestDiffChecksums(t *testing.T) {
 }
 
 func TestRecoveryLines(t *testing.T) {
-	if _, err := (Recovery{}).lines(); err == nil {
+	if _, err := recoveryLines(Recovery{}); err == nil {
 		t.Error("empty RestoreCommand accepted")
 	}
-	if _, err := (Recovery{RestoreCommand: "x", TargetName: "a", TargetLSN: "0/1"}).lines(); err == nil {
+	if _, err := recoveryLines(Recovery{RestoreCommand: "x", TargetName: "a", TargetLSN: "0/1"}); err == nil {
 		t.Error("two targets accepted")
 	}
-	lines, err := Recovery{RestoreCommand: "cp '/a b/%f' %p", TargetTime: "2026-01-01 00:00:00+00", TargetAction: "promote"}.lines()
+	lines, err := recoveryLines(Recovery{RestoreCommand: "cp '/a b/%f' %p", TargetTime: "2026-01-01 00:00:00+00", TargetAction: "promote"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,69 +8,30 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/walgate/walgate/client/pgctl"
 )
 
 // Recovery says how a cluster made from a base backup gets its WAL and
-// where it stops. Empty fields leave PostgreSQL's defaults: recover to the
-// end of the archive on the latest timeline; when a target is set, pause
-// there.
-type Recovery struct {
-	// RestoreCommand is required, e.g. "cp /archive/%f %p" or
-	// "/path/walgate-client restore %f %p". It runs as the server user with
-	// the cluster's Env; it must fail (non-zero exit) for a missing file.
-	RestoreCommand string
+// where it stops (pgctl.Recovery). RestoreCommand is required, e.g. "cp
+// /archive/%f %p" or "/path/walgate-client wal-fetch %f %p"; it must fail
+// (non-zero exit) for a missing file. Empty fields leave PostgreSQL's
+// defaults: recover to the end of the archive on the latest timeline; when
+// a target is set, pause there.
+type Recovery = pgctl.Recovery
 
-	// At most one target, as for recovery_target, recovery_target_name,
-	// _time, _xid and _lsn. Target may only be "immediate".
-	Target     string
-	TargetName string
-	TargetTime string // e.g. "2026-01-02 03:04:05.123456+00"
-	TargetXID  string
-	TargetLSN  string
-
-	// TargetExclusive stops just before the target instead of just after
-	// (recovery_target_inclusive = off).
-	TargetExclusive bool
-
-	// TargetTimeline is recovery_target_timeline: "latest", "current" or
-	// a number.
-	TargetTimeline string
-
-	// TargetAction is recovery_target_action: "pause", "promote" or
-	// "shutdown".
-	TargetAction string
-}
-
-// lines renders the recovery settings for postgresql.conf.
-func (r Recovery) lines() ([]string, error) {
+// recoveryLines renders the recovery settings for postgresql.conf.
+func recoveryLines(r Recovery) ([]string, error) {
 	if r.RestoreCommand == "" {
 		return nil, fmt.Errorf("pgtest: Recovery.RestoreCommand is empty")
 	}
-	lines := []string{"restore_command = " + QuoteConf(r.RestoreCommand)}
-	targets := 0
-	for _, kv := range [][2]string{
-		{"recovery_target", r.Target},
-		{"recovery_target_name", r.TargetName},
-		{"recovery_target_time", r.TargetTime},
-		{"recovery_target_xid", r.TargetXID},
-		{"recovery_target_lsn", r.TargetLSN},
-	} {
-		if kv[1] != "" {
-			targets++
-			lines = append(lines, kv[0]+" = "+QuoteConf(kv[1]))
-		}
+	settings, err := r.Settings()
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: Recovery: %w", err)
 	}
-	if targets > 1 {
-		return nil, fmt.Errorf("pgtest: Recovery sets %d targets; PostgreSQL allows one", targets)
-	}
-	if r.TargetExclusive {
-		lines = append(lines, "recovery_target_inclusive = off")
-	}
-	if r.TargetTimeline != "" {
-		lines = append(lines, "recovery_target_timeline = "+QuoteConf(r.TargetTimeline))
-	}
-	if r.TargetAction != "" {
-		lines = append(lines, "recovery_target_action = "+QuoteConf(r.TargetAction))
+	lines := make([]string, 0, len(settings))
+	for _, kv := range settings {
+		lines = append(lines, kv[0]+" = "+QuoteConf(kv[1]))
 	}
 	return lines, nil
 }
@@ -105,7 +66,7 @@ func CreateFromBackup(ctx context.Context, backupDir, dir string, rec Recovery, 
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	lines, err := rec.lines()
+	lines, err := recoveryLines(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +114,7 @@ func (c *Cluster) prepareRecovery(backupDir string) error {
 		if err := os.MkdirAll(p, 0o700); err != nil {
 			return fmt.Errorf("pgtest: %w", err)
 		}
-		if err := c.owner.chown(p); err != nil {
+		if err := c.owner.Chown(p); err != nil {
 			return fmt.Errorf("pgtest: %w", err)
 		}
 	}
@@ -170,7 +131,7 @@ func (c *Cluster) prepareRecovery(backupDir string) error {
 // backup and not yet promoted, for its next Start: after a shutdown at a
 // target, say, to move the target further or to pause there instead.
 func (c *Cluster) SetRecovery(rec Recovery) error {
-	lines, err := rec.lines()
+	lines, err := recoveryLines(rec)
 	if err != nil {
 		return err
 	}
@@ -205,17 +166,17 @@ func (c *Cluster) WaitRecoveryEnd(ctx context.Context) (RecoveryOutcome, error) 
 			return "", fmt.Errorf("pgtest: cluster %s stopped during recovery%s", c.Dir, section("server log", log))
 		}
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		state, err := c.QueryString(qctx, c.recoveryStateQuery())
+		st, err := c.recoveryState(qctx)
 		cancel()
 		switch {
 		case err != nil:
 			last = err.Error()
-		case state == "promoted":
+		case !st.InRecovery:
 			return RecoveryPromoted, nil
-		case state == "in recovery, replay paused":
+		case st.Paused():
 			return RecoveryPaused, nil
 		default:
-			last = state
+			last = "in recovery, replay " + st.Pause
 		}
 		select {
 		case <-ctx.Done():
@@ -224,4 +185,18 @@ func (c *Cluster) WaitRecoveryEnd(ctx context.Context) (RecoveryOutcome, error) 
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// recoveryState asks the server where its recovery stands.
+func (c *Cluster) recoveryState(ctx context.Context) (pgctl.RecoveryState, error) {
+	conn, err := c.Connect(ctx)
+	if err != nil {
+		return pgctl.RecoveryState{}, err
+	}
+	defer conn.Close(context.Background())
+	st, err := pgctl.ReadRecoveryState(ctx, conn)
+	if err != nil {
+		return st, fmt.Errorf("pgtest: port %d: reading the recovery state: %w", c.Port, err)
+	}
+	return st, nil
 }
