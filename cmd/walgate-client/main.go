@@ -169,6 +169,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			dataDir = "."
 		}
 		return runWALFetch(ctx, args, getenv, dataDir, stderr)
+	case "wal-prefetch":
+		return runWALPrefetch(ctx, args, getenv, stderr)
 	case "backup-push":
 		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runBackupPush(ctx, c, args, getenv, stderr) })
 	case "backup-fetch":
