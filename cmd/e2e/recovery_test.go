@@ -17,6 +17,7 @@ import (
 	"github.com/walgate/walgate/backends"
 	"github.com/walgate/walgate/cmd/internal/pgtest"
 	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/gateway/gatewaytest"
 )
 
@@ -287,12 +288,12 @@ func TestRecoveryThroughReplica(t *testing.T) {
 	requirePostgres(t)
 	root := t.TempDir()
 	cfg := gateway.Config{
-		Backends: []gateway.BackendConfig{
+		Backends: []config.BackendConfig{
 			{Name: "a", Type: "fs", Path: filepath.Join(root, "a")},
 			{Name: "b", Type: "fs", Path: filepath.Join(root, "b")},
 		},
-		Groups:      []gateway.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: []string{"a", "b"}, Ack: "all"}},
-		Replication: gateway.ReplicationConfig{RetryMin: 100 * time.Millisecond, RetryMax: time.Second},
+		Groups:      []config.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: []string{"a", "b"}, Ack: "all"}},
+		Replication: config.ReplicationConfig{RetryMin: 100 * time.Millisecond, RetryMax: time.Second},
 	}
 	g := gatewaytest.Start(t, gatewaytest.Options{Config: cfg})
 	a := newArchivedRows(t, g, 4)

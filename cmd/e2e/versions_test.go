@@ -10,8 +10,8 @@ import (
 
 	"github.com/walgate/walgate/client/basebackup"
 	"github.com/walgate/walgate/cmd/internal/pgtest"
-	"github.com/walgate/walgate/gateway"
 	"github.com/walgate/walgate/gateway/gatewaytest"
+	"github.com/walgate/walgate/index/layout"
 )
 
 // The version matrix: one compact scenario on every supported major, the
@@ -197,7 +197,7 @@ func runVersionScenario(t *testing.T, major, segMB int) {
 // sentinel reads a backup's stop sentinel from the fs store.
 func (e *backupEnv) sentinel(t *testing.T, name string) basebackup.Sentinel {
 	t.Helper()
-	f, err := os.Open(filepath.Join(e.g.Data, "store", gateway.SentinelKey("db", name)))
+	f, err := os.Open(filepath.Join(e.g.Data, "store", layout.SentinelKey("db", name)))
 	if err != nil {
 		t.Fatal(err)
 	}
