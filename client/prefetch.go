@@ -235,6 +235,9 @@ func (ps prefetchState) clean(cur pgname.WALFile, window int) {
 // being prefetched, so that starting a prefetch is worth a process.
 func (c *Client) PrefetchNeeded(walDir string, names []string) bool {
 	ps := c.prefetchState(walDir)
+	if _, err := os.Stat(ps.dir); err != nil {
+		return true
+	}
 	for _, n := range names {
 		if ps.verified(n) {
 			continue

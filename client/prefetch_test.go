@@ -112,6 +112,9 @@ func TestPrefetchTimelineSwitch(t *testing.T) {
 	if plan, _ := client.PrefetchPlan(seg(1, 1), filepath.Join(t.TempDir(), "x"), 3); plan != "" {
 		t.Fatal("a prefetch planned for a destination outside pg_wal")
 	}
+	if !c.PrefetchNeeded(walDir, next) {
+		t.Fatal("no prefetch needed before any was made")
+	}
 	c.Prefetch(ctx, walDir, next)
 	prefetchDirHolds(t, walDir, seg(1, 2), seg(1, 2)+".verified", seg(1, 3), seg(1, 3)+".verified", seg(1, 4), seg(1, 4)+".verified")
 
