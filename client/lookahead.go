@@ -97,6 +97,7 @@ func (c *Client) PushWALLookahead(ctx context.Context, path string, lookahead in
 	walDir := filepath.Dir(path)
 	ps := pushedState{dir: filepath.Join(walDir, StateDir, "pushed"), gateway: c.cfg.URL.String(), cluster: c.cfg.Cluster}
 	ready := ps.clean(filepath.Join(walDir, "archive_status"))
+	cleanOldPrefetch(walDir)
 	if rec, ok := ps.matching(name, path); ok {
 		// The archiver will mark it done; should it ask again after a
 		// crash, the segment is archived again (the gateway answers
@@ -253,6 +254,20 @@ func (ps pushedState) clean(statusDir string) (ready []string) {
 		}
 	}
 	return ready
+}
+
+// cleanOldPrefetch removes what restores ahead left in walDir over
+// staleTemp ago: once a server archives, it has ended recovery (or, with
+// archive_mode = always, a recent wal-fetch keeps its files younger).
+func cleanOldPrefetch(walDir string) {
+	dir := PrefetchDir(walDir)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		removeIfOld(filepath.Join(dir, e.Name()))
+	}
 }
 
 // removeIfOld removes path when it was last changed over staleTemp ago:
