@@ -86,6 +86,9 @@ type BackupPushResult struct {
 	// the pages they hold.
 	Incremented  int
 	ChangedPages int64
+	// Unchanged counts the files a delta recorded as skipped: unchanged
+	// since the parent, not stored.
+	Unchanged int
 	// Corrupt lists the files with pages that failed checksum
 	// verification.
 	Corrupt map[string]basebackup.CorruptBlocks
@@ -296,7 +299,8 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 	if err != nil {
 		return res, &Error{Kind: ErrRejected, Op: op, Message: "reading the data directory failed", Err: err}
 	}
-	parts := basebackup.Partition(scan.Files, opts.PartThreshold)
+	toWrite, unchanged := delta.unchanged(scan.Files)
+	parts := basebackup.Partition(toWrite, opts.PartThreshold)
 	var prog *Progress
 	if opts.Progress != nil {
 		prog = NewProgress(opts.Progress, "backup "+name, scan.DataCatalogSize)
@@ -395,6 +399,8 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 			res.Corrupt[m] = *cb
 		}
 	}
+	fm.AddSkipped(unchanged)
+	res.Unchanged = len(unchanged)
 	if len(res.Corrupt) > 0 {
 		msg := corruptText(res.Corrupt)
 		if opts.FailOnCorruptPages {
