@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -200,7 +201,7 @@ func (ps pushedState) read(name string) (pushedRecord, error) {
 }
 
 func (ps pushedState) record(rec pushedRecord) {
-	if err := os.MkdirAll(ps.dir, 0o700); err != nil {
+	if err := makeStateDir(ps.dir); err != nil {
 		return
 	}
 	data, err := json.Marshal(rec)
@@ -268,6 +269,18 @@ func cleanOldPrefetch(walDir string) {
 	for _, e := range entries {
 		removeIfOld(filepath.Join(dir, e.Name()))
 	}
+}
+
+// makeStateDir makes dir, pg_wal/walgate/X, and pg_wal/walgate if need be,
+// but never pg_wal itself: a process that outlived a scratch restore (a
+// drill's) must not bring its directory back.
+func makeStateDir(dir string) error {
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // removeIfOld removes path when it was last changed over staleTemp ago:

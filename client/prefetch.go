@@ -259,7 +259,7 @@ func (c *Client) PrefetchNeeded(walDir string, names []string) bool {
 // itself.
 func (c *Client) Prefetch(ctx context.Context, walDir string, names []string) {
 	ps := c.prefetchState(walDir)
-	if os.MkdirAll(ps.dir, 0o700) != nil {
+	if makeStateDir(ps.dir) != nil {
 		return
 	}
 	work := make(chan string)

@@ -115,6 +115,12 @@ func TestPrefetchTimelineSwitch(t *testing.T) {
 	if !c.PrefetchNeeded(walDir, next) {
 		t.Fatal("no prefetch needed before any was made")
 	}
+	// A restore directory removed meanwhile is not brought back.
+	gone := filepath.Join(t.TempDir(), "gone", "pg_wal")
+	c.Prefetch(ctx, gone, next)
+	if _, err := os.Stat(filepath.Dir(gone)); err == nil {
+		t.Fatal("a prefetch made the directory of a removed restore again")
+	}
 	c.Prefetch(ctx, walDir, next)
 	prefetchDirHolds(t, walDir, seg(1, 2), seg(1, 2)+".verified", seg(1, 3), seg(1, 3)+".verified", seg(1, 4), seg(1, 4)+".verified")
 
