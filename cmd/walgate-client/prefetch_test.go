@@ -28,7 +28,14 @@ func TestWALFetchPrefetches(t *testing.T) {
 		data[n] = randBytes(t, 1<<20)
 		expectExit(t, "wal-push", walClient(t, env, "wal-push", writeFile(t, src, n, data[n])), 0)
 	}
-	walDir := filepath.Join(t.TempDir(), "pg_wal")
+	// Not t.TempDir: a background process wal-fetch started may still be
+	// ending (within client.PrefetchLifetime) when the test is over.
+	root, err := os.MkdirTemp("", "walgate-prefetch-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	walDir := filepath.Join(root, "pg_wal")
 	if err := os.Mkdir(walDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
