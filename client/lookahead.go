@@ -35,10 +35,11 @@ const StateDir = "walgate"
 // before it counts as left over by a killed process.
 const staleTemp = 10 * time.Minute
 
-// pushedRecord says that a WAL file was archived ahead of the archiver,
-// and exactly which file it was: a later wal-push of that name returns at
-// once only when the file on disk is still that file.
-type pushedRecord struct {
+// stateRecord says that a file under pg_wal/walgate was archived ahead
+// of the archiver (pushed/) or restored ahead of restore_command
+// (prefetch/), and exactly which file it was, for which gateway and
+// cluster: it proves nothing about any other file.
+type stateRecord struct {
 	Name    string `json:"name"`
 	Dev     uint64 `json:"dev"`
 	Inode   uint64 `json:"inode"`
@@ -46,8 +47,34 @@ type pushedRecord struct {
 	MtimeNS int64  `json:"mtime_ns"`
 	Gateway string `json:"gateway"`
 	Cluster string `json:"cluster"`
-	SHA256  string `json:"sha256"`
-	Status  string `json:"status"`
+	// SHA256 and Status are the gateway's acknowledgement of a push.
+	SHA256 string `json:"sha256,omitempty"`
+	Status string `json:"status,omitempty"`
+}
+
+func newStateRecord(name string, id fileIdentity, gateway, cluster string) stateRecord {
+	return stateRecord{Name: name, Dev: id.Dev, Inode: id.Inode, Size: id.Size, MtimeNS: id.MtimeNS, Gateway: gateway, Cluster: cluster}
+}
+
+// readStateRecord reads a record (a few hundred bytes; at most 4 KiB).
+func readStateRecord(path string) (stateRecord, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return stateRecord{}, err
+	}
+	defer f.Close()
+	var rec stateRecord
+	err = json.NewDecoder(io.LimitReader(f, 4<<10)).Decode(&rec)
+	return rec, err
+}
+
+// proves reports whether the record describes the file at path, named
+// name, for gateway and cluster: device, inode, size and modification
+// time all the same.
+func (r stateRecord) proves(name, path, gateway, cluster string) bool {
+	id, ok := statIdentity(path)
+	return ok && r.Name == name && r.Gateway == gateway && r.Cluster == cluster &&
+		id == fileIdentity{Dev: r.Dev, Inode: r.Inode, Size: r.Size, MtimeNS: r.MtimeNS}
 }
 
 // fileIdentity is what makes two looks at a path the same file.
@@ -167,8 +194,9 @@ func (c *Client) pushAhead(ctx context.Context, ps pushedState, path string) {
 	if !ok || after != before || res.PlainSize != before.Size {
 		return
 	}
-	ps.record(pushedRecord{Name: res.Name, Dev: before.Dev, Inode: before.Inode, Size: before.Size, MtimeNS: before.MtimeNS,
-		Gateway: ps.gateway, Cluster: ps.cluster, SHA256: res.SHA256, Status: res.Status})
+	rec := newStateRecord(res.Name, before, ps.gateway, ps.cluster)
+	rec.SHA256, rec.Status = res.SHA256, res.Status
+	ps.record(rec)
 }
 
 // pushedState is pg_wal/walgate/pushed for one gateway and cluster.
@@ -179,28 +207,12 @@ type pushedState struct {
 
 // matching returns name's record if there is one and path is the very
 // file it describes, for this gateway and cluster.
-func (ps pushedState) matching(name, path string) (pushedRecord, bool) {
-	rec, err := ps.read(name)
-	if err != nil {
-		return pushedRecord{}, false
-	}
-	id, ok := statIdentity(path)
-	return rec, ok && rec.Name == name && rec.Gateway == ps.gateway && rec.Cluster == ps.cluster &&
-		id == fileIdentity{Dev: rec.Dev, Inode: rec.Inode, Size: rec.Size, MtimeNS: rec.MtimeNS}
+func (ps pushedState) matching(name, path string) (stateRecord, bool) {
+	rec, err := readStateRecord(filepath.Join(ps.dir, name))
+	return rec, err == nil && rec.proves(name, path, ps.gateway, ps.cluster)
 }
 
-func (ps pushedState) read(name string) (pushedRecord, error) {
-	f, err := os.Open(filepath.Join(ps.dir, name))
-	if err != nil {
-		return pushedRecord{}, err
-	}
-	defer f.Close()
-	var rec pushedRecord
-	err = json.NewDecoder(io.LimitReader(f, 4<<10)).Decode(&rec)
-	return rec, err
-}
-
-func (ps pushedState) record(rec pushedRecord) {
+func (ps pushedState) record(rec stateRecord) {
 	if err := makeStateDir(ps.dir); err != nil {
 		return
 	}
@@ -245,12 +257,7 @@ func (ps pushedState) clean(statusDir string) (ready []string) {
 			ps.remove(n)
 			continue
 		}
-		if rec, err := ps.read(n); err == nil {
-			id, ok := statIdentity(filepath.Join(walDir, n))
-			if !ok || id != (fileIdentity{Dev: rec.Dev, Inode: rec.Inode, Size: rec.Size, MtimeNS: rec.MtimeNS}) {
-				ps.remove(n)
-			}
-		} else {
+		if _, ok := ps.matching(n, filepath.Join(walDir, n)); !ok {
 			ps.remove(n)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,18 +43,6 @@ const (
 // PrefetchDir is where restored segments wait for restore_command, for a
 // restore whose destination is in walDir.
 func PrefetchDir(walDir string) string { return filepath.Join(walDir, StateDir, "prefetch") }
-
-// prefetchRecord says that a prefetched segment is complete and verified,
-// and exactly which file it is.
-type prefetchRecord struct {
-	Name    string `json:"name"`
-	Dev     uint64 `json:"dev"`
-	Inode   uint64 `json:"inode"`
-	Size    int64  `json:"size"`
-	MtimeNS int64  `json:"mtime_ns"`
-	Gateway string `json:"gateway"`
-	Cluster string `json:"cluster"`
-}
 
 // PrefetchPlan says which segments to restore ahead after name was
 // restored to dest: the next n full segments of name's timeline, for a
@@ -135,18 +122,8 @@ func (ps prefetchState) take(name, dest string) bool {
 // its record describes, from this gateway and cluster.
 func (ps prefetchState) verified(name string) bool {
 	path := filepath.Join(ps.dir, name)
-	rf, err := os.Open(path + verifiedSuffix)
-	if err != nil {
-		return false
-	}
-	defer rf.Close()
-	var rec prefetchRecord
-	if json.NewDecoder(io.LimitReader(rf, 4<<10)).Decode(&rec) != nil {
-		return false
-	}
-	id, ok := statIdentity(path)
-	return ok && rec.Name == name && rec.Gateway == ps.gateway && rec.Cluster == ps.cluster &&
-		id == fileIdentity{Dev: rec.Dev, Inode: rec.Inode, Size: rec.Size, MtimeNS: rec.MtimeNS}
+	rec, err := readStateRecord(path + verifiedSuffix)
+	return err == nil && rec.proves(name, path, ps.gateway, ps.cluster)
 }
 
 // lock takes name's lock, waiting up to wait; ok is false when another
@@ -302,8 +279,7 @@ func (ps prefetchState) fetch(ctx context.Context, c *Client, name string) {
 		os.Remove(path)
 		return
 	}
-	data, err := json.Marshal(prefetchRecord{Name: name, Dev: id.Dev, Inode: id.Inode, Size: id.Size, MtimeNS: id.MtimeNS,
-		Gateway: ps.gateway, Cluster: ps.cluster})
+	data, err := json.Marshal(newStateRecord(name, id, ps.gateway, ps.cluster))
 	if err != nil || writeAtomic(ps.dir, name+verifiedSuffix, data) != nil {
 		os.Remove(path)
 	}
