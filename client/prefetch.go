@@ -95,11 +95,11 @@ func (c *Client) FetchWALPrefetched(ctx context.Context, name, dest string, wind
 	}
 	ps.clean(f, window)
 	if unlock, ok := ps.lock(name, prefetchWait); ok {
-		served = ps.take(name, dest)
-		unlock()
-	}
-	if served {
-		return true, nil
+		// Held while fetching too, so that no prefetch fetches it again.
+		defer unlock()
+		if ps.take(name, dest) {
+			return true, nil
+		}
 	}
 	return false, c.FetchWAL(ctx, name, dest)
 }
