@@ -85,6 +85,9 @@ type BackupPushResult struct {
 	// the pages they hold.
 	Incremented  int
 	ChangedPages int64
+	// Unchanged counts the files a delta recorded as skipped: unchanged
+	// since the parent, not stored.
+	Unchanged int
 	// Corrupt lists the files with pages that failed checksum
 	// verification.
 	Corrupt map[string]basebackup.CorruptBlocks
@@ -249,7 +252,8 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 	if err != nil {
 		return res, &Error{Kind: ErrRejected, Op: plan.op, Message: "reading the data directory failed", Err: err}
 	}
-	parts := basebackup.Partition(scan.Files, opts.PartThreshold)
+	toWrite, unchanged := plan.delta.unchanged(scan.Files)
+	parts := basebackup.Partition(toWrite, opts.PartThreshold)
 	var prog *Progress
 	if opts.Progress != nil {
 		prog = NewProgress(opts.Progress, "backup "+plan.name, scan.DataCatalogSize)
@@ -274,6 +278,8 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 	}
 
 	fm := data.filesMetadata(&res)
+	fm.AddSkipped(unchanged)
+	res.Unchanged = len(unchanged)
 	if err := reportCorrupt(res.Corrupt, opts, plan); err != nil {
 		return res, err
 	}

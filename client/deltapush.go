@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/walgate/walgate/client/basebackup"
 	"github.com/walgate/walgate/gateway/protocol"
@@ -14,9 +15,10 @@ import (
 // deltaBase is what a delta backup is built on.
 type deltaBase struct {
 	parent   protocol.BackupSummary
-	fullName string          // the full backup at the root of the chain
-	depth    int             // this backup's DeltaCount
-	files    map[string]bool // regular files the parent holds
+	fullName string               // the full backup at the root of the chain
+	depth    int                  // this backup's DeltaCount
+	files    map[string]bool      // regular files the parent holds
+	mtimes   map[string]time.Time // their modification times, as the parent recorded them
 }
 
 // chooseParent picks the backup a delta would be taken from, before the
@@ -96,6 +98,7 @@ func (c *Client) loadDeltaBase(ctx context.Context, parent protocol.BackupSummar
 	for m := range fm.Files {
 		b.files[m] = true
 	}
+	b.mtimes = parentMTimes(fm)
 	return b, "", nil
 }
 

@@ -215,7 +215,9 @@ func (d *drill) steps(ctx context.Context) error {
 		Concurrency: d.opts.Concurrency, Progress: d.opts.Progress,
 		tablespaceRoot: filepath.Join(d.scratch, "tablespaces"),
 		Recovery: &RecoverySettings{
-			RestoreCommand: QuoteShell(d.exe) + " wal-fetch %f %p",
+			// No restore ahead: its background process could still be
+			// writing into the scratch directory when the drill removes it.
+			RestoreCommand: "WALGATE_PREFETCH=0 " + QuoteShell(d.exe) + " wal-fetch %f %p",
 			TargetTime:     d.opts.TargetTime,
 			Extra:          d.serverSettings(),
 		},

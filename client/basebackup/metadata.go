@@ -291,6 +291,17 @@ func (m *FilesMetadata) AddTar(object string, members []string, files []File) {
 	}
 }
 
+// AddSkipped records files a delta backup does not store because they are
+// unchanged since its parent: IsSkipped, with their modification time.
+func (m *FilesMetadata) AddSkipped(files []File) {
+	if m.Files == nil {
+		m.Files = map[string]FileDescription{}
+	}
+	for _, f := range files {
+		m.Files[f.Member] = FileDescription{IsSkipped: true, MTime: f.ModTime}
+	}
+}
+
 // ParseFilesMetadata reads files_metadata.json.
 func ParseFilesMetadata(r io.Reader) (FilesMetadata, error) {
 	var m FilesMetadata

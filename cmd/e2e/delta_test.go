@@ -72,6 +72,35 @@ func TestDeltaChain(t *testing.T) {
 	if d1.UncompressedSize*5 > full.UncompressedSize {
 		t.Fatalf("delta 1 holds %d bytes of data, the full %d: not much of a delta", d1.UncompressedSize, full.UncompressedSize)
 	}
+	// Files untouched since the full backup are recorded as skipped, not
+	// stored; a table no load touched is one of them.
+	fm1 := e.filesMetadata(t, d1.Name)
+	inTars := map[string]bool{}
+	for _, members := range fm1.TarFileSets {
+		for _, m := range members {
+			inTars[m] = true
+		}
+	}
+	skipped, incremented := 0, 0
+	for m, d := range fm1.Files {
+		if d.IsSkipped {
+			skipped++
+			if inTars[m] || d.IsIncremented {
+				t.Fatalf("delta 1: %s is skipped and stored", m)
+			}
+		}
+		if d.IsIncremented {
+			incremented++
+		}
+	}
+	dropFile, err := src.QueryString(ctx, `SELECT pg_relation_filepath('dropme')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fm1.Files["/"+dropFile].IsSkipped || skipped < incremented {
+		t.Fatalf("delta 1: %d files skipped, %d increments; %s: %+v", skipped, incremented, dropFile, fm1.Files["/"+dropFile])
+	}
+	t.Logf("delta 1: %d files skipped, %d increments", skipped, incremented)
 	exec(`INSERT INTO marks SELECT g, 'd1', clock_timestamp() FROM generate_series(1, 300) g`)
 	atMark := checksums(t, ctx, src)
 	mark, err := src.QueryString(ctx, `SELECT clock_timestamp()::text`)

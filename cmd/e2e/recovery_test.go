@@ -270,6 +270,9 @@ func TestRecoveryGatewayStopped(t *testing.T) {
 	}})
 	srv.Store(g.Server)
 	a := newArchivedRows(t, g, 4)
+	// The segment whose read stops the gateway must be read by
+	// restore_command itself, not ahead of it: no prefetch here.
+	a.env = append(a.env, "WALGATE_PREFETCH=0")
 	c := a.fetchLatest(t, pgtest.Recovery{})
 	stopAt := a.segs[2]
 	trigger.Store(&stopAt)

@@ -129,7 +129,7 @@ func runBackupPush(ctx context.Context, c *client.Client, args []string, getenv 
 	}
 	kind := "full backup"
 	if res.Kind == "delta" {
-		kind = fmt.Sprintf("delta backup of %s (depth %d; %d files as increments holding %d changed pages, found by %s)", res.DeltaFrom, res.Depth, res.Incremented, res.ChangedPages, res.ChangedFrom)
+		kind = fmt.Sprintf("delta backup of %s (depth %d; %d files as increments holding %d changed pages, found by %s; %d files unchanged)", res.DeltaFrom, res.Depth, res.Incremented, res.ChangedPages, res.ChangedFrom, res.Unchanged)
 	}
 	fmt.Fprintf(stderr, "backup %s committed: %s, %d partitions, %.1f MiB of data stored as %.1f MiB, start %s, finish %s, in %s\n",
 		res.Name, kind, res.Parts, float64(res.UncompressedSize)/(1<<20), float64(res.StoredSize)/(1<<20),

@@ -161,7 +161,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if len(args) != 1 {
 			return fail(stderr, "wal-push", usageError("wal-push takes one argument, the WAL file path (%%p)"))
 		}
-		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runWALPush(ctx, c, args[0]) })
+		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runWALPush(ctx, c, args[0], getenv) })
 	case "wal-fetch":
 		// PostgreSQL runs restore_command in the data directory.
 		dataDir, err := os.Getwd()
@@ -169,6 +169,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			dataDir = "."
 		}
 		return runWALFetch(ctx, args, getenv, dataDir, stderr)
+	case "wal-prefetch":
+		return runWALPrefetch(ctx, args, getenv, stderr)
 	case "backup-push":
 		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runBackupPush(ctx, c, args, getenv, stderr) })
 	case "backup-fetch":

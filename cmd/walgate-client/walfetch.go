@@ -43,7 +43,7 @@ func runWALFetch(ctx context.Context, args []string, getenv func(string) string,
 		return failWALFetch(stderr, args[0], dataDir, err)
 	}
 	defer c.Close()
-	return failWALFetch(stderr, args[0], dataDir, c.FetchWAL(ctx, args[0], args[1]))
+	return failWALFetch(stderr, args[0], dataDir, fetchWithPrefetch(ctx, c, args[0], args[1], getenv))
 }
 
 // isStandby reports whether dataDir is a standby's data directory.
