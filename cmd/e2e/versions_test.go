@@ -99,9 +99,9 @@ func runVersionScenario(t *testing.T, major, segMB int) {
 	}
 	out := e.mustClient(t, "backup-push", "--delta", src.DataDir)
 	t.Logf("backup-push --delta: %s", strings.TrimSpace(out))
-	wantFrom := "found by page scan)"
+	wantFrom := "found by page scan;"
 	if major >= 17 {
-		wantFrom = "found by WAL summaries)"
+		wantFrom = "found by WAL summaries;"
 	}
 	if !strings.Contains(out, wantFrom) {
 		t.Fatalf("delta on PostgreSQL %d: want %q in:\n%s", major, wantFrom, out)
@@ -255,7 +255,7 @@ func TestDeltaWALSummariesFallback(t *testing.T) {
 	exec(`TRUNCATE pgbench_history`)
 	exec(`UPDATE marks SET v = 'changed' WHERE id % 10 = 0`)
 	out = e.mustClient(t, "backup-push", "--delta", src.DataDir)
-	if !strings.Contains(out, "found by WAL summaries)") {
+	if !strings.Contains(out, "found by WAL summaries;") {
 		t.Fatalf("second delta did not use the WAL summaries:\n%s", out)
 	}
 	t.Logf("delta 2: %s", strings.TrimSpace(out))
