@@ -14,11 +14,10 @@ import (
 	"time"
 )
 
-// Targets from the issue.
+// Targets the report checks.
 const (
 	targetLatency = 100 * time.Millisecond // per segment, zstd + encryption, end to end
 	targetRSS     = 30_000_000             // bytes: client peak RSS under 30 MB
-	walgRef       = "0.35-0.49 s"          // WAL-G per segment on this platform, from the issue
 )
 
 // machine describes where the figures come from.
@@ -202,7 +201,7 @@ func (b *bench) report() *report {
 	hm, hp := head.wall.median(), head.wall.pct(90)
 	maxRSS := b.clientMaxRSS()
 	r.targets = [][]string{
-		{"Target (from the issue)", "Measured", "Result"},
+		{"Target", "Measured", "Result"},
 		{"wal-push of one 16 MiB segment with zstd + encryption, end to end, under 0.1 s (median)",
 			"median " + fmtSec(hm), passFail(hm < targetLatency)},
 		{"the same at the 90th percentile (stricter reading)",
@@ -211,8 +210,6 @@ func (b *bench) report() *report {
 			fmtKiB(maxRSS), passFail(maxRSS*1024 < targetRSS)},
 		{"walgate-client peak RSS under 30 MB, zstd + encryption, median push",
 			fmtKiB(medianOf(head.rss)), passFail(medianOf(head.rss)*1024 < targetRSS)},
-		{"WAL-G: " + walgRef + " per segment on this platform (from the issue, not re-measured here)",
-			fmt.Sprintf("walgate's median is %.1f-%.1fx lower", 0.35/hm.Seconds(), 0.49/hm.Seconds()), "info"},
 	}
 
 	r.bk = b.backupReport()

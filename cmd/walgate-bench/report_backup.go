@@ -7,13 +7,10 @@ import (
 	"time"
 )
 
-// Base-backup targets from the issue.
+// Base-backup targets the report checks.
 const (
-	targetBackupMBs  = 500        // MB/s (10^6 bytes), backup-push and backup-fetch, zstd + encryption
-	targetBackupRSS  = 64_000_000 // bytes: client peak RSS under 64 MB
-	walgBackupPush   = 325        // MB/s, WAL-G with lz4, from the issue
-	walgBackupFetch  = 350
-	walgBackupRSSRef = "150-190 MB"
+	targetBackupMBs = 500        // MB/s (10^6 bytes), backup-push and backup-fetch, zstd + encryption
+	targetBackupRSS = 64_000_000 // bytes: client peak RSS under 64 MB
 )
 
 // backupReport is the base-backup part of the report.
@@ -88,9 +85,8 @@ func (b *bench) backupReport() *backupReport {
 		return nil
 	}
 	r := &backupReport{}
-	head, lz4 := bf.configs[0], bf.configs[1]
+	head := bf.configs[0]
 	hp, hf := typical(head.push), typical(head.fetch)
-	lp, lf := typical(lz4.push), typical(lz4.fetch)
 	runsWord := fmt.Sprintf("median of %d runs", bf.runs)
 	if bf.runs == 2 {
 		runsWord = "better of 2 runs"
@@ -111,9 +107,6 @@ func (b *bench) backupReport() *backupReport {
 			fmt.Sprintf("%s (%.0f MiB/s; runs: %s MB/s)", fmtMBs(hf.mbs()), hf.mbs()*1e6/(1<<20), allMBs(head.fetch)), passFail(hf.mbs() >= targetBackupMBs)},
 		{"walgate-client peak RSS under 64 MB in backup-push and backup-fetch (largest ru_maxrss of every run, every configuration)",
 			fmtKiB(maxRSS), passFail(maxRSS*1024 < targetBackupRSS)},
-		{fmt.Sprintf("WAL-G: about %d MB/s backup-push and %d MB/s backup-fetch with lz4 (from the issue, not re-measured here)", walgBackupPush, walgBackupFetch),
-			fmt.Sprintf("walgate, lz4 + encryption: push %s, fetch %s; zstd + encryption: push %s, fetch %s", fmtMBs(lp.mbs()), fmtMBs(lf.mbs()), fmtMBs(hp.mbs()), fmtMBs(hf.mbs())), "info"},
-		{"WAL-G: client RSS " + walgBackupRSSRef + " (from the issue)", fmtKiB(maxRSS), "info"},
 	}
 
 	r.runs = [][]string{{"Method", "Wall time", "MB/s", "All runs, MB/s", "CPU user + sys (cores)", "Peak RSS (max of runs)", "Gateway CPU (cores)", "Stored"}}
