@@ -86,7 +86,7 @@ func (f *fanout) push(t *testing.T, i int) reply {
 // settle waits until no backend has copies pending.
 func (f *fanout) settle(t *testing.T) {
 	t.Helper()
-	gatewaytest.WaitReplicated(t, f.g.Server.Stores())
+	gatewaytest.WaitReplicated(t, f.g.Server.Stores(), 30*time.Second)
 }
 
 // checkEverywhere checks that every acknowledged WAL object is in every

@@ -16,11 +16,7 @@ func TestChainSkippedFiles(t *testing.T) {
 	src := t.TempDir()
 	const a, b = "/base/5/100", "/base/5/200"
 	pa, pb := filepath.Join(src, "base", "5", "100"), filepath.Join(src, "base", "5", "200")
-	type level struct {
-		tar []byte
-		fm  FilesMetadata
-	}
-	backup := func(deltaLSN uint64, write []string, skip []string) level {
+	backup := func(deltaLSN uint64, write []string, skip []string) chainLevel {
 		t.Helper()
 		var files, skipped []File
 		for _, m := range write {
@@ -42,7 +38,7 @@ func TestChainSkippedFiles(t *testing.T) {
 			fm.Files[m] = d
 		}
 		fm.AddSkipped(skipped)
-		return level{buf.Bytes(), *fm}
+		return chainLevel{buf.Bytes(), *fm}
 	}
 	writeRel(t, pa, page(0x10, 1, 0), page(0x10, 2, 1))
 	writeRel(t, pb, page(0x10, 7, 0))
@@ -68,19 +64,7 @@ func TestChainSkippedFiles(t *testing.T) {
 	wantB, _ := os.ReadFile(pb)
 
 	dst := t.TempDir()
-	chain := NewChainRestore(d2.fm)
-	for i, l := range []level{d2, d1, full} {
-		lo := chain.Level(l.fm, i == 0)
-		if i > 0 && len(chain.NeededTars(l.fm)) == 0 {
-			continue
-		}
-		if _, err := ExtractTar(bytes.NewReader(l.tar), dst, ExtractOptions{Chain: lo}); err != nil {
-			t.Fatalf("level %d: %v", i, err)
-		}
-	}
-	if miss := chain.Missing(); len(miss) != 0 {
-		t.Fatalf("missing after the full: %v", miss)
-	}
+	restoreChain(t, dst, d2, d1, full)
 	for m, want := range map[string][]byte{a: wantA, b: wantB} {
 		got, _ := os.ReadFile(filepath.Join(dst, filepath.FromSlash(m[1:])))
 		if !bytes.Equal(got, want) {
@@ -91,8 +75,8 @@ func TestChainSkippedFiles(t *testing.T) {
 	// Without the full backup, the skipped file (stored only there) and
 	// the increment (over pages only it holds) are reported missing, not
 	// restored short.
-	chain = NewChainRestore(d2.fm)
-	for i, l := range []level{d2, d1} {
+	chain := NewChainRestore(d2.fm)
+	for i, l := range []chainLevel{d2, d1} {
 		if _, err := ExtractTar(bytes.NewReader(l.tar), t.TempDir(), ExtractOptions{Chain: chain.Level(l.fm, i == 0)}); err != nil {
 			t.Fatal(err)
 		}

@@ -180,27 +180,11 @@ func TestFanoutRestoreFromReplicas(t *testing.T) {
 	}
 }
 
-// waitReplicated waits until no copy is queued.
+// waitReplicated waits until no copy is queued (the emulators are slower
+// than local directories).
 func waitReplicated(t *testing.T, g *gatewaytest.Gateway) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		bs, err := g.Server.BackendsStatus()
-		if err != nil {
-			t.Fatal(err)
-		}
-		pending := 0
-		for _, b := range bs {
-			pending += b.PendingObjects
-		}
-		if pending == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replication did not finish: %+v", bs)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	gatewaytest.WaitReplicated(t, g.Server.Stores(), 3*time.Minute)
 }
 
 // checkReplicas reads every cataloged object (WAL, backup objects,

@@ -149,10 +149,11 @@ func OpenStores(t testing.TB, cfg gateway.Config, catalogPath string, wrap store
 	return set, cat
 }
 
-// WaitReplicated waits until no backend of set has copies queued.
-func WaitReplicated(t testing.TB, set *stores.Set) {
+// WaitReplicated waits, at most for within, until no backend of set has
+// copies queued.
+func WaitReplicated(t testing.TB, set *stores.Set, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(within)
 	for {
 		st, err := set.BackendsStatus()
 		if err != nil {

@@ -145,7 +145,7 @@ func TestReplicatorReplacesStaleObject(t *testing.T) {
 		objs = append(objs, pushWAL(t, set, cat, name, body))
 	}
 	set.Start()
-	gatewaytest.WaitReplicated(t, set)
+	gatewaytest.WaitReplicated(t, set, 30*time.Second)
 	for i, c := range cases {
 		obj := objs[i]
 		if got := readAll(t, set, "b", obj.Key); !bytes.Equal(got, body) {
