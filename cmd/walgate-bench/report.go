@@ -169,7 +169,7 @@ type report struct {
 	bk      *backupReport // nil without base-backup figures
 }
 
-// clientMaxRSS is the largest ru_maxrss of any exec'd push or fetch.
+// clientMaxRSS is the largest peak RSS (VmHWM at exit) of any exec'd push or fetch.
 func (b *bench) clientMaxRSS() int64 {
 	m := max(maxOf(b.sustained.rss), b.fetchRSS)
 	for _, c := range b.configs {
@@ -206,7 +206,7 @@ func (b *bench) report() *report {
 			"median " + fmtSec(hm), passFail(hm < targetLatency)},
 		{"the same at the 90th percentile (stricter reading)",
 			"p90 " + fmtSec(hp), passFail(hp < targetLatency)},
-		{"walgate-client peak RSS under 30 MB (largest ru_maxrss of every push and fetch of the run)",
+		{"walgate-client peak RSS under 30 MB (largest VmHWM at exit of every push and fetch of the run)",
 			fmtKiB(maxRSS), passFail(maxRSS*1024 < targetRSS)},
 		{"walgate-client peak RSS under 30 MB, zstd + encryption, median push",
 			fmtKiB(medianOf(head.rss)), passFail(medianOf(head.rss)*1024 < targetRSS)},
@@ -389,7 +389,7 @@ func (r *report) text() string {
 	for _, s := range r.noise {
 		fmt.Fprintln(&w, s)
 	}
-	fmt.Fprintf(&w, "Cost of one page fault here: %.2f µs. Client RSS figures are exact above %.1f MiB (the spawn helper's own peak).\n", r.b.faultCost, float64(r.b.floorRSS)/1024)
+	fmt.Fprintf(&w, "Cost of one page fault here: %.2f µs. Client RSS figures are each command's own VmHWM, read as it exits (the spawn helper's own peak, %.1f MiB, cannot leak into them).\n", r.b.faultCost, float64(r.b.floorRSS)/1024)
 	fmt.Fprintf(&w, "Run time: %s (of which making the input WAL: %s", r.b.elapsed.Round(time.Second), r.b.walTime.Round(time.Second))
 	if bf := r.b.backup; bf != nil {
 		fmt.Fprintf(&w, "; base backups, load included: %s", bf.elapsed.Round(time.Second))
@@ -441,7 +441,7 @@ func (r *report) markdown() string {
 	mdTable(&w, r.push)
 
 	w.WriteString("### Per push: client and gateway\n\n")
-	w.WriteString("*Client CPU* is the user + system time of the exec'd client, *Minor page faults* its `ru_minflt`, both medians; *Client peak RSS* its `ru_maxrss`. *Gateway time for the PUT* is the gateway's own figure from its request log: receiving the body over loopback, hashing, writing, fsync, rename, directory fsync and the catalog commit. *Codec pipeline, warm* is the client's compress + encrypt + hash pipeline run in an already warm process over the segment in memory. *Stored / plain* is the bytes under `<data>/store/<cluster>/wal_005/` over the segments' bytes.\n\n")
+	w.WriteString("*Client CPU* is the user + system time of the exec'd client, *Minor page faults* its `ru_minflt`, both medians; *Client peak RSS* its own VmHWM, read as it exits. *Gateway time for the PUT* is the gateway's own figure from its request log: receiving the body over loopback, hashing, writing, fsync, rename, directory fsync and the catalog commit. *Codec pipeline, warm* is the client's compress + encrypt + hash pipeline run in an already warm process over the segment in memory. *Stored / plain* is the bytes under `<data>/store/<cluster>/wal_005/` over the segments' bytes.\n\n")
 	mdTable(&w, r.cost)
 
 	w.WriteString("### Throughput, restore, gateway\n\n")
@@ -459,7 +459,7 @@ func (r *report) markdown() string {
 		w.WriteString("## Base backups\n\n")
 		w.WriteString(bk.intro + "\n\n")
 		w.WriteString("### backup-push and backup-fetch, with baselines\n\n")
-		w.WriteString("*Wall time* is one exec from fork to exit status 0. *CPU* is the command's user + system time from its rusage, and in parentheses how many CPUs that keeps busy on average (CPU time over wall time). *Peak RSS* is the client's `ru_maxrss`, the largest of the runs. *Gateway CPU* is the gateway's CPU time during the run. *Stored* is what the gateway's catalog records for the backup.\n\n")
+		w.WriteString("*Wall time* is one exec from fork to exit status 0. *CPU* is the command's user + system time from its rusage, and in parentheses how many CPUs that keeps busy on average (CPU time over wall time). *Peak RSS* is the client's VmHWM read as it exits, the largest of the runs. *Gateway CPU* is the gateway's CPU time during the run. *Stored* is what the gateway's catalog records for the backup.\n\n")
 		mdTable(&w, bk.runs)
 		w.WriteString(bk.gateway + "\n\n")
 		w.WriteString("### The client's pipeline alone\n\n")
@@ -488,13 +488,13 @@ func (r *report) markdown() string {
 		fmt.Sprintf("**Input.** A throwaway PostgreSQL 15 cluster (cmd/internal/pgtest: initdb, 16 MiB segments, full_page_writes on, fsync off since only its WAL matters) archives with `archive_command = 'cp %%p <dir>/%%f'`. `pgbench -i -s %d` loads it (the COPY segments), a `CHECKPOINT` follows so that the next segments carry the full-page images a production system writes after every checkpoint, then `pgbench -c %d -j 2 -T %.0f` runs (the OLTP segments). Then `pg_switch_wal()`, a wait until that segment is archived, and a stop; the archived 16 MiB segments are copied into the scratch directory and are the same bytes for every configuration and every baseline. Making them took %s.",
 			b.opts.scale, b.opts.clients, b.opts.oltp.Seconds(), b.walTime.Round(time.Second)),
 		"**Gateway.** One `bin/walgate serve --data <scratch>/gateway --listen 127.0.0.1:<port>` for the whole run, on its defaults: fs backend under `<data>/store`, plain HTTP on loopback (TLS is not measured). One cluster name and token (`walgate token add --scope push,fetch`) per configuration, so that every timed push stores a new object: a push of a name already archived is an idempotent no-op.",
-		"**Pushes.** Each push is an exec of `bin/walgate-client wal-push <path>` with a clean environment (PATH, WALGATE_URL, WALGATE_TOKEN, WALGATE_COMPRESSION and, with encryption, a random 32-byte WALGATE_ENCRYPTION_KEY with WALGATE_ENCRYPTION_KEY_TRANSFORM=hex), as PostgreSQL's archive_command runs it, minus the `/bin/sh -c` that PostgreSQL puts in front (about a millisecond). Wall time is taken around fork, exec and wait by the spawn helper (see Memory); CPU time, page faults and peak RSS come from the child's rusage (`ru_maxrss` is in KiB on Linux).",
+		"**Pushes.** Each push is an exec of `bin/walgate-client wal-push <path>` with a clean environment (PATH, WALGATE_URL, WALGATE_TOKEN, WALGATE_COMPRESSION and, with encryption, a random 32-byte WALGATE_ENCRYPTION_KEY with WALGATE_ENCRYPTION_KEY_TRANSFORM=hex), as PostgreSQL's archive_command runs it, minus the `/bin/sh -c` that PostgreSQL puts in front (about a millisecond). Wall time is taken around fork, exec and wait by the spawn helper (see Memory); CPU time and page faults come from the child's rusage, peak RSS from its VmHWM read as it exits (see Memory).",
 		fmt.Sprintf("**Rounds.** After an untimed warm-up (binaries in the page cache, one push per configuration), %d rounds. Each round takes one segment through every configuration and both baselines, in an order rotated from round to round so that background load falls on all of them alike. Every real segment is used once; when there are fewer than %d, segments are reused under made-up segment names (hard links). Medians and nearest-rank 90th percentiles are over the rounds.", b.runs, b.opts.minRuns),
 		"**Baseline.** What a careful `cp` archive_command does, in Go and in-process (so without a process start): open the segment, copy it with a 256 KiB buffer into a new file in a directory on the same filesystem as the gateway's store, `fsync` the file, close it, `fsync` the directory. The copy is deleted after timing. For reference, the plain `cp` exec of the PostgreSQL manual's example (no fsync, so not durable) is timed too; its copy is deleted before writeback.",
 		"**Fetch.** `bin/walgate-client wal-fetch NAME DEST` of every timed segment of the zstd + encryption configuration, timed the same way; the restored file is checked against the original's SHA-256 outside the timing, then deleted.",
 		fmt.Sprintf("**Sustained.** %d sequential exec'd pushes, zstd + encryption, to one fresh cluster name, real segments reused under made-up names; MB/s is plaintext bytes (10^6) over the total wall time. Gateway CPU per push comes from /proc/<pid>/stat before and after.", b.sustained.pushes),
 		"**Breakdown.** The process floor is an exec of `walgate-client version`. The gateway's time is the `ms` of its request log line for each PUT. The warm codec runs the same pipeline as wal-push (codec writer, SHA-256 of the output, content ID of the input) over the segment in memory, in the benchmark's process. The warm push calls the client library (`client.LoadConfig`, `client.New`, `Client.PushWAL`) in the benchmark's process with a new client per push, to a cluster name of its own.",
-		fmt.Sprintf("**Memory.** Client: `ru_maxrss` of every exec'd push and fetch. Go starts children with clone(CLONE_VM|CLONE_VFORK), and Linux then reports the parent's peak RSS as the child's `ru_maxrss` whenever it is the larger; so every timed command is started by a small helper (this program re-executed in a helper mode that only runs commands), whose own peak, %.1f MiB, is the floor below which a client's figure would not be its own.", float64(b.floorRSS)/1024) + " Gateway: `VmHWM` from /proc/<pid>/status after every push and fetch of the run, before it is stopped.",
+		fmt.Sprintf("**Memory.** Client: its own `VmHWM` from /proc/<pid>/status, read while it exits. `ru_maxrss` cannot be used: Go starts children with clone(CLONE_VM|CLONE_VFORK), and Linux then charges the parent's peak RSS to the child's `ru_maxrss` whenever it is the larger. So the spawn helper (this program re-executed in a helper mode that only runs commands; its own peak was %.1f MiB) runs each command under ptrace with PTRACE_O_TRACEEXIT and reads the figure at the exit stop, when the command's memory is still mapped; the stop adds microseconds to the wall time.", float64(b.floorRSS)/1024) + " Gateway: `VmHWM` from /proc/<pid>/status after every push and fetch of the run, before it is stopped.",
 		"**Sizes.** The objects' file sizes under `<data>/store/<cluster>/wal_005/`, one object per real segment.",
 	}
 	if r.bk != nil {

@@ -69,7 +69,7 @@ func (bf *backupFigures) codecOf(name string) codecFigure {
 	return codecFigure{}
 }
 
-// clientMaxRSS is the largest ru_maxrss of every backup-push and
+// clientMaxRSS is the largest peak RSS (VmHWM at exit) of every backup-push and
 // backup-fetch of the run.
 func (bf *backupFigures) clientMaxRSS() int64 {
 	var m int64
@@ -105,7 +105,7 @@ func (b *bench) backupReport() *backupReport {
 			fmt.Sprintf("%s (%.0f MiB/s; runs: %s MB/s)", fmtMBs(hp.mbs()), hp.mbs()*1e6/(1<<20), allMBs(head.push)), passFail(hp.mbs() >= targetBackupMBs)},
 		{fmt.Sprintf("backup-fetch at 500 MB/s or more, zstd + encryption, default settings (%s)", runsWord),
 			fmt.Sprintf("%s (%.0f MiB/s; runs: %s MB/s)", fmtMBs(hf.mbs()), hf.mbs()*1e6/(1<<20), allMBs(head.fetch)), passFail(hf.mbs() >= targetBackupMBs)},
-		{"walgate-client peak RSS under 64 MB in backup-push and backup-fetch (largest ru_maxrss of every run, every configuration)",
+		{"walgate-client peak RSS under 64 MB in backup-push and backup-fetch (largest VmHWM at exit of every run, every configuration)",
 			fmtKiB(maxRSS), passFail(maxRSS*1024 < targetBackupRSS)},
 	}
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,23 +10,28 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 )
 
-// Why a helper process runs the timed commands.
+// How a client's peak memory is measured.
 //
-// Go starts children with clone(CLONE_VM|CLONE_VFORK): until the exec the
-// child runs in its parent's address space, and Linux's exec then records
-// that address space's peak RSS in the child's ru_maxrss. A child of a big
-// parent therefore reports the parent's peak instead of its own whenever
-// the parent's is larger: after the in-process measurements, which grow
-// this program past 100 MiB, every exec'd client would "use" 100 MiB. The
-// helper is this program re-executed in a mode that does nothing but run
-// commands and report their rusage; its own peak RSS stays a few MiB,
-// below any client's, so the clients' ru_maxrss is their own.
+// A child's ru_maxrss is not its own peak: Go starts children with
+// clone(CLONE_VM|CLONE_VFORK), so until the exec the child runs in its
+// parent's address space, and Linux's exec records that address space's
+// peak RSS in the child's ru_maxrss. Whenever the parent's peak is the
+// larger, the child "uses" the parent's memory. So the helper runs each
+// command under ptrace with PTRACE_O_TRACEEXIT: the command stops once
+// more as it exits, while its memory is still mapped, and the helper reads
+// its VmHWM from /proc/PID/status there. That figure is the peak of the
+// command's own address space, whatever the helper's size.
+//
+// Why a helper process runs the timed commands: timing and tracing are
+// kept out of this program, which grows past 100 MiB in its in-process
+// measurements and runs goroutines that would share the tracing thread.
 
 // spawnHelperArg, as the only argument, makes this program the helper.
 const spawnHelperArg = "-internal-spawn-helper"
@@ -43,7 +47,8 @@ type spawnResult struct {
 	CPUNS  int64  `json:"cpu_ns"`
 	UserNS int64  `json:"user_ns"`
 	SysNS  int64  `json:"sys_ns"`
-	MaxRSS int64  `json:"maxrss_kib"`
+	MaxRSS int64  `json:"maxrss_kib"` // the command's VmHWM at exit; ru_maxrss if that could not be read
+	RUMax  int64  `json:"ru_maxrss_kib"`
 	MinFlt int64  `json:"minflt"`
 	Err    string `json:"err,omitempty"`
 	Output string `json:"output,omitempty"`
@@ -62,26 +67,7 @@ func spawnHelper() int {
 			fmt.Fprintln(os.Stderr, "spawn helper:", err)
 			return 2
 		}
-		cmd := exec.Command(req.Path, req.Args...)
-		cmd.Env = req.Env
-		var buf bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &buf, &buf
-		// Dies with the helper: the parent kills the helper on Ctrl-C.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		t0 := time.Now()
-		err := cmd.Run()
-		res := spawnResult{WallNS: int64(time.Since(t0)), Output: tail(buf.Bytes(), maxOutput)}
-		if err != nil {
-			res.Err = err.Error()
-		}
-		if ps := cmd.ProcessState; ps != nil {
-			res.CPUNS = int64(ps.UserTime() + ps.SystemTime())
-			res.UserNS, res.SysNS = int64(ps.UserTime()), int64(ps.SystemTime())
-			if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-				res.MaxRSS = ru.Maxrss // KiB on Linux
-				res.MinFlt = ru.Minflt
-			}
-		}
+		res := runTraced(req)
 		if err := out.Encode(res); err != nil {
 			return 2
 		}
@@ -91,13 +77,6 @@ func spawnHelper() int {
 
 // maxOutput bounds the output a result carries (its end is kept).
 const maxOutput = 64 << 10
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
-}
 
 // spawner is the parent's handle on the helper.
 type spawner struct {
@@ -181,8 +160,8 @@ func (s *spawner) failure(ctx context.Context, err error) error {
 	return fmt.Errorf("spawn helper: %w", err)
 }
 
-// peakRSS is the helper's own VmHWM in KiB: the floor below which a
-// child's ru_maxrss would be the helper's.
+// peakRSS is the helper's own VmHWM in KiB, reported beside the clients'
+// figures to show they are not the helper's.
 func (s *spawner) peakRSS() int64 {
 	m, err := procStatus(s.cmd.Process.Pid, "VmHWM")
 	if err != nil {
@@ -207,4 +186,91 @@ func (s *spawner) close() {
 		s.cmd.Process.Kill()
 		<-done
 	}
+}
+
+// runTraced runs one command under ptrace (see the top of this file) and
+// reports its wall time, rusage and own peak RSS. ptrace requests must come
+// from the thread that started the tracee, so the goroutine keeps its thread.
+func runTraced(req spawnRequest) spawnResult {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var res spawnResult
+	outf, err := os.CreateTemp("", "walgate-bench-out-*")
+	if err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	defer os.Remove(outf.Name())
+	defer outf.Close()
+	cmd := exec.Command(req.Path, req.Args...)
+	cmd.Env = req.Env
+	// Files, not buffers: no copying goroutines, so nothing but the loop
+	// below waits for the command.
+	cmd.Stdout, cmd.Stderr = outf, outf
+	// Dies with the helper: the parent kills the helper on Ctrl-C.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Ptrace: true}
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	pid := cmd.Process.Pid
+	var ws syscall.WaitStatus
+	var ru syscall.Rusage
+	hwm := int64(0)
+	first := true
+	for {
+		if _, err := syscall.Wait4(pid, &ws, 0, &ru); err != nil {
+			if err == syscall.EINTR {
+				continue
+			}
+			res.Err = "wait: " + err.Error()
+			break
+		}
+		if ws.Exited() || ws.Signaled() {
+			if ws.Signaled() {
+				res.Err = "signal: " + ws.Signal().String()
+			} else if ws.ExitStatus() != 0 {
+				res.Err = fmt.Sprintf("exit status %d", ws.ExitStatus())
+			}
+			break
+		}
+		if !ws.Stopped() {
+			continue
+		}
+		sig := ws.StopSignal()
+		inject := 0
+		switch {
+		case first && sig == syscall.SIGTRAP:
+			// The stop after exec: ask for one more at exit.
+			first = false
+			if err := syscall.PtraceSetOptions(pid, syscall.PTRACE_O_TRACEEXIT); err != nil {
+				res.Err = "ptrace: " + err.Error()
+			}
+		case sig == syscall.SIGTRAP && ws.TrapCause() == syscall.PTRACE_EVENT_EXIT:
+			if m, err := procStatus(pid, "VmHWM"); err == nil {
+				hwm = m["VmHWM"]
+			}
+		default:
+			inject = int(sig) // the command's own signal (Go's SIGURG, ...)
+		}
+		if err := syscall.PtraceCont(pid, inject); err != nil && err != syscall.ESRCH {
+			res.Err = "ptrace: " + err.Error()
+		}
+	}
+	res.WallNS = int64(time.Since(t0))
+	res.UserNS, res.SysNS = ru.Utime.Nano(), ru.Stime.Nano()
+	res.CPUNS = res.UserNS + res.SysNS
+	res.RUMax, res.MinFlt = ru.Maxrss, ru.Minflt // KiB on Linux
+	res.MaxRSS = hwm
+	if hwm == 0 {
+		res.MaxRSS = ru.Maxrss
+	}
+	if fi, err := outf.Stat(); err == nil {
+		if _, err := outf.Seek(max(0, fi.Size()-maxOutput), io.SeekStart); err == nil {
+			b, _ := io.ReadAll(outf)
+			res.Output = string(b)
+		}
+	}
+	return res
 }
