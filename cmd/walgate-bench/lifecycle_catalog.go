@@ -10,6 +10,9 @@ import (
 	"runtime"
 	"strings"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/walgate/walgate/backends"
 	"github.com/walgate/walgate/backends/all"
@@ -92,6 +95,12 @@ func measureLifecycleCatalog() (string, error) {
 	be.Close()
 	seed := time.Since(t0)
 	st, _ := os.Stat(gwconfig.CatalogPath(dir))
+	// The first plan is the cold one: the catalog file leaves the page
+	// cache before the gateway maps it, as after a reboot.
+	evicted, err := evictFromPageCache(gwconfig.CatalogPath(dir))
+	if err != nil {
+		return "", err
+	}
 
 	p := lifecyclePolicy()
 	cfg := walgate.Config{Data: dir,
@@ -132,15 +141,51 @@ func measureLifecycleCatalog() (string, error) {
 	fmt.Fprintf(&b, "\n\nThrough the gateway (`Server.Lifecycle`, dry run, as `walgate lifecycle plan` runs it) over a bbolt catalog of %d clusters x %d WAL records and 3 full backups each (%.0f MiB catalog, seeded in %.1f s), one fs backend (no classes: retention only), the same policy:\n\n",
 		catalogClusters, catalogSegments, float64(st.Size())/(1<<20), seed.Seconds())
 	fmt.Fprintf(&b, "| figure | value |\n|---|---|\n")
-	fmt.Fprintf(&b, "| plan time, %d WAL records read from the catalog | %.2f s |\n", scanned, took.Seconds())
-	fmt.Fprintf(&b, "| per million WAL records | %.2f s (target for 10 million < %s: %s) |\n", perMillion, targetLifecyclePlan, verdict)
-	fmt.Fprintf(&b, "| the same plan again, the catalog's pages in memory | %.2f s |\n", again.Seconds())
+	fmt.Fprintf(&b, "| plan time, cold: %d WAL records read from the catalog, its file evicted from the page cache first (%s of it resident after eviction) | %.2f s |\n", scanned, evicted, took.Seconds())
+	fmt.Fprintf(&b, "| per million WAL records, cold | %.2f s (target for 10 million < %s: %s) |\n", perMillion, targetLifecyclePlan, verdict)
+	fmt.Fprintf(&b, "| the same plan again, warm: the catalog's pages in memory | %.2f s |\n", again.Seconds())
 	fmt.Fprintf(&b, "| peak live heap during the plan (above %.1f MiB before) | %.1f MiB |\n", mib(int64(base.HeapAlloc)), mib(int64(peak-min(peak, base.HeapAlloc))))
 	deletes := 0
 	for _, st := range res.Steps {
 		deletes += st.Count
 	}
 	fmt.Fprintf(&b, "| WAL files and backup objects the plan deletes | %d |\n", deletes)
-	fmt.Fprintf(&b, "\nThe plan reads each WAL record's brief record (key, holders, classes, size, stored time: about 70 bytes, written beside the JSON record in the same transaction) instead of the JSON (about 1 KiB), and WAL pages are filled to 90%% (bbolt splits pages half full by default), which halved the catalog file. Before these, over a catalog of 1 million records, a plan decoding the JSON records with encoding/json took 9.9 s per million. Clusters are planned two at a time here (one per core); the first run varies from 3.8 to 4.6 s between runs on this machine.\n")
+	fmt.Fprintf(&b, "\nThe plan reads each WAL record's brief record (key, holders, classes, size, stored time: about 70 bytes, written beside the JSON record in the same transaction) instead of the JSON (about 1 KiB), and WAL pages are filled to 90%% (bbolt splits pages half full by default), which halved the catalog file. Before these, over a catalog of 1 million records, a plan decoding the JSON records with encoding/json took 9.9 s per million. Clusters are planned two at a time here (one per core). The cold figure depends on the disk: it reads the whole catalog file once.\n")
 	return b.String(), nil
+}
+
+// evictFromPageCache drops a file's clean pages from the page cache
+// (posix_fadvise DONTNEED after an fsync; no root needed) and says how
+// much of it stayed resident, as measured by mincore.
+func evictFromPageCache(path string) (string, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return "", err
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		return "", fmt.Errorf("evicting %s from the page cache: %w", path, err)
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		return "0%", err
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Munmap(m)
+	pages := (len(m) + os.Getpagesize() - 1) / os.Getpagesize()
+	vec := make([]byte, pages)
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		return "", fmt.Errorf("mincore: %w", errno)
+	}
+	resident := 0
+	for _, v := range vec {
+		resident += int(v & 1)
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(resident)/float64(pages)), nil
 }
