@@ -27,6 +27,7 @@ demo: deps build
 
 # Figures for docs/benchmarks.md, with baselines measured in the same run.
 bench: deps build
+	STEPS=pgbackrest bash .ci/install-deps.sh
 	$(GO) run ./cmd/walgate-bench -out docs/benchmarks.md
 
 lint:

@@ -34,6 +34,9 @@
 # Optional steps, run only when named in STEPS:
 #   gremlins   the mutation testing tool `make mutate` runs (go install,
 #              pinned version).
+#   pgbackrest Debian's pgbackrest, the peer `make bench` measures walgate
+#              against in the same run (no service, no repository: the
+#              benchmark configures its own under its scratch directory).
 #
 # Tools that are not Debian packages go in a versioned cache outside the
 # repository, $WALGATE_TOOLS (default /var/cache/walgate-tools/v1), binaries
@@ -68,7 +71,7 @@ PG_NPM_VERSIONS="
 18.4.0-beta.17=sha512-jVw/MdDtIX/vICH/DKIe6/mHpiCggdx6QVyza4vt/NbcZFsL0KhwglF6F1Koqx3gRBZ9XtN+vi63EsqSyqOSxA==
 "
 GREMLINS_VERSION=v0.6.0
-OPTIONAL_STEPS="gremlins"
+OPTIONAL_STEPS="gremlins pgbackrest"
 STEPS=${STEPS:-$ALL_STEPS}
 
 log() { printf 'install-deps: %s\n' "$*"; }
@@ -339,6 +342,16 @@ step_gremlins() {
 		die "go install gremlins failed (see above)"
 	echo "$GREMLINS_VERSION" >"$WALGATE_TOOLS/gremlins.version"
 	log "installed: $WALGATE_TOOLS/bin/gremlins"
+}
+
+step_pgbackrest() {
+	if command -v pgbackrest >/dev/null && deb_installed pgbackrest; then
+		log "ok: $(pgbackrest version)"
+		return
+	fi
+	log "pgbackrest missing"
+	no_service_start apt_install pgbackrest
+	log "installed: $(pgbackrest version)"
 }
 
 for step in $STEPS; do

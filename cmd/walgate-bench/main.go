@@ -45,6 +45,7 @@ type options struct {
 	backupScale int
 	backupRuns  int
 	deltaScale  int
+	drainSegs   int
 	sections    map[string]bool
 }
 
@@ -64,16 +65,17 @@ func main() {
 	flag.IntVar(&o.backupScale, "backup-scale", 100, "pgbench -i scale factor of the database the base backups copy (100: about 1.5 GB); 0 skips the base-backup figures")
 	flag.IntVar(&o.backupRuns, "backup-runs", 3, "timed runs of every base-backup method (the median is reported; of 2, the better)")
 	flag.IntVar(&o.deltaScale, "delta-scale", 100, "pgbench -i scale factor of the delta-backup chain")
-	sections := flag.String("sections", "wal,backup,delta,fleet,fanout,lifecycle", "which parts to run: wal, backup, delta, fleet, fanout, lifecycle; without wal, -out replaces only the delta, fleet, fanout and lifecycle sections of the existing file")
+	flag.IntVar(&o.drainSegs, "drain-segments", 200, "peer section: .ready segments PostgreSQL's archiver drains through each tool")
+	sections := flag.String("sections", "wal,backup,delta,fleet,fanout,lifecycle,peer", "which parts to run: wal, backup, delta, fleet, fanout, lifecycle, peer (pgBackRest side by side); without wal, -out replaces only the named sections of the existing file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (segments, gateway data, logs)")
 	flag.Parse()
 	o.sections = map[string]bool{}
 	for _, s := range strings.Split(*sections, ",") {
 		switch s = strings.TrimSpace(s); s {
-		case "wal", "backup", "delta", "fleet", "fanout", "lifecycle":
+		case "wal", "backup", "delta", "fleet", "fanout", "lifecycle", "peer":
 			o.sections[s] = true
 		default:
-			fmt.Fprintf(os.Stderr, "walgate-bench: unknown section %q (wal, backup, delta, fleet)\n", s)
+			fmt.Fprintf(os.Stderr, "walgate-bench: unknown section %q (wal, backup, delta, fleet, fanout, lifecycle, peer)\n", s)
 			os.Exit(2)
 		}
 	}
@@ -207,6 +209,11 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("fan-out: %w", err)
 		}
 	}
+	if o.sections["peer"] {
+		if err := b.measurePeer(ctx, &cl); err != nil {
+			return fmt.Errorf("pgBackRest side by side: %w", err)
+		}
+	}
 	if o.sections["lifecycle"] {
 		if b.lifecycle, err = lifecycleSection(); err != nil {
 			return fmt.Errorf("lifecycle: %w", err)
@@ -247,6 +254,12 @@ func runSectionsOnly(ctx context.Context, b *bench, cl *cleanups, started time.T
 			return fmt.Errorf("fan-out: %w", err)
 		}
 		parts = append(parts, part{fanoutBegin, fanoutEnd, b.fanout.markdown()})
+	}
+	if b.opts.sections["peer"] {
+		if err := b.measurePeer(ctx, cl); err != nil {
+			return fmt.Errorf("pgBackRest side by side: %w", err)
+		}
+		parts = append(parts, part{peerBegin, peerEnd, b.peer.markdown()})
 	}
 	if b.opts.sections["lifecycle"] {
 		text, err := lifecycleSection()

@@ -30,6 +30,7 @@ type bench struct {
 	fleet                 *fleetFigures  // nil unless measured
 	fanout                *fanoutFigures // nil unless measured
 	lifecycle             string         // the lifecycle section, "" unless measured
+	peer                  *peerFigures   // nil unless measured
 	sp                    *spawner
 	gatewayBin, clientBin string
 	scratch               string

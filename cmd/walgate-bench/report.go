@@ -480,6 +480,9 @@ func (r *report) markdown() string {
 	if b.fanout != nil {
 		w.WriteString(b.fanout.markdown() + "\n")
 	}
+	if b.peer != nil {
+		w.WriteString(b.peer.markdown() + "\n")
+	}
 	if b.lifecycle != "" {
 		w.WriteString(b.lifecycle + "\n")
 	}
