@@ -33,6 +33,7 @@ type fanoutRun struct {
 	maxLag   time.Duration // the oldest pending copy's age, at worst, during the load
 	drain    time.Duration // after the load, until nothing is pending
 	replicas bool
+	baseline bool // in process, without a gateway (fanout_sdk.go)
 }
 
 type fanoutFigures struct {
@@ -125,6 +126,17 @@ func (b *bench) measureFanout(ctx context.Context, cl *cleanups) error {
 		logf("fan-out: %s, %d streams: %.0f MB/s, %d failed, gateway peak RSS %d MiB, drain %s",
 			run.name, run.streams, mbps(run.bytes, run.elapsed), run.failed, run.rssKiB>>10, run.drain.Round(time.Millisecond))
 		ff.runs = append(ff.runs, run)
+		if sc.name == "s3" {
+			logf("fan-out: the same load straight into SeaweedFS through the AWS SDK and through walgate's s3 driver, in this process")
+			base, err := sdkBaselines(ctx, s3srv, bucket, sc.streams)
+			if err != nil {
+				return fmt.Errorf("S3 baselines: %w", err)
+			}
+			for _, r := range base {
+				logf("fan-out: %s: %.0f MB/s, %d failed", r.name, mbps(r.bytes, r.elapsed), r.failed)
+			}
+			ff.runs = append(ff.runs, base...)
+		}
 	}
 	return nil
 }
@@ -273,12 +285,27 @@ func (ff *fanoutFigures) markdown() string {
 		if base == 0 {
 			base = rate
 		}
-		lag, drain := "-", "-"
+		lag, drain, rss := "-", "-", fmt.Sprintf("%d MiB", r.rssKiB>>10)
+		if r.baseline {
+			rss = "(no gateway)"
+		}
 		if r.replicas {
 			lag, drain = r.maxLag.Round(100*time.Millisecond).String(), r.drain.Round(100*time.Millisecond).String()
 		}
-		fmt.Fprintf(&w, "| %s | %d | %d | %d | %.0f | %.1f | %.2f× | %d MiB | %s | %s |\n", r.name, r.streams, r.objects, r.failed, rate,
-			float64(r.objects)/r.elapsed.Seconds(), rate/base, r.rssKiB>>10, lag, drain)
+		fmt.Fprintf(&w, "| %s | %d | %d | %d | %.0f | %.1f | %.2f× | %s | %s | %s |\n", r.name, r.streams, r.objects, r.failed, rate,
+			float64(r.objects)/r.elapsed.Seconds(), rate/base, rss, lag, drain)
+	}
+	var gw, sdk float64
+	for _, r := range ff.runs {
+		switch {
+		case r.name == "s3":
+			gw = mbps(r.bytes, r.elapsed)
+		case r.baseline && sdk == 0:
+			sdk = mbps(r.bytes, r.elapsed)
+		}
+	}
+	if gw > 0 && sdk > 0 {
+		fmt.Fprintf(&w, "\nTarget: the s3 backend through the gateway at least 0.8x the SDK-only baseline at the same concurrency: %.2fx, **%s**.", gw/sdk, passFail(gw/sdk >= 0.8))
 	}
 	for _, r := range ff.runs {
 		if r.streams == 200 {
