@@ -386,11 +386,14 @@ func (c *Client) restore(ctx context.Context, d protocol.BackupDetail, dir strin
 
 	// The data files are synced once per filesystem after all parts are
 	// in, not one by one: per-file fsync serialises the restore on the
-	// disk. backup_label and pg_control follow, each synced, so they
-	// never reach the disk before the data.
+	// disk. Their disk writes are started as they are written
+	// (Writeback), so that flush finds little left to do. backup_label
+	// and pg_control follow, each synced, so they never reach the disk
+	// before the data.
 	xopts := basebackup.ExtractOptions{Fsync: opts.Fsync, TablespaceDir: r.tablespaceDir}
 	partOpts := xopts
 	partOpts.Fsync = false
+	partOpts.Writeback = opts.Fsync
 	if chain == nil {
 		if err := r.fetchParts(ctx, &r.d, objs.parts, partOpts); err != nil {
 			return res, err

@@ -22,6 +22,10 @@ type ExtractOptions struct {
 	// Fsync flushes every file written, and at the end every directory
 	// that received entries, to stable storage.
 	Fsync bool
+	// Writeback starts each file's disk write while the restore goes on
+	// (see writebackWriter), for a caller that flushes everything at the
+	// end instead of file by file (Fsync false, then syncfs).
+	Writeback bool
 	// TablespaceDir, when set, gives the directory that replaces
 	// pg_tblspc/<oid> for the tablespace oid: members named
 	// pg_tblspc/<oid>/rest are written to TablespaceDir(oid)/rest, the
@@ -231,9 +235,18 @@ func (x *extractor) member(hdr *tar.Header, body io.Reader, buf []byte) error {
 	if err != nil {
 		return fmt.Errorf("extract %s: %w", hdr.Name, err)
 	}
-	if _, err := io.CopyBuffer(f, body, buf); err != nil {
+	var dst io.Writer = f
+	var wb *writebackWriter
+	if x.opts.Writeback {
+		wb = newWritebackWriter(f, 0)
+		dst = struct{ io.Writer }{wb}
+	}
+	if _, err := io.CopyBuffer(dst, body, buf); err != nil {
 		f.Close()
 		return fmt.Errorf("extract %s: %w", hdr.Name, err)
+	}
+	if wb != nil {
+		wb.startWriteback()
 	}
 	if err := f.Chmod(mode); err != nil {
 		f.Close()
