@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,11 +100,13 @@ func (l *Log) Record(e Entry) error {
 	}
 	e.Time = e.Time.UTC()
 	e.Target, e.Result = clip(e.Target), clip(e.Result)
-	line, err := json.Marshal(e)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "a -> b" stays readable with grep
+	if err := enc.Encode(e); err != nil {
 		return err
 	}
-	line = append(line, '\n')
+	line := buf.Bytes()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	lock, err := os.OpenFile(filepath.Join(l.dir, "audit.lock"), os.O_RDWR|os.O_CREATE, 0o600)
