@@ -31,6 +31,20 @@ func smallDisk(t *testing.T) string {
 	return dir
 }
 
+// beginBackup begins backup name of cluster with the push token.
+func beginBackup(t *testing.T, e *env, name string) protocol.BeginBackupResult {
+	t.Helper()
+	st, _, raw := httpDo(t, http.MethodPost, e.g.URL+protocol.BackupPath(cluster, name), e.pushFetch, nil, nil)
+	if st != http.StatusCreated {
+		t.Fatalf("begin %s: HTTP %d %s", name, st, raw)
+	}
+	var begin protocol.BeginBackupResult
+	if err := json.Unmarshal(raw, &begin); err != nil {
+		t.Fatal(err)
+	}
+	return begin
+}
+
 // A store whose disk is full answers as what it is: the push's message
 // names the store and says it is full, not that an ack policy was not
 // met; nothing is acknowledged, and the same push succeeds once there is
@@ -62,16 +76,9 @@ func TestFullStoreSaysSo(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := "base_000000010000000000000002"
-	st, _, raw := httpDo(t, http.MethodPost, e.g.URL+protocol.BackupPath(cluster, name), e.pushFetch, nil, nil)
-	if st != http.StatusCreated {
-		t.Fatalf("begin: HTTP %d %s", st, raw)
-	}
-	var begin protocol.BeginBackupResult
-	if err := json.Unmarshal(raw, &begin); err != nil {
-		t.Fatal(err)
-	}
+	begin := beginBackup(t, e, name)
 	file := "tar_partitions/part_001.tar.zst"
-	st, _, raw = httpDo(t, http.MethodPut, e.g.URL+protocol.BackupFilePath(cluster, name, file), e.pushFetch, map[string]string{
+	st, _, raw := httpDo(t, http.MethodPut, e.g.URL+protocol.BackupFilePath(cluster, name, file), e.pushFetch, map[string]string{
 		protocol.HeaderBackupSession: begin.Session, protocol.HeaderCompression: protocol.FileCompression(file), protocol.HeaderEncryption: protocol.EncryptionNone,
 	}, randBytes(t, 200<<10))
 	if st != 503 || !strings.Contains(string(raw), "store tiny is full") {
@@ -85,14 +92,7 @@ func TestFullStoreSaysSo(t *testing.T) {
 func TestBrokenChunkedBodyMessage(t *testing.T) {
 	e := start(t, gatewaytest.Options{})
 	name := "base_000000010000000000000002"
-	st, _, raw := httpDo(t, http.MethodPost, e.g.URL+protocol.BackupPath(cluster, name), e.pushFetch, nil, nil)
-	if st != http.StatusCreated {
-		t.Fatalf("begin: HTTP %d %s", st, raw)
-	}
-	var begin protocol.BeginBackupResult
-	if err := json.Unmarshal(raw, &begin); err != nil {
-		t.Fatal(err)
-	}
+	begin := beginBackup(t, e, name)
 	file := "tar_partitions/part_001.tar.zst"
 	req := rawRequest(http.MethodPut, protocol.BackupFilePath(cluster, name, file), e.pushFetch, map[string]string{
 		protocol.HeaderBackupSession: begin.Session, protocol.HeaderCompression: protocol.FileCompression(file),

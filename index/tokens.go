@@ -131,21 +131,11 @@ func (c *Catalog) RotateToken(id string, nextHash [32]byte, next Token, oldUntil
 	var old Token
 	err := c.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketTokens)
-		var oldKey []byte
-		cur := b.Cursor()
-		for k, v := cur.First(); k != nil; k, v = cur.Next() {
-			var t Token
-			if err := jsonUnmarshal(v, &t); err != nil {
-				return err
-			}
-			if t.ID == id {
-				old, oldKey = t, append([]byte(nil), k...)
-				break
-			}
+		oldKey, t, err := tokenByID(b, id)
+		if err != nil {
+			return err
 		}
-		if oldKey == nil {
-			return fmt.Errorf("token %s: %w", id, ErrNotFound)
-		}
+		old = t
 		if old.Successor != "" {
 			return fmt.Errorf("token %s was already rotated to %s: rotate that one", id, old.Successor)
 		}
@@ -206,16 +196,26 @@ func (c *Catalog) ListTokens() ([]Token, error) {
 func (c *Catalog) RevokeToken(id string) error {
 	return c.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketTokens)
-		cur := b.Cursor()
-		for k, v := cur.First(); k != nil; k, v = cur.Next() {
-			var t Token
-			if err := jsonUnmarshal(v, &t); err != nil {
-				return err
-			}
-			if t.ID == id {
-				return b.Delete(k)
-			}
+		key, _, err := tokenByID(b, id)
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("token %s: %w", id, ErrNotFound)
+		return b.Delete(key)
 	})
+}
+
+// tokenByID finds the record whose ID is id in the tokens bucket and
+// returns its key (copied out of bbolt) and the record.
+func tokenByID(b *bolt.Bucket, id string) ([]byte, Token, error) {
+	cur := b.Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		var t Token
+		if err := jsonUnmarshal(v, &t); err != nil {
+			return nil, Token{}, err
+		}
+		if t.ID == id {
+			return append([]byte(nil), k...), t, nil
+		}
+	}
+	return nil, Token{}, fmt.Errorf("token %s: %w", id, ErrNotFound)
 }
