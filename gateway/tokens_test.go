@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,9 +10,11 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/walgate/walgate/gateway"
 	"github.com/walgate/walgate/gateway/admin"
 	"github.com/walgate/walgate/gateway/audit"
 	"github.com/walgate/walgate/gateway/gatewaytest"
@@ -314,5 +317,62 @@ func TestAuditLog(t *testing.T) {
 	st, page := uiGet(t, e.g, "/ui/audit", fleet, nil)
 	if st != 200 || !strings.Contains(page, "token.rotate") || !strings.Contains(page, "lifecycle.apply") {
 		t.Errorf("audit page: HTTP %d\n%.500s", st, page)
+	}
+}
+
+// syncBuffer is a log sink the gateway may write from any goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A catalog whose admin tokens are all bound to a cluster (as every one
+// was before fleet-wide tokens) starts with a warning naming them and
+// saying how to issue a fleet-wide one; once one exists, no warning.
+func TestStartWarnsAboutBoundAdminTokens(t *testing.T) {
+	data := t.TempDir()
+	first := gatewaytest.Start(t, gatewaytest.Options{Config: gateway.Config{Data: data}})
+	first.Token("main", "push")
+	first.Token("main", "admin")
+	cat := first.Server.Catalog()
+	list, err := cat.ListTokens()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var adminID string
+	for _, tok := range list {
+		if tok.Has(index.ScopeAdmin) {
+			adminID = tok.ID
+		}
+	}
+	restart := func() (*gatewaytest.Gateway, string) {
+		t.Helper()
+		if err := first.Server.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var log syncBuffer
+		g := gatewaytest.Start(t, gatewaytest.Options{Config: gateway.Config{Data: data}, Log: &log})
+		return g, log.String()
+	}
+	g, log := restart()
+	if !strings.Contains(log, "--all-clusters") || !strings.Contains(log, adminID+" (main)") {
+		t.Fatalf("start with only bound admin tokens: no warning naming %s:\n%s", adminID, log)
+	}
+	g.FleetToken()
+	first = g
+	if _, log := restart(); strings.Contains(log, "--all-clusters") {
+		t.Fatalf("warning despite a fleet-wide admin token:\n%s", log)
 	}
 }
