@@ -94,7 +94,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	c.URL = u
-	c.AllowInsecureHTTP, _ = strconv.ParseBool(getenv("WALGATE_ALLOW_INSECURE_HTTP"))
+	if c.AllowInsecureHTTP, err = envBool("WALGATE_ALLOW_INSECURE_HTTP", getenv("WALGATE_ALLOW_INSECURE_HTTP")); err != nil {
+		return c, err
+	}
 	if u.Scheme == "http" && !c.AllowInsecureHTTP && !protocol.IsLoopback(u.Host) {
 		return c, cfgErr("refusing plain http:// to %s, which is not a loopback address: the token would cross the network in clear text; use https:// (set WALGATE_CA_FILE for a private CA) or WALGATE_ALLOW_INSECURE_HTTP=true", u.Host)
 	}
@@ -184,4 +186,17 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 func IsConfigError(err error) bool {
 	var ce *ConfigError
 	return errors.As(err, &ce)
+}
+
+// envBool reads a boolean variable: true, 1, yes, on or false, 0, no, off
+// (any case); unset or empty is false. Anything else is a configuration
+// error naming the variable, never a silent false.
+func envBool(name, v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "1", "yes", "on", "t", "y":
+		return true, nil
+	case "false", "0", "no", "off", "f", "n", "":
+		return false, nil
+	}
+	return false, cfgErr("%s=%q is not a boolean: use true or false (also accepted: 1/0, yes/no, on/off)", name, v)
 }

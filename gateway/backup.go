@@ -199,7 +199,7 @@ func (s *Server) putBackupFile(c *fiber.Ctx) error {
 		if body.err != nil {
 			return body.failure(body.err)
 		}
-		return &apiError{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("storing the object failed (ack policy of group %s not met); abort the backup and retry", g.Name()), Err: err}
+		return storeFailure(g.Name(), err, "abort the backup and retry")
 	}
 	c.Locals(localBytes, w.Info.Size)
 	rec := index.BackupFile{Key: key, Size: w.Info.Size, SHA256: hex.EncodeToString(body.hash.Sum(nil)), Compression: comp, Encryption: enc, Backends: w.Held}

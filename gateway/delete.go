@@ -89,11 +89,18 @@ func (s *Server) postDelete(c *fiber.Ctx) error {
 	tok, _ := c.Locals(localToken).(string)
 	s.log.Info("retention deletion requested", "cluster", cluster, "token", tok, "retain", req.Retain, "full", req.Full,
 		"before", req.Before, "confirm", req.Confirm, "backups", len(out.Backups), "wal_files", out.WALFiles, "refused", out.RefusedBecause)
-	if req.Confirm && out.RefusedBecause != "" {
-		return apiErr(protocol.CodeConflict, "nothing was deleted: %s", out.RefusedBecause)
+	var refusal error
+	switch {
+	case req.Confirm && out.RefusedBecause != "":
+		refusal = apiErr(protocol.CodeConflict, "nothing was deleted: %s", out.RefusedBecause)
+	case req.Confirm && res.Done.Failures > 0:
+		refusal = apiErr(protocol.CodeUnavailable, "%d deletions failed (the first: %s); what failed stays and the next run finishes it", res.Done.Failures, res.Done.Errors[0])
 	}
-	if req.Confirm && res.Done.Failures > 0 {
-		return apiErr(protocol.CodeUnavailable, "%d deletions failed (the first: %s); what failed stays and the next run finishes it", res.Done.Failures, res.Done.Errors[0])
+	if req.Confirm {
+		s.auditAct(c, "delete", fmt.Sprintf("%s: %d backups, %d WAL files", cluster, len(out.Backups), out.WALFiles), refusal)
+	}
+	if refusal != nil {
+		return refusal
 	}
 	return c.JSON(out)
 }

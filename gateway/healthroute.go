@@ -19,8 +19,8 @@ func (s *Server) getHealth(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if t.Cluster != cluster {
-		return apiErr(protocol.CodeForbidden, "token %s is bound to cluster %q, not %q", t.ID, t.Cluster, cluster)
+	if err := boundTo(t, cluster); err != nil {
+		return err
 	}
 	st, err := s.ClusterHealth(cluster, time.Now())
 	if err != nil {

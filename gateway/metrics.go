@@ -45,7 +45,7 @@ func newMetrics(s *Server) *metrics {
 		Help: "Lifecycle actions carried out (set-class, delete) by result (done, failed)."}, []string{"kind", "result"})
 	m.lost = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walgate_unrepairable_objects_total",
 		Help: "Objects whose repair found no good copy on any backend (each counted once per gateway run)."}, []string{"cluster", "backend"})
-	m.reg.MustRegister(m.lost, m.lifecycle, m.requests, m.duration, m.bytesIn, m.bytesOut, fleetCollector{s}, prometheus.NewGoCollector())
+	m.reg.MustRegister(m.lost, m.lifecycle, m.requests, m.duration, m.bytesIn, m.bytesOut, fleetCollector{s}, tokenCollector{s}, prometheus.NewGoCollector())
 	return m
 }
 

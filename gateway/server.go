@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/walgate/walgate/gateway/admin"
+	"github.com/walgate/walgate/gateway/audit"
 	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/gateway/fleet"
 	"github.com/walgate/walgate/gateway/protocol"
@@ -53,6 +54,7 @@ type Server struct {
 	uiKey     uiKey           // signs dashboard session cookies
 
 	adminLn net.Listener
+	audit   *audit.Log // administrative acts (auditlog.go)
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -96,6 +98,9 @@ func Open(cfg Config, log *slog.Logger, wrap stores.Wrap) (*Server, error) {
 func New(cfg Config, cat *index.Catalog, st *stores.Set, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, catalog: cat, stores: st}
 	var err error
+	if s.audit, err = s.openAudit(); err != nil {
+		return nil, err
+	}
 	if s.fleet, err = fleet.Load(cat, cfg); err != nil {
 		return nil, fmt.Errorf("reading the catalog: %w", err)
 	}
@@ -286,7 +291,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 	}
-	adm := &admin.Server{Data: s.cfg.Data, Catalog: s.catalog, Fleet: s.fleet, Stores: s.stores, Lifecycle: s.lc, Log: s.log}
+	adm := &admin.Server{Data: s.cfg.Data, Catalog: s.catalog, Fleet: s.fleet, Stores: s.stores, Lifecycle: s.lc, Log: s.log, Audit: s.audit}
 	go func() { s.adminDone <- adm.Serve(ctx, s.adminLn) }()
 	go s.janitor(ctx)
 	go s.lifecycleLoop(ctx)

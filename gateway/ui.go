@@ -8,6 +8,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"sort"
@@ -25,7 +26,9 @@ import (
 
 // The dashboard: server-rendered, read-only pages under /ui/, for holders
 // of an admin-scope token (the storage team's; database hosts' tokens have
-// push and fetch only). A browser logs in with the token once and gets a
+// push and fetch only). An admin token bound to a cluster opens that
+// cluster's page only; the fleet page and the audit page need a
+// fleet-wide admin token. A browser logs in with the token once and gets a
 // signed, HttpOnly, SameSite=Strict session cookie for uiSessionTTL; the
 // session ends early when the token is revoked or the gateway restarts.
 // Tools may send the token as a Bearer header instead.
@@ -116,38 +119,41 @@ func (s *Server) uiRoutes() {
 	s.app.Post("/ui/logout", s.uiLogout)
 	s.app.Get("/ui/", s.uiFleet)
 	s.app.Get("/ui/clusters/:cluster", s.uiCluster)
+	s.app.Get("/ui/audit", s.uiAudit)
 }
 
 // uiAuth lets a request through with an admin-scope Bearer token or a
-// valid session cookie whose token is still there. Otherwise a browser is
-// sent to the login page and anything else gets 401.
-func (s *Server) uiAuth(c *fiber.Ctx) (bool, error) {
+// valid session cookie whose token is still there and unexpired, and
+// returns that token. Otherwise a browser is sent to the login page and
+// anything else gets 401. Which pages the token opens is the caller's
+// check: its own cluster's (boundTo), or the fleet's (fleetWide).
+func (s *Server) uiAuth(c *fiber.Ctx) (index.Token, bool, error) {
 	if strings.HasPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ") {
 		t, err := s.authenticate(c)
 		if err != nil {
-			return false, err
+			return t, false, err
 		}
 		if !t.Has(index.ScopeAdmin) {
-			return false, apiErr(protocol.CodeForbidden, "token %s lacks the admin scope the dashboard needs", t.ID)
+			return t, false, apiErr(protocol.CodeForbidden, "token %s lacks the admin scope the dashboard needs", t.ID)
 		}
-		return true, nil
+		return t, true, nil
 	}
 	if id, ok := s.uiKey.verify(c.Cookies(uiCookie), time.Now()); ok {
 		tokens, err := s.catalog.ListTokens()
 		if err != nil {
-			return false, &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+			return index.Token{}, false, &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
 		}
 		for _, t := range tokens {
-			if t.ID == id && t.Has(index.ScopeAdmin) {
+			if t.ID == id && t.Has(index.ScopeAdmin) && t.Valid(time.Now()) == nil {
 				c.Locals(localToken, t.ID)
-				return true, nil
+				return t, true, nil
 			}
 		}
 	}
 	if strings.Contains(c.Get(fiber.HeaderAccept), "text/html") {
-		return false, c.Redirect("/ui/login", fiber.StatusSeeOther)
+		return index.Token{}, false, c.Redirect("/ui/login", fiber.StatusSeeOther)
 	}
-	return false, apiErr(protocol.CodeUnauthorized, "log in at /ui/login with an admin token, or send 'Authorization: Bearer <admin token>'")
+	return index.Token{}, false, apiErr(protocol.CodeUnauthorized, "log in at /ui/login with an admin token, or send 'Authorization: Bearer <admin token>'")
 }
 
 func (s *Server) render(c *fiber.Ctx, name string, data any) error {
@@ -178,15 +184,28 @@ func (s *Server) uiLogin(c *fiber.Ctx) error {
 		return fail("Paste an admin token (walgate token add --cluster NAME --scope admin).")
 	}
 	t, err := s.catalog.LookupToken(protocol.TokenHash(tok))
-	if err != nil {
+	switch {
+	case errors.Is(err, index.ErrNotFound):
+		s.auditAct(c, "ui.login", "", fmt.Errorf("unknown or revoked token %s", protocol.TokenID(tok)))
 		return fail("Unknown or revoked token.")
-	}
-	if !t.Has(index.ScopeAdmin) {
-		return fail("This token has no admin scope: database hosts' tokens cannot open the dashboard.")
+	case err != nil:
+		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
 	}
 	c.Locals(localToken, t.ID)
+	if err := t.Valid(time.Now()); err != nil {
+		s.auditAct(c, "ui.login", t.Target(), err)
+		return fail("This token has " + strings.TrimPrefix(err.Error(), "token "+t.ID+" ") + ": issue a new one (walgate token add, or walgate token rotate before expiry).")
+	}
+	if !t.Has(index.ScopeAdmin) {
+		s.auditAct(c, "ui.login", t.Target(), errors.New("no admin scope"))
+		return fail("This token has no admin scope: database hosts' tokens cannot open the dashboard.")
+	}
+	s.auditAct(c, "ui.login", t.Target(), nil)
 	c.Cookie(&fiber.Cookie{Name: uiCookie, Value: s.uiKey.session(t.ID, time.Now()), Path: "/ui/", HTTPOnly: true,
 		SameSite: fiber.CookieSameSiteStrictMode, Secure: s.cfg.TLS.Enabled(), Expires: time.Now().Add(uiSessionTTL)})
+	if !t.AllClusters {
+		return c.Redirect("/ui/clusters/"+t.Cluster, fiber.StatusSeeOther)
+	}
 	return c.Redirect("/ui/", fiber.StatusSeeOther)
 }
 
@@ -263,7 +282,11 @@ func fleetRow(c ClusterStatus, now time.Time) uiRow {
 }
 
 func (s *Server) uiFleet(c *fiber.Ctx) error {
-	if ok, err := s.uiAuth(c); !ok {
+	t, ok, err := s.uiAuth(c)
+	if !ok {
+		return err
+	}
+	if err := fleetWide(t, "the fleet page"); err != nil {
 		return err
 	}
 	now := time.Now()
@@ -387,12 +410,18 @@ type uiDrill struct {
 }
 
 func (s *Server) uiCluster(c *fiber.Ctx) error {
-	if ok, err := s.uiAuth(c); !ok {
+	t, ok, err := s.uiAuth(c)
+	if !ok {
 		return err
 	}
 	cluster := c.Params("cluster")
 	if err := protocol.ValidateCluster(cluster); err != nil {
 		return apiErr(protocol.CodeInvalidName, "%v", err)
+	}
+	// Before the existence check: a token of another cluster learns
+	// nothing about which clusters exist.
+	if err := boundTo(t, cluster); err != nil {
+		return err
 	}
 	clusters, err := s.catalog.Clusters()
 	if err != nil {

@@ -110,7 +110,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// A missing segment counts as lost at once.
 	e := start(t, gatewaytest.Options{Config: gateway.Config{Health: config.HealthConfig{DelayedFor: time.Nanosecond}}})
 	seedFleet(t, e)
-	admin := e.g.Token("ops", "admin")
+	admin := e.g.FleetToken()
 
 	// Without a login: HTML goes to the login page, tools get 401, and a
 	// host's token is refused.

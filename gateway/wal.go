@@ -158,7 +158,7 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 		if body.err != nil {
 			return body.failure(body.err)
 		}
-		return &apiError{Code: protocol.CodeUnavailable, Message: fmt.Sprintf("storing the object failed (ack policy of group %s not met); nothing was acknowledged, retry later", g.Name()), Err: err}
+		return storeFailure(g.Name(), err, "retry later")
 	}
 	obj := index.WALObject{
 		Name: name, Key: key, Backend: w.Held[0], Backends: w.Held, Size: w.Info.Size,
@@ -357,8 +357,17 @@ func (b *ingestReader) failure(err error) error {
 	case errors.Is(err, errHashMismatch):
 		return apiErr(protocol.CodeHashMismatch, "the body's SHA-256 differs from %s: it was damaged in transit; nothing was stored", protocol.HeaderContentSHA256)
 	case errors.As(err, &ne) && ne.Timeout():
-		return apiErr(protocol.CodeTimeout, "the body stalled for %s after %d of %d bytes; nothing was stored", b.idle, b.n, b.declared)
+		return apiErr(protocol.CodeTimeout, "the body stalled for %s after %s; nothing was stored", b.idle, b.progress())
 	default:
-		return &apiError{Code: protocol.CodeLengthMismatch, Message: fmt.Sprintf("the body ended after %d of %d declared bytes; nothing was stored", b.n, b.declared), Err: err}
+		return &apiError{Code: protocol.CodeLengthMismatch, Message: fmt.Sprintf("the body ended after %s; nothing was stored", b.progress()), Err: err}
 	}
+}
+
+// progress says how much of the body arrived: "N of M declared bytes",
+// or "N bytes (length not declared)" for a body sent without a length.
+func (b *ingestReader) progress() string {
+	if b.declared < 0 {
+		return fmt.Sprintf("%d bytes (length not declared)", b.n)
+	}
+	return fmt.Sprintf("%d of %d declared bytes", b.n, b.declared)
 }

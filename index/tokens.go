@@ -2,6 +2,7 @@ package index
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -42,12 +43,51 @@ func ParseScopes(s string) ([]Scope, error) {
 
 // Token is a token's catalog record. The token itself is never stored,
 // only its SHA-256.
+//
+// A token acts on its Cluster only, whatever its scopes. A fleet-wide
+// admin token (AllClusters, admin scope only) acts on every cluster and is
+// the only kind that opens the fleet-wide dashboard pages. Records written
+// before AllClusters, Expires, Successor and RotatedFrom existed load with
+// their zero values: bound to their cluster, never expiring.
 type Token struct {
 	ID      string    `json:"id"`
 	Cluster string    `json:"cluster"`
 	Scopes  []Scope   `json:"scopes"`
 	Created time.Time `json:"created"`
 	Comment string    `json:"comment,omitempty"`
+	// AllClusters makes an admin token fleet-wide (Cluster is then "").
+	AllClusters bool `json:"all_clusters,omitempty"`
+	// Expires is when the token stops working; zero: never.
+	Expires time.Time `json:"expires,omitzero"`
+	// Successor is the ID of the token that replaced this one by
+	// rotation; RotatedFrom the ID of the one it replaced.
+	Successor   string `json:"successor,omitempty"`
+	RotatedFrom string `json:"rotated_from,omitempty"`
+}
+
+// ErrTokenExpired is returned by Token.Valid for a token past its expiry.
+var ErrTokenExpired = errors.New("expired")
+
+// Valid reports whether the token may be used at now: an error wrapping
+// ErrTokenExpired once its expiry has passed.
+func (t Token) Valid(now time.Time) error {
+	if !t.Expires.IsZero() && !now.Before(t.Expires) {
+		return fmt.Errorf("token %s %w at %s", t.ID, ErrTokenExpired, t.Expires.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// Covers reports whether the token may act on cluster.
+func (t Token) Covers(cluster string) bool {
+	return t.AllClusters || t.Cluster == cluster
+}
+
+// Target names what the token acts on: its cluster, or "all clusters".
+func (t Token) Target() string {
+	if t.AllClusters {
+		return "all clusters"
+	}
+	return t.Cluster
 }
 
 // Has reports whether the token carries scope s.
@@ -68,11 +108,53 @@ func (c *Catalog) AddToken(hash [32]byte, t Token) error {
 		if b.Get([]byte(key)) != nil {
 			return fmt.Errorf("token %s already exists", t.ID)
 		}
+		if t.AllClusters {
+			if t.Cluster != "" {
+				return fmt.Errorf("token %s: a fleet-wide token names no cluster (got %q)", t.ID, t.Cluster)
+			}
+			return putJSON(b, key, t)
+		}
 		if _, err := ensureCluster(tx, t.Cluster); err != nil {
 			return err
 		}
 		return putJSON(b, key, t)
 	})
+}
+
+// RotateToken stores next (under nextHash) as the successor of the token
+// whose ID is id, in one transaction: next gets the old token's cluster,
+// scopes and comment, and the old token stays valid until oldUntil (or
+// its own earlier expiry). It returns the old token's updated record and
+// the new one's. A token already replaced cannot be rotated again: rotate
+// its successor.
+func (c *Catalog) RotateToken(id string, nextHash [32]byte, next Token, oldUntil time.Time) (Token, Token, error) {
+	var old Token
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTokens)
+		oldKey, t, err := tokenByID(b, id)
+		if err != nil {
+			return err
+		}
+		old = t
+		if old.Successor != "" {
+			return fmt.Errorf("token %s was already rotated to %s: rotate that one", id, old.Successor)
+		}
+		key := hex.EncodeToString(nextHash[:])
+		if b.Get([]byte(key)) != nil {
+			return fmt.Errorf("token %s already exists", next.ID)
+		}
+		next.Cluster, next.AllClusters, next.Scopes, next.Comment = old.Cluster, old.AllClusters, old.Scopes, old.Comment
+		next.RotatedFrom = old.ID
+		old.Successor = next.ID
+		if old.Expires.IsZero() || oldUntil.Before(old.Expires) {
+			old.Expires = oldUntil
+		}
+		if err := putJSON(b, string(oldKey), old); err != nil {
+			return err
+		}
+		return putJSON(b, key, next)
+	})
+	return old, next, err
 }
 
 // LookupToken finds the record of the token with this hash.
@@ -114,16 +196,26 @@ func (c *Catalog) ListTokens() ([]Token, error) {
 func (c *Catalog) RevokeToken(id string) error {
 	return c.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketTokens)
-		cur := b.Cursor()
-		for k, v := cur.First(); k != nil; k, v = cur.Next() {
-			var t Token
-			if err := jsonUnmarshal(v, &t); err != nil {
-				return err
-			}
-			if t.ID == id {
-				return b.Delete(k)
-			}
+		key, _, err := tokenByID(b, id)
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("token %s: %w", id, ErrNotFound)
+		return b.Delete(key)
 	})
+}
+
+// tokenByID finds the record whose ID is id in the tokens bucket and
+// returns its key (copied out of bbolt) and the record.
+func tokenByID(b *bolt.Bucket, id string) ([]byte, Token, error) {
+	cur := b.Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		var t Token
+		if err := jsonUnmarshal(v, &t); err != nil {
+			return nil, Token{}, err
+		}
+		if t.ID == id {
+			return append([]byte(nil), k...), t, nil
+		}
+	}
+	return nil, Token{}, fmt.Errorf("token %s: %w", id, ErrNotFound)
 }

@@ -197,7 +197,7 @@ func (c *Catalog) Check() error {
 	err := c.db.View(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketTokens).ForEach(func(k, v []byte) error {
 			var t Token
-			if err := json.Unmarshal(v, &t); err != nil || t.ID == "" || t.Cluster == "" || len(t.Scopes) == 0 {
+			if err := json.Unmarshal(v, &t); err != nil || t.ID == "" || (t.Cluster == "") != t.AllClusters || len(t.Scopes) == 0 {
 				problems = append(problems, fmt.Sprintf("token record %.12s: damaged", k))
 			}
 			return nil

@@ -53,11 +53,11 @@ func (b *bench) measureFleet(ctx context.Context, cl *cleanups) error {
 	if err != nil {
 		return err
 	}
-	admin, err := protocol.NewToken("ops")
+	admin, err := protocol.NewFleetToken()
 	if err != nil {
 		return err
 	}
-	if err := cat.AddToken(protocol.TokenHash(admin), index.Token{ID: protocol.TokenID(admin), Cluster: "ops", Scopes: []index.Scope{index.ScopeAdmin}, Created: time.Now()}); err != nil {
+	if err := cat.AddToken(protocol.TokenHash(admin), index.Token{ID: protocol.TokenID(admin), AllClusters: true, Scopes: []index.Scope{index.ScopeAdmin}, Created: time.Now()}); err != nil {
 		return err
 	}
 	now := time.Now().UTC()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -31,7 +32,7 @@ Exit codes: 0 every required capability works; 1 one does not (the
 gateway cannot use the backend as configured); 2 usage or configuration
 error.`
 
-func runBackend(args []string, stdout, stderr io.Writer) error {
+func runBackend(args []string, stdout, stderr io.Writer) (retErr error) {
 	if len(args) == 0 || args[0] != "check" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			fmt.Fprintln(stdout, backendHelp)
@@ -91,6 +92,9 @@ func runBackend(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		sort.Strings(classes)
+	}
+	if fi, err := os.Stat(cfg.Data); err == nil && fi.IsDir() {
+		defer func() { auditLocal(cfg.Data, *configPath, "backend.check", name, retErr, stderr) }()
 	}
 	b, err := all.Open(context.Background(), *bc)
 	if err != nil {

@@ -45,7 +45,7 @@ while a gateway holds the catalog. Nothing changes if the rebuild fails.
 Exit codes: 0 rebuilt; 1 failed (gateway running, store unreadable: the
 message says what); 2 usage or configuration error.`
 
-func runIndex(args []string, stdout, stderr io.Writer) error {
+func runIndex(args []string, stdout, stderr io.Writer) (retErr error) {
 	if len(args) == 0 || args[0] != "rebuild" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			fmt.Fprintln(stdout, indexHelp)
@@ -99,6 +99,12 @@ func runIndex(args []string, stdout, stderr io.Writer) error {
 	if _, err := admin.Dial(cfg.Data); err == nil {
 		return fmt.Errorf("a gateway is running on %s (its admin socket %s answers): stop the gateway first", cfg.Data, admin.SocketPath(cfg.Data))
 	}
+	defer func() {
+		var exit *exitError
+		if !errors.As(retErr, &exit) {
+			auditLocal(cfg.Data, *configPath, "index.rebuild", "from "+*from, retErr, stderr)
+		}
+	}()
 	be, err := all.Open(context.Background(), cfg.Backends[found])
 	if err != nil {
 		return err

@@ -102,6 +102,13 @@ func runLifecycle(args []string, stdout, stderr io.Writer) error {
 			log = slog.New(slog.NewTextHandler(stderr, nil)) // every deletion
 		}
 		res, runErr = lifecycleOffline(context.Background(), cfg, opts, log)
+		if opts.Apply {
+			target := opts.Cluster
+			if target == "" {
+				target = "all clusters"
+			}
+			auditLocal(dir, *configPath, "lifecycle.apply", target, runErr, stderr)
+		}
 		if runErr != nil && res.Time.IsZero() {
 			return runErr
 		}

@@ -16,9 +16,14 @@ Usage:
   walgate serve --config FILE                          run the gateway from a YAML config
   walgate token add --data DIR --cluster NAME --scope push,fetch
                                                        print a new token for a database host
-  walgate token list --data DIR                        list tokens (IDs, clusters, scopes)
+  walgate token add --data DIR --all-clusters --scope admin [--expires 90d]
+                                                       a fleet-wide admin token (dashboard, every cluster)
+  walgate token list --data DIR                        list tokens (IDs, clusters, scopes, expiry, successor)
   walgate token revoke --data DIR ID                   revoke a token by its ID
-  walgate status --data DIR [--json] [--backends]      per cluster: WAL, backups, last drill; per backend: replication
+  walgate token rotate --data DIR ID [--grace 24h]     print a successor; the old token works until the grace ends
+  walgate status --data DIR [--json] [--backends|--tokens]
+                                                       per cluster: WAL, backups, last drill; per backend: replication;
+                                                       tokens expiring within 14 days
   walgate lifecycle plan [--cluster NAME] [--json] (--config FILE | --data DIR)
                                                        what tiering and retention would move and delete (dry run)
   walgate lifecycle apply --confirm [--cluster NAME]   carry the lifecycle plan out

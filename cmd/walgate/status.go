@@ -27,6 +27,9 @@ chain length, the stored bytes, the recoverable window and the last restore
 drill; below the table, the reason for every cluster that is not ok and what
 to do. Then one line per backend: its groups, the objects and bytes waiting
 for replication to it, the age of the oldest, and its last error.
+Below both, the tokens that expire within 14 days and have no successor
+yet, with the command that rotates them; with --tokens (and --json) only
+those tokens.
 Asks the running gateway (through its admin socket), or reads the catalog
 when the gateway is stopped (pass --config so the backends and groups are
 known).`
@@ -37,6 +40,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	configPath := fs.String("config", "", "YAML config (for its data directory and health thresholds)")
 	asJSON := fs.Bool("json", false, "print JSON (the clusters; with --backends, the backends)")
 	onlyBackends := fs.Bool("backends", false, "show only the backends: replication pending per backend, oldest pending, last error")
+	onlyTokens := fs.Bool("tokens", false, "show only the tokens that expire within 14 days and have no successor")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -53,8 +57,12 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	var st []gateway.ClusterStatus
 	var bs []stores.BackendStatus
+	var tokens []index.Token
 	err = withCatalog(dir, func(a *admin.Client) error {
 		if st, err = a.Status(); err != nil {
+			return err
+		}
+		if tokens, err = a.ListTokens(); err != nil {
 			return err
 		}
 		bs, err = a.Backends()
@@ -63,11 +71,27 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		if st, err = fleet.Status(cat, cfg); err != nil {
 			return err
 		}
+		if tokens, err = cat.ListTokens(); err != nil {
+			return err
+		}
 		bs, err = stores.BackendsStatus(cat, cfg, nil)
 		return err
 	})
 	if err != nil {
 		return err
+	}
+	expiring := admin.ExpiringTokens(tokens, time.Now(), admin.ExpiryWarning)
+	if *onlyTokens {
+		if *asJSON {
+			if expiring == nil {
+				expiring = []index.Token{}
+			}
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(expiring)
+		}
+		printExpiring(stdout, expiring)
+		return nil
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -88,7 +112,27 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout)
 	}
 	printBackends(stdout, bs)
+	if len(expiring) > 0 && !*onlyBackends {
+		fmt.Fprintln(stdout)
+		printExpiring(stdout, expiring)
+	}
 	return nil
+}
+
+// printExpiring lists the tokens close to expiry and how to rotate them.
+func printExpiring(w io.Writer, list []index.Token) {
+	if len(list) == 0 {
+		fmt.Fprintln(w, "no token expires within 14 days")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "EXPIRING TOKEN\tCLUSTER\tSCOPES\tEXPIRES\tIN\tCOMMENT")
+	for _, t := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, listCluster(t), joinScopes(t.Scopes), t.Expires.UTC().Format(time.RFC3339),
+			time.Until(t.Expires).Round(time.Minute), t.Comment)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "rotate each before it expires: walgate token rotate ID (the old one keeps working for a day)")
 }
 
 // printBackends prints each backend's replication state.

@@ -5,39 +5,83 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/walgate/walgate/gateway/admin"
+	"github.com/walgate/walgate/gateway/audit"
 	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/index"
 )
 
-const tokenHelp = `walgate token add|list|revoke: manage the tokens database hosts present.
+const tokenHelp = `walgate token add|list|revoke|rotate: manage the tokens database hosts and
+the storage team present.
 
-  walgate token add --data DIR --cluster NAME --scope push,fetch [--comment TEXT]
+  walgate token add --data DIR --cluster NAME --scope push,fetch [--expires 90d] [--comment TEXT]
       Prints a new token once; the gateway stores only its SHA-256. A token is
-      bound to one cluster. Scopes: push (archive), fetch (restore), admin.
+      bound to one cluster and acts on it only, whatever its scopes. Scopes:
+      push (archive), fetch (restore), admin (delete, that cluster's
+      dashboard page).
+  walgate token add --data DIR --all-clusters --scope admin [--expires 90d]
+      A fleet-wide admin token: every cluster's pages, the fleet page and
+      the audit log. It cannot push or fetch.
   walgate token list --data DIR
+      Every token with its expiry and, once rotated, its successor.
   walgate token revoke --data DIR ID
+      The token stops working at once.
+  walgate token rotate --data DIR ID [--grace 24h] [--expires 90d]
+      Prints a successor (same cluster, scopes and comment) once; the old
+      token keeps working for the grace period (default 24h), then expires.
+      The successor lives as long as the old token did, unless --expires.
 
+Durations: Go durations (36h, 90m) or whole days and weeks (30d, 12w).
+An expired token is refused with 401 "token ID expired at TIME".
 With a gateway running on DIR the verbs go through its admin socket
-(DIR/admin.sock); otherwise they open the catalog directly.`
+(DIR/admin.sock); otherwise they open the catalog directly. Either way each
+act is appended to DIR/audit.log.`
 
 func runToken(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, tokenHelp)
-		return usageErr("token needs a sub-verb: add, list or revoke")
+		return usageErr("token needs a sub-verb: add, list, revoke or rotate")
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("walgate token "+sub, tokenHelp, stderr)
 	data := fs.String("data", "", "the gateway's data directory")
 	configPath := fs.String("config", "", "YAML config (for its data directory)")
 	cluster := fs.String("cluster", "", "cluster the token is bound to (add)")
+	allClusters := fs.Bool("all-clusters", false, "a fleet-wide admin token instead of one bound to a cluster (add; needs --scope admin)")
 	scope := fs.String("scope", "push,fetch", "comma-separated scopes: push, fetch, admin (add)")
 	comment := fs.String("comment", "", "free text kept with the token, e.g. the host name (add)")
+	expires := fs.String("expires", "", "the token stops working after this long: 30d, 12w, 36h (add, rotate; default: never, or on rotate the old token's lifetime)")
+	grace := fs.String("grace", "", "how long the rotated token keeps working (rotate; default 24h)")
+	// The ID of revoke and rotate may come before the flags.
+	var id string
+	idGiven := false
+	if (sub == "revoke" || sub == "rotate") && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, idGiven, args = args[0], true, args[1:]
+	}
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if sub == "revoke" || sub == "rotate" {
+		switch {
+		case !idGiven && fs.NArg() == 1:
+			id = fs.Arg(0)
+		case idGiven && fs.NArg() == 0:
+		default:
+			return usageErr("token %s needs exactly one token ID (see 'walgate token list')", sub)
+		}
+		if strings.TrimSpace(id) == "" {
+			return usageErr("token %s needs a token ID, not an empty string (see 'walgate token list')", sub)
+		}
+	} else if fs.NArg() > 0 {
+		return usageErr("unexpected arguments %q", fs.Args())
+	}
+	lifetime, err := parseLifetime("--expires", *expires)
+	if err != nil {
 		return err
 	}
 	dir, err := dataDir(*data, *configPath)
@@ -46,28 +90,39 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	}
 	switch sub {
 	case "add":
-		if *cluster == "" {
-			return usageErr("token add needs --cluster NAME")
+		if *cluster == "" && !*allClusters {
+			return usageErr("token add needs --cluster NAME (or --all-clusters for a fleet-wide admin token)")
+		}
+		if *cluster != "" && *allClusters {
+			return usageErr("token add takes --cluster NAME or --all-clusters, not both")
 		}
 		scopes, err := index.ParseScopes(*scope)
 		if err != nil {
 			return usageErr("%v", err)
 		}
+		if *allClusters && (len(scopes) != 1 || scopes[0] != index.ScopeAdmin) {
+			return usageErr("--all-clusters makes a fleet-wide admin token: pass --scope admin (database hosts get tokens bound to their cluster)")
+		}
+		spec := admin.TokenSpec{Cluster: *cluster, AllClusters: *allClusters, Scopes: scopes, Comment: *comment, Lifetime: lifetime}
 		var secret string
 		var rec index.Token
 		err = withCatalog(dir, func(a *admin.Client) error {
-			secret, rec, err = a.AddToken(*cluster, scopes, *comment)
+			secret, rec, err = a.IssueToken(spec)
 			return err
 		}, func(cat *index.Catalog) error {
-			secret, rec, err = admin.CreateToken(cat, *cluster, scopes, *comment)
-			return err
+			secret, rec, err = admin.IssueToken(cat, spec, time.Now())
+			target := spec.Cluster
+			if err == nil {
+				target = rec.ID + " " + rec.Target()
+			}
+			return auditLocal(dir, *configPath, "token.add", target, err, stderr)
 		})
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, secret)
-		fmt.Fprintf(stderr, "token %s for cluster %s, scopes %s: shown once, store it now (WALGATE_TOKEN on the host)\n",
-			rec.ID, rec.Cluster, joinScopes(rec.Scopes))
+		fmt.Fprintf(stderr, "token %s for %s, scopes %s, %s: shown once, store it now (WALGATE_TOKEN on the host)\n",
+			rec.ID, describeTarget(rec), joinScopes(rec.Scopes), describeExpiry(rec))
 		return nil
 	case "list":
 		var list []index.Token
@@ -81,29 +136,140 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		now := time.Now()
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tCLUSTER\tSCOPES\tCREATED\tCOMMENT")
+		fmt.Fprintln(tw, "ID\tCLUSTER\tSCOPES\tCREATED\tEXPIRES\tSUCCESSOR\tCOMMENT")
 		for _, t := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Cluster, joinScopes(t.Scopes), t.Created.Format(time.RFC3339), t.Comment)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, listCluster(t), joinScopes(t.Scopes), t.Created.Format(time.RFC3339),
+				listExpiry(t, now), dash(t.Successor), t.Comment)
 		}
 		return tw.Flush()
 	case "revoke":
-		if fs.NArg() != 1 {
-			return usageErr("token revoke needs exactly one token ID (see 'walgate token list')")
-		}
-		id := fs.Arg(0)
 		err := withCatalog(dir, func(a *admin.Client) error {
 			return a.RevokeToken(id)
 		}, func(cat *index.Catalog) error {
-			return cat.RevokeToken(id)
+			return auditLocal(dir, *configPath, "token.revoke", id, cat.RevokeToken(id), stderr)
 		})
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "token %s revoked\n", id)
 		return nil
+	case "rotate":
+		g, err := parseLifetime("--grace", *grace)
+		if err != nil {
+			return err
+		}
+		req := admin.RotateRequest{Lifetime: lifetime, Grace: g}
+		var secret string
+		var old, next index.Token
+		err = withCatalog(dir, func(a *admin.Client) error {
+			secret, old, next, err = a.RotateToken(id, req)
+			return err
+		}, func(cat *index.Catalog) error {
+			secret, old, next, err = admin.RotateToken(cat, id, req, time.Now())
+			target := id
+			if err == nil {
+				target = id + " -> " + next.ID
+			}
+			return auditLocal(dir, *configPath, "token.rotate", target, err, stderr)
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, secret)
+		fmt.Fprintf(stderr, "token %s replaces %s for %s, scopes %s, %s: shown once, store it now; %s keeps working until %s\n",
+			next.ID, old.ID, describeTarget(next), joinScopes(next.Scopes), describeExpiry(next), old.ID, old.Expires.UTC().Format(time.RFC3339))
+		return nil
 	}
-	return usageErr("unknown token sub-verb %q: use add, list or revoke", sub)
+	return usageErr("unknown token sub-verb %q: use add, list, revoke or rotate", sub)
+}
+
+// parseLifetime reads a duration flag: a Go duration (36h, 90m) or whole
+// days or weeks (30d, 12w). Empty is zero.
+func parseLifetime(flagName, v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	var d time.Duration
+	var err error
+	if n, unit := v[:len(v)-1], v[len(v)-1]; unit == 'd' || unit == 'w' {
+		days, perr := strconv.ParseUint(n, 10, 32)
+		if perr != nil || days > 100*366 {
+			err = fmt.Errorf("not a whole number of days or weeks")
+		}
+		d = time.Duration(days) * 24 * time.Hour
+		if unit == 'w' {
+			d *= 7
+		}
+	} else {
+		d, err = time.ParseDuration(v)
+	}
+	if err == nil && d <= 0 {
+		err = fmt.Errorf("must be more than zero")
+	}
+	if err != nil {
+		return 0, usageErr("%s %q: %v; give a duration such as 30d, 12w or 36h", flagName, v, err)
+	}
+	return d, nil
+}
+
+// auditLocal appends an act done offline (no gateway running) to the
+// data directory's audit log and returns the act's own error. A failure
+// to record is reported on stderr; the act stands.
+func auditLocal(dir, configPath, action, target string, actErr error, stderr io.Writer) error {
+	opts := audit.Options{}
+	if configPath != "" {
+		if cfg, err := config.Load(configPath); err == nil {
+			opts = audit.Options{MaxBytes: cfg.Audit.MaxBytes, Keep: cfg.Audit.Keep}
+		}
+	}
+	l, err := audit.Open(dir, opts)
+	if err == nil {
+		err = l.Record(audit.Entry{Client: "local", Action: action, Target: target, Result: audit.Result(actErr)})
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "warning: %s was not written to the audit log: %v\n", action, err)
+	}
+	return actErr
+}
+
+func describeTarget(t index.Token) string {
+	if t.AllClusters {
+		return "all clusters"
+	}
+	return "cluster " + t.Cluster
+}
+
+func describeExpiry(t index.Token) string {
+	if t.Expires.IsZero() {
+		return "no expiry"
+	}
+	return "expires " + t.Expires.UTC().Format(time.RFC3339)
+}
+
+func listCluster(t index.Token) string {
+	if t.AllClusters {
+		return "(all)"
+	}
+	return t.Cluster
+}
+
+func listExpiry(t index.Token, now time.Time) string {
+	switch {
+	case t.Expires.IsZero():
+		return "never"
+	case t.Valid(now) != nil:
+		return t.Expires.UTC().Format(time.RFC3339) + " (expired)"
+	}
+	return t.Expires.UTC().Format(time.RFC3339)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // dataDir finds the data directory from --data or the config's data key.

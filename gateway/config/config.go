@@ -55,6 +55,16 @@ type Config struct {
 	// Lifecycle schedules tiering and retention (each group's lifecycle:
 	// says what they do).
 	Lifecycle LifecycleConfig `yaml:"lifecycle"`
+	// Audit sizes the audit log (DATA/audit.log).
+	Audit AuditConfig `yaml:"audit"`
+}
+
+// AuditConfig sizes the audit log of administrative acts.
+type AuditConfig struct {
+	// MaxBytes is the size past which audit.log is rotated (default 10 MiB).
+	MaxBytes int64 `yaml:"max_bytes"`
+	// Keep is how many rotated files are kept (default 5).
+	Keep int `yaml:"keep"`
 }
 
 // LifecycleConfig schedules the lifecycle runs of the daemon. The policies
@@ -264,6 +274,12 @@ func (c *Config) Defaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
+	if c.Audit.MaxBytes == 0 {
+		c.Audit.MaxBytes = 10 << 20
+	}
+	if c.Audit.Keep == 0 {
+		c.Audit.Keep = 5
+	}
 }
 
 // Validate checks the configuration as a whole and says what to change.
@@ -280,6 +296,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateBackground()...)
 	errs = append(errs, c.validateMetrics()...)
 	errs = append(errs, c.validateLog()...)
+	if c.Audit.MaxBytes < 4096 || c.Audit.Keep < 1 {
+		errs = append(errs, fmt.Errorf("audit: max_bytes must be at least 4096 (got %d) and keep at least 1 (got %d)", c.Audit.MaxBytes, c.Audit.Keep))
+	}
 	return errors.Join(errs...)
 }
 

@@ -94,6 +94,21 @@ func (g *Gateway) Token(cluster string, scopes ...string) string {
 	return tok
 }
 
+// FleetToken creates a fleet-wide admin token (every cluster's pages,
+// the fleet page, the audit log).
+func (g *Gateway) FleetToken() string {
+	g.t.Helper()
+	a, err := admin.Dial(g.Data)
+	if err != nil {
+		g.t.Fatalf("admin socket: %v", err)
+	}
+	tok, _, err := a.IssueToken(admin.TokenSpec{AllClusters: true, Scopes: []index.Scope{index.ScopeAdmin}, Comment: "test"})
+	if err != nil {
+		g.t.Fatalf("token add --all-clusters: %v", err)
+	}
+	return tok
+}
+
 // ListFiles lists every file (not directory) under dir, temp files
 // included, relative to dir and in lexical order; a missing dir is empty.
 // Tests use it to check what a store holds, e.g. ListFiles(t,

@@ -174,11 +174,23 @@ func ValidateWALName(name string) (pgname.WALFile, error) {
 // token's hash to the cluster.
 const tokenPrefix = "wgt1."
 
+// FleetTokenCluster stands in a fleet-wide admin token where a cluster
+// token names its cluster. It is no valid cluster name, so walgate-client
+// (which acts for one cluster) refuses such a token.
+const FleetTokenCluster = "_all"
+
 // NewToken makes a fresh secret token bound to cluster.
 func NewToken(cluster string) (string, error) {
 	if err := ValidateCluster(cluster); err != nil {
 		return "", err
 	}
+	return newToken(cluster)
+}
+
+// NewFleetToken makes a fresh secret for a fleet-wide admin token.
+func NewFleetToken() (string, error) { return newToken(FleetTokenCluster) }
+
+func newToken(cluster string) (string, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err

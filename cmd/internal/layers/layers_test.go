@@ -44,7 +44,9 @@ var allowed = []struct {
 	// lifecycle executor.
 	{"gateway/stores", []string{"backends", "backends/all", "gateway/config", "index", "index/layout", "index/pgname", "lifecycle"}, true},
 	{"gateway/fleet", []string{"gateway/config", "gateway/health", "gateway/protocol", "index", "index/pgname"}, true},
-	{"gateway/admin", []string{"gateway/fleet", "gateway/protocol", "gateway/stores", "index", "lifecycle/apply"}, true},
+	// The audit log: a file in the data directory, nothing of ours.
+	{"gateway/audit", nil, true},
+	{"gateway/admin", []string{"gateway/audit", "gateway/fleet", "gateway/protocol", "gateway/stores", "index", "lifecycle/apply"}, true},
 	{"gateway/certs", nil, true},
 	// Rebuild decodes through the shared codec leaf; it never writes to a
 	// store through the stores layer.
@@ -53,7 +55,7 @@ var allowed = []struct {
 	// The root gateway: HTTP, auth, handlers, dashboard, metrics. It opens
 	// no store by type (backends/all), decodes nothing (client/codec) and
 	// neither rebuilds a catalog nor makes certificates.
-	{"gateway", []string{"gateway/protocol", "gateway/config", "gateway/stores", "gateway/fleet", "gateway/admin",
+	{"gateway", []string{"gateway/protocol", "gateway/config", "gateway/stores", "gateway/fleet", "gateway/admin", "gateway/audit",
 		"gateway/health", "index", "index/layout", "index/pgname", "backends", "lifecycle", "lifecycle/apply"}, true},
 	{"cmd/walgate-client", []string{"client", "client/codec", "client/basebackup", "gateway/protocol", "index/pgname"}, true},
 	{"cmd", nil, false}, // binaries and dev tools wire everything
