@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -87,6 +88,31 @@ func (st *store) LastError() (string, time.Time) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return st.lastErr, st.lastErrAt
+}
+
+// Unready lists, one reason each, the groups whose acknowledgement policy
+// the backends cannot meet now, judged from the health the gateway keeps
+// (a backend whose write failed less than unhealthyFor ago counts as
+// failing; it counts as healthy again after that, or at once when a write
+// to it succeeds). It does no I/O.
+func (s *Set) Unready() []string {
+	var out []string
+	for _, g := range s.groups {
+		var bad []string
+		healthy := 0
+		for i, st := range g.stores {
+			if st.healthy() {
+				healthy++
+			} else if !g.strict || i < g.ack {
+				_, at := st.LastError()
+				bad = append(bad, fmt.Sprintf("%s (write failed %s ago)", st.name, time.Since(at).Round(time.Second)))
+			}
+		}
+		if (g.strict && len(bad) > 0) || healthy < g.ack {
+			out = append(out, fmt.Sprintf("group %s needs %d writable backend(s); failing: %s", g.name, g.ack, strings.Join(bad, ", ")))
+		}
+	}
+	return out
 }
 
 // Group is a configured cluster group: its backends (first = primary) and
