@@ -17,7 +17,6 @@ type Proxy struct {
 
 	down     atomic.Bool
 	cutAfter atomic.Int64 // bytes upstream per connection before it is cut; 0: never
-	cutDown  atomic.Int64 // bytes downstream per connection before it is cut; 0: never
 	delay    atomic.Int64 // per chunk, nanoseconds
 
 	mu    sync.Mutex
@@ -52,11 +51,6 @@ func (p *Proxy) SetDown(down bool) {
 // CutAfter makes every connection opened from now on close after n bytes
 // went upstream (0: never).
 func (p *Proxy) CutAfter(n int64) { p.cutAfter.Store(n) }
-
-// CutDownstreamAfter makes every connection opened from now on close
-// after n bytes came back from the server (0: never): a server dying
-// mid-download.
-func (p *Proxy) CutDownstreamAfter(n int64) { p.cutDown.Store(n) }
 
 // SetDelay delays every chunk forwarded in either direction.
 func (p *Proxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
@@ -118,8 +112,7 @@ func (p *Proxy) handle(c net.Conn) {
 	cut := p.cutAfter.Load()
 	done := make(chan struct{}, 2)
 	go func() { p.pipe(up, c, cut); done <- struct{}{} }()
-	down := p.cutDown.Load()
-	go func() { p.pipe(c, up, down); done <- struct{}{} }()
+	go func() { p.pipe(c, up, 0); done <- struct{}{} }()
 	<-done // either side ending ends both
 }
 
