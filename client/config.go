@@ -192,10 +192,14 @@ func parseGatewayURLs(raw string, allowInsecure bool) ([]*url.URL, error) {
 		}
 		u, err := url.Parse(e)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, cfgErr("%s %q is not an http(s) URL", where, e)
+			shown := e
+			if err == nil {
+				shown = u.Redacted() // never a password in a message
+			}
+			return nil, cfgErr("%s %q is not an http(s) URL", where, shown)
 		}
 		if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-			return nil, cfgErr("%s %q must not carry credentials, a query or a fragment; pass the token in WALGATE_TOKEN", where, e)
+			return nil, cfgErr("%s must not carry credentials, a query or a fragment; pass the token in WALGATE_TOKEN", where)
 		}
 		u.Path = strings.TrimRight(u.Path, "/")
 		if u.Scheme == "http" && !allowInsecure && !protocol.IsLoopback(u.Host) {
