@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/gatewaytest"
 )
 
 // probe GETs path on the gateway without a token.
@@ -88,4 +89,19 @@ func TestReadyz(t *testing.T) {
 		t.Fatalf("push with two of three down and ack 2: %d", r.status)
 	}
 	wantReady(t, g.env, "count policy, two of three down", false, "needs 2")
+}
+
+// TestReadyzCatalog: a catalog that does not answer makes /readyz 503
+// with the catalog named, and a push is not acknowledged.
+func TestReadyzCatalog(t *testing.T) {
+	t.Parallel()
+	e := start(t, gatewaytest.Options{Log: testLog()})
+	wantReady(t, e, "fresh gateway", true)
+	if err := e.g.Server.Catalog().Close(); err != nil {
+		t.Fatal(err)
+	}
+	wantReady(t, e, "catalog closed", false, "catalog: ")
+	if r := e.put(t, seg1, e.pushFetch, []byte("x")); r.status < 500 {
+		t.Fatalf("push with the catalog closed: HTTP %d, want 5xx", r.status)
+	}
 }
