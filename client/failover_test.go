@@ -2,9 +2,11 @@ package client_test
 
 import (
 	"context"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/walgate/walgate/backends"
 	"github.com/walgate/walgate/backends/backendtest"
@@ -101,4 +103,43 @@ func TestURLListConfig(t *testing.T) {
 	if len(cfg.URLs) != 2 || cfg.URL != cfg.URLs[0] || cfg.URLs[0].String() != "https://a.example:7480" || cfg.URLs[1].String() != "https://b.example:7480" {
 		t.Fatalf("URLs = %v, URL = %v", cfg.URLs, cfg.URL)
 	}
+}
+
+// TestFailoverTimeout: a gateway that accepts connections and never
+// answers is left after WALGATE_TIMEOUT for the next one.
+func TestFailoverTimeout(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, conn) // read nothing, answer nothing
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	b := gatewaytest.Start(t, gatewaytest.Options{})
+	c := newClient(t, "http://"+ln.Addr().String()+","+b.URL, b.Token(cluster, "push", "fetch"), map[string]string{"WALGATE_TIMEOUT": "1s"})
+	began := time.Now()
+	if _, err := c.PushWAL(context.Background(), writeFile(t, t.TempDir(), seg1, []byte("x"))); err != nil {
+		t.Fatalf("push with a silent first gateway: %v", err)
+	}
+	if d := time.Since(began); d > 20*time.Second {
+		t.Fatalf("the push took %v", d)
+	}
+	assertStore(t, b, "main/wal_005/"+seg1+".zst")
 }
