@@ -68,7 +68,7 @@ func (u *BackupUpload) Upload(ctx context.Context, file, compression, encryption
 			protocol.HeaderEncryption:    encryption,
 			"Content-Type":               "application/octet-stream",
 		},
-		body: func() (io.Reader, int64, error) { return hr, -1, nil }})
+		body: func() (io.Reader, int64, error) { return hr, -1, nil }, streamed: true})
 	if err != nil {
 		return protocol.BackupFile{}, err
 	}

@@ -15,7 +15,8 @@ import (
 
 // Config is the client's configuration, read from the environment.
 type Config struct {
-	URL         *url.URL // gateway base URL
+	URL         *url.URL   // the first gateway of URLs
+	URLs        []*url.URL // every gateway of WALGATE_URL, in the order given
 	Token       string
 	Cluster     string
 	Compression codec.Compression
@@ -37,7 +38,7 @@ type EnvVar struct {
 
 // EnvVars lists every variable the client reads, in --help order.
 var EnvVars = []EnvVar{
-	{"WALGATE_URL", "", "", "gateway base URL, e.g. https://walgate.example:7480 (http:// only to a loopback address)"},
+	{"WALGATE_URL", "", "", "gateway base URL, e.g. https://walgate.example:7480 (http:// only to a loopback address); several gateways of one fleet as a comma-separated list, tried in turn"},
 	{"WALGATE_TOKEN", "", "", "token printed by 'walgate token add' (or WALGATE_TOKEN_FILE: a file holding it)"},
 	{"WALGATE_CLUSTER", "", "from the token", "cluster name; must match the token's"},
 	{"WALGATE_COMPRESSION", "WALG_COMPRESSION_METHOD", "zstd", "zstd, lz4, brotli or none"},
@@ -85,21 +86,15 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if raw == "" {
 		return c, cfgErr("WALGATE_URL is not set: set it to the gateway's URL, e.g. https://walgate.example:7480")
 	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return c, cfgErr("WALGATE_URL %q is not an http(s) URL", raw)
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return c, cfgErr("WALGATE_URL must not carry credentials, a query or a fragment; pass the token in WALGATE_TOKEN")
-	}
-	u.Path = strings.TrimRight(u.Path, "/")
-	c.URL = u
+	var err error
 	if c.AllowInsecureHTTP, err = envBool("WALGATE_ALLOW_INSECURE_HTTP", getenv("WALGATE_ALLOW_INSECURE_HTTP")); err != nil {
 		return c, err
 	}
-	if u.Scheme == "http" && !c.AllowInsecureHTTP && !protocol.IsLoopback(u.Host) {
-		return c, cfgErr("refusing plain http:// to %s, which is not a loopback address: the token would cross the network in clear text; use https:// (set WALGATE_CA_FILE for a private CA) or WALGATE_ALLOW_INSECURE_HTTP=true", u.Host)
+	urls, err := parseGatewayURLs(raw, c.AllowInsecureHTTP)
+	if err != nil {
+		return c, err
 	}
+	c.URLs, c.URL = urls, urls[0]
 
 	c.Token = getenv("WALGATE_TOKEN")
 	if c.Token == "" {
@@ -180,6 +175,56 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	c.TempDir = getenv("WALGATE_TMPDIR")
 	return c, nil
+}
+
+// parseGatewayURLs parses WALGATE_URL: one gateway URL or a
+// comma-separated list of them. Every entry must be valid; an error names
+// the one that is not.
+func parseGatewayURLs(raw string, allowInsecure bool) ([]*url.URL, error) {
+	entries := strings.Split(raw, ",")
+	urls := make([]*url.URL, 0, len(entries))
+	seen := map[string]bool{}
+	for i, e := range entries {
+		e = strings.TrimSpace(e)
+		where := "WALGATE_URL"
+		if len(entries) > 1 {
+			where = fmt.Sprintf("WALGATE_URL entry %d", i+1)
+		}
+		if e == "" {
+			return nil, cfgErr("%s is empty: list gateway URLs separated by single commas", where)
+		}
+		u, err := url.Parse(e)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			shown := e
+			if err == nil {
+				shown = u.Redacted() // never a password in a message
+			}
+			return nil, cfgErr("%s %q is not an http(s) URL", where, shown)
+		}
+		if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return nil, cfgErr("%s must not carry credentials, a query or a fragment; pass the token in WALGATE_TOKEN", where)
+		}
+		u.Path = strings.TrimRight(u.Path, "/")
+		if u.Scheme == "http" && !allowInsecure && !protocol.IsLoopback(u.Host) {
+			return nil, cfgErr("%s: refusing plain http:// to %s, which is not a loopback address: the token would cross the network in clear text; use https:// (set WALGATE_CA_FILE for a private CA) or WALGATE_ALLOW_INSECURE_HTTP=true", where, u.Host)
+		}
+		if seen[u.String()] {
+			return nil, cfgErr("%s %q is listed twice", where, e)
+		}
+		seen[u.String()] = true
+		urls = append(urls, u)
+	}
+	return urls, nil
+}
+
+// gatewayKey names the gateways of the configuration in the client's state
+// records: any gateway of one list serves the same archive.
+func (c Config) gatewayKey() string {
+	parts := make([]string, len(c.URLs))
+	for i, u := range c.URLs {
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ",")
 }
 
 // IsConfigError reports whether err is a configuration problem.

@@ -36,6 +36,8 @@ type Error struct {
 	Code    protocol.Code // wire code, "" when none
 	Message string        // the gateway's or our own explanation
 	Err     error         // underlying cause, if any
+	// network: no HTTP answer arrived (connection, timeout or TLS failure).
+	network bool
 }
 
 func (e *Error) Error() string {

@@ -123,7 +123,7 @@ func (c *Client) PushWALLookahead(ctx context.Context, path string, lookahead in
 		return c.PushWAL(ctx, path)
 	}
 	walDir := filepath.Dir(path)
-	ps := pushedState{dir: filepath.Join(walDir, StateDir, "pushed"), gateway: c.cfg.URL.String(), cluster: c.cfg.Cluster}
+	ps := pushedState{dir: filepath.Join(walDir, StateDir, "pushed"), gateway: c.cfg.gatewayKey(), cluster: c.cfg.Cluster}
 	ready := ps.clean(filepath.Join(walDir, "archive_status"))
 	cleanOldPrefetch(walDir)
 	if rec, ok := ps.matching(name, path); ok {

@@ -74,7 +74,7 @@ type prefetchState struct {
 }
 
 func (c *Client) prefetchState(walDir string) prefetchState {
-	return prefetchState{dir: PrefetchDir(walDir), gateway: c.cfg.URL.String(), cluster: c.cfg.Cluster}
+	return prefetchState{dir: PrefetchDir(walDir), gateway: c.cfg.gatewayKey(), cluster: c.cfg.Cluster}
 }
 
 // FetchWALPrefetched restores name to dest from the prefetch directory

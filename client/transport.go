@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -18,10 +19,17 @@ import (
 	"github.com/walgate/walgate/gateway/protocol"
 )
 
-// Client talks protocol v1 to one gateway for one cluster.
+// Client talks protocol v1 for one cluster to one gateway, or to the first
+// of a list of gateways of one fleet that answers.
 type Client struct {
 	cfg  Config
 	http *http.Client
+	// preferred is the index in cfg.URLs of the gateway tried first: the
+	// last one that answered.
+	preferred atomic.Int32
+	// statePath, when set, is the file that remembers the preferred
+	// gateway between runs (see UseGatewayState).
+	statePath string
 	// sleep waits between retries; tests shorten it.
 	sleep func(context.Context, time.Duration) error
 	// certRequested: a gateway asked for a client certificate and none
@@ -31,6 +39,13 @@ type Client struct {
 
 // New builds a client from cfg. It does no network I/O.
 func New(cfg Config) (*Client, error) {
+	if len(cfg.URLs) == 0 && cfg.URL != nil {
+		cfg.URLs = []*url.URL{cfg.URL}
+	}
+	if len(cfg.URLs) == 0 {
+		return nil, cfgErr("no gateway URL configured: set WALGATE_URL")
+	}
+	cfg.URL = cfg.URLs[0]
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
@@ -126,6 +141,9 @@ type request struct {
 	path   string
 	header map[string]string
 	body   func() (io.Reader, int64, error) // nil: no body
+	// streamed: body returns the same one-pass stream each time, so the
+	// request moves to another gateway only while none of it was read.
+	streamed bool
 }
 
 // do sends req, retrying transient failures, and returns a response with
@@ -150,7 +168,98 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 	return nil, lastErr
 }
 
+// once sends req to the preferred gateway and, while a gateway cannot be
+// reached, times out or answers 5xx, to the next ones of the list in turn,
+// each at most once. A definite answer (2xx, or a 4xx such as 404, 409,
+// 401/403) ends the round: another gateway of the fleet would give the
+// same one. A request whose body cannot be replayed moves on only while
+// none of the body was read. The gateway that answered becomes the
+// preferred one.
 func (c *Client) once(ctx context.Context, req request) (*http.Response, error) {
+	n := len(c.cfg.URLs)
+	first := int(c.preferred.Load())
+	var errs []error
+	for i := range n {
+		g := (first + i) % n
+		var read *countingReader
+		r := req
+		if req.streamed && req.body != nil {
+			r.body = func() (io.Reader, int64, error) {
+				body, size, err := req.body()
+				read = &countingReader{r: body}
+				return read, size, err
+			}
+		}
+		resp, err := c.onceAt(ctx, r, c.cfg.URLs[g])
+		if err == nil || !failsOver(err) {
+			// An answer, welcome or not: this gateway works.
+			c.prefer(g)
+		}
+		if err == nil {
+			return resp, nil
+		}
+		errs = append(errs, err)
+		if !failsOver(err) || ctx.Err() != nil || (read != nil && read.n > 0) {
+			if len(errs) == 1 {
+				return nil, err
+			}
+			break
+		}
+	}
+	if len(errs) == 1 {
+		return nil, errs[0]
+	}
+	return nil, joinGatewayErrors(req.op, errs)
+}
+
+// failsOver reports whether err leaves the request to the next gateway:
+// no HTTP answer arrived (connection refused or broken, timeout, TLS
+// failure) or the answer was a 5xx.
+func failsOver(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.network || e.Status >= 500)
+}
+
+// joinGatewayErrors makes one error of a round in which several gateways
+// failed. Its kind is that of the last error unless an earlier one is more
+// than unavailability (an untrusted certificate, say): that one says what
+// to fix.
+func joinGatewayErrors(op string, errs []error) error {
+	var parts []string
+	var worst *Error
+	for _, err := range errs {
+		parts = append(parts, err.Error())
+		var e *Error
+		if errors.As(err, &e) && (worst == nil || (worst.Kind == ErrUnavailable && e.Kind != ErrUnavailable)) {
+			worst = e
+		}
+	}
+	if worst == nil {
+		return errs[len(errs)-1]
+	}
+	return &Error{Kind: worst.Kind, Op: op, Status: worst.Status, Code: worst.Code, network: worst.network,
+		Message: fmt.Sprintf("no gateway of %d answered: %s", len(errs), strings.Join(parts, "; "))}
+}
+
+// prefer makes gateway g the first one tried, and remembers it in the
+// state file when one is in use and g changed.
+func (c *Client) prefer(g int) {
+	if c.preferred.Swap(int32(g)) != int32(g) && c.statePath != "" {
+		saveGatewayState(c.statePath, c.cfg.URLs[g].String())
+	}
+}
+
+// rotate moves the preference to the gateway after the preferred one,
+// the one that served a stream that broke off: the next attempt starts
+// there.
+func (c *Client) rotate() {
+	if n := len(c.cfg.URLs); n > 1 {
+		c.prefer((int(c.preferred.Load()) + 1) % n)
+	}
+}
+
+// onceAt sends req to the gateway at base, once.
+func (c *Client) onceAt(ctx context.Context, req request, base *url.URL) (*http.Response, error) {
 	var body io.Reader
 	var length int64
 	if req.body != nil {
@@ -159,7 +268,7 @@ func (c *Client) once(ctx context.Context, req request) (*http.Response, error) 
 			return nil, &Error{Kind: ErrRejected, Op: req.op, Message: "preparing the request body failed", Err: err}
 		}
 	}
-	hr, err := http.NewRequestWithContext(ctx, req.method, c.cfg.URL.String()+req.path, body)
+	hr, err := http.NewRequestWithContext(ctx, req.method, base.String()+req.path, body)
 	if err != nil {
 		return nil, &Error{Kind: ErrRejected, Op: req.op, Message: "building the request failed", Err: err}
 	}
@@ -176,7 +285,7 @@ func (c *Client) once(ctx context.Context, req request) (*http.Response, error) 
 	}
 	resp, err := c.http.Do(hr)
 	if err != nil {
-		return nil, c.transportError(req.op, err)
+		return nil, c.transportError(req.op, base.Host, err)
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return resp, nil
@@ -190,15 +299,25 @@ func (c *Client) once(ctx context.Context, req request) (*http.Response, error) 
 			msg = msg[:200]
 		}
 		return nil, &Error{Kind: kindOfCode("", resp.StatusCode), Op: req.op, Status: resp.StatusCode,
-			Message: fmt.Sprintf("unexpected HTTP %d from %s (is WALGATE_URL a walgate gateway?): %s", resp.StatusCode, c.cfg.URL.Host, msg)}
+			Message: fmt.Sprintf("unexpected HTTP %d from %s (is WALGATE_URL a walgate gateway?): %s", resp.StatusCode, base.Host, msg)}
+	}
+	msg := eb.Error.Message
+	if len(c.cfg.URLs) > 1 {
+		msg = base.Host + ": " + msg
 	}
 	return nil, &Error{Kind: kindOfCode(eb.Error.Code, resp.StatusCode), Op: req.op, Status: resp.StatusCode,
-		Code: eb.Error.Code, Message: eb.Error.Message}
+		Code: eb.Error.Code, Message: msg}
 }
 
 // transportError explains a failure to reach the gateway.
-func (c *Client) transportError(op string, err error) error {
-	host := c.cfg.URL.Host
+// Every such error fails over to the next gateway of a list.
+func (c *Client) transportError(op, host string, err error) error {
+	e := c.classifyTransportError(op, host, err).(*Error)
+	e.network = true
+	return e
+}
+
+func (c *Client) classifyTransportError(op, host string, err error) error {
 	var unknownCA x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
 	var certErr *tls.CertificateVerificationError
@@ -233,6 +352,40 @@ func (c *Client) WhoAmI(ctx context.Context) (protocol.WhoAmI, error) {
 		return w, &Error{Kind: ErrRejected, Op: "check", Message: "the gateway's answer is not valid JSON", Err: err}
 	}
 	return w, nil
+}
+
+// GatewayCheck is what one gateway of WALGATE_URL answered to WhoAmI.
+type GatewayCheck struct {
+	URL       *url.URL
+	Reachable bool // an HTTP answer arrived
+	TLS       bool // over HTTPS with a verified certificate
+	WhoAmI    protocol.WhoAmI
+	Err       error // nil: URL, TLS and token work
+}
+
+// CheckGateways asks every gateway of the list, once each, what it knows
+// of the token.
+func (c *Client) CheckGateways(ctx context.Context) []GatewayCheck {
+	out := make([]GatewayCheck, len(c.cfg.URLs))
+	for i, u := range c.cfg.URLs {
+		gc := GatewayCheck{URL: u}
+		resp, err := c.onceAt(ctx, request{op: "check " + u.Host, method: http.MethodGet, path: protocol.WhoAmIPath}, u)
+		var e *Error
+		gc.Reachable = err == nil || (errors.As(err, &e) && !e.network)
+		if err == nil {
+			gc.TLS = resp.TLS != nil
+			err = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&gc.WhoAmI)
+			resp.Body.Close()
+			if err != nil {
+				err = &Error{Kind: ErrRejected, Op: "check " + u.Host, Message: "the gateway's answer is not valid JSON", Err: err}
+			}
+		} else if gc.Reachable {
+			gc.TLS = u.Scheme == "https"
+		}
+		gc.Err = err
+		out[i] = gc
+	}
+	return out
 }
 
 // Version is the client's version string, set by the build.

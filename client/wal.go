@@ -125,7 +125,18 @@ func (c *Client) FetchWAL(ctx context.Context, name, dest string) (err error) {
 	if _, err := protocol.ValidateWALName(name); err != nil {
 		return &Error{Kind: ErrRejected, Op: op, Message: "not a WAL file name (restore_command must pass %f)", Err: err}
 	}
-	return c.retryFetch(ctx, func() error { return c.fetchOnce(ctx, op, name, dest) }, func(time.Duration) {})
+	// A gateway that began to serve the file proves it archived: should
+	// another gateway of the list then answer 404 (a fleet whose members
+	// do not share one catalog), that is no end of the archive.
+	var served bool
+	return c.retryFetch(ctx, func() error {
+		err := c.fetchOnce(ctx, op, name, dest, &served)
+		if served && errors.Is(err, ErrNotFound) {
+			// The 404 is quoted, not wrapped: errors.Is must not find it.
+			return &Error{Kind: ErrUnavailable, Op: op, Message: "one gateway began to serve this file and another reports it not archived (" + err.Error() + "); not treating it as the end of the archive"}
+		}
+		return err
+	}, func(time.Duration) {})
 }
 
 // RetryWindow bounds the time a fetch spends retrying one object: no new
@@ -167,6 +178,10 @@ func (c *Client) retryFetch(ctx context.Context, once func() error, before func(
 		}
 		limit := c.cfg.Retries + 1
 		var broke *brokenStream
+		if errors.As(err, &broke) {
+			// Start the next attempt at the next gateway of a list.
+			c.rotate()
+		}
 		if errors.Is(err, ErrIntegrity) || errors.As(err, &broke) {
 			// The gateway answered, then the bytes failed or broke off:
 			// it cuts the stream of a copy that fails its own check, and
@@ -184,7 +199,7 @@ func (c *Client) retryFetch(ctx context.Context, once func() error, before func(
 	}
 }
 
-func (c *Client) fetchOnce(ctx context.Context, op, name, dest string) (err error) {
+func (c *Client) fetchOnce(ctx context.Context, op, name, dest string, served *bool) (err error) {
 	cfg := c.cfg
 	// once, not do: the loop in FetchWAL retries whole downloads.
 	resp, err := c.once(ctx, request{op: op, method: http.MethodGet, path: protocol.WALPath(cfg.Cluster, name)})
@@ -196,6 +211,7 @@ func (c *Client) fetchOnce(ctx context.Context, op, name, dest string) (err erro
 		return err
 	}
 	defer resp.Body.Close()
+	*served = true
 
 	integrity := func(msg string, cause error) error {
 		return &Error{Kind: ErrIntegrity, Op: op, Message: msg, Err: cause}

@@ -153,7 +153,8 @@ func (s *Server) routes() {
 	s.app.Get(protocol.RouteHealth, s.getHealth)
 	s.app.Post(protocol.RouteDelete, s.postDelete)
 	s.uiRoutes()
-	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok\n") })
+	s.app.Get("/healthz", s.getHealthz)
+	s.app.Get("/readyz", s.getReadyz)
 }
 
 // logRequest writes one structured line per request.

@@ -145,7 +145,21 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	// must finish or fail on its own terms.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w, err := s.stores.PutObject(ctx, g, key, body, h.length, backends.PutOptions{Metadata: meta})
+	// Conditional creation: the final name is written only where nothing
+	// is yet (S3 and Azure If-None-Match: *, GCS DoesNotExist, fs link),
+	// so no other writer's object is ever replaced; see existingObject.
+	w, err := s.stores.PutObject(ctx, g, key, body, h.length, backends.PutOptions{Metadata: meta, IfNotExists: true})
+	if err == nil {
+		// Backends that held the same object already may not have read
+		// the body: read it to its end, which checks length and hash. A
+		// body that fails then wrote nothing; the objects found stay.
+		if _, derr := io.Copy(io.Discard, body); derr != nil {
+			return body.failure(derr)
+		}
+	}
+	if err != nil && errors.Is(err, backends.ErrExists) && body.err == nil {
+		return s.existingObject(g, key, err)
+	}
 	if err != nil {
 		// Copies that landed while the policy failed are nobody's: the
 		// catalog holds no record of this name (checked under the lock).
@@ -184,6 +198,41 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	s.fleet.Add(cluster, obj)
 	c.Status(fiber.StatusCreated)
 	return c.JSON(protocol.PutWALResult{Name: name, Status: "stored", SHA256: obj.SHA256, Size: obj.Size, ContentID: obj.ContentID})
+}
+
+// orphanAge is how old an object under a WAL name the catalog does not
+// list must be before a push may remove it: a gateway writes the object,
+// then commits the catalog at once, so an object that old without a
+// catalog record was left by a push that failed or a gateway that died
+// between the two.
+const orphanAge = 5 * time.Minute
+
+// existingObject answers a push whose conditional write found another
+// object under the final name, one the catalog does not list (checked
+// under the name lock) and with other bytes. A young one may be another
+// gateway's push that is about to commit: the answer is 503, and the
+// client's retry then finds that push in the catalog. One older than
+// orphanAge is removed, so that the retry can write.
+func (s *Server) existingObject(g *stores.Group, key string, cause error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, name := range g.Names() {
+		be, ok := s.stores.Backend(name)
+		if !ok {
+			continue
+		}
+		info, err := be.Stat(ctx, key)
+		if err != nil || time.Since(info.Modified) < orphanAge {
+			continue
+		}
+		if err := be.Delete(ctx, key); err != nil {
+			s.log.Warn("removing an orphan object under a WAL name", "backend", name, "key", key, "err", err)
+			continue
+		}
+		s.log.Warn("removed an orphan object under a WAL name: the catalog does not list it", "backend", name, "key", key, "modified", info.Modified)
+	}
+	return &apiError{Code: protocol.CodeUnavailable,
+		Message: "an object the catalog does not list is under this name (another gateway's push in progress, or one left by a failed push); nothing was acknowledged, retry later", Err: cause}
 }
 
 // timelineHeaders reads what a client says of a timeline history file it

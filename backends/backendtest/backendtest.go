@@ -44,6 +44,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) backends.Backend) {
 		{"InvalidMetadata", testInvalidMetadata},
 		{"IfNotExists", testIfNotExists},
 		{"ConcurrentIfNotExists", testConcurrentIfNotExists},
+		{"IfNotExistsLarge", testIfNotExistsLarge},
 		{"OverwriteReplacesMetadata", testOverwriteReplacesMetadata},
 		{"OverwriteIsAtomic", testOverwriteIsAtomic},
 		{"FailingReader", testFailingReader},
@@ -537,6 +538,24 @@ func testIfNotExists(t *testing.T, f *fixture) {
 	}
 	if keys := f.listKeys(f.prefix); !slices.Equal(keys, []string{key}) {
 		t.Errorf("List = %q, want only %q", keys, key)
+	}
+}
+
+// testIfNotExistsLarge: the condition holds on the path large and
+// unknown-size objects take (multipart uploads, resumable uploads, staged
+// blocks), not only on a single request.
+func testIfNotExistsLarge(t *testing.T, f *fixture) {
+	const n = 7 << 20 // above every driver's single-request threshold in the tests
+	for _, size := range []int64{n, -1} {
+		key := f.key(fmt.Sprintf("large-%d", size))
+		first := pattern(uint64(size+2), n)
+		if _, err := f.b.Put(context.Background(), key, bytes.NewReader(first), size, backends.PutOptions{IfNotExists: true}); err != nil {
+			t.Fatalf("Put IfNotExists of %d bytes (size %d): %v", n, size, err)
+		}
+		second := pattern(uint64(size+3), n)
+		_, err := f.b.Put(context.Background(), key, bytes.NewReader(second), size, backends.PutOptions{IfNotExists: true})
+		wantErr(t, fmt.Sprintf("Put IfNotExists of %d bytes (size %d) over an existing object", n, size), err, backends.ErrExists)
+		f.wantContent(key, first)
 	}
 }
 

@@ -5,7 +5,7 @@
 // Run checks each contract written in backends.Backend: round trips with
 // metadata, a 64 MiB object streamed in bounded memory, unknown sizes,
 // range reads, odd and invalid keys, IfNotExists (also raced by eight
-// writers), atomic overwrites, broken, cancelled and mis-sized uploads
+// writers, and on 7 MiB objects of known and unknown size), atomic overwrites, broken, cancelled and mis-sized uploads
 // leaving nothing behind, listing order and prefixes, Delete and SetClass.
 // A backend's own test file is a few lines:
 //

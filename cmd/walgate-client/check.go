@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -9,19 +10,67 @@ import (
 	"github.com/walgate/walgate/client"
 )
 
-// runCheck asks the gateway who we are: it proves URL, TLS and token work
-// before PostgreSQL depends on them.
+// runCheck asks every gateway of WALGATE_URL who we are: it proves URL,
+// TLS and token work before PostgreSQL depends on them. One line per
+// gateway; it fails only when no gateway works (with the first failure's
+// kind, for the exit code). When some work and others do not, it succeeds,
+// since archiving fails over to those that work, and prints a warning that
+// names how many do not.
 func runCheck(ctx context.Context, c *client.Client, stdout io.Writer) error {
-	w, err := c.WhoAmI(ctx)
-	if err != nil {
-		return err
-	}
 	cfg := c.Config()
 	enc := "off"
 	if cfg.Key != nil {
 		enc = "libsodium"
 	}
-	fmt.Fprintf(stdout, "gateway %s (version %s): token %s for cluster %s, scopes %s; compression %s, encryption %s\n",
-		cfg.URL, w.Gateway, w.TokenID, w.Cluster, strings.Join(w.Scopes, ","), cfg.Compression, enc)
+	checks := c.CheckGateways(ctx)
+	var failed []error
+	for _, gc := range checks {
+		if gc.Err != nil {
+			failed = append(failed, gc.Err)
+			fmt.Fprintf(stdout, "gateway %s: FAILED (reachable %s, TLS %s, token %s): %v\n",
+				gc.URL, yesNo(gc.Reachable), tlsState(gc), tokenState(gc), gc.Err)
+			continue
+		}
+		fmt.Fprintf(stdout, "gateway %s (version %s): OK, TLS %s; token %s for cluster %s, scopes %s; compression %s, encryption %s\n",
+			gc.URL, gc.WhoAmI.Gateway, tlsState(gc), gc.WhoAmI.TokenID, gc.WhoAmI.Cluster, strings.Join(gc.WhoAmI.Scopes, ","), cfg.Compression, enc)
+	}
+	switch {
+	case len(failed) == len(checks):
+		if len(checks) == 1 {
+			return failed[0]
+		}
+		return fmt.Errorf("none of the %d gateways of WALGATE_URL works: %w", len(checks), failed[0])
+	case len(failed) > 0:
+		fmt.Fprintf(stdout, "WARNING: %d of %d gateways of WALGATE_URL do not work; the client fails over to the others\n", len(failed), len(checks))
+	}
 	return nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func tlsState(gc client.GatewayCheck) string {
+	switch {
+	case gc.URL.Scheme != "https":
+		return "off (http)"
+	case gc.TLS:
+		return "verified"
+	case errors.Is(gc.Err, client.ErrAuth) && !gc.Reachable:
+		return "FAILED"
+	}
+	return "unknown"
+}
+
+func tokenState(gc client.GatewayCheck) string {
+	switch {
+	case gc.Err == nil:
+		return "accepted"
+	case gc.Reachable && errors.Is(gc.Err, client.ErrAuth):
+		return "REFUSED"
+	}
+	return "not checked"
 }

@@ -92,7 +92,8 @@ Verbs:
                         through the gateway's retention guard rails; needs a
                         token with the admin scope; without --confirm it only
                         says what would go (see delete --help)
-  check                 check URL, TLS and token against the gateway
+  check                 check URL, TLS and token against every gateway of
+                        WALGATE_URL; fails only when none works
   version
 
 Configuration (environment; WAL-G's names in brackets are read too):

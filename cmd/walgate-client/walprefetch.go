@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/walgate/walgate/client"
 )
@@ -17,6 +18,7 @@ func fetchWithPrefetch(ctx context.Context, c *client.Client, name, dest string,
 	if err != nil {
 		return err
 	}
+	c.UseGatewayState(filepath.Dir(dest))
 	if n == 0 {
 		return c.FetchWAL(ctx, name, dest)
 	}
@@ -43,6 +45,7 @@ func runWALPrefetch(ctx context.Context, args []string, getenv func(string) stri
 	ctx, cancel := context.WithTimeout(ctx, client.PrefetchLifetime)
 	defer cancel()
 	return withClient(stderr, "wal-prefetch", getenv, func(c *client.Client) error {
+		c.UseGatewayState(walDir)
 		c.Prefetch(ctx, walDir, names)
 		return nil
 	})

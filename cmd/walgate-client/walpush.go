@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"path/filepath"
 	"strconv"
 
 	"github.com/walgate/walgate/client"
@@ -14,6 +15,7 @@ func runWALPush(ctx context.Context, c *client.Client, path string, getenv func(
 	if err != nil {
 		return err
 	}
+	c.UseGatewayState(filepath.Dir(path))
 	_, err = c.PushWALLookahead(ctx, path, n)
 	return err
 }

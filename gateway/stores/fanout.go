@@ -9,12 +9,14 @@ import (
 	"hash"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/walgate/walgate/backends"
 	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/index"
+	"github.com/walgate/walgate/index/layout"
 	"github.com/walgate/walgate/lifecycle"
 )
 
@@ -87,6 +89,31 @@ func (st *store) LastError() (string, time.Time) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return st.lastErr, st.lastErrAt
+}
+
+// Unready lists, one reason each, the groups whose acknowledgement policy
+// the backends cannot meet now, judged from the health the gateway keeps
+// (a backend whose write failed less than unhealthyFor ago counts as
+// failing; it counts as healthy again after that, or at once when a write
+// to it succeeds). It does no I/O.
+func (s *Set) Unready() []string {
+	var out []string
+	for _, g := range s.groups {
+		var bad []string
+		healthy := 0
+		for i, st := range g.stores {
+			if st.healthy() {
+				healthy++
+			} else if !g.strict || i < g.ack {
+				_, at := st.LastError()
+				bad = append(bad, fmt.Sprintf("%s (write failed %s ago)", st.name, time.Since(at).Round(time.Second)))
+			}
+		}
+		if (g.strict && len(bad) > 0) || healthy < g.ack {
+			out = append(out, fmt.Sprintf("group %s needs %d writable backend(s); failing: %s", g.name, g.ack, strings.Join(bad, ", ")))
+		}
+	}
+	return out
 }
 
 // Group is a configured cluster group: its backends (first = primary) and
@@ -174,15 +201,27 @@ type Written struct {
 // succeeded to the group's next backends, in order. Below the policy the
 // write fails and nothing is acknowledged (objects already written are
 // orphans the catalog never lists: a retry overwrites them).
+//
+// With opts.IfNotExists a target that already holds an object under key
+// counts as written when that object is the same one (same size and the
+// same SHA-256 in its metadata: an earlier attempt whose acknowledgement
+// was lost); otherwise its error wraps backends.ErrExists.
 func (s *Set) PutObject(ctx context.Context, g *Group, key string, r io.Reader, size int64, opts backends.PutOptions) (Written, error) {
 	targets := g.stores[:g.ack]
 	infos, errs := tee(ctx, targets, key, r, size, opts)
+	for i, st := range targets {
+		if opts.IfNotExists && errors.Is(errs[i], backends.ErrExists) {
+			if info, ok := sameObject(ctx, st, key, size, opts.Metadata); ok {
+				infos[i], errs[i] = info, nil
+			}
+		}
+	}
 	var w Written
 	var failures []error
 	for i, st := range targets {
 		if errs[i] != nil {
 			failures = append(failures, fmt.Errorf("%s: %w", st.name, errs[i]))
-			if !isCallerError(errs[i]) {
+			if !isCallerError(errs[i]) && !errors.Is(errs[i], backends.ErrExists) {
 				st.fail(errs[i])
 			}
 			continue
@@ -221,6 +260,20 @@ func (s *Set) PutObject(ctx context.Context, g *Group, key string, r io.Reader, 
 		}
 	}
 	return w, nil
+}
+
+// sameObject reports whether st holds under key an object of size bytes
+// whose metadata records the SHA-256 that md records.
+func sameObject(ctx context.Context, st *store, key string, size int64, md map[string]string) (backends.ObjectInfo, bool) {
+	want := md[layout.MetaSHA256]
+	if want == "" {
+		return backends.ObjectInfo{}, false
+	}
+	info, err := st.b.Stat(ctx, key)
+	if err != nil || (size >= 0 && info.Size != size) || info.Metadata[layout.MetaSHA256] != want {
+		return backends.ObjectInfo{}, false
+	}
+	return info, true
 }
 
 // isCallerError tells a failure of the request body (short, too long,
