@@ -8,19 +8,21 @@ import (
 	"time"
 
 	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/gateway"
 	"github.com/walgate/walgate/gateway/gatewaytest"
 	"github.com/walgate/walgate/gateway/protocol"
 	"github.com/walgate/walgate/index/layout"
 )
 
-// TestWALWriteIsConditional: the WAL write to the final name never
-// replaces an object the catalog does not list. The same object already
+// TestWALWriteIsConditional: with stores shared by several gateways, the
+// WAL write to the final name never replaces an object the catalog does
+// not list. The same object already
 // there (an acknowledgement lost after the write) counts as stored; a
 // different young one gets 503 and stays as it was; one older than the
 // orphan age is removed and the retry stores the push.
 func TestWALWriteIsConditional(t *testing.T) {
 	t.Parallel()
-	e := start(t, gatewaytest.Options{Log: testLog()})
+	e := start(t, gatewaytest.Options{Log: testLog(), Config: gateway.Config{SharedStores: true}})
 	be, ok := e.g.Server.Stores().Backend("local")
 	if !ok {
 		t.Fatalf("no backend named local: %v", e.g.Server.Stores().Names())

@@ -145,10 +145,15 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	// must finish or fail on its own terms.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	// Conditional creation: the final name is written only where nothing
-	// is yet (S3 and Azure If-None-Match: *, GCS DoesNotExist, fs link),
-	// so no other writer's object is ever replaced; see existingObject.
-	w, err := s.stores.PutObject(ctx, g, key, body, h.length, backends.PutOptions{Metadata: meta, IfNotExists: true})
+	// With stores shared by several gateways, conditional creation: the
+	// final name is written only where nothing is yet (S3 and Azure
+	// If-None-Match: *, GCS DoesNotExist, fs link), so no other gateway's
+	// object is ever replaced; see existingObject. A gateway alone with
+	// its catalog holds the only name lock there is: an object under the
+	// name that the catalog does not list was left by a push that failed
+	// or a gateway that died before its commit, and is overwritten, so
+	// that PostgreSQL's next try after a crash succeeds at once.
+	w, err := s.stores.PutObject(ctx, g, key, body, h.length, backends.PutOptions{Metadata: meta, IfNotExists: s.cfg.SharedStores})
 	if err == nil {
 		// Backends that held the same object already may not have read
 		// the body: read it to its end, which checks length and hash. A
@@ -209,10 +214,11 @@ const orphanAge = 5 * time.Minute
 
 // existingObject answers a push whose conditional write found another
 // object under the final name, one the catalog does not list (checked
-// under the name lock) and with other bytes. A young one may be another
-// gateway's push that is about to commit: the answer is 503, and the
-// client's retry then finds that push in the catalog. One older than
-// orphanAge is removed, so that the retry can write.
+// under the name lock) and with other bytes. Only gateways that share
+// their stores write conditionally: a young one may be another gateway's
+// push that is about to commit: the answer is 503, and the client's retry
+// then finds that push in the catalog. One older than orphanAge is
+// removed, so that the retry can write.
 func (s *Server) existingObject(g *stores.Group, key string, cause error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -57,6 +57,11 @@ type Config struct {
 	Lifecycle LifecycleConfig `yaml:"lifecycle"`
 	// Audit sizes the audit log (DATA/audit.log).
 	Audit AuditConfig `yaml:"audit"`
+	// SharedStores says that other gateways write the same stores through
+	// a shared catalog, so that a WAL object the catalog does not list may
+	// be another gateway's push in flight. Not read from YAML: it follows
+	// from the catalog; tests set it to exercise those rules alone.
+	SharedStores bool `yaml:"-"`
 }
 
 // AuditConfig sizes the audit log of administrative acts.
