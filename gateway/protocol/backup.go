@@ -115,6 +115,9 @@ type BackupFile struct {
 	SHA256      string `json:"sha256"`
 	Compression string `json:"compression"`
 	Encryption  string `json:"encryption"`
+	// KeyFingerprint names the key an encrypted object was sealed with
+	// (see HeaderKeyFingerprint); empty when unknown or unencrypted.
+	KeyFingerprint string `json:"key_fingerprint,omitempty"`
 }
 
 // CommitBackup is the body of a commit: the sentinel exactly as it is to
