@@ -132,7 +132,8 @@ func (ids contentIDs) has(id string) bool {
 // content ID is that of the file under an old key (archived before a key
 // rotation), or, for an object whose content identity the gateway does
 // not know (an encrypted WAL-G object adopted by a catalog rebuild), when
-// it decodes to exactly the bytes of the file. Any doubt answers false.
+// it decodes to exactly the bytes of the file. Any doubt answers false or
+// an error.
 func (c *Client) sameAsArchived(ctx context.Context, op, name, path string, ids contentIDs) (bool, error) {
 	resp, err := c.once(ctx, request{op: op, method: http.MethodGet, path: protocol.WALPath(c.cfg.Cluster, name)})
 	if err != nil {
@@ -157,7 +158,7 @@ func (c *Client) sameAsArchived(ctx context.Context, op, name, path string, ids 
 	defer dec.Close()
 	f, err := os.Open(path)
 	if err != nil {
-		return false, &Error{Kind: ErrRejected, Op: op, Message: "cannot read the WAL file", Err: err}
+		return false, err
 	}
 	defer f.Close()
 	return sameStream(dec, f)

@@ -272,6 +272,26 @@ func TestKeyRotation(t *testing.T) {
 		}
 	}
 
+	// The gateway counts the objects of each key.
+	u, err := rotated.KeyUsage(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, k := range u.Keys {
+		got[k.Encryption+"/"+k.Fingerprint] = k.WAL
+		if k.WAL == 1 && k.FirstWAL != k.LastWAL {
+			t.Errorf("%+v: one WAL file, first and last differ", k)
+		}
+	}
+	want := map[string]int{"libsodium/" + keyA.Fingerprint(): 1, "libsodium/" + keyB.Fingerprint(): 1, "libsodium/": 1}
+	if len(got) != len(want) || got["libsodium/"+keyA.Fingerprint()] != 1 || got["libsodium/"+keyB.Fingerprint()] != 1 || got["libsodium/"] != 1 {
+		t.Fatalf("key usage %v, want %v", got, want)
+	}
+	if rotated.KeyRole(keyA.Fingerprint()) != "old 1" || rotated.KeyRole(keyB.Fingerprint()) != "current" || onlyB.KeyRole(keyA.Fingerprint()) != "" {
+		t.Fatal("key roles")
+	}
+
 	dst := t.TempDir()
 	for name, want := range map[string][]byte{seg1: dataA, seg2: dataB, seg3: dataOld} {
 		dest := filepath.Join(dst, name)
@@ -293,7 +313,7 @@ func TestKeyRotation(t *testing.T) {
 
 	// Without A: the fingerprint says which key is missing; no trial.
 	dest := filepath.Join(t.TempDir(), "RECOVERYXLOG")
-	err := onlyB.FetchWAL(context.Background(), seg1, dest)
+	err = onlyB.FetchWAL(context.Background(), seg1, dest)
 	ce := wantKind(t, "fetch of an A object with B only", err, client.ErrIntegrity)
 	if !strings.Contains(ce.Message, keyA.Fingerprint()) || !strings.Contains(ce.Message, "WALGATE_ENCRYPTION_OLD_KEYS") {
 		t.Fatalf("message does not name the missing key's fingerprint: %v", err)
