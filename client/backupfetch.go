@@ -282,6 +282,9 @@ func (c *Client) objectCodec(op, file string, f protocol.BackupFile) (codec.Comp
 	default:
 		return "", nil, &Error{Kind: ErrIntegrity, Op: op, Message: fmt.Sprintf("%s has unknown compression %q", file, f.Compression)}
 	}
+	if strings.HasSuffix(file, ".json") && (f.Encryption == protocol.EncryptionNone || f.Encryption == "") {
+		return comp, nil, nil // backup metadata is plain JSON by design, as in WAL-G
+	}
 	keys, err := c.decodeKeys(op, file, f.Encryption, f.KeyFingerprint)
 	if err != nil {
 		return "", nil, err
