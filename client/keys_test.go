@@ -210,6 +210,33 @@ func TestRequireEncryption(t *testing.T) {
 		t.Fatalf("encrypted push: %v", err)
 	}
 
+	// Backups: an unencrypted partition is refused; the metadata JSON,
+	// plain by design, and encrypted partitions are taken.
+	ctx := context.Background()
+	u, err := plain.BeginBackup(ctx, "base_000000010000000000000004")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = u.Upload(ctx, "tar_partitions/part_001.tar", "none", protocol.EncryptionNone, bytes.NewReader(data))
+	ce = wantKind(t, "unencrypted backup partition", err, client.ErrRejected)
+	if ce.Status != 422 || ce.Code != protocol.CodeEncryptionRequired {
+		t.Fatalf("unencrypted partition: status %d code %s: %v", ce.Status, ce.Code, err)
+	}
+	if _, err := u.Upload(ctx, "metadata.json", "none", protocol.EncryptionNone, strings.NewReader(`{}`)); err != nil {
+		t.Fatalf("metadata.json: %v", err)
+	}
+	var sealedPart bytes.Buffer
+	key, _ := codec.ParseKey(keyHex, "hex")
+	w, _ := codec.NewWriter(&sealedPart, codec.None, key)
+	w.Write(data)
+	w.Close()
+	if _, err := u.Upload(ctx, "tar_partitions/part_002.tar", "none", protocol.EncryptionLibsodium, &sealedPart); err != nil {
+		t.Fatalf("encrypted partition: %v", err)
+	}
+	if err := u.Abort(ctx); err != nil {
+		t.Fatal(err)
+	}
+
 	openTok := g.Token("open1", "push")
 	openPlain := newClient(t, g.URL, openTok, nil)
 	if _, err := openPlain.PushWAL(context.Background(), path); err != nil {
