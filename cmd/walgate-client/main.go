@@ -87,6 +87,9 @@ Verbs:
                         can the archive restore the newest backup to now? WAL
                         gaps per timeline (delayed or lost), stalls, segments
                         still waiting on this host; exit 8 when it cannot
+  wal-verify --keys [--json]
+                        WAL and backups per encryption key (by fingerprint);
+                        what still needs each of WALGATE_ENCRYPTION_OLD_KEYS
   delete retain [FULL] N | delete before NAME [--confirm] [--json]
                         delete older backups and the WAL only they needed,
                         through the gateway's retention guard rails; needs a
