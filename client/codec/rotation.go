@@ -1,7 +1,6 @@
 package codec
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -62,7 +61,7 @@ func SelectKey(r io.Reader, keys []*Key) (*Key, io.Reader, error) {
 		return nil, nil, err
 	}
 	buf = buf[:n]
-	replay := io.MultiReader(bytes.NewReader(buf), r)
+	replay := io.MultiReader(&sliceReader{buf}, r)
 	if len(keys) == 1 || n < streamHeaderSize+chunkOverhead {
 		return keys[0], replay, nil
 	}
@@ -77,4 +76,16 @@ func SelectKey(r io.Reader, keys []*Key) (*Key, io.Reader, error) {
 		}
 	}
 	return keys[0], replay, nil
+}
+
+// sliceReader reads out a slice held in memory (one chunk at most).
+type sliceReader struct{ b []byte }
+
+func (s *sliceReader) Read(p []byte) (int, error) {
+	if len(s.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.b)
+	s.b = s.b[n:]
+	return n, nil
 }
