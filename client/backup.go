@@ -61,14 +61,18 @@ func (u *BackupUpload) Upload(ctx context.Context, file, compression, encryption
 	op := fmt.Sprintf("upload %s of %s", file, u.Name)
 	hr := codec.NewHashReader(body)
 	c := u.c
+	header := map[string]string{
+		protocol.HeaderBackupSession: u.session,
+		protocol.HeaderCompression:   compression,
+		protocol.HeaderEncryption:    encryption,
+		"Content-Type":               "application/octet-stream",
+	}
+	if fp := c.keyFingerprint(); encryption == protocol.EncryptionLibsodium && fp != "" {
+		header[protocol.HeaderKeyFingerprint] = fp
+	}
 	resp, err := c.once(ctx, request{op: op, method: http.MethodPut, path: protocol.BackupFilePath(c.cfg.Cluster, u.Name, file),
-		header: map[string]string{
-			protocol.HeaderBackupSession: u.session,
-			protocol.HeaderCompression:   compression,
-			protocol.HeaderEncryption:    encryption,
-			"Content-Type":               "application/octet-stream",
-		},
-		body: func() (io.Reader, int64, error) { return hr, -1, nil }, streamed: true})
+		header: header,
+		body:   func() (io.Reader, int64, error) { return hr, -1, nil }, streamed: true})
 	if err != nil {
 		return protocol.BackupFile{}, err
 	}

@@ -270,8 +270,9 @@ func sortObjects(files map[string]protocol.BackupFile) (backupObjects, error) {
 	return o, nil
 }
 
-// objectCodec returns how to decode one stored object.
-func (c *Client) objectCodec(op, file string, f protocol.BackupFile) (codec.Compression, *codec.Key, error) {
+// objectCodec returns how to decode one stored object: its compression
+// and the keys that may open it (see decodeKeys).
+func (c *Client) objectCodec(op, file string, f protocol.BackupFile) (codec.Compression, []*codec.Key, error) {
 	comp := codec.Compression(f.Compression)
 	if comp == "" {
 		comp = codec.Compression(protocol.FileCompression(file))
@@ -281,16 +282,14 @@ func (c *Client) objectCodec(op, file string, f protocol.BackupFile) (codec.Comp
 	default:
 		return "", nil, &Error{Kind: ErrIntegrity, Op: op, Message: fmt.Sprintf("%s has unknown compression %q", file, f.Compression)}
 	}
-	switch f.Encryption {
-	case protocol.EncryptionLibsodium:
-		if c.cfg.Key == nil {
-			return "", nil, &Error{Kind: ErrIntegrity, Op: op, Message: fmt.Sprintf("%s is encrypted but no key is configured: set WALGATE_ENCRYPTION_KEY (and _TRANSFORM) as on the host that took the backup", file)}
-		}
-		return comp, c.cfg.Key, nil
-	case protocol.EncryptionNone, "":
-		return comp, nil, nil
+	if strings.HasSuffix(file, ".json") && (f.Encryption == protocol.EncryptionNone || f.Encryption == "") {
+		return comp, nil, nil // backup metadata is plain JSON by design, as in WAL-G
 	}
-	return "", nil, &Error{Kind: ErrIntegrity, Op: op, Message: fmt.Sprintf("%s has unknown encryption %q", file, f.Encryption)}
+	keys, err := c.decodeKeys(op, file, f.Encryption, f.KeyFingerprint)
+	if err != nil {
+		return "", nil, err
+	}
+	return comp, keys, nil
 }
 
 // restorer is one restore in progress.
@@ -555,7 +554,7 @@ func (s *objectSource) Read(p []byte) (int, error) {
 func (r *restorer) fetchObjectOnce(ctx context.Context, d *protocol.BackupDetail, file string, consume func(io.Reader) error) (int64, error) {
 	op := fmt.Sprintf("fetch %s of %s", file, d.Name)
 	want := d.Files[file]
-	comp, key, err := r.c.objectCodec(op, file, want)
+	comp, keys, err := r.c.objectCodec(op, file, want)
 	if err != nil {
 		return 0, err
 	}
@@ -565,9 +564,12 @@ func (r *restorer) fetchObjectOnce(ctx context.Context, d *protocol.BackupDetail
 	}
 	defer body.Close()
 	src := &objectSource{r: body, prog: r.prog}
-	dec, err := codec.NewReader(src, comp, key)
+	dec, _, err := openObject(src, comp, keys)
 	if err != nil {
-		return src.n, &Error{Kind: ErrIntegrity, Op: op, Message: "setting up the decoder failed", Err: err}
+		if src.err != nil {
+			err = src.err
+		}
+		return src.n, objectError(ctx, op, err)
 	}
 	defer dec.Close()
 	err = consume(dec)

@@ -453,6 +453,39 @@ func TestBackupFetchKeys(t *testing.T) {
 	}
 	dirEmpty(t, dir)
 
+	// After a rotation the old key restores by its fingerprint; without
+	// it, the message names the fingerprint needed.
+	onlyNew := newClient(t, g.URL, tok, map[string]string{"WALGATE_ENCRYPTION_KEY": keyHex2, "WALGATE_ENCRYPTION_KEY_TRANSFORM": "hex"})
+	_, err = onlyNew.FetchBackup(ctx, fetchName, dir, client.RestoreOptions{})
+	wantKind(t, "old key missing", err, client.ErrIntegrity)
+	if !strings.Contains(err.Error(), "WALGATE_ENCRYPTION_OLD_KEYS") {
+		t.Fatalf("old key missing: %v", err)
+	}
+	dirEmpty(t, dir)
+	rotated := newClient(t, g.URL, tok, map[string]string{"WALGATE_ENCRYPTION_KEY": keyHex2, "WALGATE_ENCRYPTION_KEY_TRANSFORM": "hex", "WALGATE_ENCRYPTION_OLD_KEYS": keyHex})
+	rdir := t.TempDir()
+	if _, err := rotated.FetchBackup(ctx, fetchName, rdir, client.RestoreOptions{}); err != nil {
+		t.Fatalf("rotated client: %v", err)
+	}
+	checkRestored(t, rdir, b.files(), "")
+
+	// An unencrypted backup is refused by a host with a key, before
+	// anything is written, unless plaintext reads are allowed.
+	const plainName = "base_000000010000000000000006"
+	pushBackup(t, none, plainName, b)
+	_, err = c.FetchBackup(ctx, plainName, dir, client.RestoreOptions{})
+	wantKind(t, "unencrypted backup with a key", err, client.ErrIntegrity)
+	if !strings.Contains(err.Error(), "WALGATE_ALLOW_PLAINTEXT_READ") {
+		t.Fatalf("unencrypted backup with a key: %v", err)
+	}
+	dirEmpty(t, dir)
+	allow := newClient(t, g.URL, tok, map[string]string{"WALGATE_ENCRYPTION_KEY": keyHex, "WALGATE_ENCRYPTION_KEY_TRANSFORM": "hex", "WALGATE_ALLOW_PLAINTEXT_READ": "true"})
+	pdir := t.TempDir()
+	if _, err := allow.FetchBackup(ctx, plainName, pdir, client.RestoreOptions{}); err != nil {
+		t.Fatalf("unencrypted backup with WALGATE_ALLOW_PLAINTEXT_READ: %v", err)
+	}
+	checkRestored(t, pdir, b.files(), "")
+
 	// The right key restores.
 	if _, err := c.FetchBackup(ctx, fetchName, dir, client.RestoreOptions{}); err != nil {
 		t.Fatal(err)

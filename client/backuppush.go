@@ -283,8 +283,10 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 	if err := reportCorrupt(res.Corrupt, opts, plan); err != nil {
 		return res, err
 	}
-	fm.AddTar(data.control.object, data.control.tar.Members, []basebackup.File{scan.PgControl})
-	fm.AddTar(labelObject, []string{"backup_label", "tablespace_map"}, nil)
+	// As WAL-G: pg_control's tar and /global/pg_control are not listed
+	// (restores take them from their own tar), and the backup_label set
+	// is in WAL-G's order, not the tar's.
+	fm.AddTar(labelObject, basebackup.LabelTarMembers, nil)
 
 	sentinel := newSentinel(sess, stopLSN, plan, opts)
 	sentinel.UncompressedSize = data.uncompressed()

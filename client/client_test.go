@@ -389,9 +389,13 @@ func TestFetchIntegrity(t *testing.T) {
 	dst := t.TempDir()
 	dest := filepath.Join(dst, "RECOVERYXLOG")
 
-	// An unencrypted object fetched by a client with a key: fine (a host
-	// that turned encryption on can still restore older WAL).
-	if err := c.FetchWAL(context.Background(), plainSeg, dest); err != nil {
+	// An unencrypted object fetched by a client with a key: refused (it
+	// may be forged), unless the host says its archive held plaintext
+	// before encryption was turned on.
+	wantKind(t, "fetch of an unencrypted object with a key", c.FetchWAL(context.Background(), plainSeg, dest), client.ErrIntegrity)
+	assertDirHolds(t, dst)
+	allowPlain := newClient(t, g.URL, tok, map[string]string{"WALGATE_ENCRYPTION_KEY": keyHex, "WALGATE_ENCRYPTION_KEY_TRANSFORM": "hex", "WALGATE_ALLOW_PLAINTEXT_READ": "true"})
+	if err := allowPlain.FetchWAL(context.Background(), plainSeg, dest); err != nil {
 		t.Fatalf("fetch of an unencrypted object with a key configured: %v", err)
 	}
 	if got, _ := os.ReadFile(dest); !bytes.Equal(got, data) {

@@ -29,6 +29,12 @@ type Config struct {
 	TempDir     string        // where pushes spill encoded data over SpoolMemory
 	// AllowInsecureHTTP permits http:// to a non-loopback gateway.
 	AllowInsecureHTTP bool
+	// OldKeys are earlier encryption keys, read but never written
+	// (WALGATE_ENCRYPTION_OLD_KEYS): objects sealed before a key rotation.
+	OldKeys []*codec.Key
+	// AllowPlaintextRead lets a client with a key restore objects that were
+	// stored unencrypted (WALGATE_ALLOW_PLAINTEXT_READ).
+	AllowPlaintextRead bool
 }
 
 // EnvVar documents one environment variable; EnvVars feeds --help and docs.
@@ -44,6 +50,8 @@ var EnvVars = []EnvVar{
 	{"WALGATE_COMPRESSION", "WALG_COMPRESSION_METHOD", "zstd", "zstd, lz4, brotli or none"},
 	{"WALGATE_ENCRYPTION_KEY", "WALG_LIBSODIUM_KEY", "(no encryption)", "encryption key; or WALGATE_ENCRYPTION_KEY_FILE / WALG_LIBSODIUM_KEY_PATH"},
 	{"WALGATE_ENCRYPTION_KEY_TRANSFORM", "WALG_LIBSODIUM_KEY_TRANSFORM", "none", "how to read the key: hex, base64 or none (raw, at least 25 bytes)"},
+	{"WALGATE_ENCRYPTION_OLD_KEYS", "", "", "earlier keys, comma-separated, same transform: read objects sealed before a key rotation; never written with"},
+	{"WALGATE_ALLOW_PLAINTEXT_READ", "", "false", "with a key set: restore objects stored unencrypted too (by default they are refused as possibly forged)"},
 	{"WALGATE_CA_FILE", "", "system roots", "PEM CA bundle to verify the gateway's certificate"},
 	{"WALGATE_CLIENT_CERT", "", "", "PEM client certificate for mutual TLS (with WALGATE_CLIENT_KEY)"},
 	{"WALGATE_TIMEOUT", "", "30s", "connect and response-header timeout per request"},
@@ -150,6 +158,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			return c, cfgErr("%s: %v", keyName, err)
 		}
 		c.Key = k
+	}
+	if err := loadKeyPolicy(getenv, &c); err != nil {
+		return c, err
 	}
 
 	c.CAFile = getenv("WALGATE_CA_FILE")

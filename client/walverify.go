@@ -74,3 +74,39 @@ func ReadHostWAL(ctx context.Context, connString string) (HostWAL, error) {
 	}
 	return h, nil
 }
+
+// KeyUsage asks the gateway which keys the cluster's archive is sealed
+// with (wal-verify --keys).
+func (c *Client) KeyUsage(ctx context.Context) (protocol.KeyUsage, error) {
+	var u protocol.KeyUsage
+	resp, err := c.do(ctx, request{op: "wal-verify --keys", method: http.MethodGet, path: protocol.KeysPath(c.cfg.Cluster)})
+	if err != nil {
+		return u, err
+	}
+	return u, decodeJSON(resp, "wal-verify --keys", &u)
+}
+
+// KeyRole says what a key fingerprint is to this client: "current"
+// (WALGATE_ENCRYPTION_KEY), "old N" (the Nth of
+// WALGATE_ENCRYPTION_OLD_KEYS), or "" (not configured here).
+func (c *Client) KeyRole(fingerprint string) string {
+	if c.cfg.Key != nil && c.cfg.Key.Fingerprint() == fingerprint {
+		return "current"
+	}
+	for i, k := range c.cfg.OldKeys {
+		if k.Fingerprint() == fingerprint {
+			return fmt.Sprintf("old %d", i+1)
+		}
+	}
+	return ""
+}
+
+// OldKeyFingerprints lists the fingerprints of WALGATE_ENCRYPTION_OLD_KEYS
+// in order.
+func (c *Client) OldKeyFingerprints() []string {
+	out := make([]string, len(c.cfg.OldKeys))
+	for i, k := range c.cfg.OldKeys {
+		out[i] = k.Fingerprint()
+	}
+	return out
+}

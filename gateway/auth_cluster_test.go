@@ -81,7 +81,7 @@ func TestTokenBoundToItsExactCluster(t *testing.T) {
 		registered[r.pattern] = true
 	}
 	for _, p := range []string{protocol.RouteWAL, protocol.RouteBackups, protocol.RouteBackup, protocol.RouteBackupCommit,
-		protocol.RouteBackupFile, protocol.RouteDrills, protocol.RouteHealth, protocol.RouteDelete} {
+		protocol.RouteBackupFile, protocol.RouteDrills, protocol.RouteHealth, protocol.RouteDelete, protocol.RouteKeys} {
 		if !registered[p] {
 			t.Fatalf("route %s is not among the registered routes found (%v)", p, routes)
 		}

@@ -175,6 +175,15 @@ func (s *Server) putBackupFile(c *fiber.Ctx) error {
 	if strings.HasSuffix(file, ".json") && enc != protocol.EncryptionNone {
 		return apiErr(protocol.CodeBadRequest, "backup metadata (%s) is stored as plain JSON, as WAL-G does", file)
 	}
+	keyFP, err := keyFingerprintHeader(c, enc)
+	if err != nil {
+		return err
+	}
+	if !strings.HasSuffix(file, ".json") {
+		if err := s.checkEncryptionPolicy(cluster, file+" of "+name, enc); err != nil {
+			return err
+		}
+	}
 	body := &ingestReader{r: c.Context().RequestBodyStream(), conn: c.Context().Conn(), idle: s.cfg.Limits.IdleTimeout,
 		declared: int64(c.Request().Header.ContentLength()), max: s.cfg.Limits.MaxBackupObjectBytes, hash: sha256.New()}
 	if body.declared < 0 {
@@ -194,7 +203,7 @@ func (s *Server) putBackupFile(c *fiber.Ctx) error {
 	key := layout.BackupKey(cluster, name, file)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w, err := s.stores.PutObject(ctx, g, key, body, body.declared, backends.PutOptions{Metadata: layout.BackupFileMetadata(cluster, name, file, comp, enc)})
+	w, err := s.stores.PutObject(ctx, g, key, body, body.declared, backends.PutOptions{Metadata: layout.WithKeyFingerprint(layout.BackupFileMetadata(cluster, name, file, comp, enc), keyFP)})
 	if err != nil {
 		if body.err != nil {
 			return body.failure(body.err)
@@ -202,7 +211,7 @@ func (s *Server) putBackupFile(c *fiber.Ctx) error {
 		return storeFailure(g.Name(), err, "abort the backup and retry")
 	}
 	c.Locals(localBytes, w.Info.Size)
-	rec := index.BackupFile{Key: key, Size: w.Info.Size, SHA256: hex.EncodeToString(body.hash.Sum(nil)), Compression: comp, Encryption: enc, Backends: w.Held}
+	rec := index.BackupFile{Key: key, Size: w.Info.Size, SHA256: hex.EncodeToString(body.hash.Sum(nil)), Compression: comp, Encryption: enc, KeyFingerprint: keyFP, Backends: w.Held}
 	err = s.catalog.UpdateBackup(cluster, name, func(cur *index.Backup) error {
 		if cur.State != index.BackupOpen || cur.Session != b.Session {
 			return apiErr(protocol.CodeConflict, "backup %s was committed or aborted during the upload", name)
@@ -224,7 +233,7 @@ func (s *Server) putBackupFile(c *fiber.Ctx) error {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
 	}
 	c.Status(fiber.StatusCreated)
-	return c.JSON(protocol.BackupFile{Size: rec.Size, SHA256: rec.SHA256, Compression: comp, Encryption: enc})
+	return c.JSON(protocol.BackupFile{Size: rec.Size, SHA256: rec.SHA256, Compression: comp, Encryption: enc, KeyFingerprint: keyFP})
 }
 
 // commitBackup is POST /v1/clusters/{cluster}/backups/{name}/commit.
@@ -527,7 +536,7 @@ func (s *Server) getBackup(c *fiber.Ctx) error {
 	}
 	d := protocol.BackupDetail{BackupSummary: fleet.BackupSummary(b), Sentinel: sentinel, Files: map[string]protocol.BackupFile{}}
 	for f, rec := range b.Files {
-		d.Files[f] = protocol.BackupFile{Size: rec.Size, SHA256: rec.SHA256, Compression: rec.Compression, Encryption: rec.Encryption}
+		d.Files[f] = protocol.BackupFile{Size: rec.Size, SHA256: rec.SHA256, Compression: rec.Compression, Encryption: rec.Encryption, KeyFingerprint: rec.KeyFingerprint}
 	}
 	return c.JSON(d)
 }
@@ -549,6 +558,9 @@ func (s *Server) getBackupFile(c *fiber.Ctx) error {
 	c.Set(protocol.HeaderContentSHA256, rec.SHA256)
 	c.Set(protocol.HeaderCompression, rec.Compression)
 	c.Set(protocol.HeaderEncryption, rec.Encryption)
+	if rec.KeyFingerprint != "" {
+		c.Set(protocol.HeaderKeyFingerprint, rec.KeyFingerprint)
+	}
 	c.Set(fiber.HeaderContentType, "application/octet-stream")
 	if c.Method() == fiber.MethodHead {
 		c.Response().Header.SetContentLength(int(rec.Size))

@@ -151,6 +151,7 @@ func (s *Server) routes() {
 	s.app.Post(protocol.RouteDrills, s.postDrill)
 	s.app.Get(protocol.RouteDrills, s.listDrills)
 	s.app.Get(protocol.RouteHealth, s.getHealth)
+	s.app.Get(protocol.RouteKeys, s.getKeyUsage)
 	s.app.Post(protocol.RouteDelete, s.postDelete)
 	s.uiRoutes()
 	s.app.Get("/healthz", s.getHealthz)

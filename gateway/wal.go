@@ -41,6 +41,7 @@ type walHeaders struct {
 	sha256      []byte
 	compression string
 	encryption  string
+	keyFP       string // key fingerprint, "" when not said
 	contentID   string
 	plainSize   int64
 }
@@ -66,6 +67,9 @@ func (s *Server) parseWALHeaders(c *fiber.Ctx) (walHeaders, error) {
 	h.encryption = c.Get(protocol.HeaderEncryption)
 	if h.encryption != protocol.EncryptionNone && h.encryption != protocol.EncryptionLibsodium {
 		return h, apiErr(protocol.CodeBadRequest, "header %s must be none or libsodium", protocol.HeaderEncryption)
+	}
+	if h.keyFP, err = keyFingerprintHeader(c, h.encryption); err != nil {
+		return h, err
 	}
 	h.contentID = c.Get(protocol.HeaderContentID)
 	if !protocol.ValidContentID(h.contentID) {
@@ -96,6 +100,9 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	}
 	parent, switchLSN, err := timelineHeaders(c, name)
 	if err != nil {
+		return err
+	}
+	if err := s.checkEncryptionPolicy(cluster, name, h.encryption); err != nil {
 		return err
 	}
 	sysID, err := systemHeader(c, name)
@@ -137,7 +144,8 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	}
 	key := layout.WALKey(cluster, name, h.compression)
 	meta := stores.WALMetadata(cluster, index.WALObject{Name: name, SHA256: hex.EncodeToString(h.sha256), ContentID: h.contentID,
-		PlainSize: h.plainSize, Compression: h.compression, Encryption: h.encryption, TimelineParent: parent, SwitchLSN: switchLSN})
+		PlainSize: h.plainSize, Compression: h.compression, Encryption: h.encryption, KeyFingerprint: h.keyFP,
+		TimelineParent: parent, SwitchLSN: switchLSN})
 	if sysID != 0 {
 		meta[layout.MetaSystemIdentifier] = strconv.FormatUint(sysID, 10)
 	}
@@ -182,7 +190,7 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	obj := index.WALObject{
 		Name: name, Key: key, Backend: w.Held[0], Backends: w.Held, Size: w.Info.Size,
 		SHA256: hex.EncodeToString(body.hash.Sum(nil)), ContentID: h.contentID, PlainSize: h.plainSize,
-		Compression: h.compression, Encryption: h.encryption, StoredAt: time.Now().UTC(), TokenID: tok.ID,
+		Compression: h.compression, Encryption: h.encryption, KeyFingerprint: h.keyFP, StoredAt: time.Now().UTC(), TokenID: tok.ID,
 		TimelineParent: parent, SwitchLSN: switchLSN,
 	}
 	copies := make([]index.Copy, 0, len(w.Missing))
@@ -295,6 +303,9 @@ func (s *Server) getWAL(c *fiber.Ctx) error {
 	c.Set(protocol.HeaderContentSHA256, obj.SHA256)
 	c.Set(protocol.HeaderCompression, obj.Compression)
 	c.Set(protocol.HeaderEncryption, obj.Encryption)
+	if obj.KeyFingerprint != "" {
+		c.Set(protocol.HeaderKeyFingerprint, obj.KeyFingerprint)
+	}
 	if obj.ContentID != layout.ContentIDUnknown {
 		// A WAL-G object found by a rebuild has no known plaintext identity;
 		// the client then checks the stored bytes' SHA-256 only.

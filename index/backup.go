@@ -34,6 +34,9 @@ type BackupFile struct {
 	SHA256      string `json:"sha256"`
 	Compression string `json:"compression"`
 	Encryption  string `json:"encryption"`
+	// KeyFingerprint names the key the object was sealed with ("":
+	// unknown or unencrypted).
+	KeyFingerprint string `json:"key_fingerprint,omitempty"`
 	// Backends hold the file (see Holders).
 	Backends []string `json:"backends,omitempty"`
 	// Classes holds the storage class of copies not in their backend's

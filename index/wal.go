@@ -32,6 +32,9 @@ type WALObject struct {
 	// not a history file, or not known).
 	TimelineParent uint32 `json:"timeline_parent,omitempty"`
 	SwitchLSN      uint64 `json:"switch_lsn,omitempty"`
+	// KeyFingerprint names the key the object was sealed with ("":
+	// unknown or unencrypted); the gateway keeps it, never the key.
+	KeyFingerprint string `json:"key_fingerprint,omitempty"`
 }
 
 // Cluster is a cluster's catalog record.

@@ -12,6 +12,9 @@
 //     chunks as WAL-G does, implemented in pure Go.
 //   - NewContentID: a hash of the plaintext that the gateway may see without
 //     learning anything about the plaintext when a key is set.
+//   - Key.Fingerprint / SelectKey: which of several keys (a rotation) sealed
+//     an object, by the fingerprint recorded beside it or, without one, by
+//     trying each key on the first chunk only.
 //
 // Readers are stricter than WAL-G's: a stream returns io.EOF only after it
 // ended properly (the encrypted FINAL chunk, the end of the compression

@@ -87,6 +87,9 @@ Verbs:
                         can the archive restore the newest backup to now? WAL
                         gaps per timeline (delayed or lost), stalls, segments
                         still waiting on this host; exit 8 when it cannot
+  wal-verify --keys [--json]
+                        WAL and backups per encryption key (by fingerprint);
+                        what still needs each of WALGATE_ENCRYPTION_OLD_KEYS
   delete retain [FULL] N | delete before NAME [--confirm] [--json]
                         delete older backups and the WAL only they needed,
                         through the gateway's retention guard rails; needs a
@@ -134,12 +137,14 @@ Exit codes:
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Environ(), os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+// run runs one verb. environ is the whole environment (os.Environ), in
+// which unknown WALGATE_* names are refused (client.CheckEnvironment).
+func run(ctx context.Context, args []string, getenv func(string) string, environ []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage())
 		return exitUsage
@@ -162,36 +167,39 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if len(args) != 1 {
 			return fail(stderr, "wal-push", usageError("wal-push takes one argument, the WAL file path (%%p)"))
 		}
-		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runWALPush(ctx, c, args[0], getenv) })
+		return withClient(stderr, verb, getenv, environ, func(c *client.Client) error { return runWALPush(ctx, c, args[0], getenv) })
 	case "wal-fetch":
 		// PostgreSQL runs restore_command in the data directory.
 		dataDir, err := os.Getwd()
 		if err != nil {
 			dataDir = "."
 		}
-		return runWALFetch(ctx, args, getenv, dataDir, stderr)
+		return runWALFetch(ctx, args, getenv, environ, dataDir, stderr)
 	case "wal-prefetch":
-		return runWALPrefetch(ctx, args, getenv, stderr)
+		return runWALPrefetch(ctx, args, getenv, environ, stderr)
 	case "backup-push":
-		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runBackupPush(ctx, c, args, getenv, stderr) })
+		return withClient(stderr, verb, getenv, environ, func(c *client.Client) error { return runBackupPush(ctx, c, args, getenv, stderr) })
 	case "backup-fetch":
-		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runBackupFetch(ctx, c, args, getenv, stdout, stderr) })
+		return withClient(stderr, verb, getenv, environ, func(c *client.Client) error { return runBackupFetch(ctx, c, args, getenv, stdout, stderr) })
 	case "backup-list":
-		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runBackupList(ctx, c, args, stdout) })
+		return withClient(stderr, verb, getenv, environ, func(c *client.Client) error { return runBackupList(ctx, c, args, stdout) })
 	case "drill":
-		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runDrill(ctx, c, args, getenv, stdout, stderr) })
+		return withClient(stderr, verb, getenv, environ, func(c *client.Client) error { return runDrill(ctx, c, args, getenv, stdout, stderr) })
 	case "wal-verify":
-		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runWALVerify(ctx, c, args, stdout, stderr) })
+		return withClient(stderr, verb, getenv, environ, func(c *client.Client) error { return runWALVerify(ctx, c, args, stdout, stderr) })
 	case "check":
-		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runCheck(ctx, c, stdout) })
+		return withClient(stderr, verb, getenv, environ, func(c *client.Client) error { return runCheck(ctx, c, stdout) })
 	case "delete":
-		return withClient(stderr, verb, getenv, func(c *client.Client) error { return runDelete(ctx, c, args, stdout, stderr) })
+		return withClient(stderr, verb, getenv, environ, func(c *client.Client) error { return runDelete(ctx, c, args, stdout, stderr) })
 	}
 	fmt.Fprintf(stderr, "walgate-client: unknown verb %q\n\n%s", verb, usage())
 	return exitUsage
 }
 
-func withClient(stderr io.Writer, verb string, getenv func(string) string, fn func(*client.Client) error) int {
+func withClient(stderr io.Writer, verb string, getenv func(string) string, environ []string, fn func(*client.Client) error) int {
+	if err := client.CheckEnvironment(environ); err != nil {
+		return fail(stderr, verb, err)
+	}
 	cfg, err := client.LoadConfig(getenv)
 	if err != nil {
 		return fail(stderr, verb, err)

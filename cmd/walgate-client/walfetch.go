@@ -30,9 +30,12 @@ const standbySignal = "standby.signal"
 // returns the exit code PostgreSQL must see. PostgreSQL runs
 // restore_command in the data directory, so dataDir is the working
 // directory.
-func runWALFetch(ctx context.Context, args []string, getenv func(string) string, dataDir string, stderr io.Writer) int {
+func runWALFetch(ctx context.Context, args []string, getenv func(string) string, environ []string, dataDir string, stderr io.Writer) int {
 	if len(args) != 2 {
 		return failWALFetch(stderr, "", dataDir, usageError("wal-fetch takes two arguments, the WAL file name (%%f) and the destination path (%%p)"))
+	}
+	if err := client.CheckEnvironment(environ); err != nil {
+		return failWALFetch(stderr, args[0], dataDir, err)
 	}
 	cfg, err := client.LoadConfig(getenv)
 	if err != nil {

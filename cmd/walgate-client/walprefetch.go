@@ -37,14 +37,14 @@ func fetchWithPrefetch(ctx context.Context, c *client.Client, name, dest string,
 // runWALPrefetch is the background half of wal-fetch (not for direct
 // use): it restores segments ahead into pg_wal/walgate/prefetch, within
 // client.PrefetchLifetime, and reports nothing: its output goes nowhere.
-func runWALPrefetch(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+func runWALPrefetch(ctx context.Context, args []string, getenv func(string) string, environ []string, stderr io.Writer) int {
 	walDir, names, err := client.ParsePrefetchArgs(args)
 	if err != nil {
 		return fail(stderr, "wal-prefetch", usageError("%v", err))
 	}
 	ctx, cancel := context.WithTimeout(ctx, client.PrefetchLifetime)
 	defer cancel()
-	return withClient(stderr, "wal-prefetch", getenv, func(c *client.Client) error {
+	return withClient(stderr, "wal-prefetch", getenv, environ, func(c *client.Client) error {
 		c.UseGatewayState(walDir)
 		c.Prefetch(ctx, walDir, names)
 		return nil

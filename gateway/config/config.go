@@ -181,6 +181,10 @@ type GroupConfig struct {
 	// (on N of them, the primary first and the next ones in order standing
 	// in for any that fail). The rest is copied by the replicator.
 	Ack string `yaml:"ack"`
+	// RequireEncryption refuses unencrypted WAL and backup partitions for
+	// the group's clusters (422 encryption_required); backup metadata
+	// (JSON) stays plain, as ever.
+	RequireEncryption bool `yaml:"require_encryption"`
 	// Lifecycle is the group's tiering and retention policy (see
 	// docs/lifecycle.md). The zero policy moves and deletes nothing.
 	Lifecycle lifecycle.Policy `yaml:"lifecycle"`

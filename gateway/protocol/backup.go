@@ -115,6 +115,9 @@ type BackupFile struct {
 	SHA256      string `json:"sha256"`
 	Compression string `json:"compression"`
 	Encryption  string `json:"encryption"`
+	// KeyFingerprint names the key an encrypted object was sealed with
+	// (see HeaderKeyFingerprint); empty when unknown or unencrypted.
+	KeyFingerprint string `json:"key_fingerprint,omitempty"`
 }
 
 // CommitBackup is the body of a commit: the sentinel exactly as it is to
@@ -263,4 +266,36 @@ type DeleteResult struct {
 	Errors         []string `json:"errors,omitempty"`
 	ObjectsDeleted int      `json:"objects_deleted"`
 	RefusedBecause string   `json:"refused_because,omitempty"`
+}
+
+// KeysPath is GET of which keys a cluster's archive is encrypted with
+// (wal-verify --keys).
+func KeysPath(cluster string) string {
+	return "/" + Version + "/clusters/" + url.PathEscape(cluster) + "/keys"
+}
+
+// KeyUsage is what GET KeysPath answers: the cluster's WAL and backup
+// objects grouped by the key they were sealed with. The gateway knows keys
+// only by fingerprint.
+type KeyUsage struct {
+	Cluster string   `json:"cluster"`
+	Keys    []KeyUse `json:"keys"`
+}
+
+// KeyUse is the objects of one fingerprint (Encryption libsodium), of
+// encrypted objects that name no key (Fingerprint "": WAL-G's, and
+// walgate's from before fingerprints), or of unencrypted ones
+// (Encryption none).
+type KeyUse struct {
+	Fingerprint string `json:"fingerprint"`
+	Encryption  string `json:"encryption"`
+	// WAL counts the WAL files; FirstWAL and LastWAL are the first and
+	// last by name.
+	WAL      int    `json:"wal"`
+	FirstWAL string `json:"first_wal,omitempty"`
+	LastWAL  string `json:"last_wal,omitempty"`
+	// Backups are the committed backups with at least one object sealed
+	// so; BackupObjects counts those objects.
+	Backups       []string `json:"backups,omitempty"`
+	BackupObjects int      `json:"backup_objects"`
 }

@@ -28,6 +28,13 @@ const (
 	// HeaderEncryption names the encryption of the stored object
 	// (libsodium or none). The gateway never holds the key.
 	HeaderEncryption = "Walgate-Encryption"
+	// HeaderKeyFingerprint names the key an encrypted object was sealed
+	// with (16 lowercase hex digits, a keyed hash of the key that reveals
+	// nothing about it; see docs/codec.md). Sent with a push, kept with the
+	// object and returned with a fetch, so that a client holding several
+	// keys picks the right one. Absent: unknown (WAL-G's objects, older
+	// walgate objects, unencrypted ones).
+	HeaderKeyFingerprint = "Walgate-Key-Fingerprint"
 	// HeaderContentID identifies the plaintext ("sha256:<hex>" or
 	// "hmac-sha256:<hex>") so a re-push of the same WAL file is recognised
 	// and a different one refused.
@@ -50,6 +57,20 @@ const (
 	// Absent means unknown (a history file, a WAL-G client).
 	HeaderSystemIdentifier = "Walgate-System-Identifier"
 )
+
+// ValidKeyFingerprint reports whether s is a key fingerprint: 16 lowercase
+// hex digits.
+func ValidKeyFingerprint(s string) bool {
+	if len(s) != 16 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // Encryption values.
 const (
@@ -106,6 +127,9 @@ const (
 	CodeInternal       Code = "internal"        // 500 a bug or an unexpected failure
 	CodeRouteNotFound  Code = "no_such_route"   // 404 unknown path or method
 	CodeDamaged        Code = "damaged"         // 502 every stored copy of the object fails its size or hash check
+	// CodeEncryptionRequired: 422, the cluster's group has
+	// require_encryption and the object is not encrypted.
+	CodeEncryptionRequired Code = "encryption_required"
 )
 
 // Status returns the HTTP status a code is sent with.
@@ -127,6 +151,8 @@ func (c Code) Status() int {
 		return 411
 	case CodeTooLarge:
 		return 413
+	case CodeEncryptionRequired:
+		return 422
 	case CodeDamaged:
 		return 502
 	case CodeUnavailable:

@@ -13,4 +13,5 @@ const (
 	RouteDrills       = "/" + Version + "/clusters/:cluster/drills"
 	RouteHealth       = "/" + Version + "/clusters/:cluster/health"
 	RouteDelete       = "/" + Version + "/clusters/:cluster/delete"
+	RouteKeys         = "/" + Version + "/clusters/:cluster/keys"
 )

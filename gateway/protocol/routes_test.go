@@ -29,6 +29,7 @@ func TestRoutesArePaths(t *testing.T) {
 		{fill(RouteDrills, c), DrillsPath(c)},
 		{fill(RouteHealth, c), HealthPath(c)},
 		{fill(RouteDelete, c), DeletePath(c)},
+		{fill(RouteKeys, c), KeysPath(c)},
 	} {
 		if r.route != r.path {
 			t.Errorf("route %s, path %s", r.route, r.path)

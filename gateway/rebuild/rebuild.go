@@ -504,6 +504,7 @@ func (r *rebuildState) walFromMetadata(w *walItem) (index.WALObject, bool) {
 		Name: w.name, Key: w.info.Key, Backend: r.backendName, Size: w.info.Size,
 		SHA256: md[layout.MetaSHA256], ContentID: md[layout.MetaContentID], PlainSize: plain,
 		Compression: w.comp, Encryption: md[layout.MetaEncryption], StoredAt: w.info.Modified.UTC(),
+		KeyFingerprint: metaKeyFingerprint(md),
 	}
 	if p, l := md[layout.MetaTimelineParent], md[layout.MetaSwitchLSN]; p != "" {
 		n, perr := strconv.ParseUint(p, 10, 32)
@@ -588,7 +589,21 @@ func (r *rebuildState) inspectBackupFile(g *backupGroup, file string, info backe
 		r.note("%s: %v", info.Key, res.damaged)
 		return nil, nil
 	}
-	return &index.BackupFile{Key: info.Key, Size: res.size, SHA256: res.sha256, Compression: comp, Encryption: res.encryption}, nil
+	rec := &index.BackupFile{Key: info.Key, Size: res.size, SHA256: res.sha256, Compression: comp, Encryption: res.encryption}
+	if fromMD {
+		rec.KeyFingerprint = metaKeyFingerprint(md)
+	}
+	return rec, nil
+}
+
+// metaKeyFingerprint is the key fingerprint an object's metadata records,
+// "" when none or not a valid one (the client then tries its keys).
+func metaKeyFingerprint(md map[string]string) string {
+	fp := md[layout.MetaKeyFingerprint]
+	if md[layout.MetaEncryption] != protocol.EncryptionLibsodium || !protocol.ValidKeyFingerprint(fp) {
+		return ""
+	}
+	return fp
 }
 
 type objectResult struct {

@@ -17,7 +17,8 @@ import (
 // again with every copy of it).
 func WALMetadata(cluster string, obj index.WALObject) map[string]string {
 	o := layout.WALObject{Cluster: cluster, Name: obj.Name, SHA256: obj.SHA256, ContentID: obj.ContentID,
-		PlainSize: obj.PlainSize, Compression: obj.Compression, Encryption: obj.Encryption, TimelineParent: obj.TimelineParent}
+		PlainSize: obj.PlainSize, Compression: obj.Compression, Encryption: obj.Encryption, KeyFingerprint: obj.KeyFingerprint,
+		TimelineParent: obj.TimelineParent}
 	if obj.TimelineParent != 0 {
 		o.SwitchLSN = pgname.LSN(obj.SwitchLSN).String()
 	}
@@ -34,7 +35,7 @@ func WALCopy(cluster string, obj index.WALObject) index.Copy {
 // BackupFileCopy describes one object of a backup as a replication copy.
 func BackupFileCopy(cluster string, b index.Backup, file string, rec index.BackupFile) index.Copy {
 	return index.Copy{Cluster: cluster, Kind: index.CopyBackupFile, Name: b.Name, File: file, Key: rec.Key, Size: rec.Size,
-		SHA256: rec.SHA256, Metadata: layout.BackupFileMetadata(cluster, b.Name, file, rec.Compression, rec.Encryption)}
+		SHA256: rec.SHA256, Metadata: layout.WithKeyFingerprint(layout.BackupFileMetadata(cluster, b.Name, file, rec.Compression, rec.Encryption), rec.KeyFingerprint)}
 }
 
 // SentinelCopy describes a committed backup's sentinel as a replication

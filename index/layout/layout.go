@@ -124,6 +124,9 @@ const (
 	// MetaSystemIdentifier is the PostgreSQL system identifier (decimal)
 	// of a WAL segment, when its push carried one.
 	MetaSystemIdentifier = "system-identifier"
+	// MetaKeyFingerprint names the key an encrypted object was sealed
+	// with, when its push said so.
+	MetaKeyFingerprint = "key-fingerprint"
 )
 
 // The kinds of object (MetaKind).
@@ -138,6 +141,7 @@ type WALObject struct {
 	Cluster, Name, SHA256, ContentID string
 	PlainSize                        int64
 	Compression, Encryption          string
+	KeyFingerprint                   string // "" when not known
 	// TimelineParent and SwitchLSN: a timeline history's parent and the
 	// LSN it branched at (0: not known, and not stored).
 	TimelineParent uint32
@@ -152,6 +156,7 @@ func (o WALObject) Metadata() map[string]string {
 		MetaPlainSize:   strconv.FormatInt(o.PlainSize, 10),
 		MetaCompression: o.Compression, MetaEncryption: o.Encryption,
 	}
+	WithKeyFingerprint(md, o.KeyFingerprint)
 	if o.TimelineParent != 0 {
 		md[MetaTimelineParent] = strconv.FormatUint(uint64(o.TimelineParent), 10)
 		md[MetaSwitchLSN] = o.SwitchLSN
@@ -163,6 +168,15 @@ func (o WALObject) Metadata() map[string]string {
 func BackupFileMetadata(cluster, name, file, compression, encryption string) map[string]string {
 	return map[string]string{MetaCluster: cluster, MetaKind: KindBackup, MetaName: name, MetaFile: file,
 		MetaCompression: compression, MetaEncryption: encryption}
+}
+
+// WithKeyFingerprint adds the key fingerprint of an encrypted object to its
+// metadata md, unless it is "" (not known), and returns md.
+func WithKeyFingerprint(md map[string]string, fingerprint string) map[string]string {
+	if fingerprint != "" {
+		md[MetaKeyFingerprint] = fingerprint
+	}
+	return md
 }
 
 // SentinelMetadata is the metadata stored with a backup's sentinel.
