@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/walgate/walgate/gateway/health"
 	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/index"
 	"github.com/walgate/walgate/lifecycle"
 )
 
@@ -34,10 +36,12 @@ type metrics struct {
 	lifecycle *prometheus.CounterVec // kind, result
 	// lost counts objects found without a good copy on any backend.
 	lost *prometheus.CounterVec // cluster, backend
+	// trends counts each cluster's activity per hour for the dashboard.
+	trends *trendRecorder
 }
 
 func newMetrics(s *Server) *metrics {
-	m := &metrics{reg: prometheus.NewRegistry()}
+	m := &metrics{reg: prometheus.NewRegistry(), trends: newTrendRecorder(s.catalog, s.log)}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walgate_requests_total",
 		Help: "Requests by operation and result code (ok, or the protocol error code)."}, []string{"op", "code"})
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "walgate_request_duration_seconds",
@@ -144,6 +148,9 @@ func (m *metrics) observe(c *fiber.Ctx, took time.Duration, code string, bytes i
 	op := opOf(c)
 	m.requests.WithLabelValues(op, code).Inc()
 	m.duration.WithLabelValues(op).Observe(took.Seconds())
+	if cluster := clusterOfPath(c.Path()); cluster != "" {
+		m.trends.add(cluster, time.Now(), trendOf(c, op, code, bytes))
+	}
 	if bytes > 0 && code == "ok" {
 		switch op {
 		case "wal_push", "backup_upload":
@@ -152,6 +159,38 @@ func (m *metrics) observe(c *fiber.Ctx, took time.Duration, code string, bytes i
 			m.bytesOut.WithLabelValues(op).Add(float64(bytes))
 		}
 	}
+}
+
+// clusterOfPath is the cluster an API request path names ("" for other
+// paths), copied: fiber's path string lives in a buffer the next request
+// reuses. The trend recorder keeps only clusters the catalog has.
+func clusterOfPath(path string) string {
+	rest, ok := strings.CutPrefix(path, "/"+protocol.Version+"/clusters/")
+	if !ok {
+		return ""
+	}
+	name, _, _ := strings.Cut(rest, "/")
+	if u, err := url.PathUnescape(name); err == nil && u != name {
+		return u
+	}
+	return strings.Clone(name)
+}
+
+// trendOf is what one finished request adds to its cluster's trends.
+// not_found is not an error there: every recovery ends with one.
+func trendOf(c *fiber.Ctx, op, code string, bytes int64) index.TrendCounts {
+	tc := index.TrendCounts{Requests: 1}
+	if code != "ok" && code != string(protocol.CodeNotFound) {
+		tc.Errors = 1
+	}
+	created := code == "ok" && c.Response().StatusCode() == fiber.StatusCreated
+	switch {
+	case op == "wal_push" && created:
+		tc.WALFiles, tc.WALBytes = 1, bytes
+	case code == "ok" && c.Method() == fiber.MethodPost && c.Route().Path == protocol.RouteBackupCommit:
+		tc.Backups = 1
+	}
+	return tc
 }
 
 // fleetCollector reports every cluster's health at scrape time.

@@ -323,6 +323,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 			s.log.Warn("admin socket", "err", aerr)
 		}
 	}
+	if terr := s.metrics.trends.flush(time.Now()); terr != nil {
+		s.log.Warn("trends: writing the hourly counts", "err", terr)
+	}
 	if serr := s.stores.Close(); serr != nil && err == nil {
 		err = serr
 	}
