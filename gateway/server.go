@@ -51,6 +51,7 @@ type Server struct {
 	metrics   *metrics        // Prometheus metrics
 	metricsLn net.Listener    // where /metrics listens (nil: off)
 	uiKey     uiKey           // signs dashboard session cookies
+	uiPlan    uiPlanCache     // the lifecycle page's last dry run
 
 	adminLn net.Listener
 

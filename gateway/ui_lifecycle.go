@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -14,8 +16,39 @@ import (
 // uiLifecycleSteps is how many steps of the plan the page lists.
 const uiLifecycleSteps = 300
 
+// uiPlanFor is how long the lifecycle page reuses a dry run. A run holds
+// the executor's one-run lock, which scheduled runs and retention
+// deletions need too: an open, auto-refreshing page must not keep taking
+// it.
+const uiPlanFor = 10 * time.Minute
+
+// uiPlanCache is the lifecycle page's last dry run.
+type uiPlanCache struct {
+	mu  sync.Mutex
+	res apply.Result
+	err error
+	at  time.Time
+}
+
+// plan returns a dry run no older than uiPlanFor, running one when there
+// is none. A busy executor is not cached.
+func (pc *uiPlanCache) plan(ctx context.Context, lc *apply.Executor, now time.Time) (apply.Result, error) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if !pc.at.IsZero() && now.Sub(pc.at) < uiPlanFor {
+		return pc.res, pc.err
+	}
+	res, err := lc.Run(ctx, apply.Options{}, now)
+	if errors.Is(err, apply.ErrBusy) || ctx.Err() != nil {
+		return res, err
+	}
+	pc.res, pc.err, pc.at = res, err, now
+	return res, err
+}
+
 type uiLifecycleData struct {
 	Now       time.Time
+	PlannedAt time.Time
 	Schedule  string // when the gateway runs the plan by itself
 	Busy      bool   // a run was in progress: no plan shown
 	Error     string
@@ -53,7 +86,7 @@ func (s *Server) uiLifecycle(c *fiber.Ctx) error {
 		}
 		d.Schedule = fmt.Sprintf("every %s, %s", l.Interval, mode)
 	}
-	res, err := s.lc.Run(c.UserContext(), apply.Options{}, now)
+	res, err := s.uiPlan.plan(c.UserContext(), s.lc, now)
 	switch {
 	case errors.Is(err, apply.ErrBusy):
 		d.Busy = true
@@ -61,7 +94,7 @@ func (s *Server) uiLifecycle(c *fiber.Ctx) error {
 	case err != nil:
 		d.Error = err.Error()
 	}
-	d.Plan = res
+	d.Plan, d.PlannedAt = res, res.Time
 	d.Steps = res.Steps
 	if len(d.Steps) > uiLifecycleSteps {
 		d.Steps, d.MoreSteps = d.Steps[:uiLifecycleSteps], len(d.Steps)-uiLifecycleSteps
