@@ -18,6 +18,8 @@ deps:
 
 # The whole suite: unit, conformance, fuzz seeds, and end-to-end tests on a
 # real PostgreSQL 15. The end-to-end tests build the binaries themselves.
+# ./configs checks the shipped systemd units (systemd-analyze verify and
+# security) and alert rules (promtool check rules, promtool test rules).
 test: deps build lint
 	$(GO) test -count=1 -timeout 25m ./...
 

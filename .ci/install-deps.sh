@@ -16,6 +16,11 @@
 #   pguser     the postgres OS user.
 #   chromium   Debian's chromium, for the dashboard's browser test
 #              (driven headless through the DevTools protocol).
+#   promtool   promtool from Debian's prometheus package (the server is
+#              installed but never started), and systemd-analyze from
+#              Debian's systemd package: configs/ checks its alert rules
+#              (promtool check rules, promtool test rules) and its systemd
+#              units (systemd-analyze verify, security --offline).
 #   seaweedfs  SeaweedFS's `weed` (the S3 server the s3 backend is tested
 #              against), built from its Go module (its go.mod has replace
 #              directives, so `go install` refuses it). The cold build takes
@@ -55,7 +60,7 @@ PG_MAJOR=15
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 PG_PROGRAMS="initdb pg_ctl postgres psql pgbench pg_basebackup pg_controldata"
 WALGATE_TOOLS=${WALGATE_TOOLS:-/var/cache/walgate-tools/v1}
-ALL_STEPS="postgres runuser pguser chromium nodejs seaweedfs fakegcs azurite pgmajors"
+ALL_STEPS="postgres runuser pguser chromium promtool nodejs seaweedfs fakegcs azurite pgmajors"
 SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
 FAKEGCS_VERSION=v1.56.1
 AZURITE_VERSION=3.35.0
@@ -187,6 +192,22 @@ step_chromium() {
 	no_service_start apt_install chromium
 	[ -x /usr/bin/chromium ] || die "chromium installed but /usr/bin/chromium is missing"
 	log "installed: $(/usr/bin/chromium --version 2>/dev/null)"
+}
+
+step_promtool() {
+	local missing=""
+	[ -x /usr/bin/promtool ] && deb_installed prometheus || missing="prometheus"
+	command -v systemd-analyze >/dev/null || missing="$missing systemd"
+	if [ -z "$missing" ]; then
+		log "ok: $(/usr/bin/promtool --version 2>&1 | head -n1); $(systemd-analyze --version | head -n1)"
+		return
+	fi
+	log "missing: $missing"
+	# The prometheus package's postinst would start the server: blocked.
+	no_service_start apt_install $missing
+	[ -x /usr/bin/promtool ] || die "prometheus installed but /usr/bin/promtool is missing"
+	command -v systemd-analyze >/dev/null || die "systemd installed but systemd-analyze is missing"
+	log "installed: $(/usr/bin/promtool --version 2>&1 | head -n1)"
 }
 
 tools_dir() {

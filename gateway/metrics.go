@@ -5,15 +5,23 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/walgate/walgate/gateway/health"
+	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/index"
+	"github.com/walgate/walgate/lifecycle"
 )
 
 // metrics are the gateway's Prometheus metrics. Labels are bounded: per
@@ -28,10 +36,12 @@ type metrics struct {
 	lifecycle *prometheus.CounterVec // kind, result
 	// lost counts objects found without a good copy on any backend.
 	lost *prometheus.CounterVec // cluster, backend
+	// trends counts each cluster's activity per hour for the dashboard.
+	trends *trendRecorder
 }
 
 func newMetrics(s *Server) *metrics {
-	m := &metrics{reg: prometheus.NewRegistry()}
+	m := &metrics{reg: prometheus.NewRegistry(), trends: newTrendRecorder(s.catalog, s.log)}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walgate_requests_total",
 		Help: "Requests by operation and result code (ok, or the protocol error code)."}, []string{"op", "code"})
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "walgate_request_duration_seconds",
@@ -45,8 +55,68 @@ func newMetrics(s *Server) *metrics {
 		Help: "Lifecycle actions carried out (set-class, delete) by result (done, failed)."}, []string{"kind", "result"})
 	m.lost = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walgate_unrepairable_objects_total",
 		Help: "Objects whose repair found no good copy on any backend (each counted once per gateway run)."}, []string{"cluster", "backend"})
-	m.reg.MustRegister(m.lost, m.lifecycle, m.requests, m.duration, m.bytesIn, m.bytesOut, fleetCollector{s}, tokenCollector{s}, prometheus.NewGoCollector())
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{Name: "walgate_build_info",
+		Help:        "Always 1; the labels say which walgate build runs.",
+		ConstLabels: prometheus.Labels{"version": Version, "revision": buildRevision(), "go_version": runtime.Version()}})
+	buildInfo.Set(1)
+	m.reg.MustRegister(m.lost, m.lifecycle, m.requests, m.duration, m.bytesIn, m.bytesOut, buildInfo, fleetCollector{s}, tokenCollector{s},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.zero()
 	return m
+}
+
+// requestOps are the values of the op label; requestCodes the values of
+// code: ok and every protocol error code.
+var (
+	requestOps   = []string{"wal_push", "wal_fetch", "backup_upload", "backup_fetch", "backup_meta", "drill", "health", "other"}
+	requestCodes = []protocol.Code{"ok", protocol.CodeBadRequest, protocol.CodeInvalidName, protocol.CodeLengthRequired,
+		protocol.CodeLengthMismatch, protocol.CodeHashMismatch, protocol.CodeTooLarge, protocol.CodeUnauthorized,
+		protocol.CodeForbidden, protocol.CodeNotFound, protocol.CodeConflict, protocol.CodeTimeout, protocol.CodeUnavailable,
+		protocol.CodeInternal, protocol.CodeRouteNotFound, protocol.CodeDamaged}
+)
+
+// zero makes every counter whose label values are known at start exist
+// at 0, so that rate() and increase() see the first event and a
+// dashboard shows 0 rather than "no data".
+func (m *metrics) zero() {
+	for _, op := range requestOps {
+		for _, code := range requestCodes {
+			m.requests.WithLabelValues(op, string(code))
+		}
+		m.duration.WithLabelValues(op)
+	}
+	for _, op := range []string{"wal_push", "backup_upload"} {
+		m.bytesIn.WithLabelValues(op)
+	}
+	for _, op := range []string{"wal_fetch", "backup_fetch"} {
+		m.bytesOut.WithLabelValues(op)
+	}
+	for _, kind := range []lifecycle.ActionKind{lifecycle.SetClass, lifecycle.Delete} {
+		for _, result := range []string{"done", "failed"} {
+			m.lifecycle.WithLabelValues(string(kind), result)
+		}
+	}
+}
+
+// zeroCluster makes a cluster's per-backend counters exist at 0; the
+// scrape calls it for every cluster in the catalog.
+func (m *metrics) zeroCluster(cluster string, backends []string) {
+	for _, b := range backends {
+		m.lost.WithLabelValues(cluster, b)
+	}
+}
+
+// buildRevision is the VCS revision the binary was built from, when the
+// build recorded it.
+func buildRevision() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, kv := range bi.Settings {
+			if kv.Key == "vcs.revision" {
+				return kv.Value
+			}
+		}
+	}
+	return "unknown"
 }
 
 // opOf names a request's operation for the metrics' op label.
@@ -78,6 +148,9 @@ func (m *metrics) observe(c *fiber.Ctx, took time.Duration, code string, bytes i
 	op := opOf(c)
 	m.requests.WithLabelValues(op, code).Inc()
 	m.duration.WithLabelValues(op).Observe(took.Seconds())
+	if cluster := clusterOfPath(c.Path()); cluster != "" {
+		m.trends.add(cluster, time.Now(), trendOf(c, op, code, bytes))
+	}
 	if bytes > 0 && code == "ok" {
 		switch op {
 		case "wal_push", "backup_upload":
@@ -86,6 +159,38 @@ func (m *metrics) observe(c *fiber.Ctx, took time.Duration, code string, bytes i
 			m.bytesOut.WithLabelValues(op).Add(float64(bytes))
 		}
 	}
+}
+
+// clusterOfPath is the cluster an API request path names ("" for other
+// paths), copied: fiber's path string lives in a buffer the next request
+// reuses. The trend recorder keeps only clusters the catalog has.
+func clusterOfPath(path string) string {
+	rest, ok := strings.CutPrefix(path, "/"+protocol.Version+"/clusters/")
+	if !ok {
+		return ""
+	}
+	name, _, _ := strings.Cut(rest, "/")
+	if u, err := url.PathUnescape(name); err == nil && u != name {
+		return u
+	}
+	return strings.Clone(name)
+}
+
+// trendOf is what one finished request adds to its cluster's trends.
+// not_found is not an error there: every recovery ends with one.
+func trendOf(c *fiber.Ctx, op, code string, bytes int64) index.TrendCounts {
+	tc := index.TrendCounts{Requests: 1}
+	if code != "ok" && code != string(protocol.CodeNotFound) {
+		tc.Errors = 1
+	}
+	created := code == "ok" && c.Response().StatusCode() == fiber.StatusCreated
+	switch {
+	case op == "wal_push" && created:
+		tc.WALFiles, tc.WALBytes = 1, bytes
+	case code == "ok" && c.Method() == fiber.MethodPost && c.Route().Path == protocol.RouteBackupCommit:
+		tc.Backups = 1
+	}
+	return tc
 }
 
 // fleetCollector reports every cluster's health at scrape time.
@@ -106,6 +211,10 @@ var (
 	descPending    = prometheus.NewDesc("walgate_cluster_replication_pending_objects", "Objects not yet copied to a backend.", []string{"cluster", "backend"}, nil)
 	descDrill      = prometheus.NewDesc("walgate_cluster_last_drill_passed", "1 when the last restore drill passed, 0 when it failed (absent without drills).", []string{"cluster"}, nil)
 	descDrillAt    = prometheus.NewDesc("walgate_cluster_last_passed_drill_timestamp_seconds", "When the last passing restore drill was received (Unix time).", []string{"cluster"}, nil)
+	descPendingAt  = prometheus.NewDesc("walgate_cluster_replication_oldest_pending_timestamp_seconds", "When the oldest copy still waiting for a backend was queued (Unix time; absent when none waits).", []string{"cluster", "backend"}, nil)
+	descBPending   = prometheus.NewDesc("walgate_backend_replication_pending_objects", "Objects waiting to be copied to the backend, all clusters.", []string{"backend"}, nil)
+	descBPendingAt = prometheus.NewDesc("walgate_backend_replication_oldest_pending_timestamp_seconds", "When the backend's oldest waiting copy was queued (Unix time; absent when none waits).", []string{"backend"}, nil)
+	descBErrorAt   = prometheus.NewDesc("walgate_backend_last_error_timestamp_seconds", "When an operation on the backend last failed (Unix time; absent when none has).", []string{"backend"}, nil)
 	descCatalog    = prometheus.NewDesc("walgate_catalog_size_bytes", "Size of the catalog file.", nil, nil)
 	descClusters   = prometheus.NewDesc("walgate_clusters", "Clusters in the catalog.", nil, nil)
 	descScrapeErr  = prometheus.NewDesc("walgate_health_error", "1 when the fleet's health could not be computed at this scrape.", nil, nil)
@@ -113,7 +222,8 @@ var (
 
 func (fleetCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descStatus, descLastPush, descStalled, descMissing, descLastBackup, descLastFull, descChain,
-		descWinStart, descWinEnd, descToNow, descStored, descPending, descDrill, descDrillAt, descCatalog, descClusters, descScrapeErr} {
+		descWinStart, descWinEnd, descToNow, descStored, descPending, descPendingAt, descBPending, descBPendingAt, descBErrorAt,
+		descDrill, descDrillAt, descCatalog, descClusters, descScrapeErr} {
 		ch <- d
 	}
 }
@@ -122,9 +232,9 @@ func (f fleetCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	ts := func(d *prometheus.Desc, t time.Time, cluster string) {
+	ts := func(d *prometheus.Desc, t time.Time, labels ...string) {
 		if !t.IsZero() {
-			gauge(d, float64(t.UnixMilli())/1000, cluster)
+			gauge(d, float64(t.UnixMilli())/1000, labels...)
 		}
 	}
 	b01 := func(b bool) float64 {
@@ -136,8 +246,17 @@ func (f fleetCollector) Collect(ch chan<- prometheus.Metric) {
 	if fi, err := os.Stat(f.s.catalog.Path()); err == nil {
 		gauge(descCatalog, float64(fi.Size()))
 	}
+	backends, berr := f.s.BackendsStatus()
+	for _, b := range backends {
+		gauge(descBPending, float64(b.PendingObjects), b.Name)
+		ts(descBPendingAt, b.OldestPending, b.Name)
+		ts(descBErrorAt, b.LastErrorAt, b.Name)
+	}
+	if berr != nil {
+		f.s.log.Error("metrics: backends", "err", berr)
+	}
 	fleet, err := f.s.FleetStatus(time.Now())
-	gauge(descScrapeErr, b01(err != nil))
+	gauge(descScrapeErr, b01(err != nil || berr != nil))
 	if err != nil {
 		f.s.log.Error("metrics: fleet health", "err", err)
 		return
@@ -164,6 +283,7 @@ func (f fleetCollector) Collect(ch chan<- prometheus.Metric) {
 				gauge(descStored, float64(n), c, b.Name, class)
 			}
 			gauge(descPending, float64(b.PendingCount), c, b.Name)
+			ts(descPendingAt, b.OldestPending, c, b.Name)
 		}
 		if st.LastDrill != nil {
 			gauge(descDrill, b01(st.LastDrill.Passed), c)
@@ -182,9 +302,20 @@ func statusValue(s health.Status) int {
 	return 0
 }
 
-// MetricsHandler serves /metrics.
+// MetricsHandler serves /metrics. Before each scrape it makes the
+// per-cluster counters of every cataloged cluster exist.
 func (s *Server) MetricsHandler() http.Handler {
-	return promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorLog: nil})
+	g := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		if clusters, err := s.catalog.Clusters(); err == nil {
+			for _, c := range clusters {
+				if grp, err := s.stores.GroupFor(c.Name); err == nil {
+					s.metrics.zeroCluster(c.Name, grp.Names())
+				}
+			}
+		}
+		return s.metrics.reg.Gather()
+	})
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: nil})
 }
 
 // serveMetrics serves /metrics on ln until ctx ends.

@@ -52,6 +52,7 @@ type Server struct {
 	metrics   *metrics        // Prometheus metrics
 	metricsLn net.Listener    // where /metrics listens (nil: off)
 	uiKey     uiKey           // signs dashboard session cookies
+	uiPlan    uiPlanCache     // the lifecycle page's last dry run
 
 	adminLn net.Listener
 	audit   *audit.Log // administrative acts (auditlog.go)
@@ -329,6 +330,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 		if aerr := <-s.adminDone; aerr != nil {
 			s.log.Warn("admin socket", "err", aerr)
 		}
+	}
+	if terr := s.metrics.trends.flush(time.Now()); terr != nil {
+		s.log.Warn("trends: writing the hourly counts", "err", terr)
 	}
 	if serr := s.stores.Close(); serr != nil && err == nil {
 		err = serr

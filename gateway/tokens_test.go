@@ -214,7 +214,7 @@ func TestTokenExpiryAndRotation(t *testing.T) {
 	if _, soon, err := admin.IssueToken(cat, admin.TokenSpec{Cluster: "other", Scopes: []index.Scope{index.ScopeFetch}, Lifetime: 10 * 24 * time.Hour}, now); err != nil {
 		t.Fatal(err)
 	} else {
-		metrics := scrape(t, e)
+		metrics := scrapeText(t, e)
 		for _, want := range []string{
 			`walgate_token_expiry_timestamp_seconds{cluster="other",id="` + soon.ID + `"}`,
 			`walgate_token_expiry_timestamp_seconds{cluster="main",id="` + next.ID + `"}`,
@@ -227,7 +227,7 @@ func TestTokenExpiryAndRotation(t *testing.T) {
 	}
 }
 
-func scrape(t *testing.T, e *env) string {
+func scrapeText(t *testing.T, e *env) string {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	e.g.Server.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))

@@ -58,6 +58,7 @@ var uiFuncs = template.FuncMap{
 	"mib":        func(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) },
 	"lower":      func(s health.Status) string { return string(s) },
 	"pathEscape": func(s string) string { return strings.ReplaceAll(s, "/", "%2F") },
+	"add":        func(a, b int) int { return a + b },
 }
 
 func roughAge(d time.Duration) string {
@@ -120,6 +121,7 @@ func (s *Server) uiRoutes() {
 	s.app.Get("/ui/", s.uiFleet)
 	s.app.Get("/ui/clusters/:cluster", s.uiCluster)
 	s.app.Get("/ui/audit", s.uiAudit)
+	s.app.Get("/ui/lifecycle", s.uiLifecycle)
 }
 
 // uiAuth lets a request through with an admin-scope Bearer token or a
@@ -337,32 +339,54 @@ type uiTick struct {
 	Anchor string // SVG text-anchor
 }
 
-func buildChart(st ClusterStatus, backups []index.Backup, drills []index.DrillRecord, now time.Time) uiChart {
-	ch := uiChart{Width: 960, Height: 150, To: now}
-	from := now.Add(-24 * time.Hour)
-	for _, b := range backups {
-		if !b.Info.StartTime.IsZero() && b.Info.StartTime.Before(from) {
-			from = b.Info.StartTime
+// uiRanges are the timeline's zoom levels, by their query value; "all"
+// (the default) spans the whole recoverable window and every backup.
+var uiRanges = []struct {
+	Key, Label string
+	Span       time.Duration
+}{{"24h", "24 h", 24 * time.Hour}, {"7d", "7 d", 7 * 24 * time.Hour}, {"30d", "30 d", 30 * 24 * time.Hour}, {"all", "whole window", 0}}
+
+// uiRangeSpan is the span of a range key, and the key itself ("all" for
+// anything unknown).
+func uiRangeSpan(key string) (string, time.Duration) {
+	for _, r := range uiRanges {
+		if r.Key == key {
+			return r.Key, r.Span
 		}
 	}
-	if !st.WindowStart.IsZero() && st.WindowStart.Before(from) {
-		from = st.WindowStart
+	return "all", 0
+}
+
+// buildChart lays out the timeline over span before now, or (span 0) from
+// the oldest backup or window start.
+func buildChart(st ClusterStatus, backups []index.Backup, drills []index.DrillRecord, now time.Time, span time.Duration) uiChart {
+	ch := uiChart{Width: 960, Height: 150, To: now}
+	from := now.Add(-span)
+	if span == 0 {
+		from = now.Add(-24 * time.Hour)
+		for _, b := range backups {
+			if !b.Info.StartTime.IsZero() && b.Info.StartTime.Before(from) {
+				from = b.Info.StartTime
+			}
+		}
+		if !st.WindowStart.IsZero() && st.WindowStart.Before(from) {
+			from = st.WindowStart
+		}
+		from = from.Add(-now.Sub(from) / 50)
 	}
-	span := now.Sub(from)
-	from = from.Add(-span / 50)
 	ch.From = from
 	const left, right = 10.0, 950.0
 	x := func(t time.Time) float64 {
-		return left + (right-left)*float64(t.Sub(from))/float64(now.Sub(from))
+		return min(max(left+(right-left)*float64(t.Sub(from))/float64(now.Sub(from)), left), right)
 	}
-	if !st.WindowStart.IsZero() {
+	if !st.WindowStart.IsZero() && st.WindowEnd.After(from) {
 		ch.HasWindow = true
 		ch.WindowX = x(st.WindowStart)
 		ch.WindowW = max(x(st.WindowEnd)-ch.WindowX, 2)
 		ch.WindowFrom, ch.WinTo = st.WindowStart, st.WindowEnd
 	}
 	for _, b := range backups {
-		if b.State != index.BackupCommitted {
+		if b.State != index.BackupCommitted || b.Info.FinishTime.Before(from) {
 			continue
 		}
 		bx := x(b.Info.StartTime)
@@ -374,22 +398,31 @@ func buildChart(st ClusterStatus, backups []index.Backup, drills []index.DrillRe
 			Title: fmt.Sprintf("%s (%s), %s .. %s, %.1f MiB", b.Name, kind, b.Info.StartTime.UTC().Format(time.RFC3339), b.Info.FinishTime.UTC().Format(time.RFC3339), float64(b.StoredSize())/(1<<20))})
 	}
 	for _, d := range drills {
+		if d.Received.Before(from) {
+			continue
+		}
 		verdict := "passed"
 		if !d.Passed {
 			verdict = "FAILED"
 		}
 		ch.Drills = append(ch.Drills, uiDot{X: x(d.Received), Passed: d.Passed, Title: "drill " + verdict + " " + d.Received.UTC().Format(time.RFC3339)})
 	}
-	for i := 0; i <= 4; i++ {
-		t := from.Add(time.Duration(i) * now.Sub(from) / 4)
+	// Six ticks; labels say the hour within two days, else the day.
+	layout := "Mon 01-02"
+	if now.Sub(from) <= 48*time.Hour {
+		layout = "01-02 15:04"
+	}
+	const ticks = 6
+	for i := 0; i <= ticks; i++ {
+		t := from.Add(time.Duration(i) * now.Sub(from) / ticks)
 		anchor := "middle"
 		switch i {
 		case 0:
 			anchor = "start"
-		case 4:
+		case ticks:
 			anchor = "end"
 		}
-		ch.Ticks = append(ch.Ticks, uiTick{X: x(t), Label: t.UTC().Format("01-02 15:04"), Anchor: anchor})
+		ch.Ticks = append(ch.Ticks, uiTick{X: x(t), Label: t.UTC().Format(layout), Anchor: anchor})
 	}
 	ch.NowX = x(now)
 	return ch
@@ -401,6 +434,18 @@ type uiClusterData struct {
 	Backups []protocol.BackupSummary
 	Drills  []uiDrill
 	Chart   uiChart
+	Trend   uiTrend
+	// Range is the timeline's zoom (a uiRanges key); Ranges offers them all.
+	Range  string
+	Ranges []uiRangeLink
+	// Failed is the newest drill when it failed: the dashboard says why
+	// at the top.
+	Failed *uiDrill
+}
+
+type uiRangeLink struct {
+	Key, Label string
+	Current    bool
 }
 
 type uiDrill struct {
@@ -447,7 +492,18 @@ func (s *Server) uiCluster(c *fiber.Ctx) error {
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
 	}
-	d := uiClusterData{Now: now, S: st, Chart: buildChart(st, backups, drills, now)}
+	if err := s.metrics.trends.flush(now); err != nil {
+		s.log.Warn("trends: writing the hourly counts", "err", err)
+	}
+	trends, err := s.catalog.Trends(cluster, now.Add(-index.TrendHours*time.Hour))
+	if err != nil {
+		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+	}
+	rng, span := uiRangeSpan(c.Query("range"))
+	d := uiClusterData{Now: now, S: st, Chart: buildChart(st, backups, drills, now, span), Trend: buildTrend(trends, now), Range: rng}
+	for _, r := range uiRanges {
+		d.Ranges = append(d.Ranges, uiRangeLink{Key: r.Key, Label: r.Label, Current: r.Key == rng})
+	}
 	for i := len(backups) - 1; i >= 0; i-- {
 		d.Backups = append(d.Backups, fleet.BackupSummary(backups[i]))
 	}
@@ -457,5 +513,8 @@ func (s *Server) uiCluster(c *fiber.Ctx) error {
 		d.Drills = append(d.Drills, ud)
 	}
 	sort.SliceStable(d.Drills, func(i, j int) bool { return d.Drills[i].Received.After(d.Drills[j].Received) })
+	if len(d.Drills) > 0 && !d.Drills[0].Passed {
+		d.Failed = &d.Drills[0]
+	}
 	return s.render(c, "cluster.html", d)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/walgate/walgate/gateway/gatewaytest"
 	"github.com/walgate/walgate/gateway/protocol"
 	"github.com/walgate/walgate/index"
+	"github.com/walgate/walgate/lifecycle"
 )
 
 // chromiumPath is Debian's chromium, installed by make deps.
@@ -99,17 +101,61 @@ func seedFleet(t *testing.T, e *env) {
 	}
 }
 
-// The dashboard in a real headless Chromium: refused without a login;
-// after logging in with an admin token, the fleet page lists every cluster
-// with its status and the cluster page shows its timeline, backups and
-// drills. Screenshots go to the test output.
+// seedDashboard adds to seedFleet what the storage team's pages show: a
+// newer full backup of payments (so retention would delete the older
+// chain), a failed drill of orders with its failing check's error, and
+// seven days of hourly activity of payments.
+func seedDashboard(t *testing.T, e *env) {
+	t.Helper()
+	cat := e.g.Server.Catalog()
+	now := time.Now().UTC()
+	name := "base_000000010000000000000005"
+	if err := cat.BeginBackup("payments", index.Backup{Name: name, State: index.BackupOpen, Session: "s2", Begun: now, LastActivity: now}); err != nil {
+		t.Fatal(err)
+	}
+	err := cat.UpdateBackup("payments", name, func(b *index.Backup) error {
+		b.State, b.Committed = index.BackupCommitted, now.Add(-30*time.Minute)
+		b.Files = map[string]index.BackupFile{"tar_partitions/part_001.tar.zst": {Size: 41 << 20}}
+		b.Info = index.BackupInfo{Kind: "full", StartLSN: 5 * 16 << 20, FinishLSN: 5*16<<20 + 100, Timeline: 1,
+			StartTime: now.Add(-31 * time.Minute), FinishTime: now.Add(-30 * time.Minute)}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, _ := json.Marshal(protocol.DrillReport{Cluster: "orders", Backup: "base_000000010000000000000001", Passed: false, Host: "db2",
+		Checks: []protocol.Check{{Name: "connect", Passed: true}, {Name: "check-sql", Passed: false, Output: `ERROR: relation "invoices" does not exist`}}})
+	if err := cat.AddDrill("orders", index.DrillRecord{Received: now.Add(-20 * time.Minute), Passed: false, Report: rep}); err != nil {
+		t.Fatal(err)
+	}
+	hours := map[time.Time]index.TrendCounts{}
+	for h := 1; h < index.TrendHours; h++ {
+		hours[now.Add(-time.Duration(h)*time.Hour)] = index.TrendCounts{WALBytes: int64(h%24+1) << 24, WALFiles: int64(h%24 + 1),
+			Backups: int64(h % 24 / 23), Requests: 100, Errors: int64(h % 7 / 6)}
+	}
+	if err := cat.AddTrends(map[string]map[time.Time]index.TrendCounts{"payments": hours}, now); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The dashboard in a real headless Chromium at 1280x800: refused without a
+// login; after logging in with an admin token, the fleet page lists every
+// cluster with its status, the cluster page shows its timeline (zoomable),
+// its last 7 days, backups and drills (a failed one with its failing check
+// and error), and the lifecycle page the plan with its reasons, storage
+// by class and the cost before and after. No page scrolls sideways;
+// screenshots of each go to the test output.
 func TestDashboardInBrowser(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("Debian's chromium is required for the dashboard test (make deps installs it): %v", err)
 	}
-	// A missing segment counts as lost at once.
-	e := start(t, gatewaytest.Options{Config: gateway.Config{Health: config.HealthConfig{DelayedFor: time.Nanosecond}}})
+	// A missing segment counts as lost at once; payments keeps one full
+	// backup chain, so the older one is planned for deletion.
+	e := start(t, gatewaytest.Options{Config: gateway.Config{Health: config.HealthConfig{DelayedFor: time.Nanosecond},
+		Groups:    []config.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: []string{"local"}, Lifecycle: lifecycle.Policy{RetainFull: 1}}},
+		Lifecycle: config.LifecycleConfig{Prices: map[lifecycle.Class]float64{lifecycle.Hot: 0.023}}}})
 	seedFleet(t, e)
+	seedDashboard(t, e)
 	admin := e.g.FleetToken()
 
 	// Without a login: HTML goes to the login page, tools get 401, and a
@@ -152,12 +198,12 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1366, 900))
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 800))
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelA()
 	ctx, cancel := chromedp.NewContext(actx)
 	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelT := context.WithTimeout(ctx, 120*time.Second)
 	defer cancelT()
 
 	out := screenshotDir(t)
@@ -175,8 +221,24 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		return v
 	}
+	// Every page fits the 1280-pixel window: nothing scrolls sideways.
+	fits := func(what string) {
+		t.Helper()
+		sw, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+		if err != nil {
+			t.Fatalf("browser: width of %s: %v", what, err)
+		}
+		vw, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.innerWidth`))
+		if err != nil {
+			t.Fatalf("browser: window width at %s: %v", what, err)
+		}
+		if vw != 1280 || sw > 1280 {
+			t.Errorf("%s: %d pixels wide in a %d-pixel window: it scrolls sideways", what, sw, vw)
+		}
+	}
 	shot := func(what string) []byte {
 		t.Helper()
+		fits(what)
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatalf("browser: screenshot of %s: %v", what, err)
@@ -196,6 +258,23 @@ func TestDashboardInBrowser(t *testing.T) {
 	step("open a cluster", chromedp.Navigate(e.g.URL+"/ui/clusters/payments"), chromedp.WaitVisible(`#timeline`))
 	clusterText := get("cluster page", chromedp.Text(`body`))
 	clusterPNG := shot("the cluster page")
+	trendBars := get("trend bars", chromedp.Evaluate[string](`String(document.querySelectorAll('#trends rect').length)`))
+	// Zoom: each range is a link; the chosen one is marked and labels its ticks.
+	zoomPNG := map[string][]byte{}
+	zoomTicks := map[string]string{}
+	for _, r := range []string{"24h", "7d", "30d", "all"} {
+		step("zoom to "+r, chromedp.Click(`#zoom a[href="?range=`+r+`"]`), chromedp.WaitVisible(`#zoom a.on[href="?range=`+r+`"]`))
+		zoomTicks[r] = get("ticks", chromedp.Evaluate[string](`[].map.call(document.querySelectorAll('#timeline text[text-anchor]'),function(t){return t.textContent}).join('|')`))
+		zoomPNG[r] = shot("the cluster page at " + r)
+	}
+	step("open a cluster whose drill failed", chromedp.Navigate(e.g.URL+"/ui/clusters/orders"), chromedp.WaitVisible(`#drill-failed`))
+	failedText := get("failed drill", chromedp.Text(`#drill-failed`))
+	ordersTrend := get("orders trends", chromedp.Evaluate[string](`String(document.querySelectorAll('#trends rect').length)`))
+	ordersPNG := shot("the cluster page of a failed drill")
+	step("open the lifecycle page", chromedp.Click(`nav a[href="/ui/lifecycle"]`), chromedp.WaitVisible(`#steps`))
+	lifecycleText := get("lifecycle page", chromedp.Text(`body`))
+	lifecyclePNG := shot("the lifecycle page")
+	refresh := get("auto-refresh", chromedp.Evaluate[string](`String(document.getElementById('autorefresh').checked)`))
 	if !strings.Contains(loginErr, "no admin scope") {
 		t.Fatalf("login with a host token: %q", loginErr)
 	}
@@ -207,12 +286,41 @@ func TestDashboardInBrowser(t *testing.T) {
 	if strings.TrimSpace(firstRow) != "critical" {
 		t.Errorf("sorting by status puts %q first", firstRow)
 	}
-	for _, w := range []string{"base_000000010000000000000004_D_000000010000000000000001", "delta", "passed", "amcheck", "recoverable window", "Backends"} {
+	for _, w := range []string{"base_000000010000000000000004_D_000000010000000000000001", "delta", "passed", "amcheck", "recoverable window", "Backends",
+		"Last 7 days", "WAL archived per hour", "backups committed per hour", "request errors per hour"} {
 		if !strings.Contains(clusterText, w) {
 			t.Errorf("cluster page lacks %q:\n%s", w, clusterText)
 		}
 	}
-	for name, png := range map[string][]byte{"dashboard-fleet.png": fleetPNG, "dashboard-cluster.png": clusterPNG} {
+	if n, _ := strconv.Atoi(trendBars); n < 100 {
+		t.Errorf("the 7-day trends of payments show %d bars, want one per active hour", n)
+	}
+	if !strings.Contains(zoomTicks["24h"], ":") || strings.Contains(zoomTicks["7d"], ":") || zoomTicks["7d"] == zoomTicks["30d"] {
+		t.Errorf("zoom levels do not change the time axis: %q", zoomTicks)
+	}
+	if ordersTrend == "0" {
+		t.Error("orders archived WAL through the gateway, yet its 7-day trends are empty")
+	}
+	for _, w := range []string{"last restore drill failed", "check-sql", `relation "invoices" does not exist`} {
+		if !strings.Contains(failedText, w) {
+			t.Errorf("failed drill banner lacks %q: %q", w, failedText)
+		}
+	}
+	for _, w := range []string{"monthly cost now", "after the plan", "Storage by class", "hot", "archive",
+		"base_000000010000000000000004_D_000000010000000000000001", "base_000000010000000000000005", "delete"} {
+		if !strings.Contains(lifecycleText, w) {
+			t.Errorf("lifecycle page lacks %q:\n%s", w, lifecycleText)
+		}
+	}
+	if refresh != "true" {
+		t.Errorf("auto-refresh is %s by default", refresh)
+	}
+	shots := map[string][]byte{"dashboard-fleet.png": fleetPNG, "dashboard-cluster.png": clusterPNG, "dashboard-cluster-failed-drill.png": ordersPNG,
+		"dashboard-lifecycle.png": lifecyclePNG}
+	for r, png := range zoomPNG {
+		shots["dashboard-cluster-"+r+".png"] = png
+	}
+	for name, png := range shots {
 		if len(png) < 10_000 || string(png[:4]) != "\x89PNG" {
 			t.Errorf("%s: %d bytes, not a real screenshot", name, len(png))
 		}

@@ -1,8 +1,11 @@
-// Command walgate-demo runs walgate's main job on embedded defaults: a
-// gateway on the fs backend and a real PostgreSQL 15 cluster archiving its
-// WAL through walgate-client, then a restore check of one segment. It is
-// what 'make demo' runs; it needs root (the cluster runs as postgres) and
-// the binaries from 'make build'.
+// Command walgate-demo runs walgate's whole routine on embedded defaults:
+// a gateway on the fs backend and a real PostgreSQL 15 cluster archiving
+// its WAL through walgate-client, a full backup, a delta, a restore drill,
+// a restore check of one segment, the fleet status, and the dashboard's
+// URL with an admin token to log in with. It is what 'make demo' runs; it
+// needs root (the cluster runs as postgres) and the binaries from 'make
+// build'. Run from a terminal, it keeps the gateway serving the dashboard
+// until Ctrl-C.
 package main
 
 import (
@@ -29,10 +32,11 @@ func main() {
 	bin := flag.String("bin", "bin", "directory holding walgate and walgate-client (make build)")
 	seconds := flag.Int("seconds", 15, "how long pgbench writes")
 	keep := flag.Bool("keep", true, "keep the demo directory afterwards for inspection")
+	serve := flag.Bool("serve", isTerminal(os.Stdin), "keep the gateway serving the dashboard at the end, until Ctrl-C (default: when run from a terminal)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *bin, *seconds, *keep); err != nil {
+	if err := run(ctx, *bin, *seconds, *keep, *serve); err != nil {
 		fmt.Fprintln(os.Stderr, "walgate-demo:", err)
 		os.Exit(1)
 	}
@@ -42,7 +46,13 @@ func step(format string, args ...any) {
 	fmt.Printf("\n==> "+format+"\n", args...)
 }
 
-func run(ctx context.Context, binDir string, seconds int, keep bool) error {
+// isTerminal reports whether f is a terminal (a character device).
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func run(ctx context.Context, binDir string, seconds int, keep, serve bool) error {
 	if err := pgtest.Available(); err != nil {
 		return err
 	}
@@ -135,6 +145,58 @@ func run(ctx context.Context, binDir string, seconds int, keep bool) error {
 	}
 	fmt.Printf("pg_stat_archiver: %s\n", st)
 
+	// The database host's routine (configs/systemd): a full backup, a
+	// delta, a restore drill; here at once instead of weekly, daily and
+	// quarterly.
+	pgEnv := append(append(os.Environ(), env...), "PGHOST=127.0.0.1", fmt.Sprintf("PGPORT=%d", pg.Port), "PGUSER=postgres", "PGDATABASE=postgres",
+		"WALGATE_DELTA_MAX_STEPS=6", "WALGATE_DRILL_DIR="+dir)
+	clientRun := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, clientSrc, args...)
+		cmd.Env = pgEnv
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return string(out), fmt.Errorf("walgate-client %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out), nil
+	}
+	step("full base backup: walgate-client backup-push --full %s", pg.DataDir)
+	o, err := clientRun("backup-push", "--full", pg.DataDir)
+	if err != nil {
+		return err
+	}
+	fmt.Print(lastLines(o, 2))
+	step("more writes (pgbench -T 5), then a delta: walgate-client backup-push %s (WALGATE_DELTA_MAX_STEPS=6)", pg.DataDir)
+	if _, err := pg.Pgbench(ctx, "-c", "2", "-j", "2", "-T", "5", "-n"); err != nil {
+		return err
+	}
+	o, err = clientRun("backup-push", pg.DataDir)
+	if err != nil {
+		return err
+	}
+	fmt.Print(lastLines(o, 2))
+	if seg, err = pg.SwitchWAL(ctx); err != nil {
+		return err
+	}
+	if _, err := pg.WaitArchived(ctx, seg); err != nil {
+		return err
+	}
+	step("the backups: walgate-client backup-list")
+	o, err = clientRun("backup-list")
+	if err != nil {
+		return err
+	}
+	fmt.Print(o)
+	checkSQL := filepath.Join(dir, "drill-check.sql")
+	if err := os.WriteFile(checkSQL, []byte("SELECT 1 / (count(*) > 0)::int AS accounts FROM pgbench_accounts;\n"), 0o644); err != nil {
+		return err
+	}
+	step("restore drill: walgate-client drill LATEST --check-sql %s", checkSQL)
+	o, err = clientRun("drill", "LATEST", "--check-sql", checkSQL, "--timeout", "5m")
+	if err != nil {
+		return err
+	}
+	fmt.Print(lastLines(o, 4))
+
 	step("what the gateway holds (%s)", filepath.Join(data, "store", "demo", "wal_005"))
 	if err := listStore(filepath.Join(data, "store", "demo", "wal_005")); err != nil {
 		return err
@@ -162,6 +224,19 @@ func run(ctx context.Context, binDir string, seconds int, keep bool) error {
 	if err := pg.Stop(ctx); err != nil {
 		return err
 	}
+	step("the fleet as the storage team sees it: walgate status --data %s", data)
+	// Its exit status says whether every cluster is ok; the table says why not.
+	status, _ := exec.CommandContext(ctx, walgate, "status", "--data", data).CombinedOutput()
+	fmt.Print(string(status))
+	step("the dashboard: a fleet-wide admin token to log in with, valid for one day (shown once; the gateway keeps only its hash)")
+	adminTok, err := exec.Command(walgate, "token", "add", "--data", data, "--all-clusters", "--scope", "admin", "--expires", "1d", "--comment", "demo dashboard").Output()
+	if err != nil {
+		return fmt.Errorf("token add --scope admin: %w", err)
+	}
+	fmt.Printf("  open   %s/ui/\n  token  %s\n", url, strings.TrimSpace(string(adminTok)))
+	if !serve {
+		fmt.Println("  (the gateway stops when the demo ends: run it from a terminal, or with -serve, to keep the dashboard up)")
+	}
 	step("done. To look around:")
 	fmt.Printf(`  cat %s                                  # the gateway's log, one line per request
   ls -l %s
@@ -172,7 +247,17 @@ func run(ctx context.Context, binDir string, seconds int, keep bool) error {
 	if keep {
 		fmt.Printf("  rm -rf %s                                   # when done\n", dir)
 	}
+	if serve {
+		fmt.Printf("\nThe gateway keeps serving the dashboard at %s/ui/ until Ctrl-C.\n", url)
+		<-ctx.Done()
+	}
 	return nil
+}
+
+// lastLines is the last n lines of s, each ending in a newline.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n") + "\n"
 }
 
 func waitHealthy(ctx context.Context, url string) error {
