@@ -9,12 +9,15 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/walgate/walgate/cmd/internal/cli"
 	"github.com/walgate/walgate/gateway/admin"
 	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/index"
 )
 
-const tokenHelp = `walgate token add|list|revoke: manage the tokens database hosts present.
+var tokenHelp = cli.Help{
+	Usage: "walgate token add|list|revoke [flags]",
+	Text: `Manage the tokens database hosts present.
 
   walgate token add --data DIR --cluster NAME --scope push,fetch [--comment TEXT]
       Prints a new token once; the gateway stores only its SHA-256. A token is
@@ -23,22 +26,47 @@ const tokenHelp = `walgate token add|list|revoke: manage the tokens database hos
   walgate token revoke --data DIR ID
 
 With a gateway running on DIR the verbs go through its admin socket
-(DIR/admin.sock); otherwise they open the catalog directly.`
+(DIR/admin.sock); otherwise they open the catalog directly.`,
+	Exits: commonExits,
+}
+
+// tokenSubHelp is the help of one token sub-verb.
+func tokenSubHelp(sub string) cli.Help {
+	h := cli.Help{Exits: commonExits}
+	switch sub {
+	case "add":
+		h.Usage = "walgate token add (--data DIR | --config FILE) --cluster NAME [--scope push,fetch] [--comment TEXT]"
+		h.Text = `Print a new token for a database host, once: the gateway stores only its
+SHA-256. The token is bound to one cluster; scopes are push (archive), fetch
+(restore) and admin (storage teams: status, deletion through the gateway).
+Give it to the host as WALGATE_TOKEN (or a file named by WALGATE_TOKEN_FILE).`
+	case "list":
+		h.Usage = "walgate token list (--data DIR | --config FILE)"
+		h.Text = "List the tokens: ID, cluster, scopes, creation time and comment (never the secret)."
+	case "revoke":
+		h.Usage = "walgate token revoke (--data DIR | --config FILE) ID"
+		h.Text = "Revoke the token ID (see 'walgate token list'): the gateway refuses it from now on."
+	}
+	return h
+}
 
 func runToken(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, tokenHelp)
-		return usageErr("token needs a sub-verb: add, list or revoke")
+	sub, args, err := subVerb(args, []string{"add", "list", "revoke"}, tokenHelp, stdout, stderr)
+	if err != nil {
+		return err
 	}
-	sub, args := args[0], args[1:]
-	fs := newFlags("walgate token "+sub, tokenHelp, stderr)
+	fs := cli.NewFlags("walgate token " + sub)
 	data := fs.String("data", "", "the gateway's data directory")
 	configPath := fs.String("config", "", "YAML config (for its data directory)")
 	cluster := fs.String("cluster", "", "cluster the token is bound to (add)")
 	scope := fs.String("scope", "push,fetch", "comma-separated scopes: push, fetch, admin (add)")
 	comment := fs.String("comment", "", "free text kept with the token, e.g. the host name (add)")
-	if err := parseFlags(fs, args); err != nil {
+	pos, err := parseArgs(fs, tokenSubHelp(sub), args, stdout)
+	if err != nil {
 		return err
+	}
+	if sub != "revoke" && len(pos) > 0 {
+		return usageErr("token %s takes no arguments, got %q", sub, pos)
 	}
 	dir, err := dataDir(*data, *configPath)
 	if err != nil {
@@ -88,10 +116,10 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 		}
 		return tw.Flush()
 	case "revoke":
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			return usageErr("token revoke needs exactly one token ID (see 'walgate token list')")
 		}
-		id := fs.Arg(0)
+		id := pos[0]
 		err := withCatalog(dir, func(a *admin.Client) error {
 			return a.RevokeToken(id)
 		}, func(cat *index.Catalog) error {
@@ -112,9 +140,9 @@ func dataDir(data, configPath string) (string, error) {
 		return data, nil
 	}
 	if configPath != "" {
-		cfg, err := config.Load(configPath)
+		cfg, err := loadConfig(configPath)
 		if err != nil {
-			return "", &exitError{code: 2, err: err}
+			return "", err
 		}
 		if cfg.Data != "" {
 			return cfg.Data, nil
