@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/walgate/walgate/cmd/internal/cli"
 	"io"
 	"strings"
 
@@ -11,7 +12,14 @@ import (
 
 // runCheck asks the gateway who we are: it proves URL, TLS and token work
 // before PostgreSQL depends on them.
-func runCheck(ctx context.Context, c *client.Client, stdout io.Writer) error {
+func runCheck(ctx context.Context, c *client.Client, args []string, stdout io.Writer) error {
+	pos, err := cli.Parse(cli.NewFlags("walgate-client check"), checkHelp, args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageError("check takes no arguments")
+	}
 	w, err := c.WhoAmI(ctx)
 	if err != nil {
 		return err

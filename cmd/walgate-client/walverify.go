@@ -3,16 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"github.com/walgate/walgate/cmd/internal/cli"
 	"io"
 	"time"
 
 	"github.com/walgate/walgate/client"
 )
 
-const walVerifyHelp = `walgate-client wal-verify [--json] [--no-db]: can the archive restore the
-newest backup to now?
+var walVerifyHelp = cli.Help{
+	Usage: "walgate-client wal-verify [--json] [--no-db]",
+	Text: `Can the archive restore the newest backup to now?
 
 Asks the gateway for the cluster's archive health: missing WAL segments
 between the oldest backup's start and the newest archived segment, per
@@ -27,9 +28,9 @@ says when the newest backup cannot be restored because a link of its delta
 chain or one of its objects is missing or damaged on every store (as far as
 the gateway found, from reads, repairs and drills).
 
-Exit status: 0 the newest backup restores to the newest archived WAL and
-nothing is lost; 8 it does not (the report says why); 1, 2, 3 as for every
-verb.`
+--json prints the schema documented in docs/json.md.`,
+	Exits: exits(exitOK, exitUnavailable, exitUsage, exitAuth, exitWALVerify),
+}
 
 // walVerifyFailed makes wal-verify exit 8.
 type walVerifyFailed struct{ msg string }
@@ -37,15 +38,14 @@ type walVerifyFailed struct{ msg string }
 func (e *walVerifyFailed) Error() string { return e.msg }
 
 func runWALVerify(ctx context.Context, c *client.Client, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("wal-verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, walVerifyHelp); fs.PrintDefaults() }
+	fs := cli.NewFlags("walgate-client wal-verify")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	noDB := fs.Bool("no-db", false, "do not connect to the local PostgreSQL")
-	if err := fs.Parse(args); err != nil {
-		return usageError("%v", err)
+	pos, err := cli.Parse(fs, walVerifyHelp, args, stdout)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() != 0 {
+	if len(pos) != 0 {
 		return usageError("wal-verify takes no arguments")
 	}
 	h, err := c.Health(ctx)
