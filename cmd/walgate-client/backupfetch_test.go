@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/walgate/walgate/cmd/internal/jsondoc"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -157,6 +158,17 @@ func TestBackupListAndFetch(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, "restored "+backupName) {
 		t.Fatalf("backup-fetch output: %q", r.stdout)
+	}
+	// The JSON of backup-list and wal-verify is what docs/json.md says.
+	doc := filepath.Join("..", "..", "docs", "json.md")
+	r = walClient(t, env, "backup-list", "--json")
+	expectExit(t, "backup-list --json", r, 0)
+	for _, p := range jsondoc.Check(doc, "walgate-client backup-list --json", []byte(r.stdout)) {
+		t.Error(p)
+	}
+	r = walClient(t, env, "wal-verify", "--no-db", "--json")
+	for _, p := range jsondoc.Check(doc, "walgate-client wal-verify --json", []byte(r.stdout)) {
+		t.Error(p)
 	}
 	// --no-archive: the copy's postgresql.auto.conf turns archiving off.
 	quiet := filepath.Join(root, "quiet")

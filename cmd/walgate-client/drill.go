@@ -123,17 +123,7 @@ func runDrill(ctx context.Context, c *client.Client, args []string, getenv func(
 		return fmt.Errorf("the drill %s, but its report could not be sent to the gateway: %w", verdict, err)
 	}
 	if !rep.Passed {
-		reason, _, _ := strings.Cut(rep.Error, "\n")
-		if reason == "" {
-			n := 0
-			for _, ch := range rep.Checks {
-				if !ch.Passed {
-					n++
-				}
-			}
-			reason = fmt.Sprintf("%d of %d checks failed", n, len(rep.Checks))
-		}
-		return &drillFailedError{fmt.Sprintf("drill of %s failed: %s (report sent to the gateway)", rep.Backup, reason)}
+		return &drillFailedError{fmt.Sprintf("drill of %s failed: %s (report sent to the gateway)", rep.Backup, rep.Reason())}
 	}
 	return nil
 }

@@ -241,7 +241,9 @@ func readCatalogPart(cat *index.Catalog, name string, segSize uint64) (*catalogP
 		var rep protocol.DrillReport
 		if json.Unmarshal(newest.Report, &rep) == nil {
 			p.lastDrill = &rep
-			d.Backup, d.Error = rep.Backup, rep.Error
+			// Reason: reports of clients that sent no error text
+			// for failed checks still say which failed.
+			d.Backup, d.Error, d.FailedCheck = rep.Backup, rep.Reason(), rep.FailedCheck()
 		}
 		p.drills = append(p.drills, d)
 		if !newest.Passed && !lastPassed.IsZero() {
@@ -258,7 +260,7 @@ func clusterStatus(name string, w *walState, cp *catalogPart, bv backendView, p 
 	hc.Backups, hc.Drills = cp.backups, cp.drills
 	for _, b := range bv.names(name) {
 		q := bv.queues[b].ByCluster[name]
-		st := health.BackendState{Name: b, StoredBytes: map[string]int64{"": max(0, w.bytes+cp.stored-q.Bytes)},
+		st := health.BackendState{Name: b, StoredBytes: map[string]int64{health.DefaultClass: max(0, w.bytes+cp.stored-q.Bytes)},
 			PendingCount: q.Count, PendingBytes: q.Bytes, OldestPending: q.Oldest, LastError: q.LastError}
 		hc.Backends = append(hc.Backends, st)
 	}
