@@ -12,7 +12,7 @@ var clientExits = []cli.ExitCode{
 	{Code: exitUsage, Meaning: "usage or configuration error: fix the command or the environment"},
 	{Code: exitAuth, Meaning: "not authorised: token refused, scope missing, or gateway certificate not trusted"},
 	{Code: exitIntegrity, Meaning: "integrity failure: hash mismatch, wrong key, tampered or corrupt data"},
-	{Code: exitConflict, Meaning: "wal-push: this name was archived before with different content, nothing overwritten; delete: the gateway's guard rails refused the deletion, nothing deleted"},
+	{Code: exitConflict, Meaning: "wal-push: this name was archived before with different content, nothing overwritten; wal-push, backup-push: the cluster name belongs to another PostgreSQL system, nothing stored; delete: the gateway's guard rails refused the deletion, nothing deleted"},
 	{Code: exitRejected, Meaning: "request rejected as invalid, or a local file could not be read or written"},
 	{Code: exitDrillFailed, Meaning: "drill: the restore drill ran and failed (its report was sent to the gateway)"},
 	{Code: exitWALVerify, Meaning: "wal-verify: the archive cannot restore the newest backup to now (the report says why)"},

@@ -79,8 +79,8 @@ Verbs:
         [--timeout D] [--pg-bin DIR]
                         restore drill: fetch into a scratch directory (under
                         WALGATE_DRILL_DIR or $TMPDIR), recover with a private
-                        PostgreSQL, check every database (amcheck where
-                        installed) and run FILE, then stop, clean up and send the
+                        PostgreSQL, check every database (amcheck, created
+                        in the copy) and run FILE, then stop, clean up and send the
                         report to the gateway; exit 7 if the drill failed,
                         also when recovery (without --target-time) ended
                         short of the newest archived segment or timeline
