@@ -321,9 +321,9 @@ func (e *evaluation) gaps() {
 	}
 	for _, g := range r.Gaps {
 		if g.Class == "lost" {
-			r.raise(Critical, "WAL %s..%s (%d segments, timeline %d) missing: recovery cannot pass it; if the files are still in pg_wal, push them with walgate-client wal-push, else take a new base backup", g.From, g.To, g.Count, g.Timeline)
+			r.raise(Critical, "WAL %s..%s (%s, timeline %d) missing: recovery cannot pass it; if the files are still in pg_wal, push them with walgate-client wal-push, else take a new base backup", g.From, g.To, segments(g.Count), g.Timeline)
 		} else {
-			r.raise(Warning, "WAL %s..%s (%d segments) not archived yet while newer segments are", g.From, g.To, g.Count)
+			r.raise(Warning, "WAL %s..%s (%s) not archived yet while newer segments are", g.From, g.To, segments(g.Count))
 		}
 	}
 }
@@ -454,4 +454,12 @@ func (t *Timeline) AddSegment(seg uint64, at time.Time) {
 		copy(t.Runs[i+1:], t.Runs[i:])
 		t.Runs[i] = Run{First: seg, Last: seg, FirstAt: at, LastAt: at}
 	}
+}
+
+// segments says "1 segment" or "N segments".
+func segments(n uint64) string {
+	if n == 1 {
+		return "1 segment"
+	}
+	return fmt.Sprintf("%d segments", n)
 }
