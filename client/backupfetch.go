@@ -47,6 +47,10 @@ type RestoreOptions struct {
 	// recovery: recovery.signal and settings appended to
 	// postgresql.auto.conf.
 	Recovery *RecoverySettings
+	// NoArchive sets archive_mode = off in the restored
+	// postgresql.auto.conf: the copy keeps the source's archive_command,
+	// and started as it is would archive into the source's archive.
+	NoArchive bool
 
 	// PgBin, when set, is the directory of the server programs that will
 	// run the restored cluster: a backup of another PostgreSQL major is
@@ -149,7 +153,7 @@ func CheckRestoreDir(dir string) error {
 		return err
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("%s exists and is not a directory", dir)
+		return errors.New("it exists and is not a directory")
 	}
 	f, err := os.Open(dir)
 	if err != nil {
@@ -162,7 +166,7 @@ func CheckRestoreDir(dir string) error {
 	}
 	if len(names) > 0 {
 		sort.Strings(names)
-		return fmt.Errorf("%s is not empty (it holds %s): restore into an empty or missing directory", dir, strings.Join(names, ", "))
+		return fmt.Errorf("directory is not empty (it holds %s): restore into an empty or missing directory", strings.Join(names, ", "))
 	}
 	return nil
 }
@@ -344,6 +348,11 @@ func (c *Client) restore(ctx context.Context, d protocol.BackupDetail, dir strin
 	if opts.Recovery != nil && opts.Recovery.TargetTime != "" && opts.Recovery.TargetLSN != "" {
 		return res, &Error{Kind: ErrRejected, Op: op, Message: "give one recovery target: a time or an LSN, not both"}
 	}
+	if opts.Recovery != nil && opts.Recovery.TargetTime != "" {
+		if _, _, terr := ParseTargetTime(opts.Recovery.TargetTime); terr != nil {
+			return res, &Error{Kind: ErrRejected, Op: op, Message: "recovery target time", Err: terr}
+		}
+	}
 
 	rd, err := prepareRestoreDir(dir)
 	if err != nil {
@@ -422,6 +431,12 @@ func (c *Client) restore(ctx context.Context, d protocol.BackupDetail, dir strin
 	if opts.Recovery != nil {
 		if err := writeRecoveryConf(dir, *opts.Recovery, opts.Fsync); err != nil {
 			return res, &Error{Kind: ErrRejected, Op: op, Message: "writing the recovery settings failed", Err: err}
+		}
+	}
+	if opts.NoArchive {
+		if err := pgctl.AppendAutoConf(dir, "walgate-client backup-fetch --no-archive: this copy must not archive into the source's archive",
+			[][2]string{{"archive_mode", "off"}}, opts.Fsync); err != nil {
+			return res, &Error{Kind: ErrRejected, Op: op, Message: "writing archive_mode = off failed", Err: err}
 		}
 	}
 	if opts.Fsync {

@@ -116,6 +116,10 @@ func (c *Client) Drill(ctx context.Context, opts DrillOptions) (DrillResult, err
 			d.rep.Error = "removing the scratch directory failed: " + rerr.Error()
 		}
 	}
+	if !d.rep.Passed && d.rep.Error == "" {
+		// The gateway shows the reason wherever it shows the drill.
+		d.rep.Error = d.rep.Reason()
+	}
 	d.rep.Finished = time.Now().UTC()
 	res.Report = d.rep
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -627,8 +631,8 @@ func quoteConnValue(s string) string {
 }
 
 // runChecks: every database that allows connections answers SELECT 1;
-// amcheck's bt_index_check on every btree index where amcheck is
-// installed; the DBA's SQL in database postgres.
+// amcheck (created in the copy where missing) checks every btree index
+// and, from amcheck 1.3, every heap; the DBA's SQL in database postgres.
 func (d *drill) runChecks(ctx context.Context) error {
 	conn, err := d.connect(ctx, "postgres", nil)
 	if err != nil {
@@ -681,11 +685,15 @@ func (d *drill) checkDatabase(ctx context.Context, db string) {
 	if err != nil {
 		return
 	}
-	var schema string
-	err = conn.QueryRow(ctx, `SELECT quote_ident(n.nspname) FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'amcheck'`).Scan(&schema)
-	if errors.Is(err, pgx.ErrNoRows) {
+	// The restored copy is throwaway and recovered (promoted): amcheck
+	// is created where the source never installed it, so every database
+	// gets the real checks.
+	if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS amcheck"); err != nil {
+		d.addCheck("amcheck "+db, err, "could not create the amcheck extension in the restored copy: install the PostgreSQL contrib package for "+d.bin)
 		return
 	}
+	var schema string
+	err = conn.QueryRow(ctx, `SELECT quote_ident(n.nspname) FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'amcheck'`).Scan(&schema)
 	if err != nil {
 		d.addCheck("amcheck "+db, err, "")
 		return

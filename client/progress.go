@@ -52,21 +52,42 @@ func (p *Progress) Add(n int64) {
 }
 
 func (p *Progress) print(final bool) {
+	fmt.Fprint(p.w, p.line(final, time.Since(p.start)))
+}
+
+// line is the progress line after elapsed. The total is an estimate
+// taken before the transfer (files grow while a backup reads them): the
+// line never shows more done than the total, nor more than 99% before
+// the end, and the ETA rounds rather than truncates.
+func (p *Progress) line(final bool, elapsed time.Duration) string {
 	done := p.done.Load()
-	el := time.Since(p.start).Seconds()
+	total := p.total
+	if total > 0 && done > total {
+		total = done
+	}
+	el := elapsed.Seconds()
 	rate := float64(done) / max(el, 0.001)
 	line := fmt.Sprintf("\r%s: %s", p.what, mib(done))
-	if p.total > 0 {
-		line += fmt.Sprintf(" of %s (%.0f%%)", mib(p.total), 100*float64(done)/float64(p.total))
+	if total > 0 {
+		pct := 100 * float64(done) / float64(total)
+		if !final {
+			pct = min(pct, 99)
+		}
+		line += fmt.Sprintf(" of %s (%.0f%%)", mib(total), pct)
 	}
 	line += fmt.Sprintf(", %s/s", mib(int64(rate)))
-	if p.total > 0 && rate > 0 && !final && done < p.total {
-		line += fmt.Sprintf(", ETA %s", (time.Duration(float64(p.total-done)/rate) * time.Second).Round(time.Second))
+	if total > 0 && rate > 0 && !final && done < total {
+		eta := time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second)
+		if eta < time.Second {
+			line += ", ETA <1s"
+		} else {
+			line += fmt.Sprintf(", ETA %s", eta)
+		}
 	}
 	if final {
-		line += fmt.Sprintf(" in %s\n", time.Since(p.start).Round(100*time.Millisecond))
+		line += fmt.Sprintf(" in %s\n", elapsed.Round(100*time.Millisecond))
 	}
-	fmt.Fprint(p.w, line+"   ")
+	return line + "   "
 }
 
 // Done stops reporting and prints the final line.

@@ -333,6 +333,8 @@ func (c *Client) classifyTransportError(op, host string, err error) error {
 		return &Error{Kind: ErrRejected, Op: op, Message: fmt.Sprintf("%s speaks plain HTTP; use http:// in WALGATE_URL or configure TLS on the gateway", host), Err: err}
 	case strings.Contains(err.Error(), "tls: ") || strings.Contains(err.Error(), "certificate"):
 		return &Error{Kind: ErrAuth, Op: op, Message: fmt.Sprintf("TLS with %s failed; check WALGATE_CA_FILE and, for mutual TLS, WALGATE_CLIENT_CERT/WALGATE_CLIENT_KEY", host), Err: err}
+	case c.cfg.URL.Scheme == "http" && !(errors.As(err, &opErr) && opErr.Op == "dial") && speaksTLS(host, c.cfg.Timeout):
+		return &Error{Kind: ErrRejected, Op: op, Message: fmt.Sprintf("the gateway at %s speaks TLS: use https:// in WALGATE_URL", host), Err: err}
 	case c.certRequested.Load() && !(errors.As(err, &opErr) && opErr.Op == "dial"):
 		return &Error{Kind: ErrAuth, Op: op, Message: fmt.Sprintf("%s asks for a client certificate (mutual TLS) and none is configured: set WALGATE_CLIENT_CERT and WALGATE_CLIENT_KEY", host), Err: err}
 	}
@@ -390,3 +392,20 @@ func (c *Client) CheckGateways(ctx context.Context) []GatewayCheck {
 
 // Version is the client's version string, set by the build.
 var Version = "dev"
+
+// speaksTLS reports whether the server at host answers a TLS handshake: a
+// plain-HTTP request to a TLS port only sees the connection closed. The
+// handshake proves the protocol only; nothing is sent over it.
+func speaksTLS(host string, timeout time.Duration) bool {
+	if timeout <= 0 || timeout > 5*time.Second {
+		timeout = 5 * time.Second
+	}
+	d := &net.Dialer{Timeout: timeout}
+	conn, err := tls.DialWithDialer(d, "tcp", host, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}) // #nosec G402: protocol probe, no data
+	if err == nil {
+		conn.Close()
+		return true
+	}
+	var alert tls.AlertError
+	return errors.As(err, &alert)
+}

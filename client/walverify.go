@@ -27,13 +27,13 @@ func (c *Client) Health(ctx context.Context) (protocol.ClusterHealth, error) {
 // HostWAL is what the database host knows that the gateway cannot.
 type HostWAL struct {
 	// Current is the segment PostgreSQL is writing now.
-	Current string
+	Current string `json:"current"`
 	// Pending are the segments waiting for archive_command (their .ready
 	// files in pg_wal/archive_status), sorted.
-	Pending []string
+	Pending []string `json:"pending"`
 	// FailedCount, LastFailed: pg_stat_archiver's failures.
-	FailedCount int64
-	LastFailed  string
+	FailedCount int64  `json:"failed_count"`
+	LastFailed  string `json:"last_failed,omitempty"`
 }
 
 // ReadHostWAL asks the local PostgreSQL (connString, or the PG* variables)

@@ -15,6 +15,7 @@ import (
 	"github.com/walgate/walgate/cmd/internal/pgtest"
 	"github.com/walgate/walgate/gateway"
 	"github.com/walgate/walgate/gateway/gatewaytest"
+	"github.com/walgate/walgate/gateway/health"
 	"github.com/walgate/walgate/gateway/protocol"
 )
 
@@ -285,20 +286,28 @@ func lookupID(t *testing.T, flag string) int {
 	return n
 }
 
-// The drill passes on a good archive and reports; it fails, and reports
-// the failure, when the archive lacks the WAL the backup needs.
+// The drill passes on a good archive and reports, with amcheck's checks
+// in every database although the source never installed amcheck; it
+// fails, and reports the failure, when the archive lacks the WAL the
+// backup needs or a check fails, and the reason reaches the gateway's
+// status.
 func TestDrill(t *testing.T) {
 	requirePostgres(t)
-	g := gatewaytest.Start(t, gatewaytest.Options{})
 	for _, tc := range []struct {
 		name    string
 		archive bool
 		code    int
-	}{{"good", true, 0}, {"wal-missing", false, 7}} {
+		sql     string
+	}{{"good", true, 0, "SELECT count(*) FROM pgbench_accounts;"}, {"wal-missing", false, 7, "SELECT 1;"},
+		{"check-fails", true, 7, "SELECT count(*) FROM pgbench_accounts;\nSELECT 1/0;"}} {
 		t.Run(tc.name, func(t *testing.T) {
+			// A gateway each: every case's server is a new system, and a
+			// cluster name keeps to one.
+			g := gatewaytest.Start(t, gatewaytest.Options{})
+			cluster := map[string]string{"good": "db", "wal-missing": "lost", "check-fails": "db"}[tc.name]
 			e := newBackupEnv(t, g, tc.archive)
-			if tc.name != "good" {
-				e.env[1] = "WALGATE_TOKEN=" + g.Token("lost", "push", "fetch")
+			if cluster != "db" {
+				e.env[1] = "WALGATE_TOKEN=" + g.Token(cluster, "push", "fetch")
 			}
 			if _, err := e.src.Pgbench(e.ctx, "-i", "-s", "1", "-q"); err != nil {
 				t.Fatal(err)
@@ -308,19 +317,55 @@ func TestDrill(t *testing.T) {
 				e.archiveAll(t)
 			}
 			check := filepath.Join(t.TempDir(), "check.sql")
-			os.WriteFile(check, []byte("SELECT count(*) FROM pgbench_accounts;"), 0o644)
+			os.WriteFile(check, []byte(tc.sql), 0o644)
 			out, code := e.client(t, nil, "drill", "LATEST", "--check-sql", check, "--timeout", "2m")
 			t.Logf("drill (exit %d):\n%s", code, out)
 			if code != tc.code {
 				t.Fatalf("drill exit %d, want %d", code, tc.code)
 			}
-			cluster := "db"
-			if tc.name != "good" {
-				cluster = "lost"
-			}
 			recs, err := g.Server.Catalog().Drills(cluster, 0)
 			if err != nil || len(recs) != 1 || recs[0].Passed != (tc.code == 0) {
 				t.Fatalf("gateway kept %d drill reports (%v), want one with passed=%v", len(recs), err, tc.code == 0)
+			}
+			var rep protocol.DrillReport
+			if err := json.Unmarshal(recs[0].Report, &rep); err != nil {
+				t.Fatal(err)
+			}
+			st, err := g.Server.FleetStatus(time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var last *health.Drill
+			for _, c := range st {
+				if c.Cluster == cluster {
+					last = c.LastDrill
+				}
+			}
+			if last == nil {
+				t.Fatalf("status has no drill for %s: %+v", cluster, st)
+			}
+			switch tc.name {
+			case "good":
+				amchecked := map[string]bool{}
+				for _, ch := range rep.Checks {
+					if strings.HasPrefix(ch.Name, "amcheck ") && ch.Passed && strings.Contains(ch.Output, "bt_index_check on") {
+						amchecked[strings.TrimPrefix(ch.Name, "amcheck ")] = true
+					}
+				}
+				if !amchecked["postgres"] || !amchecked["template1"] {
+					t.Fatalf("amcheck did not run in every database: %+v", rep.Checks)
+				}
+			case "check-fails":
+				if !strings.Contains(rep.Error, "check-sql") || !strings.Contains(rep.Error, "division by zero") {
+					t.Fatalf("the report's error does not say why: %q", rep.Error)
+				}
+				if !strings.HasPrefix(last.FailedCheck, "check-sql") || !strings.Contains(last.Error, "division by zero") {
+					t.Fatalf("status's last drill: %+v", last)
+				}
+			case "wal-missing":
+				if last.Error == "" || last.Error != rep.Reason() {
+					t.Fatalf("status's last drill has no reason: %+v", last)
+				}
 			}
 		})
 	}

@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"github.com/walgate/walgate/cmd/internal/cli"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,24 +14,6 @@ import (
 	"github.com/walgate/walgate/gateway/protocol"
 	"github.com/walgate/walgate/index/pgname"
 )
-
-// parseInterleaved parses flags that may come before, between or after
-// the positional arguments, and returns the positional ones.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	fs.SetOutput(io.Discard)
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, usageError("%s: %v", fs.Name(), err)
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-}
 
 // tablespaceFlag collects --tablespace OID=DIR.
 type tablespaceFlag map[string]string
@@ -84,14 +66,15 @@ func restoreCommand() (string, error) {
 }
 
 func runBackupFetch(ctx context.Context, c *client.Client, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("backup-fetch", flag.ContinueOnError)
-	recovery := fs.Bool("recovery", false, "")
-	targetTime := fs.String("target-time", "", "")
-	targetLSN := fs.String("target-lsn", "", "")
-	pgBin := fs.String("pg-bin", "", "")
+	fs := cli.NewFlags("walgate-client backup-fetch")
+	recovery := fs.Bool("recovery", false, "write recovery.signal and restore_command through this program")
+	targetTime := fs.String("target-time", "", "with --recovery: recover up to `TIME` (RFC 3339 or PostgreSQL timestamp with zone), then promote")
+	targetLSN := fs.String("target-lsn", "", "with --recovery: recover up to `LSN`, then promote")
+	noArchive := fs.Bool("no-archive", false, "set archive_mode = off in the restored copy's postgresql.auto.conf")
+	pgBin := fs.String("pg-bin", "", "refuse a backup of another major than the server programs in `DIR`")
 	ts := tablespaceFlag{}
-	fs.Var(ts, "tablespace", "")
-	pos, err := parseInterleaved(fs, args)
+	fs.Var(ts, "tablespace", "restore tablespace OID into DIR (`OID=DIR`, repeatable)")
+	pos, err := cli.Parse(fs, backupFetchHelp, args, stdout)
 	if err != nil {
 		return err
 	}
@@ -113,18 +96,23 @@ func runBackupFetch(ctx context.Context, c *client.Client, args []string, getenv
 			return usageError("--target-lsn: %v", err)
 		}
 	}
+	if *targetTime != "" {
+		if _, *targetTime, err = client.ParseTargetTime(*targetTime); err != nil {
+			return usageError("--target-time: %v", err)
+		}
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return usageError("directory %q: %v", dir, err)
 	}
 	if err := client.CheckRestoreDir(abs); err != nil {
-		return usageError("refusing to restore into %v", err)
+		return usageError("refusing to restore into %s: %v", abs, err)
 	}
 	conc, err := downloadConcurrency(getenv)
 	if err != nil {
 		return err
 	}
-	opts := client.RestoreOptions{Tablespaces: ts, Concurrency: conc, Fsync: true, PgBin: *pgBin}
+	opts := client.RestoreOptions{Tablespaces: ts, Concurrency: conc, Fsync: true, PgBin: *pgBin, NoArchive: *noArchive}
 	if isTerminal(stderr) {
 		opts.Progress = stderr
 	}
@@ -159,6 +147,13 @@ func runBackupFetch(ctx context.Context, c *client.Client, args []string, getenv
 		fmt.Fprintf(stdout, "  start PostgreSQL on %s to recover (the server's environment needs the WALGATE_* settings)\n", res.Dir)
 	} else {
 		fmt.Fprintf(stdout, "  no recovery settings written: add restore_command and recovery.signal (or use --recovery) before starting PostgreSQL\n")
+	}
+	if *noArchive {
+		fmt.Fprintf(stdout, "  archive_mode = off written to %s: this copy does not archive\n", filepath.Join(res.Dir, "postgresql.auto.conf"))
+	} else {
+		fmt.Fprintf(stderr, "warning: the restored copy keeps the source's archive_command: started as it is, it archives into the source's archive "+
+			"(a promoted copy on a new timeline mixes its WAL into it). Unless it replaces the source, set archive_mode = off "+
+			"(or another archive_command) in %s before starting it, or restore with --no-archive\n", filepath.Join(res.Dir, "postgresql.auto.conf"))
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/walgate/walgate/cmd/internal/jsondoc"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -133,15 +134,48 @@ func TestBackupListAndFetch(t *testing.T) {
 	expectExit(t, "backup-fetch of a bad name", walClient(t, env, "backup-fetch", dir, "base_x"), 2)
 	expectExit(t, "target without --recovery", walClient(t, env, "backup-fetch", dir, "LATEST", "--target-lsn", "0/5000000"), 2, "--recovery")
 	expectExit(t, "bad target LSN", walClient(t, env, "backup-fetch", dir, "LATEST", "--recovery", "--target-lsn", "zz"), 2)
+	// A target time PostgreSQL would not read as one instant: 2, the
+	// accepted forms named, nothing written.
+	for _, bad := range []string{"yesterday", "2026-11-25 01:04:00", "2026-11-25"} {
+		expectExit(t, "target time "+bad, walClient(t, env, "backup-fetch", dir, "LATEST", "--recovery", "--target-time", bad), 2,
+			"--target-time", "RFC 3339", "2026-03-01 12:00:00+01")
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Fatalf("a refused target time left %s (%v)", dir, err)
+		}
+	}
+	// A misspelt flag is named with the one it likely meant.
+	expectExit(t, "misspelt flag", walClient(t, env, "backup-fetch", dir, "LATEST", "--recovry"), 2, "unknown flag --recovry; did you mean --recovery?")
 	// A non-empty directory is refused: 2.
 	writeFile(t, root, "stray", []byte("x"))
-	expectExit(t, "backup-fetch into a non-empty directory", walClient(t, env, "backup-fetch", root, "LATEST"), 2, "not empty")
+	expectExit(t, "backup-fetch into a non-empty directory", walClient(t, env, "backup-fetch", root, "LATEST"), 2,
+		"refusing to restore into "+root+": directory is not empty (it holds stray)")
 
 	// LATEST with --recovery: flags after the arguments work too.
 	r = walClient(t, env, "backup-fetch", dir, "LATEST", "--recovery", "--target-time", "2026-11-25 01:04:00+00")
 	expectExit(t, "backup-fetch LATEST", r, 0)
+	if !strings.Contains(r.stderr, "keeps the source's archive_command") || !strings.Contains(r.stderr, "--no-archive") {
+		t.Fatalf("backup-fetch does not warn of the source's archive_command: %q", r.stderr)
+	}
 	if !strings.Contains(r.stdout, "restored "+backupName) {
 		t.Fatalf("backup-fetch output: %q", r.stdout)
+	}
+	// The JSON of backup-list and wal-verify is what docs/json.md says.
+	doc := filepath.Join("..", "..", "docs", "json.md")
+	r = walClient(t, env, "backup-list", "--json")
+	expectExit(t, "backup-list --json", r, 0)
+	for _, p := range jsondoc.Check(doc, "walgate-client backup-list --json", []byte(r.stdout)) {
+		t.Error(p)
+	}
+	r = walClient(t, env, "wal-verify", "--no-db", "--json")
+	for _, p := range jsondoc.Check(doc, "walgate-client wal-verify --json", []byte(r.stdout)) {
+		t.Error(p)
+	}
+	// --no-archive: the copy's postgresql.auto.conf turns archiving off.
+	quiet := filepath.Join(root, "quiet")
+	r = walClient(t, env, "backup-fetch", "--no-archive", quiet, "LATEST")
+	expectExit(t, "backup-fetch --no-archive", r, 0)
+	if strings.Contains(r.stderr, "keeps the source's archive_command") || !strings.Contains(string(readAll(t, filepath.Join(quiet, "postgresql.auto.conf"))), "archive_mode = 'off'") {
+		t.Fatalf("--no-archive: stderr %q, postgresql.auto.conf:\n%s", r.stderr, readAll(t, filepath.Join(quiet, "postgresql.auto.conf")))
 	}
 	for rel, body := range files {
 		if got := readAll(t, filepath.Join(dir, rel)); !bytes.Equal(got, body) {

@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"github.com/walgate/walgate/cmd/internal/cli"
 	"io"
 	"text/tabwriter"
 	"time"
@@ -16,9 +16,9 @@ import (
 // runBackupList prints the cluster's committed backups, oldest first: a
 // table, or with --json the gateway's summaries as a JSON array.
 func runBackupList(ctx context.Context, c *client.Client, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("backup-list", flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "")
-	pos, err := parseInterleaved(fs, args)
+	fs := cli.NewFlags("walgate-client backup-list")
+	asJSON := fs.Bool("json", false, "print the backups as JSON (docs/json.md)")
+	pos, err := cli.Parse(fs, backupListHelp, args, stdout)
 	if err != nil {
 		return err
 	}

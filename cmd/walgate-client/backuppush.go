@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"github.com/walgate/walgate/cmd/internal/cli"
 	"io"
 	"os"
 	"strconv"
@@ -15,8 +15,9 @@ import (
 	"github.com/walgate/walgate/client"
 )
 
-const backupPushHelp = `walgate-client backup-push PGDATA [--full | --delta] [--permanent] [--fail-on-corrupt-pages]:
-take a base backup, full or delta.
+var backupPushHelp = cli.Help{
+	Usage: "walgate-client backup-push PGDATA [--full | --delta] [--permanent] [--fail-on-corrupt-pages]",
+	Text: `Take a base backup, full or delta. Flags may come before or after PGDATA.
 
 Connects to the local PostgreSQL with the usual PG* variables (PGHOST, PGPORT,
 PGUSER, ...), runs pg_backup_start and pg_backup_stop on one connection, reads
@@ -41,7 +42,9 @@ Settings:
   WALGATE_TAR_SIZE_THRESHOLD [WALG_TAR_SIZE_THRESHOLD]  bytes of data per
       partition (default 1 GiB)
   WALGATE_UPLOAD_CONCURRENCY [WALG_UPLOAD_CONCURRENCY]  partitions in flight
-      (default 2)`
+      (default 2)`,
+	Exits: exits(exitOK, exitUnavailable, exitUsage, exitAuth, exitIntegrity, exitRejected),
+}
 
 // envInt reads the first of names that is set as a positive integer.
 func envInt(getenv func(string) string, def int64, names ...string) (int64, error) {
@@ -62,19 +65,18 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func runBackupPush(ctx context.Context, c *client.Client, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("backup-push", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, backupPushHelp); fs.PrintDefaults() }
+func runBackupPush(ctx context.Context, c *client.Client, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlags("walgate-client backup-push")
 	full := fs.Bool("full", false, "take a full backup whatever WALGATE_DELTA_MAX_STEPS says")
 	delta := fs.Bool("delta", false, "take a delta backup of the parent WALGATE_DELTA_ORIGIN names; fail if there is none")
 	permanent := fs.Bool("permanent", false, "mark the backup permanent: retention never deletes it")
 	failCorrupt := fs.Bool("fail-on-corrupt-pages", false, "fail (commit nothing) when a page fails its checksum")
-	if err := fs.Parse(args); err != nil {
-		return usageError("%v", err)
+	pos, err := cli.Parse(fs, backupPushHelp, args, stdout)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() != 1 {
-		return usageError("backup-push takes one argument, the data directory (PGDATA)")
+	if len(pos) != 1 {
+		return usageError("backup-push takes one argument, the data directory (PGDATA), got %d", len(pos))
 	}
 	if *full && *delta {
 		return usageError("--full and --delta exclude each other")
@@ -120,7 +122,7 @@ func runBackupPush(ctx context.Context, c *client.Client, args []string, getenv 
 		opts.Progress = stderr
 	}
 	start := time.Now()
-	res, err := c.BackupPush(ctx, fs.Arg(0), opts)
+	res, err := c.BackupPush(ctx, pos[0], opts)
 	if err != nil {
 		return err
 	}
@@ -128,11 +130,15 @@ func runBackupPush(ctx context.Context, c *client.Client, args []string, getenv 
 		fmt.Fprintf(stderr, "note: full backup instead of a delta: %s\n", res.FullReason)
 	}
 	kind := "full backup"
+	partitions := "partitions"
+	if res.Parts == 1 {
+		partitions = "partition"
+	}
 	if res.Kind == "delta" {
 		kind = fmt.Sprintf("delta backup of %s (depth %d; %d files as increments holding %d changed pages, found by %s; %d files unchanged)", res.DeltaFrom, res.Depth, res.Incremented, res.ChangedPages, res.ChangedFrom, res.Unchanged)
 	}
-	fmt.Fprintf(stderr, "backup %s committed: %s, %d partitions, %.1f MiB of data stored as %.1f MiB, start %s, finish %s, in %s\n",
-		res.Name, kind, res.Parts, float64(res.UncompressedSize)/(1<<20), float64(res.StoredSize)/(1<<20),
+	fmt.Fprintf(stderr, "backup %s committed: %s, %d %s, %.1f MiB of data stored as %.1f MiB, start %s, finish %s, in %s\n",
+		res.Name, kind, res.Parts, partitions, float64(res.UncompressedSize)/(1<<20), float64(res.StoredSize)/(1<<20),
 		lsnText(res.StartLSN), lsnText(res.FinishLSN), time.Since(start).Round(100*time.Millisecond))
 	for _, s := range res.Skipped {
 		fmt.Fprintf(stderr, "note: %s vanished during the backup (normal: WAL replay recreates it if needed)\n", s)

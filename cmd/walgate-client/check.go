@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/walgate/walgate/client"
+	"github.com/walgate/walgate/cmd/internal/cli"
 )
 
 // runCheck asks every gateway of WALGATE_URL who we are: it proves URL,
@@ -16,7 +17,14 @@ import (
 // kind, for the exit code). When some work and others do not, it succeeds,
 // since archiving fails over to those that work, and prints a warning that
 // names how many do not.
-func runCheck(ctx context.Context, c *client.Client, stdout io.Writer) error {
+func runCheck(ctx context.Context, c *client.Client, args []string, stdout io.Writer) error {
+	pos, err := cli.Parse(cli.NewFlags("walgate-client check"), checkHelp, args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageError("check takes no arguments")
+	}
 	cfg := c.Config()
 	enc := "off"
 	if cfg.Key != nil {

@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"github.com/walgate/walgate/cmd/internal/cli"
 	"io"
 	"strconv"
 	"strings"
@@ -13,10 +13,10 @@ import (
 	"github.com/walgate/walgate/gateway/protocol"
 )
 
-const deleteHelp = `walgate-client delete retain [FULL] N [--confirm] [--json]
-walgate-client delete before NAME [--confirm] [--json]
-
-Delete this cluster's older backups, and the WAL only they needed, on every
+var deleteHelp = cli.Help{
+	Usage: `walgate-client delete retain [FULL] N [--confirm] [--json]
+       walgate-client delete before NAME [--confirm] [--json]`,
+	Text: `Delete this cluster's older backups, and the WAL only they needed, on every
 backend of the gateway. 'retain N' keeps the newest N backups; 'retain FULL
 N' the newest N full backups with the deltas built on them; 'before NAME'
 keeps backup NAME and every later one. WAL older than the oldest kept
@@ -30,25 +30,17 @@ hold a backup the catalog says it holds.
 
 WALGATE_TOKEN must be a token of this cluster with the admin scope
 ('walgate token add --scope admin'); database hosts' tokens (push, fetch)
-are refused (exit 3).`
+are refused (exit 3).`,
+	Exits: exits(exitOK, exitUnavailable, exitUsage, exitAuth, exitConflict),
+}
 
 func runDelete(ctx context.Context, c *client.Client, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("delete", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, deleteHelp); fs.PrintDefaults() }
+	fs := cli.NewFlags("walgate-client delete")
 	confirm := fs.Bool("confirm", false, "really delete (without it: say what would be deleted)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	// Flags may come before or after the words.
-	var words []string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return usageError("%v", err)
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		words = append(words, fs.Arg(0))
-		args = fs.Args()[1:]
+	words, err := cli.Parse(fs, deleteHelp, args, stdout)
+	if err != nil {
+		return err
 	}
 	var req protocol.DeleteRequest
 	switch {

@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"github.com/walgate/walgate/cmd/internal/cli"
 	"io"
 	"os"
 	"path/filepath"
@@ -55,13 +55,13 @@ func drillEnv(getenv func(string) string) []string {
 }
 
 func runDrill(ctx context.Context, c *client.Client, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("drill", flag.ContinueOnError)
-	targetTime := fs.String("target-time", "", "")
-	checkSQL := fs.String("check-sql", "", "")
-	keep := fs.Bool("keep", false, "")
-	timeout := fs.Duration("timeout", client.DefaultDrillTimeout, "")
-	pgBin := fs.String("pg-bin", "", "")
-	pos, err := parseInterleaved(fs, args)
+	fs := cli.NewFlags("walgate-client drill")
+	targetTime := fs.String("target-time", "", "recover up to `TIME` (RFC 3339 or PostgreSQL timestamp with zone) instead of the newest WAL")
+	checkSQL := fs.String("check-sql", "", "run the SQL in `FILE` against the recovered copy; the drill fails if it errors")
+	keep := fs.Bool("keep", false, "keep the scratch directory (stopped) for a look")
+	timeout := fs.Duration("timeout", client.DefaultDrillTimeout, "give up after this long, e.g. 30m")
+	pgBin := fs.String("pg-bin", "", "PostgreSQL server programs `DIR` (default: found from pg_config or PATH)")
+	pos, err := cli.Parse(fs, drillHelp, args, stdout)
 	if err != nil {
 		return err
 	}
@@ -74,6 +74,11 @@ func runDrill(ctx context.Context, c *client.Client, args []string, getenv func(
 	}
 	if err := checkBackupName(name); err != nil {
 		return err
+	}
+	if *targetTime != "" {
+		if _, *targetTime, err = client.ParseTargetTime(*targetTime); err != nil {
+			return usageError("--target-time: %v", err)
+		}
 	}
 	if *timeout <= 0 {
 		return usageError("--timeout must be positive, e.g. 30m")
@@ -118,17 +123,7 @@ func runDrill(ctx context.Context, c *client.Client, args []string, getenv func(
 		return fmt.Errorf("the drill %s, but its report could not be sent to the gateway: %w", verdict, err)
 	}
 	if !rep.Passed {
-		reason, _, _ := strings.Cut(rep.Error, "\n")
-		if reason == "" {
-			n := 0
-			for _, ch := range rep.Checks {
-				if !ch.Passed {
-					n++
-				}
-			}
-			reason = fmt.Sprintf("%d of %d checks failed", n, len(rep.Checks))
-		}
-		return &drillFailedError{fmt.Sprintf("drill of %s failed: %s (report sent to the gateway)", rep.Backup, reason)}
+		return &drillFailedError{fmt.Sprintf("drill of %s failed: %s (report sent to the gateway)", rep.Backup, rep.Reason())}
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/walgate/walgate/client"
+	"github.com/walgate/walgate/cmd/internal/cli"
 )
 
 // Exit codes. PostgreSQL treats any non-zero code of restore_command below
@@ -78,8 +79,8 @@ Verbs:
         [--timeout D] [--pg-bin DIR]
                         restore drill: fetch into a scratch directory (under
                         WALGATE_DRILL_DIR or $TMPDIR), recover with a private
-                        PostgreSQL, check every database (amcheck where
-                        installed) and run FILE, then stop, clean up and send the
+                        PostgreSQL, check every database (amcheck, created
+                        in the copy) and run FILE, then stop, clean up and send the
                         report to the gateway; exit 7 if the drill failed,
                         also when recovery (without --target-time) ended
                         short of the newest archived segment or timeline
@@ -112,26 +113,10 @@ Configuration (environment; WAL-G's names in brackets are read too):
 		}
 		fmt.Fprintf(&b, "  %s\n      %s%s\n", name, v.Help, def)
 	}
-	b.WriteString(`
-Exit codes:
-  0   success
-  1   gateway unreachable or failing: retry later; wal-fetch only on a standby
-      (standby.signal), which retries by itself
-  2   usage or configuration error: fix the command or the environment
-  3   not authorised: token refused, scope missing, or gateway certificate not trusted
-  4   integrity failure: hash mismatch, wrong key, tampered or corrupt data
-  5   wal-push: this name was archived before with different content; nothing overwritten;
-      delete: the gateway's guard rails refused the deletion; nothing deleted
-  6   request rejected as invalid, or a local file could not be read or written
-  7   drill: the restore drill ran and failed (its report was sent to the gateway)
-  74  wal-fetch: the gateway's catalog has no such file (normal at the end of
-      recovery: PostgreSQL ends archive recovery and promotes)
-  200 wal-fetch: the file may be archived but could not be restored (gateway
-      unreachable after retries, every copy damaged, token or TLS refused,
-      configuration or local write error); above 125, so PostgreSQL stops
-      recovery with FATAL instead of promoting early. Fix the cause and start
-      PostgreSQL again. Codes 2-6 are not used by wal-fetch.
-`)
+	b.WriteString("\nFlags may come before or after a verb's arguments. 'walgate-client VERB --help'\nprints a verb's usage, flags and exit codes.\n\nExit codes:\n")
+	for _, e := range clientExits {
+		fmt.Fprintf(&b, "  %-3d %s\n", e.Code, e.Meaning)
+	}
 	return b.String()
 }
 
@@ -150,53 +135,79 @@ func run(ctx context.Context, args []string, getenv func(string) string, environ
 		return exitUsage
 	}
 	verb, args := args[0], args[1:]
-	for _, a := range args {
-		if a == "-h" || a == "--help" {
-			fmt.Fprint(stdout, usage())
-			return exitOK
+	// withClient runs fn with a client made from the environment; --help
+	// runs it with none: every verb parses its command line before it
+	// touches the client, so help needs no configuration.
+	withClient := func(fn func(*client.Client) error) int {
+		if cli.WantsHelp(args) {
+			return fail(stderr, verb, fn(nil))
 		}
+		return runWithClient(stderr, verb, getenv, environ, fn)
 	}
 	switch verb {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage())
 		return exitOK
 	case "version", "--version":
+		if _, err := cli.Parse(cli.NewFlags("walgate-client version"), versionHelp, args, stdout); err != nil {
+			return fail(stderr, verb, err)
+		}
 		fmt.Fprintln(stdout, "walgate-client", client.Version)
 		return exitOK
 	case "wal-push":
-		if len(args) != 1 {
-			return fail(stderr, "wal-push", usageError("wal-push takes one argument, the WAL file path (%%p)"))
+		pos, err := cli.Parse(cli.NewFlags("walgate-client wal-push"), walPushHelp, args, stdout)
+		if err == nil && len(pos) != 1 {
+			err = usageError("wal-push takes one argument, the WAL file path (%%p)")
 		}
-		return withClient(stderr, verb, getenv, environ, func(c *client.Client) error { return runWALPush(ctx, c, args[0], getenv) })
+		if err != nil {
+			return fail(stderr, verb, err)
+		}
+		return withClient(func(c *client.Client) error { return runWALPush(ctx, c, pos[0], getenv) })
 	case "wal-fetch":
+		pos, err := cli.Parse(cli.NewFlags("walgate-client wal-fetch"), walFetchHelp, args, stdout)
+		if errors.Is(err, cli.ErrHelp) {
+			return exitOK
+		}
+		if err != nil {
+			pos = args // wal-fetch answers PostgreSQL with its own codes
+		}
 		// PostgreSQL runs restore_command in the data directory.
 		dataDir, err := os.Getwd()
 		if err != nil {
 			dataDir = "."
 		}
-		return runWALFetch(ctx, args, getenv, environ, dataDir, stderr)
+		return runWALFetch(ctx, pos, getenv, environ, dataDir, stderr)
 	case "wal-prefetch":
 		return runWALPrefetch(ctx, args, getenv, environ, stderr)
 	case "backup-push":
-		return withClient(stderr, verb, getenv, environ, func(c *client.Client) error { return runBackupPush(ctx, c, args, getenv, stderr) })
+		return withClient(func(c *client.Client) error { return runBackupPush(ctx, c, args, getenv, stdout, stderr) })
 	case "backup-fetch":
-		return withClient(stderr, verb, getenv, environ, func(c *client.Client) error { return runBackupFetch(ctx, c, args, getenv, stdout, stderr) })
+		return withClient(func(c *client.Client) error { return runBackupFetch(ctx, c, args, getenv, stdout, stderr) })
 	case "backup-list":
-		return withClient(stderr, verb, getenv, environ, func(c *client.Client) error { return runBackupList(ctx, c, args, stdout) })
+		return withClient(func(c *client.Client) error { return runBackupList(ctx, c, args, stdout) })
 	case "drill":
-		return withClient(stderr, verb, getenv, environ, func(c *client.Client) error { return runDrill(ctx, c, args, getenv, stdout, stderr) })
+		return withClient(func(c *client.Client) error { return runDrill(ctx, c, args, getenv, stdout, stderr) })
 	case "wal-verify":
-		return withClient(stderr, verb, getenv, environ, func(c *client.Client) error { return runWALVerify(ctx, c, args, stdout, stderr) })
+		return withClient(func(c *client.Client) error { return runWALVerify(ctx, c, args, stdout, stderr) })
 	case "check":
-		return withClient(stderr, verb, getenv, environ, func(c *client.Client) error { return runCheck(ctx, c, stdout) })
+		return withClient(func(c *client.Client) error { return runCheck(ctx, c, args, stdout) })
 	case "delete":
-		return withClient(stderr, verb, getenv, environ, func(c *client.Client) error { return runDelete(ctx, c, args, stdout, stderr) })
+		return withClient(func(c *client.Client) error { return runDelete(ctx, c, args, stdout, stderr) })
 	}
-	fmt.Fprintf(stderr, "walgate-client: unknown verb %q\n\n%s", verb, usage())
+	hint := ""
+	if s := cli.Closest(verb, clientVerbs); s != "" {
+		hint = fmt.Sprintf("; did you mean %q?", s)
+	}
+	fmt.Fprintf(stderr, "walgate-client: unknown verb %q%s\n\n%s", verb, hint, usage())
 	return exitUsage
 }
 
-func withClient(stderr io.Writer, verb string, getenv func(string) string, environ []string, fn func(*client.Client) error) int {
+// clientVerbs are the verbs a user types, for "did you mean".
+var clientVerbs = []string{"wal-push", "wal-fetch", "backup-push", "backup-fetch", "backup-list", "drill", "wal-verify", "check", "delete", "version", "help"}
+
+// runWithClient refuses unknown WALGATE_* names in environ
+// (client.CheckEnvironment), then runs fn with a client made from getenv.
+func runWithClient(stderr io.Writer, verb string, getenv func(string) string, environ []string, fn func(*client.Client) error) int {
 	if err := client.CheckEnvironment(environ); err != nil {
 		return fail(stderr, verb, err)
 	}
@@ -212,11 +223,9 @@ func withClient(stderr io.Writer, verb string, getenv func(string) string, envir
 	return fail(stderr, verb, fn(c))
 }
 
-type usageErr struct{ msg string }
+type usageErr = cli.UsageError
 
-func (e *usageErr) Error() string { return e.msg }
-
-func usageError(format string, args ...any) error { return &usageErr{fmt.Sprintf(format, args...)} }
+func usageError(format string, args ...any) error { return cli.Usagef(format, args...) }
 
 // exitCode maps an error to its documented exit code.
 func exitCode(err error) int {
@@ -224,7 +233,7 @@ func exitCode(err error) int {
 	var df *drillFailedError
 	var wv *walVerifyFailed
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, cli.ErrHelp):
 		return exitOK
 	case errors.As(err, &df):
 		return exitDrillFailed
@@ -249,7 +258,7 @@ func exitCode(err error) int {
 // fail prints one line for err and returns its exit code.
 func fail(stderr io.Writer, verb string, err error) int {
 	code := exitCode(err)
-	if err != nil {
+	if err != nil && !errors.Is(err, cli.ErrHelp) {
 		fmt.Fprintf(stderr, "walgate-client %s: %v (exit %d)\n", verb, err, code)
 	}
 	return code

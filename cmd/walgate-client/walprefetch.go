@@ -44,7 +44,7 @@ func runWALPrefetch(ctx context.Context, args []string, getenv func(string) stri
 	}
 	ctx, cancel := context.WithTimeout(ctx, client.PrefetchLifetime)
 	defer cancel()
-	return withClient(stderr, "wal-prefetch", getenv, environ, func(c *client.Client) error {
+	return runWithClient(stderr, "wal-prefetch", getenv, environ, func(c *client.Client) error {
 		c.UseGatewayState(walDir)
 		c.Prefetch(ctx, walDir, names)
 		return nil

@@ -3,20 +3,20 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/walgate/walgate/client"
+	"github.com/walgate/walgate/cmd/internal/cli"
 	"github.com/walgate/walgate/gateway/protocol"
 )
 
-const walVerifyHelp = `walgate-client wal-verify [--json] [--no-db]: can the archive restore the
-newest backup to now?
-walgate-client wal-verify --keys [--json]: which encryption keys does the
-archive still need?
+var walVerifyHelp = cli.Help{
+	Usage: "walgate-client wal-verify [--json] [--no-db] | wal-verify --keys [--json]",
+	Text: `Can the archive restore the newest backup to now? With --keys: which
+encryption keys does the archive still need?
 
 Asks the gateway for the cluster's archive health: missing WAL segments
 between the oldest backup's start and the newest archived segment, per
@@ -36,11 +36,11 @@ key, by fingerprint (a keyed hash that reveals nothing about the key), and
 for each key of WALGATE_ENCRYPTION_OLD_KEYS how many objects still need it
 and which. A key may be retired once nothing needs it. Objects that record
 no key (WAL-G's, and walgate's from before key fingerprints) are counted
-apart: only decrypting them would tell which key they need. Exit status 0.
+apart: only decrypting them would tell which key they need; --keys exits 0.
 
-Exit status: 0 the newest backup restores to the newest archived WAL and
-nothing is lost; 8 it does not (the report says why); 1, 2, 3 as for every
-verb.`
+--json prints the schema documented in docs/json.md.`,
+	Exits: exits(exitOK, exitUnavailable, exitUsage, exitAuth, exitWALVerify),
+}
 
 // walVerifyFailed makes wal-verify exit 8.
 type walVerifyFailed struct{ msg string }
@@ -48,16 +48,15 @@ type walVerifyFailed struct{ msg string }
 func (e *walVerifyFailed) Error() string { return e.msg }
 
 func runWALVerify(ctx context.Context, c *client.Client, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("wal-verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, walVerifyHelp); fs.PrintDefaults() }
+	fs := cli.NewFlags("walgate-client wal-verify")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	noDB := fs.Bool("no-db", false, "do not connect to the local PostgreSQL")
 	keys := fs.Bool("keys", false, "report which encryption keys the archive's objects need")
-	if err := fs.Parse(args); err != nil {
-		return usageError("%v", err)
+	pos, err := cli.Parse(fs, walVerifyHelp, args, stdout)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() != 0 {
+	if len(pos) != 0 {
 		return usageError("wal-verify takes no arguments")
 	}
 	if *keys {

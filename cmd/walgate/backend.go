@@ -12,11 +12,13 @@ import (
 
 	"github.com/walgate/walgate/backends"
 	"github.com/walgate/walgate/backends/all"
+	"github.com/walgate/walgate/cmd/internal/cli"
 	"github.com/walgate/walgate/gateway/config"
 )
 
-const backendHelp = `walgate backend check NAME --config FILE [--class CLASS ...]: try a
-configured backend before the gateway uses it. Writes a few small test
+var backendHelp = cli.Help{
+	Usage: "walgate backend check NAME --config FILE [--class CLASS]... [--timeout D]",
+	Text: `Try a configured backend before the gateway uses it. Writes a few small test
 objects under walgate-check/ (and one of 6 MiB), reads, ranges, lists,
 creates conditionally, changes storage classes, deletes, removes what it
 wrote, and prints a line per capability with what was seen or the store's
@@ -26,46 +28,33 @@ The classes tried are the backend's classes: mapping in the config (the
 lifecycle's hot/warm/cold/archive), or those given with --class. Archive
 classes that need rehydration (S3 GLACIER and DEEP_ARCHIVE, Azure Archive)
 are tried only when named with --class: a test object there may carry a
-minimum storage charge.
-
-Exit codes: 0 every required capability works; 1 one does not (the
-gateway cannot use the backend as configured); 2 usage or configuration
-error.`
+minimum storage charge.`,
+	Exits: []cli.ExitCode{{Code: 0, Meaning: "every required capability works"},
+		{Code: 1, Meaning: "one does not: the gateway cannot use the backend as configured"}, exitUsage},
+}
 
 func runBackend(args []string, stdout, stderr io.Writer) (retErr error) {
-	if len(args) == 0 || args[0] != "check" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			fmt.Fprintln(stdout, backendHelp)
-			return nil
-		}
-		return usageErr("usage: walgate backend check NAME --config FILE")
+	_, args, err := subVerb(args, []string{"check"}, backendHelp, stdout, stderr)
+	if err != nil {
+		return err
 	}
-	fs := newFlags("walgate backend check", backendHelp, stderr)
+	fs := cli.NewFlags("walgate backend check")
 	configPath := fs.String("config", "", "YAML config that defines the backend")
 	fs.StringVar(configPath, "c", "", "short for --config")
 	var classes stringList
 	fs.Var(&classes, "class", "a storage class to try (repeatable); default: the backend's classes mapping")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
-	// NAME may come before or after the flags.
-	rest := args[1:]
-	var name string
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		name, rest = rest[0], rest[1:]
-	}
-	if err := parseFlags(fs, rest); err != nil {
+	pos, err := parseArgs(fs, backendHelp, args, stdout)
+	if err != nil {
 		return err
 	}
-	if name == "" && fs.NArg() == 1 {
-		name = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		return usageErr("unexpected arguments %q", fs.Args())
+	if len(pos) != 1 || *configPath == "" {
+		return usageErr("usage: %s", backendHelp.Usage)
 	}
-	if name == "" || *configPath == "" {
-		return usageErr("usage: walgate backend check NAME --config FILE")
-	}
-	cfg, err := config.Load(*configPath)
+	name := pos[0]
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
 	cfg.Defaults()
 	var bc *config.BackendConfig

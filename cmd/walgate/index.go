@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/walgate/walgate/cmd/internal/cli"
 	"io"
 	"os/signal"
 	"strings"
@@ -19,8 +20,9 @@ import (
 	"github.com/walgate/walgate/index"
 )
 
-const indexHelp = `walgate index rebuild --from NAME [--config FILE | --data DIR]:
-rebuild the gateway's catalog from one object store.
+var indexHelp = cli.Help{
+	Usage: "walgate index rebuild --from NAME (--config FILE | --data DIR)",
+	Text: `Rebuild the gateway's catalog from one object store.
 
 The catalog (DATA/catalog.db) is a cache of what the stores hold. This verb
 lists every object of the backend NAME (as named under backends: in the
@@ -40,39 +42,35 @@ reads what it needs, and replaces the catalog with a fresh one:
 Tokens and restore-drill reports are not in the stores: they are carried
 over from the current catalog. The current catalog is kept beside the new
 one as catalog.db.old-<UTC time>. Stop the gateway first: the verb refuses
-while a gateway holds the catalog. Nothing changes if the rebuild fails.
-
-Exit codes: 0 rebuilt; 1 failed (gateway running, store unreadable: the
-message says what); 2 usage or configuration error.`
+while a gateway holds the catalog. Nothing changes if the rebuild fails.`,
+	Exits: []cli.ExitCode{{Code: 0, Meaning: "rebuilt"},
+		{Code: 1, Meaning: "failed (gateway running, store unreadable: the message says what)"}, exitUsage},
+}
 
 func runIndex(args []string, stdout, stderr io.Writer) (retErr error) {
-	if len(args) == 0 || args[0] != "rebuild" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			fmt.Fprintln(stdout, indexHelp)
-			return nil
-		}
-		fmt.Fprintln(stderr, indexHelp)
-		return usageErr("index needs the sub-verb rebuild")
+	_, args, err := subVerb(args, []string{"rebuild"}, indexHelp, stdout, stderr)
+	if err != nil {
+		return err
 	}
-	fs := newFlags("walgate index rebuild", indexHelp, stderr)
+	fs := cli.NewFlags("walgate index rebuild")
 	from := fs.String("from", "", "name of the backend to rebuild from (required)")
 	configPath := fs.String("config", "", "YAML config file")
 	fs.StringVar(configPath, "c", "", "short for --config")
 	data := fs.String("data", "", "data directory (overrides the config's data:)")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	pos, err := parseArgs(fs, indexHelp, args, stdout)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageErr("index rebuild takes no arguments, got %q", fs.Args())
+	if len(pos) > 0 {
+		return usageErr("index rebuild takes no arguments, got %q", pos)
 	}
 	if *from == "" {
 		return usageErr("index rebuild needs --from NAME: the backend to rebuild the catalog from")
 	}
 	var cfg gateway.Config
 	if *configPath != "" {
-		var err error
-		if cfg, err = config.Load(*configPath); err != nil {
-			return &exitError{code: 2, err: err}
+		if cfg, err = loadConfig(*configPath); err != nil {
+			return err
 		}
 	}
 	if *data != "" {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/walgate/walgate/cmd/internal/cli"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -21,10 +22,10 @@ import (
 	"github.com/walgate/walgate/lifecycle/apply"
 )
 
-const lifecycleHelp = `walgate lifecycle plan  [--cluster NAME] [--json] (--config FILE | --data DIR)
-walgate lifecycle apply --confirm [--cluster NAME] [--json] (--config FILE | --data DIR)
-
-Tiering and retention, as each cluster group's lifecycle: policy in the
+var lifecycleHelp = cli.Help{
+	Usage: `walgate lifecycle plan  [--cluster NAME] [--json] (--config FILE | --data DIR)
+       walgate lifecycle apply --confirm [--cluster NAME] [--json] (--config FILE | --data DIR)`,
+	Text: `Tiering and retention, as each cluster group's lifecycle: policy in the
 gateway config says. 'plan' changes nothing: it prints, per cluster, the
 backups retention keeps (and why), the backups and WAL files it would
 delete, the objects it would move to colder storage classes, and the
@@ -39,37 +40,36 @@ it holds, or when it has no full backup; the newest full backup is never
 deleted, and nothing the point-in-time-recovery window needs moves to a
 class that must be rehydrated before a read unless the policy allows it.
 
-Asks the running gateway (through its admin socket); when none runs on the
-data directory, opens the catalog and the backends itself (pass --config).
-
-Exit codes: 0 done (or planned); 1 failure (some actions failed, or some
-clusters could not be planned: the output says which); 2 usage or
-configuration error; 3 applied, but the guard rails kept deletions back for
-some clusters (the output says why).`
+Where the policies come from, said in the output's first line:
+  --config FILE  FILE's policies and backends, the gateway's catalog opened
+                 directly (read-only for plan). A running gateway holds its
+                 catalog: stop it, or drop --config to ask the gateway.
+  --data DIR     the running gateway on DIR (its admin socket), with the
+                 configuration it runs with; when none runs, the embedded
+                 defaults.`,
+	Exits: []cli.ExitCode{{Code: 0, Meaning: "done (or planned)"},
+		{Code: 1, Meaning: "failure: some actions failed, or some clusters could not be planned (the output says which)"},
+		exitUsage,
+		{Code: 3, Meaning: "applied, but the guard rails kept deletions back for some clusters (the output says why)"}},
+}
 
 func runLifecycle(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(stderr, lifecycleHelp)
-		if len(args) == 0 {
-			return usageErr("say plan or apply")
-		}
-		return nil
+	sub, args, err := subVerb(args, []string{"plan", "apply"}, lifecycleHelp, stdout, stderr)
+	if err != nil {
+		return err
 	}
-	sub := args[0]
-	if sub != "plan" && sub != "apply" {
-		return usageErr("unknown lifecycle sub-verb %q: use plan or apply", sub)
-	}
-	fs := newFlags("walgate lifecycle "+sub, lifecycleHelp, stderr)
+	fs := cli.NewFlags("walgate lifecycle " + sub)
 	data := fs.String("data", "", "the gateway's data directory")
 	configPath := fs.String("config", "", "YAML config (policies, backends, data directory)")
 	cluster := fs.String("cluster", "", "plan only this cluster")
 	asJSON := fs.Bool("json", false, "print the plan (and what was done) as JSON")
 	confirm := fs.Bool("confirm", false, "apply: really move and delete (without it, apply refuses)")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	pos, err := parseArgs(fs, lifecycleHelp, args, stdout)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
+	if len(pos) > 0 {
+		return usageErr("unexpected argument %q", pos[0])
 	}
 	if sub == "apply" && !*confirm {
 		return usageErr("apply deletes and moves objects: add --confirm (run 'walgate lifecycle plan' first to see what it does)")
@@ -84,18 +84,31 @@ func runLifecycle(args []string, stdout, stderr io.Writer) error {
 	opts := apply.Options{Cluster: *cluster, Apply: sub == "apply"}
 	var res apply.Result
 	var runErr error
-	if a, err := admin.Dial(dir); err == nil {
+	var source string
+	// --config FILE means FILE's policies, never the running gateway's.
+	a, dialErr := admin.Dial(dir)
+	if *configPath == "" && dialErr == nil {
+		source = "the running gateway's configuration (admin socket " + admin.SocketPath(dir) + ")"
 		res, runErr = a.Lifecycle(opts)
 		if runErr != nil && res.Time.IsZero() {
 			return runErr
 		}
 	} else {
 		cfg := config.Config{Data: dir}
+		source = "the embedded defaults (no gateway runs on " + dir + "; catalog opened directly)"
 		if *configPath != "" {
-			if cfg, err = config.Load(*configPath); err != nil {
-				return &exitError{code: 2, err: err}
+			if cfg, err = loadConfig(*configPath); err != nil {
+				return err
 			}
 			cfg.Data = dir
+			source = *configPath + " (offline: its policies and backends; catalog " + config.CatalogPath(dir) + " opened directly"
+			if sub == "plan" {
+				source += ", read-only"
+			}
+			source += ")"
+			if dialErr == nil {
+				return fmt.Errorf("a gateway runs on %s and holds its catalog, so %s cannot be planned offline: stop the gateway, or drop --config to ask the gateway (which uses its own configuration)", dir, *configPath)
+			}
 		}
 		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		if opts.Apply {
@@ -114,12 +127,14 @@ func runLifecycle(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if *asJSON {
+		fmt.Fprintf(stderr, "lifecycle %s from %s\n", sub, source)
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(res); err != nil {
 			return err
 		}
 	} else {
+		fmt.Fprintf(stdout, "Policies from %s.\n", source)
 		printLifecycle(stdout, res)
 	}
 	switch {

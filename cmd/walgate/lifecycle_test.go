@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/walgate/walgate/gateway/gatewaytest"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -97,6 +98,9 @@ func TestOfflinePlanStartsNothingAndWritesNothing(t *testing.T) {
 	if !strings.Contains(stdout.String(), "dry run") {
 		t.Errorf("the plan does not say it is a dry run:\n%s", stdout.String())
 	}
+	if first, _, _ := strings.Cut(stdout.String(), "\n"); !strings.HasPrefix(first, "Policies from "+cfgPath+" (offline") {
+		t.Errorf("the plan's first line does not name its configuration: %q", first)
+	}
 	// Long enough for a replicator's first pass, had one started.
 	time.Sleep(200 * time.Millisecond)
 	after := tree(t, dir)
@@ -119,5 +123,25 @@ func TestOfflinePlanStartsNothingAndWritesNothing(t *testing.T) {
 	defer cat.Close()
 	if q, err := cat.QueueStats("b"); err != nil || q.Count != 1 {
 		t.Errorf("the copy to b: queue %+v, %v; want it still queued", q, err)
+	}
+}
+
+// 'lifecycle plan --config FILE' plans from FILE, never from the running
+// gateway's configuration: with a gateway running on FILE's data
+// directory it refuses and says why; without --config it asks the
+// gateway and says so in its first line.
+func TestPlanConfigIsNeverTheGatewaysSilently(t *testing.T) {
+	g := gatewaytest.Start(t, gatewaytest.Options{})
+	cfgPath := filepath.Join(t.TempDir(), "other.yaml")
+	if err := os.WriteFile(cfgPath, []byte("data: "+g.Data+"\ngroups:\n  - {name: all, clusters: ['*'], backends: [local], lifecycle: {retain_full: 1}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runWalgate("lifecycle", "plan", "--config", cfgPath)
+	if code != 1 || !strings.Contains(errOut, "a gateway runs on "+g.Data) || !strings.Contains(errOut, "drop --config") || out != "" {
+		t.Fatalf("plan --config with a gateway running: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = runWalgate("lifecycle", "plan", "--data", g.Data)
+	if first, _, _ := strings.Cut(out, "\n"); code != 0 || !strings.HasPrefix(first, "Policies from the running gateway's configuration") {
+		t.Fatalf("plan --data: exit %d, first line %q\n%s", code, first, errOut)
 	}
 }

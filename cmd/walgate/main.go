@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/walgate/walgate/cmd/internal/cli"
 )
 
 const usage = `walgate: the WAL and backup gateway for PostgreSQL.
@@ -31,9 +33,12 @@ Usage:
   walgate index rebuild --from NAME [-c FILE|--data DIR]
                                                        rebuild the catalog from one backend (gateway stopped)
   walgate cert init DIR [--host NAME ...]              make a trial CA, server and client certificate
+  walgate config check --config FILE [--connect]
+                                                       check a config before a (re)start: keys, values, backends
   walgate version
 
-Run 'walgate VERB --help' for a verb's flags.
+Flags may come before or after a verb's arguments. Run 'walgate VERB --help'
+(or 'walgate VERB SUB --help') for a verb's usage, flags and exit codes.
 
 Exit codes: 0 success; 1 failure (the message says what); 2 usage or configuration error;
 3 lifecycle apply: done, but the guard rails kept deletions back for some clusters.
@@ -51,6 +56,14 @@ func usageErr(format string, args ...any) error {
 	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
 }
 
+// Exit codes every verb shares.
+var (
+	exitSuccess = cli.ExitCode{Code: 0, Meaning: "success"}
+	exitFailure = cli.ExitCode{Code: 1, Meaning: "failure: the message says what"}
+	exitUsage   = cli.ExitCode{Code: 2, Meaning: "usage or configuration error: fix the command line or the config"}
+	commonExits = []cli.ExitCode{exitSuccess, exitFailure, exitUsage}
+)
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -63,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch args[0] {
 	case "serve":
-		err = runServe(args[1:], stderr)
+		err = runServe(args[1:], stdout, stderr)
 	case "token":
 		err = runToken(args[1:], stdout, stderr)
 	case "status":
@@ -76,12 +89,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runIndex(args[1:], stdout, stderr)
 	case "lifecycle":
 		err = runLifecycle(args[1:], stdout, stderr)
+	case "config":
+		err = runConfig(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "walgate", version())
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
-		fmt.Fprintf(stderr, "walgate: unknown verb %q\n\n%s", args[0], usage)
+		hint := ""
+		if s := cli.Closest(args[0], verbs); s != "" {
+			hint = fmt.Sprintf("; did you mean %q?", s)
+		}
+		fmt.Fprintf(stderr, "walgate: unknown verb %q%s\n\n%s", args[0], hint, usage)
 		return 2
 	}
 	if err == nil {
@@ -95,27 +114,60 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
+	if cli.IsUsage(err) {
+		return 2
+	}
 	return 1
 }
 
-// newFlags makes a verb's flag set that prints its help to stderr.
-func newFlags(name, help string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s\n\nFlags:\n", help)
-		fs.PrintDefaults()
-	}
-	return fs
+// verbs are walgate's verbs, for "did you mean".
+var verbs = []string{"serve", "token", "status", "backend", "cert", "index", "lifecycle", "config", "version", "help"}
+
+// parseArgs parses a verb's command line, flags anywhere among its
+// arguments, and returns the arguments; --help prints h on stdout and
+// returns flag.ErrHelp (exit 0).
+func parseArgs(fs *flag.FlagSet, h cli.Help, args []string, stdout io.Writer) ([]string, error) {
+	return cli.Parse(fs, h, args, stdout)
 }
 
-// parseFlags parses and turns flag errors into usage errors.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &exitError{code: 2, err: err}
+// subVerb splits "VERB SUB ARGS...": with no SUB, or SUB asking for help,
+// it prints h (on stdout for help, on stderr otherwise) and returns the
+// error run maps to the exit code.
+func subVerb(args []string, subs []string, h cli.Help, stdout, stderr io.Writer) (string, []string, error) {
+	if len(args) == 0 {
+		h.Write(stderr, nil)
+		return "", nil, cli.Usagef("say which: %s", joinOr(subs))
 	}
-	return nil
+	if cli.WantsHelp(args[:1]) || args[0] == "help" {
+		h.Write(stdout, nil)
+		return "", nil, flag.ErrHelp
+	}
+	for _, s := range subs {
+		if args[0] == s {
+			return s, args[1:], nil
+		}
+	}
+	hint := ""
+	if s := cli.Closest(args[0], subs); s != "" {
+		hint = fmt.Sprintf("; did you mean %q?", s)
+	}
+	return "", nil, cli.Usagef("unknown sub-verb %q%s: use %s", args[0], hint, joinOr(subs))
+}
+
+func joinOr(s []string) string {
+	if len(s) == 1 {
+		return s[0]
+	}
+	out := ""
+	for i, x := range s {
+		switch {
+		case i == 0:
+		case i == len(s)-1:
+			out += " or "
+		default:
+			out += ", "
+		}
+		out += x
+	}
+	return out
 }

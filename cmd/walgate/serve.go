@@ -10,19 +10,26 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/walgate/walgate/cmd/internal/cli"
 	"github.com/walgate/walgate/gateway"
 	"github.com/walgate/walgate/gateway/config"
 )
 
-const serveHelp = `walgate serve: run the gateway.
+var serveHelp = cli.Help{
+	Usage: "walgate serve (--config FILE | --data DIR) [--listen ADDR] [--tls-cert FILE --tls-key FILE]",
+	Text: `Run the gateway.
 
 With --data alone it runs on embedded defaults: catalog and an fs store under
 DIR, plain HTTP on 127.0.0.1:7480. --config FILE reads a YAML config (see
 configs/walgate.yaml); flags given on the command line override it.
-SIGINT or SIGTERM stops it gracefully: running requests finish first.`
+SIGINT or SIGTERM stops it gracefully: running requests finish first.
+The config is parsed strictly, as 'walgate config check' does: an unknown
+or misspelt key stops the start with its line and the key it meant.`,
+	Exits: []cli.ExitCode{{Code: 0, Meaning: "stopped by SIGINT or SIGTERM"}, exitFailure, exitUsage},
+}
 
-func runServe(args []string, stderr io.Writer) error {
-	fs := newFlags("walgate serve", serveHelp, stderr)
+func runServe(args []string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlags("walgate serve")
 	configPath := fs.String("config", "", "YAML config file")
 	fs.StringVar(configPath, "c", "", "short for --config")
 	data := fs.String("data", "", "data directory: catalog and default fs store")
@@ -32,17 +39,17 @@ func runServe(args []string, stderr io.Writer) error {
 	clientCA := fs.String("tls-client-ca", "", "PEM CA bundle: require client certificates it signed")
 	insecure := fs.Bool("allow-insecure-http", false, "allow plain HTTP on a non-loopback address")
 	logFormat := fs.String("log-format", "", "text or json")
-	if err := parseFlags(fs, args); err != nil {
+	pos, err := parseArgs(fs, serveHelp, args, stdout)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageErr("serve takes no arguments, got %q", fs.Args())
+	if len(pos) > 0 {
+		return usageErr("serve takes no arguments, got %q", pos)
 	}
 	var cfg gateway.Config
 	if *configPath != "" {
-		var err error
-		if cfg, err = config.Load(*configPath); err != nil {
-			return &exitError{code: 2, err: err}
+		if cfg, err = loadConfig(*configPath); err != nil {
+			return err
 		}
 	}
 	set := func(dst *string, v string) {

@@ -11,17 +11,18 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/walgate/walgate/cmd/internal/cli"
 	"github.com/walgate/walgate/gateway"
 	"github.com/walgate/walgate/gateway/admin"
-	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/gateway/fleet"
 	"github.com/walgate/walgate/gateway/health"
 	"github.com/walgate/walgate/gateway/stores"
 	"github.com/walgate/walgate/index"
 )
 
-const statusHelp = `walgate status --data DIR [--config FILE] [--json] [--backends]: the fleet table, one line per cluster:
-its health (ok, warning, critical), the newest archived WAL segment and its
+var statusHelp = cli.Help{
+	Usage: "walgate status (--data DIR | --config FILE) [--json] [--backends] [--fail-on warning|critical]",
+	Text: `The fleet table, one line per cluster: its health (ok, warning, critical), the newest archived WAL segment and its
 age, missing WAL (lost / delayed segments), the newest backup, the delta
 chain length, the stored bytes, the recoverable window and the last restore
 drill; below the table, the reason for every cluster that is not ok and what
@@ -32,17 +33,36 @@ yet, with the command that rotates them; with --tokens (and --json) only
 those tokens.
 Asks the running gateway (through its admin socket), or reads the catalog
 when the gateway is stopped (pass --config so the backends and groups are
-known).`
+known).
+
+For scripts and monitoring, --fail-on LEVEL exits 3 when any cluster is at
+LEVEL or worse (warning: warning or critical; critical: critical only),
+after printing the same output. Without --fail-on the exit code says only
+whether the status could be read (0), so existing scripts keep working.
+--json prints the schema documented in docs/json.md.`,
+	Exits: []cli.ExitCode{exitSuccess, exitFailure, exitUsage,
+		{Code: 3, Meaning: "--fail-on: some cluster is at the given level or worse"}},
+}
 
 func runStatus(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("walgate status", statusHelp, stderr)
+	fs := cli.NewFlags("walgate status")
 	data := fs.String("data", "", "the gateway's data directory")
 	configPath := fs.String("config", "", "YAML config (for its data directory and health thresholds)")
 	asJSON := fs.Bool("json", false, "print JSON (the clusters; with --backends, the backends)")
 	onlyBackends := fs.Bool("backends", false, "show only the backends: replication pending per backend, oldest pending, last error")
 	onlyTokens := fs.Bool("tokens", false, "show only the tokens that expire within 14 days and have no successor")
-	if err := parseFlags(fs, args); err != nil {
+	failOn := fs.String("fail-on", "", "exit 3 when a cluster is at `LEVEL` (warning or critical) or worse")
+	pos, err := parseArgs(fs, statusHelp, args, stdout)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("status takes no arguments, got %q", pos)
+	}
+	switch *failOn {
+	case "", string(health.Warning), string(health.Critical):
+	default:
+		return usageErr("--fail-on %q: want warning or critical", *failOn)
 	}
 	dir, err := dataDir(*data, *configPath)
 	if err != nil {
@@ -50,10 +70,10 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := gateway.Config{Data: dir}
 	if *configPath != "" {
-		if c, err := config.Load(*configPath); err == nil {
-			cfg = c
-			cfg.Data = dir
+		if cfg, err = loadConfig(*configPath); err != nil {
+			return err
 		}
+		cfg.Data = dir
 	}
 	var st []gateway.ClusterStatus
 	var bs []stores.BackendStatus
@@ -100,23 +120,46 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 			if bs == nil {
 				bs = []stores.BackendStatus{}
 			}
-			return enc.Encode(bs)
+			err = enc.Encode(bs)
+		} else {
+			if st == nil {
+				st = []gateway.ClusterStatus{}
+			}
+			err = enc.Encode(st)
 		}
-		if st == nil {
-			st = []gateway.ClusterStatus{}
+		if err != nil {
+			return err
 		}
-		return enc.Encode(st)
+	} else {
+		if !*onlyBackends {
+			printFleet(stdout, st, isTTY(stdout))
+			fmt.Fprintln(stdout)
+		}
+		printBackends(stdout, bs)
+		if len(expiring) > 0 && !*onlyBackends {
+			fmt.Fprintln(stdout)
+			printExpiring(stdout, expiring)
+		}
 	}
-	if !*onlyBackends {
-		printFleet(stdout, st, isTTY(stdout))
-		fmt.Fprintln(stdout)
+	return failOnLevel(st, health.Status(*failOn))
+}
+
+// failOnLevel is --fail-on: an exit-3 error naming the clusters at level
+// or worse, nil when there are none or level is empty.
+func failOnLevel(st []gateway.ClusterStatus, level health.Status) error {
+	if level == "" {
+		return nil
 	}
-	printBackends(stdout, bs)
-	if len(expiring) > 0 && !*onlyBackends {
-		fmt.Fprintln(stdout)
-		printExpiring(stdout, expiring)
+	var bad []string
+	for _, c := range st {
+		if c.Status == health.Critical || (level == health.Warning && c.Status == health.Warning) {
+			bad = append(bad, c.Cluster+" "+string(c.Status))
+		}
 	}
-	return nil
+	if len(bad) == 0 {
+		return nil
+	}
+	return &exitError{code: 3, err: fmt.Errorf("--fail-on %s: %s", level, strings.Join(bad, ", "))}
 }
 
 // printExpiring lists the tokens close to expiry and how to rotate them.

@@ -10,14 +10,16 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/walgate/walgate/cmd/internal/cli"
 	"github.com/walgate/walgate/gateway/admin"
 	"github.com/walgate/walgate/gateway/audit"
 	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/index"
 )
 
-const tokenHelp = `walgate token add|list|revoke|rotate: manage the tokens database hosts and
-the storage team present.
+var tokenHelp = cli.Help{
+	Usage: "walgate token add|list|revoke|rotate [flags]",
+	Text: `Manage the tokens database hosts and the storage team present.
 
   walgate token add --data DIR --cluster NAME --scope push,fetch [--expires 90d] [--comment TEXT]
       Prints a new token once; the gateway stores only its SHA-256. A token is
@@ -40,15 +42,45 @@ Durations: Go durations (36h, 90m) or whole days and weeks (30d, 12w).
 An expired token is refused with 401 "token ID expired at TIME".
 With a gateway running on DIR the verbs go through its admin socket
 (DIR/admin.sock); otherwise they open the catalog directly. Either way each
-act is appended to DIR/audit.log.`
+act is appended to DIR/audit.log.`,
+	Exits: commonExits,
+}
+
+// tokenSubHelp is the help of one token sub-verb.
+func tokenSubHelp(sub string) cli.Help {
+	h := cli.Help{Exits: commonExits}
+	switch sub {
+	case "add":
+		h.Usage = "walgate token add (--data DIR | --config FILE) (--cluster NAME | --all-clusters) [--scope push,fetch] [--expires 90d] [--comment TEXT]"
+		h.Text = `Print a new token, once: the gateway stores only its SHA-256. A token for a
+database host is bound to one cluster (--cluster); scopes are push (archive),
+fetch (restore) and admin (that cluster's dashboard page, deletion through
+the gateway). Give it to the host as WALGATE_TOKEN (or a file named by
+WALGATE_TOKEN_FILE). --all-clusters --scope admin makes a fleet-wide admin
+token for the storage team: every cluster's pages, the fleet page and the
+audit log; it cannot push or fetch. --expires 90d (or 12w, 36h) makes the
+token stop working after that long.`
+	case "list":
+		h.Usage = "walgate token list (--data DIR | --config FILE)"
+		h.Text = "List the tokens: ID, cluster, scopes, creation, expiry, successor and comment (never the secret)."
+	case "revoke":
+		h.Usage = "walgate token revoke (--data DIR | --config FILE) ID"
+		h.Text = "Revoke the token ID (see 'walgate token list'): the gateway refuses it from now on."
+	case "rotate":
+		h.Usage = "walgate token rotate (--data DIR | --config FILE) ID [--grace 24h] [--expires 90d]"
+		h.Text = `Print a successor of the token ID (same cluster, scopes and comment), once.
+The old token keeps working for the grace period (default 24h), then
+expires; the successor lives as long as the old token did, unless --expires.`
+	}
+	return h
+}
 
 func runToken(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, tokenHelp)
-		return usageErr("token needs a sub-verb: add, list, revoke or rotate")
+	sub, args, err := subVerb(args, []string{"add", "list", "revoke", "rotate"}, tokenHelp, stdout, stderr)
+	if err != nil {
+		return err
 	}
-	sub, args := args[0], args[1:]
-	fs := newFlags("walgate token "+sub, tokenHelp, stderr)
+	fs := cli.NewFlags("walgate token " + sub)
 	data := fs.String("data", "", "the gateway's data directory")
 	configPath := fs.String("config", "", "YAML config (for its data directory)")
 	cluster := fs.String("cluster", "", "cluster the token is bound to (add)")
@@ -57,28 +89,21 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	comment := fs.String("comment", "", "free text kept with the token, e.g. the host name (add)")
 	expires := fs.String("expires", "", "the token stops working after this long: 30d, 12w, 36h (add, rotate; default: never, or on rotate the old token's lifetime)")
 	grace := fs.String("grace", "", "how long the rotated token keeps working (rotate; default 24h)")
-	// The ID of revoke and rotate may come before the flags.
-	var id string
-	idGiven := false
-	if (sub == "revoke" || sub == "rotate") && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, idGiven, args = args[0], true, args[1:]
-	}
-	if err := parseFlags(fs, args); err != nil {
+	pos, err := parseArgs(fs, tokenSubHelp(sub), args, stdout)
+	if err != nil {
 		return err
 	}
+	var id string
 	if sub == "revoke" || sub == "rotate" {
-		switch {
-		case !idGiven && fs.NArg() == 1:
-			id = fs.Arg(0)
-		case idGiven && fs.NArg() == 0:
-		default:
+		if len(pos) != 1 {
 			return usageErr("token %s needs exactly one token ID (see 'walgate token list')", sub)
 		}
+		id = pos[0]
 		if strings.TrimSpace(id) == "" {
 			return usageErr("token %s needs a token ID, not an empty string (see 'walgate token list')", sub)
 		}
-	} else if fs.NArg() > 0 {
-		return usageErr("unexpected arguments %q", fs.Args())
+	} else if len(pos) > 0 {
+		return usageErr("token %s takes no arguments, got %q", sub, pos)
 	}
 	lifetime, err := parseLifetime("--expires", *expires)
 	if err != nil {
@@ -220,7 +245,7 @@ func parseLifetime(flagName, v string) (time.Duration, error) {
 func auditLocal(dir, configPath, action, target string, actErr error, stderr io.Writer) error {
 	opts := audit.Options{}
 	if configPath != "" {
-		if cfg, err := config.Load(configPath); err == nil {
+		if cfg, err := loadConfig(configPath); err == nil {
 			opts = audit.Options{MaxBytes: cfg.Audit.MaxBytes, Keep: cfg.Audit.Keep}
 		}
 	}
@@ -278,9 +303,9 @@ func dataDir(data, configPath string) (string, error) {
 		return data, nil
 	}
 	if configPath != "" {
-		cfg, err := config.Load(configPath)
+		cfg, err := loadConfig(configPath)
 		if err != nil {
-			return "", &exitError{code: 2, err: err}
+			return "", err
 		}
 		if cfg.Data != "" {
 			return cfg.Data, nil

@@ -1,18 +1,14 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path"
 	"path/filepath"
 	"strconv"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/walgate/walgate/backends/all"
 	"github.com/walgate/walgate/gateway/health"
@@ -484,13 +480,14 @@ func Load(path string) (Config, error) {
 	return Parse(data, path)
 }
 
-// Parse parses YAML config bytes strictly; name is used in errors.
+// Parse parses YAML config bytes strictly; name is used in errors. Every
+// problem (unknown key, value of the wrong kind, bad duration) comes back
+// at once in a *ParseError, each with its line and key path. Durations
+// everywhere take d and w as well as Go's units (ParseDuration).
 func Parse(data []byte, name string) (Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("config %s: %w", name, err)
+	if err := parseStrict(data, name, &c); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }

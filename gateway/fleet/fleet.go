@@ -98,9 +98,46 @@ func Load(cat *index.Catalog, cfg config.Config) (*Fleet, error) {
 		if err != nil {
 			return nil, err
 		}
-		f.clusters[c.Name] = w
+		// A cluster without WAL is listed (or not) by Status, as it
+		// would be had the gateway been running all along.
+		if w.files > 0 {
+			f.clusters[c.Name] = w
+		}
 	}
 	return f, nil
+}
+
+// listedClusters is the fleet's cluster list, sorted: every cluster with
+// archived WAL (hasWAL), and those without that have backups or a push
+// token (a host may push to it but never archived anything); not the
+// names that only carry storage-team (admin) tokens, which would show as
+// clusters that never archived.
+func listedClusters(cat *index.Catalog, hasWAL func(string) bool) ([]string, error) {
+	clusters, err := cat.Clusters()
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := cat.ListTokens()
+	if err != nil {
+		return nil, err
+	}
+	pushable := map[string]bool{}
+	for _, t := range tokens {
+		if t.Has(index.ScopePush) {
+			pushable[t.Cluster] = true
+		}
+	}
+	var names []string
+	for _, c := range clusters {
+		if !hasWAL(c.Name) && !pushable[c.Name] {
+			if b, err := cat.Backups(c.Name, ""); err != nil || len(b) == 0 {
+				continue
+			}
+		}
+		names = append(names, c.Name)
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 // Add records a pushed object. Request strings (fiber's parameters point
@@ -204,7 +241,9 @@ func readCatalogPart(cat *index.Catalog, name string, segSize uint64) (*catalogP
 		var rep protocol.DrillReport
 		if json.Unmarshal(newest.Report, &rep) == nil {
 			p.lastDrill = &rep
-			d.Backup, d.Error = rep.Backup, rep.Error
+			// Reason: reports of clients that sent no error text
+			// for failed checks still say which failed.
+			d.Backup, d.Error, d.FailedCheck = rep.Backup, rep.Reason(), rep.FailedCheck()
 		}
 		p.drills = append(p.drills, d)
 		if !newest.Passed && !lastPassed.IsZero() {
@@ -221,7 +260,7 @@ func clusterStatus(name string, w *walState, cp *catalogPart, bv backendView, p 
 	hc.Backups, hc.Drills = cp.backups, cp.drills
 	for _, b := range bv.names(name) {
 		q := bv.queues[b].ByCluster[name]
-		st := health.BackendState{Name: b, StoredBytes: map[string]int64{"": max(0, w.bytes+cp.stored-q.Bytes)},
+		st := health.BackendState{Name: b, StoredBytes: map[string]int64{health.DefaultClass: max(0, w.bytes+cp.stored-q.Bytes)},
 			PendingCount: q.Count, PendingBytes: q.Bytes, OldestPending: q.Oldest, LastError: q.LastError}
 		hc.Backends = append(hc.Backends, st)
 	}
@@ -261,22 +300,28 @@ func Status(cat *index.Catalog, cfg config.Config) ([]ClusterStatus, error) {
 	if err != nil {
 		return nil, err
 	}
+	wal := map[string]*walState{}
+	for _, cl := range clusters {
+		if wal[cl.Name], err = scanWAL(cat, cl.Name); err != nil {
+			return nil, err
+		}
+	}
+	names, err := listedClusters(cat, func(n string) bool { return wal[n] != nil && wal[n].files > 0 })
+	if err != nil {
+		return nil, err
+	}
 	bv, err := newBackendView(cat, cfg)
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now()
-	out := make([]ClusterStatus, 0, len(clusters))
-	for _, cl := range clusters {
-		w, err := scanWAL(cat, cl.Name)
+	out := make([]ClusterStatus, 0, len(names))
+	for _, n := range names {
+		cp, err := readCatalogPart(cat, n, wal[n].segSize)
 		if err != nil {
 			return nil, err
 		}
-		cp, err := readCatalogPart(cat, cl.Name, w.segSize)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, clusterStatus(cl.Name, w, cp, bv, p, now))
+		out = append(out, clusterStatus(n, wal[n], cp, bv, p, now))
 	}
 	return out, nil
 }
@@ -285,43 +330,34 @@ func Status(cat *index.Catalog, cfg config.Config) ([]ClusterStatus, error) {
 // summaries.
 func (f *Fleet) Status(now time.Time) ([]ClusterStatus, error) {
 	f.mu.Lock()
-	names := make([]string, 0, len(f.clusters))
 	snaps := map[string]*walState{}
 	for n, w := range f.clusters {
-		names = append(names, n)
 		snaps[n] = w.clone()
 	}
 	f.mu.Unlock()
-	// Clusters without WAL: those with backups, and those a host may
-	// push to (a push token) but that never archived anything; not the
-	// names that only carry storage-team (admin) tokens.
-	clusters, err := f.cat.Clusters()
+	listed, err := listedClusters(f.cat, func(n string) bool { return snaps[n] != nil })
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := f.cat.ListTokens()
-	if err != nil {
-		return nil, err
+	// A cluster pushed to since start-up is in snaps even when the
+	// catalog listing above raced with its first push.
+	seen := map[string]bool{}
+	names := make([]string, 0, len(listed))
+	for _, n := range listed {
+		seen[n] = true
+		names = append(names, n)
 	}
-	pushable := map[string]bool{}
-	for _, t := range tokens {
-		if t.Has(index.ScopePush) {
-			pushable[t.Cluster] = true
+	for n := range snaps {
+		if !seen[n] {
+			names = append(names, n)
 		}
-	}
-	for _, c := range clusters {
-		if snaps[c.Name] != nil {
-			continue
-		}
-		if !pushable[c.Name] {
-			if b, err := f.cat.Backups(c.Name, ""); err != nil || len(b) == 0 {
-				continue
-			}
-		}
-		names = append(names, c.Name)
-		snaps[c.Name] = newWALState()
 	}
 	sort.Strings(names)
+	for _, n := range names {
+		if snaps[n] == nil {
+			snaps[n] = newWALState()
+		}
+	}
 	out := make([]ClusterStatus, 0, len(names))
 	policy := f.cfg.Policy()
 	bv, err := f.backendView()

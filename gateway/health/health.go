@@ -98,20 +98,26 @@ type Backup struct {
 
 // Drill is one restore-drill result.
 type Drill struct {
-	Backup   string
-	Passed   bool
-	Received time.Time
-	Error    string
+	Backup   string    `json:"backup"`
+	Passed   bool      `json:"passed"`
+	Received time.Time `json:"received"`
+	// Error says why a failed drill failed (protocol.DrillReport.Reason).
+	Error string `json:"error,omitempty"`
+	// FailedCheck names the first check that failed, if one did.
+	FailedCheck string `json:"failed_check,omitempty"`
 }
+
+// DefaultClass names, in StoredBytes, a backend's default storage class.
+const DefaultClass = "default"
 
 // BackendState is one backend's view of a cluster.
 type BackendState struct {
-	Name          string
-	StoredBytes   map[string]int64 // by storage class ("" = the backend's default)
-	PendingCount  int
-	PendingBytes  int64
-	OldestPending time.Time // zero when nothing is pending
-	LastError     string
+	Name          string           `json:"name"`
+	StoredBytes   map[string]int64 `json:"stored_bytes"` // by storage class (DefaultClass: the backend's default)
+	PendingCount  int              `json:"pending_count"`
+	PendingBytes  int64            `json:"pending_bytes"`
+	OldestPending time.Time        `json:"oldest_pending,omitzero"` // zero when nothing is pending
+	LastError     string           `json:"last_error,omitempty"`
 }
 
 // Cluster is a cluster's catalog summary.
@@ -144,7 +150,7 @@ type Report struct {
 	Status       Status    `json:"status"`
 	Reasons      []string  `json:"reasons,omitempty"`
 	LastSegment  string    `json:"last_segment,omitempty"`
-	LastPush     time.Time `json:"last_push,omitempty"`
+	LastPush     time.Time `json:"last_push,omitzero"`
 	SinceLastWAL float64   `json:"seconds_since_last_push,omitempty"`
 	Stalled      bool      `json:"stalled"`
 	Gaps         []Gap     `json:"gaps,omitempty"`
@@ -152,22 +158,22 @@ type Report struct {
 	Delayed      uint64    `json:"delayed_segments"`
 	Backups      int       `json:"backups"`
 	LastBackup   string    `json:"last_backup,omitempty"`
-	LastBackupAt time.Time `json:"last_backup_at,omitempty"`
-	LastFullAt   time.Time `json:"last_full_at,omitempty"`
+	LastBackupAt time.Time `json:"last_backup_at,omitzero"`
+	LastFullAt   time.Time `json:"last_full_at,omitzero"`
 	ChainLength  int       `json:"chain_length"`
 	// The recoverable window: from the end of the oldest restorable
 	// backup to the last archived segment reachable from the newest
 	// restorable backup without a gap (its archive time, an upper bound
 	// of the last transaction it holds).
-	WindowStart time.Time `json:"window_start,omitempty"`
-	WindowEnd   time.Time `json:"window_end,omitempty"`
+	WindowStart time.Time `json:"window_start,omitzero"`
+	WindowEnd   time.Time `json:"window_end,omitzero"`
 	// RestorableToNow: the newest backup can be recovered to the newest
 	// archived segment.
 	RestorableToNow bool           `json:"restorable_to_now"`
 	StoredBytes     int64          `json:"stored_bytes"`
 	Backends        []BackendState `json:"backends,omitempty"`
 	LastDrill       *Drill         `json:"last_drill,omitempty"`
-	LastPassedDrill time.Time      `json:"last_passed_drill,omitempty"`
+	LastPassedDrill time.Time      `json:"last_passed_drill,omitzero"`
 }
 
 func (r *Report) raise(s Status, format string, args ...any) {
@@ -315,9 +321,9 @@ func (e *evaluation) gaps() {
 	}
 	for _, g := range r.Gaps {
 		if g.Class == "lost" {
-			r.raise(Critical, "WAL %s..%s (%d segments, timeline %d) missing: recovery cannot pass it; if the files are still in pg_wal, push them with walgate-client wal-push, else take a new base backup", g.From, g.To, g.Count, g.Timeline)
+			r.raise(Critical, "WAL %s..%s (%s, timeline %d) missing: recovery cannot pass it; if the files are still in pg_wal, push them with walgate-client wal-push, else take a new base backup", g.From, g.To, segments(g.Count), g.Timeline)
 		} else {
-			r.raise(Warning, "WAL %s..%s (%d segments) not archived yet while newer segments are", g.From, g.To, g.Count)
+			r.raise(Warning, "WAL %s..%s (%s) not archived yet while newer segments are", g.From, g.To, segments(g.Count))
 		}
 	}
 }
@@ -448,4 +454,12 @@ func (t *Timeline) AddSegment(seg uint64, at time.Time) {
 		copy(t.Runs[i+1:], t.Runs[i:])
 		t.Runs[i] = Run{First: seg, Last: seg, FirstAt: at, LastAt: at}
 	}
+}
+
+// segments says "1 segment" or "N segments".
+func segments(n uint64) string {
+	if n == 1 {
+		return "1 segment"
+	}
+	return fmt.Sprintf("%d segments", n)
 }

@@ -174,7 +174,49 @@ type DrillReport struct {
 	Checks          []Check   `json:"checks"`
 	Error           string    `json:"error,omitempty"`
 	Host            string    `json:"host"`
-	Received        time.Time `json:"received,omitempty"` // set by the gateway
+	Received        time.Time `json:"received,omitzero"` // set by the gateway
+}
+
+// FailedCheck is the first check that failed ("" when none did).
+func (r DrillReport) FailedCheck() string {
+	for _, c := range r.Checks {
+		if !c.Passed {
+			return c.Name
+		}
+	}
+	return ""
+}
+
+// Reason says in one line why a drill failed: its error's first line, or
+// else its failed checks, each with the last line of its output. It is ""
+// for a drill that passed.
+func (r DrillReport) Reason() string {
+	if r.Passed {
+		return ""
+	}
+	if r.Error != "" {
+		first, _, _ := strings.Cut(r.Error, "\n")
+		return first
+	}
+	var failed []string
+	for _, c := range r.Checks {
+		if c.Passed {
+			continue
+		}
+		out := strings.TrimRight(c.Output, "\n")
+		if i := strings.LastIndexByte(out, '\n'); i >= 0 {
+			out = out[i+1:]
+		}
+		if out != "" {
+			failed = append(failed, c.Name+": "+out)
+		} else {
+			failed = append(failed, c.Name)
+		}
+	}
+	if len(failed) == 0 {
+		return "no check ran"
+	}
+	return fmt.Sprintf("%d of %d checks failed: %s", len(failed), len(r.Checks), strings.Join(failed, "; "))
 }
 
 // Check is one drill check and its outcome.
@@ -196,16 +238,16 @@ type ClusterHealth struct {
 	Status          string      `json:"status"` // ok, warning, critical
 	Reasons         []string    `json:"reasons"`
 	LastSegment     string      `json:"last_segment"`
-	LastPush        time.Time   `json:"last_push"`
+	LastPush        time.Time   `json:"last_push,omitzero"`
 	Stalled         bool        `json:"stalled"`
 	Gaps            []HealthGap `json:"gaps"`
 	LostSegments    uint64      `json:"lost_segments"`
 	Delayed         uint64      `json:"delayed_segments"`
 	LastBackup      string      `json:"last_backup"`
-	LastBackupAt    time.Time   `json:"last_backup_at"`
+	LastBackupAt    time.Time   `json:"last_backup_at,omitzero"`
 	ChainLength     int         `json:"chain_length"`
-	WindowStart     time.Time   `json:"window_start"`
-	WindowEnd       time.Time   `json:"window_end"`
+	WindowStart     time.Time   `json:"window_start,omitzero"`
+	WindowEnd       time.Time   `json:"window_end,omitzero"`
 	RestorableToNow bool        `json:"restorable_to_now"`
 	// DamagedWAL lists WAL files (segments, history files) of which every
 	// stored copy was found damaged or missing: recovery cannot pass them.
