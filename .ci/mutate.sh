@@ -104,9 +104,10 @@ for pkg in $PKGS; do
 	files=$(files_for "$pkg")
 	echo "mutate: $pkg${files:+ (files $files)}${skip:+ (skipping tests $skip)}${BASE:+ (lines changed since $BASE)}"
 	# GOFLAGS reaches both gremlins' coverage run and every mutant's run.
+	# -vet=off: a mutant go vet rejects is not one a test caught.
 	# -count=1: a cached coverage run would take no time, and gremlins
 	# sets each mutant's time limit from it.
-	if ! GOFLAGS="${GOFLAGS:-} -count=1${skip:+ -skip=$skip}${run:+ -run=$run}" timeout "$TIMEOUT" \
+	if ! GOFLAGS="${GOFLAGS:-} -count=1 -vet=off${skip:+ -skip=$skip}${run:+ -run=$run}" timeout "$TIMEOUT" \
 		"$GREMLINS" unleash --workers "$WORKERS" --timeout-coefficient "${COEFF:-10}" \
 		${BASE:+--diff "$BASE"} $(excludes "$pkg") ${GREMLINS_FLAGS:-} --output "$OUT/$name.json" "$pkg" >"$OUT/$name.log" 2>&1; then
 		echo "mutate: $pkg failed or ran past $TIMEOUT" >&2
