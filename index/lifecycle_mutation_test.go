@@ -18,18 +18,29 @@ func TestCommitQueuesItsReplication(t *testing.T) {
 	}
 	sentinel := Copy{Cluster: "db", Kind: CopySentinel, Name: name, Key: "db/basebackups_005/" + name + "_backup_stop_sentinel.json",
 		Size: 10, SHA256: "x", Backend: "b", Enqueued: time.Now().UTC()}
+	part := sentinel
+	part.Kind, part.File, part.Key = CopyBackupFile, "tar_partitions/part_1.tar.zst", "db/basebackups_005/"+name+"/tar_partitions/part_1.tar.zst"
+	partC := part
+	partC.Backend = "c"
 	if err := c.UpdateBackupCopies("db", name, func(b *Backup) ([]Copy, error) {
 		b.State = BackupCommitted
-		return []Copy{sentinel}, nil
+		return []Copy{part, partC, sentinel}, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := c.Backup("db", name); err != nil || b.State != BackupCommitted {
 		t.Fatalf("after the commit: %+v %v", b, err)
 	}
+	// Every copy is queued, in order, on its own backend.
 	pending, err := c.Pending("b", 0)
-	if err != nil || len(pending) != 1 || pending[0].Key != sentinel.Key {
+	if err != nil || len(pending) != 2 || pending[0].Key != part.Key || pending[1].Key != sentinel.Key {
 		t.Fatalf("queued for b: %+v %v", pending, err)
+	}
+	if first, err := c.Pending("b", 1); err != nil || len(first) != 1 || first[0].Key != part.Key {
+		t.Fatalf("first queued for b: %+v %v", first, err)
+	}
+	if pending, err := c.Pending("c", 0); err != nil || len(pending) != 1 || pending[0].Key != part.Key {
+		t.Fatalf("queued for c: %+v %v", pending, err)
 	}
 	// A failing fn changes nothing and queues nothing.
 	boom := errors.New("boom")
@@ -42,7 +53,7 @@ func TestCommitQueuesItsReplication(t *testing.T) {
 	if b, _ := c.Backup("db", name); b.State != BackupCommitted {
 		t.Fatalf("a failed update changed the record: %s", b.State)
 	}
-	if pending, _ := c.Pending("b", 0); len(pending) != 1 {
+	if pending, _ := c.Pending("b", 0); len(pending) != 2 {
 		t.Fatalf("a failed update queued copies: %+v", pending)
 	}
 }
