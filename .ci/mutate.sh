@@ -19,11 +19,14 @@
 #             e.g. BASE=main before a review; default: every line
 #   WORKERS   mutants tested at once (default 1: the suite is not alone on
 #             a 2-core machine)
-#   COEFF     a mutant's test run may take COEFF times the unmutated run
-#             before it counts as timed out (default 10: on a loaded
-#             machine a smaller factor turns slow runs into false
-#             "timed out" results). A timed-out mutant is counted neither
-#             killed nor lived.
+#   COEFF     a mutant's test run may take COEFF times gremlins' coverage
+#             run before it counts as timed out. Default 40 where that run
+#             takes seconds (each mutant also recompiles the package, which
+#             under load takes longer than the tests), 6 for ./client and
+#             ./gateway, whose coverage run takes minutes. With gremlins'
+#             default of 3, a loaded 2-core machine turns slow compiles
+#             into false "timed out" results. A timed-out mutant is counted
+#             neither killed nor lived.
 #   TIMEOUT   wall-clock limit per package (default 30m; timeout(1) syntax)
 #   OUT       directory for gremlins' JSON reports and logs (default
 #             mutate-out)
@@ -54,6 +57,14 @@ skip_for() {
 	./client/codec) echo 'TestMemory|^Fuzz' ;;
 	./lifecycle) echo 'TestStreamMemoryBounded' ;;
 	*) echo '' ;;
+	esac
+}
+
+# coeff_for PACKAGE: gremlins' timeout coefficient for the package.
+coeff_for() {
+	case "$1" in
+	./client | ./gateway) echo 6 ;;
+	*) echo 40 ;;
 	esac
 }
 
@@ -108,7 +119,7 @@ for pkg in $PKGS; do
 	# -count=1: a cached coverage run would take no time, and gremlins
 	# sets each mutant's time limit from it.
 	if ! GOFLAGS="${GOFLAGS:-} -count=1 -vet=off${skip:+ -skip=$skip}${run:+ -run=$run}" timeout "$TIMEOUT" \
-		"$GREMLINS" unleash --workers "$WORKERS" --timeout-coefficient "${COEFF:-10}" \
+		"$GREMLINS" unleash --workers "$WORKERS" --timeout-coefficient "${COEFF:-$(coeff_for "$pkg")}" \
 		${BASE:+--diff "$BASE"} $(excludes "$pkg") ${GREMLINS_FLAGS:-} --output "$OUT/$name.json" "$pkg" >"$OUT/$name.log" 2>&1; then
 		echo "mutate: $pkg failed or ran past $TIMEOUT" >&2
 		status=1
