@@ -11,7 +11,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/walgate/walgate/client"
 	"github.com/walgate/walgate/gateway/protocol"
@@ -97,4 +99,31 @@ func TestPushWALChecksTheAcknowledgement(t *testing.T) {
 			wantKind(t, tc.what, err, tc.kind)
 		})
 	}
+}
+
+// A gateway that answers "unavailable" is asked WALGATE_RETRIES more times,
+// with a growing wait between attempts (0.5 s, then 1 s), and no file
+// appears.
+func TestFetchWALRetriesUnavailable(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"error":{"code":"unavailable","message":"no store answers"}}`)
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL, "wgt1.main."+string(bytes.Repeat([]byte("A"), 43)), map[string]string{"WALGATE_RETRIES": "2"})
+	dest := filepath.Join(t.TempDir(), "RECOVERYXLOG")
+	began := time.Now()
+	err := c.FetchWAL(context.Background(), "000000010000000000000001", dest)
+	wantKind(t, "fetch from an unavailable gateway", err, client.ErrUnavailable)
+	if got := n.Load(); got != 3 {
+		t.Fatalf("%d requests with WALGATE_RETRIES=2, want 3", got)
+	}
+	if d := time.Since(began); d < 1500*time.Millisecond {
+		t.Fatalf("three attempts in %v, want waits of 0.5 s and 1 s between them", d)
+	}
+	assertDirHolds(t, filepath.Dir(dest))
 }
