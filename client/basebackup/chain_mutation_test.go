@@ -54,3 +54,24 @@ func TestChainFillAcrossCopyBuffers(t *testing.T) {
 		}
 	}
 }
+
+// TestChainRestoresAnUnchangedRelation: a relation no page of which
+// changed since the parent is an increment of its header alone, and
+// restores from the parent's copy.
+func TestChainRestoresAnUnchangedRelation(t *testing.T) {
+	src := t.TempDir()
+	const member = "/base/5/16384"
+	rel := filepath.Join(src, "base", "5", "16384")
+	writeRel(t, rel, page(0x10, 1, 0), page(0x10, 2, 1))
+	full, _ := writeLevel(t, src, 0, nil, member)
+	delta, res := writeLevel(t, src, 0x100, func(string) bool { return true }, member)
+	if !res.Incremented[member] || res.ChangedPages != 0 {
+		t.Fatalf("delta: increments %v, %d pages", res.Incremented, res.ChangedPages)
+	}
+	dst := t.TempDir()
+	restoreChain(t, dst, delta, full)
+	want, _ := os.ReadFile(rel)
+	if got, err := os.ReadFile(filepath.Join(dst, "base", "5", "16384")); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("restored %d bytes (%v), want the parent's %d", len(got), err, len(want))
+	}
+}
