@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walgate/walgate/gateway/gatewaytest"
 	"github.com/walgate/walgate/gateway/stores"
 	"github.com/walgate/walgate/index"
 )
@@ -56,5 +57,26 @@ func TestReplicatorSentinelsInOrder(t *testing.T) {
 			t.Fatal("the backups were not replicated")
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestReplicaCopyKeepsTheMetadata: a replica's copy carries the metadata
+// the push stored (cluster, kind, name, hash, content identity): a catalog
+// is rebuilt from it when the primary is lost.
+func TestReplicaCopyKeepsTheMetadata(t *testing.T) {
+	set, cat, _ := openFaultySet(t, "primary", "a", "b")
+	obj := pushWAL(t, set, cat, "000000010000000000000001", []byte("segment one"))
+	set.Start()
+	gatewaytest.WaitReplicated(t, set, 30*time.Second)
+	want := stores.WALMetadata(testCluster, obj)
+	be, _ := set.Backend("b")
+	info, err := be.Stat(context.Background(), obj.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range want {
+		if info.Metadata[k] != v {
+			t.Errorf("replica's metadata %s = %q, want %q", k, info.Metadata[k], v)
+		}
 	}
 }
