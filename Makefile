@@ -53,7 +53,8 @@ soak: deps build
 	WALGATE_SOAK=1 $(GO) test -count=1 -timeout 120m -run 'Soak' ./...
 
 # Mutation testing of the packages where a bug loses data (docs/testing.md).
-# PKGS=..., BASE=<commit> (only lines changed since), WORKERS, TIMEOUT per package.
+# PKG=./index (one package) or PKGS=..., BASE=<commit> (only lines changed since),
+# WORKERS, COEFF (timeout factor), TIMEOUT per package. Not part of make test.
 mutate:
 	bash .ci/mutate.sh
 

@@ -9,14 +9,24 @@
 # records the scores and what each surviving mutant means.
 #
 # Environment:
-#   PKGS      packages to mutate. Default: the packages whose tests run in
-#             seconds (FAST below), every line; with BASE, also the client
-#             and the gateway, whose tests start PostgreSQL and take minutes
-#             a run, so only changed lines are practical there.
+#   PKG       one package to mutate, e.g. PKG=./index (same as PKGS=./index)
+#   PKGS      packages to mutate. Default: every package where a bug loses
+#             data (ALL below). ./client and ./gateway are big and their
+#             tests start PostgreSQL or a gateway, so there only the
+#             data-losing files are mutated (FILES below) and only the tests
+#             that exercise them run (RUN below).
 #   BASE      mutate only lines changed since this commit (git diff BASE),
 #             e.g. BASE=main before a review; default: every line
 #   WORKERS   mutants tested at once (default 1: the suite is not alone on
 #             a 2-core machine)
+#   COEFF     a mutant's test run may take COEFF times gremlins' coverage
+#             run before it counts as timed out. Default 40 where that run
+#             takes seconds (each mutant also recompiles the package, which
+#             under load takes longer than the tests), 6 for ./client and
+#             ./gateway, whose coverage run takes minutes. With gremlins'
+#             default of 3, a loaded 2-core machine turns slow compiles
+#             into false "timed out" results. A timed-out mutant is counted
+#             neither killed nor lived.
 #   TIMEOUT   wall-clock limit per package (default 30m; timeout(1) syntax)
 #   OUT       directory for gremlins' JSON reports and logs (default
 #             mutate-out)
@@ -37,12 +47,9 @@ TIMEOUT=${TIMEOUT:-30m}
 OUT=${OUT:-mutate-out}
 BASE=${BASE:-}
 # The packages where a bug loses data.
-FAST="./backends/fs ./client/codec ./client/basebackup ./lifecycle ./index"
-SLOW="./client ./gateway"
-if [ -z "${PKGS:-}" ]; then
-	PKGS=$FAST
-	[ -z "$BASE" ] || PKGS="$FAST $SLOW"
-fi
+ALL="./backends/fs ./client/codec ./client/basebackup ./index ./gateway/stores
+./gateway/rebuild ./lifecycle ./lifecycle/apply ./client ./gateway"
+PKGS=${PKGS:-${PKG:-$ALL}}
 
 # skip_for PACKAGE: a go test -skip pattern for the package, or "".
 skip_for() {
@@ -53,6 +60,49 @@ skip_for() {
 	esac
 }
 
+# coeff_for PACKAGE: gremlins' timeout coefficient for the package.
+coeff_for() {
+	case "$1" in
+	./client | ./gateway) echo 6 ;;
+	*) echo 40 ;;
+	esac
+}
+
+# files_for PACKAGE: the only files mutated in the package, or "" for all.
+# gremlins walks subdirectories too; those are packages of their own.
+files_for() {
+	case "$1" in
+	./client) echo 'wal.go backupfetch.go' ;;
+	./gateway) echo 'auth.go' ;;
+	*) echo '' ;;
+	esac
+}
+
+# run_for PACKAGE: a go test -run pattern for the package, or "": the
+# tests that exercise the files of files_for.
+run_for() {
+	case "$1" in
+	./client) echo '^(TestRoundTrip|TestConflict|TestFetchNotFound|TestFetchWAL.*|TestTooLarge|TestInvalidNames|TestBackupFetch.*|TestPrefetch.*)$' ;;
+	./gateway) echo '^(TestAuth|TestTokenBoundToItsExactCluster|TestHealthEndpointAuth)$' ;;
+	*) echo '' ;;
+	esac
+}
+
+# excludes PACKAGE: gremlins flags leaving out every file of the package
+# but those files_for names, and every subdirectory.
+excludes() {
+	local files f
+	files=$(files_for "$1")
+	[ -n "$files" ] || return 0
+	printf -- '--exclude-files / '
+	for f in "${1#./}"/*.go; do
+		case $f in *_test.go) continue ;; esac
+		f=${f##*/}
+		case " $files " in *" $f "*) continue ;; esac
+		printf -- '--exclude-files ^%s$ ' "${f//./\\.}"
+	done
+}
+
 STEPS=gremlins WALGATE_TOOLS="$WALGATE_TOOLS" bash .ci/install-deps.sh >/dev/null
 GREMLINS="$WALGATE_TOOLS/bin/gremlins"
 mkdir -p "$OUT"
@@ -61,13 +111,16 @@ status=0
 for pkg in $PKGS; do
 	name=$(echo "${pkg#./}" | tr / -)
 	skip=$(skip_for "$pkg")
-	echo "mutate: $pkg${skip:+ (skipping tests $skip)}${BASE:+ (lines changed since $BASE)}"
+	run=$(run_for "$pkg")
+	files=$(files_for "$pkg")
+	echo "mutate: $pkg${files:+ (files $files)}${skip:+ (skipping tests $skip)}${BASE:+ (lines changed since $BASE)}"
 	# GOFLAGS reaches both gremlins' coverage run and every mutant's run.
+	# -vet=off: a mutant go vet rejects is not one a test caught.
 	# -count=1: a cached coverage run would take no time, and gremlins
 	# sets each mutant's time limit from it.
-	if ! GOFLAGS="${GOFLAGS:-} -count=1${skip:+ -skip=$skip}" timeout "$TIMEOUT" \
-		"$GREMLINS" unleash --workers "$WORKERS" --timeout-coefficient 3 \
-		${BASE:+--diff "$BASE"} ${GREMLINS_FLAGS:-} --output "$OUT/$name.json" "$pkg" >"$OUT/$name.log" 2>&1; then
+	if ! GOFLAGS="${GOFLAGS:-} -count=1 -vet=off${skip:+ -skip=$skip}${run:+ -run=$run}" timeout "$TIMEOUT" \
+		"$GREMLINS" unleash --workers "$WORKERS" --timeout-coefficient "${COEFF:-$(coeff_for "$pkg")}" \
+		${BASE:+--diff "$BASE"} $(excludes "$pkg") ${GREMLINS_FLAGS:-} --output "$OUT/$name.json" "$pkg" >"$OUT/$name.log" 2>&1; then
 		echo "mutate: $pkg failed or ran past $TIMEOUT" >&2
 		status=1
 	fi
