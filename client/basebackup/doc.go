@@ -26,7 +26,9 @@
 // the environment, log, or import walgate's gateway, index or backends
 // packages; the only walgate packages it may import are client/codec (for
 // object name extensions) and the leaf index/layout (the archive's names
-// it shares with the gateway: backup prefix, sentinel suffix). Compression, encryption and upload are the
+// it shares with the gateway: backup prefix, sentinel suffix); of the
+// system beyond os, only sync_file_range (golang.org/x/sys/unix, in
+// writeback_linux.go). Compression, encryption and upload are the
 // caller's: the tars are written to an io.Writer and read from an
 // io.Reader.
 package basebackup

@@ -1,10 +1,6 @@
 package basebackup
 
-import (
-	"os"
-
-	"golang.org/x/sys/unix"
-)
+import "os"
 
 // writebackChunk is how much of a file is written before the kernel is
 // asked to start writing it to disk.
@@ -43,7 +39,7 @@ func (w *writebackWriter) startWriteback() {
 	if w.failed || w.off == w.started {
 		return
 	}
-	if err := unix.SyncFileRange(int(w.f.Fd()), w.off0+w.started, w.off-w.started, unix.SYNC_FILE_RANGE_WRITE); err != nil {
+	if err := startFileWriteback(w.f, w.off0+w.started, w.off-w.started); err != nil {
 		w.failed = true
 		return
 	}
