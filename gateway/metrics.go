@@ -28,6 +28,8 @@ type metrics struct {
 	lifecycle *prometheus.CounterVec // kind, result
 	// lost counts objects found without a good copy on any backend.
 	lost *prometheus.CounterVec // cluster, backend
+	// refused counts connections closed at accept, by the limit they hit.
+	refused *prometheus.CounterVec // reason
 }
 
 func newMetrics(s *Server) *metrics {
@@ -45,7 +47,9 @@ func newMetrics(s *Server) *metrics {
 		Help: "Lifecycle actions carried out (set-class, delete) by result (done, failed)."}, []string{"kind", "result"})
 	m.lost = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walgate_unrepairable_objects_total",
 		Help: "Objects whose repair found no good copy on any backend (each counted once per gateway run)."}, []string{"cluster", "backend"})
-	m.reg.MustRegister(m.lost, m.lifecycle, m.requests, m.duration, m.bytesIn, m.bytesOut, fleetCollector{s}, prometheus.NewGoCollector())
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walgate_connections_refused_total",
+		Help: "Client connections closed as soon as accepted, by the limit they exceeded (max_connections, max_connections_per_address)."}, []string{"reason"})
+	m.reg.MustRegister(m.refused, m.lost, m.lifecycle, m.requests, m.duration, m.bytesIn, m.bytesOut, fleetCollector{s}, prometheus.NewGoCollector())
 	return m
 }
 
