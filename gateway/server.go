@@ -44,7 +44,8 @@ type Server struct {
 	app     *fiber.App
 	locks   [256]sync.Mutex // per-WAL-name critical sections, striped
 
-	sessions sessions // backup uploads in flight
+	sessions sessions      // backup uploads in flight
+	early    earlyRefusals // requests refused on their headers
 
 	fleet     *fleet.Fleet    // every cluster's WAL summary, for health
 	lc        *apply.Executor // lifecycle runs
@@ -125,12 +126,13 @@ func New(cfg Config, cat *index.Catalog, st *stores.Set, log *slog.Logger) (*Ser
 		ServerHeader:   "",
 		AppName:        "walgate",
 	})
+	s.app.Server().HeaderReceived = s.headerReceived
 	s.routes()
 	return s, nil
 }
 
 func (s *Server) routes() {
-	s.app.Use(s.logRequest)
+	s.app.Use(s.logRequest, s.refuseEarly)
 	s.app.Get(protocol.RouteWhoAmI, s.whoAmI)
 	s.app.Put(protocol.RouteWAL, s.putWAL)
 	s.app.Get(protocol.RouteWAL, s.getWAL)
