@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -122,12 +125,46 @@ func remoteHost(c net.Conn) string {
 	return a.String()
 }
 
-// limitedConn gives its slot back when closed (once).
+// limitedConn gives its slot back when closed (once), and remembers
+// whether the client ended its side of the connection.
 type limitedConn struct {
 	net.Conn
-	l    *connListener
-	addr string
-	once sync.Once
+	l      *connListener
+	addr   string
+	once   sync.Once
+	sawEOF atomic.Bool
+}
+
+func (c *limitedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err == io.EOF {
+		c.sawEOF.Store(true)
+	}
+	return n, err
+}
+
+// ReadFrom keeps the connection's own ReadFrom (sendfile, splice) for
+// response bodies: written straight to the socket, every byte a body
+// reader returned before an error is sent (a damaged copy's client gets
+// the whole body and fails its own check, not a cut connection).
+func (c *limitedConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}
+
+// peerClosed reports whether a read on conn (a connection of the
+// gateway's listener, possibly under TLS) found that the client closed
+// its side. A chunked body cut off between two chunks reads to the
+// parser as a body that ended; the end of the connection under it is
+// what tells them apart.
+func peerClosed(conn net.Conn) bool {
+	if tc, ok := conn.(*tls.Conn); ok {
+		conn = tc.NetConn()
+	}
+	lc, ok := conn.(*limitedConn)
+	return ok && lc.sawEOF.Load()
 }
 
 func (c *limitedConn) Close() error {

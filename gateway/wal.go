@@ -281,17 +281,28 @@ type ingestReader struct {
 }
 
 var (
-	errShortBody    error = &bodyError{"request body ended early"}
-	errHashMismatch error = &bodyError{"request body hash mismatch"}
-	errTooLarge     error = &bodyError{"request body too large"}
+	errShortBody    error = &bodyError{msg: "request body ended early"}
+	errNoLastChunk  error = &bodyError{msg: "chunked request body ended without its last chunk"}
+	errHashMismatch error = &bodyError{msg: "request body hash mismatch"}
+	errTooLarge     error = &bodyError{msg: "request body too large"}
 )
 
 // bodyError is a failure of a request body: the stores count it as the
-// caller's (stores.ErrBody), not as a failing backend.
-type bodyError struct{ msg string }
+// caller's (stores.ErrBody), not as a failing backend. err is the cause
+// when reading the request failed.
+type bodyError struct {
+	msg string
+	err error
+}
 
-func (e *bodyError) Error() string        { return e.msg }
+func (e *bodyError) Error() string {
+	if e.err != nil {
+		return e.msg + ": " + e.err.Error()
+	}
+	return e.msg
+}
 func (e *bodyError) Is(target error) bool { return target == stores.ErrBody }
+func (e *bodyError) Unwrap() error        { return e.err }
 
 func (b *ingestReader) finish() error {
 	if b.want != nil && !bytes.Equal(b.hash.Sum(nil), b.want) {
@@ -334,6 +345,10 @@ func (b *ingestReader) Read(p []byte) (int, error) {
 	}
 	if err == io.EOF {
 		if b.declared < 0 {
+			if peerClosed(b.conn) {
+				b.err = errNoLastChunk
+				return n, b.err
+			}
 			return n, b.finish()
 		}
 		if b.n < b.declared {
@@ -343,9 +358,12 @@ func (b *ingestReader) Read(p []byte) (int, error) {
 		err = nil
 	}
 	if err != nil {
-		b.err = err
+		// Reading the request failed (a malformed chunk, a connection
+		// cut or stalled): the client's failure, never the store's.
+		b.err = &bodyError{msg: "reading the request body", err: err}
+		return n, b.err
 	}
-	return n, err
+	return n, nil
 }
 
 // failure classifies a body error into its wire code.
@@ -358,6 +376,8 @@ func (b *ingestReader) failure(err error) error {
 		return apiErr(protocol.CodeHashMismatch, "the body's SHA-256 differs from %s: it was damaged in transit; nothing was stored", protocol.HeaderContentSHA256)
 	case errors.As(err, &ne) && ne.Timeout():
 		return apiErr(protocol.CodeTimeout, "the body stalled for %s after %d of %d bytes; nothing was stored", b.idle, b.n, b.declared)
+	case b.declared < 0:
+		return &apiError{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("the chunked body is malformed or was cut off after %d bytes; nothing was stored", b.n), Err: err}
 	default:
 		return &apiError{Code: protocol.CodeLengthMismatch, Message: fmt.Sprintf("the body ended after %d of %d declared bytes; nothing was stored", b.n, b.declared), Err: err}
 	}
