@@ -299,6 +299,9 @@ func (s *Server) commitBackup(c *fiber.Ctx) error {
 		if errors.As(err, &ae) {
 			return ae
 		}
+		// The sentinel makes a backup visible to a rebuild: without the
+		// commit it must go.
+		s.removeUncommitted(cluster, key, w.Held, err)
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog commit failed; the backup is not committed", Err: err}
 	}
 	for _, b := range g.Names() {

@@ -173,6 +173,10 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	}
 	cur, added, err := s.catalog.AddWALCopies(cluster, obj, copies)
 	if err != nil {
+		// Stored but not committed: no GET finds it, so no copy may stay
+		// under its name for a rebuild to adopt (the name is still locked
+		// and the catalog had no record of it).
+		s.removeUncommitted(cluster, key, w.Held, err)
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog commit failed; nothing was acknowledged, retry later", Err: err}
 	}
 	if !added {
@@ -184,6 +188,18 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	s.fleet.Add(cluster, obj)
 	c.Status(fiber.StatusCreated)
 	return c.JSON(protocol.PutWALResult{Name: name, Status: "stored", SHA256: obj.SHA256, Size: obj.Size, ContentID: obj.ContentID})
+}
+
+// removeUncommitted deletes the copies of an object whose catalog commit
+// failed after the stores took it (best effort: a failure is logged, and
+// the next push of the name replaces what is left).
+func (s *Server) removeUncommitted(cluster, key string, held []string, cause error) {
+	err := s.stores.DeleteEverywhere(cluster, key, held)
+	if err != nil && !errors.Is(err, backends.ErrNotFound) {
+		s.log.Error("removing an object whose catalog commit failed", "cluster", cluster, "key", key, "commit_err", cause, "err", err)
+		return
+	}
+	s.log.Warn("removed an object whose catalog commit failed", "cluster", cluster, "key", key, "commit_err", cause)
 }
 
 // timelineHeaders reads what a client says of a timeline history file it
