@@ -37,7 +37,7 @@ type env struct {
 	other     string // push,fetch for another cluster
 }
 
-func start(t *testing.T, opts gatewaytest.Options) *env {
+func start(t testing.TB, opts gatewaytest.Options) *env {
 	t.Helper()
 	g := gatewaytest.Start(t, opts)
 	u, err := url.Parse(g.URL)
