@@ -37,16 +37,17 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
+# Every fuzz target in the repository (func FuzzXxx in a _test.go file),
+# FUZZTIME each; the seed corpora under testdata/fuzz also run in 'make test'.
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test ./index/pgname -run '^$$' -fuzz FuzzParseWALFile -fuzztime $(FUZZTIME)
-	$(GO) test ./index/pgname -run '^$$' -fuzz FuzzParseHistory -fuzztime $(FUZZTIME)
-	$(GO) test ./index/pgname -run '^$$' -fuzz FuzzSegmentHeader -fuzztime $(FUZZTIME)
-	$(GO) test ./index -run '^$$' -fuzz FuzzDecodeBrief -fuzztime $(FUZZTIME)
-	$(GO) test ./client/codec -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME)
-	$(GO) test ./client/codec -run '^$$' -fuzz FuzzDecrypt -fuzztime $(FUZZTIME)
-	$(GO) test ./gateway/protocol -run '^$$' -fuzz FuzzTokenCluster -fuzztime $(FUZZTIME)
-	$(GO) test ./client/basebackup -run '^$$' -fuzz FuzzReadIncrementHeader -fuzztime $(FUZZTIME)
+	@set -e; git grep -l '^func Fuzz' -- '*_test.go' | while read -r f; do \
+		pkg=./$$(dirname $$f); \
+		for fn in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "== $$pkg $$fn"; \
+			$(GO) test $$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME); \
+		done; \
+	done
 
 # Long runs kept out of 'make test'.
 soak: deps build

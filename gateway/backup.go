@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -307,6 +308,9 @@ func (s *Server) commitBackup(c *fiber.Ctx) error {
 		if errors.As(err, &ae) {
 			return ae
 		}
+		// The sentinel makes a backup visible to a rebuild: without the
+		// commit it must go.
+		s.removeUncommitted(cluster, key, w.Held, err)
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog commit failed; the backup is not committed", Err: err}
 	}
 	for _, b := range g.Names() {
@@ -583,14 +587,22 @@ func (s *Server) postDrill(c *fiber.Ctx) error {
 		return err
 	}
 	var rep protocol.DrillReport
-	if err := readJSONBody(c, 1<<20, &rep); err != nil {
+	max := s.cfg.Limits.MaxDrillReportBytes
+	if err := readJSONBody(c, max, &rep); err != nil {
+		if ae, ok := err.(*apiError); ok && ae.Code == protocol.CodeTooLarge {
+			return apiErr(protocol.CodeTooLarge, "the drill report is larger than limits.max_drill_report_bytes (%d bytes); nothing was kept", max)
+		}
 		return err
 	}
+	boundDrillReport(&rep)
 	rep.Cluster = cluster
 	rep.Received = time.Now().UTC()
 	raw, _ := json.Marshal(rep)
 	if err := s.catalog.AddDrill(cluster, index.DrillRecord{Received: rep.Received, Passed: rep.Passed, Report: raw}); err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+	}
+	if _, err := s.catalog.TrimDrills(cluster, s.cfg.Limits.DrillReportsKept); err != nil {
+		s.log.Warn("dropping old drill reports", "cluster", cluster, "err", err)
 	}
 	s.log.Info("drill report", "cluster", cluster, "backup", rep.Backup, "passed", rep.Passed)
 	c.Status(fiber.StatusCreated)
@@ -603,7 +615,7 @@ func (s *Server) listDrills(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	recs, err := s.catalog.Drills(cluster, 100)
+	recs, err := s.catalog.Drills(cluster, s.cfg.Limits.DrillReportsKept)
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
 	}
@@ -615,4 +627,42 @@ func (s *Server) listDrills(c *fiber.Ctx) error {
 		}
 	}
 	return c.JSON(out)
+}
+
+// Bounds of a kept drill report's fields: what the dashboard shows of a
+// report stays small whatever a client sends.
+const (
+	drillMaxChecks = 32
+	drillMaxError  = 4 << 10
+	drillMaxOutput = 2 << 10
+	drillMaxField  = 256
+)
+
+// boundDrillReport truncates a drill report's free-text fields and its
+// list of checks, each with a marker saying so.
+func boundDrillReport(r *protocol.DrillReport) {
+	r.Error = truncateText(r.Error, drillMaxError)
+	for _, f := range []*string{&r.Backup, &r.Host, &r.TargetTime, &r.RecoveryEndLSN, &r.RecoveryEndTime} {
+		*f = truncateText(*f, drillMaxField)
+	}
+	if n := len(r.Checks); n > drillMaxChecks {
+		r.Checks = append(r.Checks[:drillMaxChecks-1], protocol.Check{Name: fmt.Sprintf("[%d more checks dropped]", n-drillMaxChecks+1)})
+	}
+	for i := range r.Checks {
+		r.Checks[i].Name = truncateText(r.Checks[i].Name, drillMaxField)
+		r.Checks[i].Output = truncateText(r.Checks[i].Output, drillMaxOutput)
+	}
+}
+
+// truncateText cuts s to at most max bytes (on a UTF-8 boundary) plus a
+// marker giving its full length.
+func truncateText(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf(" [truncated: %d bytes in all]", len(s))
 }

@@ -37,7 +37,7 @@ type env struct {
 	other     string // push,fetch for another cluster
 }
 
-func start(t *testing.T, opts gatewaytest.Options) *env {
+func start(t testing.TB, opts gatewaytest.Options) *env {
 	t.Helper()
 	g := gatewaytest.Start(t, opts)
 	u, err := url.Parse(g.URL)
@@ -106,7 +106,13 @@ type reply struct {
 
 func readReply(t *testing.T, conn net.Conn, method string) reply {
 	t.Helper()
-	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
+	return readReplyFrom(t, bufio.NewReader(conn), method)
+}
+
+// readReplyFrom reads one response (an interim 100 too) from br.
+func readReplyFrom(t *testing.T, br *bufio.Reader, method string) reply {
+	t.Helper()
+	resp, err := http.ReadResponse(br, &http.Request{Method: method})
 	if err != nil {
 		t.Fatalf("reading the response: %v", err)
 	}

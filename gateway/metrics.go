@@ -38,6 +38,8 @@ type metrics struct {
 	lost *prometheus.CounterVec // cluster, backend
 	// trends counts each cluster's activity per hour for the dashboard.
 	trends *trendRecorder
+	// refused counts connections closed at accept, by the limit they hit.
+	refused *prometheus.CounterVec // reason
 }
 
 func newMetrics(s *Server) *metrics {
@@ -55,11 +57,13 @@ func newMetrics(s *Server) *metrics {
 		Help: "Lifecycle actions carried out (set-class, delete) by result (done, failed)."}, []string{"kind", "result"})
 	m.lost = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walgate_unrepairable_objects_total",
 		Help: "Objects whose repair found no good copy on any backend (each counted once per gateway run)."}, []string{"cluster", "backend"})
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "walgate_connections_refused_total",
+		Help: "Client connections closed as soon as accepted, by the limit they exceeded (max_connections, max_connections_per_address)."}, []string{"reason"})
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{Name: "walgate_build_info",
 		Help:        "Always 1; the labels say which walgate build runs.",
 		ConstLabels: prometheus.Labels{"version": Version, "revision": buildRevision(), "go_version": runtime.Version()}})
 	buildInfo.Set(1)
-	m.reg.MustRegister(m.lost, m.lifecycle, m.requests, m.duration, m.bytesIn, m.bytesOut, buildInfo, fleetCollector{s}, tokenCollector{s},
+	m.reg.MustRegister(m.refused, m.lost, m.lifecycle, m.requests, m.duration, m.bytesIn, m.bytesOut, buildInfo, fleetCollector{s}, tokenCollector{s},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.zero()
 	return m

@@ -45,7 +45,8 @@ type Server struct {
 	app     *fiber.App
 	locks   [256]sync.Mutex // per-WAL-name critical sections, striped
 
-	sessions sessions // backup uploads in flight
+	sessions sessions      // backup uploads in flight
+	early    earlyRefusals // requests refused on their headers
 
 	fleet     *fleet.Fleet    // every cluster's WAL summary, for health
 	lc        *apply.Executor // lifecycle runs
@@ -131,12 +132,13 @@ func New(cfg Config, cat *index.Catalog, st *stores.Set, log *slog.Logger) (*Ser
 		ServerHeader:   "",
 		AppName:        "walgate",
 	})
+	s.app.Server().HeaderReceived = s.headerReceived
 	s.routes()
 	return s, nil
 }
 
 func (s *Server) routes() {
-	s.app.Use(s.logRequest)
+	s.app.Use(s.logRequest, s.refuseEarly)
 	s.app.Get(protocol.RouteWhoAmI, s.whoAmI)
 	s.app.Put(protocol.RouteWAL, s.putWAL)
 	s.app.Get(protocol.RouteWAL, s.getWAL)
@@ -232,10 +234,18 @@ func (s *Server) lockName(cluster, name string) func() {
 // Listen opens the configured listener: TLS when configured, plain TCP
 // otherwise (Validate has already refused plain HTTP off loopback).
 func (s *Server) Listen() (net.Listener, error) {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	nofile := raiseOpenFiles(s.log)
+	tcp, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return nil, err
 	}
+	limit := connectionCap(s.cfg.Limits.MaxConnections, nofile)
+	if limit < s.cfg.Limits.MaxConnections {
+		s.log.Warn("limits.max_connections lowered to fit the open files limit (raise LimitNOFILE or ulimit -n for more)",
+			"max_connections", s.cfg.Limits.MaxConnections, "open_files", nofile, "effective", limit)
+	}
+	var ln net.Listener = newConnListener(tcp, limit, s.cfg.Limits.MaxConnectionsPerAddress, s.log,
+		func(reason string) { s.metrics.refused.WithLabelValues(reason).Inc() })
 	if s.adminLn == nil {
 		if s.adminLn, err = admin.Listen(s.cfg.Data); err != nil {
 			ln.Close()

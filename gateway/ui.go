@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,8 +39,9 @@ import (
 var uiFiles embed.FS
 
 const (
-	uiCookie     = "walgate_session"
-	uiSessionTTL = 12 * time.Hour
+	uiDrillsShown = 30 // drill reports on a cluster's page, newest first
+	uiCookie      = "walgate_session"
+	uiSessionTTL  = 12 * time.Hour
 )
 
 var uiFuncs = template.FuncMap{
@@ -177,6 +180,12 @@ func (s *Server) uiLoginPage(c *fiber.Ctx) error {
 }
 
 func (s *Server) uiLogin(c *fiber.Ctx) error {
+	if err := s.sameOrigin(c); err != nil {
+		s.log.Warn("dashboard login from another origin refused", "origin", c.Get(fiber.HeaderOrigin),
+			"sec_fetch_site", c.Get("Sec-Fetch-Site"), "host", c.Get(fiber.HeaderHost), "remote", c.IP(), "err", err)
+		c.Status(fiber.StatusForbidden)
+		return s.render(c, "login.html", uiLoginData{Error: "Login refused: the form was sent from another site. Open the dashboard at this gateway's own address and log in there."})
+	}
 	tok := strings.TrimSpace(c.FormValue("token"))
 	fail := func(msg string) error {
 		c.Status(fiber.StatusUnauthorized)
@@ -209,6 +218,33 @@ func (s *Server) uiLogin(c *fiber.Ctx) error {
 		return c.Redirect("/ui/clusters/"+t.Cluster, fiber.StatusSeeOther)
 	}
 	return c.Redirect("/ui/", fiber.StatusSeeOther)
+}
+
+// sameOrigin refuses a request a browser sent from another origin (login
+// CSRF): by Sec-Fetch-Site when the browser sends it, else by the Origin
+// header against the request's Host (net/http's CrossOriginProtection),
+// and an Origin whose scheme is not the gateway's. Requests without
+// either header come from tools, not from a page, and pass.
+func (s *Server) sameOrigin(c *fiber.Ctx) error {
+	req := &http.Request{Method: c.Method(), Host: c.Get(fiber.HeaderHost), Header: http.Header{}}
+	for _, h := range []string{"Sec-Fetch-Site", fiber.HeaderOrigin} {
+		if v := c.Get(h); v != "" {
+			req.Header.Set(h, v)
+		}
+	}
+	if err := http.NewCrossOriginProtection().Check(req); err != nil {
+		return err
+	}
+	if o := c.Get(fiber.HeaderOrigin); o != "" && c.Get("Sec-Fetch-Site") == "" {
+		scheme := "http"
+		if s.cfg.TLS.Enabled() {
+			scheme = "https"
+		}
+		if u, err := url.Parse(o); err != nil || u.Scheme != scheme {
+			return fmt.Errorf("origin %q is not %s://%s", o, scheme, req.Host)
+		}
+	}
+	return nil
 }
 
 func (s *Server) uiLogout(c *fiber.Ctx) error {
@@ -488,7 +524,7 @@ func (s *Server) uiCluster(c *fiber.Ctx) error {
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
 	}
-	drills, err := s.catalog.Drills(cluster, 30)
+	drills, err := s.catalog.Drills(cluster, uiDrillsShown)
 	if err != nil {
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
 	}

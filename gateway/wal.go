@@ -200,6 +200,10 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	}
 	cur, added, err := s.catalog.AddWALCopies(cluster, obj, copies)
 	if err != nil {
+		// Stored but not committed: no GET finds it, so no copy may stay
+		// under its name for a rebuild to adopt (the name is still locked
+		// and the catalog had no record of it).
+		s.removeUncommitted(cluster, key, w.Held, err)
 		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog commit failed; nothing was acknowledged, retry later", Err: err}
 	}
 	if !added {
@@ -247,6 +251,18 @@ func (s *Server) existingObject(g *stores.Group, key string, cause error) error 
 	}
 	return &apiError{Code: protocol.CodeUnavailable,
 		Message: "an object the catalog does not list is under this name (another gateway's push in progress, or one left by a failed push); nothing was acknowledged, retry later", Err: cause}
+}
+
+// removeUncommitted deletes the copies of an object whose catalog commit
+// failed after the stores took it (best effort: a failure is logged, and
+// the next push of the name replaces what is left).
+func (s *Server) removeUncommitted(cluster, key string, held []string, cause error) {
+	err := s.stores.DeleteEverywhere(cluster, key, held)
+	if err != nil && !errors.Is(err, backends.ErrNotFound) {
+		s.log.Error("removing an object whose catalog commit failed", "cluster", cluster, "key", key, "commit_err", cause, "err", err)
+		return
+	}
+	s.log.Warn("removed an object whose catalog commit failed", "cluster", cluster, "key", key, "commit_err", cause)
 }
 
 // timelineHeaders reads what a client says of a timeline history file it
@@ -347,17 +363,28 @@ type ingestReader struct {
 }
 
 var (
-	errShortBody    error = &bodyError{"request body ended early"}
-	errHashMismatch error = &bodyError{"request body hash mismatch"}
-	errTooLarge     error = &bodyError{"request body too large"}
+	errShortBody    error = &bodyError{msg: "request body ended early"}
+	errNoLastChunk  error = &bodyError{msg: "chunked request body ended without its last chunk"}
+	errHashMismatch error = &bodyError{msg: "request body hash mismatch"}
+	errTooLarge     error = &bodyError{msg: "request body too large"}
 )
 
 // bodyError is a failure of a request body: the stores count it as the
-// caller's (stores.ErrBody), not as a failing backend.
-type bodyError struct{ msg string }
+// caller's (stores.ErrBody), not as a failing backend. err is the cause
+// when reading the request failed.
+type bodyError struct {
+	msg string
+	err error
+}
 
-func (e *bodyError) Error() string        { return e.msg }
+func (e *bodyError) Error() string {
+	if e.err != nil {
+		return e.msg + ": " + e.err.Error()
+	}
+	return e.msg
+}
 func (e *bodyError) Is(target error) bool { return target == stores.ErrBody }
+func (e *bodyError) Unwrap() error        { return e.err }
 
 func (b *ingestReader) finish() error {
 	if b.want != nil && !bytes.Equal(b.hash.Sum(nil), b.want) {
@@ -400,6 +427,10 @@ func (b *ingestReader) Read(p []byte) (int, error) {
 	}
 	if err == io.EOF {
 		if b.declared < 0 {
+			if peerClosed(b.conn) {
+				b.err = errNoLastChunk
+				return n, b.err
+			}
 			return n, b.finish()
 		}
 		if b.n < b.declared {
@@ -409,9 +440,12 @@ func (b *ingestReader) Read(p []byte) (int, error) {
 		err = nil
 	}
 	if err != nil {
-		b.err = err
+		// Reading the request failed (a malformed chunk, a connection
+		// cut or stalled): the client's failure, never the store's.
+		b.err = &bodyError{msg: "reading the request body", err: err}
+		return n, b.err
 	}
-	return n, err
+	return n, nil
 }
 
 // failure classifies a body error into its wire code.
@@ -424,6 +458,8 @@ func (b *ingestReader) failure(err error) error {
 		return apiErr(protocol.CodeHashMismatch, "the body's SHA-256 differs from %s: it was damaged in transit; nothing was stored", protocol.HeaderContentSHA256)
 	case errors.As(err, &ne) && ne.Timeout():
 		return apiErr(protocol.CodeTimeout, "the body stalled for %s after %s; nothing was stored", b.idle, b.progress())
+	case b.declared < 0:
+		return &apiError{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("the chunked body is malformed or was cut off after %d bytes; nothing was stored", b.n), Err: err}
 	default:
 		return &apiError{Code: protocol.CodeLengthMismatch, Message: fmt.Sprintf("the body ended after %s; nothing was stored", b.progress()), Err: err}
 	}

@@ -332,3 +332,28 @@ func (c *Catalog) Drills(cluster string, limit int) ([]DrillRecord, error) {
 	}
 	return out, err
 }
+
+// TrimDrills removes a cluster's oldest drill reports beyond the newest
+// keep, and returns how many it removed.
+func (c *Catalog) TrimDrills(cluster string, keep int) (int, error) {
+	removed := 0
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		db, err := clusterSub(tx, cluster, bucketDrills, false)
+		if err != nil || db == nil {
+			return err
+		}
+		n := db.Stats().KeyN
+		cur := db.Cursor()
+		for k, _ := cur.First(); k != nil && n-removed > keep; k, _ = cur.First() {
+			if err := cur.Delete(); err != nil {
+				return err
+			}
+			removed++
+		}
+		return nil
+	})
+	if removed > 0 {
+		c.bump(cluster)
+	}
+	return removed, err
+}

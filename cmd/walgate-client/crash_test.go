@@ -34,12 +34,18 @@ type gatewayProc struct {
 // it answers /healthz.
 func startGatewayBin(t *testing.T, data, addr, log string) *gatewayProc {
 	t.Helper()
+	return startGatewayCmd(t, exec.Command(gatewayBin, "serve", "--data", data, "--listen", addr), addr, log)
+}
+
+// startGatewayCmd runs cmd, a gateway serving on addr, with its output
+// appended to log, and waits until it answers /healthz.
+func startGatewayCmd(t *testing.T, cmd *exec.Cmd, addr, log string) *gatewayProc {
+	t.Helper()
 	lf, err := os.OpenFile(log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lf.Close()
-	cmd := exec.Command(gatewayBin, "serve", "--data", data, "--listen", addr)
 	cmd.Env = []string{}
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {

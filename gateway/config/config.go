@@ -159,7 +159,28 @@ type Limits struct {
 	// WriteTimeout bounds a whole response write; 0 means none (needed
 	// for large restores on slow links).
 	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// MaxConnections bounds the client connections held open at once;
+	// more are closed as soon as they are accepted. The gateway lowers it
+	// at start when the open files limit could not hold that many (each
+	// connection may also hold a store's file).
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerAddress bounds the open connections of one client
+	// address (hosts behind one NAT or proxy share it).
+	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
+	// MaxDrillReportBytes is the largest drill report accepted.
+	MaxDrillReportBytes int64 `yaml:"max_drill_report_bytes"`
+	// DrillReportsKept is how many drill reports the catalog keeps per
+	// cluster; older ones are dropped as new ones arrive.
+	DrillReportsKept int `yaml:"drill_reports_kept"`
 }
+
+// Default limits (docs/operations.md lists them all).
+const (
+	DefaultMaxConnections           = 4096
+	DefaultMaxConnectionsPerAddress = 512
+	DefaultMaxDrillReportBytes      = 256 << 10
+	DefaultDrillReportsKept         = 100
+)
 
 // BackendConfig describes one object store (backends/all opens it).
 type BackendConfig = all.Config
@@ -243,6 +264,18 @@ func (c *Config) Defaults() {
 	}
 	if c.Limits.HeaderTimeout == 0 {
 		c.Limits.HeaderTimeout = 30 * time.Second
+	}
+	if c.Limits.MaxConnections == 0 {
+		c.Limits.MaxConnections = DefaultMaxConnections
+	}
+	if c.Limits.MaxConnectionsPerAddress == 0 {
+		c.Limits.MaxConnectionsPerAddress = DefaultMaxConnectionsPerAddress
+	}
+	if c.Limits.MaxDrillReportBytes == 0 {
+		c.Limits.MaxDrillReportBytes = DefaultMaxDrillReportBytes
+	}
+	if c.Limits.DrillReportsKept == 0 {
+		c.Limits.DrillReportsKept = DefaultDrillReportsKept
 	}
 	if len(c.Backends) == 0 && c.Data != "" {
 		c.Backends = []BackendConfig{{Name: "local", Type: "fs", Path: filepath.Join(c.Data, "store")}}
@@ -333,6 +366,15 @@ func (c *Config) validateLimits() []error {
 	}
 	if c.Limits.IdleTimeout < time.Second {
 		errs = append(errs, errors.New("limits.idle_timeout must be at least 1s"))
+	}
+	if c.Limits.MaxConnections < 1 || c.Limits.MaxConnectionsPerAddress < 1 {
+		errs = append(errs, errors.New("limits.max_connections and limits.max_connections_per_address must be at least 1"))
+	}
+	if c.Limits.MaxDrillReportBytes < 4<<10 {
+		errs = append(errs, errors.New("limits.max_drill_report_bytes must be at least 4096"))
+	}
+	if c.Limits.DrillReportsKept < 1 {
+		errs = append(errs, errors.New("limits.drill_reports_kept must be at least 1"))
 	}
 	return errs
 }
