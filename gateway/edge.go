@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"bytes"
+	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
@@ -25,35 +27,83 @@ import (
 // next request of its pool, and the hook replaces any entry first.
 type earlyRefusals struct{ m sync.Map }
 
-func (e *earlyRefusals) set(h *fasthttp.RequestHeader, err error) { e.m.Store(h, err) }
-func (e *earlyRefusals) clear(h *fasthttp.RequestHeader)          { e.m.Delete(h) }
+// earlyRefusal is a refused request: why, and how many body bytes the
+// client said it would send without waiting for 100 Continue (-1:
+// chunked, 0: none).
+type earlyRefusal struct {
+	err      error
+	inFlight int64
+}
 
-func (e *earlyRefusals) take(h *fasthttp.RequestHeader) error {
+func (e *earlyRefusals) set(h *fasthttp.RequestHeader, r earlyRefusal) { e.m.Store(h, r) }
+func (e *earlyRefusals) clear(h *fasthttp.RequestHeader)               { e.m.Delete(h) }
+
+func (e *earlyRefusals) take(h *fasthttp.RequestHeader) (earlyRefusal, bool) {
 	if v, ok := e.m.LoadAndDelete(h); ok {
-		return v.(error)
+		return v.(earlyRefusal), true
 	}
-	return nil
+	return earlyRefusal{}, false
 }
 
 // headerReceived is the HTTP server's header hook.
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	s.early.clear(h)
 	if err := s.checkHeaders(h); err != nil {
-		s.early.set(h, err)
+		r := earlyRefusal{err: err}
+		if !bytes.EqualFold(h.Peek(fiber.HeaderExpect), []byte("100-continue")) {
+			// The client sends its body without waiting for an answer.
+			r.inFlight = int64(h.ContentLength())
+			if h.ContentLength() == -1 {
+				r.inFlight = -1
+			}
+		}
+		s.early.set(h, r)
 		h.Del(fiber.HeaderExpect)
 		h.SetContentLength(0)
-		h.SetConnectionClose()
+		if r.inFlight == 0 {
+			h.SetConnectionClose()
+		}
+		// Otherwise refuseEarly hands the connection over once the
+		// answer is out, to read the body in flight and close it (the
+		// server would close it at once after a Connection: close).
 	}
 	return fasthttp.RequestConfig{}
 }
 
-// refuseEarly answers a request the header hook refused.
+// refuseEarly answers a request the header hook refused. When the client
+// is sending a body all the same, the answer goes out first and the
+// connection then reads and drops what follows (at most maxDrain bytes,
+// each read within earlyDrainWait) before it closes: closing with unread
+// data resets the connection, and the client would report a network
+// error instead of reading the refusal.
 func (s *Server) refuseEarly(c *fiber.Ctx) error {
-	if err := s.early.take(&c.Request().Header); err != nil {
-		return err
+	r, ok := s.early.take(&c.Request().Header)
+	if !ok {
+		return c.Next()
 	}
-	return c.Next()
+	if r.inFlight != 0 {
+		left := int64(maxDrain)
+		if r.inFlight > 0 {
+			left = min(left, r.inFlight)
+		}
+		c.Context().Hijack(func(conn net.Conn) {
+			buf := make([]byte, 32<<10)
+			for left > 0 {
+				_ = conn.SetReadDeadline(time.Now().Add(earlyDrainWait))
+				n, err := conn.Read(buf[:min(int64(len(buf)), left)])
+				left -= int64(n)
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	return r.err
 }
+
+// earlyDrainWait bounds each read of the body a refused client still
+// sends.
+const earlyDrainWait = 5 * time.Second
 
 // checkHeaders refuses framing a proxy could read differently (several
 // Content-Length headers, or one with Transfer-Encoding), a declared body

@@ -459,7 +459,7 @@ func (b *ingestReader) failure(err error) error {
 	case errors.As(err, &ne) && ne.Timeout():
 		return apiErr(protocol.CodeTimeout, "the body stalled for %s after %s; nothing was stored", b.idle, b.progress())
 	case b.declared < 0:
-		return &apiError{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("the chunked body is malformed or was cut off after %d bytes; nothing was stored", b.n), Err: err}
+		return &apiError{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("the chunked body is malformed or was cut off after %s; nothing was stored", b.progress()), Err: err}
 	default:
 		return &apiError{Code: protocol.CodeLengthMismatch, Message: fmt.Sprintf("the body ended after %s; nothing was stored", b.progress()), Err: err}
 	}
