@@ -62,10 +62,14 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 		h.SetContentLength(0)
 		if r.inFlight == 0 {
 			h.SetConnectionClose()
+		} else {
+			// refuseEarly hands the connection over once the answer is
+			// out, to read the body in flight and then close it. The
+			// server closes at once, unread data and all, after a
+			// request that asked for Connection: close, so the request
+			// no longer says so: the connection closes all the same.
+			h.ResetConnectionClose()
 		}
-		// Otherwise refuseEarly hands the connection over once the
-		// answer is out, to read the body in flight and close it (the
-		// server would close it at once after a Connection: close).
 	}
 	return fasthttp.RequestConfig{}
 }
