@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -106,7 +105,7 @@ var (
 	descPending    = prometheus.NewDesc("walgate_cluster_replication_pending_objects", "Objects not yet copied to a backend.", []string{"cluster", "backend"}, nil)
 	descDrill      = prometheus.NewDesc("walgate_cluster_last_drill_passed", "1 when the last restore drill passed, 0 when it failed (absent without drills).", []string{"cluster"}, nil)
 	descDrillAt    = prometheus.NewDesc("walgate_cluster_last_passed_drill_timestamp_seconds", "When the last passing restore drill was received (Unix time).", []string{"cluster"}, nil)
-	descCatalog    = prometheus.NewDesc("walgate_catalog_size_bytes", "Size of the catalog file.", nil, nil)
+	descCatalog    = prometheus.NewDesc("walgate_catalog_size_bytes", "Size of the catalog: its bbolt file, or its tables in PostgreSQL.", nil, nil)
 	descClusters   = prometheus.NewDesc("walgate_clusters", "Clusters in the catalog.", nil, nil)
 	descScrapeErr  = prometheus.NewDesc("walgate_health_error", "1 when the fleet's health could not be computed at this scrape.", nil, nil)
 )
@@ -133,8 +132,8 @@ func (f fleetCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		return 0
 	}
-	if fi, err := os.Stat(f.s.catalog.Path()); err == nil {
-		gauge(descCatalog, float64(fi.Size()))
+	if n := f.s.catalog.SizeBytes(); n > 0 {
+		gauge(descCatalog, float64(n))
 	}
 	fleet, err := f.s.FleetStatus(time.Now())
 	gauge(descScrapeErr, b01(err != nil))

@@ -16,7 +16,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/walgate/walgate/gateway/admin"
-	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/gateway/fleet"
 	"github.com/walgate/walgate/gateway/protocol"
 	"github.com/walgate/walgate/gateway/stores"
@@ -39,7 +38,7 @@ const (
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	catalog *index.Catalog
+	catalog index.Interface
 	stores  *stores.Set
 	app     *fiber.App
 	locks   [256]sync.Mutex // per-WAL-name critical sections, striped
@@ -60,8 +59,8 @@ type Server struct {
 	adminDone    chan error
 }
 
-// Open opens what the daemon runs on, the catalog in cfg.Data and every
-// configured store, and builds the server over them (New). wrap, when set,
+// Open opens what the daemon runs on, the configured catalog (OpenCatalog)
+// and every configured store, and builds the server over them (New). wrap, when set,
 // wraps each store (fault-injection tests).
 func Open(cfg Config, log *slog.Logger, wrap stores.Wrap) (*Server, error) {
 	cfg.Defaults()
@@ -71,7 +70,7 @@ func Open(cfg Config, log *slog.Logger, wrap stores.Wrap) (*Server, error) {
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	cat, err := index.Open(config.CatalogPath(cfg.Data), 2*time.Second)
+	cat, err := OpenCatalog(context.Background(), cfg, 2*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +92,7 @@ func Open(cfg Config, log *slog.Logger, wrap stores.Wrap) (*Server, error) {
 // from the same config (defaults applied, valid), and starts the
 // replicator. Once New succeeds the server owns them (Shutdown closes
 // them); when it fails they stay the caller's.
-func New(cfg Config, cat *index.Catalog, st *stores.Set, log *slog.Logger) (*Server, error) {
+func New(cfg Config, cat index.Interface, st *stores.Set, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, catalog: cat, stores: st}
 	var err error
 	if s.fleet, err = fleet.Load(cat, cfg); err != nil {
@@ -344,7 +343,7 @@ func (s *Server) MetricsAddr() net.Addr {
 func (s *Server) Config() Config { return s.cfg }
 
 // Catalog is the gateway's catalog, for tests and admin verbs in-process.
-func (s *Server) Catalog() *index.Catalog { return s.catalog }
+func (s *Server) Catalog() index.Interface { return s.catalog }
 
 // Stores are the gateway's stores, for tests in-process.
 func (s *Server) Stores() *stores.Set { return s.stores }

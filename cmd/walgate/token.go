@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/walgate/walgate/gateway"
 	"github.com/walgate/walgate/gateway/admin"
 	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/index"
@@ -16,14 +18,17 @@ import (
 
 const tokenHelp = `walgate token add|list|revoke: manage the tokens database hosts present.
 
-  walgate token add --data DIR --cluster NAME --scope push,fetch [--comment TEXT]
+  walgate token add --data DIR|--config FILE --cluster NAME --scope push,fetch [--comment TEXT]
       Prints a new token once; the gateway stores only its SHA-256. A token is
       bound to one cluster. Scopes: push (archive), fetch (restore), admin.
-  walgate token list --data DIR
-  walgate token revoke --data DIR ID
+  walgate token list --data DIR|--config FILE
+  walgate token revoke --data DIR|--config FILE ID
 
 With a gateway running on DIR the verbs go through its admin socket
-(DIR/admin.sock); otherwise they open the catalog directly.`
+(DIR/admin.sock); otherwise they open the catalog directly. With a config
+whose catalog is PostgreSQL (catalog: type: postgres) they always work on
+that database, whether or not gateways run: every gateway sees the change
+within seconds.`
 
 func runToken(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -40,10 +45,8 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	dir, err := dataDir(*data, *configPath)
-	if err != nil {
-		return err
-	}
+	var err error
+	dir := catalogSource{data: *data, config: *configPath}
 	switch sub {
 	case "add":
 		if *cluster == "" {
@@ -58,7 +61,7 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 		err = withCatalog(dir, func(a *admin.Client) error {
 			secret, rec, err = a.AddToken(*cluster, scopes, *comment)
 			return err
-		}, func(cat *index.Catalog) error {
+		}, func(cat index.Interface) error {
 			secret, rec, err = admin.CreateToken(cat, *cluster, scopes, *comment)
 			return err
 		})
@@ -74,7 +77,7 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 		err := withCatalog(dir, func(a *admin.Client) error {
 			list, err = a.ListTokens()
 			return err
-		}, func(cat *index.Catalog) error {
+		}, func(cat index.Interface) error {
 			list, err = cat.ListTokens()
 			return err
 		})
@@ -94,7 +97,7 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 		id := fs.Arg(0)
 		err := withCatalog(dir, func(a *admin.Client) error {
 			return a.RevokeToken(id)
-		}, func(cat *index.Catalog) error {
+		}, func(cat index.Interface) error {
 			return cat.RevokeToken(id)
 		})
 		if err != nil {
@@ -123,9 +126,36 @@ func dataDir(data, configPath string) (string, error) {
 	return "", usageErr("say where the gateway keeps its data: --data DIR or --config FILE")
 }
 
-// withCatalog runs viaGateway when a gateway serves dir, else direct on
-// the catalog file.
-func withCatalog(dir string, viaGateway func(*admin.Client) error, direct func(*index.Catalog) error) error {
+// catalogSource is where an admin verb finds the catalog: --data, or the
+// --config that names the data directory or a PostgreSQL catalog.
+type catalogSource struct{ data, config string }
+
+// withCatalog runs direct on the PostgreSQL catalog the config names
+// (gateways or not: it serves any number of processes); for a bbolt
+// catalog it runs viaGateway when a gateway serves the data directory,
+// else direct on the catalog file.
+func withCatalog(src catalogSource, viaGateway func(*admin.Client) error, direct func(index.Interface) error) error {
+	if src.config != "" {
+		cfg, err := config.Load(src.config)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		if cfg.Catalog.IsPostgres() {
+			if err := cfg.Catalog.Validate(); err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			cat, err := gateway.OpenCatalog(context.Background(), cfg, 0)
+			if err != nil {
+				return err
+			}
+			defer cat.Close()
+			return direct(cat)
+		}
+	}
+	dir, err := dataDir(src.data, src.config)
+	if err != nil {
+		return err
+	}
 	if a, err := admin.Dial(dir); err == nil {
 		return viaGateway(a)
 	}

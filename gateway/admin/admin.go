@@ -22,7 +22,7 @@ import (
 
 // CreateToken makes a new token for cluster with scopes, stores its hash
 // in the catalog and returns the secret, which is never stored.
-func CreateToken(cat *index.Catalog, cluster string, scopes []index.Scope, comment string) (string, index.Token, error) {
+func CreateToken(cat index.Interface, cluster string, scopes []index.Scope, comment string) (string, index.Token, error) {
 	if len(scopes) == 0 {
 		return "", index.Token{}, errors.New("a token needs at least one scope: push, fetch or admin")
 	}
@@ -58,7 +58,7 @@ type tokenResponse struct {
 // fleet, stores and lifecycle executor.
 type Server struct {
 	Data      string // the data directory (the socket lives there)
-	Catalog   *index.Catalog
+	Catalog   index.Interface
 	Fleet     *fleet.Fleet
 	Stores    *stores.Set
 	Lifecycle *apply.Executor

@@ -55,6 +55,9 @@ type Config struct {
 	// Lifecycle schedules tiering and retention (each group's lifecycle:
 	// says what they do).
 	Lifecycle LifecycleConfig `yaml:"lifecycle"`
+	// Catalog places the catalog: bbolt in Data (the default), or a
+	// PostgreSQL database shared by several gateways.
+	Catalog CatalogConfig `yaml:"catalog"`
 }
 
 // LifecycleConfig schedules the lifecycle runs of the daemon. The policies
@@ -280,6 +283,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateBackground()...)
 	errs = append(errs, c.validateMetrics()...)
 	errs = append(errs, c.validateLog()...)
+	errs = append(errs, c.validateCatalog()...)
 	return errors.Join(errs...)
 }
 
