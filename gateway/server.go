@@ -42,6 +42,8 @@ type Server struct {
 	stores  *stores.Set
 	app     *fiber.App
 	locks   [256]sync.Mutex // per-WAL-name critical sections, striped
+	// instance names this process in the catalog's claims and leases.
+	instance string
 
 	sessions sessions // backup uploads in flight
 
@@ -93,7 +95,7 @@ func Open(cfg Config, log *slog.Logger, wrap stores.Wrap) (*Server, error) {
 // replicator. Once New succeeds the server owns them (Shutdown closes
 // them); when it fails they stay the caller's.
 func New(cfg Config, cat index.Interface, st *stores.Set, log *slog.Logger) (*Server, error) {
-	s := &Server{cfg: cfg, log: log, catalog: cat, stores: st}
+	s := &Server{cfg: cfg, log: log, catalog: cat, stores: st, instance: newInstanceID()}
 	var err error
 	if s.fleet, err = fleet.Load(cat, cfg); err != nil {
 		return nil, fmt.Errorf("reading the catalog: %w", err)

@@ -114,18 +114,21 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	unlock := s.lockName(cluster, name)
 	defer unlock()
 
-	prev, err := s.catalog.WAL(cluster, name)
-	switch {
-	case err == nil:
+	// The name's claim in the catalog: gateways sharing the catalog write
+	// a name one at a time, so the store never holds a loser's bytes.
+	release, prev, err := s.claimWAL(cluster, name)
+	if err != nil {
+		return err
+	}
+	if prev != nil {
 		// Archived before. Read the body anyway so that a bad body is still
 		// reported as such and the connection stays usable.
 		if _, err := io.Copy(io.Discard, body); err != nil {
 			return body.failure(err)
 		}
-		return s.answerExisting(c, prev, h.contentID)
-	case !errors.Is(err, index.ErrNotFound):
-		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+		return s.answerExisting(c, *prev, h.contentID)
 	}
+	defer release()
 
 	if seg, _ := s.fleet.SegmentSize(cluster); seg != 0 && len(name) == 24 && pgname.IsSegmentSize(h.plainSize) && uint64(h.plainSize) != seg {
 		return apiErr(protocol.CodeBadRequest, "segment %s is %d MiB, but cluster %s archives %d MiB segments: a server with another wal_segment_size (initdb --wal-segsize) must archive under a new cluster name",
@@ -145,11 +148,17 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	// must finish or fail on its own terms.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	stopKeep := s.keepWALClaim(cluster, name, cancel)
 	w, err := s.stores.PutObject(ctx, g, key, body, h.length, backends.PutOptions{Metadata: meta})
+	lost := stopKeep()
 	if err != nil {
 		// Copies that landed while the policy failed are nobody's: the
-		// catalog holds no record of this name (checked under the lock).
+		// catalog holds no record of this name (checked under the claim).
+		// A lost claim leaves the key to the gateway that took it.
 		for _, b := range w.Held {
+			if lost {
+				break
+			}
 			be, _ := s.stores.Backend(b)
 			if derr := be.Delete(context.Background(), key); derr != nil && !errors.Is(derr, backends.ErrNotFound) {
 				s.log.Warn("removing a copy of a refused push", "backend", b, "key", key, "err", derr)
@@ -170,6 +179,9 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	for _, m := range w.Missing {
 		copies = append(copies, index.Copy{Backend: m, Cluster: cluster, Kind: index.CopyWAL, Name: name,
 			Key: key, Size: obj.Size, SHA256: obj.SHA256, Metadata: meta})
+	}
+	if lost {
+		return apiErr(protocol.CodeUnavailable, "the claim on %s lapsed while it was written and another gateway took it; nothing was acknowledged, retry later", name)
 	}
 	cur, added, err := s.catalog.AddWALCopies(cluster, obj, copies)
 	if err != nil {
