@@ -347,6 +347,10 @@ func (s *Server) Config() Config { return s.cfg }
 // Catalog is the gateway's catalog, for tests and admin verbs in-process.
 func (s *Server) Catalog() index.Interface { return s.catalog }
 
+// Instance is this gateway process's name in the catalog's claims and
+// leases.
+func (s *Server) Instance() string { return s.instance }
+
 // Stores are the gateway's stores, for tests in-process.
 func (s *Server) Stores() *stores.Set { return s.stores }
 

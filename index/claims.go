@@ -49,3 +49,12 @@ func (c *Catalog) ReleaseWAL(cluster, name, owner string) error {
 	}
 	return nil
 }
+
+// TryLease takes or renews owner's lease on a shared duty (the lifecycle
+// schedule, the janitor) for ttl and reports whether owner holds it: one
+// process of a fleet does the duty, and another takes it over when the
+// holder stops renewing. The bbolt catalog serves one process: its one
+// gateway always gets it.
+func (c *Catalog) TryLease(duty, owner string, ttl time.Duration) (bool, error) {
+	return c.ClaimWAL("\x00lease", duty, owner, ttl)
+}

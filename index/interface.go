@@ -37,6 +37,10 @@ type Interface interface {
 	ClaimWAL(cluster, name, owner string, lease time.Duration) (bool, error)
 	// ReleaseWAL drops owner's claim; another owner's claim stays.
 	ReleaseWAL(cluster, name, owner string) error
+	// TryLease takes or renews owner's lease on a shared duty for ttl:
+	// true when owner holds it afterwards; another owner's unexpired
+	// lease stays. Background duties run only where it is held.
+	TryLease(duty, owner string, ttl time.Duration) (bool, error)
 
 	AddWALBatch(cluster string, objs []WALObject) error
 	AddWAL(cluster string, obj WALObject) (WALObject, bool, error)

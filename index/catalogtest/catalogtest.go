@@ -27,6 +27,7 @@ func Run(t *testing.T, open Opener) {
 		{"WALOnceAndOrder", testWALOnceAndOrder},
 		{"ConcurrentClaim", testConcurrentClaim},
 		{"WALClaims", testWALClaims},
+		{"Leases", testLeases},
 		{"BriefRecords", testBriefRecords},
 		{"TimelinesAndWALChanges", testTimelinesAndWALChanges},
 		{"Backups", testBackups},
@@ -544,5 +545,31 @@ func testWALClaims(t *testing.T, c index.Interface) {
 	wg.Wait()
 	if wins != 1 {
 		t.Fatalf("%d owners won the race, want 1", wins)
+	}
+}
+
+func testLeases(t *testing.T, c index.Interface) {
+	lease := func(duty, owner string, ttl time.Duration) bool {
+		t.Helper()
+		ok, err := c.TryLease(duty, owner, ttl)
+		must(t, err)
+		return ok
+	}
+	if !lease("lifecycle", "a", 500*time.Millisecond) || !lease("lifecycle", "a", 500*time.Millisecond) {
+		t.Fatal("the first owner could not take and renew the lease")
+	}
+	if lease("lifecycle", "b", time.Minute) {
+		t.Fatal("a live lease of another owner was taken")
+	}
+	if !lease("janitor", "b", time.Minute) {
+		t.Fatal("another duty's lease was not free")
+	}
+	// The holder stops renewing (it died): the lease is taken over.
+	time.Sleep(time.Second)
+	if !lease("lifecycle", "b", time.Minute) {
+		t.Fatal("an expired lease was not taken over")
+	}
+	if lease("lifecycle", "a", time.Minute) {
+		t.Fatal("the old holder took its lease back from a live one")
 	}
 }

@@ -70,6 +70,11 @@ var migrations = []string{
 		owner   text NOT NULL,
 		until   timestamptz NOT NULL,
 		PRIMARY KEY (cluster, name)
+	);
+	CREATE TABLE walgate.leases (
+		duty  text PRIMARY KEY,
+		owner text NOT NULL,
+		until timestamptz NOT NULL
 	);`,
 }
 

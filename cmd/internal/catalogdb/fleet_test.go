@@ -2,8 +2,10 @@ package catalogdb
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/walgate/walgate/gateway"
 	"github.com/walgate/walgate/gateway/config"
@@ -201,4 +205,61 @@ func TestFleetCatalogUnreachable(t *testing.T) {
 	if code := pushWAL(t, g.URL, token, "000000010000000000000004", body); code != http.StatusCreated {
 		t.Fatalf("retry of the push cut mid-body: %d", code)
 	}
+}
+
+// The janitor runs on one gateway of a fleet at a time; when its gateway
+// stops without a word (its lease is never released), another takes the
+// duty over once the lease expires.
+func TestFleetDutyTakeover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL")
+	}
+	srv := NewServer(t)
+	dsn := srv.NewDatabase(t, "")
+	storeDir := t.TempDir()
+	cfg := fleetConfig(dsn, storeDir)
+	cfg.Limits.BackupSessionTimeout = 2 * time.Second // the janitor runs every 0.5 s, lease 1.5 s
+	g1 := gatewaytest.Start(t, gatewaytest.Options{Config: cfg})
+	g2 := gatewaytest.Start(t, gatewaytest.Options{Config: cfg})
+	watcher := open(t, dsn)
+	defer watcher.Close()
+	pool := watcher.Pool()
+	owner := func() string {
+		var o string
+		err := pool.QueryRow(context.Background(), `SELECT owner FROM walgate.leases WHERE duty = 'janitor' AND until > now()`).Scan(&o)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			t.Fatal(err)
+		}
+		return o
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !ok(); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	waitFor("a janitor", func() bool { return owner() != "" })
+	first := owner()
+	// Both gateways run their tickers; the holder stays the holder.
+	time.Sleep(2 * time.Second)
+	if owner() != first {
+		t.Fatalf("the janitor moved between live gateways: %s, then %s", first, owner())
+	}
+	// Stop the holder's background work as a kill would: the lease stays
+	// in the catalog until it expires.
+	holder, other := g1, g2
+	if !strings.Contains(first, g1.Server.Instance()) {
+		holder, other = g2, g1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := holder.Server.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the other gateway to take the janitor over", func() bool {
+		o := owner()
+		return o != "" && o != first && strings.Contains(o, other.Server.Instance())
+	})
 }
