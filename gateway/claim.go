@@ -101,3 +101,37 @@ func (s *Server) keepWALClaim(cluster, name string, cancel context.CancelFunc) (
 		return lost.Load()
 	}
 }
+
+// walWatcher is a catalog that announces WAL records other gateways add
+// (the PostgreSQL catalog; bbolt has no other writers).
+type walWatcher interface {
+	WatchWAL(ctx context.Context, added func(cluster, name string), resync func())
+}
+
+// followPeers keeps the per-cluster WAL summaries current with pushes made
+// through the other gateways of a fleet, until ctx ends.
+func (s *Server) followPeers(ctx context.Context) {
+	w, ok := s.catalog.(walWatcher)
+	if !ok {
+		return
+	}
+	go w.WatchWAL(ctx, func(cluster, name string) {
+		obj, err := s.catalog.WAL(cluster, name)
+		if err != nil {
+			s.log.Warn("reading a WAL record another gateway added", "cluster", cluster, "name", name, "err", err)
+			return
+		}
+		s.fleet.Add(cluster, obj)
+	}, func() {
+		clusters, err := s.catalog.Clusters()
+		if err != nil {
+			s.log.Warn("re-reading the WAL summaries after a lost catalog session", "err", err)
+			return
+		}
+		for _, cl := range clusters {
+			if err := s.fleet.Rescan(cl.Name); err != nil {
+				s.log.Warn("re-reading a WAL summary", "cluster", cl.Name, "err", err)
+			}
+		}
+	})
+}

@@ -291,6 +291,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	go func() { s.adminDone <- adm.Serve(ctx, s.adminLn) }()
 	go s.janitor(ctx)
 	go s.lifecycleLoop(ctx)
+	s.followPeers(ctx)
 	if s.metricsLn != nil {
 		s.serveMetrics(ctx, s.metricsLn)
 		s.log.Info("serving Prometheus metrics", "url", "http://"+s.metricsLn.Addr().String()+"/metrics")

@@ -2,6 +2,8 @@ package pgcatalog
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -37,6 +39,7 @@ type Catalog struct {
 	opts   Options
 
 	genFallback atomic.Uint64 // Generation when the database does not answer
+	origin      string        // this Catalog in WAL notifications (WatchWAL)
 }
 
 var _ index.Interface = (*Catalog)(nil)
@@ -70,7 +73,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Catalog, error) {
 	}
 	cfg.MaxConns = opts.MaxConns
 	cfg.HealthCheckPeriod = 5 * time.Second
-	c := &Catalog{secret: secret, opts: opts}
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	c := &Catalog{secret: secret, opts: opts, origin: hex.EncodeToString(r[:])}
 	octx, cancel := context.WithTimeout(ctx, opts.Timeout+30*time.Second)
 	defer cancel()
 	conn, err := pgx.ConnectConfig(octx, cfg.ConnConfig.Copy())

@@ -87,7 +87,10 @@ func (c *Catalog) AddWALCopies(cluster string, obj index.WALObject, copies []ind
 			return decode(rec, &existing)
 		}
 		added = true
-		return enqueue(ctx, tx, copies)
+		if err := enqueue(ctx, tx, copies); err != nil {
+			return err
+		}
+		return c.notifyWAL(ctx, tx, cluster, obj.Name)
 	})
 	if err != nil {
 		return index.WALObject{}, false, err

@@ -128,10 +128,29 @@ func TestFleetSameNameRace(t *testing.T) {
 			t.Fatalf("%s: the store holds the loser's bytes under the final key", name)
 		}
 	}
-	// Either gateway answers for what the other stored.
+	// Either gateway answers for what the other stored, and each one's
+	// WAL summary (health, status, metrics) follows the other's pushes
+	// within seconds.
 	rec, err := g1.Server.Catalog().WAL("db", "000000010000000000000001")
 	if err != nil || rec.Size != 1<<20 {
 		t.Fatalf("%+v %v", rec, err)
+	}
+	for _, g := range gws {
+		files := 0
+		for deadline := time.Now().Add(5 * time.Second); files != 12; time.Sleep(100 * time.Millisecond) {
+			st, err := g.Server.FleetStatus(time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range st {
+				if c.Cluster == "db" {
+					files = c.WALFiles
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("gateway %s counts %d WAL files of 12 after 5 s", g.URL, files)
+			}
+		}
 	}
 }
 
