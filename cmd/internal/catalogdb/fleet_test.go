@@ -282,3 +282,77 @@ func TestFleetDutyTakeover(t *testing.T) {
 		return o != "" && o != first && strings.Contains(o, other.Server.Instance())
 	})
 }
+
+// PostgreSQL restarts while pushes arrive: pushes answer 201 or 503, every
+// 201 is in the catalog and the store afterwards, and the gateway takes
+// pushes again without a restart of its own.
+func TestFleetCatalogRestartUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL")
+	}
+	srv := NewServer(t)
+	dsn := srv.NewDatabase(t, "")
+	storeDir := t.TempDir()
+	g := gatewaytest.Start(t, gatewaytest.Options{Config: fleetConfig(dsn, storeDir)})
+	token := g.Token("db", "push", "fetch")
+	body := bytes.Repeat([]byte("r"), 1<<20)
+	var mu sync.Mutex
+	stored := map[string]bool{}
+	other, refused := 0, 0
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for p := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				name := fmt.Sprintf("%08X%016X", p+1, i+1)
+				code := pushWAL(t, g.URL, token, name, body)
+				mu.Lock()
+				switch code {
+				case http.StatusCreated:
+					stored[name] = true
+				case http.StatusServiceUnavailable:
+					refused++
+				default:
+					other++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := srv.Cluster.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	close(stop)
+	wg.Wait()
+	if other != 0 {
+		t.Fatalf("%d pushes answered neither 201 nor 503", other)
+	}
+	if len(stored) == 0 || refused == 0 {
+		t.Fatalf("%d pushes stored, %d refused: the restart did not fall among the pushes", len(stored), refused)
+	}
+	for name := range stored {
+		rec, err := g.Server.Catalog().WAL("db", name)
+		if err != nil {
+			t.Fatalf("acknowledged %s is not in the catalog: %v", name, err)
+		}
+		data, err := os.ReadFile(filepath.Join(storeDir, filepath.FromSlash(rec.Key)))
+		if err != nil || !bytes.Equal(data, body) {
+			t.Fatalf("acknowledged %s is not in the store: %v", name, err)
+		}
+	}
+	if code := pushWAL(t, g.URL, token, "00000009000000000000000A", body); code != http.StatusCreated {
+		t.Fatalf("push after the restart: %d", code)
+	}
+	if err := g.Server.Catalog().Check(); err != nil {
+		t.Fatal(err)
+	}
+}
