@@ -125,7 +125,7 @@ func (s *Server) followPeers(ctx context.Context) {
 	}, func() {
 		clusters, err := s.catalog.Clusters()
 		if err != nil {
-			s.log.Warn("re-reading the WAL summaries after a lost catalog session", "err", err)
+			s.log.Warn("re-reading the WAL summaries on (re)connecting to the catalog", "err", err)
 			return
 		}
 		for _, cl := range clusters {

@@ -427,7 +427,8 @@ func (f *Fleet) backendView() (backendView, error) {
 	return newBackendView(f.cat, f.cfg)
 }
 
-// Rescan rebuilds a cluster's WAL summary after deletions. A push that
+// Rescan rebuilds a cluster's WAL summary after deletions or pushes
+// through other gateways. A push that
 // lands during the scan is added to the new summary as well (its segment
 // only once; the file and byte counts may count it twice until the next
 // start).
@@ -448,6 +449,12 @@ func (f *Fleet) Rescan(cluster string) error {
 	}
 	for _, o := range late {
 		w.add(o)
+	}
+	// As in Load: a cluster without WAL has no summary, and Status lists
+	// it (or not) from the catalog.
+	if w.files == 0 {
+		delete(f.clusters, cluster)
+		return nil
 	}
 	f.clusters[cluster] = w
 	return nil

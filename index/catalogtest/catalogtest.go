@@ -33,6 +33,10 @@ func Run(t *testing.T, open Opener) {
 		{"Backups", testBackups},
 		{"Drills", testDrills},
 		{"Tokens", testTokens},
+		{"FleetTokens", testFleetTokens},
+		{"TokenRotation", testTokenRotation},
+		{"Trends", testTrends},
+		{"ConcurrentTrends", testConcurrentTrends},
 		{"System", testSystem},
 		{"ReplicationQueue", testReplicationQueue},
 		{"EnqueueRepair", testEnqueueRepair},
@@ -370,6 +374,178 @@ func testTokens(t *testing.T, c index.Interface) {
 	}
 	if err := c.RevokeToken("abc"); !errors.Is(err, index.ErrNotFound) {
 		t.Fatalf("revoking twice: %v", err)
+	}
+}
+
+func testFleetTokens(t *testing.T, c index.Interface) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	h := sha256.Sum256([]byte("fleet secret"))
+	fleet := index.Token{ID: "fleet1", AllClusters: true, Scopes: []index.Scope{index.ScopeAdmin}, Created: now,
+		Expires: now.Add(90 * 24 * time.Hour), Comment: "storage team"}
+	must(t, c.AddToken(h, fleet))
+	bad := fleet
+	bad.ID, bad.Cluster = "fleet2", "db"
+	if err := c.AddToken(sha256.Sum256([]byte("bad")), bad); err == nil {
+		t.Fatal("a fleet-wide token naming a cluster was stored")
+	}
+	got, err := c.LookupToken(h)
+	if err != nil || !got.AllClusters || got.Cluster != "" || !got.Expires.Equal(fleet.Expires) || got.Comment != "storage team" ||
+		!got.Covers("any") || got.Valid(now) != nil || !errors.Is(got.Valid(fleet.Expires), index.ErrTokenExpired) {
+		t.Fatalf("lookup of a fleet-wide token: %+v %v", got, err)
+	}
+	if cls, err := c.Clusters(); err != nil || len(cls) != 0 {
+		t.Fatalf("a fleet-wide token made clusters: %+v %v", cls, err)
+	}
+	if list, err := c.ListTokens(); err != nil || len(list) != 1 || list[0].ID != "fleet1" {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+}
+
+func testTokenRotation(t *testing.T, c index.Interface) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	h := sha256.Sum256([]byte("old secret"))
+	old := index.Token{ID: "old", Cluster: "db", Scopes: []index.Scope{index.ScopeFetch, index.ScopePush}, Created: now.Add(-time.Hour),
+		Comment: "host a", Expires: now.Add(48 * time.Hour)}
+	must(t, c.AddToken(h, old))
+	if _, _, err := c.RotateToken("missing", sha256.Sum256([]byte("x")), index.Token{ID: "x", Created: now}, now); !errors.Is(err, index.ErrNotFound) {
+		t.Fatalf("rotating an unknown token: %v", err)
+	}
+	// The successor takes the old token's cluster, scopes and comment,
+	// whatever it is given; the old one keeps working until oldUntil.
+	h2 := sha256.Sum256([]byte("new secret"))
+	gotOld, gotNext, err := c.RotateToken("old", h2, index.Token{ID: "new", Cluster: "other", Scopes: []index.Scope{index.ScopeAdmin},
+		Created: now, Expires: now.Add(72 * time.Hour)}, now.Add(24*time.Hour))
+	must(t, err)
+	if gotOld.Successor != "new" || !gotOld.Expires.Equal(now.Add(24*time.Hour)) ||
+		gotNext.RotatedFrom != "old" || gotNext.Cluster != "db" || gotNext.Comment != "host a" || !slices.Equal(gotNext.Scopes, old.Scopes) ||
+		!gotNext.Expires.Equal(now.Add(72*time.Hour)) {
+		t.Fatalf("rotation returned old %+v, next %+v", gotOld, gotNext)
+	}
+	for hash, want := range map[[32]byte]index.Token{h: gotOld, h2: gotNext} {
+		got, err := c.LookupToken(hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g, w := fmt.Sprintf("%+v", got), fmt.Sprintf("%+v", want); g != w {
+			t.Fatalf("stored %s, returned %s", g, w)
+		}
+	}
+	// A rotated token is not rotated again: its successor is.
+	if _, _, err := c.RotateToken("old", sha256.Sum256([]byte("third")), index.Token{ID: "third", Created: now}, now); err == nil ||
+		!strings.Contains(err.Error(), "already rotated to new") {
+		t.Fatalf("second rotation of one token: %v", err)
+	}
+	if _, err := c.LookupToken(sha256.Sum256([]byte("third"))); !errors.Is(err, index.ErrNotFound) {
+		t.Fatalf("a refused rotation stored its successor: %v", err)
+	}
+	// A successor hash already in use is refused and nothing changes.
+	if _, _, err := c.RotateToken("new", h, index.Token{ID: "dup", Created: now}, now); err == nil {
+		t.Fatal("a successor reusing a stored hash was accepted")
+	}
+	if got, err := c.LookupToken(h2); err != nil || got.Successor != "" || !got.Expires.Equal(now.Add(72*time.Hour)) {
+		t.Fatalf("a refused rotation changed the token: %+v %v", got, err)
+	}
+	// oldUntil past the old token's own expiry keeps the earlier one.
+	_, _, err = c.RotateToken("new", sha256.Sum256([]byte("fourth")), index.Token{ID: "fourth", Created: now}, now.Add(100*time.Hour))
+	must(t, err)
+	if got, err := c.LookupToken(h2); err != nil || got.Successor != "fourth" || !got.Expires.Equal(now.Add(72*time.Hour)) {
+		t.Fatalf("rotation extended the old token: %+v %v", got, err)
+	}
+	// A fleet-wide token's successor is fleet-wide.
+	hf := sha256.Sum256([]byte("fleet"))
+	must(t, c.AddToken(hf, index.Token{ID: "fleet", AllClusters: true, Scopes: []index.Scope{index.ScopeAdmin}, Created: now}))
+	gotOld, gotNext, err = c.RotateToken("fleet", sha256.Sum256([]byte("fleet next")), index.Token{ID: "fleetnext", Created: now}, now.Add(time.Hour))
+	must(t, err)
+	if !gotNext.AllClusters || gotNext.Cluster != "" || !gotOld.Expires.Equal(now.Add(time.Hour)) {
+		t.Fatalf("rotating a fleet-wide token: old %+v, next %+v", gotOld, gotNext)
+	}
+	if list, err := c.ListTokens(); err != nil || len(list) != 5 {
+		t.Fatalf("tokens after rotations: %+v %v", list, err)
+	}
+}
+
+func testTrends(t *testing.T, c index.Interface) {
+	if got, err := c.Trends("db", time.Time{}); err != nil || len(got) != 0 {
+		t.Fatalf("trends of an empty catalog: %+v %v", got, err)
+	}
+	now := time.Date(2026, 3, 10, 12, 30, 0, 0, time.UTC)
+	hour := now.Truncate(time.Hour)
+	// Times within an hour, in any zone, land in that hour's bucket.
+	east := time.FixedZone("east", 3*3600)
+	must(t, c.AddTrends(map[string]map[time.Time]index.TrendCounts{
+		"db":    {now: {WALBytes: 100, WALFiles: 1, Requests: 2}, hour.Add(-2 * time.Hour).In(east): {Backups: 1}},
+		"alpha": {now: {Requests: 5, Errors: 1}},
+	}, now))
+	must(t, c.AddTrends(map[string]map[time.Time]index.TrendCounts{
+		"db": {now.Add(10 * time.Minute): {WALBytes: 50, WALFiles: 1, Requests: 1, Errors: 1}},
+	}, now))
+	got, err := c.Trends("db", hour.Add(-3*time.Hour))
+	must(t, err)
+	want := []index.TrendBucket{
+		{Hour: hour.Add(-2 * time.Hour), TrendCounts: index.TrendCounts{Backups: 1}},
+		{Hour: hour, TrendCounts: index.TrendCounts{WALBytes: 150, WALFiles: 2, Requests: 3, Errors: 1}},
+	}
+	if !slices.EqualFunc(got, want, func(a, b index.TrendBucket) bool {
+		return a.Hour.Equal(b.Hour) && a.Hour.Location() == time.UTC && a.TrendCounts == b.TrendCounts
+	}) {
+		t.Fatalf("trends of db: %+v, want %+v", got, want)
+	}
+	// since is truncated to its hour.
+	if got, err := c.Trends("db", hour.Add(59*time.Minute)); err != nil || len(got) != 1 || got[0].WALBytes != 150 {
+		t.Fatalf("trends since within the current hour: %+v %v", got, err)
+	}
+	if got, err := c.Trends("alpha", time.Time{}); err != nil || len(got) != 1 || got[0].Requests != 5 || got[0].Errors != 1 {
+		t.Fatalf("trends of alpha: %+v %v", got, err)
+	}
+	// Writes prune every cluster to index.TrendHours+1 buckets.
+	counts := map[time.Time]index.TrendCounts{}
+	for i := range index.TrendHours + 5 {
+		counts[hour.Add(-time.Duration(i)*time.Hour)] = index.TrendCounts{Requests: int64(i + 1)}
+	}
+	must(t, c.AddTrends(map[string]map[time.Time]index.TrendCounts{"beta": counts}, now))
+	got, err = c.Trends("beta", time.Time{})
+	must(t, err)
+	oldest := hour.Add(-index.TrendHours * time.Hour)
+	if len(got) != index.TrendHours+1 || !got[0].Hour.Equal(oldest) || !got[len(got)-1].Hour.Equal(hour) || got[len(got)-1].Requests != 1 {
+		t.Fatalf("beta after pruning: %d buckets from %v to %v, want %d from %v to %v",
+			len(got), got[0].Hour, got[len(got)-1].Hour, index.TrendHours+1, oldest, hour)
+	}
+	// A later write prunes the clusters it does not name too.
+	must(t, c.AddTrends(map[string]map[time.Time]index.TrendCounts{"alpha": {now.Add(index.TrendHours * time.Hour): {Requests: 1}}},
+		now.Add(index.TrendHours*time.Hour)))
+	if got, err := c.Trends("db", time.Time{}); err != nil || len(got) != 1 || !got[0].Hour.Equal(hour) {
+		t.Fatalf("db after a write a week later: %+v %v", got, err)
+	}
+	if got, err := c.Trends("beta", time.Time{}); err != nil || len(got) != 1 || !got[0].Hour.Equal(hour) {
+		t.Fatalf("beta after a write a week later: %d buckets %v", len(got), err)
+	}
+	if got, err := c.Trends("alpha", time.Time{}); err != nil || len(got) != 2 {
+		t.Fatalf("alpha after a write a week later: %+v %v", got, err)
+	}
+}
+
+func testConcurrentTrends(t *testing.T, c index.Interface) {
+	now := time.Now().UTC()
+	const writers, rounds = 4, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*rounds)
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range rounds {
+				errs <- c.AddTrends(map[string]map[time.Time]index.TrendCounts{"db": {now: {Requests: 1, WALBytes: 10}}}, now)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+	got, err := c.Trends("db", now)
+	if err != nil || len(got) != 1 || got[0].Requests != writers*rounds || got[0].WALBytes != 10*writers*rounds {
+		t.Fatalf("concurrent additions to one bucket: %+v %v", got, err)
 	}
 }
 

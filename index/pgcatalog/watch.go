@@ -23,19 +23,19 @@ func (c *Catalog) notifyWAL(ctx context.Context, tx pgx.Tx, cluster, name string
 }
 
 // WatchWAL calls added for every WAL record that another process (another
-// gateway's Catalog) adds, until ctx ends, on a session of its own. When
-// that session is lost and comes back, notifications may have been missed
-// meanwhile: it calls resync before listening on.
+// gateway's Catalog) adds, until ctx ends, on a session of its own.
+// Records committed before its LISTEN took effect are not notified: those
+// added after the caller read the catalog and before the first LISTEN, and
+// those added while a lost session was coming back. So it calls resync
+// each time it starts listening, the first time included.
 func (c *Catalog) WatchWAL(ctx context.Context, added func(cluster, name string), resync func()) {
-	first := true
 	for ctx.Err() == nil {
 		conn, err := pgx.ConnectConfig(ctx, c.pool.Config().ConnConfig.Copy())
 		if err == nil {
 			_, err = conn.Exec(ctx, "LISTEN "+walChannel)
-			if err == nil && !first {
+			if err == nil {
 				resync()
 			}
-			first = false
 			for err == nil {
 				var n *pgconnNotification
 				n, err = conn.WaitForNotification(ctx)

@@ -2,6 +2,7 @@ package catalogdb
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"strings"
 	"testing"
@@ -39,6 +40,41 @@ func TestPostgresCatalog(t *testing.T) {
 		}
 		if msg := err.Error(); strings.Contains(msg, wrong) || strings.Contains(msg, Password) || !strings.Contains(msg, "password authentication failed") {
 			t.Fatalf("error %q: want the reason without the password", msg)
+		}
+	})
+	t.Run("MigrationFromVersion1", func(t *testing.T) {
+		// A database as walgate left it before the trends table (schema
+		// version 1) and holding a token: opening it adds the table and
+		// keeps the records.
+		dsn := srv.NewDatabase(t, "")
+		c := open(t, dsn)
+		ctx := context.Background()
+		h := sha256.Sum256([]byte("secret"))
+		if err := c.AddToken(h, index.Token{ID: "t1", Cluster: "db", Scopes: []index.Scope{index.ScopePush}, Created: time.Now().UTC()}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Pool().Exec(ctx, `DROP TABLE walgate.trends; DELETE FROM walgate.schema_version WHERE version >= 2`); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		c = open(t, dsn)
+		defer c.Close()
+		var version int
+		if err := c.Pool().QueryRow(ctx, `SELECT max(version) FROM walgate.schema_version`).Scan(&version); err != nil || version != pgcatalog.SchemaVersion || version < 2 {
+			t.Fatalf("schema version %d (%v) after migrating from 1, want %d", version, err, pgcatalog.SchemaVersion)
+		}
+		now := time.Now()
+		if err := c.AddTrends(map[string]map[time.Time]index.TrendCounts{"db": {now: {Requests: 3}}}, now); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := c.Trends("db", now); err != nil || len(got) != 1 || got[0].Requests != 3 {
+			t.Fatalf("trends after migrating: %+v %v", got, err)
+		}
+		if tok, err := c.LookupToken(h); err != nil || tok.ID != "t1" {
+			t.Fatalf("token after migrating: %+v %v", tok, err)
+		}
+		if err := c.Check(); err != nil {
+			t.Fatal(err)
 		}
 	})
 	t.Run("Migration", func(t *testing.T) {
