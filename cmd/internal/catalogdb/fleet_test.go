@@ -21,6 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/walgate/walgate/backends"
 	"github.com/walgate/walgate/gateway"
 	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/gateway/gatewaytest"
@@ -354,5 +355,42 @@ func TestFleetCatalogRestartUnderLoad(t *testing.T) {
 	}
 	if err := g.Server.Catalog().Check(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A gateway on a PostgreSQL catalog shares its stores with the other
+// gateways of the fleet, so its WAL writes are conditional: an object
+// under the final name that the catalog does not list may be another
+// gateway's push about to commit, and is left as it is (503, the client
+// retries) instead of being replaced as a gateway alone would.
+func TestFleetWALWriteIsConditional(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL")
+	}
+	srv := NewServer(t)
+	storeDir := t.TempDir()
+	g := gatewaytest.Start(t, gatewaytest.Options{Config: fleetConfig(srv.NewDatabase(t, ""), storeDir)})
+	token := g.Token("db", "push", "fetch")
+	be, ok := g.Server.Stores().Backend("shared")
+	if !ok {
+		t.Fatalf("no backend named shared: %v", g.Server.Stores().Names())
+	}
+	const name = "000000010000000000000001"
+	key := layout.WALKey("db", name, "none")
+	other := bytes.Repeat([]byte("another gateway's push "), 4096)
+	otherSum := sha256.Sum256(other)
+	if _, err := be.Put(context.Background(), key, bytes.NewReader(other), int64(len(other)),
+		backends.PutOptions{Metadata: map[string]string{layout.MetaSHA256: hex.EncodeToString(otherSum[:])}}); err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("this gateway's push "), 4096)
+	if code := pushWAL(t, g.URL, token, name, body); code != http.StatusServiceUnavailable {
+		t.Fatalf("push over a young object the catalog does not list: %d, want 503", code)
+	}
+	if got, err := os.ReadFile(filepath.Join(storeDir, filepath.FromSlash(key))); err != nil || !bytes.Equal(got, other) {
+		t.Fatalf("the unlisted object was replaced (%v)", err)
+	}
+	if _, err := g.Server.Catalog().WAL("db", name); err == nil {
+		t.Fatal("a refused push was recorded")
 	}
 }
