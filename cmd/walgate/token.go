@@ -261,9 +261,14 @@ func auditLocal(dir, configPath, action, target string, actErr error, stderr io.
 }
 
 // auditSource is auditLocal for a verb that found its catalog through
-// src: the act goes to the audit log of src's data directory.
+// src: the act goes to the audit log of src's data directory, made if
+// missing (with a PostgreSQL catalog the verb may run on a host where no
+// gateway ever ran).
 func auditSource(src catalogSource, action, target string, actErr error, stderr io.Writer) error {
 	dir, err := dataDir(src.data, src.config)
+	if err == nil {
+		err = os.MkdirAll(dir, 0o750)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "warning: %s was not written to the audit log: %v\n", action, err)
 		return actErr

@@ -10,11 +10,13 @@ import (
 
 	"github.com/walgate/walgate/cmd/internal/catalogdb"
 	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/index"
 	"github.com/walgate/walgate/index/pgcatalog"
 )
 
-// token add, list and revoke work on the PostgreSQL catalog a config
-// names, with no gateway running, and never print the DSN's password.
+// token add, list, rotate and revoke work on the PostgreSQL catalog a
+// config names, with no gateway running, record each act in the audit log
+// of the config's data directory, and never print the DSN's password.
 func TestTokenVerbsOnPostgresCatalog(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL")
@@ -27,7 +29,8 @@ func TestTokenVerbsOnPostgresCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfgPath := filepath.Join(dir, "fleet.yaml")
-	cfg := fmt.Sprintf("catalog:\n  type: postgres\n  postgres:\n    dsn_file: %s\n", dsnFile)
+	data := filepath.Join(dir, "data")
+	cfg := fmt.Sprintf("data: %s\ncatalog:\n  type: postgres\n  postgres:\n    dsn_file: %s\n", data, dsnFile)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -57,11 +60,41 @@ func TestTokenVerbsOnPostgresCatalog(t *testing.T) {
 	if err != nil || !strings.Contains(list, tok.ID) {
 		t.Fatalf("list: %q %v", list, err)
 	}
+	next, msg, err := run("rotate", "--config", cfgPath, tok.ID, "--grace", "1h")
+	if err != nil {
+		t.Fatalf("rotate: %v %s", err, msg)
+	}
+	succ, err := cat.LookupToken(protocol.TokenHash(strings.TrimSpace(next)))
+	if err != nil || succ.RotatedFrom != tok.ID || succ.Cluster != "db" || len(succ.Scopes) != 1 || succ.Scopes[0] != index.ScopePush {
+		t.Fatalf("the successor in the PostgreSQL catalog: %+v %v", succ, err)
+	}
+	if old, err := cat.LookupToken(protocol.TokenHash(secret)); err != nil || old.Successor != succ.ID || old.Expires.IsZero() {
+		t.Fatalf("the rotated token in the PostgreSQL catalog: %+v %v", old, err)
+	}
+	fleetSecret, msg, err := run("add", "--config", cfgPath, "--all-clusters", "--scope", "admin")
+	if err != nil {
+		t.Fatalf("add --all-clusters: %v %s", err, msg)
+	}
+	if ft, err := cat.LookupToken(protocol.TokenHash(strings.TrimSpace(fleetSecret))); err != nil || !ft.AllClusters || ft.Cluster != "" {
+		t.Fatalf("the fleet-wide token in the PostgreSQL catalog: %+v %v", ft, err)
+	}
+	if err := cat.Check(); err != nil {
+		t.Fatal(err)
+	}
 	if _, msg, err := run("revoke", "--config", cfgPath, tok.ID); err != nil {
 		t.Fatalf("revoke: %v %s", err, msg)
 	}
 	if _, err := cat.LookupToken(protocol.TokenHash(secret)); err == nil {
 		t.Fatal("a revoked token is still in the catalog")
+	}
+	log, err := os.ReadFile(filepath.Join(data, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, act := range []string{`"token.add"`, `"token.rotate"`, `"token.revoke"`} {
+		if !strings.Contains(string(log), act) {
+			t.Errorf("audit log lacks %s:\n%s", act, log)
+		}
 	}
 	// A wrong password: a clear error, without the password.
 	bad := strings.Replace(dsn, catalogdb.Password, "wrong-pw-123", 1)

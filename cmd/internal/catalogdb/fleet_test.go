@@ -155,8 +155,9 @@ func TestFleetSameNameRace(t *testing.T) {
 	}
 }
 
-// A gateway whose catalog becomes unreachable answers 503 and acknowledges
-// nothing; once the database is back it recovers without a restart. A
+// A gateway whose catalog becomes unreachable answers 503, acknowledges
+// nothing and is not ready; once the database is back it recovers without
+// a restart. A
 // gateway cannot start without its catalog, and says why.
 func TestFleetCatalogUnreachable(t *testing.T) {
 	if testing.Short() {
@@ -190,7 +191,17 @@ func TestFleetCatalogUnreachable(t *testing.T) {
 			t.Fatalf("push %d with the catalog down: %d, want 503", i, code)
 		}
 	}
+	// /readyz says why: the catalog, without its password.
+	if r := g.Server.Readiness(); r.Ready || !strings.Contains(strings.Join(r.Reasons, "; "), "catalog") ||
+		strings.Contains(strings.Join(r.Reasons, "; "), Password) {
+		t.Fatalf("readiness with the catalog down: %+v", r)
+	}
 	proxy.Restore()
+	for deadline := time.Now().Add(15 * time.Second); !g.Server.Readiness().Ready; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready 15 s after the catalog came back: %+v", g.Server.Readiness())
+		}
+	}
 	// Cut while a push's body is on its way: the commit cannot happen, so
 	// nothing is acknowledged.
 	pr, pw := io.Pipe()
