@@ -26,7 +26,7 @@ func (c *Catalog) notifyWAL(ctx context.Context, tx pgx.Tx, cluster, name string
 // gateway's Catalog) adds, until ctx ends, on a session of its own.
 // Records committed before its LISTEN took effect are not notified: those
 // added after the caller read the catalog and before the first LISTEN, and
-// those added while a lost session was coming back. So it calls resync
+// those added while a lost connection was coming back. So it calls resync
 // each time it starts listening, the first time included.
 func (c *Catalog) WatchWAL(ctx context.Context, added func(cluster, name string), resync func()) {
 	for ctx.Err() == nil {
