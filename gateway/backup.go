@@ -451,22 +451,46 @@ func (s *Server) sweepSessions(now time.Time) {
 	}
 }
 
-// janitor sweeps abandoned sessions until ctx ends.
+// janitor sweeps abandoned sessions until ctx ends, on one gateway of a
+// fleet at a time (the "janitor" lease).
 func (s *Server) janitor(ctx context.Context) {
-	every := s.cfg.Limits.BackupSessionTimeout / 4
-	runEvery(ctx, max(min(every, time.Minute), 100*time.Millisecond), s.sweepSessions)
+	every := max(min(s.cfg.Limits.BackupSessionTimeout/4, time.Minute), 100*time.Millisecond)
+	runEvery(ctx, every, func(now time.Time) {
+		if s.holdsDuty("janitor", 3*every) {
+			s.sweepSessions(now)
+		}
+	})
 }
 
 // lifecycleLoop runs the lifecycle on the configured interval until ctx
-// ends; dry runs only log what they would do.
+// ends, on one gateway of a fleet at a time (the "lifecycle" lease); dry
+// runs only log what they would do.
 func (s *Server) lifecycleLoop(ctx context.Context) {
 	if s.cfg.Lifecycle.Interval <= 0 {
 		return
 	}
 	runEvery(ctx, s.cfg.Lifecycle.Interval, func(now time.Time) {
+		if !s.holdsDuty("lifecycle", 3*s.cfg.Lifecycle.Interval) {
+			return
+		}
 		res, err := s.Lifecycle(ctx, apply.Options{Apply: s.cfg.Lifecycle.Apply}, now)
 		apply.Log(s.log, res, err)
 	})
+}
+
+// holdsDuty takes or renews this gateway's lease on a shared duty: the
+// holder renews it at each of its runs, and a gateway that stops (or dies)
+// hands the duty to another after ttl.
+func (s *Server) holdsDuty(duty string, ttl time.Duration) bool {
+	held, err := s.catalog.TryLease(duty, s.instance, ttl)
+	if err != nil {
+		s.log.Warn("catalog unavailable: skipping a scheduled run", "duty", duty, "err", err)
+		return false
+	}
+	if !held {
+		s.log.Debug("another gateway holds the duty", "duty", duty)
+	}
+	return held
 }
 
 // runEvery calls fn with the time on every tick of every until ctx ends.

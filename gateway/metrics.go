@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -219,7 +218,7 @@ var (
 	descBPending   = prometheus.NewDesc("walgate_backend_replication_pending_objects", "Objects waiting to be copied to the backend, all clusters.", []string{"backend"}, nil)
 	descBPendingAt = prometheus.NewDesc("walgate_backend_replication_oldest_pending_timestamp_seconds", "When the backend's oldest waiting copy was queued (Unix time; absent when none waits).", []string{"backend"}, nil)
 	descBErrorAt   = prometheus.NewDesc("walgate_backend_last_error_timestamp_seconds", "When an operation on the backend last failed (Unix time; absent when none has).", []string{"backend"}, nil)
-	descCatalog    = prometheus.NewDesc("walgate_catalog_size_bytes", "Size of the catalog file.", nil, nil)
+	descCatalog    = prometheus.NewDesc("walgate_catalog_size_bytes", "Size of the catalog: its bbolt file, or its tables in PostgreSQL.", nil, nil)
 	descClusters   = prometheus.NewDesc("walgate_clusters", "Clusters in the catalog.", nil, nil)
 	descScrapeErr  = prometheus.NewDesc("walgate_health_error", "1 when the fleet's health could not be computed at this scrape.", nil, nil)
 )
@@ -247,8 +246,8 @@ func (f fleetCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		return 0
 	}
-	if fi, err := os.Stat(f.s.catalog.Path()); err == nil {
-		gauge(descCatalog, float64(fi.Size()))
+	if n := f.s.catalog.SizeBytes(); n > 0 {
+		gauge(descCatalog, float64(n))
 	}
 	backends, berr := f.s.BackendsStatus()
 	for _, b := range backends {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/walgate/walgate/gateway/admin"
 	"github.com/walgate/walgate/gateway/audit"
-	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/gateway/fleet"
 	"github.com/walgate/walgate/gateway/protocol"
 	"github.com/walgate/walgate/gateway/stores"
@@ -40,10 +39,12 @@ const (
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	catalog *index.Catalog
+	catalog index.Interface
 	stores  *stores.Set
 	app     *fiber.App
 	locks   [256]sync.Mutex // per-WAL-name critical sections, striped
+	// instance names this process in the catalog's claims and leases.
+	instance string
 
 	sessions sessions      // backup uploads in flight
 	early    earlyRefusals // requests refused on their headers
@@ -64,8 +65,8 @@ type Server struct {
 	adminDone    chan error
 }
 
-// Open opens what the daemon runs on, the catalog in cfg.Data and every
-// configured store, and builds the server over them (New). wrap, when set,
+// Open opens what the daemon runs on, the configured catalog (OpenCatalog)
+// and every configured store, and builds the server over them (New). wrap, when set,
 // wraps each store (fault-injection tests).
 func Open(cfg Config, log *slog.Logger, wrap stores.Wrap) (*Server, error) {
 	cfg.Defaults()
@@ -75,7 +76,12 @@ func Open(cfg Config, log *slog.Logger, wrap stores.Wrap) (*Server, error) {
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	cat, err := index.Open(config.CatalogPath(cfg.Data), 2*time.Second)
+	// Gateways sharing a PostgreSQL catalog share its stores too: a WAL
+	// object the catalog does not list may be another gateway's push.
+	if cfg.Catalog.IsPostgres() {
+		cfg.SharedStores = true
+	}
+	cat, err := OpenCatalog(context.Background(), cfg, 2*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -97,8 +103,8 @@ func Open(cfg Config, log *slog.Logger, wrap stores.Wrap) (*Server, error) {
 // from the same config (defaults applied, valid), and starts the
 // replicator. Once New succeeds the server owns them (Shutdown closes
 // them); when it fails they stay the caller's.
-func New(cfg Config, cat *index.Catalog, st *stores.Set, log *slog.Logger) (*Server, error) {
-	s := &Server{cfg: cfg, log: log, catalog: cat, stores: st}
+func New(cfg Config, cat index.Interface, st *stores.Set, log *slog.Logger) (*Server, error) {
+	s := &Server{cfg: cfg, log: log, catalog: cat, stores: st, instance: newInstanceID()}
 	var err error
 	if s.audit, err = s.openAudit(); err != nil {
 		return nil, err
@@ -308,6 +314,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	go func() { s.adminDone <- adm.Serve(ctx, s.adminLn) }()
 	go s.janitor(ctx)
 	go s.lifecycleLoop(ctx)
+	s.followPeers(ctx)
 	if s.metricsLn != nil {
 		s.serveMetrics(ctx, s.metricsLn)
 		s.log.Info("serving Prometheus metrics", "url", "http://"+s.metricsLn.Addr().String()+"/metrics")
@@ -365,7 +372,11 @@ func (s *Server) MetricsAddr() net.Addr {
 func (s *Server) Config() Config { return s.cfg }
 
 // Catalog is the gateway's catalog, for tests and admin verbs in-process.
-func (s *Server) Catalog() *index.Catalog { return s.catalog }
+func (s *Server) Catalog() index.Interface { return s.catalog }
+
+// Instance is this gateway process's name in the catalog's claims and
+// leases.
+func (s *Server) Instance() string { return s.instance }
 
 // Stores are the gateway's stores, for tests in-process.
 func (s *Server) Stores() *stores.Set { return s.stores }

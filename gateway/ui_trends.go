@@ -21,7 +21,7 @@ const trendFlushEvery = time.Minute
 // catalog are written, so request paths naming unknown clusters cannot
 // grow it.
 type trendRecorder struct {
-	catalog *index.Catalog
+	catalog index.Interface
 	log     *slog.Logger
 
 	mu        sync.Mutex
@@ -31,7 +31,7 @@ type trendRecorder struct {
 	flushMu sync.Mutex // one flush at a time
 }
 
-func newTrendRecorder(cat *index.Catalog, log *slog.Logger) *trendRecorder {
+func newTrendRecorder(cat index.Interface, log *slog.Logger) *trendRecorder {
 	return &trendRecorder{catalog: cat, log: log, pending: map[string]map[time.Time]index.TrendCounts{}, lastFlush: time.Now()}
 }
 

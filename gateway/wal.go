@@ -121,18 +121,21 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	unlock := s.lockName(cluster, name)
 	defer unlock()
 
-	prev, err := s.catalog.WAL(cluster, name)
-	switch {
-	case err == nil:
+	// The name's claim in the catalog: gateways sharing the catalog write
+	// a name one at a time, so the store never holds a loser's bytes.
+	release, prev, err := s.claimWAL(cluster, name)
+	if err != nil {
+		return err
+	}
+	if prev != nil {
 		// Archived before. Read the body anyway so that a bad body is still
 		// reported as such and the connection stays usable.
 		if _, err := io.Copy(io.Discard, body); err != nil {
 			return body.failure(err)
 		}
-		return s.answerExisting(c, prev, h.contentID)
-	case !errors.Is(err, index.ErrNotFound):
-		return &apiError{Code: protocol.CodeUnavailable, Message: "catalog unavailable", Err: err}
+		return s.answerExisting(c, *prev, h.contentID)
 	}
+	defer release()
 
 	if seg, _ := s.fleet.SegmentSize(cluster); seg != 0 && len(name) == 24 && pgname.IsSegmentSize(h.plainSize) && uint64(h.plainSize) != seg {
 		return apiErr(protocol.CodeBadRequest, "segment %s is %d MiB, but cluster %s archives %d MiB segments: a server with another wal_segment_size (initdb --wal-segsize) must archive under a new cluster name",
@@ -156,27 +159,39 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	// With stores shared by several gateways, conditional creation: the
 	// final name is written only where nothing is yet (S3 and Azure
 	// If-None-Match: *, GCS DoesNotExist, fs link), so no other gateway's
-	// object is ever replaced; see existingObject. A gateway alone with
-	// its catalog holds the only name lock there is: an object under the
-	// name that the catalog does not list was left by a push that failed
-	// or a gateway that died before its commit, and is overwritten, so
-	// that PostgreSQL's next try after a crash succeeds at once.
+	// object is ever replaced, even one whose claim lapsed; see
+	// existingObject. A gateway alone with its catalog holds the only
+	// claim there is: an object under the name that the catalog does not
+	// list was left by a push that failed or a gateway that died before
+	// its commit, and is overwritten, so that PostgreSQL's next try after
+	// a crash succeeds at once.
+	stopKeep := s.keepWALClaim(cluster, name, cancel)
 	w, err := s.stores.PutObject(ctx, g, key, body, h.length, backends.PutOptions{Metadata: meta, IfNotExists: s.cfg.SharedStores})
+	var derr error
 	if err == nil {
 		// Backends that held the same object already may not have read
 		// the body: read it to its end, which checks length and hash. A
 		// body that fails then wrote nothing; the objects found stay.
-		if _, derr := io.Copy(io.Discard, body); derr != nil {
-			return body.failure(derr)
-		}
+		_, derr = io.Copy(io.Discard, body)
+	}
+	lost := stopKeep()
+	if derr != nil {
+		return body.failure(derr)
 	}
 	if err != nil && errors.Is(err, backends.ErrExists) && body.err == nil {
+		if lost {
+			return apiErr(protocol.CodeUnavailable, "the claim on %s lapsed while it was written and another gateway took it; nothing was acknowledged, retry later", name)
+		}
 		return s.existingObject(g, key, err)
 	}
 	if err != nil {
 		// Copies that landed while the policy failed are nobody's: the
-		// catalog holds no record of this name (checked under the lock).
+		// catalog holds no record of this name (checked under the claim).
+		// A lost claim leaves the key to the gateway that took it.
 		for _, b := range w.Held {
+			if lost {
+				break
+			}
 			be, _ := s.stores.Backend(b)
 			if derr := be.Delete(context.Background(), key); derr != nil && !errors.Is(derr, backends.ErrNotFound) {
 				s.log.Warn("removing a copy of a refused push", "backend", b, "key", key, "err", derr)
@@ -197,6 +212,9 @@ func (s *Server) putWAL(c *fiber.Ctx) error {
 	for _, m := range w.Missing {
 		copies = append(copies, index.Copy{Backend: m, Cluster: cluster, Kind: index.CopyWAL, Name: name,
 			Key: key, Size: obj.Size, SHA256: obj.SHA256, Metadata: meta})
+	}
+	if lost {
+		return apiErr(protocol.CodeUnavailable, "the claim on %s lapsed while it was written and another gateway took it; nothing was acknowledged, retry later", name)
 	}
 	cur, added, err := s.catalog.AddWALCopies(cluster, obj, copies)
 	if err != nil {
@@ -226,7 +244,7 @@ const orphanAge = 5 * time.Minute
 
 // existingObject answers a push whose conditional write found another
 // object under the final name, one the catalog does not list (checked
-// under the name lock) and with other bytes. Only gateways that share
+// under the name's claim) and with other bytes. Only gateways that share
 // their stores write conditionally: a young one may be another gateway's
 // push that is about to commit: the answer is 503, and the client's retry
 // then finds that push in the catalog. One older than orphanAge is

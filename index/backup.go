@@ -216,13 +216,19 @@ func (c *Catalog) Backups(cluster string, state BackupState) ([]Backup, error) {
 			return nil
 		})
 	})
+	SortBackups(out)
+	return out, err
+}
+
+// SortBackups orders backups as Backups returns them: by finish time,
+// then by name.
+func SortBackups(out []Backup) {
 	sort.SliceStable(out, func(i, j int) bool {
 		if !out[i].Info.FinishTime.Equal(out[j].Info.FinishTime) {
 			return out[i].Info.FinishTime.Before(out[j].Info.FinishTime)
 		}
 		return out[i].Name < out[j].Name
 	})
-	return out, err
 }
 
 // OpenBackups lists open backups of every cluster, as cluster -> records.

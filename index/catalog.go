@@ -20,6 +20,10 @@ var (
 	ErrNotFound = errors.New("not in the catalog")
 	ErrSchema   = errors.New("catalog schema not supported")
 	ErrExists   = errors.New("already in the catalog")
+	// ErrUnavailable: the catalog's database cannot be reached or did not
+	// answer in time; nothing was changed that the caller may rely on.
+	// The gateway answers 503 and acknowledges nothing.
+	ErrUnavailable = errors.New("catalog unavailable")
 )
 
 // Top-level buckets. Per-cluster data lives in nested buckets under
@@ -40,6 +44,8 @@ type Catalog struct {
 
 	genMu sync.Mutex
 	gens  map[string]uint64 // per cluster: bumped by every backup or drill write
+
+	claims claims // WAL names being written (ClaimWAL)
 }
 
 // Generation is a number that changes whenever a backup or drill record

@@ -3,7 +3,6 @@ package index
 import (
 	"encoding/hex"
 	"fmt"
-	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -103,25 +102,12 @@ func (c *Catalog) ApplyWALChanges(cluster string, changes []CopyChange) error {
 			if !ok {
 				continue
 			}
-			if !ch.Deleted {
-				obj.Classes = setClass(obj.Classes, ch.Backend, ch.Class)
-				if err := putWALRecord(cb, obj); err != nil {
-					return err
-				}
-				continue
-			}
-			holders := slices.DeleteFunc(slices.Clone(obj.Holders()), func(h string) bool { return h == ch.Backend })
-			if len(holders) == 0 {
+			if !obj.ApplyChange(ch) {
 				if err := deleteWALRecord(cb, ch.Name); err != nil {
 					return err
 				}
 				continue
 			}
-			obj.Backends = holders
-			if obj.Backend == ch.Backend {
-				obj.Backend = holders[0]
-			}
-			delete(obj.Classes, ch.Backend)
 			if err := putWALRecord(cb, obj); err != nil {
 				return err
 			}
@@ -146,23 +132,8 @@ func (c *Catalog) SetBackupClasses(cluster, name string, changes []CopyChange) e
 		if ok, err := getJSON(bb, name, &bk); err != nil || !ok {
 			return err
 		}
-		byKey := map[string]string{}
-		for f, rec := range bk.Files {
-			byKey[rec.Key] = f
-		}
-		for _, ch := range changes {
-			if ch.Deleted {
-				return fmt.Errorf("backup %s: a deletion is not a class change", name)
-			}
-			if ch.Name == bk.SentinelKey {
-				bk.SentinelClasses = setClass(bk.SentinelClasses, ch.Backend, ch.Class)
-				continue
-			}
-			if f, ok := byKey[ch.Name]; ok {
-				rec := bk.Files[f]
-				rec.Classes = setClass(rec.Classes, ch.Backend, ch.Class)
-				bk.Files[f] = rec
-			}
+		if err := bk.ApplyClassChanges(changes); err != nil {
+			return err
 		}
 		return putJSON(bb, name, bk)
 	})
@@ -173,12 +144,8 @@ func (c *Catalog) SetBackupClasses(cluster, name string, changes []CopyChange) e
 func (c *Catalog) MarkBackupDeleting(cluster, name string) (Backup, error) {
 	var out Backup
 	err := c.UpdateBackup(cluster, name, func(b *Backup) error {
-		switch b.State {
-		case BackupCommitted:
-			b.State = BackupDeleting
-		case BackupDeleting:
-		default:
-			return fmt.Errorf("backup %s of cluster %s is %s, not committed", name, cluster, b.State)
+		if err := b.MarkDeleting(cluster); err != nil {
+			return err
 		}
 		out = *b
 		return nil

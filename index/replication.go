@@ -146,24 +146,7 @@ func (c *Catalog) QueueStats(backend string) (QueueStats, error) {
 			if err := jsonUnmarshal(v, &cp); err != nil {
 				return err
 			}
-			qs.Count++
-			qs.Bytes += cp.Size
-			if qs.Oldest.IsZero() || cp.Enqueued.Before(qs.Oldest) {
-				qs.Oldest = cp.Enqueued
-			}
-			if cp.LastErrorAt.After(qs.LastErrorAt) {
-				qs.LastError, qs.LastErrorAt = cp.LastError, cp.LastErrorAt
-			}
-			pc := qs.ByCluster[cp.Cluster]
-			pc.Count++
-			pc.Bytes += cp.Size
-			if pc.Oldest.IsZero() || cp.Enqueued.Before(pc.Oldest) {
-				pc.Oldest = cp.Enqueued
-			}
-			if cp.LastErrorAt.After(pc.LastErrorAt) {
-				pc.LastError, pc.LastErrorAt = cp.LastError, cp.LastErrorAt
-			}
-			qs.ByCluster[cp.Cluster] = pc
+			qs.Add(cp)
 			return nil
 		})
 	})
@@ -212,11 +195,9 @@ func (c *Catalog) CompleteCopy(cp Copy) error {
 			}
 			b := cb.Bucket(bucketWAL)
 			var obj WALObject
-			if ok, err := getJSON(b, cp.Name, &obj); err != nil || !ok || obj.Key != cp.Key {
+			if ok, err := getJSON(b, cp.Name, &obj); err != nil || !ok || !obj.AddCopy(cp) {
 				return err
 			}
-			obj.Backends = addHolder(obj.Holders(), cp.Backend)
-			delete(obj.Classes, cp.Backend) // a new copy is in the write class
 			return putWALRecord(cb, obj)
 		case CopyBackupFile, CopySentinel:
 			bb, err := clusterSub(tx, cp.Cluster, bucketBackups, false)
@@ -227,20 +208,8 @@ func (c *Catalog) CompleteCopy(cp Copy) error {
 			if ok, err := getJSON(bb, cp.Name, &bk); err != nil || !ok {
 				return err
 			}
-			if cp.Kind == CopySentinel {
-				if bk.SentinelKey != cp.Key {
-					return nil
-				}
-				bk.Backends = addHolder(bk.Holders(), cp.Backend)
-				delete(bk.SentinelClasses, cp.Backend)
-			} else {
-				f, ok := bk.Files[cp.File]
-				if !ok || f.Key != cp.Key {
-					return nil
-				}
-				f.Backends = addHolder(f.Holders(bk.Backend), cp.Backend)
-				delete(f.Classes, cp.Backend)
-				bk.Files[cp.File] = f
+			if !bk.AddCopy(cp) {
+				return nil
 			}
 			return putJSON(bb, cp.Name, bk)
 		}

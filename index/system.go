@@ -79,7 +79,7 @@ func checkSystem(cb *bolt.Bucket, cluster []byte) string {
 		return ""
 	}
 	var s ClusterSystem
-	if err := json.Unmarshal(v, &s); err != nil || s.SystemIdentifier == 0 || s.Since.IsZero() {
+	if err := json.Unmarshal(v, &s); err != nil || !CheckSystemRecord(s) {
 		return fmt.Sprintf("cluster %s: damaged system record", cluster)
 	}
 	return ""

@@ -200,7 +200,7 @@ func (c *Catalog) Check() error {
 	err := c.db.View(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketTokens).ForEach(func(k, v []byte) error {
 			var t Token
-			if err := json.Unmarshal(v, &t); err != nil || t.ID == "" || (t.Cluster == "") != t.AllClusters || len(t.Scopes) == 0 {
+			if err := json.Unmarshal(v, &t); err != nil || !CheckToken(t) {
 				problems = append(problems, fmt.Sprintf("token record %.12s: damaged", k))
 			}
 			return nil
@@ -226,18 +226,10 @@ func (c *Catalog) Check() error {
 			}
 			return b.ForEach(func(k, v []byte) error {
 				var o WALObject
-				var w WALBrief
-				switch {
-				case json.Unmarshal(v, &o) != nil:
+				if json.Unmarshal(v, &o) != nil {
 					problems = append(problems, fmt.Sprintf("%s/%s: undecodable", cluster, k))
-				case o.Name != string(k):
-					problems = append(problems, fmt.Sprintf("%s/%s: record names %q", cluster, k, o.Name))
-				case o.Key == "" || len(o.SHA256) != 64 || o.Size < 0 || o.PlainSize < 0 || o.ContentID == "":
-					problems = append(problems, fmt.Sprintf("%s/%s: incomplete record", cluster, k))
-				case decodeBrief(bb.Get(k), &w) != nil:
-					problems = append(problems, fmt.Sprintf("%s/%s: no readable brief record", cluster, k))
-				case !sameBrief(o, w):
-					problems = append(problems, fmt.Sprintf("%s/%s: the brief record disagrees with the record", cluster, k))
+				} else if p := CheckWALRecord(string(cluster), string(k), o, bb.Get(k)); p != "" {
+					problems = append(problems, p)
 				}
 				return nil
 			})

@@ -83,6 +83,9 @@ func runIndex(args []string, stdout, stderr io.Writer) (retErr error) {
 	if err := cfg.Validate(); err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	if cfg.Catalog.IsPostgres() {
+		return usageErr("index rebuild writes a bbolt catalog (DATA/catalog.db) and this config's catalog is PostgreSQL (%s): rebuilding into PostgreSQL is not supported yet", cfg.Catalog.Postgres)
+	}
 	var names []string
 	found := -1
 	for i, b := range cfg.Backends {

@@ -78,7 +78,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	var st []gateway.ClusterStatus
 	var bs []stores.BackendStatus
 	var tokens []index.Token
-	err = withCatalog(dir, func(a *admin.Client) error {
+	err = withCatalog(catalogSource{data: *data, config: *configPath}, func(a *admin.Client) error {
 		if st, err = a.Status(); err != nil {
 			return err
 		}
@@ -87,7 +87,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		}
 		bs, err = a.Backends()
 		return err
-	}, func(cat *index.Catalog) error {
+	}, func(cat index.Interface) error {
 		if st, err = fleet.Status(cat, cfg); err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/walgate/walgate/cmd/internal/cli"
+	"github.com/walgate/walgate/gateway"
 	"github.com/walgate/walgate/gateway/admin"
 	"github.com/walgate/walgate/gateway/audit"
 	"github.com/walgate/walgate/gateway/config"
@@ -21,19 +23,19 @@ var tokenHelp = cli.Help{
 	Usage: "walgate token add|list|revoke|rotate [flags]",
 	Text: `Manage the tokens database hosts and the storage team present.
 
-  walgate token add --data DIR --cluster NAME --scope push,fetch [--expires 90d] [--comment TEXT]
+  walgate token add --data DIR|--config FILE --cluster NAME --scope push,fetch [--expires 90d] [--comment TEXT]
       Prints a new token once; the gateway stores only its SHA-256. A token is
       bound to one cluster and acts on it only, whatever its scopes. Scopes:
       push (archive), fetch (restore), admin (delete, that cluster's
       dashboard page).
-  walgate token add --data DIR --all-clusters --scope admin [--expires 90d]
+  walgate token add --data DIR|--config FILE --all-clusters --scope admin [--expires 90d]
       A fleet-wide admin token: every cluster's pages, the fleet page and
       the audit log. It cannot push or fetch.
-  walgate token list --data DIR
+  walgate token list --data DIR|--config FILE
       Every token with its expiry and, once rotated, its successor.
-  walgate token revoke --data DIR ID
+  walgate token revoke --data DIR|--config FILE ID
       The token stops working at once.
-  walgate token rotate --data DIR ID [--grace 24h] [--expires 90d]
+  walgate token rotate --data DIR|--config FILE ID [--grace 24h] [--expires 90d]
       Prints a successor (same cluster, scopes and comment) once; the old
       token keeps working for the grace period (default 24h), then expires.
       The successor lives as long as the old token did, unless --expires.
@@ -41,8 +43,10 @@ var tokenHelp = cli.Help{
 Durations: Go durations (36h, 90m) or whole days and weeks (30d, 12w).
 An expired token is refused with 401 "token ID expired at TIME".
 With a gateway running on DIR the verbs go through its admin socket
-(DIR/admin.sock); otherwise they open the catalog directly. Either way each
-act is appended to DIR/audit.log.`,
+(DIR/admin.sock); otherwise they open the catalog directly. With a config
+whose catalog is PostgreSQL (catalog: type: postgres) they always work on
+that database, whether or not gateways run: every gateway sees the change
+within seconds. Either way each act is appended to DIR/audit.log.`,
 	Exits: commonExits,
 }
 
@@ -109,10 +113,7 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	dir, err := dataDir(*data, *configPath)
-	if err != nil {
-		return err
-	}
+	dir := catalogSource{data: *data, config: *configPath}
 	switch sub {
 	case "add":
 		if *cluster == "" && !*allClusters {
@@ -134,13 +135,13 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 		err = withCatalog(dir, func(a *admin.Client) error {
 			secret, rec, err = a.IssueToken(spec)
 			return err
-		}, func(cat *index.Catalog) error {
+		}, func(cat index.Interface) error {
 			secret, rec, err = admin.IssueToken(cat, spec, time.Now())
 			target := spec.Cluster
 			if err == nil {
 				target = rec.ID + " " + rec.Target()
 			}
-			return auditLocal(dir, *configPath, "token.add", target, err, stderr)
+			return auditSource(dir, "token.add", target, err, stderr)
 		})
 		if err != nil {
 			return err
@@ -154,7 +155,7 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 		err := withCatalog(dir, func(a *admin.Client) error {
 			list, err = a.ListTokens()
 			return err
-		}, func(cat *index.Catalog) error {
+		}, func(cat index.Interface) error {
 			list, err = cat.ListTokens()
 			return err
 		})
@@ -172,8 +173,8 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	case "revoke":
 		err := withCatalog(dir, func(a *admin.Client) error {
 			return a.RevokeToken(id)
-		}, func(cat *index.Catalog) error {
-			return auditLocal(dir, *configPath, "token.revoke", id, cat.RevokeToken(id), stderr)
+		}, func(cat index.Interface) error {
+			return auditSource(dir, "token.revoke", id, cat.RevokeToken(id), stderr)
 		})
 		if err != nil {
 			return err
@@ -191,13 +192,13 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 		err = withCatalog(dir, func(a *admin.Client) error {
 			secret, old, next, err = a.RotateToken(id, req)
 			return err
-		}, func(cat *index.Catalog) error {
+		}, func(cat index.Interface) error {
 			secret, old, next, err = admin.RotateToken(cat, id, req, time.Now())
 			target := id
 			if err == nil {
 				target = id + " -> " + next.ID
 			}
-			return auditLocal(dir, *configPath, "token.rotate", target, err, stderr)
+			return auditSource(dir, "token.rotate", target, err, stderr)
 		})
 		if err != nil {
 			return err
@@ -259,6 +260,22 @@ func auditLocal(dir, configPath, action, target string, actErr error, stderr io.
 	return actErr
 }
 
+// auditSource is auditLocal for a verb that found its catalog through
+// src: the act goes to the audit log of src's data directory, made if
+// missing (with a PostgreSQL catalog the verb may run on a host where no
+// gateway ever ran).
+func auditSource(src catalogSource, action, target string, actErr error, stderr io.Writer) error {
+	dir, err := dataDir(src.data, src.config)
+	if err == nil {
+		err = os.MkdirAll(dir, 0o750)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "warning: %s was not written to the audit log: %v\n", action, err)
+		return actErr
+	}
+	return auditLocal(dir, src.config, action, target, actErr, stderr)
+}
+
 func describeTarget(t index.Token) string {
 	if t.AllClusters {
 		return "all clusters"
@@ -314,9 +331,36 @@ func dataDir(data, configPath string) (string, error) {
 	return "", usageErr("say where the gateway keeps its data: --data DIR or --config FILE")
 }
 
-// withCatalog runs viaGateway when a gateway serves dir, else direct on
-// the catalog file.
-func withCatalog(dir string, viaGateway func(*admin.Client) error, direct func(*index.Catalog) error) error {
+// catalogSource is where an admin verb finds the catalog: --data, or the
+// --config that names the data directory or a PostgreSQL catalog.
+type catalogSource struct{ data, config string }
+
+// withCatalog runs direct on the PostgreSQL catalog the config names
+// (gateways or not: it serves any number of processes); for a bbolt
+// catalog it runs viaGateway when a gateway serves the data directory,
+// else direct on the catalog file.
+func withCatalog(src catalogSource, viaGateway func(*admin.Client) error, direct func(index.Interface) error) error {
+	if src.config != "" {
+		cfg, err := config.Load(src.config)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		if cfg.Catalog.IsPostgres() {
+			if err := cfg.Catalog.Validate(); err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			cat, err := gateway.OpenCatalog(context.Background(), cfg, 0)
+			if err != nil {
+				return err
+			}
+			defer cat.Close()
+			return direct(cat)
+		}
+	}
+	dir, err := dataDir(src.data, src.config)
+	if err != nil {
+		return err
+	}
 	if a, err := admin.Dial(dir); err == nil {
 		return viaGateway(a)
 	}

@@ -24,7 +24,7 @@ import (
 
 // CreateToken makes a new token for cluster with scopes, stores its hash
 // in the catalog and returns the secret, which is never stored.
-func CreateToken(cat *index.Catalog, cluster string, scopes []index.Scope, comment string) (string, index.Token, error) {
+func CreateToken(cat index.Interface, cluster string, scopes []index.Scope, comment string) (string, index.Token, error) {
 	return IssueToken(cat, TokenSpec{Cluster: cluster, Scopes: scopes, Comment: comment}, time.Now())
 }
 
@@ -73,7 +73,7 @@ func newSecret(cluster string, all bool) (string, error) {
 
 // IssueToken makes a new token as spec says, stores its hash in the
 // catalog and returns the secret, which is never stored.
-func IssueToken(cat *index.Catalog, spec TokenSpec, now time.Time) (string, index.Token, error) {
+func IssueToken(cat index.Interface, spec TokenSpec, now time.Time) (string, index.Token, error) {
 	if err := spec.check(); err != nil {
 		return "", index.Token{}, err
 	}
@@ -109,7 +109,7 @@ type RotateRequest struct {
 // RotateToken issues a successor of the token id (same cluster, scopes
 // and comment) and lets the old one work until the grace period ends. It
 // returns the successor's secret and both records.
-func RotateToken(cat *index.Catalog, id string, req RotateRequest, now time.Time) (string, index.Token, index.Token, error) {
+func RotateToken(cat index.Interface, id string, req RotateRequest, now time.Time) (string, index.Token, index.Token, error) {
 	if req.Grace < 0 || req.Lifetime < 0 {
 		return "", index.Token{}, index.Token{}, errors.New("grace and lifetime must be positive")
 	}
@@ -168,7 +168,7 @@ type tokenResponse struct {
 // fleet, stores and lifecycle executor.
 type Server struct {
 	Data      string // the data directory (the socket lives there)
-	Catalog   *index.Catalog
+	Catalog   index.Interface
 	Fleet     *fleet.Fleet
 	Stores    *stores.Set
 	Lifecycle *apply.Executor

@@ -58,6 +58,9 @@ type Config struct {
 	// be another gateway's push in flight. Not read from YAML: it follows
 	// from the catalog; tests set it to exercise those rules alone.
 	SharedStores bool `yaml:"-"`
+	// Catalog places the catalog: bbolt in Data (the default), or a
+	// PostgreSQL database shared by several gateways.
+	Catalog CatalogConfig `yaml:"catalog"`
 }
 
 // AuditConfig sizes the audit log of administrative acts.
@@ -337,6 +340,7 @@ func (c *Config) Validate() error {
 	if c.Audit.MaxBytes < 4096 || c.Audit.Keep < 1 {
 		errs = append(errs, fmt.Errorf("audit: max_bytes must be at least 4096 (got %d) and keep at least 1 (got %d)", c.Audit.MaxBytes, c.Audit.Keep))
 	}
+	errs = append(errs, c.validateCatalog()...)
 	return errors.Join(errs...)
 }
 

@@ -60,7 +60,7 @@ func (w *walState) add(o index.WALObject) {
 }
 
 // scanWAL builds a cluster's WAL summary from the catalog.
-func scanWAL(cat *index.Catalog, cluster string) (*walState, error) {
+func scanWAL(cat index.Interface, cluster string) (*walState, error) {
 	w := newWALState()
 	// The segment size first (from any segment), so segment numbers are
 	// right from the start.
@@ -75,7 +75,7 @@ func scanWAL(cat *index.Catalog, cluster string) (*walState, error) {
 // Fleet holds every cluster's WAL summary while the gateway runs, and
 // each cluster's catalog part (backups, drills) per catalog generation.
 type Fleet struct {
-	cat      *index.Catalog
+	cat      index.Interface
 	cfg      config.Config
 	mu       sync.Mutex
 	clusters map[string]*walState
@@ -87,7 +87,7 @@ type Fleet struct {
 
 // Load scans the catalog once at start-up. cfg names the backends and
 // groups and sets the health thresholds.
-func Load(cat *index.Catalog, cfg config.Config) (*Fleet, error) {
+func Load(cat index.Interface, cfg config.Config) (*Fleet, error) {
 	f := &Fleet{cat: cat, cfg: cfg, clusters: map[string]*walState{}}
 	clusters, err := cat.Clusters()
 	if err != nil {
@@ -112,7 +112,7 @@ func Load(cat *index.Catalog, cfg config.Config) (*Fleet, error) {
 // token (a host may push to it but never archived anything); not the
 // names that only carry storage-team (admin) tokens, which would show as
 // clusters that never archived.
-func listedClusters(cat *index.Catalog, hasWAL func(string) bool) ([]string, error) {
+func listedClusters(cat index.Interface, hasWAL func(string) bool) ([]string, error) {
 	clusters, err := cat.Clusters()
 	if err != nil {
 		return nil, err
@@ -208,7 +208,7 @@ type catalogPart struct {
 	lastDrill    *protocol.DrillReport
 }
 
-func readCatalogPart(cat *index.Catalog, name string, segSize uint64) (*catalogPart, error) {
+func readCatalogPart(cat index.Interface, name string, segSize uint64) (*catalogPart, error) {
 	p := &catalogPart{gen: cat.Generation(name), segSize: segSize}
 	backups, err := cat.Backups(name, "")
 	if err != nil {
@@ -293,7 +293,7 @@ func (f *Fleet) catalogPart(name string, segSize uint64) (*catalogPart, error) {
 
 // Status evaluates every cluster of a catalog read directly (the gateway
 // is not running): the WAL summaries are built by scanning it.
-func Status(cat *index.Catalog, cfg config.Config) ([]ClusterStatus, error) {
+func Status(cat index.Interface, cfg config.Config) ([]ClusterStatus, error) {
 	cfg.Defaults()
 	p := cfg.Policy()
 	clusters, err := cat.Clusters()
@@ -403,7 +403,7 @@ type backendView struct {
 	queues map[string]index.QueueStats
 }
 
-func newBackendView(cat *index.Catalog, cfg config.Config) (backendView, error) {
+func newBackendView(cat index.Interface, cfg config.Config) (backendView, error) {
 	bv := backendView{cfg: cfg, queues: map[string]index.QueueStats{}}
 	for _, b := range cfg.Backends {
 		q, err := cat.QueueStats(b.Name)
@@ -427,7 +427,8 @@ func (f *Fleet) backendView() (backendView, error) {
 	return newBackendView(f.cat, f.cfg)
 }
 
-// Rescan rebuilds a cluster's WAL summary after deletions. A push that
+// Rescan rebuilds a cluster's WAL summary after deletions or pushes
+// through other gateways. A push that
 // lands during the scan is added to the new summary as well (its segment
 // only once; the file and byte counts may count it twice until the next
 // start).
@@ -448,6 +449,12 @@ func (f *Fleet) Rescan(cluster string) error {
 	}
 	for _, o := range late {
 		w.add(o)
+	}
+	// As in Load: a cluster without WAL has no summary, and Status lists
+	// it (or not) from the catalog.
+	if w.files == 0 {
+		delete(f.clusters, cluster)
+		return nil
 	}
 	f.clusters[cluster] = w
 	return nil

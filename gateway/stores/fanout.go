@@ -616,7 +616,7 @@ type BackendStatus struct {
 // BackendsStatus describes every configured backend from the catalog's
 // replication queue; live is the running gateway's view of last errors
 // (nil offline).
-func BackendsStatus(cat *index.Catalog, cfg config.Config, live map[string]*store) ([]BackendStatus, error) {
+func BackendsStatus(cat index.Interface, cfg config.Config, live map[string]*store) ([]BackendStatus, error) {
 	cfg.Defaults()
 	var out []BackendStatus
 	for _, bc := range cfg.Backends {

@@ -256,7 +256,7 @@ func (r *replicator) done(st *store, cp index.Copy) error {
 // NAME; the replicator then checks each other backend (an object already
 // there with the right SHA-256 costs one Stat) and fills in what is
 // missing. It returns how many copies were queued.
-func QueueMissingCopies(cat *index.Catalog, cfg config.Config) (int, error) {
+func QueueMissingCopies(cat index.Interface, cfg config.Config) (int, error) {
 	cfg.Defaults()
 	clusters, err := cat.Clusters()
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 type Set struct {
 	cfg     config.Config
 	log     *slog.Logger
-	catalog *index.Catalog
+	catalog index.Interface
 	stores  map[string]*store // by backend name
 	order   []*store          // as configured
 	groups  []*Group
@@ -49,7 +49,7 @@ type Options struct {
 // Open opens every backend cfg lists (backends/all) and resolves the
 // groups over them. Nothing runs in the background until Start. cfg must
 // have its defaults applied and be valid.
-func Open(ctx context.Context, cfg config.Config, cat *index.Catalog, opts Options) (*Set, error) {
+func Open(ctx context.Context, cfg config.Config, cat index.Interface, opts Options) (*Set, error) {
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -91,7 +91,7 @@ type Stores interface {
 // Config is what an Executor works with. Catalog, Stores, Backends and
 // SegmentSize are required.
 type Config struct {
-	Catalog *index.Catalog
+	Catalog index.Interface
 	Stores  Stores
 	// Backends describe the stores' class names to the planner.
 	Backends []lifecycle.Backend
@@ -111,7 +111,7 @@ type Config struct {
 // Executor plans lifecycle runs over the catalog and carries them out on
 // the stores. It starts nothing in the background.
 type Executor struct {
-	catalog    *index.Catalog
+	catalog    index.Interface
 	stores     Stores
 	lcBackends []lifecycle.Backend
 	prices     map[lifecycle.Class]float64

@@ -31,6 +31,9 @@ var allowed = []struct {
 	{"backends/backendtest", []string{"backends"}, true},
 	{"backends/backendtest/emulators", nil, true},
 	{"index", []string{"index/pgname", "index/layout"}, true},
+	// The PostgreSQL catalog and the suite every catalog passes.
+	{"index/pgcatalog", []string{"index", "index/pgname", "index/layout"}, true},
+	{"index/catalogtest", []string{"index"}, true},
 	// The planner is pure: no catalog, no store, no gateway.
 	{"lifecycle", []string{"index/pgname", "backends"}, true},
 	// The executor: the catalog and the stores' interface, never the
@@ -56,7 +59,7 @@ var allowed = []struct {
 	// no store by type (backends/all), decodes nothing (client/codec) and
 	// neither rebuilds a catalog nor makes certificates.
 	{"gateway", []string{"gateway/protocol", "gateway/config", "gateway/stores", "gateway/fleet", "gateway/admin", "gateway/audit",
-		"gateway/health", "index", "index/layout", "index/pgname", "backends", "lifecycle", "lifecycle/apply"}, true},
+		"gateway/health", "index", "index/layout", "index/pgname", "index/pgcatalog", "backends", "lifecycle", "lifecycle/apply"}, true},
 	{"cmd/walgate-client", []string{"cmd/internal/cli", "client", "client/codec", "client/basebackup", "gateway/protocol", "index/pgname"}, true},
 	{"cmd", nil, false},    // binaries and dev tools wire everything
 	{"configs", nil, true}, // tests of the shipped configuration files only
