@@ -77,7 +77,8 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 // refuseEarly answers a request the header hook refused. When the client
 // is sending a body all the same, the answer goes out first and the
 // connection then reads and drops what follows (at most maxDrain bytes,
-// each read within earlyDrainWait) before it closes: closing with unread
+// each read within earlyDrainWait, all within earlyDrainTotal, so that a
+// slow sender cannot hold the connection) before it closes: closing with unread
 // data resets the connection, and the client would report a network
 // error instead of reading the refusal.
 func (s *Server) refuseEarly(c *fiber.Ctx) error {
@@ -92,8 +93,13 @@ func (s *Server) refuseEarly(c *fiber.Ctx) error {
 		}
 		c.Context().Hijack(func(conn net.Conn) {
 			buf := make([]byte, 32<<10)
+			end := time.Now().Add(earlyDrainTotal)
 			for left > 0 {
-				_ = conn.SetReadDeadline(time.Now().Add(earlyDrainWait))
+				d := time.Now().Add(earlyDrainWait)
+				if d.After(end) {
+					d = end
+				}
+				_ = conn.SetReadDeadline(d)
 				n, err := conn.Read(buf[:min(int64(len(buf)), left)])
 				left -= int64(n)
 				if err != nil {
@@ -106,8 +112,11 @@ func (s *Server) refuseEarly(c *fiber.Ctx) error {
 }
 
 // earlyDrainWait bounds each read of the body a refused client still
-// sends.
-const earlyDrainWait = 5 * time.Second
+// sends, earlyDrainTotal all of them.
+const (
+	earlyDrainWait  = 5 * time.Second
+	earlyDrainTotal = 30 * time.Second
+)
 
 // checkHeaders refuses framing a proxy could read differently (several
 // Content-Length headers, or one with Transfer-Encoding), a declared body
