@@ -61,6 +61,12 @@ func (w *walState) add(o index.WALObject) {
 
 // scanWAL builds a cluster's WAL summary from the catalog.
 func scanWAL(cat index.Interface, cluster string) (*walState, error) {
+	return scanWALNames(cat, cluster, nil)
+}
+
+// scanWALNames is scanWAL that also records each name it counts in seen
+// (when not nil).
+func scanWALNames(cat index.Interface, cluster string, seen map[string]bool) (*walState, error) {
 	w := newWALState()
 	// The segment size first (from any segment), so segment numbers are
 	// right from the start.
@@ -68,7 +74,13 @@ func scanWAL(cat index.Interface, cluster string) (*walState, error) {
 	if w.segSize, err = cat.SegmentSize(cluster); err != nil {
 		return nil, err
 	}
-	err = cat.ListWAL(cluster, "", func(o index.WALObject) error { w.add(o); return nil })
+	err = cat.ListWAL(cluster, "", func(o index.WALObject) error {
+		if seen != nil {
+			seen[o.Name] = true
+		}
+		w.add(o)
+		return nil
+	})
 	return w, err
 }
 
@@ -439,7 +451,8 @@ func (f *Fleet) Rescan(cluster string) error {
 	}
 	f.rescans[cluster] = []index.WALObject{}
 	f.mu.Unlock()
-	w, err := scanWAL(f.cat, cluster)
+	seen := map[string]bool{}
+	w, err := scanWALNames(f.cat, cluster, seen)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	late := f.rescans[cluster]
@@ -447,8 +460,13 @@ func (f *Fleet) Rescan(cluster string) error {
 	if err != nil {
 		return err
 	}
+	// A push added while the scan ran may be in the scan too: count
+	// each name once.
 	for _, o := range late {
-		w.add(o)
+		if !seen[o.Name] {
+			seen[o.Name] = true
+			w.add(o)
+		}
 	}
 	// As in Load: a cluster without WAL has no summary, and Status lists
 	// it (or not) from the catalog.
