@@ -35,6 +35,15 @@ var (
 
 func (b *binary) build(t *testing.T) string {
 	t.Helper()
+	if err := b.make(); err != nil {
+		t.Fatal(err)
+	}
+	return b.path
+}
+
+// make builds the program unless it is built already; safe to call from
+// any goroutine, so that a test can build while it starts its servers.
+func (b *binary) make() error {
 	b.once.Do(func() {
 		dir, err := pgtest.MakeSharedDir()
 		if err != nil {
@@ -46,10 +55,7 @@ func (b *binary) build(t *testing.T) string {
 			b.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
 		}
 	})
-	if b.err != nil {
-		t.Fatal(b.err)
-	}
-	return b.path
+	return b.err
 }
 
 func TestMain(m *testing.M) {

@@ -249,6 +249,8 @@ func backendsYAML(data string, bcs []config.BackendConfig) string {
 	for _, bc := range bcs {
 		fmt.Fprintf(&b, "  - name: %s\n    type: %s\n", bc.Name, bc.Type)
 		switch bc.Type {
+		case "fs":
+			fmt.Fprintf(&b, "    path: %s\n", bc.Path)
 		case "s3":
 			c := bc.S3
 			fmt.Fprintf(&b, "    s3: {bucket: %s, prefix: %s, endpoint: %q, path_style: true, region: %s, access_key_id: %s, secret_access_key: %s}\n",
