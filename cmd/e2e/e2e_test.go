@@ -166,6 +166,17 @@ func runScenario(t *testing.T, g *gatewaytest.Gateway, sc scenario) {
 	dst := pgtest.NewFromBackup(t, backup, pgtest.Recovery{
 		RestoreCommand: bin + " wal-fetch %f %p",
 	}, pgtest.Options{Env: env})
+	wantRestored(t, ctx, dst, want)
+	if len(want) < 5 {
+		t.Fatalf("only %d tables compared", len(want))
+	}
+	t.Logf("restored %d tables, checksums equal: %v", len(want), want)
+}
+
+// wantRestored waits until dst's archive recovery ends, which must be by
+// promotion, and compares its tables with want, the source's checksums.
+func wantRestored(t *testing.T, ctx context.Context, dst *pgtest.Cluster, want map[string]pgtest.Checksum) {
+	t.Helper()
 	outcome, err := dst.WaitRecoveryEnd(ctx)
 	if err != nil {
 		t.Fatalf("recovery: %v", err)
@@ -180,10 +191,6 @@ func runScenario(t *testing.T, g *gatewaytest.Gateway, sc scenario) {
 	if d := pgtest.DiffChecksums(want, got); d != "" {
 		t.Fatalf("restored tables differ from the source:\n%s", d)
 	}
-	if len(want) < 5 {
-		t.Fatalf("only %d tables compared", len(want))
-	}
-	t.Logf("restored %d tables, checksums equal: %v", len(want), want)
 }
 
 // checkStore: every phase's compression left objects with its extension,
