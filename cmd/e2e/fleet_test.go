@@ -356,7 +356,7 @@ func exitCode(err error) int {
 	return -1
 }
 
-// TestFleetKill is issue-level proof of the fleet: three `walgate serve`
+// TestFleetKill runs a fleet end to end: three `walgate serve`
 // processes on one PostgreSQL catalog, a SeaweedFS primary and a shared fs
 // replica; eight pushers running the real `walgate-client wal-push` with a
 // three-URL list, and a PostgreSQL 15 primary archiving through the list,
@@ -381,9 +381,21 @@ func TestFleetKill(t *testing.T) {
 	clientBin := walgateClient(t)
 	pushToken, pgToken := e.token(t, "fleet"), e.token(t, "pg")
 
-	// The archiving primary: the list in its environment, a base backup
-	// before the load.
-	pgEnv := []string{"WALGATE_URL=" + e.urlList(2, 0, 1), "WALGATE_TOKEN=" + pgToken}
+	// The gateway to kill: the janitor's.
+	catConn, err := pgx.Connect(ctx, e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer catConn.Close(context.Background())
+	victim := -1
+	for deadline := time.Now().Add(20 * time.Second); victim < 0; time.Sleep(200 * time.Millisecond) {
+		if victim = e.leaseHolder(t, ctx, catConn, "janitor"); victim < 0 && time.Now().After(deadline) {
+			t.Fatal("no gateway took the janitor lease within 20 s")
+		}
+	}
+	// The archiving primary: the list in its environment, starting with
+	// the gateway to kill; a base backup before the load.
+	pgEnv := []string{"WALGATE_URL=" + e.urlList(victim, (victim+1)%3, (victim+2)%3), "WALGATE_TOKEN=" + pgToken}
 	src := pgtest.New(t, pgtest.Options{Env: pgEnv, Conf: []string{"archive_mode = on", "archive_command = '/bin/false'"}})
 	srcBin, err := src.InstallExecutable(clientBin)
 	if err != nil {
@@ -405,18 +417,6 @@ func TestFleetKill(t *testing.T) {
 	before, err := src.WaitArchived(ctx, "")
 	if err != nil {
 		t.Fatal(err)
-	}
-
-	catConn, err := pgx.Connect(ctx, e.dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer catConn.Close(context.Background())
-	victim := -1
-	for deadline := time.Now().Add(20 * time.Second); victim < 0; time.Sleep(200 * time.Millisecond) {
-		if victim = e.leaseHolder(t, ctx, catConn, "janitor"); victim < 0 && time.Now().After(deadline) {
-			t.Fatal("no gateway took the janitor lease within 20 s")
-		}
 	}
 
 	// The load: eight pushers and the primary's archiver, for loadFor.
@@ -585,6 +585,16 @@ func TestFleetKill(t *testing.T) {
 	if d := after.FailedCount - before.FailedCount; d > maxArchiveFailuresPerKill {
 		t.Errorf("pg_stat_archiver.failed_count grew by %d over one gateway kill, want at most %d; server log:\n%s", d, maxArchiveFailuresPerKill, src.LogTail(40))
 	}
+	// Its list starts with the killed gateway: the archiver moved on and
+	// remembers the gateway that took over.
+	st, err := os.ReadFile(filepath.Join(src.DataDir, "pg_wal", "walgate", "gateway"))
+	if err != nil {
+		t.Errorf("the primary's client recorded no gateway taking over from the killed one: %v", err)
+	} else if g := e.gatewayOf(strings.TrimSpace(string(st))); g == victim || g < 0 {
+		t.Errorf("the primary's client last used %q, want a gateway other than the killed %d", st, victim)
+	} else {
+		t.Logf("the primary's archiver moved from gateway %d to gateway %d", victim, g)
+	}
 	if after.ArchivedCount-before.ArchivedCount < int64(switches) {
 		t.Errorf("archived_count grew by %d for %d switched segments", after.ArchivedCount-before.ArchivedCount, switches)
 	}
@@ -666,7 +676,7 @@ func TestFleetKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := pgtest.NewFromBackup(t, backup, pgtest.Recovery{RestoreCommand: srcBin + " wal-fetch %f %p"},
-		pgtest.Options{Env: []string{"WALGATE_URL=" + e.urlList(1, 2, 0), "WALGATE_TOKEN=" + pgToken}})
+		pgtest.Options{Env: []string{"WALGATE_URL=" + e.urlList((victim+2)%3, victim, (victim+1)%3), "WALGATE_TOKEN=" + pgToken}})
 	wantRestored(t, ctx, dst, want)
 	t.Logf("restored the primary through the list (%s): %v", time.Since(begin).Round(time.Second), want)
 }
