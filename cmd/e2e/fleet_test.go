@@ -433,6 +433,8 @@ func TestFleetKill(t *testing.T) {
 		acked    []ackedSegment
 		wg       sync.WaitGroup
 	)
+	// A fatal error below waits for the load to end before the test does.
+	defer wg.Wait()
 	begin := time.Now()
 	t.Logf("fleet, primary and base backup ready in %s", begin.Sub(testStart).Round(time.Second))
 	stopAt := begin.Add(loadFor)
