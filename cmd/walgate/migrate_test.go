@@ -387,7 +387,7 @@ func TestIndexMigrateResumesAfterKill(t *testing.T) {
 	}
 	srv := catalogdb.NewServer(t)
 	data := t.TempDir()
-	const n = 60000
+	const n = 20000
 	fillCatalog(t, data, n)
 	dsn := srv.NewDatabase(t, "")
 	cfgPath := writeFleetConfig(t, dsn, filepath.Join(data, "store"), t.TempDir())
@@ -408,7 +408,7 @@ func TestIndexMigrateResumesAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(2 * time.Minute)
-	for count() < 3000 {
+	for count() < 2000 {
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
 			t.Fatalf("the migration copied nothing in 2 minutes:\n%s", out.String())
