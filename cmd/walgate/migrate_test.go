@@ -509,3 +509,38 @@ func tableCounts(t *testing.T, c *pgcatalog.Catalog) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// Bad command lines and a source that cannot be read are refused with a
+// message that says what to do, before any database is reached.
+func TestIndexMigrateRefusals(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	pgConfig := writeFleetConfig(t, "postgres://walgate@127.0.0.1:1/walgate?sslmode=disable&connect_timeout=1", filepath.Join(data, "store"), filepath.Join(dir, "fleet-data"))
+	bboltConfig := writeFile(t, "bbolt.yaml", "data: "+filepath.Join(dir, "other")+"\n")
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--config", pgConfig}, 2, "needs --from-data DIR"},
+		{[]string{"--from-data", data}, 2, "needs --from-data DIR"},
+		{[]string{"--from-data", data, "--config", bboltConfig}, 2, "names no PostgreSQL catalog"},
+		{[]string{"--from-data", data, "--config", pgConfig}, 1, "no catalog to copy"},
+	} {
+		code, out, errOut := walgate(t, append([]string{"index", "migrate"}, tc.args...)...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("index migrate %v: exit %d, want %d with %q\n%s%s", tc.args, code, tc.code, tc.want, out, errOut)
+		}
+	}
+	// The source catalog held by another process (a gateway whose admin
+	// socket is gone): refused, it is never opened for writing.
+	cat, err := index.Open(config.CatalogPath(data), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	code, out, errOut := walgate(t, "index", "migrate", "--from-data", data, "--config", pgConfig)
+	if code != 1 || !strings.Contains(errOut, "locked by another process") || !strings.Contains(errOut, "stop the gateway") {
+		t.Errorf("a locked source: exit %d\n%s%s", code, out, errOut)
+	}
+}
