@@ -328,12 +328,17 @@ func (m *catalogCopy) verify(ctx context.Context, tokens map[[32]byte]index.Toke
 		}
 		diffs = append(diffs, fmt.Sprintf("cluster %s: %s: %d in the source, %d in the target", cluster, what, src, dst))
 	}
+	queued, err := m.dst.QueueCounts(ctx)
+	if err != nil {
+		return err
+	}
 	for _, cl := range res.Clusters {
 		src := res.Source[cl]
 		dst, err := m.dst.CountsOf(ctx, cl)
 		if err != nil {
 			return err
 		}
+		dst.Queued = queued[cl]
 		res.Target[cl] = dst
 		if !dst.Known {
 			diffs = append(diffs, fmt.Sprintf("cluster %s: not in the target", cl))
@@ -346,6 +351,11 @@ func (m *catalogCopy) verify(ctx context.Context, tokens map[[32]byte]index.Toke
 		differ(cl, "WAL brief records", src.WAL, dst.Briefs)
 		for _, st := range []index.BackupState{index.BackupOpen, index.BackupCommitted, index.BackupDeleting} {
 			differ(cl, string(st)+" backups", src.Backups[st], dst.Backups[st])
+		}
+		if m.exact {
+			if d := m.sameDerived(cl); d != "" {
+				diffs = append(diffs, d)
+			}
 		}
 		differ(cl, "drill reports", src.Drills, dst.Drills)
 		differ(cl, "tokens", src.Tokens, dst.Tokens)
@@ -373,8 +383,35 @@ func (m *catalogCopy) verify(ctx context.Context, tokens map[[32]byte]index.Toke
 	return nil
 }
 
+// sameDerived compares what both catalogs derive from a cluster's WAL
+// records: its timelines (with their parents and switch points) and its
+// segment size.
+func (m *catalogCopy) sameDerived(cluster string) string {
+	st, err1 := m.src.Timelines(cluster)
+	dt, err2 := m.dst.Timelines(cluster)
+	if err := errors.Join(err1, err2); err != nil {
+		return fmt.Sprintf("cluster %s: timelines: %v", cluster, err)
+	}
+	if fmt.Sprint(st) != fmt.Sprint(dt) {
+		return fmt.Sprintf("cluster %s: timelines %v in the source, %v in the target", cluster, st, dt)
+	}
+	ss, err1 := m.src.SegmentSize(cluster)
+	ds, err2 := m.dst.SegmentSize(cluster)
+	if err := errors.Join(err1, err2); err != nil {
+		return fmt.Sprintf("cluster %s: segment size: %v", cluster, err)
+	}
+	if ss != ds {
+		return fmt.Sprintf("cluster %s: segment size %d in the source, %d in the target", cluster, ss, ds)
+	}
+	return ""
+}
+
+// mergeKeys has every key of a and b.
 func mergeKeys(a, b map[string]int) map[string]int {
-	out := maps.Clone(a)
+	out := map[string]int{}
+	for k := range a {
+		out[k] = 0
+	}
 	for k := range b {
 		out[k] = 0
 	}

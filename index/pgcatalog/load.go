@@ -482,14 +482,14 @@ type Counts struct {
 	Drills  int                       // drill reports
 	Tokens  int                       // tokens bound to the cluster
 	Trends  int                       // hourly activity buckets
-	Queued  map[string]int            // queued copies of its objects, by backend
+	Queued  map[string]int            // queued copies of its objects, by backend (see QueueCounts)
 }
 
 // CountsOf reads the record counts of cluster.
 func (c *Catalog) CountsOf(ctx context.Context, cluster string) (Counts, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.ScanTimeout)
 	defer cancel()
-	n := Counts{Backups: map[index.BackupState]int{}, Queued: map[string]int{}}
+	n := Counts{Backups: map[index.BackupState]int{}}
 	err := pgx.BeginTxFunc(ctx, c.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var sys []byte
 		err := tx.QueryRow(ctx, `SELECT system FROM walgate.clusters WHERE name = $1`, cluster).Scan(&sys)
@@ -532,24 +532,38 @@ func (c *Catalog) CountsOf(ctx context.Context, cluster string) (Counts, error) 
 			}
 			n.Backups[index.BackupState(state)] = k
 		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows, err = tx.Query(ctx, `SELECT backend, count(*) FROM walgate.replication
-			WHERE convert_from(record, 'UTF8')::jsonb->>'cluster' = $1 GROUP BY backend`, cluster)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var backend string
-			var k int
-			if err := rows.Scan(&backend, &k); err != nil {
-				rows.Close()
-				return err
-			}
-			n.Queued[backend] = k
-		}
 		return rows.Err()
 	})
 	return n, c.wrap("counting the records of cluster "+cluster, err)
+}
+
+// QueueCounts counts the queued copies per cluster and backend, in one
+// scan of the queue.
+func (c *Catalog) QueueCounts(ctx context.Context) (map[string]map[string]int, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.ScanTimeout)
+	defer cancel()
+	out := map[string]map[string]int{}
+	rows, err := c.pool.Query(ctx, `SELECT convert_from(record, 'UTF8')::jsonb->>'cluster', backend, count(*)
+		FROM walgate.replication GROUP BY 1, 2`)
+	if err != nil {
+		return nil, c.wrap("counting the replication queue", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var cluster *string
+		var backend string
+		var k int
+		if err := rows.Scan(&cluster, &backend, &k); err != nil {
+			return nil, c.wrap("counting the replication queue", err)
+		}
+		cl := ""
+		if cluster != nil {
+			cl = *cluster
+		}
+		if out[cl] == nil {
+			out[cl] = map[string]int{}
+		}
+		out[cl][backend] += k
+	}
+	return out, c.wrap("counting the replication queue", rows.Err())
 }
