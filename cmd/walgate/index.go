@@ -173,19 +173,13 @@ func rebuildPostgres(cfg gateway.Config, configPath, from string, bc config.Back
 		return fmt.Errorf("data directory: %w", err)
 	}
 	defer func() {
-		var exit *exitError
-		if !errors.As(retErr, &exit) || exit.code != 2 {
-			auditLocal(cfg.Data, configPath, "index.rebuild", "from "+from+" into "+cfg.Catalog.Postgres.String(), retErr, stderr)
-		}
+		auditUnlessUsage(cfg.Data, configPath, "index.rebuild", "from "+from+" into "+cfg.Catalog.Postgres.String(), retErr, stderr)
 	}()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	dst, release, err := openLoadTarget(ctx, cfg)
+	ctx, dst, done, err := startLoad(cfg)
 	if err != nil {
 		return err
 	}
-	defer dst.Close()
-	defer release()
+	defer done()
 	be, err := all.Open(ctx, bc)
 	if err != nil {
 		return err

@@ -94,22 +94,13 @@ func runIndexMigrate(args []string, stdout, stderr io.Writer) (retErr error) {
 	}
 	defer src.Close()
 	if cfg.Data != "" {
-		defer func() {
-			var exit *exitError
-			if !errors.As(retErr, &exit) || exit.code != 2 {
-				auditLocal(cfg.Data, *configPath, "index.migrate", "from "+srcPath, retErr, stderr)
-			}
-		}()
+		defer func() { auditUnlessUsage(cfg.Data, *configPath, "index.migrate", "from "+srcPath, retErr, stderr) }()
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	dst, release, err := openLoadTarget(ctx, cfg)
+	ctx, dst, done, err := startLoad(cfg)
 	if err != nil {
 		return err
 	}
-	defer dst.Close()
-	defer release()
+	defer done()
 
 	var progress io.Writer
 	if isTTY(stderr) {
@@ -135,8 +126,30 @@ func runIndexMigrate(args []string, stdout, stderr io.Writer) (retErr error) {
 	return nil
 }
 
+// auditUnlessUsage records an offline act in dir's audit log unless its
+// command line or config was refused (nothing was attempted).
+func auditUnlessUsage(dir, configPath, action, target string, actErr error, stderr io.Writer) {
+	var exit *exitError
+	if !errors.As(actErr, &exit) || exit.code != exitUsage.Code {
+		auditLocal(dir, configPath, action, target, actErr, stderr)
+	}
+}
+
+// startLoad opens the PostgreSQL catalog cfg names and takes its load
+// lock (one migration or rebuild writes into a catalog at a time), with a
+// context that SIGINT and SIGTERM cancel. done releases all of it.
+func startLoad(cfg gateway.Config) (context.Context, *pgcatalog.Catalog, func(), error) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	dst, release, err := openLoadTarget(ctx, cfg)
+	if err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return ctx, dst, func() { release(); dst.Close(); stop() }, nil
+}
+
 // openLoadTarget opens the PostgreSQL catalog cfg names and takes its
-// load lock: one migration or rebuild writes into a catalog at a time.
+// load lock.
 func openLoadTarget(ctx context.Context, cfg gateway.Config) (*pgcatalog.Catalog, func(), error) {
 	cat, err := gateway.OpenCatalog(ctx, cfg, 0)
 	if err != nil {

@@ -119,6 +119,22 @@ func pushBackupTo(t *testing.T, base, token, name string, files map[string][]byt
 	}
 }
 
+// pushFullBackupAndDrill commits a full backup of four files with a
+// sentinel that names its system, reports a passed drill of it, and
+// returns its name.
+func pushFullBackupAndDrill(t *testing.T, base, token string) string {
+	t.Helper()
+	full := "base_000000010000000000000002"
+	pushBackupTo(t, base, token, full, map[string][]byte{
+		"tar_partitions/part_001.tar": tarBytes(t, 5000), "tar_partitions/pg_control.tar": tarBytes(t, 1024),
+		"tar_partitions/backup_label.tar": tarBytes(t, 1024), "metadata.json": []byte(`{"start_lsn":33554472}`),
+	}, []byte(`{"LSN":33554472,"FinishLSN":33554688,"StartTime":"2026-11-25T01:00:00Z","FinishTime":"2026-11-25T01:00:05Z","PgVersion":150018,"SystemIdentifier":7711916252778549563,"Hostname":"db1","UncompressedSize":123456}`))
+	if st, body := call(t, http.MethodPost, base+protocol.DrillsPath(migCluster), token, nil, []byte(`{"backup":"`+full+`","passed":true}`)); st != http.StatusCreated {
+		t.Fatalf("drill report: HTTP %d %s", st, body)
+	}
+	return full
+}
+
 func tarBytes(t *testing.T, n int) []byte {
 	b := randomBytes(t, n)
 	copy(b[257:], "ustar\x0000")
@@ -203,15 +219,8 @@ func TestIndexMigrate(t *testing.T) {
 			t.Fatalf("push %s: HTTP %d", name, st)
 		}
 	}
-	full := "base_000000010000000000000002"
-	pushBackupTo(t, g.URL, push, full, map[string][]byte{
-		"tar_partitions/part_001.tar": tarBytes(t, 5000), "tar_partitions/pg_control.tar": tarBytes(t, 1024),
-		"tar_partitions/backup_label.tar": tarBytes(t, 1024), "metadata.json": []byte(`{"start_lsn":33554472}`),
-	}, []byte(`{"LSN":33554472,"FinishLSN":33554688,"StartTime":"2026-11-25T01:00:00Z","FinishTime":"2026-11-25T01:00:05Z","PgVersion":150018,"SystemIdentifier":7711916252778549563,"Hostname":"db1","UncompressedSize":123456}`))
+	pushFullBackupAndDrill(t, g.URL, push)
 	pushBackupTo(t, g.URL, push, "base_000000010000000000000003", map[string][]byte{"tar_partitions/part_001.tar": tarBytes(t, 600)}, nil)
-	if st, body := call(t, http.MethodPost, g.URL+protocol.DrillsPath(migCluster), push, nil, []byte(`{"backup":"`+full+`","passed":true}`)); st != http.StatusCreated {
-		t.Fatalf("drill report: HTTP %d %s", st, body)
-	}
 	_, listBefore := call(t, http.MethodGet, g.URL+protocol.BackupsPath(migCluster), push, nil, nil)
 	_, drillsBefore := call(t, http.MethodGet, g.URL+protocol.DrillsPath(migCluster), push, nil, nil)
 

@@ -41,14 +41,7 @@ func TestIndexRebuildIntoPostgres(t *testing.T) {
 			t.Fatalf("push %s: HTTP %d", name, st)
 		}
 	}
-	full := "base_000000010000000000000002"
-	pushBackupTo(t, g.URL, push, full, map[string][]byte{
-		"tar_partitions/part_001.tar": tarBytes(t, 5000), "tar_partitions/pg_control.tar": tarBytes(t, 1024),
-		"tar_partitions/backup_label.tar": tarBytes(t, 1024), "metadata.json": []byte(`{"start_lsn":33554472}`),
-	}, []byte(`{"LSN":33554472,"FinishLSN":33554688,"StartTime":"2026-11-25T01:00:00Z","FinishTime":"2026-11-25T01:00:05Z","PgVersion":150018,"SystemIdentifier":7711916252778549563,"Hostname":"db1","UncompressedSize":123456}`))
-	if st, body := call(t, http.MethodPost, g.URL+protocol.DrillsPath(migCluster), push, nil, []byte(`{"backup":"`+full+`","passed":true}`)); st != http.StatusCreated {
-		t.Fatalf("drill report: HTTP %d %s", st, body)
-	}
+	full := pushFullBackupAndDrill(t, g.URL, push)
 	cat := openPG(t, dsn)
 	before := walRecords(t, cat, migCluster)
 	backupBefore, err := cat.Backup(migCluster, full)

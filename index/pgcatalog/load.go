@@ -154,21 +154,16 @@ func (c *Catalog) LoadWAL(ctx context.Context, cluster string, objs []index.WALO
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var name string
-			var rec []byte
+		var name string
+		var rec []byte
+		if _, err := pgx.ForEachRow(rows, []any{&name, &rec}, func() error {
 			var o index.WALObject
-			if err := rows.Scan(&name, &rec); err != nil {
-				rows.Close()
-				return err
-			}
 			if err := decode(rec, &o); err != nil {
-				rows.Close()
 				return fmt.Errorf("WAL %s of cluster %s in the catalog: %w", name, cluster, err)
 			}
 			have[name] = o
-		}
-		if err := rows.Err(); err != nil {
+			return nil
+		}); err != nil {
 			return err
 		}
 		var newNames []string
@@ -281,16 +276,12 @@ func (c *Catalog) LoadDrills(ctx context.Context, cluster string, list []index.D
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var ns int64
-			var rec []byte
-			if err := rows.Scan(&ns, &rec); err != nil {
-				rows.Close()
-				return err
-			}
+		var ns int64
+		var rec []byte
+		if _, err := pgx.ForEachRow(rows, []any{&ns, &rec}, func() error {
 			have[strconv.FormatInt(ns, 10)+" "+string(rec)]++
-		}
-		if err := rows.Err(); err != nil {
+			return nil
+		}); err != nil {
 			return err
 		}
 		for _, d := range list {
@@ -341,13 +332,9 @@ func (c *Catalog) LoadTokens(ctx context.Context, tokens map[[32]byte]index.Toke
 			}
 			same := false
 			var clash error
-			for rows.Next() {
-				var hash []byte
-				var id string
-				if err := rows.Scan(&hash, &id); err != nil {
-					rows.Close()
-					return err
-				}
+			var hash []byte
+			var id string
+			if _, err := pgx.ForEachRow(rows, []any{&hash, &id}, func() error {
 				switch {
 				case string(hash) == string(h[:]) && id == t.ID:
 					same = true
@@ -356,8 +343,8 @@ func (c *Catalog) LoadTokens(ctx context.Context, tokens map[[32]byte]index.Toke
 				default:
 					clash = &Conflict{What: "token " + t.ID, Detail: "the catalog holds a token with this ID and another secret"}
 				}
-			}
-			if err := rows.Err(); err != nil {
+				return nil
+			}); err != nil {
 				return err
 			}
 			if clash != nil {
@@ -405,15 +392,8 @@ func (c *Catalog) LoadCopies(ctx context.Context, backend string, copies []index
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var rec []byte
-			if err := rows.Scan(&rec); err != nil {
-				rows.Close()
-				return err
-			}
-			have[string(rec)]++
-		}
-		if err := rows.Err(); err != nil {
+		var rec []byte
+		if _, err := pgx.ForEachRow(rows, []any{&rec}, func() error { have[string(rec)]++; return nil }); err != nil {
 			return err
 		}
 		var newKeys []string
@@ -523,16 +503,10 @@ func (c *Catalog) CountsOf(ctx context.Context, cluster string) (Counts, error) 
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var state string
-			var k int
-			if err := rows.Scan(&state, &k); err != nil {
-				rows.Close()
-				return err
-			}
-			n.Backups[index.BackupState(state)] = k
-		}
-		return rows.Err()
+		var state string
+		var k int
+		_, err = pgx.ForEachRow(rows, []any{&state, &k}, func() error { n.Backups[index.BackupState(state)] = k; return nil })
+		return err
 	})
 	return n, c.wrap("counting the records of cluster "+cluster, err)
 }
@@ -548,14 +522,10 @@ func (c *Catalog) QueueCounts(ctx context.Context) (map[string]map[string]int, e
 	if err != nil {
 		return nil, c.wrap("counting the replication queue", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var cluster *string
-		var backend string
-		var k int
-		if err := rows.Scan(&cluster, &backend, &k); err != nil {
-			return nil, c.wrap("counting the replication queue", err)
-		}
+	var cluster *string
+	var backend string
+	var k int
+	_, err = pgx.ForEachRow(rows, []any{&cluster, &backend, &k}, func() error {
 		cl := ""
 		if cluster != nil {
 			cl = *cluster
@@ -564,6 +534,7 @@ func (c *Catalog) QueueCounts(ctx context.Context) (map[string]map[string]int, e
 			out[cl] = map[string]int{}
 		}
 		out[cl][backend] += k
-	}
-	return out, c.wrap("counting the replication queue", rows.Err())
+		return nil
+	})
+	return out, c.wrap("counting the replication queue", err)
 }
