@@ -188,14 +188,22 @@ func (c *Catalog) LoadWAL(ctx context.Context, cluster string, objs []index.WALO
 		if len(newNames) == 0 {
 			return nil
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO walgate.wal (cluster, name, record, brief)
+		rows, err = tx.Query(ctx, `INSERT INTO walgate.wal (cluster, name, record, brief)
 			SELECT $1, n, r, b FROM unnest($2::text[], $3::bytea[], $4::bytea[]) AS t(n, r, b)
-			ON CONFLICT (cluster, name) DO NOTHING`, cluster, newNames, recs, briefs)
+			ON CONFLICT (cluster, name) DO NOTHING RETURNING name`, cluster, newNames, recs, briefs)
 		if err != nil {
 			return err
 		}
-		added = int(tag.RowsAffected())
-		return nil
+		inserted, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		added = len(inserted)
+		// Running gateways add the records to their WAL summaries, as
+		// for a push through another gateway (WatchWAL).
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2 || n) FROM unnest($3::text[]) AS n`,
+			walChannel, c.origin+" "+cluster+"/", inserted)
+		return err
 	})
 	return added, err
 }

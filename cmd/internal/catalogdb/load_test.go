@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/walgate/walgate/index"
 	"github.com/walgate/walgate/index/catalogtest"
 	"github.com/walgate/walgate/index/pgcatalog"
@@ -23,7 +25,8 @@ func TestBulkLoad(t *testing.T) {
 		t.Skip("starts PostgreSQL")
 	}
 	srv := NewServer(t)
-	c := open(t, srv.NewDatabase(t, ""))
+	dsn := srv.NewDatabase(t, "")
+	c := open(t, dsn)
 	defer c.Close()
 	ctx := context.Background()
 	created := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -56,9 +59,24 @@ func TestBulkLoad(t *testing.T) {
 	_, err := c.LoadCluster(ctx, index.Cluster{Name: "db"}, &other, false)
 	conflict(err, "system identifier")
 
+	// Running gateways hear of loaded WAL records as of pushes.
+	listener, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close(ctx)
+	if _, err := listener.Exec(ctx, "LISTEN walgate_wal"); err != nil {
+		t.Fatal(err)
+	}
 	objs := []index.WALObject{catalogtest.WALObj("000000010000000000000001", "a"), catalogtest.WALObj("000000010000000000000002", "b")}
 	if n, err := c.LoadWAL(ctx, "db", objs[:1], false); err != nil || n != 1 {
 		t.Fatalf("LoadWAL: %d %v", n, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	note, err := listener.WaitForNotification(wctx)
+	cancel()
+	if err != nil || !strings.HasSuffix(note.Payload, " db/000000010000000000000001") {
+		t.Fatalf("notification of a loaded WAL record: %+v %v", note, err)
 	}
 	if n, err := c.LoadWAL(ctx, "db", objs, false); err != nil || n != 1 {
 		t.Fatalf("LoadWAL again with one more: %d added, %v; want 1", n, err)
@@ -150,7 +168,7 @@ func TestBulkLoad(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("LockLoad: %v %v", ok, err)
 	}
-	c2 := open(t, srv.DSN("catalog_1", "", Password))
+	c2 := open(t, dsn)
 	defer c2.Close()
 	if _, ok, err := c2.LockLoad(ctx); err != nil || ok {
 		t.Fatalf("a second LockLoad: %v %v, want refused", ok, err)
