@@ -225,7 +225,8 @@ func TestIndexMigrate(t *testing.T) {
 	_, drillsBefore := call(t, http.MethodGet, g.URL+protocol.DrillsPath(migCluster), push, nil, nil)
 
 	dsn := srv.NewDatabase(t, "")
-	cfgPath := writeFleetConfig(t, dsn, filepath.Join(data, "store"), t.TempDir())
+	fleetData := t.TempDir()
+	cfgPath := writeFleetConfig(t, dsn, filepath.Join(data, "store"), fleetData)
 
 	// While the gateway runs: refused, nothing copied.
 	code, out, errOut := walgate(t, "index", "migrate", "--from-data", data, "--config", cfgPath)
@@ -244,6 +245,9 @@ func TestIndexMigrate(t *testing.T) {
 		t.Fatalf("migrate printed the catalog password:\n%s%s", out, errOut)
 	}
 	t.Logf("migrate:\n%s", out)
+	if log, err := os.ReadFile(filepath.Join(fleetData, "audit.log")); err != nil || !strings.Contains(string(log), `"index.migrate"`) {
+		t.Errorf("the migration is not in the audit log of the fleet config's data directory: %v\n%s", err, log)
+	}
 
 	// Every record is the same in both catalogs.
 	src, err := index.OpenReadOnly(config.CatalogPath(data), time.Second)
