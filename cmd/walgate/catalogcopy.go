@@ -187,10 +187,12 @@ func countCopies(queue map[string][]index.Copy) int {
 	return n
 }
 
-// conflictOr wraps a *pgcatalog.Conflict with errConflict.
-func conflictOr(err error) error {
+// conflictOr wraps a *pgcatalog.Conflict that the comparing (dry) pass
+// found with errConflict: then nothing was written. One the copying pass
+// meets (the target changed between the passes) is an ordinary failure.
+func conflictOr(err error, dry bool) error {
 	var c *pgcatalog.Conflict
-	if errors.As(err, &c) {
+	if dry && errors.As(err, &c) {
 		return fmt.Errorf("%w: %w", errConflict, err)
 	}
 	return err
@@ -209,7 +211,7 @@ func (m *catalogCopy) copyRecords(ctx context.Context, clusters []index.Cluster,
 		}
 		added, err := m.dst.LoadCluster(ctx, cl, sys, dry)
 		if err != nil {
-			return conflictOr(err)
+			return conflictOr(err, dry)
 		}
 		if added && !dry {
 			res.Added.Clusters++
@@ -217,7 +219,7 @@ func (m *catalogCopy) copyRecords(ctx context.Context, clusters []index.Cluster,
 	}
 	n, err := m.dst.LoadTokens(ctx, tokens, dry)
 	if err != nil {
-		return conflictOr(err)
+		return conflictOr(err, dry)
 	}
 	if !dry {
 		res.Added.Tokens += n
@@ -230,7 +232,7 @@ func (m *catalogCopy) copyRecords(ctx context.Context, clusters []index.Cluster,
 			return err
 		}
 		if err := m.copyCluster(ctx, cl.Name, res.Source[cl.Name].WAL, dry, res); err != nil {
-			return conflictOr(err)
+			return conflictOr(err, dry)
 		}
 	}
 	if dry {
