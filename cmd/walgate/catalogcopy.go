@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -354,7 +356,7 @@ func (m *catalogCopy) verify(ctx context.Context, tokens map[[32]byte]index.Toke
 		for _, st := range []index.BackupState{index.BackupOpen, index.BackupCommitted, index.BackupDeleting} {
 			differ(cl, string(st)+" backups", src.Backups[st], dst.Backups[st])
 		}
-		if m.exact {
+		if m.exact && dst.WAL == src.WAL {
 			if d := m.sameDerived(cl); d != "" {
 				diffs = append(diffs, d)
 			}
@@ -385,10 +387,30 @@ func (m *catalogCopy) verify(ctx context.Context, tokens map[[32]byte]index.Toke
 	return nil
 }
 
-// sameDerived compares what both catalogs derive from a cluster's WAL
-// records: its timelines (with their parents and switch points) and its
-// segment size.
+// walDigest is a SHA-256 over a cluster's WAL names with the SHA-256 of
+// each stored object, in name order: equal in two catalogs when both
+// hold the same objects under the same names.
+func walDigest(c index.Interface, cluster string) (string, error) {
+	h := sha256.New()
+	err := c.ListWAL(cluster, "", func(o index.WALObject) error {
+		fmt.Fprintf(h, "%s %s\n", o.Name, o.SHA256)
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil)), err
+}
+
+// sameDerived compares a cluster's WAL objects (names and SHA-256) in
+// both catalogs, and what both derive from its WAL records: its
+// timelines (with their parents and switch points) and its segment size.
 func (m *catalogCopy) sameDerived(cluster string) string {
+	sd, err1 := walDigest(m.src, cluster)
+	dd, err2 := walDigest(m.dst, cluster)
+	if err := errors.Join(err1, err2); err != nil {
+		return fmt.Sprintf("cluster %s: WAL: %v", cluster, err)
+	}
+	if sd != dd {
+		return fmt.Sprintf("cluster %s: the WAL records name other objects (SHA-256) in the target than in the source", cluster)
+	}
 	st, err1 := m.src.Timelines(cluster)
 	dt, err2 := m.dst.Timelines(cluster)
 	if err := errors.Join(err1, err2); err != nil {

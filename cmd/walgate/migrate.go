@@ -49,8 +49,9 @@ again, and the catalog may already hold other regions' clusters.
 
 At the end every count is compared, per cluster: WAL records, backups per
 state, drill reports, tokens, trend buckets, queued copies per backend,
-the system identifier; then the PostgreSQL catalog's own check runs. Any
-difference is named and exits 4. Progress is printed on a terminal.`,
+the system identifier; the WAL names with their objects' SHA-256, the
+timelines and the segment size too; then the PostgreSQL catalog's own
+check runs. Any difference is named and exits 4. Progress is printed on a terminal.`,
 	Exits: []cli.ExitCode{{Code: 0, Meaning: "copied and verified"},
 		{Code: 1, Meaning: "failed or interrupted (gateway running, database unreachable: the message says what); run it again"},
 		exitUsage, exitMigrateConflict, exitMigrateMismatch},
