@@ -462,6 +462,20 @@ func TestIndexMigrateResumesAfterKill(t *testing.T) {
 	if q, err := dst.Pending("far", 0); err != nil || len(q) != 1 {
 		t.Fatalf("the queued copy: %+v %v", q, err)
 	}
+
+	// What a terminal shows: progress lines, then the verification.
+	var progress bytes.Buffer
+	m := &catalogCopy{src: src, dst: dst, exact: true, progress: &progress, verb: "migrate", batch: 500}
+	res, err := m.run(context.Background())
+	if err != nil || res.Added.WAL != 0 {
+		t.Fatalf("a third run: %+v %v", res.Added, err)
+	}
+	for _, want := range []string{"migrate: the source holds 1 clusters, 20000 WAL records", "migrate: comparing with what the target holds",
+		"migrate: cluster db: 20000 WAL records (0 added)", "migrate: verified"} {
+		if !strings.Contains(progress.String(), want) {
+			t.Errorf("progress lacks %q:\n%s", want, progress.String())
+		}
+	}
 }
 
 // A target that holds other data for the region's cluster is refused
