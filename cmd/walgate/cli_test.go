@@ -19,7 +19,7 @@ func runWalgate(args ...string) (stdout, stderr string, code int) {
 func TestVerbHelp(t *testing.T) {
 	verbs := [][]string{{"serve"}, {"status"}, {"token"}, {"token", "add"}, {"token", "list"}, {"token", "revoke"},
 		{"lifecycle"}, {"lifecycle", "plan"}, {"lifecycle", "apply"}, {"backend"}, {"backend", "check"},
-		{"cert"}, {"cert", "init"}, {"index"}, {"index", "rebuild"}, {"config"}, {"config", "check"}}
+		{"cert"}, {"cert", "init"}, {"index"}, {"index", "rebuild"}, {"index", "migrate"}, {"config"}, {"config", "check"}}
 	for _, v := range verbs {
 		for _, h := range []string{"--help", "-h"} {
 			out, errOut, code := runWalgate(append(append([]string{}, v...), h)...)

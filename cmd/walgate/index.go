@@ -4,14 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/walgate/walgate/cmd/internal/cli"
 	"io"
+	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/walgate/walgate/backends/all"
+	"github.com/walgate/walgate/cmd/internal/cli"
 	"github.com/walgate/walgate/gateway"
 	"github.com/walgate/walgate/gateway/admin"
 	"github.com/walgate/walgate/gateway/config"
@@ -21,8 +23,9 @@ import (
 )
 
 var indexHelp = cli.Help{
-	Usage: "walgate index rebuild --from NAME (--config FILE | --data DIR)",
-	Text: `Rebuild the gateway's catalog from one object store.
+	Usage: "walgate index rebuild --from NAME (--config FILE | --data DIR)\n       walgate index migrate --from-data DIR --config FLEET.yaml",
+	Text: `Rebuild the gateway's catalog from one object store ('index migrate --help'
+tells how a gateway's own catalog is copied into a PostgreSQL catalog).
 
 The catalog (DATA/catalog.db) is a cache of what the stores hold. This verb
 lists every object of the backend NAME (as named under backends: in the
@@ -42,15 +45,30 @@ reads what it needs, and replaces the catalog with a fresh one:
 Tokens and restore-drill reports are not in the stores: they are carried
 over from the current catalog. The current catalog is kept beside the new
 one as catalog.db.old-<UTC time>. Stop the gateway first: the verb refuses
-while a gateway holds the catalog. Nothing changes if the rebuild fails.`,
+while a gateway holds the catalog. Nothing changes if the rebuild fails.
+
+With a PostgreSQL catalog (catalog: type: postgres in the config) the
+rebuild fills the shared catalog instead of replacing it, and the fleet's
+gateways may keep running: what the store holds is cataloged in a scratch
+file under the data directory first, then every record the PostgreSQL
+catalog lacks is added (WAL, backups, system identifiers, copies to the
+other backends). Nothing there is removed or overwritten: tokens and drill
+reports stay as they are, and a record that differs from what the store
+holds (another SHA-256 under a WAL name) is named and nothing is added
+(exit 3). Run it after the catalog database failed over to a standby that
+lost its last commits; running it twice adds nothing the second time.`,
 	Exits: []cli.ExitCode{{Code: 0, Meaning: "rebuilt"},
-		{Code: 1, Meaning: "failed (gateway running, store unreadable: the message says what)"}, exitUsage},
+		{Code: 1, Meaning: "failed (gateway running, store unreadable: the message says what)"}, exitUsage,
+		{Code: 3, Meaning: "PostgreSQL catalog: a record differs from what the store holds; nothing was added"}},
 }
 
 func runIndex(args []string, stdout, stderr io.Writer) (retErr error) {
-	_, args, err := subVerb(args, []string{"rebuild"}, indexHelp, stdout, stderr)
+	sub, args, err := subVerb(args, []string{"rebuild", "migrate"}, indexHelp, stdout, stderr)
 	if err != nil {
 		return err
+	}
+	if sub == "migrate" {
+		return runIndexMigrate(args, stdout, stderr)
 	}
 	fs := cli.NewFlags("walgate index rebuild")
 	from := fs.String("from", "", "name of the backend to rebuild from (required)")
@@ -83,9 +101,6 @@ func runIndex(args []string, stdout, stderr io.Writer) (retErr error) {
 	if err := cfg.Validate(); err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	if cfg.Catalog.IsPostgres() {
-		return usageErr("index rebuild writes a bbolt catalog (DATA/catalog.db) and this config's catalog is PostgreSQL (%s): rebuilding into PostgreSQL is not supported yet", cfg.Catalog.Postgres)
-	}
 	var names []string
 	found := -1
 	for i, b := range cfg.Backends {
@@ -96,6 +111,9 @@ func runIndex(args []string, stdout, stderr io.Writer) (retErr error) {
 	}
 	if found < 0 {
 		return usageErr("no backend named %q is configured; configured: %s", *from, strings.Join(names, ", "))
+	}
+	if cfg.Catalog.IsPostgres() {
+		return rebuildPostgres(cfg, *configPath, *from, cfg.Backends[found], stdout, stderr)
 	}
 	if _, err := admin.Dial(cfg.Data); err == nil {
 		return fmt.Errorf("a gateway is running on %s (its admin socket %s answers): stop the gateway first", cfg.Data, admin.SocketPath(cfg.Data))
@@ -139,6 +157,82 @@ func runIndex(args []string, stdout, stderr io.Writer) (retErr error) {
 	}
 	if len(cfg.Backends) > 1 {
 		fmt.Fprintf(stdout, "\nqueued %d copies to the other backends; the gateway checks each (present and intact: nothing to do) and copies what is missing\n", n)
+	}
+	return nil
+}
+
+// rebuildPostgres rebuilds what backend from holds into a scratch bbolt
+// catalog under the data directory, queues the copies the group's other
+// backends may lack, and adds every record the PostgreSQL catalog lacks
+// (see catalogCopy; not exact: the shared catalog may hold more).
+func rebuildPostgres(cfg gateway.Config, configPath, from string, bc config.BackendConfig, stdout, stderr io.Writer) (retErr error) {
+	if err := cfg.Catalog.Validate(); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	defer func() {
+		auditUnlessUsage(cfg.Data, configPath, "index.rebuild", "from "+from+" into "+cfg.Catalog.Postgres.String(), retErr, stderr)
+	}()
+	ctx, dst, done, err := startLoad(cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
+	be, err := all.Open(ctx, bc)
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+
+	var progress io.Writer
+	if isTTY(stderr) {
+		progress = stderr
+	}
+	// The scratch catalog: made afresh, removed at the end. The load lock
+	// keeps a second rebuild off it.
+	scratch := filepath.Join(cfg.Data, "catalog-rebuild.db")
+	removeScratch := func() {
+		for _, p := range []string{scratch, scratch + ".rebuild"} {
+			os.Remove(p)
+		}
+	}
+	removeScratch()
+	defer removeScratch()
+	sum, err := rebuild.Run(ctx, be, from, scratch, progress)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("interrupted: the catalog was not changed")
+		}
+		return fmt.Errorf("rebuild from %s: %w", from, err)
+	}
+	src, err := index.Open(scratch, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	queued, err := stores.QueueMissingCopies(src, cfg)
+	if err != nil {
+		return fmt.Errorf("queueing copies to the other backends: %w", err)
+	}
+	m := &catalogCopy{src: src, dst: dst, progress: progress, verb: "rebuild"}
+	res, err := m.run(ctx)
+	switch {
+	case err == nil:
+	case errors.Is(err, errConflict):
+		return &exitError{code: 3, err: fmt.Errorf("%w; nothing was added: find out which is right (walgate-client wal-fetch, the object's metadata) before changing either", err)}
+	case ctx.Err() != nil:
+		return fmt.Errorf("interrupted: what was added stays; run the same command again to finish")
+	default:
+		return fmt.Errorf("adding the rebuilt records to the catalog %s: %w; what was added stays: run the same command again to finish", cfg.Catalog.Postgres, err)
+	}
+	sum.TokensCarried, sum.DrillsCarried = 0, 0
+	sum.Print(stdout)
+	fmt.Fprintf(stdout, "\nadded to the PostgreSQL catalog %s (tokens and drill reports there are kept as they are):\n", cfg.Catalog.Postgres)
+	res.print(stdout)
+	if len(cfg.Backends) > 1 {
+		fmt.Fprintf(stdout, "\nqueued %d copies to the other backends; the gateways check each (present and intact: nothing to do) and copy what is missing\n", queued)
 	}
 	return nil
 }

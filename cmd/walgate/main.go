@@ -32,6 +32,8 @@ Usage:
   walgate backend check NAME --config FILE             try a configured backend: what works, what does not
   walgate index rebuild --from NAME [-c FILE|--data DIR]
                                                        rebuild the catalog from one backend (gateway stopped)
+  walgate index migrate --from-data DIR --config FLEET.yaml
+                                                       copy a gateway's catalog into a fleet's PostgreSQL catalog
   walgate cert init DIR [--host NAME ...]              make a trial CA, server and client certificate
   walgate config check --config FILE [--connect]
                                                        check a config before a (re)start: keys, values, backends
@@ -41,7 +43,9 @@ Flags may come before or after a verb's arguments. Run 'walgate VERB --help'
 (or 'walgate VERB SUB --help') for a verb's usage, flags and exit codes.
 
 Exit codes: 0 success; 1 failure (the message says what); 2 usage or configuration error;
-3 lifecycle apply: done, but the guard rails kept deletions back for some clusters.
+3 lifecycle apply: done, but the guard rails kept deletions back for some clusters;
+index migrate and index rebuild: refused, the PostgreSQL catalog holds other data;
+4 index migrate: copied, but the verification found a difference.
 `
 
 // exitError carries an exit code up to main.
