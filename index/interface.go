@@ -104,7 +104,8 @@ type Interface interface {
 	// ClaimCopies claims for owner, for lease, up to limit entries of
 	// backend's queue that the Claimable rule lets it take, in queue
 	// order, and returns them with the earliest time an entry it passed
-	// over becomes claimable (zero: none waits for a time). Of any number
+	// over becomes claimable (zero: none waits for a time, or limit were
+	// claimed: the caller claims again at once). Of any number
 	// of owners claiming at once, in any number of processes, no two get
 	// the same entry while its claim lasts; an expired claim is taken
 	// over. An owner's own unexpired claims are claimed again.

@@ -207,8 +207,9 @@ func (w *Claimable) wait(t time.Time) {
 // ClaimCopies claims for owner, for lease, up to limit (> 0) entries of
 // backend's queue by the Claimable rule, in queue order, and returns them
 // with the earliest time an entry it passed over becomes claimable (zero:
-// none waits). An owner's own unexpired claims are claimed again. The
-// bbolt catalog's claims live in memory: it serves one process.
+// none waits, or limit entries were claimed and the walk stopped there).
+// An owner's own unexpired claims are claimed again. The bbolt catalog's
+// claims live in memory: it serves one process.
 func (c *Catalog) ClaimCopies(backend, owner string, limit int, lease time.Duration) ([]Copy, time.Time, error) {
 	c.copyClaims.mu.Lock()
 	defer c.copyClaims.mu.Unlock()
@@ -218,14 +219,17 @@ func (c *Catalog) ClaimCopies(backend, owner string, limit int, lease time.Durat
 	w := Claimable{Owner: owner, Now: time.Now()}
 	var out []Copy
 	err := c.walkQueue(backend, func(cp Copy) bool {
-		if len(out) < limit && w.Take(cp) {
+		if w.Take(cp) {
 			cp.ClaimedBy, cp.ClaimedUntil = owner, w.Now.Add(lease)
 			out = append(out, cp)
 		}
-		return true
+		return len(out) < limit
 	})
 	if err != nil {
 		return nil, time.Time{}, err
+	}
+	if len(out) == limit {
+		w.Next = time.Time{} // the caller claims again at once
 	}
 	for _, cp := range out {
 		c.copyClaims.m[copyClaimKey(cp)] = walClaim{owner: owner, until: cp.ClaimedUntil}

@@ -828,9 +828,9 @@ func claimQueue(t *testing.T, c index.Interface) {
 // non-owner's completion or retry leaves the owner's claim alone.
 func testCopyClaims(t *testing.T, c index.Interface) {
 	claimQueue(t, c)
-	a, names, _ := claimNames(t, c, "gw-a", 2, time.Minute)
-	if !slices.Equal(names, []string{"000000010000000000000001", "b1/p1"}) {
-		t.Fatalf("gw-a claimed %v", names)
+	a, names, next := claimNames(t, c, "gw-a", 2, time.Minute)
+	if !slices.Equal(names, []string{"000000010000000000000001", "b1/p1"}) || !next.IsZero() {
+		t.Fatalf("gw-a claimed %v (next %v): want the first two, and no time (a full claim)", names, next)
 	}
 	b, names, next := claimNames(t, c, "gw-b", 10, time.Minute)
 	if !slices.Equal(names, []string{"b1/p2", "b2/q1", "000000010000000000000002"}) {

@@ -202,6 +202,9 @@ func (c *Catalog) ClaimCopies(backend, owner string, limit int, lease time.Durat
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		if len(out) == limit {
+			return nil // the caller claims again at once
+		}
 		var at *time.Time
 		if err := tx.QueryRow(ctx, nextClaimable, backend, owner, now).Scan(&at); err != nil {
 			return err
