@@ -123,6 +123,7 @@ func New(cfg Config, cat index.Interface, st *stores.Set, log *slog.Logger) (*Se
 			s.metrics.lifecycle.WithLabelValues(string(kind), result).Inc()
 		}})
 	st.OnLost = func(cp index.Copy) { s.metrics.lost.WithLabelValues(cp.Cluster, cp.Backend).Inc() }
+	st.Owner = s.instance
 	st.Start()
 	s.uiKey = newUIKey()
 	s.app = fiber.New(fiber.Config{

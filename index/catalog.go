@@ -45,7 +45,8 @@ type Catalog struct {
 	genMu sync.Mutex
 	gens  map[string]uint64 // per cluster: bumped by every backup or drill write
 
-	claims claims // WAL names being written (ClaimWAL)
+	claims     claims // WAL names being written (ClaimWAL)
+	copyClaims claims // queued copies being made (ClaimCopies), by backend and seq
 }
 
 // Generation is a number that changes whenever a backup or drill record

@@ -98,9 +98,32 @@ type Interface interface {
 
 	Enqueue(copies []Copy) error
 	EnqueueRepair(cp Copy) (bool, error)
+	// Pending lists backend's queue in order with the claims on it; it
+	// claims nothing (status pages, tests).
 	Pending(backend string, limit int) ([]Copy, error)
+	// ClaimCopies claims for owner, for lease, up to limit entries of
+	// backend's queue that the Claimable rule lets it take, in queue
+	// order, and returns them with the earliest time an entry it passed
+	// over becomes claimable (zero: none waits for a time, or limit were
+	// claimed: the caller claims again at once). Of any number
+	// of owners claiming at once, in any number of processes, no two get
+	// the same entry while its claim lasts; an expired claim is taken
+	// over. An owner's own unexpired claims are claimed again.
+	ClaimCopies(backend, owner string, limit int, lease time.Duration) ([]Copy, time.Time, error)
+	// RenewCopies extends owner's claims on copies for lease from now
+	// (a long copy); entries another owner took over stay theirs.
+	RenewCopies(owner string, copies []Copy, lease time.Duration) error
+	// ReleaseCopies drops owner's claims on copies left undone.
+	ReleaseCopies(owner string, copies []Copy) error
 	QueueStats(backend string) (QueueStats, error)
+	// RetryCopy records a failed attempt of cp and drops the claim of
+	// cp.ClaimedBy; while another owner holds an unexpired claim on the
+	// entry nothing changes.
 	RetryCopy(cp Copy, next time.Time, errMsg string) error
+	// CompleteCopy records cp.Backend as a holder of the object and
+	// removes the entry from the queue, unless another owner than
+	// cp.ClaimedBy holds an unexpired claim on it (then the entry stays
+	// theirs to complete; the holder is recorded all the same).
 	CompleteCopy(cp Copy) error
 	CancelCopies(keys []string) error
 }

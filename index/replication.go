@@ -44,6 +44,22 @@ type Copy struct {
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
 	LastError   string    `json:"last_error,omitempty"`
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+
+	// ClaimedBy and ClaimedUntil are the claim on the entry (ClaimCopies):
+	// the gateway copying it and until when no other gateway may take it
+	// over. Empty when nobody holds it. They live beside the record, not
+	// in it.
+	ClaimedBy    string    `json:"-"`
+	ClaimedUntil time.Time `json:"-"`
+}
+
+// Backup names the backup a backup file or sentinel copy belongs to
+// ("cluster/name"); "" for a WAL copy.
+func (cp Copy) Backup() string {
+	if cp.Kind == CopyWAL {
+		return ""
+	}
+	return cp.Cluster + "/" + cp.Name
 }
 
 func seqKey(n uint64) []byte {
@@ -92,26 +108,180 @@ func (c *Catalog) Enqueue(copies []Copy) error {
 }
 
 // Pending returns up to limit queued copies for backend in queue order
-// (limit <= 0: all).
+// (limit <= 0: all), with their claims. It claims nothing.
 func (c *Catalog) Pending(backend string, limit int) ([]Copy, error) {
+	c.copyClaims.mu.Lock()
+	defer c.copyClaims.mu.Unlock()
 	var out []Copy
-	err := c.db.View(func(tx *bolt.Tx) error {
+	err := c.walkQueue(backend, func(cp Copy) bool {
+		out = append(out, cp)
+		return limit <= 0 || len(out) < limit
+	})
+	return out, err
+}
+
+// walkQueue calls fn with backend's queued copies in order, each with its
+// unexpired claim, until fn returns false. c.copyClaims.mu must be held.
+func (c *Catalog) walkQueue(backend string, fn func(Copy) bool) error {
+	now := time.Now()
+	return c.db.View(func(tx *bolt.Tx) error {
 		b := queueBucket(tx, backend)
 		if b == nil {
 			return nil
 		}
 		cur := b.Cursor()
-		for k, v := cur.First(); k != nil && (limit <= 0 || len(out) < limit); k, v = cur.Next() {
+		for k, v := cur.First(); k != nil; k, v = cur.Next() {
 			var cp Copy
 			if err := jsonUnmarshal(v, &cp); err != nil {
 				return fmt.Errorf("replication queue of %s: %w", backend, err)
 			}
 			cp.Seq, cp.Backend = binary.BigEndian.Uint64(k), backend
-			out = append(out, cp)
+			if cl, ok := c.copyClaims.m[copyClaimKey(cp)]; ok && now.Before(cl.until) {
+				cp.ClaimedBy, cp.ClaimedUntil = cl.owner, cl.until
+			}
+			if !fn(cp) {
+				return nil
+			}
 		}
 		return nil
 	})
-	return out, err
+}
+
+// copyClaimKey is where the claim on a queued copy lives in
+// Catalog.copyClaims (in memory, like the WAL claims: see claims).
+func copyClaimKey(cp Copy) string {
+	return fmt.Sprintf("%s\x00%d", cp.Backend, cp.Seq)
+}
+
+// Claimable is the rule every catalog claims queued copies by. Walking
+// backend's queue in order, an entry is taken when it is due (NextAttempt
+// passed), no other owner holds an unexpired claim on it, and, for a
+// sentinel, no earlier entry of its backup and no earlier sentinel is
+// left in the queue at all (claimed by anyone, due or not): a replica
+// shows a backup only after all its parts, and backups in queue order,
+// however many gateways copy at once. It keeps the state of one walk.
+type Claimable struct {
+	Owner string
+	Now   time.Time
+	// Next is the earliest time an entry passed over becomes claimable
+	// (its NextAttempt, or the end of another owner's claim); zero when
+	// none waits for a time.
+	Next time.Time
+
+	backups   map[string]bool // backups with an entry seen
+	sentinels bool            // a sentinel seen
+}
+
+// Take reports whether the next entry of the walk, cp, is claimable.
+func (w *Claimable) Take(cp Copy) bool {
+	ok := true
+	if cp.NextAttempt.After(w.Now) {
+		w.wait(cp.NextAttempt)
+		ok = false
+	}
+	if cp.ClaimedBy != "" && cp.ClaimedBy != w.Owner && cp.ClaimedUntil.After(w.Now) {
+		w.wait(cp.ClaimedUntil)
+		ok = false
+	}
+	if cp.Kind == CopySentinel && (w.sentinels || w.backups[cp.Backup()]) {
+		ok = false
+	}
+	if w.backups == nil {
+		w.backups = map[string]bool{}
+	}
+	if b := cp.Backup(); b != "" {
+		w.backups[b] = true
+	}
+	if cp.Kind == CopySentinel {
+		w.sentinels = true
+	}
+	return ok
+}
+
+func (w *Claimable) wait(t time.Time) {
+	if w.Next.IsZero() || t.Before(w.Next) {
+		w.Next = t
+	}
+}
+
+// ClaimCopies claims for owner, for lease, up to limit (> 0) entries of
+// backend's queue by the Claimable rule, in queue order, and returns them
+// with the earliest time an entry it passed over becomes claimable (zero:
+// none waits, or limit entries were claimed and the walk stopped there).
+// An owner's own unexpired claims are claimed again. The bbolt catalog's
+// claims live in memory: it serves one process.
+func (c *Catalog) ClaimCopies(backend, owner string, limit int, lease time.Duration) ([]Copy, time.Time, error) {
+	c.copyClaims.mu.Lock()
+	defer c.copyClaims.mu.Unlock()
+	if c.copyClaims.m == nil {
+		c.copyClaims.m = map[string]walClaim{}
+	}
+	w := Claimable{Owner: owner, Now: time.Now()}
+	var out []Copy
+	err := c.walkQueue(backend, func(cp Copy) bool {
+		if w.Take(cp) {
+			cp.ClaimedBy, cp.ClaimedUntil = owner, w.Now.Add(lease)
+			out = append(out, cp)
+		}
+		return len(out) < limit
+	})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if len(out) == limit {
+		w.Next = time.Time{} // the caller claims again at once
+	}
+	for _, cp := range out {
+		c.copyClaims.m[copyClaimKey(cp)] = walClaim{owner: owner, until: cp.ClaimedUntil}
+	}
+	for k, cl := range c.copyClaims.m { // claims of entries cancelled meanwhile
+		if !w.Now.Before(cl.until) {
+			delete(c.copyClaims.m, k)
+		}
+	}
+	return out, w.Next, nil
+}
+
+// RenewCopies extends owner's claims on copies for lease from now; an
+// entry another owner took over meanwhile, or that left the queue, is
+// passed over.
+func (c *Catalog) RenewCopies(owner string, copies []Copy, lease time.Duration) error {
+	c.copyClaims.mu.Lock()
+	defer c.copyClaims.mu.Unlock()
+	until := time.Now().Add(lease)
+	for _, cp := range copies {
+		k := copyClaimKey(cp)
+		if cl, ok := c.copyClaims.m[k]; ok && cl.owner == owner {
+			c.copyClaims.m[k] = walClaim{owner: owner, until: until}
+		}
+	}
+	return nil
+}
+
+// ReleaseCopies drops owner's claims on copies (left undone: another
+// gateway may take them at once); other owners' claims stay.
+func (c *Catalog) ReleaseCopies(owner string, copies []Copy) error {
+	c.copyClaims.mu.Lock()
+	defer c.copyClaims.mu.Unlock()
+	for _, cp := range copies {
+		c.releaseCopy(cp, owner)
+	}
+	return nil
+}
+
+// heldByOther reports whether another owner than cp.ClaimedBy holds an
+// unexpired claim on cp; c.copyClaims.mu must be held.
+func (c *Catalog) heldByOther(cp Copy) bool {
+	cl, ok := c.copyClaims.m[copyClaimKey(cp)]
+	return ok && cl.owner != cp.ClaimedBy && time.Now().Before(cl.until)
+}
+
+// releaseCopy drops owner's claim on cp; c.copyClaims.mu must be held.
+func (c *Catalog) releaseCopy(cp Copy, owner string) {
+	k := copyClaimKey(cp)
+	if cl, ok := c.copyClaims.m[k]; ok && cl.owner == owner {
+		delete(c.copyClaims.m, k)
+	}
 }
 
 func queueBucket(tx *bolt.Tx, backend string) *bolt.Bucket {
@@ -153,8 +323,16 @@ func (c *Catalog) QueueStats(backend string) (QueueStats, error) {
 	return qs, err
 }
 
-// RetryCopy records a failed attempt and when to try again.
+// RetryCopy records a failed attempt and when to try again, and drops
+// the claim of cp.ClaimedBy. When another owner claims the entry (it took
+// it over), the attempt is not recorded: that owner's result counts.
 func (c *Catalog) RetryCopy(cp Copy, next time.Time, errMsg string) error {
+	c.copyClaims.mu.Lock()
+	defer c.copyClaims.mu.Unlock()
+	if c.heldByOther(cp) {
+		return nil
+	}
+	c.releaseCopy(cp, cp.ClaimedBy)
 	return c.db.Update(func(tx *bolt.Tx) error {
 		b := queueBucket(tx, cp.Backend)
 		if b == nil || b.Get(seqKey(cp.Seq)) == nil {
@@ -172,17 +350,23 @@ func (c *Catalog) RetryCopy(cp Copy, next time.Time, errMsg string) error {
 	})
 }
 
-// CompleteCopy removes a done copy from the queue and records its backend
-// as a holder of the object, in one transaction. A copy whose object left
-// the catalog meanwhile (a deleted backup) just leaves the queue.
+// CompleteCopy records cp's backend as a holder of the object and removes
+// the entry from the queue, in one transaction. The entry stays queued
+// when another owner than cp.ClaimedBy claims it (it took the entry over;
+// its own completion removes it). A copy whose object left the catalog
+// meanwhile (a deleted backup) just leaves the queue.
 func (c *Catalog) CompleteCopy(cp Copy) error {
 	defer func() {
 		if cp.Kind != CopyWAL {
 			c.bump(cp.Cluster)
 		}
 	}()
+	c.copyClaims.mu.Lock()
+	defer c.copyClaims.mu.Unlock()
+	keep := c.heldByOther(cp)
+	c.releaseCopy(cp, cp.ClaimedBy)
 	return c.db.Update(func(tx *bolt.Tx) error {
-		if b := queueBucket(tx, cp.Backend); b != nil {
+		if b := queueBucket(tx, cp.Backend); b != nil && !keep {
 			if err := b.Delete(seqKey(cp.Seq)); err != nil {
 				return err
 			}

@@ -240,6 +240,10 @@ type ReplicationConfig struct {
 	// copy (defaults 1s and 5m).
 	RetryMin time.Duration `yaml:"retry_min"`
 	RetryMax time.Duration `yaml:"retry_max"`
+	// ClaimLease is how long a gateway's claim on a queued copy lasts
+	// (default 1m); it is renewed every third of it while the copy runs,
+	// and a dead gateway's copies are taken over when it ends.
+	ClaimLease time.Duration `yaml:"claim_lease"`
 }
 
 // LogConfig sets logging.
@@ -308,6 +312,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Replication.RetryMax == 0 {
 		c.Replication.RetryMax = 5 * time.Minute
+	}
+	if c.Replication.ClaimLease == 0 {
+		c.Replication.ClaimLease = time.Minute
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
@@ -457,8 +464,8 @@ func (c *Config) validateBackground() []error {
 	if err := (lifecycle.Policy{Prices: c.Lifecycle.Prices}).Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("lifecycle.prices: %w", err))
 	}
-	if r := c.Replication; r.Concurrency < 0 || r.RetryMin < 0 || r.RetryMax < r.RetryMin {
-		errs = append(errs, errors.New("replication: concurrency must not be negative and retry_max must be at least retry_min"))
+	if r := c.Replication; r.Concurrency < 0 || r.RetryMin < 0 || r.RetryMax < r.RetryMin || r.ClaimLease < 0 {
+		errs = append(errs, errors.New("replication: concurrency and claim_lease must not be negative and retry_max must be at least retry_min"))
 	}
 	if h := c.Health; h.ArchiveTimeout < 0 || h.StallFactor < 0 || h.DelayedFor < 0 || h.BackupMaxAge < 0 || h.FullMaxAge < 0 || h.DrillMaxAge < 0 || h.ReplicationLagMax < 0 {
 		errs = append(errs, errors.New("health: durations and stall_factor must not be negative"))

@@ -16,12 +16,16 @@ import (
 )
 
 // replicator copies queued objects to the backends outside a push's ack
-// set: one worker per backend walks that backend's queue (in the catalog)
-// in order, a few copies at a time. A backup's sentinel waits until every
-// earlier entry of its backup is done, and sentinels go in queue order, so
-// a replica shows a backup only when all its parts are there, in the
-// primary's order. A failed copy is retried with exponential backoff;
-// the queue survives restarts.
+// set: one worker per backend claims a batch of that backend's queue (in
+// the catalog) and copies it, a few at a time. Gateways sharing a catalog
+// claim disjoint entries (index.Interface.ClaimCopies), each for
+// Replication.ClaimLease, renewed every third of it while the batch runs;
+// a dead gateway's entries are taken over when its claims end. The claim
+// keeps the order of backups: a backup's sentinel is claimed only once
+// every earlier entry of its backup and every earlier sentinel has left
+// the queue, so a replica shows a backup only when all its parts are
+// there, in the primary's order, whichever gateways copied them. A failed
+// copy is retried with exponential backoff; the queue survives restarts.
 type replicator struct {
 	s     *Set
 	wakes map[string]chan struct{}
@@ -93,91 +97,109 @@ func (r *replicator) run(ctx context.Context, st *store, wake chan struct{}) {
 	}
 }
 
-// pass runs the copies of st's queue that are due and returns how long to
-// wait before the next pass.
+// pass claims the due entries of st's queue, copies them and returns how
+// long to wait before the next pass. Entries it claimed but did not finish
+// (the gateway is stopping) are released for another gateway at once.
 func (r *replicator) pass(ctx context.Context, st *store) time.Duration {
 	s := r.s
-	pending, err := s.catalog.Pending(st.name, replicationBatch)
+	lease := s.cfg.Replication.ClaimLease
+	claimed, due, err := s.catalog.ClaimCopies(st.name, s.Owner, replicationBatch, lease)
 	if err != nil {
-		s.log.Error("reading the replication queue", "backend", st.name, "err", err)
+		s.log.Error("claiming replication copies", "backend", st.name, "err", err)
 		return idlePoll
 	}
-	now := time.Now()
 	next := idlePoll
+	if !due.IsZero() {
+		next = min(next, max(time.Until(due), minPass))
+	}
 	var (
-		mu              sync.Mutex
-		blocked         = map[string]bool{} // backups with an earlier entry not done
-		sentinelBlocked bool                // an earlier sentinel is not done
-		wg              sync.WaitGroup
-		sem             = make(chan struct{}, s.cfg.Replication.Concurrency)
+		mu       sync.Mutex
+		left     = map[uint64]index.Copy{} // claimed, neither done nor retried
+		progress bool                      // a copy was done: a sentinel may be claimable now
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, s.cfg.Replication.Concurrency)
 	)
-	for _, cp := range pending {
+	for _, cp := range claimed {
+		left[cp.Seq] = cp
+	}
+	stopRenew := r.renew(st, &mu, left, lease)
+	for _, cp := range claimed {
 		if ctx.Err() != nil {
 			break
-		}
-		backup := cp.Cluster + "/" + cp.Name
-		if cp.NextAttempt.After(now) {
-			mu.Lock()
-			if cp.Kind != index.CopyWAL {
-				blocked[backup] = true
-			}
-			if cp.Kind == index.CopySentinel {
-				sentinelBlocked = true
-			}
-			mu.Unlock()
-			next = min(next, cp.NextAttempt.Sub(now))
-			continue
-		}
-		if cp.Kind == index.CopySentinel {
-			wg.Wait() // the backup's parts in flight finish first
-			mu.Lock()
-			skip := blocked[backup] || sentinelBlocked
-			if skip {
-				sentinelBlocked = true
-			}
-			mu.Unlock()
-			if skip {
-				continue
-			}
 		}
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := r.copy(ctx, st, cp); err != nil {
+			err := r.copy(ctx, st, cp)
+			if err == nil {
 				mu.Lock()
-				if cp.Kind != index.CopyWAL {
-					blocked[backup] = true
-				}
-				if cp.Kind == index.CopySentinel {
-					sentinelBlocked = true
-				}
+				delete(left, cp.Seq)
+				progress = true
 				mu.Unlock()
-				if ctx.Err() != nil {
-					return
-				}
-				delay := r.backoff(cp.Attempts)
-				if errors.Is(err, errNoGoodCopy) {
-					// Reported once; looked at again rarely, in case a good
-					// copy was put back by hand.
-					s.reportLost(cp)
-					delay = lostRetry
-				}
-				st.fail(err)
-				s.log.Warn("replication copy failed; will retry", "backend", st.name, "key", cp.Key, "attempt", cp.Attempts+1, "retry_in", delay.Round(time.Millisecond), "err", err)
-				if rerr := s.catalog.RetryCopy(cp, time.Now().Add(delay), err.Error()); rerr != nil {
-					s.log.Error("recording a failed copy", "backend", st.name, "key", cp.Key, "err", rerr)
-				}
-				mu.Lock()
-				next = min(next, delay)
-				mu.Unlock()
+				return
 			}
+			if ctx.Err() != nil {
+				return
+			}
+			delay := r.backoff(cp.Attempts)
+			if errors.Is(err, errNoGoodCopy) {
+				// Reported once; looked at again rarely, in case a good
+				// copy was put back by hand.
+				s.reportLost(cp)
+				delay = lostRetry
+			}
+			st.fail(err)
+			s.log.Warn("replication copy failed; will retry", "backend", st.name, "key", cp.Key, "attempt", cp.Attempts+1, "retry_in", delay.Round(time.Millisecond), "err", err)
+			if rerr := s.catalog.RetryCopy(cp, time.Now().Add(delay), err.Error()); rerr != nil {
+				s.log.Error("recording a failed copy", "backend", st.name, "key", cp.Key, "err", rerr)
+			}
+			mu.Lock()
+			delete(left, cp.Seq)
+			next = min(next, delay)
+			mu.Unlock()
 		})
 	}
 	wg.Wait()
-	if len(pending) == replicationBatch {
+	stopRenew()
+	if len(left) > 0 {
+		if err := s.catalog.ReleaseCopies(s.Owner, slices.Collect(maps.Values(left))); err != nil {
+			s.log.Warn("releasing claimed copies; they pass to another gateway when the claims end", "backend", st.name, "count", len(left), "err", err)
+		}
+	}
+	if len(claimed) == replicationBatch || progress {
 		return 0
 	}
 	return next
+}
+
+// minPass is the shortest wait for an entry that becomes claimable (the
+// clocks of gateway and catalog database may differ a little).
+const minPass = 10 * time.Millisecond
+
+// renew extends the claims on the entries in left (under mu) every third
+// of lease until the returned stop is called: a large backup part may take
+// longer than one lease to copy.
+func (r *replicator) renew(st *store, mu *sync.Mutex, left map[uint64]index.Copy, lease time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			mu.Lock()
+			held := slices.Collect(maps.Values(left))
+			mu.Unlock()
+			if err := r.s.catalog.RenewCopies(r.s.Owner, held, lease); err != nil {
+				r.s.log.Warn("renewing claims on copies; another gateway may make them too", "backend", st.name, "err", err)
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
 }
 
 // backoff is the delay before attempt n+1: RetryMin doubling up to

@@ -256,3 +256,52 @@ func TestReplicatorSentinelWaitsForEveryPart(t *testing.T) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// The replicator claims what it copies, and a stopping gateway releases
+// the claims of the copies it did not finish, without counting them as
+// failed attempts: another gateway of a fleet takes them at once instead
+// of after the claim lease.
+func TestReplicatorReleasesClaimsWhenStopped(t *testing.T) {
+	set, cat, faults := openFaultySet(t, "primary", "a", "b")
+	faults["b"].SetLatency(time.Hour) // every copy to b hangs until the stop
+	for i := range 3 {
+		pushWAL(t, set, cat, fmt.Sprintf("00000001000000000000000%d", i+1), []byte(fmt.Sprintf("segment %d", i)))
+	}
+	set.Owner = "gateway-1"
+	set.Start()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		q, err := cat.Pending("b", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		claimed := 0
+		for _, cp := range q {
+			if cp.ClaimedBy == "gateway-1" {
+				claimed++
+			}
+		}
+		if claimed == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replicator claimed %d of 3 copies: %+v", claimed, q)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := set.Close(); err != nil {
+		t.Fatal(err)
+	}
+	q, err := cat.Pending("b", 0)
+	if err != nil || len(q) != 3 {
+		t.Fatalf("queue after the stop: %+v %v", q, err)
+	}
+	for _, cp := range q {
+		if cp.ClaimedBy != "" || cp.Attempts != 0 {
+			t.Errorf("%s after the stop: claimed by %q, %d attempts; want released, no attempt counted", cp.Name, cp.ClaimedBy, cp.Attempts)
+		}
+	}
+	if got, _, err := cat.ClaimCopies("b", "gateway-2", 10, time.Minute); err != nil || len(got) != 3 {
+		t.Fatalf("another gateway claims %d of the released copies (%v)", len(got), err)
+	}
+}

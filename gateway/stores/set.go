@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/walgate/walgate/backends"
 	"github.com/walgate/walgate/backends/all"
@@ -30,6 +31,10 @@ type Set struct {
 	// OnLost, when set before Start, is called once for each object found
 	// without a good copy on any backend (the gateway counts them).
 	OnLost func(index.Copy)
+	// Owner names this process in the catalog's claims on queued copies;
+	// set before Start (the gateway's instance name). Start makes one up
+	// when it is empty.
+	Owner string
 }
 
 // Wrap, when set, wraps each opened backend (fault-injection tests put
@@ -88,7 +93,12 @@ func Open(ctx context.Context, cfg config.Config, cat index.Interface, opts Opti
 }
 
 // Start starts the replicator: one worker per backend.
-func (s *Set) Start() { s.repl.start() }
+func (s *Set) Start() {
+	if s.Owner == "" {
+		s.Owner = fmt.Sprintf("replicator/%d/%p", os.Getpid(), s)
+	}
+	s.repl.start()
+}
 
 // Close stops the replicator (copies in flight stay queued) and closes
 // every backend.

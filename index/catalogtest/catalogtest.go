@@ -40,6 +40,9 @@ func Run(t *testing.T, open Opener) {
 		{"System", testSystem},
 		{"ReplicationQueue", testReplicationQueue},
 		{"EnqueueRepair", testEnqueueRepair},
+		{"CopyClaims", testCopyClaims},
+		{"CopyClaimsTakeover", testCopyClaimsTakeover},
+		{"ConcurrentCopyClaims", testConcurrentCopyClaims},
 		{"CheckFindsDamage", testCheckFindsDamage},
 	}
 	for _, tc := range tests {
@@ -767,5 +770,202 @@ func testLeases(t *testing.T, c index.Interface) {
 	}
 	if lease("lifecycle", "a", time.Minute) {
 		t.Fatal("the old holder took its lease back from a live one")
+	}
+}
+
+// claimNames claims for owner and returns the names (WAL name, or
+// backup name and file/"sentinel") of what it got, in order.
+func claimNames(t *testing.T, c index.Interface, owner string, limit int, lease time.Duration) ([]index.Copy, []string, time.Time) {
+	t.Helper()
+	got, next, err := c.ClaimCopies("replica", owner, limit, lease)
+	if err != nil {
+		t.Fatalf("claim by %s: %v", owner, err)
+	}
+	var names []string
+	for i, cp := range got {
+		if cp.ClaimedBy != owner || cp.ClaimedUntil.IsZero() || cp.Backend != "replica" {
+			t.Fatalf("claim by %s returned %+v", owner, cp)
+		}
+		if i > 0 && got[i-1].Seq >= cp.Seq {
+			t.Fatalf("claim by %s out of queue order: %+v", owner, got)
+		}
+		names = append(names, copyName(cp))
+	}
+	return got, names, next
+}
+
+func copyName(cp index.Copy) string {
+	switch cp.Kind {
+	case index.CopySentinel:
+		return cp.Name + "/sentinel"
+	case index.CopyBackupFile:
+		return cp.Name + "/" + cp.File
+	}
+	return cp.Name
+}
+
+// claimQueue queues, on backend "replica": WAL w1 (with its record),
+// backup b1's parts p1 and p2 and sentinel, backup b2's part q1 and
+// sentinel, WAL w2.
+func claimQueue(t *testing.T, c index.Interface) {
+	w1 := "000000010000000000000001"
+	cp := index.Copy{Backend: "replica", Cluster: "db", Kind: index.CopyWAL, Name: w1, Key: WALObj(w1, "").Key, Size: 10}
+	_, _, err := c.AddWALCopies("db", WALObj(w1, "sha256:"+w1), []index.Copy{cp})
+	must(t, err)
+	part := func(backup, file string) index.Copy {
+		return index.Copy{Backend: "replica", Cluster: "db", Kind: index.CopyBackupFile, Name: backup, File: file, Key: "db/basebackups_005/" + backup + "/" + file, Size: 10}
+	}
+	sentinel := func(backup string) index.Copy {
+		return index.Copy{Backend: "replica", Cluster: "db", Kind: index.CopySentinel, Name: backup, Key: "db/basebackups_005/" + backup + "_backup_stop_sentinel.json", Size: 1}
+	}
+	w2 := "000000010000000000000002"
+	must(t, c.Enqueue([]index.Copy{part("b1", "p1"), part("b1", "p2"), sentinel("b1"), part("b2", "q1"), sentinel("b2"),
+		{Backend: "replica", Cluster: "db", Kind: index.CopyWAL, Name: w2, Key: WALObj(w2, "").Key, Size: 10}}))
+}
+
+// Two owners claim disjoint entries; a sentinel is claimable only when no
+// earlier entry of its backup and no earlier sentinel is queued; a
+// non-owner's completion or retry leaves the owner's claim alone.
+func testCopyClaims(t *testing.T, c index.Interface) {
+	claimQueue(t, c)
+	a, names, next := claimNames(t, c, "gw-a", 2, time.Minute)
+	if !slices.Equal(names, []string{"000000010000000000000001", "b1/p1"}) || !next.IsZero() {
+		t.Fatalf("gw-a claimed %v (next %v): want the first two, and no time (a full claim)", names, next)
+	}
+	b, names, next := claimNames(t, c, "gw-b", 10, time.Minute)
+	if !slices.Equal(names, []string{"b1/p2", "b2/q1", "000000010000000000000002"}) {
+		t.Fatalf("gw-b claimed %v: want the entries gw-a does not hold, without the sentinels", names)
+	}
+	if next.Before(a[0].ClaimedUntil.Add(-time.Second)) || next.After(a[0].ClaimedUntil.Add(time.Second)) {
+		t.Fatalf("next claimable at %v, want when gw-a's claims end (%v)", next, a[0].ClaimedUntil)
+	}
+	if _, names, _ := claimNames(t, c, "gw-c", 10, time.Minute); len(names) != 0 {
+		t.Fatalf("gw-c claimed %v while every entry is held or waits", names)
+	}
+	p, err := c.Pending("replica", 0)
+	if err != nil || len(p) != 7 || p[0].ClaimedBy != "gw-a" || p[2].ClaimedBy != "gw-b" || p[3].ClaimedBy != "" {
+		t.Fatalf("pending with claims: %+v %v", p, err)
+	}
+
+	// gw-b completes and retries gw-a's entries: the claims stay gw-a's.
+	stray := a[0]
+	stray.ClaimedBy = "gw-b"
+	must(t, c.CompleteCopy(stray))
+	if o, err := c.WAL("db", a[0].Name); err != nil || !slices.Contains(o.Holders(), "replica") {
+		t.Fatalf("a copy that was made is recorded all the same: %+v %v", o, err)
+	}
+	stray = a[1]
+	stray.ClaimedBy = "gw-b"
+	must(t, c.RetryCopy(stray, time.Now().Add(time.Hour), "not mine"))
+	p, err = c.Pending("replica", 2)
+	if err != nil || len(p) != 2 || p[0].Seq != a[0].Seq || p[0].ClaimedBy != "gw-a" || p[1].ClaimedBy != "gw-a" || p[1].Attempts != 0 {
+		t.Fatalf("a non-owner's completion and retry changed gw-a's entries: %+v %v", p, err)
+	}
+
+	// b1's parts done but p1 failed (retried later): its sentinel and
+	// every later one wait.
+	must(t, c.CompleteCopy(a[0]))
+	must(t, c.CompleteCopy(b[0]))
+	must(t, c.CompleteCopy(b[1]))
+	retryAt := time.Now().Add(time.Hour).UTC()
+	must(t, c.RetryCopy(a[1], retryAt, "replica down"))
+	_, names, next = claimNames(t, c, "gw-c", 10, time.Minute)
+	if want := b[2].ClaimedUntil; len(names) != 0 || next.Before(want.Add(-time.Second)) || next.After(want.Add(time.Second)) {
+		t.Fatalf("gw-c claimed %v (next %v) while b1's part waits until %v: want next when gw-b's claim on w2 ends (%v)", names, next, retryAt, want)
+	}
+	p, err = c.Pending("replica", 1)
+	if err != nil || p[0].Seq != a[1].Seq || p[0].ClaimedBy != "" || p[0].Attempts != 1 {
+		t.Fatalf("a retry drops the owner's claim: %+v %v", p, err)
+	}
+
+	// p1 done: b1's sentinel comes, b2's still waits for it; gw-b's own
+	// claim on w2 is claimed again.
+	must(t, c.CompleteCopy(p[0]))
+	s1, names, _ := claimNames(t, c, "gw-b", 10, time.Minute)
+	if !slices.Equal(names, []string{"b1/sentinel", "000000010000000000000002"}) {
+		t.Fatalf("gw-b claimed %v, want b1's sentinel and its own w2", names)
+	}
+	must(t, c.CompleteCopy(s1[0]))
+	must(t, c.ReleaseCopies("gw-b", s1[1:]))
+	_, names, _ = claimNames(t, c, "gw-a", 10, time.Minute)
+	if !slices.Equal(names, []string{"b2/sentinel", "000000010000000000000002"}) {
+		t.Fatalf("gw-a claimed %v, want b2's sentinel and the released w2", names)
+	}
+}
+
+// An expired claim is taken over; a renewed one is not; the former
+// owner's completion then leaves the new owner's claim.
+func testCopyClaimsTakeover(t *testing.T, c index.Interface) {
+	claimQueue(t, c)
+	const short = 300 * time.Millisecond
+	a, names, _ := claimNames(t, c, "gw-a", 2, short)
+	if len(names) != 2 {
+		t.Fatalf("gw-a claimed %v", names)
+	}
+	b, _, _ := claimNames(t, c, "gw-b", 1, short)
+	must(t, c.RenewCopies("gw-b", b, time.Minute))
+	must(t, c.RenewCopies("gw-c", a, time.Minute)) // not gw-c's: no effect
+	time.Sleep(2 * short)
+	taken, names, _ := claimNames(t, c, "gw-c", 10, time.Minute)
+	if !slices.Contains(names, a[0].Name) || !slices.Contains(names, "b1/p1") || slices.Contains(names, "b1/p2") {
+		t.Fatalf("gw-c claimed %v: want gw-a's expired entries, not gw-b's renewed one", names)
+	}
+	must(t, c.CompleteCopy(a[0])) // gw-a wakes up late
+	must(t, c.RetryCopy(a[1], time.Now().Add(time.Hour), "late"))
+	p, err := c.Pending("replica", 2)
+	if err != nil || len(p) != 2 || p[0].ClaimedBy != "gw-c" || p[1].ClaimedBy != "gw-c" || p[1].Attempts != 0 {
+		t.Fatalf("the former owner changed the entries gw-c took over: %+v %v", p, err)
+	}
+	must(t, c.CompleteCopy(taken[0]))
+	if p, _ := c.Pending("replica", 1); p[0].Seq == taken[0].Seq {
+		t.Fatalf("the owner's completion left the entry queued: %+v", p)
+	}
+}
+
+// Owners claiming at once never hold the same entry, and between them
+// they copy every entry once.
+func testConcurrentCopyClaims(t *testing.T, c index.Interface) {
+	const entries, owners = 60, 6
+	var copies []index.Copy
+	for i := range entries {
+		name := fmt.Sprintf("0000000100000000000000%02X", i)
+		copies = append(copies, index.Copy{Backend: "replica", Cluster: "db", Kind: index.CopyWAL, Name: name, Key: "db/" + name, Size: 1})
+	}
+	must(t, c.Enqueue(copies))
+	var mu sync.Mutex
+	done := map[string]string{} // name -> owner
+	var wg sync.WaitGroup
+	for o := range owners {
+		owner := fmt.Sprintf("gw-%d", o)
+		wg.Go(func() {
+			for {
+				got, _, err := c.ClaimCopies("replica", owner, 3, time.Minute)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				for _, cp := range got {
+					mu.Lock()
+					if prev, ok := done[cp.Name]; ok {
+						t.Errorf("%s claimed %s, which %s copied already", owner, cp.Name, prev)
+					}
+					done[cp.Name] = owner
+					mu.Unlock()
+					if err := c.CompleteCopy(cp); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(done) != entries {
+		t.Fatalf("%d of %d entries copied", len(done), entries)
+	}
+	if p, next, err := c.ClaimCopies("replica", "gw-0", 10, time.Minute); err != nil || len(p) != 0 || !next.IsZero() {
+		t.Fatalf("empty queue: %+v %v %v", p, next, err)
 	}
 }

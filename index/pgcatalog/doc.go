@@ -6,7 +6,9 @@
 //
 // Rules: every change the bbolt catalog makes in one transaction is one
 // PostgreSQL transaction here; a WAL name is claimed with an
-// insert-if-absent inside the transaction that records it; no store I/O
+// insert-if-absent inside the transaction that records it; replication
+// entries are claimed row by row (FOR UPDATE SKIP LOCKED, a lease in the
+// row) so that no two gateways copy one at once; no store I/O
 // runs inside a transaction; the DSN's password never appears in an error
 // or a log line.
 package pgcatalog

@@ -406,6 +406,9 @@ func (c *Catalog) LoadCopies(ctx context.Context, backend string, copies []index
 		}
 		var newKeys []string
 		var recs [][]byte
+		var kinds []string
+		var backups []*string
+		var nexts []*time.Time
 		for _, cp := range copies {
 			data, err := json.Marshal(cp)
 			if err != nil {
@@ -417,13 +420,26 @@ func (c *Catalog) LoadCopies(ctx context.Context, backend string, copies []index
 			}
 			newKeys = append(newKeys, cp.Key)
 			recs = append(recs, data)
+			// The columns the claim filters on, as enqueue writes them.
+			kinds = append(kinds, string(cp.Kind))
+			var backup *string
+			if b := cp.Backup(); b != "" {
+				backup = &b
+			}
+			backups = append(backups, backup)
+			var next *time.Time
+			if !cp.NextAttempt.IsZero() {
+				next = &cp.NextAttempt
+			}
+			nexts = append(nexts, next)
 		}
 		if len(recs) == 0 {
 			return nil
 		}
 		// WITH ORDINALITY keeps the queue order in the new seq values.
-		tag, err := tx.Exec(ctx, `INSERT INTO walgate.replication (backend, key, record)
-			SELECT $1, k, r FROM unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS t(k, r, i) ORDER BY i`, backend, newKeys, recs)
+		tag, err := tx.Exec(ctx, `INSERT INTO walgate.replication (backend, key, record, kind, backup, next_attempt)
+			SELECT $1, k, r, kd, b, n FROM unnest($2::text[], $3::bytea[], $4::text[], $5::text[], $6::timestamptz[])
+				WITH ORDINALITY AS t(k, r, kd, b, n, i) ORDER BY i`, backend, newKeys, recs, kinds, backups, nexts)
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package pgcatalog
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -85,14 +86,49 @@ var migrations = []string{
 		PRIMARY KEY (cluster, hour)
 	);
 	CREATE INDEX trends_hour ON walgate.trends (hour);`,
+	// 3: replication entries claimed row by row.
+	migrationReplicationClaims(),
+}
+
+// migrationReplicationClaims lets gateways claim replication entries row
+// by row (pgcatalog.Catalog.ClaimCopies): the claim columns take the
+// names of index.Copy's fields, and the fields the claim query filters on
+// (kind, backup "cluster/name" of a backup's copies, next_attempt) move
+// beside the record, filled from the records already queued.
+func migrationReplicationClaims() string {
+	return `ALTER TABLE walgate.replication RENAME COLUMN lease_owner TO claimed_by;
+	ALTER TABLE walgate.replication RENAME COLUMN lease_until TO claimed_until;
+	ALTER TABLE walgate.replication
+		ADD COLUMN kind text,
+		ADD COLUMN backup text,
+		ADD COLUMN next_attempt timestamptz;
+	UPDATE walgate.replication r SET
+		kind = j.rec->>'kind',
+		backup = CASE WHEN j.rec->>'kind' <> 'wal' THEN (j.rec->>'cluster') || '/' || (j.rec->>'name') END,
+		next_attempt = (j.rec->>'next_attempt')::timestamptz
+	FROM (SELECT seq, convert_from(record, 'UTF8')::jsonb AS rec FROM walgate.replication) j
+	WHERE j.seq = r.seq;
+	ALTER TABLE walgate.replication ALTER COLUMN kind SET NOT NULL;
+	CREATE INDEX replication_sentinels ON walgate.replication (backend, seq) WHERE kind = 'sentinel';
+	CREATE INDEX replication_backup ON walgate.replication (backend, backup, seq) WHERE backup IS NOT NULL;`
 }
 
 // SchemaVersion is the newest schema this code knows.
 var SchemaVersion = len(migrations)
 
+// ReplicationClaimsVersion is the schema version that lets gateways claim
+// replication entries row by row.
+var ReplicationClaimsVersion = slices.Index(migrations, migrationReplicationClaims()) + 1
+
 // migrate creates or upgrades the schema under the migration lock, on one
 // session. A database whose schema is newer than SchemaVersion is refused.
 func migrate(ctx context.Context, conn *pgx.Conn) error {
+	return MigrateTo(ctx, conn, SchemaVersion)
+}
+
+// MigrateTo brings the schema to version (at most SchemaVersion) as
+// migrate does; tests of a migration build the older database with it.
+func MigrateTo(ctx context.Context, conn *pgx.Conn, version int) error {
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockMigrate); err != nil {
 		return err
 	}
@@ -112,7 +148,7 @@ func migrate(ctx context.Context, conn *pgx.Conn) error {
 		return fmt.Errorf("%w: the catalog database has schema version %d and this walgate knows up to %d: a newer walgate migrated it; run that version (or newer) on this gateway too",
 			index.ErrSchema, cur, SchemaVersion)
 	}
-	for v := cur + 1; v <= SchemaVersion; v++ {
+	for v := cur + 1; v <= min(version, SchemaVersion); v++ {
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, migrations[v-1]); err != nil {
 				return err

@@ -3,10 +3,14 @@ package catalogdb
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/walgate/walgate/index"
 	"github.com/walgate/walgate/index/catalogtest"
@@ -20,6 +24,22 @@ func open(t *testing.T, dsn string) *pgcatalog.Catalog {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// databaseAt brings the empty database dsn to schema version and returns
+// a session on it (closed at cleanup), to fill it as that version left it.
+func databaseAt(t *testing.T, dsn string, version int) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	if err := pgcatalog.MigrateTo(ctx, conn, version); err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }
 
 func TestPostgresCatalog(t *testing.T) {
@@ -47,17 +67,20 @@ func TestPostgresCatalog(t *testing.T) {
 		// version 1) and holding a token: opening it adds the table and
 		// keeps the records.
 		dsn := srv.NewDatabase(t, "")
-		c := open(t, dsn)
 		ctx := context.Background()
+		conn := databaseAt(t, dsn, 1)
 		h := sha256.Sum256([]byte("secret"))
-		if err := c.AddToken(h, index.Token{ID: "t1", Cluster: "db", Scopes: []index.Scope{index.ScopePush}, Created: time.Now().UTC()}); err != nil {
+		rec, err := json.Marshal(index.Token{ID: "t1", Cluster: "db", Scopes: []index.Scope{index.ScopePush}, Created: time.Now().UTC()})
+		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Pool().Exec(ctx, `DROP TABLE walgate.trends; DELETE FROM walgate.schema_version WHERE version >= 2`); err != nil {
+		if _, err := conn.Exec(ctx, `INSERT INTO walgate.clusters (name, created) VALUES ('db', now())`); err != nil {
 			t.Fatal(err)
 		}
-		c.Close()
-		c = open(t, dsn)
+		if _, err := conn.Exec(ctx, `INSERT INTO walgate.tokens (hash, id, cluster, record) VALUES ($1, 't1', 'db', $2)`, h[:], rec); err != nil {
+			t.Fatal(err)
+		}
+		c := open(t, dsn)
 		defer c.Close()
 		var version int
 		if err := c.Pool().QueryRow(ctx, `SELECT max(version) FROM walgate.schema_version`).Scan(&version); err != nil || version != pgcatalog.SchemaVersion || version < 2 {
@@ -72,6 +95,62 @@ func TestPostgresCatalog(t *testing.T) {
 		}
 		if tok, err := c.LookupToken(h); err != nil || tok.ID != "t1" {
 			t.Fatalf("token after migrating: %+v %v", tok, err)
+		}
+		if err := c.Check(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("MigrationToReplicationClaims", func(t *testing.T) {
+		// A database from before the claims on replication entries,
+		// holding a queue: opening it fills the new columns from the
+		// records, and the claims follow the queue's order and retries.
+		dsn := srv.NewDatabase(t, "")
+		ctx := context.Background()
+		conn := databaseAt(t, dsn, pgcatalog.ReplicationClaimsVersion-1)
+		later := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+		queue := []index.Copy{
+			{Backend: "replica", Cluster: "db", Kind: index.CopyBackupFile, Name: "b1", File: "p1", Key: "db/b1/p1"},
+			{Backend: "replica", Cluster: "db", Kind: index.CopySentinel, Name: "b1", Key: "db/b1_sentinel"},
+			{Backend: "replica", Cluster: "db", Kind: index.CopyWAL, Name: "000000010000000000000001", Key: "db/w1", NextAttempt: later, Attempts: 2},
+			{Backend: "replica", Cluster: "db", Kind: index.CopyWAL, Name: "000000010000000000000002", Key: "db/w2"},
+		}
+		for _, cp := range queue {
+			rec, err := json.Marshal(cp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := conn.Exec(ctx, `INSERT INTO walgate.replication (backend, key, record) VALUES ($1, $2, $3)`, cp.Backend, cp.Key, rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := open(t, dsn)
+		defer c.Close()
+		var version int
+		if err := conn.QueryRow(ctx, `SELECT max(version) FROM walgate.schema_version`).Scan(&version); err != nil || version != pgcatalog.SchemaVersion {
+			t.Fatalf("schema version %d (%v), want %d", version, err, pgcatalog.SchemaVersion)
+		}
+		var got []string
+		rows, err := conn.Query(ctx, `SELECT kind || ' ' || coalesce(backup, '-') || ' ' || coalesce(next_attempt::text, '-') FROM walgate.replication ORDER BY seq`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, s)
+		}
+		var at string
+		if err := conn.QueryRow(ctx, `SELECT $1::timestamptz::text`, later).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{"backup-file db/b1 -", "sentinel db/b1 -", "wal - " + at, "wal - -"}; !slices.Equal(got, want) {
+			t.Fatalf("columns after migrating: %q, want %q", got, want)
+		}
+		claimed, _, err := c.ClaimCopies("replica", "gw-a", 10, time.Minute)
+		if err != nil || len(claimed) != 2 || claimed[0].File != "p1" || claimed[1].Name != "000000010000000000000002" || claimed[1].ClaimedBy != "gw-a" {
+			t.Fatalf("claimed %+v %v: want the part and the due WAL, not the sentinel behind the part", claimed, err)
 		}
 		if err := c.Check(); err != nil {
 			t.Fatal(err)
