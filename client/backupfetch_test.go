@@ -36,6 +36,8 @@ type testBackup struct {
 	spcmap  string
 	spec    *basebackup.TablespaceSpec
 	delta   bool
+	// rawParts are data tars as they are, numbered after parts.
+	rawParts [][]byte
 	// meta holds objects stored as they are beside tar_partitions/
 	// (metadata.json, files_metadata.json).
 	meta map[string][]byte
@@ -149,6 +151,9 @@ func tryPushBackup(t *testing.T, c *client.Client, name string, b testBackup) er
 	}
 	for i, p := range b.parts {
 		put(fmt.Sprintf("part_%03d.tar.zst", i+1), tarOf(t, p))
+	}
+	for i, raw := range b.rawParts {
+		put(fmt.Sprintf("part_%03d.tar.zst", len(b.parts)+i+1), raw)
 	}
 	put("pg_control.tar.zst", tarOf(t, b.control))
 	var lbl bytes.Buffer

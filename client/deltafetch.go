@@ -95,18 +95,27 @@ func chainText(chain []chainLink, missing string) string {
 	return b.String() + missing + " (missing)"
 }
 
-// applyChain extracts the chain's data tars newest first; each older
-// backup contributes only the tars holding files or pages no newer one
-// wrote.
+// applyChain extracts the chain's data tars, those of every backup at
+// once (WALGATE_DOWNLOAD_CONCURRENCY in all): the newest backup's, and of
+// each older one only the tars holding files or pages no newer backup
+// holds whole. basebackup.ChainRestore lets the newest version of every
+// page win whatever order the tars arrive in.
 func (r *restorer) applyChain(ctx context.Context, chain []chainLink, xopts basebackup.ExtractOptions) error {
 	cr := basebackup.NewChainRestore(chain[0].fm)
-	for i, l := range chain {
+	type chainPart struct {
+		d    *protocol.BackupDetail
+		part string
+		opts basebackup.ExtractOptions
+	}
+	var jobs []chainPart
+	for i := range chain {
+		l := &chain[i]
 		lo := xopts
 		lo.Chain = cr.Level(l.fm, i == 0)
 		parts := l.parts
 		if i > 0 {
 			parts = nil
-			for _, object := range cr.NeededTars(l.fm) {
+			for _, object := range lo.Chain.Tars() {
 				p := basebackup.TarFolder + "/" + object
 				if _, ok := l.d.Files[p]; !ok {
 					return &Error{Kind: ErrIntegrity, Op: r.op, Message: fmt.Sprintf("backup %s lists %s in files_metadata.json but has no such object", l.d.Name, p)}
@@ -120,9 +129,26 @@ func (r *restorer) applyChain(ctx context.Context, chain []chainLink, xopts base
 				}
 			}
 		}
-		if err := r.fetchParts(ctx, &l.d, parts, lo); err != nil {
-			return err
+		for _, p := range parts {
+			jobs = append(jobs, chainPart{d: &l.d, part: p, opts: lo})
 		}
+	}
+	n := r.opts.Concurrency
+	if n <= 0 {
+		n = DefaultDownloadConcurrency
+	}
+	err := inParallel(ctx, n, len(jobs), func(ctx context.Context, i int) error {
+		j := jobs[i]
+		return r.fetchObject(ctx, j.d, j.part, func(rd io.Reader) error {
+			_, err := basebackup.ExtractTar(rd, r.dir, j.opts)
+			return err
+		})
+	})
+	if err == nil && ctx.Err() != nil {
+		return &Error{Kind: ErrUnavailable, Op: r.op, Message: "interrupted", Err: ctx.Err()}
+	}
+	if err != nil {
+		return err
 	}
 	if miss := cr.Missing(); len(miss) > 0 {
 		return &Error{Kind: ErrIntegrity, Op: r.op, Message: fmt.Sprintf("the chain of %s is incomplete: %d file(s) are held whole by no backup of it, e.g. %s", r.d.Name, len(miss), strings.Join(miss[:min(3, len(miss))], ", "))}

@@ -55,7 +55,7 @@ func (c *Client) PushWAL(ctx context.Context, path string) (PushResult, error) {
 		return PushResult{}, &Error{Kind: ErrRejected, Op: op, Message: "setting up the codec failed", Err: err}
 	}
 	cid := newContentIDs(c)
-	plain, err := io.CopyBuffer(enc, io.TeeReader(f, cid), make([]byte, copyBuf))
+	plain, err := copyHashing(enc, cid, f, make([]byte, copyBuf))
 	if err == nil {
 		err = enc.Close()
 	}
@@ -307,6 +307,40 @@ type brokenStream struct{ err error }
 
 func (b *brokenStream) Error() string { return b.err.Error() }
 func (b *brokenStream) Unwrap() error { return b.err }
+
+// copyHashing copies src to dst through buf, as io.CopyBuffer does, and
+// writes every chunk to h as well, in a second goroutine while dst takes
+// it: hashing the plaintext overlaps with compressing it. h must not fail.
+func copyHashing(dst, h io.Writer, src io.Reader, buf []byte) (int64, error) {
+	chunks := make(chan []byte)
+	hashed := make(chan struct{})
+	defer close(chunks)
+	go func() {
+		for p := range chunks {
+			h.Write(p)
+			hashed <- struct{}{}
+		}
+	}()
+	var n int64
+	for {
+		m, rerr := src.Read(buf)
+		if m > 0 {
+			chunks <- buf[:m]
+			_, werr := dst.Write(buf[:m])
+			<-hashed // buf is reused only once h is done with it
+			if werr != nil {
+				return n, werr
+			}
+			n += int64(m)
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
 
 type countingReader struct {
 	r io.Reader

@@ -100,14 +100,18 @@ func WriteTar(w io.Writer, files []File) (TarResult, error) {
 }
 
 // WriteTarWith is WriteTar with page increments and checksum verification
-// (see TarOptions). An increment is built in two passes over the file: the
-// first reads every page and picks the changed ones (the tar header needs
-// the member's size), the second reads just those pages again. Memory
-// stays bounded: one copy buffer plus 4 bytes per changed page.
+// (see TarOptions). An increment is built in one pass over the file: it
+// reads every page and picks the changed ones, keeping them (up to
+// heldPagesMax bytes of them) until the scan ends, since the tar header
+// needs the member's size, the count of changed pages, before its body.
+// Only the changed pages past that bound are read a second time. Memory
+// stays bounded: one copy buffer, heldPagesMax, and 4 bytes per changed
+// page.
 func WriteTarWith(w io.Writer, files []File, opts TarOptions) (TarResult, error) {
 	res := TarResult{Incremented: map[string]bool{}, Corrupt: map[string]*CorruptBlocks{}}
 	tw := tar.NewWriter(w)
 	buf := make([]byte, copyBufferSize)
+	var held []byte // changed pages kept from the scan, reused file to file
 	for _, f := range files {
 		if f.IsDir {
 			hdr := header(f, nil)
@@ -118,7 +122,7 @@ func WriteTarWith(w io.Writer, files []File, opts TarOptions) (TarResult, error)
 			res.Members = append(res.Members, f.Member)
 			continue
 		}
-		fr, err := writeFile(tw, f, buf, opts)
+		fr, err := writeFile(tw, f, buf, &held, opts)
 		if err != nil {
 			return res, err
 		}
@@ -158,7 +162,7 @@ const maxCorruptListed = 10
 // writeFile writes one regular file's header and body: an increment when
 // opts asks for one and every page header is sound, else exactly f.Size
 // bytes of the file.
-func writeFile(tw *tar.Writer, f File, buf []byte, opts TarOptions) (fileResult, error) {
+func writeFile(tw *tar.Writer, f File, buf []byte, held *[]byte, opts TarOptions) (fileResult, error) {
 	if f.Size < 0 {
 		return fileResult{}, fmt.Errorf("write tar member %s: negative size %d", f.Member, f.Size)
 	}
@@ -185,11 +189,11 @@ func writeFile(tw *tar.Writer, f File, buf []byte, opts TarOptions) (fileResult,
 		var err error
 		if opts.ChangedBlocks != nil {
 			if blocks, whole := opts.ChangedBlocks(f.Member, f.Size/BlockSize); !whole {
-				res, err = writeIncrementBlocks(tw, f, src, info, buf, blocks, pv)
+				res, err = writeIncrementBlocks(tw, f, src, info, buf, blocks, nil, pv)
 				return res, err
 			}
 		} else {
-			res, ok, err = writeIncrement(tw, f, src, info, buf, opts.DeltaLSN, pv)
+			res, ok, err = writeIncrement(tw, f, src, info, buf, held, opts.DeltaLSN, pv)
 		}
 		if err != nil || ok {
 			return res, err
@@ -234,11 +238,18 @@ func writeFile(tw *tar.Writer, f File, buf []byte, opts TarOptions) (fileResult,
 	return res, nil
 }
 
+// heldPagesMax bounds the changed pages an increment keeps from its scan
+// of one file (256 pages). A file with more changed pages has the rest
+// read again after the scan.
+const heldPagesMax = 2 << 20
+
 // writeIncrement writes f as an increment over a parent that started at
 // deltaLSN. ok is false, with nothing written, when a page header is
-// invalid: the caller then copies the file whole.
-func writeIncrement(tw *tar.Writer, f File, src *os.File, info fs.FileInfo, buf []byte, deltaLSN uint64, pv *pageVerifier) (fileResult, bool, error) {
+// invalid: the caller then copies the file whole. held keeps the first
+// changed pages as they were read (its memory is reused by the next file).
+func writeIncrement(tw *tar.Writer, f File, src *os.File, info fs.FileInfo, buf []byte, held *[]byte, deltaLSN uint64, pv *pageVerifier) (fileResult, bool, error) {
 	var blocks []uint32
+	*held = (*held)[:0]
 	for off := int64(0); off < f.Size; {
 		chunk := buf[:min(int64(len(buf)), f.Size-off)]
 		n, err := src.ReadAt(chunk, off)
@@ -255,11 +266,14 @@ func writeIncrement(tw *tar.Writer, f File, src *os.File, info fs.FileInfo, buf 
 				return fileResult{}, false, nil
 			case PageChanged:
 				blocks = append(blocks, uint32((off+int64(p))/BlockSize))
+				if len(*held)+BlockSize <= heldPagesMax {
+					*held = append(*held, chunk[p:p+BlockSize]...)
+				}
 			}
 		}
 		off += int64(len(chunk))
 	}
-	res, err := writeIncrementBlocks(tw, f, src, info, buf, blocks, nil)
+	res, err := writeIncrementBlocks(tw, f, src, info, buf, blocks, *held, nil)
 	if pv != nil && err == nil {
 		res.corrupt = pv.result()
 	}
@@ -268,8 +282,9 @@ func writeIncrement(tw *tar.Writer, f File, src *os.File, info fs.FileInfo, buf 
 
 // writeIncrementBlocks writes f as an increment holding blocks (sorted,
 // distinct; those past the file's end are dropped), verifying the pages it
-// reads when pv is set.
-func writeIncrementBlocks(tw *tar.Writer, f File, src *os.File, info fs.FileInfo, buf []byte, blocks []uint32, pv *pageVerifier) (fileResult, error) {
+// reads when pv is set. held holds the first blocks' pages, already read;
+// the others are read from src.
+func writeIncrementBlocks(tw *tar.Writer, f File, src *os.File, info fs.FileInfo, buf []byte, blocks []uint32, held []byte, pv *pageVerifier) (fileResult, error) {
 	nblocks := f.Size / BlockSize
 	for len(blocks) > 0 && int64(blocks[len(blocks)-1]) >= nblocks {
 		blocks = blocks[:len(blocks)-1]
@@ -284,7 +299,13 @@ func writeIncrementBlocks(tw *tar.Writer, f File, src *os.File, info fs.FileInfo
 		return fileResult{}, fmt.Errorf("write tar member %s: %w", f.Member, err)
 	}
 	page := buf[:BlockSize]
-	for _, b := range blocks {
+	for i, b := range blocks {
+		if (i+1)*BlockSize <= len(held) {
+			if _, err := tw.Write(held[i*BlockSize : (i+1)*BlockSize]); err != nil {
+				return fileResult{}, fmt.Errorf("write tar member %s: %w", f.Member, err)
+			}
+			continue
+		}
 		n, err := src.ReadAt(page, int64(b)*BlockSize)
 		if err != nil && err != io.EOF {
 			return fileResult{}, fmt.Errorf("write tar member %s from %s: %w", f.Member, f.Path, err)

@@ -99,6 +99,10 @@ func newCompressor(w io.Writer, c Compression) (io.WriteCloser, error) {
 			// within a few percent as well, and the client, exec'd per
 			// segment, touches far fewer fresh pages (its start-up cost).
 			zstd.WithWindowSize(1<<20),
+			// History sized to the window plus one block (not twice the
+			// window), and block buffers that grow only as needed: the
+			// same bytes out, about 1 MiB less memory touched.
+			zstd.WithLowerEncoderMem(true),
 			// An empty object still gets a frame, so that a reader can
 			// tell an empty object from a truncated one.
 			zstd.WithZeroFrames(true))

@@ -214,3 +214,42 @@ func liveDuring(f func(mid func())) uint64 {
 	})
 	return live
 }
+
+// segmentAllocBudget is what encoding one 16 MiB WAL segment with zstd and
+// a key may allocate in all. An exec'd wal-push runs without garbage
+// collection, so every byte allocated is fresh memory the process touches:
+// measured about 3.1 MiB (1 MiB window with one block of history, the match
+// tables, block buffers); a history of twice the window makes it 4.0 MiB.
+const segmentAllocBudget = 3<<20 + 512<<10
+
+// TestSegmentEncodeAllocations bounds the memory a wal-push's encoder
+// allocates for one segment: its window, tables and buffers, not the
+// segment's size.
+func TestSegmentEncodeAllocations(t *testing.T) {
+	const size = 16 << 20
+	src := pseudoWALBytes(79, size)
+	key := testKey(32)
+	var out countingWriter
+	runtime.GC()
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	w, err := NewWriter(&out, Zstd, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; off < size; off += 256 << 10 {
+		if _, err := w.Write(src[off : off+256<<10]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("zstd+key, one 16 MiB segment: %.2f MiB allocated, %d bytes out", mib(alloc), out.n)
+	if alloc > segmentAllocBudget {
+		t.Errorf("encoding one segment allocated %.2f MiB, budget %.2f MiB", mib(alloc), mib(segmentAllocBudget))
+	}
+}

@@ -122,6 +122,9 @@ Configuration (environment; WAL-G's names in brackets are read too):
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	if len(os.Args) > 1 && os.Args[1] == "wal-push" {
+		tuneGCForPush(os.Getenv)
+	}
 	code := run(ctx, os.Args[1:], os.Getenv, os.Environ(), os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

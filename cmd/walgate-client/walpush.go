@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 
 	"github.com/walgate/walgate/client"
@@ -31,4 +32,27 @@ func envCount(getenv func(string) string, name string, def int) (int, error) {
 		return 0, usageError("%s=%q: want a whole number from 0 (off) to %d", name, v, client.MaxLookahead)
 	}
 	return n, nil
+}
+
+// pushMemoryPerSegment is about what one segment's push allocates in all:
+// the zstd window and tables, the encoded object, the copy buffer.
+const pushMemoryPerSegment = 16 << 20
+
+// tuneGCForPush runs the exec'd wal-push without garbage collection up to
+// a heap of pushMemoryPerSegment per segment it may push at once (the one
+// asked for and WALGATE_LOOKAHEAD more), and with it beyond. The process
+// lives for one push, nearly all it allocates stays live until the end, so
+// collecting it only costs time and fresh memory (the collector's workers
+// and their stacks). GOGC or GOMEMLIMIT in the environment leave the Go
+// defaults in place.
+func tuneGCForPush(getenv func(string) string) {
+	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	n, err := envCount(getenv, "WALGATE_LOOKAHEAD", client.DefaultLookahead)
+	if err != nil {
+		return // runWALPush reports it
+	}
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(int64(n+2) * pushMemoryPerSegment)
 }
