@@ -20,15 +20,32 @@ func decode(data []byte, v any) error {
 	return nil
 }
 
+// WALTable and WALColumns name the table of WAL records and its columns
+// in the order WALRow fills them: what a bulk load (COPY) writes.
+var (
+	WALTable   = pgx.Identifier{"walgate", "wal"}
+	WALColumns = []string{"cluster", "name", "record", "brief"}
+)
+
+// WALRow is the row of o in cluster's WAL, as the catalog writes it: its
+// values in WALColumns order. The cluster's row in walgate.clusters must
+// exist before the row is written.
+func WALRow(cluster string, o index.WALObject) ([]any, error) {
+	data, err := json.Marshal(o)
+	if err != nil {
+		return nil, err
+	}
+	return []any{cluster, o.Name, data, index.EncodeBrief(o)}, nil
+}
+
 // putWAL writes (inserts or replaces) a WAL record and its brief.
 func putWAL(ctx context.Context, tx pgx.Tx, cluster string, o index.WALObject) error {
-	data, err := json.Marshal(o)
+	row, err := WALRow(cluster, o)
 	if err != nil {
 		return err
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO walgate.wal (cluster, name, record, brief) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (cluster, name) DO UPDATE SET record = excluded.record, brief = excluded.brief`,
-		cluster, o.Name, data, index.EncodeBrief(o))
+		ON CONFLICT (cluster, name) DO UPDATE SET record = excluded.record, brief = excluded.brief`, row...)
 	return err
 }
 
@@ -43,12 +60,12 @@ func (c *Catalog) AddWALBatch(cluster string, objs []index.WALObject) error {
 		}
 		b := &pgx.Batch{}
 		for _, o := range objs {
-			data, err := json.Marshal(o)
+			row, err := WALRow(cluster, o)
 			if err != nil {
 				return err
 			}
 			b.Queue(`INSERT INTO walgate.wal (cluster, name, record, brief) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (cluster, name) DO NOTHING`, cluster, o.Name, data, index.EncodeBrief(o))
+				ON CONFLICT (cluster, name) DO NOTHING`, row...)
 		}
 		return tx.SendBatch(ctx, b).Close()
 	}))
@@ -70,12 +87,12 @@ func (c *Catalog) AddWALCopies(cluster string, obj index.WALObject, copies []ind
 		if err := ensureCluster(ctx, tx, cluster); err != nil {
 			return err
 		}
-		data, err := json.Marshal(obj)
+		row, err := WALRow(cluster, obj)
 		if err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO walgate.wal (cluster, name, record, brief) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (cluster, name) DO NOTHING`, cluster, obj.Name, data, index.EncodeBrief(obj))
+			ON CONFLICT (cluster, name) DO NOTHING`, row...)
 		if err != nil {
 			return err
 		}
