@@ -31,9 +31,11 @@ type catalogPlan struct {
 	deletes              int
 }
 
-// walRows streams the rows of the lifecycle plan's WAL records, cluster
-// by cluster, as the PostgreSQL catalog writes them (pgcatalog.WALRow),
-// for a COPY into pgcatalog.WALTable.
+// walRows streams the rows of the lifecycle plan's WAL records as the
+// PostgreSQL catalog writes them (pgcatalog.WALRow), for a COPY into
+// pgcatalog.WALTable: in the order a fleet archives them, each cluster's
+// first segment, then each one's second, and so on, so that a cluster's
+// rows are spread over the table as in a catalog that grew by pushes.
 type walRows struct {
 	clusters, perCluster int
 	now                  time.Time
@@ -43,19 +45,18 @@ type walRows struct {
 }
 
 func newWALRows(clusters, perCluster int, now time.Time) *walRows {
-	return &walRows{clusters: clusters, perCluster: perCluster, now: now}
+	return &walRows{clusters: clusters, perCluster: perCluster, now: now, c: clusters - 1}
 }
 
 func (r *walRows) Next() bool {
-	if r.err != nil || r.c >= r.clusters {
+	if r.err != nil || r.s > r.perCluster {
 		return false
 	}
-	r.s++
+	if r.c++; r.c == r.clusters {
+		r.c, r.s = 0, r.s+1
+	}
 	if r.s > r.perCluster {
-		r.c, r.s = r.c+1, 1
-		if r.c >= r.clusters {
-			return false
-		}
+		return false
 	}
 	name := planClusterName(r.c)
 	r.row, r.err = pgcatalog.WALRow(name, planWALObject(name, r.s, r.perCluster, r.now))
