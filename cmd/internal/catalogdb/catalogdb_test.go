@@ -173,6 +173,34 @@ func TestPostgresCatalog(t *testing.T) {
 			t.Fatalf("a page of brief records is not an index-only scan:\n%s", p)
 		}
 	})
+	t.Run("Generations", func(t *testing.T) {
+		// Every cluster's generation in one query, as Generation reads
+		// each.
+		c := open(t, srv.NewDatabase(t, ""))
+		defer c.Close()
+		for _, n := range []string{"a", "b", "c"} {
+			if err := c.AddWALBatch(n, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 2 {
+			if err := c.AddDrill("b", index.DrillRecord{Received: time.Now().UTC(), Passed: true, Report: []byte(`{}`)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		gens, err := c.Generations()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(gens) != 3 || gens["b"] == 0 {
+			t.Fatalf("generations %v", gens)
+		}
+		for _, n := range []string{"a", "b", "c", "unknown"} {
+			if g := c.Generation(n); g != gens[n] {
+				t.Errorf("%s: Generation %d, Generations %d", n, g, gens[n])
+			}
+		}
+	})
 	t.Run("Migration", func(t *testing.T) {
 		dsn := srv.NewDatabase(t, "")
 		// Gateways starting together: one migrates, the others wait for
