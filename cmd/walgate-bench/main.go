@@ -12,7 +12,9 @@
 // Everything it starts, the gateways and the clusters, is stopped and
 // removed on exit, on error and on Ctrl-C, with the scratch directory.
 // -backup-scale 0 skips the base backups; a smaller scale makes a quick
-// run.
+// run. The catalog section (a fleet's PostgreSQL catalog against bbolt)
+// starts a PostgreSQL 15 server of its own for the catalogs; its -catalog-*
+// flags make it smaller for a quick run.
 package main
 
 import (
