@@ -41,8 +41,9 @@ type catalogFigures struct {
 	// The lifecycle plan over WAL records read from PostgreSQL.
 	plan *catalogPlan
 
-	// /metrics and the fleet page from PostgreSQL.
-	fleet *fleetFigures
+	// /metrics and the fleet page from PostgreSQL, and from bbolt in the
+	// same run.
+	fleet, fleetBolt *fleetFigures
 }
 
 // catalogRate is one throughput run.
@@ -103,6 +104,9 @@ func (b *bench) measureCatalog(ctx context.Context, cl *cleanups) error {
 	dsn, err := catalogDatabase(ctx, pg, "walgate_fleet")
 	if err != nil {
 		return err
+	}
+	if cf.fleetBolt, err = measureFleetOn(ctx, cl, filepath.Join(dir, "fleet-bbolt"), b.opts.catalogFleetClusters, ""); err != nil {
+		return fmt.Errorf("fleet health on bbolt: %w", err)
 	}
 	if cf.fleet, err = measureFleetOn(ctx, cl, filepath.Join(dir, "fleet"), b.opts.catalogFleetClusters, dsn); err != nil {
 		return fmt.Errorf("fleet health: %w", err)

@@ -83,12 +83,18 @@ func (cf *catalogFigures) markdown() string {
 
 	if ff := cf.fleet; ff != nil {
 		w.WriteString("### /metrics and the fleet page from PostgreSQL\n\n")
-		fmt.Fprintf(&w, "The fleet-health catalog above (%d clusters of %d WAL segments, a full backup, a delta and a drill report each, written through the catalog API in %s) in a PostgreSQL catalog, served by a gateway in the benchmark's process (start-up: %s); %d timed requests each after one warm-up.\n\n",
+		fmt.Fprintf(&w, "The fleet-health catalog above (%d clusters of %d WAL segments, a full backup, a delta and a drill report each, written through the catalog API: %s) in a PostgreSQL catalog, served by a gateway in the benchmark's process (start-up: %s); %d timed requests each after one warm-up. The same on a bbolt catalog in the same run, just before, for the ratio.\n\n",
 			ff.clusters, ff.segments, ff.seed.Round(time.Second), ff.start.Round(time.Millisecond), fleetRuns)
+		bolt := cf.fleetBolt
+		if bolt == nil {
+			bolt = &fleetFigures{}
+		}
 		mdTable(&w, [][]string{
-			{"Request", "Median", "p90", "Response size", "Target < 100 ms"},
-			{"GET /metrics", ms(ff.metrics.median()), ms(ff.metrics.pct(90)), fmt.Sprintf("%.0f KiB", float64(ff.metricsBytes)/1024), verdict(ff.metrics.median() <= targetFleetResponse)},
-			{"GET /ui/ (fleet page, admin token)", ms(ff.page.median()), ms(ff.page.pct(90)), fmt.Sprintf("%.0f KiB", float64(ff.pageBytes)/1024), verdict(ff.page.median() <= targetFleetResponse)},
+			{"Request", "Median", "p90", "Response size", "bbolt median", "Ratio to bbolt", "Target < 100 ms"},
+			{"GET /metrics", ms(ff.metrics.median()), ms(ff.metrics.pct(90)), fmt.Sprintf("%.0f KiB", float64(ff.metricsBytes)/1024),
+				ms(bolt.metrics.median()), ratio(ff.metrics.median(), bolt.metrics.median()), verdict(ff.metrics.median() <= targetFleetResponse)},
+			{"GET /ui/ (fleet page, admin token)", ms(ff.page.median()), ms(ff.page.pct(90)), fmt.Sprintf("%.0f KiB", float64(ff.pageBytes)/1024),
+				ms(bolt.page.median()), ratio(ff.page.median(), bolt.page.median()), verdict(ff.page.median() <= targetFleetResponse)},
 		})
 	}
 	w.WriteString(catalogEnd + "\n")

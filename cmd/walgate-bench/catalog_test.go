@@ -73,8 +73,9 @@ func testCatalogFigures() *catalogFigures {
 			{kind: segmentsSwitched, gateways: 2, pushes: 150, wall: 10 * time.Second, latency: ms(500)},
 			{kind: segmentsReal, gateways: 1, pushes: 40, wall: 10 * time.Second, latency: ms(2000)},
 		},
-		plan:  &catalogPlan{clusters: 100, perCluster: 100_000, scanned: 10_000_000, cold: 8 * time.Second, warm: 12 * time.Second},
-		fleet: &fleetFigures{clusters: 1000, segments: 200, metrics: ms(40), page: ms(150)},
+		plan:      &catalogPlan{clusters: 100, perCluster: 100_000, scanned: 10_000_000, cold: 8 * time.Second, warm: 12 * time.Second},
+		fleet:     &fleetFigures{clusters: 1000, segments: 200, metrics: ms(40), page: ms(150)},
+		fleetBolt: &fleetFigures{clusters: 1000, segments: 200, metrics: ms(20), page: ms(100)},
 	}
 }
 
@@ -89,8 +90,8 @@ func TestCatalogMarkdown(t *testing.T) {
 		"| real | 1 | 40 | 4.0 | 1.00x |",
 		"| 8.00 s | 0.80 s | pass |",      // cold plan, 10 million records
 		"| 12.00 s | 1.20 s | **FAIL** |", // warm plan
-		"| GET /metrics | 40.0 ms | 40.0 ms | 0 KiB | pass |",
-		"| GET /ui/ (fleet page, admin token) | 150.0 ms | 150.0 ms | 0 KiB | **FAIL** |",
+		"| GET /metrics | 40.0 ms | 40.0 ms | 0 KiB | 20.0 ms | 2.00x | pass |",
+		"| GET /ui/ (fleet page, admin token) | 150.0 ms | 150.0 ms | 0 KiB | 100.0 ms | 1.50x | **FAIL** |",
 		"10,000,000",
 	} {
 		if !strings.Contains(md, want) {
