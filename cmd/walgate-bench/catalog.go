@@ -118,7 +118,7 @@ func (b *bench) measureCatalog(ctx context.Context, cl *cleanups) error {
 // removed at cleanup.
 func startCatalogServer(ctx context.Context, cl *cleanups) (*pgtest.Cluster, error) {
 	logf("catalog: starting a PostgreSQL 15 server for the catalogs")
-	pg, err := pgtest.Create(ctx, "", pgtest.Options{Major: 15, Fsync: true, Conf: []string{"max_connections = 200"}})
+	pg, err := pgtest.Create(ctx, "", pgtest.Options{Major: 15, Fsync: true, Conf: []string{"max_connections = 200", "max_wal_size = '4GB'"}})
 	if err != nil {
 		return nil, err
 	}

@@ -38,7 +38,7 @@ func verdict(ok bool) string {
 func (cf *catalogFigures) markdown() string {
 	var w strings.Builder
 	w.WriteString(catalogBegin + "\n## The PostgreSQL catalog (a gateway fleet)\n\n")
-	fmt.Fprintf(&w, "One PostgreSQL 15 server on loopback holds the catalogs (fsync on, otherwise its defaults; %s), started by the benchmark. Measured with `go run ./cmd/walgate-bench -sections catalog -out docs/benchmarks.md`.\n\n", shortPG(cf.postgres))
+	fmt.Fprintf(&w, "One PostgreSQL 15 server on loopback holds the catalogs (fsync on, `max_connections = 200` and `max_wal_size = 4GB` for the bulk load, otherwise its defaults; %s), started by the benchmark. Measured with `go run ./cmd/walgate-bench -sections catalog -out docs/benchmarks.md`.\n\n", shortPG(cf.postgres))
 
 	w.WriteString("### Push latency: PostgreSQL catalog against bbolt\n\n")
 	fmt.Fprintf(&w, "%d exec'd `walgate-client wal-push` of real 16 MiB segments (zstd + encryption) through each of two gateways (`walgate serve`), one on the bbolt catalog in its data directory, one on a PostgreSQL catalog; both store into an fs backend in their data directory. Each segment goes to both, under a new name, the first gateway alternating from push to push.\n\n", cf.pushes)
