@@ -17,6 +17,7 @@ import (
 	gwconfig "github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/gateway/protocol"
 	"github.com/walgate/walgate/index"
+	"github.com/walgate/walgate/index/pgcatalog"
 )
 
 // fleetFigures: /metrics and the dashboard's fleet page over a large
@@ -41,88 +42,61 @@ const (
 // a delta, a drill each), starts a gateway in this process on it, and
 // times GET /metrics and GET /ui/.
 func (b *bench) measureFleet(ctx context.Context, cl *cleanups) error {
-	ff := &fleetFigures{clusters: fleetClusters, segments: fleetSegments}
+	ff, err := measureFleetOn(ctx, cl, filepath.Join(b.scratch, "fleet"), fleetClusters, "")
 	b.fleet = ff
-	dir := filepath.Join(b.scratch, "fleet")
+	return err
+}
+
+// measureFleetOn is measureFleet with clusters clusters, on the bbolt
+// catalog in dir ("" dsn) or on the PostgreSQL catalog dsn names.
+func measureFleetOn(ctx context.Context, cl *cleanups, dir string, clusters int, dsn string) (*fleetFigures, error) {
+	ff := &fleetFigures{clusters: clusters, segments: fleetSegments}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+		return nil, err
 	}
-	logf("fleet: seeding a catalog with %d clusters x %d segments", fleetClusters, fleetSegments)
+	logf("fleet: seeding a catalog with %d clusters x %d segments", clusters, fleetSegments)
 	t0 := time.Now()
-	cat, err := index.Open(filepath.Join(dir, "catalog.db"), 10*time.Second)
+	var cat index.Interface
+	var err error
+	if dsn == "" {
+		cat, err = index.Open(filepath.Join(dir, "catalog.db"), 10*time.Second)
+	} else {
+		cat, err = pgcatalog.Open(ctx, dsn, pgcatalog.Options{})
+	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	admin, err := protocol.NewFleetToken()
+	admin, err := seedFleet(cat, clusters)
+	if cerr := cat.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
-		return err
-	}
-	if err := cat.AddToken(protocol.TokenHash(admin), index.Token{ID: protocol.TokenID(admin), AllClusters: true, Scopes: []index.Scope{index.ScopeAdmin}, Created: time.Now()}); err != nil {
-		return err
-	}
-	now := time.Now().UTC()
-	for i := 0; i < fleetClusters; i++ {
-		name := fmt.Sprintf("db-%04d", i)
-		var objs []index.WALObject
-		for s := 1; s <= fleetSegments; s++ {
-			if i%10 == 0 && s == fleetSegments/2 {
-				continue // a lost segment
-			}
-			seg := fmt.Sprintf("%08X%08X%08X", 1, s/256, s%256)
-			objs = append(objs, index.WALObject{Name: seg, Key: name + "/wal_005/" + seg + ".zst", Backend: "local", Size: 4 << 20,
-				PlainSize: 16 << 20, StoredAt: now.Add(-time.Duration(fleetSegments-s) * time.Minute), SHA256: "x", ContentID: "x"})
-		}
-		if err := cat.AddWALBatch(name, objs); err != nil {
-			return err
-		}
-		for k, bk := range []struct {
-			name, kind, parent string
-			seg                uint64
-		}{{"base_000000010000000000000002", "full", "", 2}, {"base_000000010000000000000064_D_000000010000000000000002", "delta", "base_000000010000000000000002", 100}} {
-			at := now.Add(-time.Duration(fleetSegments-int(bk.seg)) * time.Minute)
-			if err := cat.BeginBackup(name, index.Backup{Name: bk.name, State: index.BackupOpen, Session: "s", Begun: at, LastActivity: at}); err != nil {
-				return err
-			}
-			err := cat.UpdateBackup(name, bk.name, func(b *index.Backup) error {
-				b.State, b.Committed = index.BackupCommitted, at
-				b.Files = map[string]index.BackupFile{"tar_partitions/part_001.tar.zst": {Size: 1 << 30}}
-				b.Info = index.BackupInfo{Kind: bk.kind, DeltaFrom: bk.parent, DeltaCount: k, DeltaFullName: "base_000000010000000000000002",
-					StartLSN: bk.seg * 16 << 20, FinishLSN: bk.seg*16<<20 + 100, Timeline: 1, StartTime: at.Add(-time.Minute), FinishTime: at}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-		rep, _ := json.Marshal(protocol.DrillReport{Cluster: name, Backup: "base_000000010000000000000002", Passed: true})
-		if err := cat.AddDrill(name, index.DrillRecord{Received: now.Add(-24 * time.Hour), Passed: true, Report: rep}); err != nil {
-			return err
-		}
-	}
-	if err := cat.Close(); err != nil {
-		return err
+		return nil, err
 	}
 	ff.seed = time.Since(t0)
 
 	port, err := freePort()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	mport, err := freePort()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cfg := walgate.Config{Data: dir, Listen: fmt.Sprintf("127.0.0.1:%d", port), Metrics: gwconfig.MetricsConfig{Listen: fmt.Sprintf("127.0.0.1:%d", mport)}}
+	if dsn != "" {
+		cfg.Catalog = gwconfig.CatalogConfig{Type: gwconfig.CatalogPostgres, Postgres: gwconfig.PostgresCatalog{DSN: dsn}}
+	}
 	cfg.Defaults()
 	t0 = time.Now()
 	srv, err := walgate.Open(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ff.start = time.Since(t0)
 	ln, err := srv.Listen()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	go srv.Serve(ln)
 	cl.add(func() {
@@ -153,7 +127,7 @@ func (b *bench) measureFleet(ctx context.Context, cl *cleanups) error {
 	for i := 0; i < fleetRuns+1; i++ { // the first of each is a warm-up
 		d, n, err := get(murl, "")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if i > 0 {
 			ff.metrics = append(ff.metrics, d)
@@ -161,7 +135,7 @@ func (b *bench) measureFleet(ctx context.Context, cl *cleanups) error {
 		ff.metricsBytes = n
 		d, n, err = get(purl, admin)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if i > 0 {
 			ff.page = append(ff.page, d)
@@ -169,7 +143,60 @@ func (b *bench) measureFleet(ctx context.Context, cl *cleanups) error {
 		ff.pageBytes = n
 	}
 	logf("fleet: /metrics median %s, /ui/ median %s", ff.metrics.median(), ff.page.median())
-	return nil
+	return ff, nil
+}
+
+// seedFleet fills cat with clusters clusters, each with fleetSegments
+// archived WAL segments (every tenth cluster missing one), a full backup,
+// a delta and a drill report, and returns a fleet-wide admin token.
+func seedFleet(cat index.Interface, clusters int) (string, error) {
+	admin, err := protocol.NewFleetToken()
+	if err != nil {
+		return "", err
+	}
+	if err := cat.AddToken(protocol.TokenHash(admin), index.Token{ID: protocol.TokenID(admin), AllClusters: true, Scopes: []index.Scope{index.ScopeAdmin}, Created: time.Now()}); err != nil {
+		return "", err
+	}
+	now := time.Now().UTC()
+	for i := 0; i < clusters; i++ {
+		name := fmt.Sprintf("db-%04d", i)
+		var objs []index.WALObject
+		for s := 1; s <= fleetSegments; s++ {
+			if i%10 == 0 && s == fleetSegments/2 {
+				continue // a lost segment
+			}
+			seg := fmt.Sprintf("%08X%08X%08X", 1, s/256, s%256)
+			objs = append(objs, index.WALObject{Name: seg, Key: name + "/wal_005/" + seg + ".zst", Backend: "local", Size: 4 << 20,
+				PlainSize: 16 << 20, StoredAt: now.Add(-time.Duration(fleetSegments-s) * time.Minute), SHA256: "x", ContentID: "x"})
+		}
+		if err := cat.AddWALBatch(name, objs); err != nil {
+			return "", err
+		}
+		for k, bk := range []struct {
+			name, kind, parent string
+			seg                uint64
+		}{{"base_000000010000000000000002", "full", "", 2}, {"base_000000010000000000000064_D_000000010000000000000002", "delta", "base_000000010000000000000002", 100}} {
+			at := now.Add(-time.Duration(fleetSegments-int(bk.seg)) * time.Minute)
+			if err := cat.BeginBackup(name, index.Backup{Name: bk.name, State: index.BackupOpen, Session: "s", Begun: at, LastActivity: at}); err != nil {
+				return "", err
+			}
+			err := cat.UpdateBackup(name, bk.name, func(b *index.Backup) error {
+				b.State, b.Committed = index.BackupCommitted, at
+				b.Files = map[string]index.BackupFile{"tar_partitions/part_001.tar.zst": {Size: 1 << 30}}
+				b.Info = index.BackupInfo{Kind: bk.kind, DeltaFrom: bk.parent, DeltaCount: k, DeltaFullName: "base_000000010000000000000002",
+					StartLSN: bk.seg * 16 << 20, FinishLSN: bk.seg*16<<20 + 100, Timeline: 1, StartTime: at.Add(-time.Minute), FinishTime: at}
+				return nil
+			})
+			if err != nil {
+				return "", err
+			}
+		}
+		rep, _ := json.Marshal(protocol.DrillReport{Cluster: name, Backup: "base_000000010000000000000002", Passed: true})
+		if err := cat.AddDrill(name, index.DrillRecord{Received: now.Add(-24 * time.Hour), Passed: true, Report: rep}); err != nil {
+			return "", err
+		}
+	}
+	return admin, nil
 }
 
 func freePort() (int, error) {

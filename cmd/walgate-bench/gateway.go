@@ -22,6 +22,7 @@ import (
 type gateway struct {
 	bin     string
 	data    string
+	config  string // the --config it runs with, "" for none
 	url     string
 	logPath string
 	cmd     *exec.Cmd
@@ -100,7 +101,11 @@ func (g *gateway) stop() {
 
 // addToken runs 'walgate token add' for cluster and returns the token.
 func (g *gateway) addToken(ctx context.Context, cluster string) (string, error) {
-	cmd := exec.CommandContext(ctx, g.bin, "token", "add", "--data", g.data, "--cluster", cluster, "--scope", "push,fetch", "--comment", "walgate-bench")
+	args := []string{"token", "add", "--data", g.data, "--cluster", cluster, "--scope", "push,fetch", "--comment", "walgate-bench"}
+	if g.config != "" {
+		args = append(args, "--config", g.config) // the catalog it names
+	}
+	cmd := exec.CommandContext(ctx, g.bin, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -28,8 +28,49 @@ const (
 	catalogSegments = 100_000 // per cluster: 10 million in the catalog
 )
 
-// backupSegments are where each cluster's three full backups start.
-var backupSegments = []int{catalogSegments / 10, catalogSegments / 2, catalogSegments * 9 / 10}
+// planWALObject is WAL record s (from 1) of cluster's perCluster in the
+// lifecycle plan's catalog, archived every 5 minutes up to now.
+func planWALObject(cluster string, s, perCluster int, now time.Time) index.WALObject {
+	seg := lifecycle.SegmentName(1, uint64(s), 0)
+	return index.WALObject{Name: seg, Key: cluster + "/wal_005/" + seg + ".zst", Backend: "local", Size: 4 << 20,
+		SHA256: "0000000000000000000000000000000000000000000000000000000000000000", ContentID: "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+		PlainSize: 16 << 20, Compression: "zstd", Encryption: "libsodium", StoredAt: now.Add(time.Duration(s-perCluster) * 5 * time.Minute)}
+}
+
+// seedPlanBackups records 3 committed full backups in each of the
+// lifecycle plan's clusters (at a tenth, half and nine tenths of its
+// perCluster segments), and puts their sentinels on store, so that the
+// plan's guard rails find every backup where the catalog says it is.
+func seedPlanBackups(cat index.Interface, store gwconfig.BackendConfig, clusters, perCluster int, now time.Time) error {
+	for c := range clusters {
+		name := fmt.Sprintf("db%03d", c)
+		for i, s := range []int{perCluster / 10, perCluster / 2, perCluster * 9 / 10} {
+			bname := "base_" + lifecycle.SegmentName(1, uint64(s), 0)
+			finish := now.Add(time.Duration(s-perCluster) * 5 * time.Minute)
+			b := index.Backup{Name: bname, State: index.BackupCommitted, Backend: "local", Committed: finish,
+				Files:       map[string]index.BackupFile{"tar_partitions/part_001.tar.zst": {Key: name + "/basebackups_005/" + bname + "/tar_partitions/part_001.tar.zst", Size: 1 << 30}},
+				SentinelKey: name + "/basebackups_005/" + bname + "_backup_stop_sentinel.json", SentinelSize: 1 << 10,
+				Info: index.BackupInfo{Kind: "full", StartLSN: uint64(s) << 24, FinishLSN: uint64(s)<<24 + 1<<20, Timeline: 1, FinishTime: finish}}
+			if err := cat.BeginBackup(name, b); err != nil {
+				return fmt.Errorf("backup %d: %w", i, err)
+			}
+		}
+	}
+	be, err := all.Open(context.Background(), store)
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+	for c := range clusters {
+		for _, s := range []int{perCluster / 10, perCluster / 2, perCluster * 9 / 10} {
+			key := fmt.Sprintf("db%03d/basebackups_005/base_%s_backup_stop_sentinel.json", c, lifecycle.SegmentName(1, uint64(s), 0))
+			if _, err := be.Put(context.Background(), key, strings.NewReader("{}"), 2, backends.PutOptions{}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 // measureLifecycleCatalog times a whole gateway lifecycle plan (dry run)
 // over a real catalog: 100 clusters x 10,000 WAL records and 3 full
@@ -51,48 +92,21 @@ func measureLifecycleCatalog() (string, error) {
 		name := fmt.Sprintf("db%03d", c)
 		batch := make([]index.WALObject, 0, catalogSegments)
 		for s := 1; s <= catalogSegments; s++ {
-			seg := lifecycle.SegmentName(1, uint64(s), 0)
-			batch = append(batch, index.WALObject{Name: seg, Key: name + "/wal_005/" + seg + ".zst", Backend: "local", Size: 4 << 20,
-				SHA256: "0000000000000000000000000000000000000000000000000000000000000000", ContentID: "sha256:0000000000000000000000000000000000000000000000000000000000000000",
-				PlainSize: 16 << 20, Compression: "zstd", Encryption: "libsodium", StoredAt: now.Add(time.Duration(s-catalogSegments) * 5 * time.Minute)})
+			batch = append(batch, planWALObject(name, s, catalogSegments, now))
 		}
 		if err := cat.AddWALBatch(name, batch); err != nil {
 			cat.Close()
 			return "", err
 		}
-		for i, s := range backupSegments {
-			bname := "base_" + lifecycle.SegmentName(1, uint64(s), 0)
-			finish := now.Add(time.Duration(s-catalogSegments) * 5 * time.Minute)
-			b := index.Backup{Name: bname, State: index.BackupCommitted, Backend: "local", Committed: finish,
-				Files:       map[string]index.BackupFile{"tar_partitions/part_001.tar.zst": {Key: name + "/basebackups_005/" + bname + "/tar_partitions/part_001.tar.zst", Size: 1 << 30}},
-				SentinelKey: name + "/basebackups_005/" + bname + "_backup_stop_sentinel.json", SentinelSize: 1 << 10,
-				Info: index.BackupInfo{Kind: "full", StartLSN: uint64(s) << 24, FinishLSN: uint64(s)<<24 + 1<<20, Timeline: 1, FinishTime: finish}}
-			if err := cat.BeginBackup(name, b); err != nil {
-				cat.Close()
-				return "", fmt.Errorf("backup %d: %w", i, err)
-			}
-		}
+	}
+	store := gwconfig.BackendConfig{Name: "local", Type: "fs", Path: filepath.Join(dir, "store")}
+	if err := seedPlanBackups(cat, store, catalogClusters, catalogSegments, now); err != nil {
+		cat.Close()
+		return "", err
 	}
 	if err := cat.Close(); err != nil {
 		return "", err
 	}
-	// The sentinels, so that the plan's guard rails find every backup
-	// where the catalog says it is.
-	store := gwconfig.BackendConfig{Name: "local", Type: "fs", Path: filepath.Join(dir, "store")}
-	be, err := all.Open(context.Background(), store)
-	if err != nil {
-		return "", err
-	}
-	for c := range catalogClusters {
-		for _, s := range backupSegments {
-			key := fmt.Sprintf("db%03d/basebackups_005/base_%s_backup_stop_sentinel.json", c, lifecycle.SegmentName(1, uint64(s), 0))
-			if _, err := be.Put(context.Background(), key, strings.NewReader("{}"), 2, backends.PutOptions{}); err != nil {
-				be.Close()
-				return "", err
-			}
-		}
-	}
-	be.Close()
 	seed := time.Since(t0)
 	st, _ := os.Stat(gwconfig.CatalogPath(dir))
 	// The first plan is the cold one: the catalog file leaves the page
@@ -158,34 +172,43 @@ func measureLifecycleCatalog() (string, error) {
 // (posix_fadvise DONTNEED after an fsync; no root needed) and says how
 // much of it stayed resident, as measured by mincore.
 func evictFromPageCache(path string) (string, error) {
+	resident, pages, err := evictFile(path)
+	if err != nil || pages == 0 {
+		return "0%", err
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(resident)/float64(pages)), nil
+}
+
+// evictFile is evictFromPageCache in pages: those still resident after
+// the eviction, of the file's.
+func evictFile(path string) (resident, pages int, err error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
-		return "", err
+		return 0, 0, err
 	}
 	defer f.Close()
 	if err := f.Sync(); err != nil {
-		return "", err
+		return 0, 0, err
 	}
 	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
-		return "", fmt.Errorf("evicting %s from the page cache: %w", path, err)
+		return 0, 0, fmt.Errorf("evicting %s from the page cache: %w", path, err)
 	}
 	fi, err := f.Stat()
 	if err != nil || fi.Size() == 0 {
-		return "0%", err
+		return 0, 0, err
 	}
 	m, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
-		return "", err
+		return 0, 0, err
 	}
 	defer unix.Munmap(m)
-	pages := (len(m) + os.Getpagesize() - 1) / os.Getpagesize()
+	pages = (len(m) + os.Getpagesize() - 1) / os.Getpagesize()
 	vec := make([]byte, pages)
 	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
-		return "", fmt.Errorf("mincore: %w", errno)
+		return 0, 0, fmt.Errorf("mincore: %w", errno)
 	}
-	resident := 0
 	for _, v := range vec {
 		resident += int(v & 1)
 	}
-	return fmt.Sprintf("%.1f%%", 100*float64(resident)/float64(pages)), nil
+	return resident, pages, nil
 }

@@ -12,7 +12,9 @@
 // Everything it starts, the gateways and the clusters, is stopped and
 // removed on exit, on error and on Ctrl-C, with the scratch directory.
 // -backup-scale 0 skips the base backups; a smaller scale makes a quick
-// run.
+// run. The catalog section (a fleet's PostgreSQL catalog against bbolt)
+// starts a PostgreSQL 15 server of its own for the catalogs; its -catalog-*
+// flags make it smaller for a quick run.
 package main
 
 import (
@@ -47,6 +49,12 @@ type options struct {
 	deltaScale  int
 	drainSegs   int
 	sections    map[string]bool
+
+	catalogPushes        int
+	catalogPushers       int
+	catalogRateTime      time.Duration
+	catalogRecords       int
+	catalogFleetClusters int
 }
 
 func main() {
@@ -66,16 +74,21 @@ func main() {
 	flag.IntVar(&o.backupRuns, "backup-runs", 3, "timed runs of every base-backup method (the median is reported; of 2, the better)")
 	flag.IntVar(&o.deltaScale, "delta-scale", 100, "pgbench -i scale factor of the delta-backup chain")
 	flag.IntVar(&o.drainSegs, "drain-segments", 200, "peer section: .ready segments PostgreSQL's archiver drains through each tool")
-	sections := flag.String("sections", "wal,backup,delta,fleet,fanout,lifecycle,peer", "which parts to run: wal, backup, delta, fleet, fanout, lifecycle, peer (pgBackRest side by side); without wal, -out replaces only the named sections of the existing file")
+	flag.IntVar(&o.catalogPushes, "catalog-pushes", 40, "catalog section: timed pushes through each of the bbolt and the PostgreSQL gateway")
+	flag.IntVar(&o.catalogPushers, "catalog-pushers", 8, "catalog section: concurrent pushers spread over the gateways in the pushes-per-second runs")
+	flag.DurationVar(&o.catalogRateTime, "catalog-rate-time", 20*time.Second, "catalog section: length of each pushes-per-second run")
+	flag.IntVar(&o.catalogRecords, "catalog-records", 10_000_000, "catalog section: WAL records in the PostgreSQL catalog the lifecycle plan reads (over 100 clusters)")
+	flag.IntVar(&o.catalogFleetClusters, "catalog-fleet-clusters", fleetClusters, "catalog section: clusters behind /metrics and the fleet page on PostgreSQL")
+	sections := flag.String("sections", "wal,backup,delta,fleet,fanout,lifecycle,peer,catalog", "which parts to run: wal, backup, delta, fleet, fanout, lifecycle, peer (pgBackRest side by side), catalog (PostgreSQL catalog against bbolt); without wal, -out replaces only the named sections of the existing file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (segments, gateway data, logs)")
 	flag.Parse()
 	o.sections = map[string]bool{}
 	for _, s := range strings.Split(*sections, ",") {
 		switch s = strings.TrimSpace(s); s {
-		case "wal", "backup", "delta", "fleet", "fanout", "lifecycle", "peer":
+		case "wal", "backup", "delta", "fleet", "fanout", "lifecycle", "peer", "catalog":
 			o.sections[s] = true
 		default:
-			fmt.Fprintf(os.Stderr, "walgate-bench: unknown section %q (wal, backup, delta, fleet, fanout, lifecycle, peer)\n", s)
+			fmt.Fprintf(os.Stderr, "walgate-bench: unknown section %q (wal, backup, delta, fleet, fanout, lifecycle, peer, catalog)\n", s)
 			os.Exit(2)
 		}
 	}
@@ -219,6 +232,11 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("lifecycle: %w", err)
 		}
 	}
+	if o.sections["catalog"] {
+		if err := b.measureCatalog(ctx, &cl); err != nil {
+			return fmt.Errorf("catalog: %w", err)
+		}
+	}
 	b.elapsed = time.Since(started)
 
 	rep := b.report()
@@ -267,6 +285,12 @@ func runSectionsOnly(ctx context.Context, b *bench, cl *cleanups, started time.T
 			return fmt.Errorf("lifecycle: %w", err)
 		}
 		parts = append(parts, part{lifecycleBegin, lifecycleEnd, text})
+	}
+	if b.opts.sections["catalog"] {
+		if err := b.measureCatalog(ctx, cl); err != nil {
+			return fmt.Errorf("catalog: %w", err)
+		}
+		parts = append(parts, part{catalogBegin, catalogEnd, b.catalog.markdown()})
 	}
 	old, err := os.ReadFile(b.opts.out)
 	if b.opts.out != "" && err != nil && !os.IsNotExist(err) {

@@ -486,6 +486,9 @@ func (r *report) markdown() string {
 	if b.lifecycle != "" {
 		w.WriteString(b.lifecycle + "\n")
 	}
+	if b.catalog != nil {
+		w.WriteString(b.catalog.markdown() + "\n")
+	}
 	w.WriteString("## Method\n\n")
 	method := []string{
 		fmt.Sprintf("**Input.** A throwaway PostgreSQL 15 cluster (cmd/internal/pgtest: initdb, 16 MiB segments, full_page_writes on, fsync off since only its WAL matters) archives with `archive_command = 'cp %%p <dir>/%%f'`. `pgbench -i -s %d` loads it (the COPY segments), a `CHECKPOINT` follows so that the next segments carry the full-page images a production system writes after every checkpoint, then `pgbench -c %d -j 2 -T %.0f` runs (the OLTP segments). Then `pg_switch_wal()`, a wait until that segment is archived, and a stop; the archived 16 MiB segments are copied into the scratch directory and are the same bytes for every configuration and every baseline. Making them took %s.",

@@ -280,10 +280,23 @@ func clusterStatus(name string, w *walState, cp *catalogPart, bv backendView, p 
 		LastBackupS: cp.lastBackup, OpenBackups: cp.open, LastDrillR: cp.lastDrill}
 }
 
+// generationLister is a catalog that reads every cluster's generation at
+// once (the PostgreSQL catalog: one query, not one per cluster).
+type generationLister interface {
+	Generations() (map[string]uint64, error)
+}
+
 // catalogPart returns a cluster's catalog part, from the cache while the
-// catalog's generation for the cluster has not moved.
-func (f *Fleet) catalogPart(name string, segSize uint64) (*catalogPart, error) {
-	gen := f.cat.Generation(name)
+// catalog's generation for the cluster has not moved. gens, when not nil,
+// holds every cluster's generation, read at once (a cluster it lacks is at
+// 0, as Generation has it).
+func (f *Fleet) catalogPart(name string, segSize uint64, gens map[string]uint64) (*catalogPart, error) {
+	var gen uint64
+	if gens != nil {
+		gen = gens[name]
+	} else {
+		gen = f.cat.Generation(name)
+	}
 	f.partsMu.Lock()
 	cp := f.parts[name]
 	f.partsMu.Unlock()
@@ -376,8 +389,14 @@ func (f *Fleet) Status(now time.Time) ([]ClusterStatus, error) {
 	if err != nil {
 		return nil, err
 	}
+	var gens map[string]uint64
+	if gl, ok := f.cat.(generationLister); ok {
+		if gens, err = gl.Generations(); err != nil {
+			return nil, err
+		}
+	}
 	for _, n := range names {
-		cp, err := f.catalogPart(n, snaps[n].segSize)
+		cp, err := f.catalogPart(n, snaps[n].segSize, gens)
 		if err != nil {
 			return nil, err
 		}
@@ -397,7 +416,7 @@ func (f *Fleet) ClusterHealth(cluster string, now time.Time) (ClusterStatus, err
 	if snap == nil {
 		snap = newWALState()
 	}
-	cp, err := f.catalogPart(cluster, snap.segSize)
+	cp, err := f.catalogPart(cluster, snap.segSize, nil)
 	if err != nil {
 		return ClusterStatus{}, err
 	}

@@ -206,6 +206,28 @@ func (c *Catalog) Generation(cluster string) uint64 {
 	return uint64(g)
 }
 
+// Generations is every cluster's Generation, read in one query: what the
+// fleet's status reads for all clusters at once.
+func (c *Catalog) Generations() (map[string]uint64, error) {
+	ctx, cancel := c.ctx()
+	defer cancel()
+	rows, err := c.pool.Query(ctx, `SELECT name, gen FROM walgate.clusters`)
+	if err != nil {
+		return nil, c.wrap("cluster generations", err)
+	}
+	out := map[string]uint64{}
+	for rows.Next() {
+		var name string
+		var g int64
+		if err := rows.Scan(&name, &g); err != nil {
+			rows.Close()
+			return nil, c.wrap("cluster generations", err)
+		}
+		out[name] = uint64(g)
+	}
+	return out, c.wrap("cluster generations", rows.Err())
+}
+
 func bump(ctx context.Context, tx pgx.Tx, cluster string) error {
 	_, err := tx.Exec(ctx, `UPDATE walgate.clusters SET gen = gen + 1 WHERE name = $1`, cluster)
 	return err

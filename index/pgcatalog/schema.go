@@ -88,6 +88,12 @@ var migrations = []string{
 	CREATE INDEX trends_hour ON walgate.trends (hour);`,
 	// 3: replication entries claimed row by row.
 	migrationReplicationClaims(),
+	// 4: the brief records in an index of their own, so that a lifecycle
+	// plan reads a cluster's WAL with an index-only scan (about a fifth of
+	// the bytes of the table, whose rows carry the JSON records) where the
+	// visibility map allows it, as autovacuum leaves an insert-mostly
+	// table. Independent of the other steps' order.
+	`CREATE INDEX IF NOT EXISTS wal_brief ON walgate.wal (cluster, name) INCLUDE (brief);`,
 }
 
 // migrationReplicationClaims lets gateways claim replication entries row

@@ -20,15 +20,32 @@ func decode(data []byte, v any) error {
 	return nil
 }
 
+// WALTable and WALColumns name the table of WAL records and its columns
+// in the order WALRow fills them: what a bulk load (COPY) writes.
+var (
+	WALTable   = pgx.Identifier{"walgate", "wal"}
+	WALColumns = []string{"cluster", "name", "record", "brief"}
+)
+
+// WALRow is the row of o in cluster's WAL, as the catalog writes it: its
+// values in WALColumns order. The cluster's row in walgate.clusters must
+// exist before the row is written.
+func WALRow(cluster string, o index.WALObject) ([]any, error) {
+	data, err := json.Marshal(o)
+	if err != nil {
+		return nil, err
+	}
+	return []any{cluster, o.Name, data, index.EncodeBrief(o)}, nil
+}
+
 // putWAL writes (inserts or replaces) a WAL record and its brief.
 func putWAL(ctx context.Context, tx pgx.Tx, cluster string, o index.WALObject) error {
-	data, err := json.Marshal(o)
+	row, err := WALRow(cluster, o)
 	if err != nil {
 		return err
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO walgate.wal (cluster, name, record, brief) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (cluster, name) DO UPDATE SET record = excluded.record, brief = excluded.brief`,
-		cluster, o.Name, data, index.EncodeBrief(o))
+		ON CONFLICT (cluster, name) DO UPDATE SET record = excluded.record, brief = excluded.brief`, row...)
 	return err
 }
 
@@ -43,12 +60,12 @@ func (c *Catalog) AddWALBatch(cluster string, objs []index.WALObject) error {
 		}
 		b := &pgx.Batch{}
 		for _, o := range objs {
-			data, err := json.Marshal(o)
+			row, err := WALRow(cluster, o)
 			if err != nil {
 				return err
 			}
 			b.Queue(`INSERT INTO walgate.wal (cluster, name, record, brief) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (cluster, name) DO NOTHING`, cluster, o.Name, data, index.EncodeBrief(o))
+				ON CONFLICT (cluster, name) DO NOTHING`, row...)
 		}
 		return tx.SendBatch(ctx, b).Close()
 	}))
@@ -70,12 +87,12 @@ func (c *Catalog) AddWALCopies(cluster string, obj index.WALObject, copies []ind
 		if err := ensureCluster(ctx, tx, cluster); err != nil {
 			return err
 		}
-		data, err := json.Marshal(obj)
+		row, err := WALRow(cluster, obj)
 		if err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO walgate.wal (cluster, name, record, brief) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (cluster, name) DO NOTHING`, cluster, obj.Name, data, index.EncodeBrief(obj))
+			ON CONFLICT (cluster, name) DO NOTHING`, row...)
 		if err != nil {
 			return err
 		}
@@ -131,39 +148,94 @@ func (c *Catalog) scan(what, query string, args []any, fn func(pgx.Rows) error) 
 	return c.wrap(what, rows.Err())
 }
 
+// Pages of a WAL listing: the first is small, so that a listing its
+// caller stops early (SegmentSize) reads little; each next one is larger,
+// up to walPageMax rows.
+const (
+	walPageFirst = 256
+	walPageMax   = 16384
+)
+
+// listWAL calls row for the cluster's WAL rows with names >= from, in
+// name order: query's columns after name are cols. It reads them page by
+// page (keyset: a LIMIT after the last name read), all in one read-only
+// REPEATABLE READ transaction, so the listing is one snapshot as in the
+// bbolt catalog. A page is an ordered range of the primary key's index:
+// one query over a whole cluster would let the planner choose a scan of
+// every cluster's rows and a sort that spills to disk before the first
+// row arrives, and stopping it early would still transfer all its rows.
+func (c *Catalog) listWAL(what, cols, cluster, from string, row func(rows pgx.Rows) (name string, err error)) error {
+	ctx, cancel := c.scanCtx()
+	defer cancel()
+	var stopped error // row's own error, returned as it is
+	err := pgx.BeginTxFunc(ctx, c.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		first := `SELECT name, ` + cols + ` FROM walgate.wal WHERE cluster = $1 AND name >= $2 ORDER BY name LIMIT $3`
+		next := `SELECT name, ` + cols + ` FROM walgate.wal WHERE cluster = $1 AND name > $2 ORDER BY name LIMIT $3`
+		query, after := first, from
+		for page := walPageFirst; ; page = min(page*4, walPageMax) {
+			rows, err := tx.Query(ctx, query, cluster, after, page)
+			if err != nil {
+				return err
+			}
+			n := 0
+			for rows.Next() {
+				name, err := row(rows)
+				if err != nil {
+					rows.Close()
+					stopped = err
+					return err
+				}
+				after = name
+				n++
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if n < page {
+				return nil
+			}
+			query = next
+		}
+	})
+	if stopped != nil {
+		return stopped
+	}
+	return c.wrap(what, err)
+}
+
 // ListWAL calls fn for the cluster's WAL records with names >= from, in
 // name order, streaming them from the database.
 func (c *Catalog) ListWAL(cluster, from string, fn func(index.WALObject) error) error {
-	return c.scan("listing WAL", `SELECT record FROM walgate.wal WHERE cluster = $1 AND name >= $2 ORDER BY name`,
-		[]any{cluster, from}, func(rows pgx.Rows) error {
-			var rec []byte
-			if err := rows.Scan(&rec); err != nil {
-				return err
-			}
-			var obj index.WALObject
-			if err := decode(rec, &obj); err != nil {
-				return err
-			}
-			return fn(obj)
-		})
+	return c.listWAL("listing WAL", "record", cluster, from, func(rows pgx.Rows) (string, error) {
+		var name string
+		var rec []byte
+		if err := rows.Scan(&name, &rec); err != nil {
+			return "", err
+		}
+		var obj index.WALObject
+		if err := decode(rec, &obj); err != nil {
+			return "", err
+		}
+		return name, fn(obj)
+	})
 }
 
 // ListWALBrief lists the brief records of the cluster's WAL, in name
 // order.
 func (c *Catalog) ListWALBrief(cluster string, fn func(name string, w index.WALBrief) error) error {
-	return c.scan("listing WAL", `SELECT name, brief FROM walgate.wal WHERE cluster = $1 ORDER BY name`,
-		[]any{cluster}, func(rows pgx.Rows) error {
-			var name string
-			var brief []byte
-			if err := rows.Scan(&name, &brief); err != nil {
-				return err
-			}
-			var w index.WALBrief
-			if err := index.DecodeBrief(brief, &w); err != nil {
-				return fmt.Errorf("WAL %s of cluster %s: %w", name, cluster, err)
-			}
-			return fn(name, w)
-		})
+	return c.listWAL("listing WAL", "brief", cluster, "", func(rows pgx.Rows) (string, error) {
+		var name string
+		var brief []byte
+		if err := rows.Scan(&name, &brief); err != nil {
+			return "", err
+		}
+		var w index.WALBrief
+		if err := index.DecodeBrief(brief, &w); err != nil {
+			return "", fmt.Errorf("WAL %s of cluster %s: %w", name, cluster, err)
+		}
+		return name, fn(name, w)
+	})
 }
 
 // SegmentSize is the cluster's WAL segment size as its archived segments

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -154,6 +155,128 @@ func TestPostgresCatalog(t *testing.T) {
 		}
 		if err := c.Check(); err != nil {
 			t.Fatal(err)
+		}
+	})
+	t.Run("WALListingsInPages", func(t *testing.T) {
+		// Listings read a cluster's WAL a page at a time (256 rows, then
+		// 1,024, 4,096, ...): across page ends, from a name inside a
+		// page, with a page ending exactly at the last row, and stopped
+		// early, they list what one query would.
+		c := open(t, srv.NewDatabase(t, ""))
+		defer c.Close()
+		seg := func(i int) string { return fmt.Sprintf("%08X%08X%08X", 1, i/256, i%256) }
+		add := func(cluster string, n int) []string {
+			var objs []index.WALObject
+			var names []string
+			for i := 1; i <= n; i++ {
+				o := catalogtest.WALObj(seg(i), "sha256:"+seg(i))
+				o.Key = cluster + "/wal_005/" + o.Name + ".zst"
+				objs = append(objs, o)
+				names = append(names, o.Name)
+			}
+			if err := c.AddWALBatch(cluster, objs); err != nil {
+				t.Fatal(err)
+			}
+			return names
+		}
+		for cluster, n := range map[string]int{"db": 1281, "edge": 256 + 1024, "small": 3} {
+			names := add(cluster, n)
+			var got, gotBrief []string
+			if err := c.ListWAL(cluster, "", func(o index.WALObject) error { got = append(got, o.Name); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.ListWALBrief(cluster, func(name string, w index.WALBrief) error {
+				if w.Key != cluster+"/wal_005/"+name+".zst" {
+					t.Errorf("%s/%s: brief key %q", cluster, name, w.Key)
+				}
+				gotBrief = append(gotBrief, name)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, names) || !slices.Equal(gotBrief, names) {
+				t.Fatalf("%s: ListWAL %d names, ListWALBrief %d, want %d in order", cluster, len(got), len(gotBrief), len(names))
+			}
+			if n > 300 {
+				got = nil
+				if err := c.ListWAL(cluster, names[300], func(o index.WALObject) error { got = append(got, o.Name); return nil }); err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got, names[300:]) {
+					t.Fatalf("%s from %s: %d names, want %d", cluster, names[300], len(got), len(names)-300)
+				}
+			}
+		}
+		stop := errors.New("stop")
+		seen := 0
+		if err := c.ListWALBrief("db", func(string, index.WALBrief) error { seen++; return stop }); err != stop || seen != 1 {
+			t.Fatalf("a listing stopped by its caller: %v after %d records, want the caller's error after 1", err, seen)
+		}
+		if size, err := c.SegmentSize("db"); err != nil || size != 16<<20 {
+			t.Fatalf("segment size %d, %v", size, err)
+		}
+		// With the visibility map set (autovacuum does it on a table that
+		// is mostly inserted into), the brief records are read from their
+		// index alone.
+		ctx := context.Background()
+		if _, err := c.Pool().Exec(ctx, `VACUUM (ANALYZE) walgate.wal`); err != nil {
+			t.Fatal(err)
+		}
+		// (A table this small is cheaper to read whole: the planner is
+		// told not to, to see which index it takes.)
+		tx, err := c.Pool().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off`); err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		rows, err := tx.Query(ctx, `EXPLAIN SELECT name, brief FROM walgate.wal WHERE cluster = 'db' AND name > '' ORDER BY name LIMIT 16384`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, line)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if p := strings.Join(plan, "\n"); !strings.Contains(p, "Index Only Scan using wal_brief") {
+			t.Fatalf("a page of brief records is not an index-only scan:\n%s", p)
+		}
+	})
+	t.Run("Generations", func(t *testing.T) {
+		// Every cluster's generation in one query, as Generation reads
+		// each.
+		c := open(t, srv.NewDatabase(t, ""))
+		defer c.Close()
+		for _, n := range []string{"a", "b", "c"} {
+			if err := c.AddWALBatch(n, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 2 {
+			if err := c.AddDrill("b", index.DrillRecord{Received: time.Now().UTC(), Passed: true, Report: []byte(`{}`)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		gens, err := c.Generations()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(gens) != 3 || gens["b"] == 0 {
+			t.Fatalf("generations %v", gens)
+		}
+		for _, n := range []string{"a", "b", "c", "unknown"} {
+			if g := c.Generation(n); g != gens[n] {
+				t.Errorf("%s: Generation %d, Generations %d", n, g, gens[n])
+			}
 		}
 	})
 	t.Run("Migration", func(t *testing.T) {
