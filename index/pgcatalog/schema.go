@@ -85,6 +85,25 @@ var migrations = []string{
 		PRIMARY KEY (cluster, hour)
 	);
 	CREATE INDEX trends_hour ON walgate.trends (hour);`,
+	// 3: the gateways' heartbeats.
+	migrationGateways(),
+}
+
+// migrationGateways creates the table every gateway of a fleet writes its
+// heartbeat row to (index.GatewayRecord): one row per gateway process,
+// last_seen by the database's clock.
+func migrationGateways() string {
+	return `CREATE TABLE walgate.gateways (
+		id        text COLLATE "C" PRIMARY KEY,
+		host      text NOT NULL,
+		address   text NOT NULL,
+		version   text NOT NULL,
+		pid       integer NOT NULL,
+		started   timestamptz NOT NULL,
+		last_seen timestamptz NOT NULL,
+		ready     boolean NOT NULL,
+		stopped   boolean NOT NULL DEFAULT false
+	);`
 }
 
 // SchemaVersion is the newest schema this code knows.

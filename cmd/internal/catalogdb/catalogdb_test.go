@@ -53,7 +53,7 @@ func TestPostgresCatalog(t *testing.T) {
 		if err := c.AddToken(h, index.Token{ID: "t1", Cluster: "db", Scopes: []index.Scope{index.ScopePush}, Created: time.Now().UTC()}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Pool().Exec(ctx, `DROP TABLE walgate.trends; DELETE FROM walgate.schema_version WHERE version >= 2`); err != nil {
+		if _, err := c.Pool().Exec(ctx, `DROP TABLE walgate.trends; DROP TABLE walgate.gateways; DELETE FROM walgate.schema_version WHERE version >= 2`); err != nil {
 			t.Fatal(err)
 		}
 		c.Close()
@@ -72,6 +72,12 @@ func TestPostgresCatalog(t *testing.T) {
 		}
 		if tok, err := c.LookupToken(h); err != nil || tok.ID != "t1" {
 			t.Fatalf("token after migrating: %+v %v", tok, err)
+		}
+		if err := c.Heartbeat(index.GatewayRecord{ID: "g1", Host: "h", Address: "h:7480", Started: now}, time.Minute, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := c.Gateways(); err != nil || len(got) != 1 || got[0].ID != "g1" {
+			t.Fatalf("gateways after migrating: %+v %v", got, err)
 		}
 		if err := c.Check(); err != nil {
 			t.Fatal(err)
