@@ -32,24 +32,43 @@ func advertisedAddress(addr net.Addr, hostname string) string {
 // heartbeat is this process's row in the catalog's gateways table.
 type heartbeat struct {
 	rec    index.GatewayRecord
-	failed bool // the last write failed (logged once per outage)
-	stop   context.CancelFunc
+	failed bool               // the last write failed (logged once per outage)
+	stop   context.CancelFunc // ends the loop (nil before it runs)
 	done   chan struct{}
 }
 
-// startHeartbeat registers the gateway serving on ln and renews its row
-// every fleet.HeartbeatInterval until stopHeartbeat.
-func (s *Server) startHeartbeat(ln net.Listener) {
+// registerGateway writes the first heartbeat of the gateway listening on
+// addr, before it serves: the fleet sees it from its first request on. A
+// catalog that does not answer is logged; the loop keeps trying.
+func (s *Server) registerGateway(addr net.Addr) {
 	host, _ := os.Hostname()
-	ctx, cancel := context.WithCancel(context.Background())
-	b := &heartbeat{rec: index.GatewayRecord{ID: s.instance, Host: host, Address: advertisedAddress(ln.Addr(), host),
-		Version: Version, PID: os.Getpid(), Started: s.started.UTC()}, stop: cancel, done: make(chan struct{})}
+	b := &heartbeat{rec: index.GatewayRecord{ID: s.instance, Host: host, Address: advertisedAddress(addr, host),
+		Version: Version, PID: os.Getpid(), Started: s.started.UTC()}}
 	s.beatMu.Lock()
 	s.beat = b
 	s.beatMu.Unlock()
+	s.beatOnce(b, false)
+}
+
+// startHeartbeat renews the row every fleet.HeartbeatInterval until
+// stopHeartbeat (registering the gateway first if Listen did not).
+func (s *Server) startHeartbeat(ln net.Listener) {
+	s.beatMu.Lock()
+	b := s.beat
+	s.beatMu.Unlock()
+	if b == nil {
+		s.registerGateway(ln.Addr())
+		s.beatMu.Lock()
+		b = s.beat
+		s.beatMu.Unlock()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	s.beatMu.Lock()
+	b.stop, b.done = cancel, done
+	s.beatMu.Unlock()
 	go func() {
-		defer close(b.done)
-		s.beatOnce(b, false)
+		defer close(done)
 		runEvery(ctx, fleet.HeartbeatInterval, func(time.Time) { s.beatOnce(b, false) })
 	}()
 }
@@ -79,7 +98,9 @@ func (s *Server) stopHeartbeat() {
 	if b == nil {
 		return
 	}
-	b.stop()
-	<-b.done
+	if b.stop != nil {
+		b.stop()
+		<-b.done
+	}
 	s.beatOnce(b, true)
 }

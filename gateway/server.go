@@ -269,6 +269,7 @@ func (s *Server) Listen() (net.Listener, error) {
 		}
 	}
 	if !s.cfg.TLS.Enabled() {
+		s.registerGateway(tcp.Addr())
 		return ln, nil
 	}
 	tc, err := ServerTLSConfig(s.cfg.TLS)
@@ -276,6 +277,7 @@ func (s *Server) Listen() (net.Listener, error) {
 		ln.Close()
 		return nil, err
 	}
+	s.registerGateway(tcp.Addr())
 	return tls.NewListener(ln, tc), nil
 }
 
