@@ -156,3 +156,43 @@ func TestStatusGatewaysOnPostgresCatalog(t *testing.T) {
 		t.Errorf("a cleanly stopped gateway counts as a warning: %s", errOut)
 	}
 }
+
+// On the embedded catalog the one gateway is the fleet: status asks the
+// running gateway through its admin socket and shows it alive; once it
+// has stopped cleanly, status reads the file and shows it stopped.
+func TestStatusGatewaysOnBbolt(t *testing.T) {
+	g := gatewaytest.Start(t, gatewaytest.Options{})
+	doc := filepath.Join("..", "..", "docs", "json.md")
+	read := func() []fleet.GatewayStatus {
+		t.Helper()
+		out, errOut, code := runWalgate("status", "--data", g.Data, "--gateways", "--json")
+		if code != 0 {
+			t.Fatalf("status --gateways --json: exit %d: %s", code, errOut)
+		}
+		for _, p := range jsondoc.Check(doc, "walgate status --gateways --json", []byte(out)) {
+			t.Error(p)
+		}
+		var list []fleet.GatewayStatus
+		if err := json.Unmarshal([]byte(out), &list); err != nil {
+			t.Fatal(err)
+		}
+		return list
+	}
+	if list := read(); len(list) != 1 || list[0].ID != g.Server.Instance() || list[0].State != fleet.GatewayAlive || !list[0].Ready {
+		t.Fatalf("the running gateway: %+v", list)
+	}
+	if out, _, code := runWalgate("status", "--data", g.Data); code != 0 || !strings.Contains(out, g.Server.Instance()) || !strings.Contains(out, "ALIVE") {
+		t.Fatalf("status (exit %d) does not list the running gateway:\n%s", code, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := g.Server.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if list := read(); len(list) != 1 || list[0].State != fleet.GatewayStopped || !list[0].Stopped {
+		t.Fatalf("the stopped gateway: %+v", list)
+	}
+	if _, errOut, code := runWalgate("status", "--data", g.Data, "--gateways", "--fail-on", "warning"); code != 0 {
+		t.Fatalf("--fail-on warning with the gateway stopped cleanly: exit %d: %s", code, errOut)
+	}
+}

@@ -25,23 +25,16 @@ const (
 	GatewayStopped = "stopped" // shut down cleanly
 )
 
-// GatewayStatus is one gateway of the fleet as every view shows it.
+// GatewayStatus is one gateway of the fleet as every view shows it: its
+// heartbeat row and the verdict on it.
 type GatewayStatus struct {
-	ID      string    `json:"id"`
-	Host    string    `json:"host"`
-	Address string    `json:"address"`
-	Version string    `json:"version"`
-	PID     int       `json:"pid"`
-	Started time.Time `json:"started"`
-	// LastSeen is its last heartbeat (by the catalog's clock), and
-	// LastSeenAgo how long before this status that was, in seconds.
-	LastSeen    time.Time `json:"last_seen"`
-	LastSeenAgo float64   `json:"last_seen_seconds_ago"`
+	index.GatewayRecord
+	// LastSeenAgo is how long before this status LastSeen was, in
+	// seconds (by the catalog's clock).
+	LastSeenAgo float64 `json:"last_seen_seconds_ago"`
 	// State is alive, down or stopped; Alive is State == alive.
 	State string `json:"state"`
 	Alive bool   `json:"alive"`
-	// Ready is its own /readyz verdict at its last heartbeat.
-	Ready bool `json:"ready"`
 }
 
 // Gateways reads every registered gateway of the catalog and judges it.
@@ -52,8 +45,8 @@ func Gateways(cat index.Interface) ([]GatewayStatus, error) {
 	}
 	out := make([]GatewayStatus, 0, len(recs))
 	for _, r := range recs {
-		g := GatewayStatus{ID: r.ID, Host: r.Host, Address: r.Address, Version: r.Version, PID: r.PID, Started: r.Started.UTC(),
-			LastSeen: r.LastSeen.UTC(), LastSeenAgo: r.Since.Round(time.Millisecond).Seconds(), Ready: r.Ready}
+		r.Started, r.LastSeen = r.Started.UTC(), r.LastSeen.UTC()
+		g := GatewayStatus{GatewayRecord: r, LastSeenAgo: r.Since.Round(time.Millisecond).Seconds()}
 		switch {
 		case r.Stopped:
 			g.State = GatewayStopped
