@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/walgate/walgate/gateway/fleet"
 	"github.com/walgate/walgate/gateway/health"
 	"github.com/walgate/walgate/gateway/protocol"
 	"github.com/walgate/walgate/index"
@@ -62,7 +63,7 @@ func newMetrics(s *Server) *metrics {
 		Help:        "Always 1; the labels say which walgate build runs.",
 		ConstLabels: prometheus.Labels{"version": Version, "revision": buildRevision(), "go_version": runtime.Version()}})
 	buildInfo.Set(1)
-	m.reg.MustRegister(m.refused, m.lost, m.lifecycle, m.requests, m.duration, m.bytesIn, m.bytesOut, buildInfo, fleetCollector{s}, tokenCollector{s},
+	m.reg.MustRegister(m.refused, m.lost, m.lifecycle, m.requests, m.duration, m.bytesIn, m.bytesOut, buildInfo, fleetCollector{s}, tokenCollector{s}, gatewayCollector{s},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.zero()
 	return m
@@ -293,6 +294,46 @@ func (f fleetCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ts(descDrillAt, st.LastPassedDrill, c)
 	}
+}
+
+// gatewayCollector reports the fleet's gateways at scrape time, from their
+// heartbeat rows in the catalog: every gateway of a fleet reports all of
+// them, itself included.
+type gatewayCollector struct{ s *Server }
+
+var (
+	descGatewayUp       = prometheus.NewDesc("walgate_gateway_up", "1 when the gateway's last heartbeat is recent (alive), 0 when it is not (down or stopped).", []string{"gateway", "host"}, nil)
+	descGatewayStopped  = prometheus.NewDesc("walgate_gateway_stopped", "1 when the gateway's last heartbeat was its clean shutdown.", []string{"gateway", "host"}, nil)
+	descGatewayLastSeen = prometheus.NewDesc("walgate_gateway_last_seen_timestamp_seconds", "The gateway's last heartbeat, by the catalog's clock (Unix time).", []string{"gateway", "host"}, nil)
+	descGateways        = prometheus.NewDesc("walgate_gateways", "Gateways alive (a recent heartbeat in the catalog).", nil, nil)
+)
+
+func (gatewayCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descGatewayUp, descGatewayStopped, descGatewayLastSeen, descGateways} {
+		ch <- d
+	}
+}
+
+func (g gatewayCollector) Collect(ch chan<- prometheus.Metric) {
+	list, err := g.s.Gateways()
+	if err != nil {
+		g.s.log.Error("metrics: gateways", "err", err)
+		return
+	}
+	alive := 0
+	for _, gw := range list {
+		up, stopped := 0.0, 0.0
+		if gw.Alive {
+			up, alive = 1, alive+1
+		}
+		if gw.State == fleet.GatewayStopped {
+			stopped = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descGatewayUp, prometheus.GaugeValue, up, gw.ID, gw.Host)
+		ch <- prometheus.MustNewConstMetric(descGatewayStopped, prometheus.GaugeValue, stopped, gw.ID, gw.Host)
+		ch <- prometheus.MustNewConstMetric(descGatewayLastSeen, prometheus.GaugeValue, float64(gw.LastSeen.UnixMilli())/1000, gw.ID, gw.Host)
+	}
+	ch <- prometheus.MustNewConstMetric(descGateways, prometheus.GaugeValue, float64(alive))
 }
 
 func statusValue(s health.Status) int {

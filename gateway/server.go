@@ -45,6 +45,10 @@ type Server struct {
 	locks   [256]sync.Mutex // per-WAL-name critical sections, striped
 	// instance names this process in the catalog's claims and leases.
 	instance string
+	started  time.Time
+
+	beatMu sync.Mutex
+	beat   *heartbeat // the heartbeat loop while serving (heartbeat.go)
 
 	sessions sessions      // backup uploads in flight
 	early    earlyRefusals // requests refused on their headers
@@ -104,7 +108,7 @@ func Open(cfg Config, log *slog.Logger, wrap stores.Wrap) (*Server, error) {
 // replicator. Once New succeeds the server owns them (Shutdown closes
 // them); when it fails they stay the caller's.
 func New(cfg Config, cat index.Interface, st *stores.Set, log *slog.Logger) (*Server, error) {
-	s := &Server{cfg: cfg, log: log, catalog: cat, stores: st, instance: newInstanceID()}
+	s := &Server{cfg: cfg, log: log, catalog: cat, stores: st, instance: newInstanceID(), started: time.Now()}
 	var err error
 	if s.audit, err = s.openAudit(); err != nil {
 		return nil, err
@@ -266,6 +270,7 @@ func (s *Server) Listen() (net.Listener, error) {
 		}
 	}
 	if !s.cfg.TLS.Enabled() {
+		s.registerGateway(tcp.Addr())
 		return ln, nil
 	}
 	tc, err := ServerTLSConfig(s.cfg.TLS)
@@ -273,6 +278,7 @@ func (s *Server) Listen() (net.Listener, error) {
 		ln.Close()
 		return nil, err
 	}
+	s.registerGateway(tcp.Addr())
 	return tls.NewListener(ln, tc), nil
 }
 
@@ -316,6 +322,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	go s.janitor(ctx)
 	go s.lifecycleLoop(ctx)
 	s.followPeers(ctx)
+	s.startHeartbeat(ln)
 	if s.metricsLn != nil {
 		s.serveMetrics(ctx, s.metricsLn)
 		s.log.Info("serving Prometheus metrics", "url", "http://"+s.metricsLn.Addr().String()+"/metrics")
@@ -349,6 +356,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 			s.log.Warn("admin socket", "err", aerr)
 		}
 	}
+	s.stopHeartbeat()
 	if terr := s.metrics.trends.flush(time.Now()); terr != nil {
 		s.log.Warn("trends: writing the hourly counts", "err", terr)
 	}

@@ -259,6 +259,41 @@ type uiFleetData struct {
 	Counts  map[string]int // by status
 	Total   int
 	Version string
+	// The fleet's gateways (heartbeat.go); GatewaysErr when they could
+	// not be read.
+	Gateways      []uiGateway
+	GatewaysAlive int
+	GatewaysErr   string
+}
+
+// uiGateway is one row of the fleet page's gateways table.
+type uiGateway struct {
+	ID, Host, Address, Version string
+	State, StateClass          string
+	LastSeen, LastSeenTitle    string
+	Ready                      bool
+}
+
+// gatewayRows formats the gateways for the fleet page and counts the
+// alive ones.
+func gatewayRows(list []GatewayStatus) ([]uiGateway, int) {
+	rows := make([]uiGateway, 0, len(list))
+	alive := 0
+	for _, g := range list {
+		r := uiGateway{ID: g.ID, Host: g.Host, Address: g.Address, Version: g.Version, State: g.State, StateClass: "st-ok",
+			LastSeen: roughAge(time.Duration(g.LastSeenAgo*float64(time.Second))) + " ago", LastSeenTitle: g.LastSeen.UTC().Format(time.RFC3339),
+			Ready: g.Ready}
+		switch g.State {
+		case fleet.GatewayAlive:
+			alive++
+		case fleet.GatewayDown:
+			r.StateClass = "st-warning"
+		default:
+			r.StateClass = "st-stopped"
+		}
+		rows = append(rows, r)
+	}
+	return rows, alive
 }
 
 // uiRow is one fleet-table row, formatted in Go: the table has a row per
@@ -339,6 +374,11 @@ func (s *Server) uiFleet(c *fiber.Ctx) error {
 		if len(cs.Reasons) > 0 {
 			d.Reasons = append(d.Reasons, uiReasons{Cluster: cs.Cluster, Reasons: cs.Reasons})
 		}
+	}
+	if gws, err := s.Gateways(); err != nil {
+		d.GatewaysErr = err.Error()
+	} else {
+		d.Gateways, d.GatewaysAlive = gatewayRows(gws)
 	}
 	return s.render(c, "fleet.html", d)
 }

@@ -42,6 +42,16 @@ type Interface interface {
 	// lease stays. Background duties run only where it is held.
 	TryLease(duty, owner string, ttl time.Duration) (bool, error)
 
+	// Heartbeat stores g (one row per gateway process, by g.ID) with
+	// LastSeen set to now by the catalog's clock, in one transaction that
+	// also removes the rows g replaces (same Host and Address, not seen
+	// for longer than replace) and every row not seen for longer than
+	// prune. Another gateway's live row is never removed.
+	Heartbeat(g GatewayRecord, replace, prune time.Duration) error
+	// Gateways lists every registered gateway, by host, address and id,
+	// with Since (the time since LastSeen by the catalog's clock) set.
+	Gateways() ([]GatewayRecord, error)
+
 	AddWALBatch(cluster string, objs []WALObject) error
 	AddWAL(cluster string, obj WALObject) (WALObject, bool, error)
 	AddWALCopies(cluster string, obj WALObject, copies []Copy) (WALObject, bool, error)

@@ -21,14 +21,19 @@ import (
 )
 
 var statusHelp = cli.Help{
-	Usage: "walgate status (--data DIR | --config FILE) [--json] [--backends] [--fail-on warning|critical]",
+	Usage: "walgate status (--data DIR | --config FILE) [--json] [--backends | --gateways | --tokens] [--fail-on warning|critical]",
 	Text: `The fleet table, one line per cluster: its health (ok, warning, critical), the newest archived WAL segment and its
 age, missing WAL (lost / delayed segments), the newest backup, the delta
 chain length, the stored bytes, the recoverable window and the last restore
 drill; below the table, the reason for every cluster that is not ok and what
 to do. Then one line per backend: its groups, the objects and bytes waiting
 for replication to it, the age of the oldest, and its last error.
-Below both, the tokens that expire within 14 days and have no successor
+Then the gateways that serve the catalog, one line each: alive (a
+heartbeat within the last 15 s), down (its heartbeats stopped without a
+clean shutdown: killed, crashed or cut off from the catalog; a warning)
+or stopped (shut down cleanly), when it was last seen, its address and
+version; with --gateways (and --json) only the gateways.
+Below all, the tokens that expire within 14 days and have no successor
 yet, with the command that rotates them; with --tokens (and --json) only
 those tokens.
 Asks the running gateway (through its admin socket), or reads the catalog
@@ -37,11 +42,12 @@ known).
 
 For scripts and monitoring, --fail-on LEVEL exits 3 when any cluster is at
 LEVEL or worse (warning: warning or critical; critical: critical only),
-after printing the same output. Without --fail-on the exit code says only
+after printing the same output; a gateway that is down counts as a
+warning. Without --fail-on the exit code says only
 whether the status could be read (0), so existing scripts keep working.
 --json prints the schema documented in docs/json.md.`,
 	Exits: []cli.ExitCode{exitSuccess, exitFailure, exitUsage,
-		{Code: 3, Meaning: "--fail-on: some cluster is at the given level or worse"}},
+		{Code: 3, Meaning: "--fail-on: some cluster (or, for warning, some gateway) is at the given level or worse"}},
 }
 
 func runStatus(args []string, stdout, stderr io.Writer) error {
@@ -51,6 +57,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print JSON (the clusters; with --backends, the backends)")
 	onlyBackends := fs.Bool("backends", false, "show only the backends: replication pending per backend, oldest pending, last error")
 	onlyTokens := fs.Bool("tokens", false, "show only the tokens that expire within 14 days and have no successor")
+	onlyGateways := fs.Bool("gateways", false, "show only the gateways: alive, down or stopped, last seen, address, version")
 	failOn := fs.String("fail-on", "", "exit 3 when a cluster is at `LEVEL` (warning or critical) or worse")
 	pos, err := parseArgs(fs, statusHelp, args, stdout)
 	if err != nil {
@@ -78,6 +85,8 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	var st []gateway.ClusterStatus
 	var bs []stores.BackendStatus
 	var tokens []index.Token
+	var gws []fleet.GatewayStatus
+	var gwErr error // the gateways could not be read (the rest is shown)
 	err = withCatalog(catalogSource{data: *data, config: *configPath}, func(a *admin.Client) error {
 		if st, err = a.Status(); err != nil {
 			return err
@@ -85,6 +94,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		if tokens, err = a.ListTokens(); err != nil {
 			return err
 		}
+		gws, gwErr = a.Gateways()
 		bs, err = a.Backends()
 		return err
 	}, func(cat index.Interface) error {
@@ -94,11 +104,30 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		if tokens, err = cat.ListTokens(); err != nil {
 			return err
 		}
+		gws, gwErr = fleet.Gateways(cat)
 		bs, err = stores.BackendsStatus(cat, cfg, nil)
 		return err
 	})
 	if err != nil {
 		return err
+	}
+	if *onlyGateways {
+		if gwErr != nil {
+			return fmt.Errorf("reading the gateways: %w", gwErr)
+		}
+		if *asJSON {
+			if gws == nil {
+				gws = []fleet.GatewayStatus{}
+			}
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(gws); err != nil {
+				return err
+			}
+		} else {
+			printGateways(stdout, gws)
+		}
+		return failOnLevel(st, gws, health.Status(*failOn))
 	}
 	expiring := admin.ExpiringTokens(tokens, time.Now(), admin.ExpiryWarning)
 	if *onlyTokens {
@@ -136,17 +165,26 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stdout)
 		}
 		printBackends(stdout, bs)
+		if !*onlyBackends {
+			fmt.Fprintln(stdout)
+			if gwErr != nil {
+				fmt.Fprintf(stdout, "gateways: could not be read: %v\n", gwErr)
+			} else {
+				printGateways(stdout, gws)
+			}
+		}
 		if len(expiring) > 0 && !*onlyBackends {
 			fmt.Fprintln(stdout)
 			printExpiring(stdout, expiring)
 		}
 	}
-	return failOnLevel(st, health.Status(*failOn))
+	return failOnLevel(st, gws, health.Status(*failOn))
 }
 
 // failOnLevel is --fail-on: an exit-3 error naming the clusters at level
-// or worse, nil when there are none or level is empty.
-func failOnLevel(st []gateway.ClusterStatus, level health.Status) error {
+// or worse (and, at warning, the gateways that are down), nil when there
+// are none or level is empty.
+func failOnLevel(st []gateway.ClusterStatus, gws []fleet.GatewayStatus, level health.Status) error {
 	if level == "" {
 		return nil
 	}
@@ -154,6 +192,11 @@ func failOnLevel(st []gateway.ClusterStatus, level health.Status) error {
 	for _, c := range st {
 		if c.Status == health.Critical || (level == health.Warning && c.Status == health.Warning) {
 			bad = append(bad, c.Cluster+" "+string(c.Status))
+		}
+	}
+	for _, g := range gws {
+		if level == health.Warning && g.State == fleet.GatewayDown {
+			bad = append(bad, "gateway "+g.ID+" down")
 		}
 	}
 	if len(bad) == 0 {
@@ -176,6 +219,37 @@ func printExpiring(w io.Writer, list []index.Token) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "rotate each before it expires: walgate token rotate ID (the old one keeps working for a day)")
+}
+
+// printGateways prints the fleet's gateways and a warning line for each
+// one that is down.
+func printGateways(w io.Writer, gws []fleet.GatewayStatus) {
+	if len(gws) == 0 {
+		fmt.Fprintln(w, "no gateway has registered in this catalog yet")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GATEWAY\tSTATE\tLAST SEEN\tADDRESS\tVERSION\tREADY\tSTARTED")
+	for _, g := range gws {
+		ready := "no"
+		if g.Ready {
+			ready = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s ago\t%s\t%s\t%s\t%s\n", g.ID, strings.ToUpper(g.State), secondsAgo(g.LastSeenAgo), g.Address, g.Version,
+			ready, g.Started.UTC().Format(time.RFC3339))
+	}
+	tw.Flush()
+	for _, g := range gws {
+		if g.State == fleet.GatewayDown {
+			fmt.Fprintf(w, "gateway %s: warning: down, no heartbeat since %s (%s ago): it was killed, crashed or lost the catalog; check the process on %s and its log\n",
+				g.ID, g.LastSeen.UTC().Format(time.RFC3339), secondsAgo(g.LastSeenAgo), g.Host)
+		}
+	}
+}
+
+// secondsAgo formats an age in seconds as a duration.
+func secondsAgo(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second)).Round(time.Second)
 }
 
 // printBackends prints each backend's replication state.

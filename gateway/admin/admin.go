@@ -255,6 +255,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		_ = json.NewEncoder(w).Encode(st)
 	})
+	mux.HandleFunc("GET /gateways", func(w http.ResponseWriter, r *http.Request) {
+		list, err := fleet.Gateways(s.Catalog)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(list)
+	})
 	mux.HandleFunc("GET /backends", func(w http.ResponseWriter, r *http.Request) {
 		st, err := s.Stores.BackendsStatus()
 		if err != nil {
@@ -410,6 +418,13 @@ func (a *Client) Status() ([]fleet.ClusterStatus, error) {
 	var st []fleet.ClusterStatus
 	err := a.call(http.MethodGet, "/status", nil, &st)
 	return st, err
+}
+
+// Gateways asks the running gateway for the fleet's gateways.
+func (a *Client) Gateways() ([]fleet.GatewayStatus, error) {
+	var list []fleet.GatewayStatus
+	err := a.call(http.MethodGet, "/gateways", nil, &list)
+	return list, err
 }
 
 // Backends asks the running gateway for its backends' state.

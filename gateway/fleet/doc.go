@@ -6,6 +6,9 @@
 // `walgate status`, the dashboard, /metrics and wal-verify, for the
 // running gateway or, offline, from a catalog read directly.
 //
+// It also judges the fleet's gateways from their heartbeat rows
+// (gateways.go).
+//
 // It only reads the catalog and never writes it; it never touches a store
 // and never speaks HTTP.
 package fleet

@@ -28,6 +28,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentClaim", testConcurrentClaim},
 		{"WALClaims", testWALClaims},
 		{"Leases", testLeases},
+		{"Gateways", testGateways},
 		{"BriefRecords", testBriefRecords},
 		{"TimelinesAndWALChanges", testTimelinesAndWALChanges},
 		{"Backups", testBackups},
@@ -967,5 +968,82 @@ func testConcurrentCopyClaims(t *testing.T, c index.Interface) {
 	}
 	if p, next, err := c.ClaimCopies("replica", "gw-0", 10, time.Minute); err != nil || len(p) != 0 || !next.IsZero() {
 		t.Fatalf("empty queue: %+v %v %v", p, next, err)
+	}
+}
+
+func testGateways(t *testing.T, c index.Interface) {
+	const long = time.Hour
+	list := func() map[string]index.GatewayRecord {
+		t.Helper()
+		gs, err := c.Gateways()
+		must(t, err)
+		m := map[string]index.GatewayRecord{}
+		var order []string
+		for _, g := range gs {
+			m[g.ID] = g
+			order = append(order, g.ID)
+		}
+		if !slices.IsSorted(order) {
+			t.Fatalf("gateways not listed by host, address, id: %v", order)
+		}
+		return m
+	}
+	if gs := list(); len(gs) != 0 {
+		t.Fatalf("a new catalog lists gateways: %v", gs)
+	}
+	started := time.Now().Add(-time.Minute).UTC().Truncate(time.Microsecond)
+	a := index.GatewayRecord{ID: "a-1", Host: "a", Address: "a:7480", Version: "v1", PID: 11, Started: started, Ready: true}
+	b := index.GatewayRecord{ID: "b-1", Host: "b", Address: "b:7480", Version: "v2", PID: 22, Started: started}
+	must(t, c.Heartbeat(a, long, long))
+	must(t, c.Heartbeat(b, long, long))
+	got := list()
+	if len(got) != 2 {
+		t.Fatalf("after two heartbeats: %v", got)
+	}
+	ga := got["a-1"]
+	if ga.Host != "a" || ga.Address != "a:7480" || ga.Version != "v1" || ga.PID != 11 || !ga.Started.Equal(started) ||
+		!ga.Ready || ga.Stopped || ga.LastSeen.IsZero() || ga.Since < 0 || ga.Since > 5*time.Second {
+		t.Fatalf("gateway a read back as %+v", ga)
+	}
+	if gb := got["b-1"]; gb.Ready || gb.Version != "v2" {
+		t.Fatalf("gateway b read back as %+v", gb)
+	}
+	// Time passes by the catalog's clock; a heartbeat brings it back.
+	time.Sleep(300 * time.Millisecond)
+	if s := list()["a-1"].Since; s < 250*time.Millisecond {
+		t.Fatalf("300 ms after its heartbeat gateway a was seen %v ago", s)
+	}
+	a.Ready = false
+	must(t, c.Heartbeat(a, long, long))
+	ga2 := list()["a-1"]
+	if ga2.Since > 250*time.Millisecond || !ga2.LastSeen.After(ga.LastSeen) || ga2.Ready {
+		t.Fatalf("a second heartbeat did not update the row: before %+v, after %+v", ga, ga2)
+	}
+	// A clean stop is recorded as such.
+	a.Stopped = true
+	must(t, c.Heartbeat(a, long, long))
+	if g := list()["a-1"]; !g.Stopped {
+		t.Fatalf("the stopping heartbeat was not recorded: %+v", g)
+	}
+	// b's successor on the same host and address: a live b stays...
+	b2 := b
+	b2.ID, b2.PID = "b-2", 23
+	must(t, c.Heartbeat(b2, time.Second, long))
+	if got := list(); len(got) != 3 {
+		t.Fatalf("a successor removed a live gateway: %v", got)
+	}
+	// ...a b that stopped beating is replaced; a on another host stays.
+	time.Sleep(300 * time.Millisecond)
+	must(t, c.Heartbeat(b2, 200*time.Millisecond, long))
+	got = list()
+	if _, ok := got["b-1"]; ok || len(got) != 2 {
+		t.Fatalf("the successor on b:7480 did not replace its dead predecessor: %v", got)
+	}
+	// Rows not seen for longer than prune go, the writer's own stays.
+	time.Sleep(300 * time.Millisecond)
+	must(t, c.Heartbeat(b2, long, 200*time.Millisecond))
+	got = list()
+	if _, ok := got["b-2"]; !ok || len(got) != 1 {
+		t.Fatalf("pruning left %v, want only b-2", got)
 	}
 }

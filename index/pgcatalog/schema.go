@@ -94,6 +94,8 @@ var migrations = []string{
 	// visibility map allows it, as autovacuum leaves an insert-mostly
 	// table. Independent of the other steps' order.
 	`CREATE INDEX IF NOT EXISTS wal_brief ON walgate.wal (cluster, name) INCLUDE (brief);`,
+	// 5: the gateways' heartbeats.
+	migrationGateways(),
 }
 
 // migrationReplicationClaims lets gateways claim replication entries row
@@ -117,6 +119,22 @@ func migrationReplicationClaims() string {
 	ALTER TABLE walgate.replication ALTER COLUMN kind SET NOT NULL;
 	CREATE INDEX replication_sentinels ON walgate.replication (backend, seq) WHERE kind = 'sentinel';
 	CREATE INDEX replication_backup ON walgate.replication (backend, backup, seq) WHERE backup IS NOT NULL;`
+
+// migrationGateways creates the table every gateway of a fleet writes its
+// heartbeat row to (index.GatewayRecord): one row per gateway process,
+// last_seen by the database's clock.
+func migrationGateways() string {
+	return `CREATE TABLE walgate.gateways (
+		id        text COLLATE "C" PRIMARY KEY,
+		host      text NOT NULL,
+		address   text NOT NULL,
+		version   text NOT NULL,
+		pid       integer NOT NULL,
+		started   timestamptz NOT NULL,
+		last_seen timestamptz NOT NULL,
+		ready     boolean NOT NULL,
+		stopped   boolean NOT NULL DEFAULT false
+	);`
 }
 
 // SchemaVersion is the newest schema this code knows.

@@ -97,6 +97,12 @@ func TestPostgresCatalog(t *testing.T) {
 		if tok, err := c.LookupToken(h); err != nil || tok.ID != "t1" {
 			t.Fatalf("token after migrating: %+v %v", tok, err)
 		}
+		if err := c.Heartbeat(index.GatewayRecord{ID: "g1", Host: "h", Address: "h:7480", Started: now}, time.Minute, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := c.Gateways(); err != nil || len(got) != 1 || got[0].ID != "g1" {
+			t.Fatalf("gateways after migrating: %+v %v", got, err)
+		}
 		if err := c.Check(); err != nil {
 			t.Fatal(err)
 		}
