@@ -119,6 +119,7 @@ func migrationReplicationClaims() string {
 	ALTER TABLE walgate.replication ALTER COLUMN kind SET NOT NULL;
 	CREATE INDEX replication_sentinels ON walgate.replication (backend, seq) WHERE kind = 'sentinel';
 	CREATE INDEX replication_backup ON walgate.replication (backend, backup, seq) WHERE backup IS NOT NULL;`
+}
 
 // migrationGateways creates the table every gateway of a fleet writes its
 // heartbeat row to (index.GatewayRecord): one row per gateway process,
