@@ -304,3 +304,58 @@ func TestCheck(t *testing.T) {
 		t.Errorf("check with a wrong secret: %+v", results)
 	}
 }
+
+// TestBufferedRetried cuts the first connection of an upload part way
+// through: a body the driver holds in memory (an upload of unknown size,
+// as one PUT or in parts) is sent again on a new connection and stored
+// whole; a streamed body of known size is tried once and leaves nothing.
+func TestBufferedRetried(t *testing.T) {
+	ctx := context.Background()
+	bucket := newBucket(t)
+	proxy, err := backendtest.NewProxy(strings.TrimPrefix(server.Endpoint, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	direct := open(t, config(bucket, "retried"))
+	data := bytes.Repeat([]byte("walgate!"), 12<<17) // 12 MiB
+	for _, tc := range []struct {
+		name string
+		n    int
+		size int64 // -1: unknown
+		ok   bool
+	}{
+		{"unknown-single", 4 << 20, -1, true},
+		{"unknown-parts", len(data), -1, true},
+		{"known-streamed", 4 << 20, 4 << 20, false},
+	} {
+		cfg := config(bucket, "retried")
+		cfg.Endpoint = "http://" + proxy.Addr()
+		b := open(t, cfg) // a fresh client: its first connection is the one cut
+		proxy.CutNext(3<<20, 1)
+		_, err := b.Put(ctx, tc.name, bytes.NewReader(data[:tc.n]), tc.size, backends.PutOptions{})
+		proxy.CutNext(0, 0)
+		if !tc.ok {
+			if err == nil {
+				t.Errorf("%s: Put of a streamed body through a cut connection succeeded", tc.name)
+			}
+			if _, err := direct.Stat(ctx, tc.name); !errors.Is(err, backends.ErrNotFound) {
+				t.Errorf("%s: after the failed upload Stat = %v, want ErrNotFound", tc.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: Put through one cut connection: %v", tc.name, err)
+			continue
+		}
+		rc, err := direct.Get(ctx, tc.name, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, data[:tc.n]) {
+			t.Errorf("%s: stored %d bytes (err %v), want the %d bytes sent", tc.name, len(got), err, tc.n)
+		}
+	}
+}
