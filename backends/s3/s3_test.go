@@ -52,6 +52,17 @@ func config(bucket, prefix string) s3.Config {
 	}
 }
 
+// newProxy starts a fault proxy in front of SeaweedFS, closed with the test.
+func newProxy(t *testing.T) *backendtest.Proxy {
+	t.Helper()
+	proxy, err := backendtest.NewProxy(strings.TrimPrefix(server.Endpoint, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	return proxy
+}
+
 func open(t *testing.T, cfg s3.Config) *s3.Backend {
 	t.Helper()
 	b, err := s3.New(context.Background(), cfg)
@@ -208,11 +219,7 @@ func TestClasses(t *testing.T) {
 func TestServerDiesMidUpload(t *testing.T) {
 	ctx := context.Background()
 	bucket := newBucket(t)
-	proxy, err := backendtest.NewProxy(strings.TrimPrefix(server.Endpoint, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	proxy := newProxy(t)
 	cfg := config(bucket, "dies")
 	cfg.Endpoint = "http://" + proxy.Addr()
 	cfg.MaxAttempts = 1
@@ -249,7 +256,7 @@ func TestServerDiesMidUpload(t *testing.T) {
 	slow.Timeout = 300 * time.Millisecond
 	sb := open(t, slow)
 	proxy.SetDelay(time.Second)
-	_, err = sb.Stat(ctx, "present")
+	_, err := sb.Stat(ctx, "present")
 	proxy.SetDelay(0)
 	if err == nil {
 		t.Error("Stat through a link slower than the timeout succeeded")
@@ -312,11 +319,7 @@ func TestCheck(t *testing.T) {
 func TestBufferedRetried(t *testing.T) {
 	ctx := context.Background()
 	bucket := newBucket(t)
-	proxy, err := backendtest.NewProxy(strings.TrimPrefix(server.Endpoint, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	proxy := newProxy(t)
 	direct := open(t, config(bucket, "retried"))
 	data := bytes.Repeat([]byte("walgate!"), 12<<17) // 12 MiB
 	for _, tc := range []struct {
