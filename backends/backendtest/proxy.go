@@ -17,6 +17,8 @@ type Proxy struct {
 
 	down     atomic.Bool
 	cutAfter atomic.Int64 // bytes upstream per connection before it is cut; 0: never
+	cutNext  atomic.Int64 // connections left that CutNext cuts
+	cutNextN atomic.Int64 // after how many bytes upstream
 	delay    atomic.Int64 // per chunk, nanoseconds
 
 	mu    sync.Mutex
@@ -51,6 +53,14 @@ func (p *Proxy) SetDown(down bool) {
 // CutAfter makes every connection opened from now on close after n bytes
 // went upstream (0: never).
 func (p *Proxy) CutAfter(n int64) { p.cutAfter.Store(n) }
+
+// CutNext makes only the next conns connections opened close after n bytes
+// went upstream (a transient failure: the connections after them forward
+// everything). CutAfter, when set, takes precedence.
+func (p *Proxy) CutNext(n int64, conns int) {
+	p.cutNextN.Store(n)
+	p.cutNext.Store(int64(conns))
+}
 
 // SetDelay delays every chunk forwarded in either direction.
 func (p *Proxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
@@ -110,6 +120,9 @@ func (p *Proxy) handle(c net.Conn) {
 		p.track(up, false)
 	}()
 	cut := p.cutAfter.Load()
+	if cut == 0 && p.cutNext.Add(-1) >= 0 {
+		cut = p.cutNextN.Load()
+	}
 	done := make(chan struct{}, 2)
 	go func() { p.pipe(up, c, cut); done <- struct{}{} }()
 	go func() { p.pipe(c, up, 0); done <- struct{}{} }()

@@ -42,9 +42,10 @@ type Config struct {
 	// Timeout bounds connecting and waiting for each response's headers
 	// (not a whole transfer). Default 60s.
 	Timeout time.Duration `yaml:"timeout"`
-	// MaxAttempts is how often a request that failed transiently is tried
-	// (requests with a streamed body are tried once: the caller retries).
-	// Default 3.
+	// MaxAttempts is how often a request that failed transiently is tried,
+	// the buffered parts of an upload of unknown size included (a request
+	// whose body is streamed from the caller is tried once: the caller
+	// retries). Default 3.
 	MaxAttempts int `yaml:"max_attempts"`
 }
 

@@ -142,6 +142,22 @@ var unsigned = []func(*s3.Options){
 	func(o *s3.Options) { o.RetryMaxAttempts = 1 },
 }
 
+// unsignedRetried sends a body held in memory (a buffered part) as
+// UNSIGNED-PAYLOAD with the configured retries: the SDK rewinds it for
+// each attempt.
+var unsignedRetried = []func(*s3.Options){
+	s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware),
+}
+
+// bodyOptions picks the options for a request's body: retried when the
+// SDK can rewind it, tried once when it is a stream.
+func bodyOptions(body io.Reader) []func(*s3.Options) {
+	if _, ok := body.(io.Seeker); ok {
+		return unsignedRetried
+	}
+	return unsigned
+}
+
 // checkClass maps "" to the default class and refuses unknown names.
 func checkClass(class string) (types.StorageClass, error) {
 	if class == "" {
@@ -210,7 +226,7 @@ func (b *Backend) putSingle(ctx context.Context, key string, body io.Reader, siz
 	if opts.IfNotExists {
 		in.IfNoneMatch = aws.String("*")
 	}
-	_, err := b.client.PutObject(ctx, in, unsigned...)
+	_, err := b.client.PutObject(ctx, in, bodyOptions(body)...)
 	return bodyError(body, err)
 }
 
@@ -256,7 +272,7 @@ func (m *multipart) upload(ctx context.Context, body io.Reader, n int64) error {
 		PartNumber:    aws.Int32(num),
 		Body:          body,
 		ContentLength: aws.Int64(n),
-	}, unsigned...)
+	}, bodyOptions(body)...)
 	if err != nil {
 		return bodyError(body, err)
 	}

@@ -52,6 +52,17 @@ func config(bucket, prefix string) s3.Config {
 	}
 }
 
+// newProxy starts a fault proxy in front of SeaweedFS, closed with the test.
+func newProxy(t *testing.T) *backendtest.Proxy {
+	t.Helper()
+	proxy, err := backendtest.NewProxy(strings.TrimPrefix(server.Endpoint, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	return proxy
+}
+
 func open(t *testing.T, cfg s3.Config) *s3.Backend {
 	t.Helper()
 	b, err := s3.New(context.Background(), cfg)
@@ -208,11 +219,7 @@ func TestClasses(t *testing.T) {
 func TestServerDiesMidUpload(t *testing.T) {
 	ctx := context.Background()
 	bucket := newBucket(t)
-	proxy, err := backendtest.NewProxy(strings.TrimPrefix(server.Endpoint, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	proxy := newProxy(t)
 	cfg := config(bucket, "dies")
 	cfg.Endpoint = "http://" + proxy.Addr()
 	cfg.MaxAttempts = 1
@@ -249,7 +256,7 @@ func TestServerDiesMidUpload(t *testing.T) {
 	slow.Timeout = 300 * time.Millisecond
 	sb := open(t, slow)
 	proxy.SetDelay(time.Second)
-	_, err = sb.Stat(ctx, "present")
+	_, err := sb.Stat(ctx, "present")
 	proxy.SetDelay(0)
 	if err == nil {
 		t.Error("Stat through a link slower than the timeout succeeded")
@@ -302,5 +309,56 @@ func TestCheck(t *testing.T) {
 	results = backends.Check(ctx, open(t, bad), nil)
 	if len(results) != 1 || results[0].OK || !strings.Contains(results[0].Detail, "SignatureDoesNotMatch") {
 		t.Errorf("check with a wrong secret: %+v", results)
+	}
+}
+
+// TestBufferedRetried cuts the first connection of an upload part way
+// through: a body the driver holds in memory (an upload of unknown size,
+// as one PUT or in parts) is sent again on a new connection and stored
+// whole; a streamed body of known size is tried once and leaves nothing.
+func TestBufferedRetried(t *testing.T) {
+	ctx := context.Background()
+	bucket := newBucket(t)
+	proxy := newProxy(t)
+	direct := open(t, config(bucket, "retried"))
+	data := bytes.Repeat([]byte("walgate!"), 12<<17) // 12 MiB
+	for _, tc := range []struct {
+		name string
+		n    int
+		size int64 // -1: unknown
+		ok   bool
+	}{
+		{"unknown-single", 4 << 20, -1, true},
+		{"unknown-parts", len(data), -1, true},
+		{"known-streamed", 4 << 20, 4 << 20, false},
+	} {
+		cfg := config(bucket, "retried")
+		cfg.Endpoint = "http://" + proxy.Addr()
+		b := open(t, cfg) // a fresh client: its first connection is the one cut
+		proxy.CutNext(3<<20, 1)
+		_, err := b.Put(ctx, tc.name, bytes.NewReader(data[:tc.n]), tc.size, backends.PutOptions{})
+		proxy.CutNext(0, 0)
+		if !tc.ok {
+			if err == nil {
+				t.Errorf("%s: Put of a streamed body through a cut connection succeeded", tc.name)
+			}
+			if _, err := direct.Stat(ctx, tc.name); !errors.Is(err, backends.ErrNotFound) {
+				t.Errorf("%s: after the failed upload Stat = %v, want ErrNotFound", tc.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: Put through one cut connection: %v", tc.name, err)
+			continue
+		}
+		rc, err := direct.Get(ctx, tc.name, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, data[:tc.n]) {
+			t.Errorf("%s: stored %d bytes (err %v), want the %d bytes sent", tc.name, len(got), err, tc.n)
+		}
 	}
 }
