@@ -2,6 +2,7 @@ package codec
 
 import (
 	"errors"
+	"io"
 	"testing"
 )
 
@@ -14,7 +15,11 @@ func TestWriterReportsOneFailedWrite(t *testing.T) {
 	piece := pseudoWALBytes(6, 300<<10)
 	for _, c := range allCompressions {
 		for _, key := range []*Key{nil, testKey(3)} {
-			for n := 1; n <= 3; n++ {
+			// The first writes, and the last one: Close's (the FINAL
+			// chunk, or the compressor's end of stream).
+			count := &onceFailingWriter{}
+			encodeInto(t, count, c, key, piece)
+			for _, n := range []int{1, 2, 3, count.calls} {
 				dst := &onceFailingWriter{n: n, err: broken}
 				w, err := NewWriter(dst, c, key)
 				if err != nil {
@@ -42,5 +47,23 @@ func TestWriterReportsOneFailedWrite(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// encodeInto writes piece four times through NewWriter into dst and closes
+// it.
+func encodeInto(t *testing.T, dst io.Writer, c Compression, key *Key, piece []byte) {
+	t.Helper()
+	w, err := NewWriter(dst, c, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		if _, err := w.Write(piece); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
