@@ -1,9 +1,14 @@
 package codec
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 )
 
 // TestWriterReportsOneFailedWrite: a destination that fails one write and
@@ -65,5 +70,67 @@ func encodeInto(t *testing.T, dst io.Writer, c Compression, key *Key, piece []by
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestForeignFrames: an object compressed by another zstd or LZ4 writer
+// decodes, whatever optional fields its frame header carries (a content
+// size of each width, a single-segment frame, a dictionary ID, block
+// checksums, no content checksum), and is still refused when cut short or
+// followed by a byte.
+func TestForeignFrames(t *testing.T) {
+	type object struct {
+		name  string
+		c     Compression
+		plain []byte
+		data  []byte
+	}
+	var objects []object
+	for _, n := range []int{0, 1, 200, 300, 70000, 300000} {
+		plain := pseudoWALBytes(uint64(n), n)
+		for _, opts := range [][]zstd.EOption{
+			{zstd.WithSingleSegment(true)},
+			{zstd.WithSingleSegment(false)},
+			{zstd.WithEncoderCRC(false), zstd.WithZeroFrames(true)},
+		} {
+			enc, err := zstd.NewWriter(nil, append(opts, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<17))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objects = append(objects, object{fmt.Sprintf("zstd EncodeAll %d bytes", n), Zstd, plain, enc.EncodeAll(plain, nil)})
+			enc.Close()
+		}
+		for i, opts := range [][]lz4.Option{
+			{lz4.SizeOption(uint64(n))},
+			{lz4.BlockChecksumOption(true)},
+			{lz4.ChecksumOption(false), lz4.BlockSizeOption(lz4.Block64Kb)},
+		} {
+			var b bytes.Buffer
+			w := lz4.NewWriter(&b)
+			if err := w.Apply(opts...); err != nil {
+				t.Fatal(err)
+			}
+			w.Write(plain)
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			objects = append(objects, object{fmt.Sprintf("lz4 options %d, %d bytes", i, n), LZ4, plain, b.Bytes()})
+		}
+	}
+	// A zstd frame with a dictionary ID field (dictionary 0 is "none").
+	withDict := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x21, 0x00, 0x05, 0x29, 0x00, 0x00, 'h', 'e', 'l', 'l', 'o'}
+	objects = append(objects, object{"zstd with a dictionary ID field", Zstd, []byte("hello"), withDict})
+	for _, o := range objects {
+		got, err := decode(o.data, o.c, nil)
+		if err != nil || !bytes.Equal(got, o.plain) {
+			t.Errorf("%s: decoded %d bytes (want %d), %v", o.name, len(got), len(o.plain), err)
+			continue
+		}
+		if _, err := decode(o.data[:len(o.data)-1], o.c, nil); !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: cut by one byte: %v", o.name, err)
+		}
+		if _, err := decode(append(bytes.Clone(o.data), 0), o.c, nil); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: one byte after the frame: %v", o.name, err)
+		}
 	}
 }
