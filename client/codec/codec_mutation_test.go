@@ -134,3 +134,27 @@ func TestForeignFrames(t *testing.T) {
 		}
 	}
 }
+
+// TestSourceFailingAfterTheObject: a source that delivers the whole object
+// and then fails instead of ending has not shown that nothing follows the
+// object; the reader reports the source's error, not a clean end.
+func TestSourceFailingAfterTheObject(t *testing.T) {
+	broken := errors.New("connection reset")
+	for _, c := range allCompressions {
+		for _, key := range []*Key{nil, testKey(4)} {
+			plain := pseudoWALBytes(16, 50000)
+			object := encode(t, plain, c, key, 0)
+			r, err := NewReader(io.MultiReader(bytes.NewReader(object), errReader{broken}), c, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(r)
+			if !errors.Is(err, broken) {
+				t.Errorf("%s/%s: %v, want the source's error", c, keyName(key), err)
+			}
+			if !bytes.Equal(got, plain[:len(got)]) {
+				t.Errorf("%s/%s: %d bytes read that are not the plaintext", c, keyName(key), len(got))
+			}
+		}
+	}
+}
