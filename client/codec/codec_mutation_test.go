@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"testing"
+	"testing/iotest"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
@@ -154,6 +155,38 @@ func TestSourceFailingAfterTheObject(t *testing.T) {
 			}
 			if !bytes.Equal(got, plain[:len(got)]) {
 				t.Errorf("%s/%s: %d bytes read that are not the plaintext", c, keyName(key), len(got))
+			}
+		}
+	}
+}
+
+// TestShortReadsOfTheSource: a source that returns fewer bytes than asked
+// (a network body does) splits frame and block headers across reads; the
+// object still decodes whole, and a cut or a byte after it is still seen.
+func TestShortReadsOfTheSource(t *testing.T) {
+	for _, c := range allCompressions {
+		for _, key := range []*Key{nil, testKey(5)} {
+			plain := pseudoWALBytes(17, 300000)
+			object := encode(t, plain, c, key, 0)
+			read := func(data []byte) ([]byte, error) {
+				r, err := NewReader(iotest.HalfReader(bytes.NewReader(data)), c, key)
+				if err != nil {
+					return nil, err
+				}
+				defer r.Close()
+				return io.ReadAll(r)
+			}
+			if got, err := read(object); err != nil || !bytes.Equal(got, plain) {
+				t.Errorf("%s/%s: %d bytes, %v", c, keyName(key), len(got), err)
+			}
+			if c == None && key == nil {
+				continue // no end marker to check
+			}
+			if _, err := read(object[:len(object)-1]); !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrAuth) {
+				t.Errorf("%s/%s: cut by one byte: %v", c, keyName(key), err)
+			}
+			if _, err := read(append(bytes.Clone(object), 0)); !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrAuth) {
+				t.Errorf("%s/%s: one byte after the object: %v", c, keyName(key), err)
 			}
 		}
 	}
