@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -162,26 +163,65 @@ func TestSummaryPrint(t *testing.T) {
 }
 
 // Notes are bounded (the counts stay exact) and sorted; progress goes
-// to the writer given: the listing, and the objects read.
+// to the writer given: the listing, and the objects read, at most every
+// 2 seconds and at the end.
 func TestRebuildNotesBoundedAndProgress(t *testing.T) {
 	s := newStore(t)
 	for i := range 55 {
 		s.put(fmt.Sprintf("junk/%02d", i), []byte("x"), nil, time.Time{})
 	}
-	seg := bytes.Repeat([]byte{7}, 4096)
-	s.put(cluster+"/"+layout.WALDir+"/"+walName(1), seg, nil, time.Time{}) // read: no metadata
+	const reads = 20
+	for i := range reads { // read: no metadata
+		s.put(cluster+"/"+layout.WALDir+"/"+walName(uint64(i+1)), bytes.Repeat([]byte{byte(i)}, 4096), nil, time.Time{})
+	}
 	var progress bytes.Buffer
 	sum := s.rebuild(&progress)
-	if sum.Unknown != 55 || sum.WAL != 1 || sum.Objects != 56 || sum.Bytes != 55+4096 {
+	if sum.Unknown != 55 || sum.WAL != reads || sum.Objects != 55+reads || sum.Bytes != 55+reads*4096 {
 		t.Fatalf("summary %+v", sum)
 	}
 	if len(sum.Notes) != 51 || sum.Notes[50] != "... and 5 more notes" || !slices.IsSorted(sum.Notes[:50]) {
 		t.Fatalf("%d notes: %q", len(sum.Notes), sum.Notes)
 	}
-	for _, want := range []string{"rebuild: listing backend a\n", "rebuild: listed 56 objects", "rebuild: reading 1 objects", "rebuild: read 1 of 1 objects\n"} {
-		if !strings.Contains(progress.String(), want) {
-			t.Errorf("progress lacks %q:\n%s", want, progress.String())
+	out := progress.String()
+	for _, want := range []string{"rebuild: listing backend a\n", "rebuild: reading 20 objects", "rebuild: read 20 of 20 objects\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("progress lacks %q:\n%s", want, out)
 		}
+	}
+	if n := strings.Count(out, "rebuild: listed "); n != 1 || !strings.Contains(out, "rebuild: listed 75 objects") {
+		t.Errorf("%d listing lines, want one for the 75 objects:\n%s", n, out)
+	}
+	if n := strings.Count(out, "rebuild: read "); n >= reads {
+		t.Errorf("%d progress lines for %d quick reads:\n%s", n, reads, out)
+	}
+}
+
+// A catalog locked by a running gateway, or one that cannot be read,
+// is not replaced.
+func TestRebuildRefusesCatalog(t *testing.T) {
+	s := newStore(t)
+	s.put(cluster+"/"+layout.WALDir+"/"+walName(1), bytes.Repeat([]byte{1}, 1024), nil, time.Time{})
+	held, err := index.Open(s.catalog, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = rebuild.Run(context.Background(), s.be, "a", s.catalog, nil)
+	held.Close()
+	if !errors.Is(err, rebuild.ErrCatalogInUse) {
+		t.Errorf("a rebuild with the catalog in use: %v", err)
+	}
+	junk := []byte("a file the DBA must decide about")
+	if err := os.WriteFile(s.catalog, junk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rebuild.Run(context.Background(), s.be, "a", s.catalog, nil); err == nil || !strings.Contains(err.Error(), "move the file away") {
+		t.Errorf("a rebuild over an unreadable catalog: %v", err)
+	}
+	if got, _ := os.ReadFile(s.catalog); !bytes.Equal(got, junk) {
+		t.Error("the unreadable catalog was changed")
+	}
+	if left, _ := filepath.Glob(s.catalog + ".*"); len(left) != 0 {
+		t.Errorf("left behind: %q", left)
 	}
 }
 
@@ -366,6 +406,28 @@ func TestRebuildWALRecords(t *testing.T) {
 	s.put(wal(walName(10)+".lz4"), encode(t, seg10, codec.LZ4), nil, mod)
 	s.put(wal(walName(12)+".br"), encode(t, seg10, codec.Brotli), nil, mod)
 	s.put("db/"+layout.BackupDir+"/not-a-backup"+layout.SentinelSuffix, []byte("{}"), nil, mod)
+	s.put("Bad!/"+layout.WALDir+"/"+walName(1), seg5, nil, mod) // no valid cluster name
+	// An uncompressed history is plain when it is text; 141 bytes with a
+	// NUL can be a libsodium object.
+	s.put(wal("00000003.history"), history, nil, mod)
+	s.put(wal("00000004.history"), append(bytes.Repeat([]byte{'a'}, 140), 0), nil, mod)
+	// lzma is told from libsodium by its header: properties 0x5D and a
+	// power-of-two dictionary from 4 KiB to 1 GiB. These headers are
+	// followed by no valid stream: damaged when the header is lzma's, a
+	// libsodium object (141 bytes) when not.
+	lzma := map[uint64]bool{} // segment: header is lzma's
+	for i, h := range []struct {
+		props byte
+		dict  uint32
+		lzma  bool
+	}{{0x5d, 4 << 10, true}, {0x5d, 1 << 30, true}, {0x5d, 2 << 10, false}, {0x5d, 2 << 30, false}, {0x5d, 12 << 10, false}, {0x5e, 4 << 10, false}} {
+		body := make([]byte, 141)
+		body[0] = h.props
+		binary.LittleEndian.PutUint32(body[1:5], h.dict)
+		n := uint64(0x20 + i)
+		lzma[n] = h.lzma
+		s.put(wal(walName(n)+".lzma"), body, nil, mod)
+	}
 
 	sum := s.rebuild(nil)
 	cat := s.open()
@@ -413,8 +475,24 @@ func TestRebuildWALRecords(t *testing.T) {
 	if r, err := cat.WAL(cluster, walName(13)); err != nil || r.Encryption != "libsodium" || r.ContentID != layout.ContentIDUnknown || r.Size != 141 {
 		t.Errorf("uncompressed WAL of a libsodium size: %+v %v", r, err)
 	}
-	// Unknown: the second object of WAL 5 and the sentinel of no backup.
-	if sum.Unknown != 2 || sum.Damaged != len(damaged) || sum.WAL != 8 || sum.Foreign != 8 || sum.ForeignEncrypted != 1 {
+	if r, err := cat.WAL(cluster, "00000003.history"); err != nil || r.Encryption != "none" || r.ContentID != "sha256:"+hexSHA(history) {
+		t.Errorf("uncompressed history: %+v %v", r, err)
+	}
+	if r, err := cat.WAL(cluster, "00000004.history"); err != nil || r.Encryption != "libsodium" {
+		t.Errorf("uncompressed history with a NUL, of a libsodium size: %+v %v", r, err)
+	}
+	for n, isLZMA := range lzma {
+		r, err := cat.WAL(cluster, walName(n))
+		switch {
+		case isLZMA && (!errors.Is(err, index.ErrNotFound) || !hasNote(sum, walName(n)+".lzma", "not a valid lzma stream")):
+			t.Errorf("%s.lzma with lzma's header and no stream: %+v %v", walName(n), r, err)
+		case !isLZMA && (err != nil || r.Encryption != "libsodium"):
+			t.Errorf("%s.lzma with another header: %+v %v, want a libsodium object", walName(n), r, err)
+		}
+	}
+	// Unknown: the second object of WAL 5, the sentinel of no backup, the
+	// cluster of no valid name.
+	if sum.Unknown != 3 || sum.Damaged != len(damaged)+2 || sum.WAL != 14 || sum.Foreign != 16 || sum.ForeignEncrypted != 6 || len(sum.Notes) != 9 {
 		t.Errorf("summary %+v", sum)
 	}
 }
@@ -453,6 +531,7 @@ func TestRebuildBackupRecords(t *testing.T) {
 		file{"tar_partitions/part_001.tar.zst", encode(t, part, codec.Zstd), t0.Add(30 * time.Minute)},
 		file{"tar_partitions/pg_control.tar.zst", encode(t, ctl, codec.Zstd), t0.Add(10 * time.Minute)},
 		file{"tar_partitions/part_002.tar.br", encode(t, part, codec.Brotli), t0.Add(40 * time.Minute)},
+		file{"tar_partitions/part_003.tar", part, t0.Add(40 * time.Minute)},
 		file{"metadata.json", []byte("{}"), t0.Add(50 * time.Minute)})
 	// A delta of a backup this store lacks, of system 222, with an lzma
 	// partition (WAL-G's) and no pg_control: cataloged, with notes.
@@ -463,6 +542,28 @@ func TestRebuildBackupRecords(t *testing.T) {
 	}
 	delta := backup(8, sentinelJSON(t, 8, layout.Sentinel{SystemIdentifier: 222, DeltaFrom: "base_" + walName(6), FinishTime: t0.Add(4 * time.Hour)}),
 		t0.Add(4*time.Hour), file{"tar_partitions/backup_label.tar.lzma", lzmaTar, t0.Add(3 * time.Hour)})
+	// Objects with walgate metadata: their encryption and key come from it.
+	sealedName := "base_" + walName(14)
+	fp := "fedcba9876543210"
+	for _, f := range []string{"tar_partitions/part_001.tar.zst", "tar_partitions/pg_control.tar.zst"} {
+		md := layout.WithKeyFingerprint(layout.BackupFileMetadata(cluster, sealedName, f, "zstd", "libsodium"), fp)
+		s.put(cluster+"/"+layout.BackupDir+"/"+sealedName+"/"+f, bytes.Repeat([]byte{6}, 141), md, t0)
+	}
+	s.put(cluster+"/"+layout.BackupDir+"/"+sealedName+layout.SentinelSuffix, sentinelJSON(t, 14, layout.Sentinel{FinishTime: t0.Add(5 * time.Minute)}),
+		layout.SentinelMetadata(cluster, sealedName), t0.Add(5*time.Minute))
+	// No sentinel; a sentinel and no objects.
+	noSentinel := "base_" + walName(16)
+	s.put(cluster+"/"+layout.BackupDir+"/"+noSentinel+"/metadata.json", []byte("{}"), nil, t0)
+	noObjects := "base_" + walName(18)
+	s.put(cluster+"/"+layout.BackupDir+"/"+noObjects+layout.SentinelSuffix, sentinelJSON(t, 18, layout.Sentinel{}), nil, t0)
+	// Another cluster: its system only from WAL metadata (a zero
+	// identifier says nothing).
+	for i, id := range []string{"333", "0"} {
+		md := layout.WALObject{Cluster: "db2", Name: walName(uint64(i + 1)), SHA256: hexSHA(seg), ContentID: "sha256:" + hexSHA(seg),
+			PlainSize: 4096, Compression: "none", Encryption: "none"}.Metadata()
+		md[layout.MetaSystemIdentifier] = id
+		s.put("db2/"+layout.WALDir+"/"+walName(uint64(i+1)), seg, md, t0.Add(time.Duration(i)*time.Hour))
+	}
 	notJSON := backup(10, []byte("{not json"), t0.Add(4*time.Hour), file{"metadata.json", []byte("{}"), t0})
 	// A brotli partition that decodes, but not to a tar, and is too
 	// short to be a libsodium object.
@@ -480,12 +581,21 @@ func TestRebuildBackupRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !b.Begun.Equal(t0.Add(10*time.Minute)) || !b.Committed.Equal(t0.Add(time.Hour)) || !b.LastActivity.Equal(t0.Add(time.Hour)) ||
-		!b.Info.Permanent || b.Info.SystemIdentifier != 111 || b.Backend != "a" || len(b.Files) != 4 {
+		!b.Info.Permanent || b.Info.SystemIdentifier != 111 || b.Backend != "a" || len(b.Files) != 5 {
 		t.Errorf("backup %s: begun %v, committed %v, last activity %v, %+v, %d files", full, b.Begun, b.Committed, b.LastActivity, b.Info, len(b.Files))
 	}
 	for f, rec := range b.Files {
 		if rec.Encryption != "none" || rec.Compression != layout.FileCompression(f) || rec.Size == 0 {
 			t.Errorf("backup %s, %s: %+v", full, f, rec)
+		}
+	}
+	sealed, err := cat.Backup(cluster, sealedName)
+	if err != nil || len(sealed.Files) != 2 {
+		t.Fatalf("backup %s: %+v %v", sealedName, sealed, err)
+	}
+	for f, rec := range sealed.Files {
+		if rec.Encryption != "libsodium" || rec.KeyFingerprint != fp || rec.SHA256 != hexSHA(bytes.Repeat([]byte{6}, 141)) {
+			t.Errorf("backup %s, %s (walgate metadata): %+v", sealedName, f, rec)
 		}
 	}
 	d, err := cat.Backup(cluster, delta)
@@ -494,7 +604,7 @@ func TestRebuildBackupRecords(t *testing.T) {
 	}
 	for _, want := range [][]string{{delta, "base_" + walName(6), "cannot be restored"}, {delta, "no tar_partitions/pg_control.tar"},
 		{delta, "lzma-compressed"}, {notJSON, "not JSON"}, {"part_001.tar.br", "neither a brotli stream"}, {notTar, "damaged objects"},
-		{"2 PostgreSQL systems", "222"}} {
+		{"2 PostgreSQL systems", "222"}, {noSentinel, "no sentinel"}, {noObjects, "no objects"}} {
 		if !hasNote(sum, want...) {
 			t.Errorf("no note with %q: %q", want, sum.Notes)
 		}
@@ -502,12 +612,18 @@ func TestRebuildBackupRecords(t *testing.T) {
 	if hasNote(sum, full) {
 		t.Errorf("notes on the intact backup: %q", sum.Notes)
 	}
-	for _, name := range []string{notJSON, notTar} {
+	for _, name := range []string{notJSON, notTar, noSentinel, noObjects} {
 		if _, err := cat.Backup(cluster, name); !errors.Is(err, index.ErrNotFound) {
 			t.Errorf("%s cataloged: %v", name, err)
 		}
 	}
-	if sum.FullBackups != 1 || sum.DeltaBackups != 1 || sum.Incomplete != 2 || sum.Damaged != 2 || sum.WAL != 1 {
+	if hasNote(sum, "db2") {
+		t.Errorf("a note on cluster db2, of one system: %q", sum.Notes)
+	}
+	if sys, err := cat.System("db2"); err != nil || sys.SystemIdentifier != 333 {
+		t.Errorf("system of db2: %+v %v", sys, err)
+	}
+	if sum.FullBackups != 2 || sum.DeltaBackups != 1 || sum.Incomplete != 4 || sum.Damaged != 2 || sum.WAL != 3 || sum.Clusters != 2 {
 		t.Errorf("summary %+v", sum)
 	}
 	// Two systems: the newest sighting (the delta's sentinel) is recorded.
