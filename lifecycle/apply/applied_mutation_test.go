@@ -1,0 +1,106 @@
+package apply_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/index"
+	"github.com/walgate/walgate/lifecycle"
+	"github.com/walgate/walgate/lifecycle/apply"
+)
+
+// An applied run deletes what its plan says, on every backend and in the
+// catalog, and reports exactly that: each backup object deleted
+// everywhere counts once, each WAL copy once per backend; every action is
+// observed, and the gateway hears once that the cluster's WAL changed.
+func TestAppliedRunReportsWhatItDid(t *testing.T) {
+	a := newArchive(t)
+	lb, err := a.set.LifecycleBackends()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	observed := map[string]int{}
+	var walDeleted []string
+	exec := apply.New(apply.Config{Catalog: a.cat, Stores: a.set, Backends: lb,
+		SegmentSize: func(string) (uint64, error) { return 16 << 20, nil },
+		Observe: func(kind lifecycle.ActionKind, result string) {
+			mu.Lock()
+			observed[string(kind)+" "+result]++
+			mu.Unlock()
+		},
+		WALDeleted: func(cluster string) error {
+			walDeleted = append(walDeleted, cluster)
+			return nil
+		}})
+	res, err := exec.Run(context.Background(), apply.Options{Apply: true}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const backupObjects, walCopies = 4, 4 * 2 // sentinel and 3 files; WAL 1-4 on a and b
+	if !res.Applied || res.Done.Deleted != backupObjects+walCopies || res.Done.Moved != 0 || res.Done.Failures != 0 ||
+		!slices.Equal(res.Done.BackupsDeleted, []string{a.old.Name}) {
+		t.Fatalf("done: %+v", res.Done)
+	}
+	if len(observed) != 1 || observed["delete done"] != backupObjects+walCopies {
+		t.Errorf("observed: %v", observed)
+	}
+	if !slices.Equal(walDeleted, []string{cluster}) {
+		t.Errorf("WAL deletion reported for %v, want once for %s", walDeleted, cluster)
+	}
+
+	// The store and the catalog agree with the report.
+	var gone []string
+	for _, key := range a.keys {
+		for _, n := range holders {
+			be, _ := a.set.Backend(n)
+			if _, err := be.Stat(context.Background(), key); errors.Is(err, backends.ErrNotFound) {
+				gone = append(gone, n+":"+key)
+			} else if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var want []string
+	for _, key := range a.keys {
+		for _, n := range holders {
+			if slices.Contains([]string{a.old.SentinelKey, a.old.Files["metadata.json"].Key, a.old.Files["tar_partitions/part_001.tar.zst"].Key,
+				a.old.Files["tar_partitions/pg_control.tar.zst"].Key}, key) {
+				want = append(want, n+":"+key)
+			}
+		}
+	}
+	for seg := uint64(1); seg <= 4; seg++ {
+		for _, n := range holders {
+			want = append(want, n+":"+cluster+"/wal_005/"+walName(seg))
+		}
+	}
+	slices.Sort(gone)
+	slices.Sort(want)
+	if !slices.Equal(gone, want) {
+		t.Errorf("gone from the stores:\n%q\nwant\n%q", gone, want)
+	}
+	for seg := uint64(1); seg <= 8; seg++ {
+		_, err := a.cat.WAL(cluster, walName(seg))
+		if deleted := seg <= 4; deleted != errors.Is(err, index.ErrNotFound) {
+			t.Errorf("WAL %s in the catalog: %v (deleted: %v)", walName(seg), err, deleted)
+		}
+	}
+	if _, err := a.cat.Backup(cluster, a.old.Name); !errors.Is(err, index.ErrNotFound) {
+		t.Errorf("%s is still cataloged: %v", a.old.Name, err)
+	}
+	if b, err := a.cat.Backup(cluster, a.new.Name); err != nil || b.State != index.BackupCommitted {
+		t.Errorf("%s: %v %v", a.new.Name, b.State, err)
+	}
+
+	// A second run finds nothing more to do.
+	res, err = exec.Run(context.Background(), apply.Options{Apply: true}, time.Now())
+	if err != nil || res.Done.Deleted != 0 || len(res.Steps) != 0 || len(walDeleted) != 1 {
+		t.Fatalf("second run: %+v %v, WAL deletions reported %v", res.Done, err, walDeleted)
+	}
+}
