@@ -1,8 +1,11 @@
 package apply_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -17,7 +20,8 @@ import (
 // An applied run deletes what its plan says, on every backend and in the
 // catalog, and reports exactly that: each backup object deleted
 // everywhere counts once, each WAL copy once per backend; every action is
-// observed, and the gateway hears once that the cluster's WAL changed.
+// observed, the gateway hears once that the cluster's WAL changed, and
+// the deleted backup is logged with the reason the plan gave.
 func TestAppliedRunReportsWhatItDid(t *testing.T) {
 	a := newArchive(t)
 	lb, err := a.set.LifecycleBackends()
@@ -27,7 +31,8 @@ func TestAppliedRunReportsWhatItDid(t *testing.T) {
 	var mu sync.Mutex
 	observed := map[string]int{}
 	var walDeleted []string
-	exec := apply.New(apply.Config{Catalog: a.cat, Stores: a.set, Backends: lb,
+	var logged bytes.Buffer
+	exec := apply.New(apply.Config{Log: slog.New(slog.NewJSONHandler(&logged, nil)),Catalog: a.cat, Stores: a.set, Backends: lb,
 		SegmentSize: func(string) (uint64, error) { return 16 << 20, nil },
 		Observe: func(kind lifecycle.ActionKind, result string) {
 			mu.Lock()
@@ -52,6 +57,25 @@ func TestAppliedRunReportsWhatItDid(t *testing.T) {
 	}
 	if !slices.Equal(walDeleted, []string{cluster}) {
 		t.Errorf("WAL deletion reported for %v, want once for %s", walDeleted, cluster)
+	}
+	var reason string
+	for _, st := range res.Steps {
+		if st.First == a.old.Name {
+			reason = st.Reason
+		}
+	}
+	var lines []map[string]any
+	for _, l := range bytes.Split(bytes.TrimSpace(logged.Bytes()), []byte("\n")) {
+		var m map[string]any
+		if err := json.Unmarshal(l, &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if m["msg"] == "lifecycle: deleted backup" {
+			lines = append(lines, m)
+		}
+	}
+	if reason == "" || len(lines) != 1 || lines[0]["backup"] != a.old.Name || lines[0]["reason"] != reason {
+		t.Errorf("deleted backup logged as %v, want %s with the reason %q", lines, a.old.Name, reason)
 	}
 
 	// The store and the catalog agree with the report.
