@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func TestAppliedRunReportsWhatItDid(t *testing.T) {
 	observed := map[string]int{}
 	var walDeleted []string
 	var logged bytes.Buffer
-	exec := apply.New(apply.Config{Log: slog.New(slog.NewJSONHandler(&logged, nil)),Catalog: a.cat, Stores: a.set, Backends: lb,
+	exec := apply.New(apply.Config{Log: slog.New(slog.NewJSONHandler(&logged, nil)), Catalog: a.cat, Stores: a.set, Backends: lb,
 		SegmentSize: func(string) (uint64, error) { return 16 << 20, nil },
 		Observe: func(kind lifecycle.ActionKind, result string) {
 			mu.Lock()
@@ -126,5 +127,49 @@ func TestAppliedRunReportsWhatItDid(t *testing.T) {
 	res, err = exec.Run(context.Background(), apply.Options{Apply: true}, time.Now())
 	if err != nil || res.Done.Deleted != 0 || len(res.Steps) != 0 || len(walDeleted) != 1 {
 		t.Fatalf("second run: %+v %v, WAL deletions reported %v", res.Done, err, walDeleted)
+	}
+}
+
+// failingDelete refuses to delete one key, as a store that is up but
+// denies the deletion.
+type failingDelete struct {
+	backends.Backend
+	key string
+}
+
+var errDenied = errors.New("deletion denied")
+
+func (f failingDelete) Delete(ctx context.Context, key string) error {
+	if key == f.key {
+		return errDenied
+	}
+	return f.Backend.Delete(ctx, key)
+}
+
+// A WAL copy a backend fails to delete is reported as a failure, and
+// the catalog keeps recording it there: the copy is not forgotten while
+// it still exists.
+func TestFailedWALDeletionIsKept(t *testing.T) {
+	key := cluster + "/wal_005/" + walName(1)
+	a := newArchive(t, func(name string, b backends.Backend) backends.Backend {
+		if name == "b" {
+			return failingDelete{b, key}
+		}
+		return b
+	})
+	res, err := a.exec.Run(context.Background(), apply.Options{Apply: true}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Done.Failures != 1 || len(res.Done.Errors) != 1 || !strings.Contains(res.Done.Errors[0], errDenied.Error()) || res.Done.Deleted != 4+4*2-1 {
+		t.Fatalf("done: %+v", res.Done)
+	}
+	rec, err := a.cat.WAL(cluster, walName(1))
+	if err != nil || !slices.Contains(rec.Holders(), "b") || slices.Contains(rec.Holders(), "a") {
+		t.Fatalf("WAL %s after its deletion failed on b: %+v %v", walName(1), rec, err)
+	}
+	be, _ := a.set.Backend("b")
+	if _, err := be.Stat(context.Background(), key); err != nil {
+		t.Fatalf("the copy on b: %v", err)
 	}
 }
