@@ -189,7 +189,7 @@ func TestRebuildNotesBoundedAndProgress(t *testing.T) {
 			t.Errorf("progress lacks %q:\n%s", want, out)
 		}
 	}
-	if n := strings.Count(out, "rebuild: listed "); n != 1 || !strings.Contains(out, "rebuild: listed 75 objects") {
+	if n := strings.Count(out, "rebuild: listed "); n != 1 || !strings.Contains(out, "rebuild: listed 75 objects (0.1 MiB)") {
 		t.Errorf("%d listing lines, want one for the 75 objects:\n%s", n, out)
 	}
 	if n := strings.Count(out, "rebuild: read "); n >= reads {
