@@ -79,6 +79,25 @@ func (s *store) open() *index.Catalog {
 	return cat
 }
 
+// catalogWithToken creates the catalog with one push token of cluster,
+// and returns it open with the token.
+func (s *store) catalogWithToken() (*index.Catalog, string) {
+	s.t.Helper()
+	tok, err := protocol.NewToken(cluster)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cat, err := index.Open(s.catalog, time.Second)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := cat.AddToken(protocol.TokenHash(tok), index.Token{ID: protocol.TokenID(tok), Cluster: cluster,
+		Scopes: []index.Scope{index.ScopePush}, Created: time.Now().UTC()}); err != nil {
+		s.t.Fatal(err)
+	}
+	return cat, tok
+}
+
 func encode(t *testing.T, plain []byte, comp codec.Compression) []byte {
 	t.Helper()
 	var buf bytes.Buffer
@@ -233,18 +252,7 @@ func TestRebuildCarriesOver(t *testing.T) {
 	s := newStore(t)
 	body := bytes.Repeat([]byte{1}, 1024)
 	s.put(cluster+"/"+layout.WALDir+"/"+walName(1), body, nil, time.Time{})
-	tok, err := protocol.NewToken(cluster)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := index.Open(s.catalog, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := old.AddToken(protocol.TokenHash(tok), index.Token{ID: protocol.TokenID(tok), Cluster: cluster,
-		Scopes: []index.Scope{index.ScopePush}, Created: time.Now().UTC()}); err != nil {
-		t.Fatal(err)
-	}
+	old, tok := s.catalogWithToken()
 	drill := index.DrillRecord{Received: time.Now().UTC().Truncate(time.Second), Passed: true, Report: json.RawMessage(`{"ok":true}`)}
 	if err := old.AddDrill(cluster, drill); err != nil {
 		t.Fatal(err)
@@ -315,18 +323,7 @@ func TestRebuildStorageErrorChangesNothing(t *testing.T) {
 			s.put(keys["backup object"], tarWith(t, "base/1/1", []byte("page")), nil, time.Time{})
 			s.put(keys["sentinel"], sentinelJSON(t, 2, layout.Sentinel{}), nil, time.Time{})
 			// The previous catalog: one token, no records.
-			tok, err := protocol.NewToken(cluster)
-			if err != nil {
-				t.Fatal(err)
-			}
-			old, err := index.Open(s.catalog, time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := old.AddToken(protocol.TokenHash(tok), index.Token{ID: protocol.TokenID(tok), Cluster: cluster,
-				Scopes: []index.Scope{index.ScopePush}, Created: time.Now().UTC()}); err != nil {
-				t.Fatal(err)
-			}
+			old, tok := s.catalogWithToken()
 			if err := old.Close(); err != nil {
 				t.Fatal(err)
 			}
