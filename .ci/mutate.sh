@@ -30,6 +30,9 @@
 #   TIMEOUT   wall-clock limit per package (default 30m; timeout(1) syntax)
 #   OUT       directory for gremlins' JSON reports and logs (default
 #             mutate-out)
+#   FILES     the only files of PKG to mutate, e.g. FILES=backupfetch.go
+#             (default: files_for below; every file for most packages)
+#   RUN       a go test -run pattern replacing run_for below
 #   GREMLINS_FLAGS  more flags for gremlins unleash, e.g.
 #             "--exclude-files codec.go" to measure part of a package
 #   WALGATE_TOOLS  tools cache (default /var/cache/walgate-tools/v1)
@@ -71,6 +74,10 @@ coeff_for() {
 # files_for PACKAGE: the only files mutated in the package, or "" for all.
 # gremlins walks subdirectories too; those are packages of their own.
 files_for() {
+	if [ -n "${FILES:-}" ]; then
+		echo "$FILES"
+		return
+	fi
 	case "$1" in
 	./client) echo 'wal.go backupfetch.go' ;;
 	./gateway) echo 'auth.go' ;;
@@ -78,12 +85,18 @@ files_for() {
 	esac
 }
 
-# run_for PACKAGE: a go test -run pattern for the package, or "": the
-# tests that exercise the files of files_for.
+# run_for PACKAGE FILES: a go test -run pattern for the package, or "":
+# the tests that exercise FILES.
 run_for() {
-	case "$1" in
-	./client) echo '^(TestRoundTrip|TestConflict|TestFetchNotFound|TestFetchWAL.*|TestTooLarge|TestInvalidNames|TestBackupFetch.*|TestPrefetch.*)$' ;;
-	./gateway) echo '^(TestAuth|TestTokenBoundToItsExactCluster|TestHealthEndpointAuth)$' ;;
+	if [ -n "${RUN:-}" ]; then
+		echo "$RUN"
+		return
+	fi
+	case "$1 $2" in
+	"./client backupfetch.go") echo '^(TestBackupFetch.*)$' ;;
+	"./client wal.go") echo '^(TestRoundTrip|TestConflict|TestFetchNotFound|TestFetchWAL.*|TestTooLarge|TestInvalidNames|TestPrefetch.*)$' ;;
+	"./client "*) echo '^(TestRoundTrip|TestConflict|TestFetchNotFound|TestFetchWAL.*|TestTooLarge|TestInvalidNames|TestBackupFetch.*|TestPrefetch.*)$' ;;
+	"./gateway "*) echo '^(TestAuth|TestTokenBoundToItsExactCluster|TestHealthEndpointAuth)$' ;;
 	*) echo '' ;;
 	esac
 }
@@ -111,8 +124,8 @@ status=0
 for pkg in $PKGS; do
 	name=$(echo "${pkg#./}" | tr / -)
 	skip=$(skip_for "$pkg")
-	run=$(run_for "$pkg")
 	files=$(files_for "$pkg")
+	run=$(run_for "$pkg" "$files")
 	echo "mutate: $pkg${files:+ (files $files)}${skip:+ (skipping tests $skip)}${BASE:+ (lines changed since $BASE)}"
 	# GOFLAGS reaches both gremlins' coverage run and every mutant's run.
 	# -vet=off: a mutant go vet rejects is not one a test caught.

@@ -319,7 +319,7 @@ func TestBackupFetchRefusals(t *testing.T) {
 	if _, err := c.FetchBackup(ctx, "LATEST", dir, client.RestoreOptions{}); !errors.Is(err, client.ErrNotFound) || !strings.Contains(err.Error(), "no committed backup") {
 		t.Fatalf("LATEST without backups: %v", err)
 	}
-	if _, err := c.FetchBackup(ctx, "base_0000000100000000000000AA", dir, client.RestoreOptions{}); !errors.Is(err, client.ErrNotFound) || !strings.Contains(err.Error(), "base_0000000100000000000000AA") {
+	if _, err := c.FetchBackup(ctx, "base_0000000100000000000000AA", dir, client.RestoreOptions{}); !errors.Is(err, client.ErrNotFound) || !strings.Contains(err.Error(), "base_0000000100000000000000AA is not in the archive of cluster db (see backup-list)") {
 		t.Fatalf("unknown name: %v", err)
 	}
 	if _, err := c.FetchBackup(ctx, "../etc", dir, client.RestoreOptions{}); !errors.Is(err, client.ErrRejected) {

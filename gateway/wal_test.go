@@ -132,6 +132,15 @@ func TestAuth(t *testing.T) {
 			t.Fatalf("GET with %s leaked object bytes", c.name)
 		}
 	}
+	// The documented bound (docs/operations.md): a token of 256 bytes is
+	// looked up (and not found); one of 257 is refused as too long.
+	for n, want := range map[int]string{256: "unknown or revoked token", 257: "token too long"} {
+		r := e.get(t, seg1, strings.Repeat("x", n))
+		expect(t, fmt.Sprintf("GET with a token of %d bytes", n), r, 401, protocol.CodeUnauthorized)
+		if !strings.Contains(r.msg, want) {
+			t.Errorf("GET with a token of %d bytes: %q, want %q", n, r.msg, want)
+		}
+	}
 	// Scopes.
 	expect(t, "PUT with a fetch-only token", e.put(t, seg2, e.fetch, body), 403, protocol.CodeForbidden)
 	r := e.get(t, seg1, e.push)

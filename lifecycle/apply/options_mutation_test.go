@@ -2,6 +2,7 @@ package apply_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,9 @@ func TestRunHonoursItsOptions(t *testing.T) {
 		Backends: holders, Size: 1, SHA256: strings.Repeat("a", 64), ContentID: "sha256:" + strings.Repeat("0", 64), Compression: "none",
 		Encryption: "none", StoredAt: time.Now().Add(-time.Hour)}}); err != nil {
 		t.Fatal(err)
+	}
+	if res, err := a.exec.Run(context.Background(), apply.Options{Cluster: "nosuch"}, time.Now()); !errors.Is(err, index.ErrNotFound) {
+		t.Fatalf("a run for a cluster the catalog lacks: %+v %v", res.Plan.Clusters, err)
 	}
 	res, err := a.exec.Run(context.Background(), apply.Options{Cluster: "other"}, time.Now())
 	if err != nil {

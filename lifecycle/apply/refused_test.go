@@ -39,7 +39,7 @@ type archive struct {
 	new  index.Backup
 }
 
-func newArchive(t *testing.T) *archive {
+func newArchive(t *testing.T, wrap ...stores.Wrap) *archive {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Config{Data: dir}
@@ -48,7 +48,11 @@ func newArchive(t *testing.T) *archive {
 	}
 	cfg.Groups = []config.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: holders, Ack: "all",
 		Lifecycle: lifecycle.Policy{RetainFull: 1}}}
-	set, cat := gatewaytest.OpenStores(t, cfg, config.CatalogPath(dir), nil)
+	var w stores.Wrap
+	if len(wrap) > 0 {
+		w = wrap[0]
+	}
+	set, cat := gatewaytest.OpenStores(t, cfg, config.CatalogPath(dir), w)
 	lb, err := set.LifecycleBackends()
 	if err != nil {
 		t.Fatal(err)
