@@ -200,3 +200,35 @@ func TestReplicatorIdleWorkerSleeps(t *testing.T) {
 		t.Errorf("idle workers claimed %d times in a second, want one pass per backend", n)
 	}
 }
+
+// A copy that takes longer than the claim lease keeps its claim: the
+// replicator renews it while the copy runs, so another gateway sharing
+// the catalog does not make the same copy at the same time.
+func TestReplicatorRenewsItsClaims(t *testing.T) {
+	const lease = 1500 * time.Millisecond // renewed every 500ms
+	set, cat, faults := openFaultySetWith(t, config.ReplicationConfig{RetryMin: time.Minute, RetryMax: time.Hour, ClaimLease: lease}, "primary", "a", "b")
+	pushWAL(t, set, cat, "000000010000000000000001", []byte("segment one"))
+	faults["b"].SetLatency(time.Hour) // the copy to b runs until the stop
+	set.Owner = "gateway-1"
+	set.Start()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if q := queueOf(t, cat, "b"); len(q) == 1 && q[0].ClaimedBy == "gateway-1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the replicator did not claim the copy")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Well past the lease, the claim still stands.
+	for end := time.Now().Add(3 * lease); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		got, _, err := cat.ClaimCopies("b", "gateway-2", 10, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) > 0 {
+			t.Fatalf("another gateway claimed %s while the first was copying it", got[0].Key)
+		}
+	}
+}
