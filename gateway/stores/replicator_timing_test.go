@@ -118,9 +118,10 @@ func TestReplicatorLostCopyRetriesDaily(t *testing.T) {
 // a copy (a sentinel it held back may be claimable now); a pass whose
 // copies all failed waits for the retry.
 func TestReplicatorPassesBackToBack(t *testing.T) {
-	// A minute's backoff: the first failures are not due again while the
-	// batch is failing.
-	set, cat, faults := openFaultySetWith(t, config.ReplicationConfig{RetryMin: time.Minute, RetryMax: time.Hour}, "primary", "a", "b")
+	// An hour's backoff: the first failures are not due again while the
+	// batch is failing (a thousand catalog writes take a minute on a
+	// loaded machine).
+	set, cat, faults := openFaultySetWith(t, config.ReplicationConfig{RetryMin: time.Hour, RetryMax: 24 * time.Hour}, "primary", "a", "b")
 	set.Owner = "gateway-1"
 	stores.SetJitter(set, func() float64 { return 0.5 })
 	ctx := context.Background()
@@ -205,7 +206,7 @@ func TestReplicatorIdleWorkerSleeps(t *testing.T) {
 // replicator renews it while the copy runs, so another gateway sharing
 // the catalog does not make the same copy at the same time.
 func TestReplicatorRenewsItsClaims(t *testing.T) {
-	const lease = 1500 * time.Millisecond // renewed every 500ms
+	const lease = 3 * time.Second // renewed every second
 	set, cat, faults := openFaultySetWith(t, config.ReplicationConfig{RetryMin: time.Minute, RetryMax: time.Hour, ClaimLease: lease}, "primary", "a", "b")
 	pushWAL(t, set, cat, "000000010000000000000001", []byte("segment one"))
 	faults["b"].SetLatency(time.Hour) // the copy to b runs until the stop
@@ -222,7 +223,7 @@ func TestReplicatorRenewsItsClaims(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// Well past the lease, the claim still stands.
-	for end := time.Now().Add(3 * lease); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+	for end := time.Now().Add(2 * lease); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
 		got, _, err := cat.ClaimCopies("b", "gateway-2", 10, time.Minute)
 		if err != nil {
 			t.Fatal(err)
