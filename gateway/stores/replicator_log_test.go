@@ -12,7 +12,6 @@ import (
 	"github.com/walgate/walgate/backends/backendtest"
 	"github.com/walgate/walgate/gateway/config"
 	"github.com/walgate/walgate/gateway/stores"
-	"github.com/walgate/walgate/index"
 )
 
 // logRecords keeps every record logged through it.
@@ -55,15 +54,7 @@ func TestReplicatorLogsOnlyFailures(t *testing.T) {
 		cfg.Backends = append(cfg.Backends, config.BackendConfig{Name: n, Type: "fs", Path: filepath.Join(dir, "store-"+n)})
 	}
 	cfg.Groups = []config.GroupConfig{{Name: "all", Clusters: []string{"*"}, Backends: []string{"a", "b"}, Ack: "primary"}}
-	cfg.Defaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	cat, err := index.Open(config.CatalogPath(dir), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cat.Close()
+	cat := openCatalog(t, &cfg)
 	logs := &logRecords{}
 	faults := map[string]*backendtest.Faulty{}
 	set, err := stores.Open(context.Background(), cfg, cat, stores.Options{Log: slog.New(logs), Wrap: func(name string, b backends.Backend) backends.Backend {

@@ -157,6 +157,22 @@ func TestReplicatorPassesBackToBack(t *testing.T) {
 	}
 }
 
+// openCatalog applies cfg's defaults, checks it and opens its catalog
+// (closed at the test's end).
+func openCatalog(t *testing.T, cfg *config.Config) *index.Catalog {
+	t.Helper()
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := index.Open(config.CatalogPath(cfg.Data), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	return cat
+}
+
 // countingCatalog is a catalog that counts the replicator's claims.
 type countingCatalog struct {
 	index.Interface
@@ -176,16 +192,7 @@ func TestReplicatorIdleWorkerSleeps(t *testing.T) {
 	for _, n := range []string{"a", "b"} {
 		cfg.Backends = append(cfg.Backends, config.BackendConfig{Name: n, Type: "fs", Path: filepath.Join(dir, "store-"+n)})
 	}
-	cfg.Defaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	cat, err := index.Open(config.CatalogPath(dir), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cat.Close()
-	cc := &countingCatalog{Interface: cat}
+	cc := &countingCatalog{Interface: openCatalog(t, &cfg)}
 	set, err := stores.Open(context.Background(), cfg, cc, stores.Options{})
 	if err != nil {
 		t.Fatal(err)
