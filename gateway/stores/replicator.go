@@ -31,6 +31,9 @@ type replicator struct {
 	wakes map[string]chan struct{}
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
+	// jitter draws the backoff's jitter in [0, 1): rand.Float64 (tests
+	// fix it to check the delays).
+	jitter func() float64
 }
 
 // replicationBatch is how many queued copies one pass reads.
@@ -41,7 +44,7 @@ const replicationBatch = 1000
 const idlePoll = 30 * time.Second
 
 func newReplicator(s *Set) *replicator {
-	r := &replicator{s: s, wakes: map[string]chan struct{}{}}
+	r := &replicator{s: s, wakes: map[string]chan struct{}{}, jitter: rand.Float64}
 	for name := range s.stores {
 		r.wakes[name] = make(chan struct{}, 1)
 	}
@@ -211,7 +214,7 @@ func (r *replicator) backoff(attempts int) time.Duration {
 		d *= 2
 	}
 	d = min(d, cfg.RetryMax)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return time.Duration(float64(d) * (0.8 + 0.4*r.jitter()))
 }
 
 // copy makes st hold cp's object, then records it in the catalog.

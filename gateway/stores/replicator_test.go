@@ -34,8 +34,14 @@ func openSet(t *testing.T, ack string, names ...string) (*stores.Set, *index.Cat
 // openFaultySet is openSet with each backend behind a fault switch.
 func openFaultySet(t *testing.T, ack string, names ...string) (*stores.Set, *index.Catalog, map[string]*backendtest.Faulty) {
 	t.Helper()
+	return openFaultySetWith(t, config.ReplicationConfig{RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond}, ack, names...)
+}
+
+// openFaultySetWith is openFaultySet with the given replication settings.
+func openFaultySetWith(t *testing.T, repl config.ReplicationConfig, ack string, names ...string) (*stores.Set, *index.Catalog, map[string]*backendtest.Faulty) {
+	t.Helper()
 	dir := t.TempDir()
-	cfg := config.Config{Data: dir, Replication: config.ReplicationConfig{RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond}}
+	cfg := config.Config{Data: dir, Replication: repl}
 	for _, n := range names {
 		cfg.Backends = append(cfg.Backends, config.BackendConfig{Name: n, Type: "fs", Path: filepath.Join(dir, "store-"+n)})
 	}
