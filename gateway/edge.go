@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"net"
 	"strings"
@@ -91,7 +92,20 @@ func (s *Server) refuseEarly(c *fiber.Ctx) error {
 		if r.inFlight > 0 {
 			left = min(left, r.inFlight)
 		}
-		c.Context().Hijack(func(conn net.Conn) {
+		fctx := c.Context()
+		// The answer is written here rather than by the server, so that
+		// it can say Connection: close (the server would close at once
+		// after such an answer, unread data and all): a client that
+		// reused the connection for its next request would find it
+		// reset.
+		fctx.HijackSetNoResponse(true)
+		fctx.Hijack(func(conn net.Conn) {
+			fctx.Response.SetConnectionClose()
+			w := bufio.NewWriter(conn)
+			_ = conn.SetWriteDeadline(time.Now().Add(earlyDrainWait))
+			if fctx.Response.Write(w) != nil || w.Flush() != nil {
+				return
+			}
 			buf := make([]byte, 32<<10)
 			end := time.Now().Add(earlyDrainTotal)
 			for left > 0 {

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -118,4 +119,46 @@ func TestEdgeEarlyRefusal(t *testing.T) {
 	if resp.StatusCode != 201 {
 		t.Fatalf("PUT after 100 Continue: HTTP %d", resp.StatusCode)
 	}
+}
+
+// TestEdgeEarlyRefusalClosesKeepAlive: a keep-alive request refused on its
+// headers while its body is on the way gets an answer that says
+// Connection: close, so that the client does not send its next request
+// on a connection the gateway closes once it has drained the body (the
+// client would see a reset instead of an answer).
+func TestEdgeEarlyRefusalClosesKeepAlive(t *testing.T) {
+	t.Parallel()
+	const limit = 1 << 20
+	e := start(t, gatewaytest.Options{Config: gateway.Config{Limits: gateway.Limits{MaxWALBytes: limit}}})
+	big := randBytes(t, limit+1)
+	req := rawRequest(http.MethodPut, protocol.WALPath(cluster, seg1), e.pushFetch, walHeaders(big), len(big))
+	if !bytes.Contains(req, []byte("Connection: close\r\n")) {
+		t.Fatal("rawRequest no longer asks for Connection: close; the test needs a keep-alive request")
+	}
+	req = bytes.Replace(req, []byte("Connection: close\r\n"), nil, 1)
+	conn := dial(t, e.addr)
+	if _, err := conn.Write(append(req, big...)); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodPut})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Fatalf("keep-alive PUT declaring limit+1: HTTP %d, want 413", resp.StatusCode)
+	}
+	if !resp.Close {
+		t.Fatalf("the refusal does not say Connection: close (headers %v): a client would reuse a connection the gateway closes", resp.Header)
+	}
+	// The gateway closes the connection once the body is read.
+	if n, err := br.ReadByte(); err == nil {
+		t.Fatalf("the connection stays open after the refusal (read %q)", n)
+	}
+	e.assertNothing(t, seg1)
 }
