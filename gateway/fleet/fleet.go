@@ -64,9 +64,9 @@ func scanWAL(cat index.Interface, cluster string) (*walState, error) {
 	return scanWALNames(cat, cluster, nil)
 }
 
-// scanWALNames is scanWAL that also records each name it counts in seen
+// scanWALNames is scanWAL that also calls note for each object it counts
 // (when not nil).
-func scanWALNames(cat index.Interface, cluster string, seen map[string]bool) (*walState, error) {
+func scanWALNames(cat index.Interface, cluster string, note func(index.WALObject)) (*walState, error) {
 	w := newWALState()
 	// The segment size first (from any segment), so segment numbers are
 	// right from the start.
@@ -75,8 +75,8 @@ func scanWALNames(cat index.Interface, cluster string, seen map[string]bool) (*w
 		return nil, err
 	}
 	err = cat.ListWAL(cluster, "", func(o index.WALObject) error {
-		if seen != nil {
-			seen[o.Name] = true
+		if note != nil {
+			note(o)
 		}
 		w.add(o)
 		return nil
@@ -91,7 +91,8 @@ type Fleet struct {
 	cfg      config.Config
 	mu       sync.Mutex
 	clusters map[string]*walState
-	rescans  map[string][]index.WALObject // pushes during a rescan (see rescan)
+	rescans  map[string][]index.WALObject // pushes during a rescan (see Rescan)
+	recent   map[string]map[string]bool   // names the last rescan counted that were stored lately (see Rescan)
 
 	partsMu sync.Mutex
 	parts   map[string]*catalogPart // backup and drill summaries by cluster, per catalog generation
@@ -158,6 +159,12 @@ func (f *Fleet) Add(cluster string, o index.WALObject) {
 	cluster, o.Name = strings.Clone(cluster), strings.Clone(o.Name)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if r := f.recent[cluster]; r[o.Name] {
+		// Counted by the last rescan already: a push committed while it
+		// ran, announced (by another gateway) or added here after it.
+		delete(r, o.Name)
+		return
+	}
 	w := f.clusters[cluster]
 	if w == nil {
 		w = newWALState()
@@ -458,11 +465,20 @@ func (f *Fleet) backendView() (backendView, error) {
 	return newBackendView(f.cat, f.cfg)
 }
 
+// recentWindow bounds which names a rescan remembers to count once: those
+// stored less than this long before it began. An announcement of a
+// record the scan counted comes from a push that committed while the scan
+// ran, whose StoredAt is moments before its commit, give or take the
+// gateways' clock skew.
+const recentWindow = time.Hour
+
 // Rescan rebuilds a cluster's WAL summary after deletions or pushes
-// through other gateways. A push that
-// lands during the scan is added to the new summary as well (its segment
-// only once; the file and byte counts may count it twice until the next
-// start).
+// through other gateways. Each name is counted once: a push that lands
+// during the scan is added to the new summary unless the scan counted it,
+// and a name added after the scan that the scan already counted (another
+// gateway's announcement of a push that committed while the scan ran,
+// which a fleet's gateway hears only after its rescan) is not counted
+// again.
 func (f *Fleet) Rescan(cluster string) error {
 	f.mu.Lock()
 	if f.rescans == nil {
@@ -470,8 +486,14 @@ func (f *Fleet) Rescan(cluster string) error {
 	}
 	f.rescans[cluster] = []index.WALObject{}
 	f.mu.Unlock()
-	seen := map[string]bool{}
-	w, err := scanWALNames(f.cat, cluster, seen)
+	since := time.Now().Add(-recentWindow)
+	seen, recent := map[string]bool{}, map[string]bool{}
+	w, err := scanWALNames(f.cat, cluster, func(o index.WALObject) {
+		seen[o.Name] = true
+		if !o.StoredAt.Before(since) {
+			recent[o.Name] = true
+		}
+	})
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	late := f.rescans[cluster]
@@ -487,6 +509,10 @@ func (f *Fleet) Rescan(cluster string) error {
 			w.add(o)
 		}
 	}
+	if f.recent == nil {
+		f.recent = map[string]map[string]bool{}
+	}
+	f.recent[cluster] = recent
 	// As in Load: a cluster without WAL has no summary, and Status lists
 	// it (or not) from the catalog.
 	if w.files == 0 {

@@ -1,6 +1,7 @@
 package fleet_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -74,4 +75,66 @@ func fmtList(s []string) string {
 		out += x
 	}
 	return out + "]"
+}
+
+// A fleet's gateway rescans its summaries when it starts listening for
+// the others' pushes, and hears of a push that committed during the scan
+// only afterwards: the name is counted once. A name the scan did not see
+// is counted as it is announced.
+func TestRescanCountsAnnouncedNameOnce(t *testing.T) {
+	dir := t.TempDir()
+	cat, err := index.Open(filepath.Join(dir, "catalog.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	seg := func(n int, at time.Time) index.WALObject {
+		name := fmt.Sprintf("0000000100000000000000%02X", n)
+		return index.WALObject{Name: name, Key: "db/wal_005/" + name + ".zst", Backend: "local",
+			Size: 10, PlainSize: 16 << 20, SHA256: "00", ContentID: "c", Compression: "zstd", Encryption: "none", StoredAt: at}
+	}
+	now := time.Now().UTC()
+	for n := 1; n <= 3; n++ {
+		if _, _, err := cat.AddWAL("db", seg(n, now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := config.Config{Data: dir}
+	cfg.Defaults()
+	f, err := fleet.Load(cat, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := func() int {
+		st, err := f.Status(time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range st {
+			if c.Cluster == "db" {
+				return c.WALFiles
+			}
+		}
+		return 0
+	}
+	// Another gateway commits 4 before the rescan reads the catalog; its
+	// announcement arrives after the rescan.
+	if _, _, err := cat.AddWAL("db", seg(4, now)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Rescan("db"); err != nil {
+		t.Fatal(err)
+	}
+	f.Add("db", seg(4, now))
+	if got := files(); got != 4 {
+		t.Fatalf("after a rescan and a late announcement of a name it counted: %d WAL files, want 4", got)
+	}
+	// A push the scan did not see counts.
+	if _, _, err := cat.AddWAL("db", seg(5, now)); err != nil {
+		t.Fatal(err)
+	}
+	f.Add("db", seg(5, now))
+	if got := files(); got != 5 {
+		t.Fatalf("after a new push: %d WAL files, want 5", got)
+	}
 }
