@@ -35,6 +35,13 @@
 #   RUN       a go test -run pattern replacing run_for below
 #   GREMLINS_FLAGS  more flags for gremlins unleash, e.g.
 #             "--exclude-files codec.go" to measure part of a package
+#   MODE      overlay (default): gremlins lists the mutants (--dry-run) and
+#             cmd/internal/mutant tests each one with go test -overlay in
+#             this tree, the build cache warm: seconds a mutant where
+#             gremlins' own runner, which copies the module for its worker,
+#             takes minutes on a 2-core machine. gremlins: gremlins' runner.
+#             Same mutators, same positions, same verdicts. In overlay mode
+#             COEFF defaults to 10 and WORKERS is not used.
 #   WALGATE_TOOLS  tools cache (default /var/cache/walgate-tools/v1)
 #
 # Per package, tests that only measure memory or run for seconds without
@@ -49,6 +56,7 @@ WORKERS=${WORKERS:-1}
 TIMEOUT=${TIMEOUT:-30m}
 OUT=${OUT:-mutate-out}
 BASE=${BASE:-}
+MODE=${MODE:-overlay}
 # The packages where a bug loses data.
 ALL="./backends/fs ./client/codec ./client/basebackup ./index ./gateway/stores
 ./gateway/rebuild ./lifecycle ./lifecycle/apply ./client ./gateway"
@@ -127,6 +135,21 @@ for pkg in $PKGS; do
 	files=$(files_for "$pkg")
 	run=$(run_for "$pkg" "$files")
 	echo "mutate: $pkg${files:+ (files $files)}${skip:+ (skipping tests $skip)}${BASE:+ (lines changed since $BASE)}"
+	if [ "$MODE" = overlay ]; then
+		# gremlins lists the mutants (its mutators, its positions, the
+		# lines its coverage run reaches); cmd/internal/mutant tests each
+		# with go test -overlay in this tree, with the build cache warm.
+		if ! GOFLAGS="${GOFLAGS:-} -count=1 -vet=off${skip:+ -skip=$skip}${run:+ -run=$run}" \
+			"$GREMLINS" unleash --dry-run ${BASE:+--diff "$BASE"} $(excludes "$pkg") ${GREMLINS_FLAGS:-} "$pkg" >"$OUT/$name.dry" 2>&1 ||
+			! timeout "$TIMEOUT" go run ./cmd/internal/mutant -pkg "$pkg" ${run:+-run "$run"} ${skip:+-skip "$skip"} \
+				-coeff "${COEFF:-10}" -from "$OUT/$name.dry" -json "$OUT/$name.json" >"$OUT/$name.log" 2>&1; then
+			echo "mutate: $pkg failed or ran past $TIMEOUT (see $OUT/$name.dry, $OUT/$name.log)" >&2
+			status=1
+		fi
+		grep -E 'NOT COVERED|Mutator coverage' "$OUT/$name.dry" || true
+		grep -E 'LIVED|TIMED OUT|Killed:|Test efficacy' "$OUT/$name.log" || true
+		continue
+	fi
 	# GOFLAGS reaches both gremlins' coverage run and every mutant's run.
 	# -vet=off: a mutant go vet rejects is not one a test caught.
 	# -count=1: a cached coverage run would take no time, and gremlins
