@@ -8,12 +8,13 @@ import (
 )
 
 // otherWALGATENames are WALGATE_* variables the client reads that EnvVars
-// folds into another entry, and the ones walgate's own build and test
+// folds into another entry, WALGATE_CPUPROFILE (a CPU profile of the run,
+// for performance work: docs/architecture.md), and the ones walgate's own build and test
 // tooling sets (they reach the client through the environment of a test
 // run, and mean nothing to it).
 var otherWALGATENames = []string{
 	"WALGATE_TOKEN_FILE", "WALGATE_ENCRYPTION_KEY_FILE", "WALGATE_CLIENT_KEY",
-	"WALGATE_TOOLS", "WALGATE_SOAK",
+	"WALGATE_CPUPROFILE", "WALGATE_TOOLS", "WALGATE_SOAK",
 }
 
 // toolingPrefixes name families of variables of walgate's test tooling.

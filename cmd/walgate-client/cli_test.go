@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -81,5 +84,28 @@ func TestClientFlagsAnywhere(t *testing.T) {
 	_, errOut, code = runClient(env, "drill", "--target-time", "yesterday")
 	if code != exitUsage || !strings.Contains(errOut, "RFC 3339") {
 		t.Fatalf("drill --target-time yesterday: exit %d: %s", code, errOut)
+	}
+}
+
+// TestCPUProfile: WALGATE_CPUPROFILE=PATH leaves a Go CPU profile (gzipped
+// protocol buffers) in PATH.PID once the process has exited, and nothing
+// without it.
+func TestCPUProfile(t *testing.T) {
+	dir := t.TempDir()
+	expectExit(t, "version", walClient(t, map[string]string{"WALGATE_CPUPROFILE": filepath.Join(dir, "cpu")}, "version"), 0)
+	got, err := filepath.Glob(filepath.Join(dir, "cpu.*"))
+	if err != nil || len(got) != 1 {
+		t.Fatalf("profiles %q (%v), want one cpu.PID", got, err)
+	}
+	if _, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(got[0]), "cpu.")); err != nil {
+		t.Fatalf("profile %s is not named PATH.PID", got[0])
+	}
+	data, err := os.ReadFile(got[0])
+	if err != nil || len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
+		t.Fatalf("profile %s: %d bytes, not gzip (%v)", got[0], len(data), err)
+	}
+	expectExit(t, "version", walClient(t, map[string]string{}, "version"), 0)
+	if again, _ := filepath.Glob(filepath.Join(dir, "*")); len(again) != 1 {
+		t.Fatalf("a run without WALGATE_CPUPROFILE wrote a profile: %q", again)
 	}
 }
