@@ -50,7 +50,7 @@ func (c *Client) PushWAL(ctx context.Context, path string) (PushResult, error) {
 	sp := newSpool(c.cfg.TempDir)
 	defer sp.Close()
 	sent := sha256.New()
-	enc, err := codec.NewWriter(io.MultiWriter(sp, sent), c.cfg.Compression, c.cfg.Key)
+	enc, err := codec.NewSegmentWriter(io.MultiWriter(sp, sent), c.cfg.Compression, c.cfg.Key)
 	if err != nil {
 		return PushResult{}, &Error{Kind: ErrRejected, Op: op, Message: "setting up the codec failed", Err: err}
 	}
