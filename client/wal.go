@@ -50,15 +50,8 @@ func (c *Client) PushWAL(ctx context.Context, path string) (PushResult, error) {
 	sp := newSpool(c.cfg.TempDir)
 	defer sp.Close()
 	sent := sha256.New()
-	enc, err := codec.NewSegmentWriter(io.MultiWriter(sp, sent), c.cfg.Compression, c.cfg.Key)
-	if err != nil {
-		return PushResult{}, &Error{Kind: ErrRejected, Op: op, Message: "setting up the codec failed", Err: err}
-	}
 	cid := newContentIDs(c)
-	plain, err := copyHashing(enc, cid, f, make([]byte, copyBuf))
-	if err == nil {
-		err = enc.Close()
-	}
+	plain, err := encodeFile(io.MultiWriter(sp, sent), cid, f, c.cfg.Compression, c.cfg.Key)
 	if err != nil {
 		return PushResult{}, &Error{Kind: ErrRejected, Op: op, Message: "reading and encoding the WAL file failed", Err: err}
 	}
@@ -307,6 +300,27 @@ type brokenStream struct{ err error }
 
 func (b *brokenStream) Error() string { return b.err.Error() }
 func (b *brokenStream) Unwrap() error { return b.err }
+
+// encodeFile writes the object of the file f into w, and its plaintext
+// into h. A file of at least codec.SplitMin bytes with zstd is compressed
+// in two halves at once (codec.EncodeSplit: the same object format, on two
+// cores); other files stream through one encoder, hashed alongside.
+// PostgreSQL does not change a file it handed to archive_command, so the
+// size f has when it is opened is the size archived.
+func encodeFile(w, h io.Writer, f *os.File, comp codec.Compression, key *codec.Key) (int64, error) {
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && codec.CanSplit(comp, fi.Size()) {
+		return codec.EncodeSplit(w, f, fi.Size(), key, h)
+	}
+	enc, err := codec.NewSegmentWriter(w, comp, key)
+	if err != nil {
+		return 0, err
+	}
+	plain, err := copyHashing(enc, h, f, make([]byte, copyBuf))
+	if cerr := enc.Close(); err == nil {
+		err = cerr
+	}
+	return plain, err
+}
 
 // copyHashing copies src to dst through buf, as io.CopyBuffer does, and
 // writes every chunk to h as well, in a second goroutine while dst takes

@@ -7,7 +7,8 @@
 //
 //   - NewWriter / NewReader: the whole object (compress then encrypt, and
 //     back). This is what the client uses; NewSegmentWriter is NewWriter
-//     with zstd's window sized to WAL files.
+//     with zstd's window sized to WAL files, and EncodeSplit writes the
+//     same object from a file's two halves compressed at once.
 //   - NewEncryptWriter / NewDecryptReader: the encryption layer alone,
 //     libsodium's crypto_secretstream_xchacha20poly1305 cut into 8192-byte
 //     chunks as WAL-G does, implemented in pure Go.
