@@ -26,7 +26,7 @@ type Config struct {
 	ClientKey   string
 	Timeout     time.Duration // per request, for connect + headers; bodies stream on
 	Retries     int           // extra attempts after a transient failure
-	TempDir     string        // where pushes spill encoded data over SpoolMemory
+	TempDir     string        // where pushes spool the encoded file (see spool)
 	// AllowInsecureHTTP permits http:// to a non-loopback gateway.
 	AllowInsecureHTTP bool
 	// OldKeys are earlier encryption keys, read but never written
@@ -57,7 +57,7 @@ var EnvVars = []EnvVar{
 	{"WALGATE_TIMEOUT", "", "30s", "connect and response-header timeout per request"},
 	{"WALGATE_RETRIES", "", "2", "extra attempts after a transient failure (gateway down, 503)"},
 	{"WALGATE_ALLOW_INSECURE_HTTP", "", "false", "allow http:// to a non-loopback gateway"},
-	{"WALGATE_TMPDIR", "", "$TMPDIR", "where a push spills encoded data larger than 4 MiB"},
+	{"WALGATE_TMPDIR", "", "$TMPDIR", "where a push keeps the encoded file until the gateway has it (an unlinked temporary file; up to 4 MiB in memory if none can be made)"},
 	{"WALGATE_LOOKAHEAD", "", "8", "wal-push: further .ready segments archived at once, ahead of PostgreSQL's archiver (0: off; at most 64)"},
 	{"WALGATE_PREFETCH", "", "8", "wal-fetch into pg_wal: next segments of the timeline restored ahead in the background into pg_wal/walgate/prefetch (0: off; at most 64)"},
 	{"WALGATE_TAR_SIZE_THRESHOLD", "WALG_TAR_SIZE_THRESHOLD", "1073741823", "backup-push: bytes of data per tar partition"},

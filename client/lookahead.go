@@ -148,7 +148,8 @@ func (c *Client) PushWALLookahead(ctx context.Context, path string, lookahead in
 			c.pushAhead(ctx, ps, filepath.Join(walDir, n))
 		}()
 	}
-	res, err := c.PushWAL(ctx, path)
+	// Alone, the push may use both cores; beside pushes ahead, one.
+	res, err := c.pushWAL(ctx, path, len(ahead) == 0)
 	wg.Wait()
 	return res, err
 }
@@ -186,7 +187,7 @@ func (c *Client) pushAhead(ctx context.Context, ps pushedState, path string) {
 	if !ok {
 		return
 	}
-	res, err := c.PushWAL(ctx, path)
+	res, err := c.pushWAL(ctx, path, false)
 	if err != nil {
 		return
 	}

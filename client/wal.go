@@ -35,6 +35,13 @@ type PushResult struct {
 // PushWAL archives the WAL file at path: encode it, send it, and return
 // only when the gateway acknowledged it durably with the hash we computed.
 func (c *Client) PushWAL(ctx context.Context, path string) (PushResult, error) {
+	return c.pushWAL(ctx, path, true)
+}
+
+// pushWAL is PushWAL; split says whether a segment may be compressed on
+// two cores at once (codec.EncodeSplit), which only helps a push that runs
+// alone: pushes running beside others keep the cores busy already.
+func (c *Client) pushWAL(ctx context.Context, path string, split bool) (PushResult, error) {
 	name := filepath.Base(path)
 	op := "push " + name
 	wf, err := protocol.ValidateWALName(name)
@@ -50,15 +57,8 @@ func (c *Client) PushWAL(ctx context.Context, path string) (PushResult, error) {
 	sp := newSpool(c.cfg.TempDir)
 	defer sp.Close()
 	sent := sha256.New()
-	enc, err := codec.NewWriter(io.MultiWriter(sp, sent), c.cfg.Compression, c.cfg.Key)
-	if err != nil {
-		return PushResult{}, &Error{Kind: ErrRejected, Op: op, Message: "setting up the codec failed", Err: err}
-	}
 	cid := newContentIDs(c)
-	plain, err := copyHashing(enc, cid, f, make([]byte, copyBuf))
-	if err == nil {
-		err = enc.Close()
-	}
+	plain, err := encodeFile(io.MultiWriter(sp, sent), cid, f, c.cfg.Compression, c.cfg.Key, split)
 	if err != nil {
 		return PushResult{}, &Error{Kind: ErrRejected, Op: op, Message: "reading and encoding the WAL file failed", Err: err}
 	}
@@ -307,6 +307,28 @@ type brokenStream struct{ err error }
 
 func (b *brokenStream) Error() string { return b.err.Error() }
 func (b *brokenStream) Unwrap() error { return b.err }
+
+// encodeFile writes the object of the file f into w, and its plaintext
+// into h. With split, a file of at least codec.SplitMin bytes with zstd is
+// compressed in two halves at once (codec.EncodeSplit: the same object
+// format, on two cores); other files stream through one encoder, hashed
+// alongside.
+// PostgreSQL does not change a file it handed to archive_command, so the
+// size f has when it is opened is the size archived.
+func encodeFile(w, h io.Writer, f *os.File, comp codec.Compression, key *codec.Key, split bool) (int64, error) {
+	if fi, err := f.Stat(); split && err == nil && fi.Mode().IsRegular() && codec.CanSplit(comp, fi.Size()) {
+		return codec.EncodeSplit(w, f, fi.Size(), key, h)
+	}
+	enc, err := codec.NewSegmentWriter(w, comp, key)
+	if err != nil {
+		return 0, err
+	}
+	plain, err := copyHashing(enc, h, f, make([]byte, copyBuf))
+	if cerr := enc.Close(); err == nil {
+		err = cerr
+	}
+	return plain, err
+}
 
 // copyHashing copies src to dst through buf, as io.CopyBuffer does, and
 // writes every chunk to h as well, in a second goroutine while dst takes

@@ -16,6 +16,18 @@ import (
 // by the compressor's window (see docs/codec.md), whatever the object size.
 // c must be one of the methods ParseCompression accepts.
 func NewWriter(w io.Writer, c Compression, key *Key) (io.WriteCloser, error) {
+	return newObjectWriter(w, c, key, zstdWindow)
+}
+
+// NewSegmentWriter is NewWriter for a WAL segment (or another WAL file):
+// the same format, with zstd's window sized to WAL, whose records find
+// their matches close by (256 KiB instead of 1 MiB: less memory, less
+// CPU, the same size; see zstdSegmentWindow).
+func NewSegmentWriter(w io.Writer, c Compression, key *Key) (io.WriteCloser, error) {
+	return newObjectWriter(w, c, key, zstdSegmentWindow)
+}
+
+func newObjectWriter(w io.Writer, c Compression, key *Key, window int) (io.WriteCloser, error) {
 	ow := &objectWriter{}
 	sink := w
 	if key != nil {
@@ -26,7 +38,7 @@ func NewWriter(w io.Writer, c Compression, key *Key) (io.WriteCloser, error) {
 		ow.encryptor = encryptor
 		sink = encryptor
 	}
-	compressor, err := newCompressor(sink, c)
+	compressor, err := newCompressor(sink, c, window)
 	if err != nil {
 		return nil, err
 	}

@@ -325,3 +325,54 @@ func TestContentID(t *testing.T) {
 		t.Fatal("content ID depends on write sizes")
 	}
 }
+
+// TestSegmentWriter: NewSegmentWriter writes NewWriter's format with
+// zstd's window at 256 KiB (window descriptor 0x40), objects that decode
+// to the input and are no larger than NewWriter's beyond a few bytes;
+// other methods are NewWriter's exactly.
+func TestSegmentWriter(t *testing.T) {
+	for _, size := range roundTripSizes {
+		plain := pseudoWALBytes(11, size)
+		for _, key := range []*Key{nil, testKey(12)} {
+			var out bytes.Buffer
+			w, err := NewSegmentWriter(&out, Zstd, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rest := plain; len(rest) > 0; rest = rest[min(len(rest), 256<<10):] {
+				if _, err := w.Write(rest[:min(len(rest), 256<<10)]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := decode(out.Bytes(), Zstd, key)
+			if err != nil || !bytes.Equal(got, plain) {
+				t.Fatalf("%d bytes, %s: decode %v, equal %v", size, keyName(key), err, bytes.Equal(got, plain))
+			}
+			one := encode(t, plain, Zstd, key, 256<<10)
+			if out.Len() > len(one)+len(one)/200+16 {
+				t.Errorf("%d bytes, %s: segment writer %d bytes, NewWriter %d", size, keyName(key), out.Len(), len(one))
+			}
+			if key == nil && size >= 1<<20 {
+				if fhd, wd := out.Bytes()[4], out.Bytes()[5]; fhd&0x20 != 0 || wd != 0x40 {
+					t.Errorf("%d bytes: frame header %#02x, window descriptor %#02x, want a 256 KiB window (0x40)", size, fhd, wd)
+				}
+			}
+		}
+	}
+	plain := pseudoWALBytes(13, 1<<20)
+	for _, c := range []Compression{LZ4, Brotli, None} {
+		var out bytes.Buffer
+		w, err := NewSegmentWriter(&out, c, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(plain)
+		w.Close()
+		if !bytes.Equal(out.Bytes(), encode(t, plain, c, nil, 0)) {
+			t.Errorf("%s: NewSegmentWriter's object differs from NewWriter's", c)
+		}
+	}
+}

@@ -6,7 +6,9 @@
 // The package offers streams, one stage each:
 //
 //   - NewWriter / NewReader: the whole object (compress then encrypt, and
-//     back). This is what the client uses.
+//     back). This is what the client uses; NewSegmentWriter is NewWriter
+//     with zstd's window sized to WAL files, and EncodeSplit writes the
+//     same object from a file's two halves compressed at once.
 //   - NewEncryptWriter / NewDecryptReader: the encryption layer alone,
 //     libsodium's crypto_secretstream_xchacha20poly1305 cut into 8192-byte
 //     chunks as WAL-G does, implemented in pure Go.

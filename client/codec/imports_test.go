@@ -17,6 +17,8 @@ func TestImports(t *testing.T) {
 		"bufio": true, "crypto/hmac": true, "crypto/rand": true, "crypto/sha256": true,
 		"crypto/subtle": true, "encoding/base64": true, "encoding/binary": true,
 		"encoding/hex": true, "errors": true, "fmt": true, "hash": true, "io": true, "math/bits": true,
+		"sync":                               true,
+		"github.com/cespare/xxhash/v2":       true,
 		"github.com/andybalholm/brotli":      true,
 		"github.com/klauspost/compress/zstd": true,
 		"github.com/pierrec/lz4/v4":          true,
