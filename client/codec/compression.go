@@ -88,10 +88,21 @@ func CompressionFromExt(ext string) (Compression, error) {
 }
 
 // newCompressor returns the compressing stage writing into w. Its Close
-// ends the compressed stream without closing w.
-func newCompressor(w io.Writer, c Compression) (io.WriteCloser, error) {
+// ends the compressed stream without closing w. bulk chooses NewBulkWriter's
+// zstd encoder.
+func newCompressor(w io.Writer, c Compression, bulk bool) (io.WriteCloser, error) {
 	switch c {
 	case Zstd:
+		if bulk {
+			// The same level, window and empty-object frame as below, so
+			// the same bytes: a history of two windows (the encoder's
+			// default) and matching beside entropy coding and writing.
+			return zstd.NewWriter(w,
+				zstd.WithEncoderLevel(zstd.SpeedDefault),
+				zstd.WithEncoderConcurrency(2),
+				zstd.WithWindowSize(1<<20),
+				zstd.WithZeroFrames(true))
+		}
 		return zstd.NewWriter(w,
 			zstd.WithEncoderLevel(zstd.SpeedDefault),
 			zstd.WithEncoderConcurrency(1),
