@@ -38,29 +38,22 @@ func TestBulkWriterSameObject(t *testing.T) {
 	}
 	for _, c := range allCompressions {
 		for name, plain := range inputs {
-			var want, got bytes.Buffer
-			w, err := NewWriter(&want, c, nil)
-			if err != nil {
-				t.Fatal(err)
+			encode := func(newWriter func(io.Writer, Compression, *Key) (io.WriteCloser, error), key *Key) []byte {
+				var out bytes.Buffer
+				w, err := newWriter(&out, c, key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				writeInPieces(t, w, plain)
+				return out.Bytes()
 			}
-			writeInPieces(t, w, plain)
-			bw, err := NewBulkWriter(&got, c, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			writeInPieces(t, bw, plain)
-			if !bytes.Equal(got.Bytes(), want.Bytes()) {
-				t.Errorf("%s, %s: bulk writer wrote %d bytes that differ from the writer's %d", c, name, got.Len(), want.Len())
+			if got, want := encode(NewBulkWriter, nil), encode(NewWriter, nil); !bytes.Equal(got, want) {
+				t.Errorf("%s, %s: bulk writer wrote %d bytes that differ from the writer's %d", c, name, len(got), len(want))
 			}
 
 			key := testKey(40)
-			var enc bytes.Buffer
-			bw, err = NewBulkWriter(&enc, c, key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			writeInPieces(t, bw, plain)
-			r, err := NewReader(&enc, c, key)
+			enc := bytes.NewReader(encode(NewBulkWriter, key))
+			r, err := NewReader(enc, c, key)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,9 +121,9 @@ const bulkWriterExtra = 2 << 20
 // object and stays within bulkWriterExtra of NewWriter's.
 func TestBulkWriterMemory(t *testing.T) {
 	const size = 64 << 20
-	for _, c := range allCompressions {
-		live := liveDuring(func(mid func()) {
-			w, err := NewBulkWriter(&countingWriter{}, c, testKey(42))
+	midStream := func(c Compression, newWriter func(io.Writer, Compression, *Key) (io.WriteCloser, error)) uint64 {
+		return liveDuring(func(mid func()) {
+			w, err := newWriter(&countingWriter{}, c, testKey(42))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -147,19 +140,9 @@ func TestBulkWriterMemory(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
-		plainLive := liveDuring(func(mid func()) {
-			w, _ := NewWriter(&countingWriter{}, c, testKey(42))
-			src := newPseudoWAL(80, size)
-			buf := make([]byte, 128<<10)
-			for written := 0; written < size; written += len(buf) {
-				io.ReadFull(src, buf)
-				w.Write(buf)
-				if written == size/2 {
-					mid()
-				}
-			}
-			w.Close()
-		})
+	}
+	for _, c := range allCompressions {
+		live, plainLive := midStream(c, NewBulkWriter), midStream(c, NewWriter)
 		t.Logf("%s+key: bulk writer %.1f MiB live mid-stream, writer %.1f MiB", c, mib(live), mib(plainLive))
 		if live > plainLive+bulkWriterExtra {
 			t.Errorf("%s: bulk writer holds %.1f MiB mid-stream, more than %.1f MiB over the writer's", c, mib(live), mib(bulkWriterExtra))
