@@ -16,7 +16,7 @@ import (
 // by the compressor's window (see docs/codec.md), whatever the object size.
 // c must be one of the methods ParseCompression accepts.
 func NewWriter(w io.Writer, c Compression, key *Key) (io.WriteCloser, error) {
-	return newObjectWriter(w, c, key, zstdWindow)
+	return newObjectWriter(w, c, key, zstdWindow, false)
 }
 
 // NewSegmentWriter is NewWriter for a WAL segment (or another WAL file):
@@ -24,10 +24,27 @@ func NewWriter(w io.Writer, c Compression, key *Key) (io.WriteCloser, error) {
 // their matches close by (256 KiB instead of 1 MiB: less memory, less
 // CPU, the same size; see zstdSegmentWindow).
 func NewSegmentWriter(w io.Writer, c Compression, key *Key) (io.WriteCloser, error) {
-	return newObjectWriter(w, c, key, zstdSegmentWindow)
+	return newObjectWriter(w, c, key, zstdSegmentWindow, false)
 }
 
-func newObjectWriter(w io.Writer, c Compression, key *Key, window int) (io.WriteCloser, error) {
+// NewBulkWriter is NewWriter for large objects written by a process that
+// lives long enough to pay for a little more memory (the tar partitions of
+// a base backup). The object is the same, byte for byte before encryption:
+// same format, same window, same compressed bytes. Only zstd differs in how
+// it gets there: its history holds two windows instead of the window plus
+// one block, so the history is moved down once per window of input instead
+// of once per 128 KiB block (about eight times the input otherwise), and it
+// finds the matches of one block while the block before is entropy coded
+// and written and the caller fills the next, so one stream keeps up to two
+// CPUs busy. It holds about 1.5 MiB more than NewWriter (see docs/codec.md).
+// Close waits for everything written to reach w.
+func NewBulkWriter(w io.Writer, c Compression, key *Key) (io.WriteCloser, error) {
+	return newObjectWriter(w, c, key, zstdWindow, true)
+}
+
+// newObjectWriter is the writer of the three above: window is zstd's, bulk
+// chooses NewBulkWriter's encoder.
+func newObjectWriter(w io.Writer, c Compression, key *Key, window int, bulk bool) (io.WriteCloser, error) {
 	ow := &objectWriter{}
 	sink := w
 	if key != nil {
@@ -38,7 +55,7 @@ func newObjectWriter(w io.Writer, c Compression, key *Key, window int) (io.Write
 		ow.encryptor = encryptor
 		sink = encryptor
 	}
-	compressor, err := newCompressor(sink, c, window)
+	compressor, err := newCompressor(sink, c, window, bulk)
 	if err != nil {
 		return nil, err
 	}

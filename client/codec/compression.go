@@ -88,11 +88,12 @@ func CompressionFromExt(ext string) (Compression, error) {
 }
 
 // newCompressor returns the compressing stage writing into w; window is
-// zstd's. Its Close ends the compressed stream without closing w.
-func newCompressor(w io.Writer, c Compression, window int) (io.WriteCloser, error) {
+// zstd's, bulk chooses NewBulkWriter's zstd encoder. Its Close ends the
+// compressed stream without closing w.
+func newCompressor(w io.Writer, c Compression, window int, bulk bool) (io.WriteCloser, error) {
 	switch c {
 	case Zstd:
-		return zstd.NewWriter(w, zstdWriterOptions(window)...)
+		return zstd.NewWriter(w, zstdWriterOptions(window, bulk)...)
 	case LZ4:
 		lw := lz4.NewWriter(w)
 		err := lw.Apply(
@@ -127,8 +128,18 @@ const (
 )
 
 // zstdWriterOptions are the settings of every zstd encoder walgate runs,
-// with the given window.
-func zstdWriterOptions(window int) []zstd.EOption {
+// with the given window. bulk keeps the same level, window and empty-object
+// frame, so the same bytes, with a history of two windows (the encoder's
+// default) and matching beside entropy coding and writing (NewBulkWriter).
+func zstdWriterOptions(window int, bulk bool) []zstd.EOption {
+	if bulk {
+		return []zstd.EOption{
+			zstd.WithEncoderLevel(zstd.SpeedDefault),
+			zstd.WithEncoderConcurrency(2),
+			zstd.WithWindowSize(window),
+			zstd.WithZeroFrames(true),
+		}
+	}
 	return []zstd.EOption{
 		zstd.WithEncoderLevel(zstd.SpeedDefault),
 		zstd.WithEncoderConcurrency(1),

@@ -114,7 +114,7 @@ func copyAt(w io.Writer, src io.ReaderAt, off, n int64) error {
 // compressAt compresses n bytes of src from off into w, as one zstd frame.
 // The encoder reads straight into its block buffer.
 func compressAt(w io.Writer, src io.ReaderAt, off, n int64) error {
-	zw, err := zstd.NewWriter(w, zstdWriterOptions(zstdSegmentWindow)...)
+	zw, err := zstd.NewWriter(w, zstdWriterOptions(zstdSegmentWindow, false)...)
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,9 @@ type options struct {
 	backupRuns  int
 	deltaScale  int
 	drainSegs   int
-	sections    map[string]bool
+	// recovery section
+	recoverySegs, recoveryRuns int
+	sections                   map[string]bool
 
 	catalogPushes        int
 	catalogPushers       int
@@ -74,21 +76,23 @@ func main() {
 	flag.IntVar(&o.backupRuns, "backup-runs", 3, "timed runs of every base-backup method (the median is reported; of 2, the better)")
 	flag.IntVar(&o.deltaScale, "delta-scale", 100, "pgbench -i scale factor of the delta-backup chain")
 	flag.IntVar(&o.drainSegs, "drain-segments", 200, "peer section: .ready segments PostgreSQL's archiver drains through each tool")
+	flag.IntVar(&o.recoverySegs, "recovery-segments", 200, "recovery section: segments of WAL after the base backup that each recovery replays")
+	flag.IntVar(&o.recoveryRuns, "recovery-runs", 3, "recovery section: recoveries through each restore_command (cp and walgate-client wal-fetch, alternating)")
 	flag.IntVar(&o.catalogPushes, "catalog-pushes", 40, "catalog section: timed pushes through each of the bbolt and the PostgreSQL gateway")
 	flag.IntVar(&o.catalogPushers, "catalog-pushers", 8, "catalog section: concurrent pushers spread over the gateways in the pushes-per-second runs")
 	flag.DurationVar(&o.catalogRateTime, "catalog-rate-time", 20*time.Second, "catalog section: length of each pushes-per-second run")
 	flag.IntVar(&o.catalogRecords, "catalog-records", 10_000_000, "catalog section: WAL records in the PostgreSQL catalog the lifecycle plan reads (over 100 clusters)")
 	flag.IntVar(&o.catalogFleetClusters, "catalog-fleet-clusters", fleetClusters, "catalog section: clusters behind /metrics and the fleet page on PostgreSQL")
-	sections := flag.String("sections", "wal,backup,delta,fleet,fanout,lifecycle,peer,catalog", "which parts to run: wal, backup, delta, fleet, fanout, lifecycle, peer (pgBackRest side by side), catalog (PostgreSQL catalog against bbolt); without wal, -out replaces only the named sections of the existing file")
+	sections := flag.String("sections", "wal,backup,delta,fleet,fanout,lifecycle,peer,recovery,catalog", "which parts to run: wal, backup, delta, fleet, fanout, lifecycle, peer (pgBackRest side by side), recovery (restore_command against cp), catalog (PostgreSQL catalog against bbolt); without wal, -out replaces only the named sections of the existing file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (segments, gateway data, logs)")
 	flag.Parse()
 	o.sections = map[string]bool{}
 	for _, s := range strings.Split(*sections, ",") {
 		switch s = strings.TrimSpace(s); s {
-		case "wal", "backup", "delta", "fleet", "fanout", "lifecycle", "peer", "catalog":
+		case "wal", "backup", "delta", "fleet", "fanout", "lifecycle", "peer", "recovery", "catalog":
 			o.sections[s] = true
 		default:
-			fmt.Fprintf(os.Stderr, "walgate-bench: unknown section %q (wal, backup, delta, fleet, fanout, lifecycle, peer, catalog)\n", s)
+			fmt.Fprintf(os.Stderr, "walgate-bench: unknown section %q (wal, backup, delta, fleet, fanout, lifecycle, peer, recovery, catalog)\n", s)
 			os.Exit(2)
 		}
 	}
@@ -227,6 +231,11 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("pgBackRest side by side: %w", err)
 		}
 	}
+	if o.sections["recovery"] {
+		if err := b.measureRecovery(ctx, &cl); err != nil {
+			return fmt.Errorf("recovery: %w", err)
+		}
+	}
 	if o.sections["lifecycle"] {
 		if b.lifecycle, err = lifecycleSection(); err != nil {
 			return fmt.Errorf("lifecycle: %w", err)
@@ -278,6 +287,12 @@ func runSectionsOnly(ctx context.Context, b *bench, cl *cleanups, started time.T
 			return fmt.Errorf("pgBackRest side by side: %w", err)
 		}
 		parts = append(parts, part{peerBegin, peerEnd, b.peer.markdown()})
+	}
+	if b.opts.sections["recovery"] {
+		if err := b.measureRecovery(ctx, cl); err != nil {
+			return fmt.Errorf("recovery: %w", err)
+		}
+		parts = append(parts, part{recoveryBegin, recoveryEnd, b.recovery.markdown()})
 	}
 	if b.opts.sections["lifecycle"] {
 		text, err := lifecycleSection()

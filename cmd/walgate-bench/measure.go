@@ -26,12 +26,13 @@ import (
 // bench holds the inputs, the settings and every figure of one run.
 type bench struct {
 	opts                  options
-	delta                 *deltaFigures   // nil unless measured
-	fleet                 *fleetFigures   // nil unless measured
-	fanout                *fanoutFigures  // nil unless measured
-	lifecycle             string          // the lifecycle section, "" unless measured
-	peer                  *peerFigures    // nil unless measured
-	catalog               *catalogFigures // nil unless measured
+	delta                 *deltaFigures    // nil unless measured
+	fleet                 *fleetFigures    // nil unless measured
+	fanout                *fanoutFigures   // nil unless measured
+	lifecycle             string           // the lifecycle section, "" unless measured
+	peer                  *peerFigures     // nil unless measured
+	recovery              *recoveryFigures // nil unless measured
+	catalog               *catalogFigures  // nil unless measured
 	sp                    *spawner
 	gatewayBin, clientBin string
 	scratch               string

@@ -483,6 +483,9 @@ func (r *report) markdown() string {
 	if b.peer != nil {
 		w.WriteString(b.peer.markdown() + "\n")
 	}
+	if b.recovery != nil {
+		w.WriteString(b.recovery.markdown() + "\n")
+	}
 	if b.lifecycle != "" {
 		w.WriteString(b.lifecycle + "\n")
 	}
