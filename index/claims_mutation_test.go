@@ -11,12 +11,7 @@ import (
 // completion removes it and records the holder.
 func TestCopyClaimsBelongToTheirOwner(t *testing.T) {
 	c, _ := openTest(t)
-	seg := walObj("000000010000000000000001", "cid")
-	seg.Backend = "a"
-	cp := Copy{Backend: "b", Cluster: "db", Kind: CopyWAL, Name: seg.Name, Key: seg.Key, Size: seg.Size, SHA256: seg.SHA256}
-	if _, _, err := c.AddWALCopies("db", seg, []Copy{cp}); err != nil {
-		t.Fatal(err)
-	}
+	seg := queueWALCopy(t, c)
 	claim := func(owner string) []Copy {
 		t.Helper()
 		got, _, err := c.ClaimCopies("b", owner, 10, time.Minute)
