@@ -6,18 +6,26 @@ import (
 	"time"
 )
 
+// queueWALCopy catalogs a segment of cluster db held by backend a, with
+// its copy to backend b queued.
+func queueWALCopy(t *testing.T, c *Catalog) WALObject {
+	t.Helper()
+	seg := walObj("000000010000000000000001", "cid")
+	seg.Backend = "a"
+	cp := Copy{Backend: "b", Cluster: "db", Kind: CopyWAL, Name: seg.Name, Key: seg.Key, Size: seg.Size, SHA256: seg.SHA256}
+	if _, _, err := c.AddWALCopies("db", seg, []Copy{cp}); err != nil {
+		t.Fatal(err)
+	}
+	return seg
+}
+
 // TestCompleteCopyRecordsTheHolder: a finished copy leaves the queue and
 // its backend becomes a holder of the object; a backup's new holder
 // changes the cluster's generation, so views built from the catalog are
 // rebuilt.
 func TestCompleteCopyRecordsTheHolder(t *testing.T) {
 	c, _ := openTest(t)
-	seg := walObj("000000010000000000000001", "cid")
-	seg.Backend = "a"
-	walCopy := Copy{Backend: "b", Cluster: "db", Kind: CopyWAL, Name: seg.Name, Key: seg.Key, Size: seg.Size, SHA256: seg.SHA256}
-	if _, _, err := c.AddWALCopies("db", seg, []Copy{walCopy}); err != nil {
-		t.Fatal(err)
-	}
+	seg := queueWALCopy(t, c)
 	pending, err := c.Pending("b", 0)
 	if err != nil || len(pending) != 1 {
 		t.Fatalf("queued: %+v %v", pending, err)
