@@ -102,8 +102,8 @@ run_for() {
 	fi
 	case "$1 $2" in
 	"./client backupfetch.go") echo '^(TestBackupFetch.*)$' ;;
-	"./client wal.go") echo '^(TestRoundTrip|TestConflict|TestFetchNotFound|TestFetchWAL.*|TestTooLarge|TestInvalidNames|TestPrefetch.*)$' ;;
-	"./client "*) echo '^(TestRoundTrip|TestConflict|TestFetchNotFound|TestFetchWAL.*|TestTooLarge|TestInvalidNames|TestBackupFetch.*|TestPrefetch.*)$' ;;
+	"./client wal.go") echo '^(TestRoundTrip|TestConflict|TestFetchNotFound|TestFetchWAL.*|TestFetchIntegrity|TestPushWAL.*|TestKeyRotation|TestTooLarge|TestInvalidNames|TestPrefetch.*)$' ;;
+	"./client "*) echo '^(TestRoundTrip|TestConflict|TestFetchNotFound|TestFetchWAL.*|TestFetchIntegrity|TestPushWAL.*|TestKeyRotation|TestTooLarge|TestInvalidNames|TestBackupFetch.*|TestPrefetch.*)$' ;;
 	"./gateway "*) echo '^(TestAuth|TestTokenBoundToItsExactCluster|TestHealthEndpointAuth)$' ;;
 	*) echo '' ;;
 	esac
