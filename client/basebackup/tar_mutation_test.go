@@ -316,3 +316,40 @@ func TestDeltaHeldPagesBound(t *testing.T) {
 		}
 	}
 }
+
+// TestDeltaOfAGrownFile: a relation file that grew between the scan and
+// the delta (a table extended during the backup) is an increment of its
+// scanned size: the pages past it are not read, so a page being written
+// there (here, one that is not a valid page yet) neither turns the
+// increment into a whole copy nor is reported as corrupt.
+func TestDeltaOfAGrownFile(t *testing.T) {
+	src := t.TempDir()
+	const member = "/base/5/16384"
+	path := filepath.Join(src, "base", "5", "16384")
+	const npages = copyBufferSize/BlockSize + 2 // read in two pieces
+	var pages [][]byte
+	for b := range npages {
+		lsn := uint64(0x10)
+		if b == npages-1 {
+			lsn = 0x200
+		}
+		pages = append(pages, page(lsn, byte(b), uint32(b)))
+	}
+	writeRel(t, path, pages...)
+	f := relFile(t, src, member)
+	torn := bytes.Repeat([]byte{0xEE}, BlockSize)
+	writeRel(t, path, append(pages, torn)...)
+	var buf bytes.Buffer
+	res, err := WriteTarWith(&buf, []File{f}, TarOptions{DeltaLSN: 0x100, Incremental: func(string) bool { return true }, VerifyChecksums: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Incremented[member] || res.ChangedPages != 1 || len(res.Corrupt) != 0 {
+		t.Fatalf("result %+v, corrupt %+v", res, res.Corrupt[member])
+	}
+	_, bodies := tarMembers(t, buf.Bytes())
+	inc, got := readIncrement(t, bodies[member])
+	if inc.FileSize != npages*BlockSize || !reflect.DeepEqual(inc.Blocks, []uint32{npages - 1}) || !bytes.Equal(got[0], pages[npages-1]) {
+		t.Fatalf("increment header %+v", inc)
+	}
+}
