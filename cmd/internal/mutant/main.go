@@ -10,6 +10,14 @@
 // mutators and positions are gremlins'; only the way each is tested
 // differs. .ci/mutate.sh runs it with MODE=overlay.
 //
+// Before the mutants, it runs each top-level test of the package alone,
+// once, with a coverage profile, and against each mutant it then runs only
+// the tests whose profile reaches the mutant's position (-select, on by
+// default): a test that never executes a line cannot notice a change to
+// it. A test that fails or times out when run alone has no profile of its
+// own and runs against every mutant; a position no profile reaches runs
+// every test.
+//
 //	gremlins unleash --dry-run ./client/codec | mutant -pkg ./client/codec [-run RE] [-skip RE]
 package main
 
@@ -125,8 +133,9 @@ func main() {
 	minLimit := flag.Duration("min-timeout", time.Minute, "the shortest time limit per mutant")
 	from := flag.String("from", "-", "gremlins dry-run output to read (- for standard input)")
 	out := flag.String("json", "", "write the results to this file as JSON")
+	sel := flag.Bool("select", true, "run against each mutant only the tests that reach its position (measured once, test by test, with coverage); -select=false runs every test each time")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: gremlins unleash --dry-run PKG | mutant -pkg PKG [-run RE] [-skip RE] [-coeff N] [-json FILE]\n\n")
+		fmt.Fprintf(os.Stderr, "usage: gremlins unleash --dry-run PKG | mutant -pkg PKG [-run RE] [-skip RE] [-coeff N] [-select=false] [-json FILE]\n\n")
 		flag.PrintDefaults()
 		fmt.Fprintf(os.Stderr, "\nExit status: 0 when every mutant was tested, 1 when the unmutated tests fail or a mutant cannot be applied, 2 on a usage error.\n")
 	}
@@ -135,13 +144,13 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := mainErr(*pkg, *run, *skip, *coeff, *minLimit, *from, *out); err != nil {
+	if err := mainErr(*pkg, *run, *skip, *coeff, *minLimit, *from, *out, *sel); err != nil {
 		fmt.Fprintln(os.Stderr, "mutant:", err)
 		os.Exit(1)
 	}
 }
 
-func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from, out string) error {
+func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from, out string, sel bool) error {
 	in := io.Reader(os.Stdin)
 	if from != "-" {
 		f, err := os.Open(from)
@@ -158,15 +167,18 @@ func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from,
 	if len(mutants) == 0 {
 		return errors.New("no RUNNABLE mutant in the dry-run output")
 	}
-	args := []string{"test", "-count=1", "-vet=off", "-failfast"}
-	if run != "" {
-		args = append(args, "-run", run)
-	}
-	if skip != "" {
-		args = append(args, "-skip", skip)
+	testArgs := func(run string) []string {
+		args := []string{"test", "-count=1", "-vet=off", "-failfast"}
+		if run != "" {
+			args = append(args, "-run", run)
+		}
+		if skip != "" {
+			args = append(args, "-skip", skip)
+		}
+		return args
 	}
 	start := time.Now()
-	if res, msg := goTest(context.Background(), args, pkg); res != Lived {
+	if res, msg := goTest(context.Background(), testArgs(run), pkg); res != Lived {
 		return fmt.Errorf("the unmutated tests of %s do not pass:\n%s", pkg, msg)
 	}
 	limit := max(time.Duration(coeff*float64(time.Since(start))), minLimit)
@@ -177,11 +189,20 @@ func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from,
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	var cov *coverage
+	if sel {
+		// A test that never reaches a mutant's position cannot notice
+		// it: run only those that do.
+		if cov, err = measureCoverage(pkg, run, skip, tmp, limit, func(f string, a ...any) { fmt.Printf(f, a...) }); err != nil {
+			return err
+		}
+	}
 	type record struct {
 		Mutant
 		Change  string `json:"change"`
 		Result  Result `json:"result"`
 		Seconds float64
+		Tests   []string `json:"tests,omitempty"` // the tests run, when selected by coverage
 	}
 	var records []record
 	counts := map[Result]int{}
@@ -207,17 +228,29 @@ func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from,
 		if err := os.WriteFile(opath, overlay, 0o644); err != nil {
 			return err
 		}
+		args := testArgs(run)
+		var tests []string
+		if cov != nil {
+			if sel, ok := cov.selectTests(m); ok {
+				tests = sel
+				args = testArgs(runPattern(sel))
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), limit)
 		t0 := time.Now()
-		res, _ := goTest(ctx, append(append([]string{}, args...), "-overlay", opath), pkg)
+		res, _ := goTest(ctx, append(args, "-overlay", opath), pkg)
 		if ctx.Err() != nil {
 			res = TimedOut
 		}
 		cancel()
 		counts[res]++
 		took := time.Since(t0)
-		fmt.Printf("%4d/%d %-9s %s (%s) %s\n", i+1, len(mutants), res, m, change, took.Round(100*time.Millisecond))
-		records = append(records, record{Mutant: m, Change: change, Result: res, Seconds: took.Seconds()})
+		ran := "all tests"
+		if tests != nil {
+			ran = fmt.Sprintf("%d tests", len(tests))
+		}
+		fmt.Printf("%4d/%d %-9s %s (%s) %s, %s\n", i+1, len(mutants), res, m, change, took.Round(100*time.Millisecond), ran)
+		records = append(records, record{Mutant: m, Change: change, Result: res, Seconds: took.Seconds(), Tests: tests})
 	}
 	k, l := counts[Killed], counts[Lived]
 	eff := 0.0

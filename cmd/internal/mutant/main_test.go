@@ -1,8 +1,12 @@
 package main
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseDryRun(t *testing.T) {
@@ -62,4 +66,147 @@ func TestApply(t *testing.T) {
 			t.Errorf("%s: applied", m)
 		}
 	}
+}
+
+func TestParseProfileAndSelect(t *testing.T) {
+	prof := `mode: set
+example.com/p/a.go:3.20,5.2 2 1
+example.com/p/a.go:7.20,9.2 2 0
+example.com/p/b.go:10.5,10.30 1 1
+`
+	blocks, err := parseProfile(strings.NewReader(prof))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(blocks["example.com/p/a.go"]) != 1 || len(blocks["example.com/p/b.go"]) != 1 {
+		t.Fatalf("blocks that ran: %+v", blocks)
+	}
+	for _, bad := range []string{"example.com/p/a.go:3.20,5.2 2\n", "a.go 3.20,5.2 2 1\n", "a.go:3.x,5.2 2 1\n", "a.go:3.20,5.2 2 z\n"} {
+		if _, err := parseProfile(strings.NewReader(bad)); err == nil {
+			t.Errorf("%q: parsed", bad)
+		}
+	}
+	c := &coverage{
+		importPath: "example.com/p",
+		tests:      []string{"TestA", "TestB", "TestNone"},
+		blocks: map[string]map[string][]block{
+			"TestA":    {"example.com/p/a.go": {{3, 20, 5, 2}}},
+			"TestB":    {"example.com/p/a.go": {{3, 20, 5, 2}}, "example.com/p/b.go": {{10, 5, 10, 30}}},
+			"TestNone": {},
+		},
+		always: []string{"TestAlone"},
+	}
+	cases := []struct {
+		m    Mutant
+		want string // the tests selected, or "" for none (run all)
+	}{
+		{Mutant{"X", "a.go", 4, 1}, "TestA TestB TestAlone"},
+		{Mutant{"X", "a.go", 3, 20}, "TestA TestB TestAlone"}, // first column of the block
+		{Mutant{"X", "a.go", 5, 2}, "TestA TestB TestAlone"},  // last column
+		{Mutant{"X", "a.go", 3, 19}, ""},                      // just before it
+		{Mutant{"X", "a.go", 5, 3}, ""},                       // just after it
+		{Mutant{"X", "a.go", 8, 1}, ""},                       // a block no test ran
+		{Mutant{"X", "b.go", 10, 29}, "TestB TestAlone"},
+		{Mutant{"X", "c.go", 10, 29}, ""},
+	}
+	for _, tc := range cases {
+		got, ok := c.selectTests(tc.m)
+		if strings.Join(got, " ") != tc.want || ok != (tc.want != "") {
+			t.Errorf("%s: %v %v, want %q", tc.m, got, ok, tc.want)
+		}
+	}
+	if got := runPattern([]string{"TestA", "TestB.x"}); got != `^(TestA|TestB\.x)$` {
+		t.Errorf("runPattern: %s", got)
+	}
+}
+
+// TestSelectionEndToEnd mutates a small module: each mutant is tested by
+// exactly the test that reaches it, the one a test catches is killed and
+// the one no test checks lives, and a test that fails alone runs against
+// every mutant.
+func TestSelectionEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a module's tests several times")
+	}
+	dir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("go.mod", "module example.com/m\n\ngo 1.22\n")
+	write("m.go", "package m\n\nfunc Checked(a int) bool {\n\treturn a > 1\n}\n\nfunc Unchecked(a int) bool {\n\treturn a > 1\n}\n")
+	write("m_test.go", `package m
+
+import (
+	"os"
+	"testing"
+)
+
+func TestChecked(t *testing.T) {
+	if Checked(1) || !Checked(2) {
+		t.Fatal("Checked")
+	}
+}
+
+func TestUnchecked(t *testing.T) { Unchecked(1) }
+
+func TestOther(t *testing.T) { _ = os.Getenv }
+
+func TestSkipped(t *testing.T) { t.Fatal("run although -skip names it") }
+`)
+	write("dry", "    RUNNABLE CONDITIONALS_BOUNDARY at m.go:4:11\n    RUNNABLE CONDITIONALS_BOUNDARY at m.go:8:11\n")
+	t.Chdir(dir)
+	cov, err := measureCoverage("./", "", "TestSkipped", t.TempDir(), time.Minute, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cov.tests, " "); got != "TestChecked TestUnchecked TestOther" {
+		t.Fatalf("tests listed: %s", got)
+	}
+	if sel, _ := cov.selectTests(Mutant{"CONDITIONALS_BOUNDARY", "m.go", 4, 11}); strings.Join(sel, " ") != "TestChecked" {
+		t.Errorf("m.go:4: %v", sel)
+	}
+	if sel, _ := cov.selectTests(Mutant{"CONDITIONALS_BOUNDARY", "m.go", 8, 11}); strings.Join(sel, " ") != "TestUnchecked" {
+		t.Errorf("m.go:8: %v", sel)
+	}
+	out := filepath.Join(t.TempDir(), "r.json")
+	if err := mainErr("./", "", "TestSkipped", 10, time.Minute, "dry", out, true); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []struct {
+		Line   int
+		Result Result `json:"result"`
+		Tests  []string
+	}
+	if err := json.Unmarshal(b, &recs); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || recs[0].Result != Killed || recs[1].Result != Lived ||
+		strings.Join(recs[0].Tests, " ") != "TestChecked" || strings.Join(recs[1].Tests, " ") != "TestUnchecked" {
+		t.Fatalf("results: %+v", recs)
+	}
+
+	// A test that fails alone has no profile: it joins every selection.
+	write("m_test.go", strings.Replace(string(must(os.ReadFile(filepath.Join(dir, "m_test.go")))), `func TestOther(t *testing.T) { _ = os.Getenv }`,
+		`func TestOther(t *testing.T) { if os.Getenv("MUTANT_TEST_PASS") == "" { t.Fatal("alone") } }`, 1))
+	t.Setenv("MUTANT_TEST_PASS", "")
+	cov, err = measureCoverage("./", "", "TestSkipped", t.TempDir(), time.Minute, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sel, _ := cov.selectTests(Mutant{"CONDITIONALS_BOUNDARY", "m.go", 4, 11}); strings.Join(sel, " ") != "TestChecked TestOther" {
+		t.Errorf("with a test failing alone: %v", sel)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
