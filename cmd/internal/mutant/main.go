@@ -133,9 +133,10 @@ func main() {
 	minLimit := flag.Duration("min-timeout", time.Minute, "the shortest time limit per mutant")
 	from := flag.String("from", "-", "gremlins dry-run output to read (- for standard input)")
 	out := flag.String("json", "", "write the results to this file as JSON")
+	useSchema := flag.Bool("schema", true, "compile every mutant into one test binary behind a switch and run it once per mutant, instead of compiling an overlay per mutant (mutants the switch cannot hold still get an overlay)")
 	sel := flag.Bool("select", true, "run against each mutant only the tests that reach its position (measured once, test by test, with coverage); -select=false runs every test each time")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: gremlins unleash --dry-run PKG | mutant -pkg PKG [-run RE] [-skip RE] [-coeff N] [-select=false] [-json FILE]\n\n")
+		fmt.Fprintf(os.Stderr, "usage: gremlins unleash --dry-run PKG | mutant -pkg PKG [-run RE] [-skip RE] [-coeff N] [-select=false] [-schema=false] [-json FILE]\n\n")
 		flag.PrintDefaults()
 		fmt.Fprintf(os.Stderr, "\nExit status: 0 when every mutant was tested, 1 when the unmutated tests fail or a mutant cannot be applied, 2 on a usage error.\n")
 	}
@@ -144,13 +145,13 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := mainErr(*pkg, *run, *skip, *coeff, *minLimit, *from, *out, *sel); err != nil {
+	if err := mainErr(*pkg, *run, *skip, *coeff, *minLimit, *from, *out, *sel, *useSchema); err != nil {
 		fmt.Fprintln(os.Stderr, "mutant:", err)
 		os.Exit(1)
 	}
 }
 
-func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from, out string, sel bool) error {
+func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from, out string, sel, useSchema bool) error {
 	in := io.Reader(os.Stdin)
 	if from != "-" {
 		f, err := os.Open(from)
@@ -197,12 +198,33 @@ func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from,
 			return err
 		}
 	}
+	logf := func(f string, a ...any) { fmt.Printf(f, a...) }
+	var sch *schema
+	if useSchema {
+		if sch, err = buildSchema(pkg, mutants, tmp, logf); err != nil {
+			logf("mutant: no schema, an overlay per mutant: %v\n", err)
+			sch = nil
+		} else if res, msg := runSchema(context.Background(), sch, 0, run, skip); res != Lived {
+			// The schema with no mutant on must be the package as it is.
+			logf("mutant: the schema's tests fail with no mutant on; an overlay per mutant:\n%s\n", msg)
+			sch = nil
+		} else {
+			n := 0
+			for _, h := range sch.held {
+				if h {
+					n++
+				}
+			}
+			logf("mutant: schema built: %d of %d mutants in one test binary, the rest by overlay\n", n, len(mutants))
+		}
+	}
 	type record struct {
 		Mutant
 		Change  string `json:"change"`
 		Result  Result `json:"result"`
 		Seconds float64
 		Tests   []string `json:"tests,omitempty"` // the tests run, when selected by coverage
+		How     string   `json:"how"`             // "schema" or "overlay"
 	}
 	var records []record
 	counts := map[Result]int{}
@@ -238,7 +260,18 @@ func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from,
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), limit)
 		t0 := time.Now()
-		res, _ := goTest(ctx, append(args, "-overlay", opath), pkg)
+		var res Result
+		how := "overlay"
+		if sch != nil && sch.held[i] {
+			how = "schema"
+			sel := run
+			if tests != nil {
+				sel = runPattern(tests)
+			}
+			res, _ = runSchema(ctx, sch, i+1, sel, skip)
+		} else {
+			res, _ = goTest(ctx, append(args, "-overlay", opath), pkg)
+		}
 		if ctx.Err() != nil {
 			res = TimedOut
 		}
@@ -249,8 +282,8 @@ func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from,
 		if tests != nil {
 			ran = fmt.Sprintf("%d tests", len(tests))
 		}
-		fmt.Printf("%4d/%d %-9s %s (%s) %s, %s\n", i+1, len(mutants), res, m, change, took.Round(100*time.Millisecond), ran)
-		records = append(records, record{Mutant: m, Change: change, Result: res, Seconds: took.Seconds(), Tests: tests})
+		fmt.Printf("%4d/%d %-9s %s (%s) %s, %s, %s\n", i+1, len(mutants), res, m, change, took.Round(100*time.Millisecond), ran, how)
+		records = append(records, record{Mutant: m, Change: change, Result: res, Seconds: took.Seconds(), Tests: tests, How: how})
 	}
 	k, l := counts[Killed], counts[Lived]
 	eff := 0.0
@@ -276,11 +309,39 @@ func goTest(ctx context.Context, args []string, pkg string) (Result, string) {
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Run(); err != nil {
-		msg := buf.String()
-		if i := strings.LastIndex(msg[:max(0, len(msg)-4000)], "\n"); i > 0 {
-			msg = msg[i+1:]
-		}
-		return Killed, msg
+		return Killed, tail(buf.String())
 	}
 	return Lived, buf.String()
+}
+
+// runSchema runs the schema's tests with mutant id on (0: none): Lived
+// when they pass, Killed when they fail.
+func runSchema(ctx context.Context, sch *schema, id int, run, skip string) (Result, string) {
+	args := []string{"-test.count=1", "-test.failfast"}
+	if run != "" {
+		args = append(args, "-test.run", run)
+	}
+	if skip != "" {
+		args = append(args, "-test.skip", skip)
+	}
+	cmd := exec.CommandContext(ctx, sch.bin, args...)
+	cmd.Dir = sch.dir
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", schemaEnv, id))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Run(); err != nil {
+		return Killed, tail(buf.String())
+	}
+	return Lived, buf.String()
+}
+
+// tail is the last 4000 bytes of a test's output, from a line start.
+func tail(msg string) string {
+	if i := strings.LastIndex(msg[:max(0, len(msg)-4000)], "\n"); i > 0 {
+		return msg[i+1:]
+	}
+	return msg
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,7 +172,7 @@ func TestSkipped(t *testing.T) { t.Fatal("run although -skip names it") }
 		t.Errorf("m.go:8: %v", sel)
 	}
 	out := filepath.Join(t.TempDir(), "r.json")
-	if err := mainErr("./", "", "TestSkipped", 10, time.Minute, "dry", out, true); err != nil {
+	if err := mainErr("./", "", "TestSkipped", 10, time.Minute, "dry", out, true, false); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(out)
@@ -209,4 +210,177 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestSchemaMatchesOverlay tests the same mutants through a schema and
+// through one overlay each: every verdict must agree, and the mutants a
+// schema cannot hold (a constant, a for clause's post statement, a type
+// the file cannot name, a loop a rewrite would make non-terminating) go to
+// overlays.
+func TestSchemaMatchesOverlay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a module's tests many times")
+	}
+	dir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := `package m
+
+import (
+	"os"
+	"time"
+)
+
+type flag bool
+
+const limit = 4 * 2
+
+func Sum(xs []int) int {
+	s := 0
+	for i := 0; i < len(xs); i++ {
+		s += xs[i]
+	}
+	return s
+}
+
+func Neg(a int) int { return -a }
+
+func First(xs []int, v int) int {
+	n := 0
+	for _, x := range xs {
+		if x == v && n >= 0 {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+func Half(d time.Duration) time.Duration { return d / 2 }
+
+func Big(a int) flag { return a > limit }
+
+func Mode(fi os.FileInfo) os.FileMode { return fi.Mode() | 1 }
+
+func Loop() int {
+	for i := 0; ; i++ {
+		if i > 3 {
+			return i
+		}
+		continue
+	}
+}
+`
+	write("go.mod", "module example.com/m\n\ngo 1.22\n")
+	write("m.go", src)
+	write("m_test.go", `package m
+
+import "testing"
+
+func TestSum(t *testing.T) {
+	if Sum([]int{1, 2, 3}) != 6 {
+		t.Fatal("Sum")
+	}
+}
+
+func TestNeg(t *testing.T) {
+	if Neg(2) != -2 {
+		t.Fatal("Neg")
+	}
+}
+
+func TestFirst(t *testing.T) {
+	if First([]int{1, 2, 3}, 2) != 1 {
+		t.Fatal("First")
+	}
+}
+
+func TestBig(t *testing.T) {
+	if !Big(9) || Big(8) {
+		t.Fatal("Big")
+	}
+}
+
+func TestLoop(t *testing.T) { Loop() }
+`)
+	// at is the dry-run line of a mutant at the n-th operator op on the
+	// line holding marker.
+	lines := strings.Split(src, "\n")
+	var dry strings.Builder
+	at := func(typ, marker, op string) string {
+		for i, l := range lines {
+			if j := strings.Index(l, marker); j >= 0 {
+				k := strings.Index(l[j:], op)
+				if k < 0 {
+					t.Fatalf("%q not in %q", op, marker)
+				}
+				loc := fmt.Sprintf("m.go:%d:%d", i+1, j+k+1)
+				fmt.Fprintf(&dry, "    RUNNABLE %s at %s\n", typ, loc)
+				return loc
+			}
+		}
+		t.Fatalf("no line holds %q", marker)
+		return ""
+	}
+	want := map[string]string{} // location+type -> how
+	add := func(typ, marker, op, how string) { want[typ+" "+at(typ, marker, op)] = how }
+	add("ARITHMETIC_BASE", "4 * 2", "*", "overlay")                 // constant
+	add("CONDITIONALS_BOUNDARY", "i < len(xs)", "<", "schema")      // killed (index out of range)
+	add("INCREMENT_DECREMENT", "i < len(xs); i++", "++", "overlay") // for clause post statement
+	add("INVERT_ASSIGNMENTS", "s += xs[i]", "+=", "schema")
+	add("INVERT_NEGATIVES", "return -a", "-", "schema")
+	add("CONDITIONALS_NEGATION", "x == v && n >= 0", "==", "schema")
+	add("CONDITIONALS_BOUNDARY", "n >= 0", ">=", "schema") // lives
+	add("INVERT_LOGICAL", "x == v && n >= 0", "&&", "schema")
+	add("INVERT_LOOPCTRL", "break", "break", "schema")
+	add("INCREMENT_DECREMENT", "n++", "++", "schema")
+	add("ARITHMETIC_BASE", "d / 2", "/", "schema")            // lives: no test
+	add("CONDITIONALS_BOUNDARY", "a > limit", ">", "schema")  // a bool of a named type
+	add("INVERT_BITWISE", "fi.Mode() | 1", "|", "overlay")    // its type's package (io/fs) is not imported there
+	add("INVERT_LOOPCTRL", "continue", "continue", "overlay") // the loop would not terminate
+	write("dry", dry.String())
+	t.Chdir(dir)
+
+	type rec struct {
+		Type   string
+		File   string
+		Line   int
+		Col    int
+		Result Result `json:"result"`
+		How    string `json:"how"`
+	}
+	results := func(schema bool) []rec {
+		out := filepath.Join(t.TempDir(), "r.json")
+		if err := mainErr("./", "", "", 10, time.Minute, "dry", out, true, schema); err != nil {
+			t.Fatal(err)
+		}
+		var recs []rec
+		if err := json.Unmarshal(must(os.ReadFile(out)), &recs); err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != len(want) {
+			t.Fatalf("%d results for %d mutants", len(recs), len(want))
+		}
+		return recs
+	}
+	withSchema, withOverlay := results(true), results(false)
+	lived := 0
+	for i, r := range withSchema {
+		key := fmt.Sprintf("%s %s:%d:%d", r.Type, r.File, r.Line, r.Col)
+		if r.How != want[key] {
+			t.Errorf("%s: tested by %s, want %s", key, r.How, want[key])
+		}
+		if o := withOverlay[i]; o.Result != r.Result || o.How != "overlay" {
+			t.Errorf("%s: %s by %s, %s by %s", key, r.Result, r.How, o.Result, o.How)
+		}
+		if r.Result == Lived {
+			lived++
+		}
+	}
+	if lived != 3 {
+		t.Errorf("%d mutants lived, want 3 (n >= 0, d / 2, fi.Mode() | 1): %+v", lived, withSchema)
+	}
 }
