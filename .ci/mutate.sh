@@ -37,7 +37,9 @@
 #             "--exclude-files codec.go" to measure part of a package
 #   MODE      overlay (default): gremlins lists the mutants (--dry-run) and
 #             cmd/internal/mutant tests each one with go test -overlay in
-#             this tree, the build cache warm: seconds a mutant where
+#             this tree, the build cache warm (mutants compiled together into
+#             one switched test binary where they can be, the tests that
+#             reach each mutant only): seconds a mutant where
 #             gremlins' own runner, which copies the module for its worker,
 #             takes minutes on a 2-core machine. gremlins: gremlins' runner.
 #             Same mutators, same positions, same verdicts. In overlay mode
