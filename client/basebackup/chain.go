@@ -300,12 +300,21 @@ func (x *extractor) chainMember(hdr *tar.Header, body io.Reader, root *os.Root, 
 				return true, fmt.Errorf("extract %s: %w", hdr.Name, err)
 			}
 		}
+		if x.opts.Writeback && len(inc.Blocks) > 0 {
+			// The pages lie anywhere in the file: start the disk write of
+			// all its dirty pages (a length of 0 runs to the end).
+			x.newWriteback(out).start(out, 0, 0)
+		}
 		return true, x.closeChainFile(out, root, rel, hdr.Name, f)
 	}
 	// chainFill: a whole copy under pages newer increments wrote.
 	out, err := x.openChainFile(root, rel, hdr.Name, f)
 	if err != nil {
 		return true, err
+	}
+	var wb *writebackWriter
+	if x.opts.Writeback {
+		wb = x.newWriteback(out)
 	}
 	var off int64
 	for off < hdr.Size {
@@ -338,6 +347,12 @@ func (x *extractor) chainMember(hdr *tar.Header, body io.Reader, root *os.Root, 
 		}
 		f.mu.Unlock()
 		off += int64(len(chunk))
+		if wb != nil {
+			wb.advance(int64(len(chunk)))
+		}
+	}
+	if wb != nil {
+		wb.startWriteback()
 	}
 	if err := x.closeChainFile(out, root, rel, hdr.Name, f); err != nil {
 		return true, err

@@ -67,3 +67,65 @@ func TestExtractWritebackSameFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestChainWriteback: a chain restore with Writeback starts the disk
+// write of what it writes from increments and of the pages a whole copy
+// fills (every writebackChunk bytes, then the rest), and restores the
+// same bytes; without Writeback it starts none.
+func TestChainWriteback(t *testing.T) {
+	src := t.TempDir()
+	const rel = "/base/5/16384"
+	relPath := filepath.Join(src, "base", "5", "16384")
+	n := writebackChunk/BlockSize + 3
+	var pages [][]byte
+	for b := range n {
+		pages = append(pages, page(0x10, byte(b), uint32(b)))
+	}
+	writeRel(t, relPath, pages...)
+	full, _ := writeLevel(t, src, 0, nil, rel)
+	pages[1], pages[n-2] = page(0x150, 201, 1), page(0x150, 202, uint32(n-2))
+	writeRel(t, relPath, pages...)
+	delta, res := writeLevel(t, src, 0x100, func(string) bool { return true }, rel)
+	if res.ChangedPages != 2 {
+		t.Fatalf("the delta holds %d pages, want 2", res.ChangedPages)
+	}
+	want, err := os.ReadFile(relPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := int64(len(want))
+	for _, wb := range []bool{false, true} {
+		dst := t.TempDir()
+		type call struct{ off, n int64 }
+		var calls []call
+		record := func(f *os.File, off, n int64) error {
+			if filepath.Base(f.Name()) == "16384" {
+				calls = append(calls, call{off, n})
+			}
+			return nil
+		}
+		chain := NewChainRestore(delta.fm)
+		for i, l := range []chainLevel{delta, full} {
+			opts := ExtractOptions{Chain: chain.Level(l.fm, i == 0), Writeback: wb, startWriteback: record}
+			if _, err := ExtractTar(bytes.NewReader(l.tar), dst, opts); err != nil {
+				t.Fatalf("writeback %v, level %d: %v", wb, i, err)
+			}
+		}
+		got, err := os.ReadFile(filepath.Join(dst, "base", "5", "16384"))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("writeback %v: restored %d bytes (%v), want the source's %d", wb, len(got), err, len(want))
+		}
+		wantCalls := []call{{0, 0}, {0, writebackChunk}, {writebackChunk, size - writebackChunk}}
+		if !wb {
+			wantCalls = nil
+		}
+		if len(calls) != len(wantCalls) {
+			t.Fatalf("writeback %v: started %v, want %v", wb, calls, wantCalls)
+		}
+		for i := range calls {
+			if calls[i] != wantCalls[i] {
+				t.Fatalf("writeback %v: started %v, want %v", wb, calls, wantCalls)
+			}
+		}
+	}
+}
