@@ -69,9 +69,10 @@ func TestExtractWritebackSameFiles(t *testing.T) {
 }
 
 // TestChainWriteback: a chain restore with Writeback starts the disk
-// write of what it writes from increments and of the pages a whole copy
-// fills (every writebackChunk bytes, then the rest), and restores the
-// same bytes; without Writeback it starts none.
+// write of the pages a whole copy fills (every writebackChunk bytes, then
+// the rest: the range holds the pages increments wrote too), and restores
+// the same bytes, with a run of changed pages longer than one write;
+// without Writeback it starts none.
 func TestChainWriteback(t *testing.T) {
 	src := t.TempDir()
 	const rel = "/base/5/16384"
@@ -83,11 +84,17 @@ func TestChainWriteback(t *testing.T) {
 	}
 	writeRel(t, relPath, pages...)
 	full, _ := writeLevel(t, src, 0, nil, rel)
-	pages[1], pages[n-2] = page(0x150, 201, 1), page(0x150, 202, uint32(n-2))
+	changed := []int{1, n - 2}
+	for b := 100; b < 100+copyBufferSize/BlockSize+5; b++ {
+		changed = append(changed, b)
+	}
+	for _, b := range changed {
+		pages[b] = page(0x150, byte(b)+100, uint32(b))
+	}
 	writeRel(t, relPath, pages...)
 	delta, res := writeLevel(t, src, 0x100, func(string) bool { return true }, rel)
-	if res.ChangedPages != 2 {
-		t.Fatalf("the delta holds %d pages, want 2", res.ChangedPages)
+	if res.ChangedPages != int64(len(changed)) {
+		t.Fatalf("the delta holds %d pages, want %d", res.ChangedPages, len(changed))
 	}
 	want, err := os.ReadFile(relPath)
 	if err != nil {
@@ -115,7 +122,7 @@ func TestChainWriteback(t *testing.T) {
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("writeback %v: restored %d bytes (%v), want the source's %d", wb, len(got), err, len(want))
 		}
-		wantCalls := []call{{0, 0}, {0, writebackChunk}, {writebackChunk, size - writebackChunk}}
+		wantCalls := []call{{0, writebackChunk}, {writebackChunk, size - writebackChunk}}
 		if !wb {
 			wantCalls = nil
 		}
