@@ -44,15 +44,8 @@ func TestIncrementReadsChangedPagesOnce(t *testing.T) {
 	perHeld := heldPagesMax / BlockSize
 	for _, changed := range []int{200, perHeld + 100} {
 		t.Run(fmt.Sprint(changed), func(t *testing.T) {
-			src := t.TempDir()
-			const member = "/base/5/16384"
-			path := filepath.Join(src, "base", "5", "16384")
-			var pages [][]byte
-			for b := range npages {
-				pages = append(pages, page(0x10, byte(b), uint32(b)))
-			}
-			writeRel(t, path, pages...)
-			full, _ := writeLevel(t, src, 0, nil, member)
+			const member = singleReadMember
+			src, path, pages, full := fullBackedRel(t, npages)
 			// Every other page changed, from the start.
 			for i := range changed {
 				pages[2*i] = page(0x150, byte(i)+1, uint32(2*i))
@@ -90,15 +83,8 @@ func TestIncrementRereadsRuns(t *testing.T) {
 	const npages = 1024 // 8 MiB: 64 reads of the copy buffer for the scan
 	perHeld := heldPagesMax / BlockSize
 	const extra = 160 // consecutive changed pages past the bound: 10 buffers
-	src := t.TempDir()
-	const member = "/base/5/16384"
-	path := filepath.Join(src, "base", "5", "16384")
-	var pages [][]byte
-	for b := range npages {
-		pages = append(pages, page(0x10, byte(b), uint32(b)))
-	}
-	writeRel(t, path, pages...)
-	full, _ := writeLevel(t, src, 0, nil, member)
+	const member = singleReadMember
+	src, path, pages, full := fullBackedRel(t, npages)
 	for b := range perHeld + extra {
 		pages[b] = page(0x150, byte(b)+1, uint32(b))
 	}
@@ -122,4 +108,22 @@ func TestIncrementRereadsRuns(t *testing.T) {
 	if err != nil || !bytes.Equal(got, bytes.Join(pages, nil)) {
 		t.Fatalf("restored relation differs (%v)", err)
 	}
+}
+
+// singleReadMember is the relation file fullBackedRel writes.
+const singleReadMember = "/base/5/16384"
+
+// fullBackedRel writes singleReadMember of npages pages under a new
+// directory and backs it up whole: the directory, the file's path, its
+// pages and the full backup's level.
+func fullBackedRel(t *testing.T, npages int) (src, path string, pages [][]byte, full chainLevel) {
+	t.Helper()
+	src = t.TempDir()
+	path = filepath.Join(src, "base", "5", "16384")
+	for b := range npages {
+		pages = append(pages, page(0x10, byte(b), uint32(b)))
+	}
+	writeRel(t, path, pages...)
+	full, _ = writeLevel(t, src, 0, nil, singleReadMember)
+	return src, path, pages, full
 }
