@@ -279,26 +279,30 @@ func (x *extractor) chainMember(hdr *tar.Header, body io.Reader, root *os.Root, 
 		if err != nil {
 			return true, err
 		}
-		page := buf[:BlockSize]
+		// Consecutive pages are written together, up to len(buf) bytes
+		// at a time: one write per run instead of one per page.
+		run, first := buf[:0], int64(0)
 		for _, b := range inc.Blocks {
+			if len(run) > 0 && (int64(b) != first+int64(len(run)/BlockSize) || len(run)+BlockSize > len(buf)) {
+				if err := writeIncrementRun(out, f, l.index, first, run); err != nil {
+					out.Close()
+					return true, fmt.Errorf("extract %s: %w", hdr.Name, err)
+				}
+				run = buf[:0]
+			}
+			if len(run) == 0 {
+				first = int64(b)
+			}
+			page := buf[len(run) : len(run)+BlockSize]
 			if _, err := io.ReadFull(body, page); err != nil {
 				out.Close()
 				return true, fmt.Errorf("extract %s: %w: reading page %d: %v", hdr.Name, ErrBadIncrement, b, err)
 			}
-			f.mu.Lock()
-			if (f.size >= 0 && int64(b) >= f.size/BlockSize) || f.newerHas(l.index, int64(b)) {
-				f.mu.Unlock()
-				continue
-			}
-			_, err := out.WriteAt(page, int64(b)*BlockSize)
-			if err == nil {
-				f.set(l.index, int64(b))
-			}
-			f.mu.Unlock()
-			if err != nil {
-				out.Close()
-				return true, fmt.Errorf("extract %s: %w", hdr.Name, err)
-			}
+			run = buf[:len(run)+BlockSize]
+		}
+		if err := writeIncrementRun(out, f, l.index, first, run); err != nil {
+			out.Close()
+			return true, fmt.Errorf("extract %s: %w", hdr.Name, err)
 		}
 		return true, x.closeChainFile(out, root, rel, hdr.Name, f)
 	}
@@ -306,6 +310,10 @@ func (x *extractor) chainMember(hdr *tar.Header, body io.Reader, root *os.Root, 
 	out, err := x.openChainFile(root, rel, hdr.Name, f)
 	if err != nil {
 		return true, err
+	}
+	var wb *writebackWriter
+	if x.opts.Writeback {
+		wb = x.newWriteback(out)
 	}
 	var off int64
 	for off < hdr.Size {
@@ -338,12 +346,51 @@ func (x *extractor) chainMember(hdr *tar.Header, body io.Reader, root *os.Root, 
 		}
 		f.mu.Unlock()
 		off += int64(len(chunk))
+		if wb != nil {
+			wb.advance(int64(len(chunk)))
+		}
+	}
+	if wb != nil {
+		wb.startWriteback()
 	}
 	if err := x.closeChainFile(out, root, rel, hdr.Name, f); err != nil {
 		return true, err
 	}
 	l.markComplete(hdr.Name, hdr.Size)
 	return true, nil
+}
+
+// writeIncrementRun writes the pages of run, an increment's pages of
+// consecutive blocks from block first, that the chain still takes from
+// this level: those inside the file's final size that no newer increment
+// wrote. The check and the write are one step under f.mu, so that a newer
+// level's page is never overwritten.
+func writeIncrementRun(out *os.File, f *chainFile, level int, first int64, run []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := int64(len(run) / BlockSize)
+	take := func(i int64) bool {
+		b := first + i
+		return !(f.size >= 0 && b >= f.size/BlockSize) && !f.newerHas(level, b)
+	}
+	for i := int64(0); i < n; {
+		if !take(i) {
+			i++
+			continue
+		}
+		end := i + 1
+		for end < n && take(end) {
+			end++
+		}
+		if _, err := out.WriteAt(run[i*BlockSize:end*BlockSize], (first+i)*BlockSize); err != nil {
+			return err
+		}
+		for j := i; j < end; j++ {
+			f.set(level, first+j)
+		}
+		i = end
+	}
+	return nil
 }
 
 // openChainFile opens (creating it the first time) a file restored from

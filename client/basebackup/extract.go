@@ -39,6 +39,10 @@ type ExtractOptions struct {
 	// increments are applied, and older whole copies only fill pages no
 	// newer backup wrote.
 	Chain *ChainLevel
+
+	// startWriteback, when set, replaces startFileWriteback (tests
+	// record what would be started).
+	startWriteback func(f *os.File, off, n int64) error
 }
 
 // ExtractTar reads a tar stream and writes its members under dir, which
@@ -238,7 +242,7 @@ func (x *extractor) member(hdr *tar.Header, body io.Reader, buf []byte) error {
 	var dst io.Writer = f
 	var wb *writebackWriter
 	if x.opts.Writeback {
-		wb = newWritebackWriter(f, 0)
+		wb = x.newWriteback(f)
 		dst = struct{ io.Writer }{wb}
 	}
 	if _, err := io.CopyBuffer(dst, body, buf); err != nil {
@@ -268,6 +272,16 @@ func (x *extractor) member(hdr *tar.Header, body io.Reader, buf []byte) error {
 		x.toSync[rootPath{root, filepath.Dir(rel)}] = true
 	}
 	return nil
+}
+
+// newWriteback returns the writebackWriter of a file this extraction
+// writes from its start.
+func (x *extractor) newWriteback(f *os.File) *writebackWriter {
+	wb := newWritebackWriter(f, 0)
+	if x.opts.startWriteback != nil {
+		wb.start = x.opts.startWriteback
+	}
+	return wb
 }
 
 // finishDirs fsyncs the directories that received entries (with Fsync),

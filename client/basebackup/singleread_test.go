@@ -13,18 +13,25 @@ import (
 // (rchar in /proc/self/io), page cache hits included.
 func readBytes(t *testing.T) int64 {
 	t.Helper()
+	return procIO(t, "rchar")
+}
+
+// procIO is one counter of /proc/self/io: rchar (bytes read), syscr
+// (read system calls), ...
+func procIO(t *testing.T, field string) int64 {
+	t.Helper()
 	data, err := os.ReadFile("/proc/self/io")
 	if err != nil {
 		t.Fatalf("reading /proc/self/io: %v", err)
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "rchar: "); ok {
+		if v, ok := strings.CutPrefix(line, field+": "); ok {
 			var n int64
 			fmt.Sscan(v, &n)
 			return n
 		}
 	}
-	t.Fatal("no rchar in /proc/self/io")
+	t.Fatalf("no %s in /proc/self/io", field)
 	return 0
 }
 
@@ -37,15 +44,8 @@ func TestIncrementReadsChangedPagesOnce(t *testing.T) {
 	perHeld := heldPagesMax / BlockSize
 	for _, changed := range []int{200, perHeld + 100} {
 		t.Run(fmt.Sprint(changed), func(t *testing.T) {
-			src := t.TempDir()
-			const member = "/base/5/16384"
-			path := filepath.Join(src, "base", "5", "16384")
-			var pages [][]byte
-			for b := range npages {
-				pages = append(pages, page(0x10, byte(b), uint32(b)))
-			}
-			writeRel(t, path, pages...)
-			full, _ := writeLevel(t, src, 0, nil, member)
+			const member = singleReadMember
+			src, path, pages, full := fullBackedRel(t, npages)
 			// Every other page changed, from the start.
 			for i := range changed {
 				pages[2*i] = page(0x150, byte(i)+1, uint32(2*i))
@@ -74,4 +74,56 @@ func TestIncrementReadsChangedPagesOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIncrementRereadsRuns: the changed pages past the held-page bound
+// are read again a run of consecutive blocks at a time (up to one copy
+// buffer per read), not one page per read, and the increment round-trips.
+func TestIncrementRereadsRuns(t *testing.T) {
+	const npages = 1024 // 8 MiB: 64 reads of the copy buffer for the scan
+	perHeld := heldPagesMax / BlockSize
+	const extra = 160 // consecutive changed pages past the bound: 10 buffers
+	const member = singleReadMember
+	src, path, pages, full := fullBackedRel(t, npages)
+	for b := range perHeld + extra {
+		pages[b] = page(0x150, byte(b)+1, uint32(b))
+	}
+	writeRel(t, path, pages...)
+
+	before := procIO(t, "syscr")
+	delta, res := writeLevel(t, src, 0x100, func(string) bool { return true }, member)
+	calls := procIO(t, "syscr") - before
+	if res.ChangedPages != int64(perHeld+extra) {
+		t.Fatalf("increment holds %d pages, want %d", res.ChangedPages, perHeld+extra)
+	}
+	scan, reread := int64(npages*BlockSize/copyBufferSize), int64(extra*BlockSize/copyBufferSize)
+	t.Logf("%d read calls: %d for the scan, %d for the %d pages past the bound", calls, scan, calls-scan, extra)
+	// A little slack for the test's own reads (this file, /proc/self/io).
+	if calls > scan+reread+8 {
+		t.Fatalf("%d read calls, want about %d: the scan's %d and %d for %d consecutive pages read again", calls, scan+reread, scan, reread, extra)
+	}
+	dst := t.TempDir()
+	restoreChain(t, dst, delta, full)
+	got, err := os.ReadFile(filepath.Join(dst, "base", "5", "16384"))
+	if err != nil || !bytes.Equal(got, bytes.Join(pages, nil)) {
+		t.Fatalf("restored relation differs (%v)", err)
+	}
+}
+
+// singleReadMember is the relation file fullBackedRel writes.
+const singleReadMember = "/base/5/16384"
+
+// fullBackedRel writes singleReadMember of npages pages under a new
+// directory and backs it up whole: the directory, the file's path, its
+// pages and the full backup's level.
+func fullBackedRel(t *testing.T, npages int) (src, path string, pages [][]byte, full chainLevel) {
+	t.Helper()
+	src = t.TempDir()
+	path = filepath.Join(src, "base", "5", "16384")
+	for b := range npages {
+		pages = append(pages, page(0x10, byte(b), uint32(b)))
+	}
+	writeRel(t, path, pages...)
+	full, _ = writeLevel(t, src, 0, nil, singleReadMember)
+	return src, path, pages, full
 }

@@ -298,25 +298,34 @@ func writeIncrementBlocks(tw *tar.Writer, f File, src *os.File, info fs.FileInfo
 	if err := writeIncrementHeader(tw, f.Size, blocks); err != nil {
 		return fileResult{}, fmt.Errorf("write tar member %s: %w", f.Member, err)
 	}
-	page := buf[:BlockSize]
-	for i, b := range blocks {
+	for i := 0; i < len(blocks); {
 		if (i+1)*BlockSize <= len(held) {
 			if _, err := tw.Write(held[i*BlockSize : (i+1)*BlockSize]); err != nil {
 				return fileResult{}, fmt.Errorf("write tar member %s: %w", f.Member, err)
 			}
+			i++
 			continue
 		}
-		n, err := src.ReadAt(page, int64(b)*BlockSize)
+		// Pages not held are read again, a run of consecutive blocks
+		// (up to len(buf) bytes) with one read.
+		end := i + 1
+		for end < len(blocks) && blocks[end] == blocks[end-1]+1 && (end-i+1)*BlockSize <= len(buf) {
+			end++
+		}
+		run := buf[:(end-i)*BlockSize]
+		off := int64(blocks[i]) * BlockSize
+		n, err := src.ReadAt(run, off)
 		if err != nil && err != io.EOF {
 			return fileResult{}, fmt.Errorf("write tar member %s from %s: %w", f.Member, f.Path, err)
 		}
-		clear(page[n:])
+		clear(run[n:]) // shrank since the scan: zero pages, as the scan saw them
 		if pv != nil {
-			pv.check(page, int64(b)*BlockSize)
+			pv.check(run, off)
 		}
-		if _, err := tw.Write(page); err != nil {
+		if _, err := tw.Write(run); err != nil {
 			return fileResult{}, fmt.Errorf("write tar member %s: %w", f.Member, err)
 		}
+		i = end
 	}
 	res := fileResult{n: hdr.Size, written: true, incremented: true, pages: len(blocks)}
 	if pv != nil {

@@ -19,19 +19,28 @@ type writebackWriter struct {
 	started int64 // offset up to which writeback was started
 	off0    int64 // the file offset writing began at
 	failed  bool
+	// start is startFileWriteback, or what a test records calls with.
+	start func(f *os.File, off, n int64) error
 }
 
 func newWritebackWriter(f *os.File, at int64) *writebackWriter {
-	return &writebackWriter{f: f, off0: at}
+	return &writebackWriter{f: f, off0: at, start: startFileWriteback}
 }
 
 func (w *writebackWriter) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
-	w.off += int64(n)
+	w.advance(int64(n))
+	return n, err
+}
+
+// advance records that the n bytes after those already counted were
+// written (by Write, or by the caller at those offsets with WriteAt), and
+// starts their disk write once writebackChunk of them are pending.
+func (w *writebackWriter) advance(n int64) {
+	w.off += n
 	if w.off-w.started >= writebackChunk {
 		w.startWriteback()
 	}
-	return n, err
 }
 
 // startWriteback starts the disk write of everything not yet started.
@@ -39,7 +48,7 @@ func (w *writebackWriter) startWriteback() {
 	if w.failed || w.off == w.started {
 		return
 	}
-	if err := startFileWriteback(w.f, w.off0+w.started, w.off-w.started); err != nil {
+	if err := w.start(w.f, w.off0+w.started, w.off-w.started); err != nil {
 		w.failed = true
 		return
 	}

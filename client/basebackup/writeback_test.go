@@ -67,3 +67,72 @@ func TestExtractWritebackSameFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestChainWriteback: a chain restore with Writeback starts the disk
+// write of the pages a whole copy fills (every writebackChunk bytes, then
+// the rest: the range holds the pages increments wrote too), and restores
+// the same bytes, with a run of changed pages longer than one write;
+// without Writeback it starts none.
+func TestChainWriteback(t *testing.T) {
+	src := t.TempDir()
+	const rel = "/base/5/16384"
+	relPath := filepath.Join(src, "base", "5", "16384")
+	n := writebackChunk/BlockSize + 3
+	var pages [][]byte
+	for b := range n {
+		pages = append(pages, page(0x10, byte(b), uint32(b)))
+	}
+	writeRel(t, relPath, pages...)
+	full, _ := writeLevel(t, src, 0, nil, rel)
+	changed := []int{1, n - 2}
+	for b := 100; b < 100+copyBufferSize/BlockSize+5; b++ {
+		changed = append(changed, b)
+	}
+	for _, b := range changed {
+		pages[b] = page(0x150, byte(b)+100, uint32(b))
+	}
+	writeRel(t, relPath, pages...)
+	delta, res := writeLevel(t, src, 0x100, func(string) bool { return true }, rel)
+	if res.ChangedPages != int64(len(changed)) {
+		t.Fatalf("the delta holds %d pages, want %d", res.ChangedPages, len(changed))
+	}
+	want, err := os.ReadFile(relPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := int64(len(want))
+	for _, wb := range []bool{false, true} {
+		dst := t.TempDir()
+		type call struct{ off, n int64 }
+		var calls []call
+		record := func(f *os.File, off, n int64) error {
+			if filepath.Base(f.Name()) == "16384" {
+				calls = append(calls, call{off, n})
+			}
+			return nil
+		}
+		chain := NewChainRestore(delta.fm)
+		for i, l := range []chainLevel{delta, full} {
+			opts := ExtractOptions{Chain: chain.Level(l.fm, i == 0), Writeback: wb, startWriteback: record}
+			if _, err := ExtractTar(bytes.NewReader(l.tar), dst, opts); err != nil {
+				t.Fatalf("writeback %v, level %d: %v", wb, i, err)
+			}
+		}
+		got, err := os.ReadFile(filepath.Join(dst, "base", "5", "16384"))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("writeback %v: restored %d bytes (%v), want the source's %d", wb, len(got), err, len(want))
+		}
+		wantCalls := []call{{0, writebackChunk}, {writebackChunk, size - writebackChunk}}
+		if !wb {
+			wantCalls = nil
+		}
+		if len(calls) != len(wantCalls) {
+			t.Fatalf("writeback %v: started %v, want %v", wb, calls, wantCalls)
+		}
+		for i := range calls {
+			if calls[i] != wantCalls[i] {
+				t.Fatalf("writeback %v: started %v, want %v", wb, calls, wantCalls)
+			}
+		}
+	}
+}

@@ -23,16 +23,25 @@ import (
 // Delta-backup targets.
 const (
 	targetDeltaSizeSlack = 0.10 // delta data within 10% of the changed pages' size
-	targetDeltaPushRatio = 0.5  // delta push time <= 0.5 x full push time
-	targetChain6Restore  = 1.3  // chain-6 restore <= 1.3 x full restore
-	walgDeltaPush        = "6.2 s vs 6.6 s for its full, at 15% of the size"
+	targetDeltaPushRatio = 0.35 // delta push time <= 0.35 x full push time, about 15% of the pages changed
+	targetChain6Restore  = 1.2  // chain-6 restore <= 1.2 x full restore
+)
+
+// The load before each delta is a number of pgbench transactions, not a
+// time: the share of pages it changes is then the same on a fast and a
+// slow or busy machine. 20000 of pgbench's TPC-B-like transactions change
+// about 15% of the pages of a scale-100 database, the share the push
+// target is set for; 8000 about 6%.
+const (
+	deltaFirstTx = 20000
+	deltaLaterTx = 8000
 )
 
 // deltaFigures are the delta-backup measurements.
 type deltaFigures struct {
 	scale      int
-	firstLoad  time.Duration // pgbench before delta 1
-	laterLoad  time.Duration // pgbench before each later delta
+	firstTx    int // pgbench transactions before delta 1
+	laterTx    int // pgbench transactions before each later delta
 	tps        string
 	full       protocol.BackupSummary
 	deltas     []protocol.BackupSummary // depth 1..n
@@ -49,12 +58,21 @@ type deltaFigures struct {
 // comparing the files page by page, without walgate's page scan.
 type changedData struct {
 	pages      int64 // pages of relation files present before that differ, or were added
+	allPages   int64 // pages of those relation files now
 	pagedBytes int64 // those pages' bytes plus each increment's header
 	wholeBytes int64 // files a delta holds whole (not relation files, or new)
 	files      int
 }
 
 func (c changedData) total() int64 { return c.pagedBytes + c.wholeBytes }
+
+// share is the fraction of the relation files' pages that changed.
+func (c changedData) share() float64 {
+	if c.allPages == 0 {
+		return 0
+	}
+	return float64(c.pages) / float64(c.allPages)
+}
 
 const (
 	deltaChain         = 6
@@ -65,7 +83,7 @@ const (
 // pgbench database under load, and restores depths 0, 1, 3 and 6.
 func (b *bench) measureDeltas(ctx context.Context, cl *cleanups) error {
 	t0 := time.Now()
-	df := &deltaFigures{scale: b.opts.deltaScale, firstLoad: 30 * time.Second, laterLoad: 5 * time.Second,
+	df := &deltaFigures{scale: b.opts.deltaScale, firstTx: deltaFirstTx, laterTx: deltaLaterTx,
 		restores: map[int]execResult{}, restoreDir: map[int]int64{}, restoreAll: map[int][]time.Duration{}}
 	b.delta = df
 	logf("delta backups: creating a PostgreSQL 15 cluster, pgbench -i -s %d", df.scale)
@@ -122,12 +140,12 @@ func (b *bench) measureDeltas(ctx context.Context, cl *cleanups) error {
 	cl.add(func() { os.RemoveAll(snap) })
 
 	for depth := 1; depth <= deltaChain; depth++ {
-		load := df.laterLoad
+		load := df.laterTx
 		if depth == 1 {
-			load = df.firstLoad
+			load = df.firstTx
 		}
 		// pgbench's defaults: one client, TPC-B-like transactions.
-		out, err := c.Pgbench(ctx, "-T", strconv.Itoa(int(load.Seconds())), "-n")
+		out, err := c.Pgbench(ctx, "-t", strconv.Itoa(load), "-n")
 		if err != nil {
 			return err
 		}
@@ -141,7 +159,7 @@ func (b *bench) measureDeltas(ctx context.Context, cl *cleanups) error {
 			}
 			os.RemoveAll(snap)
 		}
-		logf("delta backups: delta %d after %s of pgbench", depth, load)
+		logf("delta backups: delta %d after %d pgbench transactions", depth, load)
 		r, sum, err := push()
 		if err != nil {
 			return err
@@ -272,6 +290,10 @@ func compareTrees(before, cur string) (changedData, error) {
 				pages++
 			}
 		}
+		c.allPages += fi.Size() / basebackup.BlockSize
+		if pages == 0 {
+			return nil // recorded as skipped, stored nowhere
+		}
 		c.files++
 		c.pages += pages
 		c.pagedBytes += 16 + pages*(4+basebackup.BlockSize)
@@ -298,8 +320,8 @@ func pgbenchTPS(out string) string {
 func (df *deltaFigures) markdown() string {
 	var w strings.Builder
 	w.WriteString(deltaBegin + "\n## Delta backups\n\n")
-	fmt.Fprintf(&w, "`pgbench -i -s %d`, `VACUUM`, a full backup, then %s of `pgbench -T` with its defaults (one client, %s) before the first delta and %s before each of the next five: a chain of %d deltas, zstd + encryption, `WALGATE_DELTA_MAX_STEPS=%d`. Then `backup-fetch` (with its fsync) of the full backup and of depths 1, 3 and 6, three rounds interleaved. Measured with `go run ./cmd/walgate-bench -sections delta -out docs/benchmarks.md`.\n\n",
-		df.scale, df.firstLoad, df.tps, df.laterLoad, deltaChain, deltaChain)
+	fmt.Fprintf(&w, "`pgbench -i -s %d`, `VACUUM`, a full backup, then %d transactions of `pgbench -t` with its defaults (one client; %s) before the first delta and %d before each of the next five: a chain of %d deltas, zstd + encryption, `WALGATE_DELTA_MAX_STEPS=%d`. Then `backup-fetch` (with its fsync) of the full backup and of depths 1, 3 and 6, three rounds interleaved. Measured with `go run ./cmd/walgate-bench -sections delta -out docs/benchmarks.md`.\n\n",
+		df.scale, df.firstTx, df.tps, df.laterTx, deltaChain, deltaChain)
 	d1 := df.deltas[0]
 	sizeRatio := float64(d1.UncompressedSize) / float64(df.changed.total())
 	pushRatio := df.deltaPush[0].wall.Seconds() / df.fullPush.wall.Seconds()
@@ -314,9 +336,9 @@ func (df *deltaFigures) markdown() string {
 	mdTable(&w, [][]string{
 		{"Target", "Measured", "Verdict"},
 		{"Delta data within 10% of the changed pages' size", fmt.Sprintf("delta 1 holds %.1f MiB of data; the changed pages (counted by comparing the files page by page with a copy taken after the full backup) plus the files a delta holds whole: %.1f MiB; ratio %.3f", mib(d1.UncompressedSize), mib(df.changed.total()), sizeRatio), pass(sizeRatio >= 1-targetDeltaSizeSlack && sizeRatio <= 1+targetDeltaSizeSlack)},
-		{"Delta push time <= 0.5 x full push time", fmt.Sprintf("%.2f s vs %.2f s: %.2f (WAL-G here: %s)", df.deltaPush[0].wall.Seconds(), df.fullPush.wall.Seconds(), pushRatio, walgDeltaPush), pass(pushRatio <= targetDeltaPushRatio)},
-		{"(the same, for the smaller deltas 2-6 after 5 s of load each)", laterPush(df), "(for reference)"},
-		{"Chain-6 restore <= 1.3 x full restore", fmt.Sprintf("%.2f s vs %.2f s: %.2f", df.restores[6].wall.Seconds(), df.restores[0].wall.Seconds(), r6), pass(r6 <= targetChain6Restore)},
+		{fmt.Sprintf("Delta push time <= %.2f x full push time", targetDeltaPushRatio), fmt.Sprintf("%.2f s vs %.2f s: %.2f, with %.0f%% of the pages changed", df.deltaPush[0].wall.Seconds(), df.fullPush.wall.Seconds(), pushRatio, 100*df.changed.share()), pass(pushRatio <= targetDeltaPushRatio)},
+		{fmt.Sprintf("(the same, for the smaller deltas 2-6 after %d transactions each)", df.laterTx), laterPush(df), "(for reference)"},
+		{fmt.Sprintf("Chain-6 restore <= %.1f x full restore", targetChain6Restore), fmt.Sprintf("%.2f s vs %.2f s: %.2f", df.restores[6].wall.Seconds(), df.restores[0].wall.Seconds(), r6), pass(r6 <= targetChain6Restore)},
 	})
 	w.WriteString("### The chain\n\n")
 	rows := [][]string{{"Backup", "Depth", "Data (tar payload)", "Stored", "Stored / full", "Push wall", "Client CPU", "Client peak RSS"}}
@@ -331,7 +353,7 @@ func (df *deltaFigures) markdown() string {
 	}
 	mdTable(&w, rows)
 	fmt.Fprintf(&w, "Changed between the full backup and delta 1, by byte comparison: %d pages in %d relation files, plus %.1f MiB of files stored whole (free space and visibility maps, SLRUs, catalogs' small files).\n\n", df.changed.pages, df.changed.files, mib(df.changed.wholeBytes))
-	fmt.Fprintf(&w, "A delta push reads every page of every relation file (the scan), then reads the changed pages again to send them (a tar member's size must precede its body), and compresses and encrypts only those: its cost is the scan, at local read speed, plus the encoding of the changed data, so its time follows the share of changed pages. The 30 s load before delta 1 changed %.0f%% of the data on this machine, far more than the 15%% the target assumes, and encoding that share alone costs about as much as the target allows; at 6-10%% (deltas 2-6) a push takes about a third of a full one. WAL-G's delta, for comparison, takes 94%% of its full backup's time at 15%% of its size.\n\n", 100*float64(d1.UncompressedSize)/float64(df.full.UncompressedSize))
+	fmt.Fprintf(&w, "A delta push skips the files whose modification time is the parent's, reads every page of the other relation files (the scan) and compresses and encrypts only the changed pages; it keeps up to 2 MiB of a file's changed pages from the scan and reads the rest again once the member's size (its count of changed pages) is written. Its cost is the scan, at local read speed, plus the encoding of the changed data, so its time follows the share of changed pages: %.0f%% of the pages before delta 1 here (the target is set for about 15%%).\n\n", 100*df.changed.share())
 	w.WriteString("### Restore by chain depth\n\n")
 	rrows := [][]string{{"Depth", "backup-fetch wall (median of 3)", "all runs", "/ full", "Client CPU", "Client peak RSS", "Restored"}}
 	for _, depth := range []int{0, 1, 3, 6} {
@@ -351,7 +373,7 @@ func (df *deltaFigures) markdown() string {
 		}
 		return n
 	}
-	fmt.Fprintf(&w, "A chain is applied newest first: every page is written once, and each older backup contributes only the pages and files nothing newer wrote (its tars holding only finished files are not fetched at all). The writes are those of one full restore, but every link's tars are still fetched and decoded: %.0f MiB of tar data at depth 6 against %.0f MiB for the full alone (%.2f x), which on two cores shows in the client's CPU time and so in the wall time. The ratio to a full restore therefore follows the deltas' sizes; the first delta here holds %.0f%% of the data.\n\n",
+	fmt.Fprintf(&w, "A chain is applied with every link's tars fetched at once, newest first: each older backup contributes only the pages and files nothing newer wrote (its tars holding only finished files are not fetched at all), an increment's consecutive pages go out in one write, and the disk write of each file starts as its whole copy fills it. The writes are about those of one full restore, but a fetched tar is decoded whole (a compressed stream cannot be skipped into), and the full backup's tars are always needed for the unchanged pages: %.0f MiB of tar data at depth 6 against %.0f MiB for the full alone (%.2f x), which on two cores shows in the client's CPU time and so in the wall time. The ratio to a full restore therefore follows the deltas' sizes; the first delta here holds %.0f%% of the data.\n\n",
 		mib(chainData(6)), mib(chainData(0)), float64(chainData(6))/float64(chainData(0)), 100*float64(df.deltas[0].UncompressedSize)/float64(df.full.UncompressedSize))
 	fmt.Fprintf(&w, "The delta part took %s.\n%s\n", df.elapsed.Round(time.Second), deltaEnd)
 	return w.String()
