@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/walgate/walgate/index/pgname"
 )
 
@@ -241,24 +243,28 @@ func (ps prefetchState) clean(cur pgname.WALFile, window int) {
 	}
 }
 
-// PrefetchNeeded reports whether any of names is neither prefetched nor
-// being prefetched, so that starting a prefetch is worth a process.
+// PrefetchNeeded reports whether starting a prefetch of names is worth a
+// process: at least half of them (at least one) are neither prefetched nor
+// being prefetched. Starting one for a single missing segment would cost
+// restore_command a process start for every segment; waiting until half
+// the window is missing costs one for every half window, while the other
+// half is still there to serve.
 func (c *Client) PrefetchNeeded(walDir string, names []string) bool {
 	ps := c.prefetchState(walDir)
 	if _, err := os.Stat(ps.dir); err != nil {
-		return true
+		return len(names) > 0
 	}
+	missing := 0
 	for _, n := range names {
 		if ps.verified(n) {
 			continue
 		}
-		unlock, ok := ps.lock(n, 0)
-		if ok {
+		if unlock, ok := ps.lock(n, 0); ok {
 			unlock()
-			return true
+			missing++
 		}
 	}
-	return false
+	return missing > 0 && missing >= (len(names)+1)/2
 }
 
 // Prefetch restores names into the prefetch directory of walDir, a few at
@@ -313,12 +319,29 @@ func (ps prefetchState) fetch(ctx context.Context, c *Client, name string) {
 		os.Remove(path)
 		return
 	}
+	if !durable {
+		startWriteback(path)
+	}
 	rec := newStateRecord(name, id, ps.gateway, ps.cluster)
 	rec.Boot = ps.boot
 	data, err := json.Marshal(rec)
 	if err != nil || writeReplacing(ps.dir, name+verifiedSuffix, data, durable) != nil {
 		os.Remove(path)
 	}
+}
+
+// startWriteback asks the kernel to start writing path to disk now,
+// without waiting for it. PostgreSQL fsyncs every file restore_command
+// restores before it reads it; begun here, a segment's writeback is over
+// by the time PostgreSQL asks for it, instead of on the critical path of
+// recovery. It promises nothing about durability.
+func startWriteback(path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 }
 
 // StartPrefetch runs exe (walgate-client) as "wal-prefetch WALDIR NAME..."

@@ -323,3 +323,30 @@ func TestPrefetchOtherBoot(t *testing.T) {
 	}
 	prefetchDirHolds(t, walDir)
 }
+
+// A prefetch is started only once at least half of the window (at least
+// one segment) is neither there nor being fetched, so that most
+// restore_command calls start no process.
+func TestPrefetchNeededHalfWindow(t *testing.T) {
+	ctx := context.Background()
+	c, _, _, walDir, _ := prefetchSetup(t, 6)
+	names := []string{seg(1, 2), seg(1, 3), seg(1, 4), seg(1, 5)}
+	if !c.PrefetchNeeded(walDir, names) {
+		t.Fatal("no prefetch needed before the prefetch directory exists")
+	}
+	c.Prefetch(ctx, walDir, names[:3])
+	if c.PrefetchNeeded(walDir, names) {
+		t.Fatal("a prefetch needed with one of four segments missing")
+	}
+	os.Remove(filepath.Join(client.PrefetchDir(walDir), seg(1, 2)))
+	if !c.PrefetchNeeded(walDir, names) {
+		t.Fatal("no prefetch needed with two of four segments missing")
+	}
+	c.Prefetch(ctx, walDir, names)
+	if c.PrefetchNeeded(walDir, names) || c.PrefetchNeeded(walDir, names[:1]) {
+		t.Fatal("a prefetch needed with every segment there")
+	}
+	if !c.PrefetchNeeded(walDir, []string{seg(1, 6)}) {
+		t.Fatal("no prefetch needed for a window of one missing segment")
+	}
+}
