@@ -94,26 +94,19 @@ func (s stallGets) Get(ctx context.Context, key string, off, length int64) (io.R
 		rc.Close()
 		return nil, err
 	}
-	return &stalling{ReadCloser: rc, left: fi.Size / 2, release: s.release}, nil
+	half := io.MultiReader(io.LimitReader(rc, fi.Size/2), blockUntil(s.release))
+	return struct {
+		io.Reader
+		io.Closer
+	}{half, rc}, nil
 }
 
-type stalling struct {
-	io.ReadCloser
-	left    int64
-	release chan struct{}
-}
+// blockUntil is a reader that waits for its channel to close, then fails.
+type blockUntil chan struct{}
 
-func (s *stalling) Read(p []byte) (int, error) {
-	if s.left <= 0 {
-		<-s.release
-		return 0, io.ErrUnexpectedEOF
-	}
-	if int64(len(p)) > s.left {
-		p = p[:s.left]
-	}
-	n, err := s.ReadCloser.Read(p)
-	s.left -= int64(n)
-	return n, err
+func (b blockUntil) Read([]byte) (int, error) {
+	<-b
+	return 0, io.ErrUnexpectedEOF
 }
 
 // A background prefetch killed (SIGKILL) while it writes a segment leaves
