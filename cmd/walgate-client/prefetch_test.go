@@ -153,7 +153,7 @@ func TestWALPrefetchKilledMidWrite(t *testing.T) {
 	for written := false; !written; {
 		entries, _ := os.ReadDir(pd)
 		for _, e := range entries {
-			if fi, err := e.Info(); err == nil && strings.HasPrefix(e.Name(), "."+name) && fi.Size() > 0 {
+			if fi, err := e.Info(); err == nil && strings.Contains(e.Name(), name) && !strings.HasSuffix(e.Name(), ".lock") && fi.Size() > 0 {
 				written = true
 			}
 		}
