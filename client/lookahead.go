@@ -50,6 +50,9 @@ type stateRecord struct {
 	// SHA256 and Status are the gateway's acknowledgement of a push.
 	SHA256 string `json:"sha256,omitempty"`
 	Status string `json:"status,omitempty"`
+	// Boot is the kernel's boot id when a prefetched segment was recorded
+	// without fsync: the record and its file hold only within that boot.
+	Boot string `json:"boot,omitempty"`
 }
 
 func newStateRecord(name string, id fileIdentity, gateway, cluster string) stateRecord {
@@ -302,7 +305,15 @@ func removeIfOld(path string) {
 // writeAtomic makes dir/name hold data, or leaves it as it was: a
 // temporary file is written, synced and renamed over name, and dir is
 // synced.
-func writeAtomic(dir, name string, data []byte) (err error) {
+func writeAtomic(dir, name string, data []byte) error {
+	return writeReplacing(dir, name, data, true)
+}
+
+// writeReplacing makes dir/name hold data, or leaves it as it was, for
+// every process: a temporary file is written and renamed over name. With
+// durable, the temporary file is synced before the rename and dir after
+// it, so that the outcome also survives a crash of the machine.
+func writeReplacing(dir, name string, data []byte, durable bool) (err error) {
 	tmp, err := os.CreateTemp(dir, ".tmp-"+name+"-*")
 	if err != nil {
 		return err
@@ -316,14 +327,19 @@ func writeAtomic(dir, name string, data []byte) (err error) {
 	if _, err = tmp.Write(data); err != nil {
 		return err
 	}
-	if err = tmp.Sync(); err != nil {
-		return err
+	if durable {
+		if err = tmp.Sync(); err != nil {
+			return err
+		}
 	}
 	if err = tmp.Close(); err != nil {
 		return err
 	}
 	if err = os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
 		return err
+	}
+	if !durable {
+		return nil
 	}
 	return syncPath(dir)
 }

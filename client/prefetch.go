@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/walgate/walgate/index/pgname"
 )
 
@@ -34,7 +36,8 @@ const prefetchWorkers = 4
 // Suffixes of the files next to a prefetched segment NAME in
 // pg_wal/walgate/prefetch: NAME.lock is locked (flock) by whoever fetches,
 // serves or removes NAME; NAME.verified records that NAME was fetched,
-// verified, synced and renamed into place, and which file it is.
+// verified and renamed into place, which file it is, and in which boot of
+// the machine.
 const (
 	lockSuffix     = ".lock"
 	verifiedSuffix = ".verified"
@@ -67,14 +70,45 @@ func PrefetchPlan(name, dest string, n int) (walDir string, next []string) {
 	return walDir, next
 }
 
+// BootIDPath is where Linux publishes the random id it draws at every
+// boot (proc(5)).
+const BootIDPath = "/proc/sys/kernel/random/boot_id"
+
+// readBootID returns the boot id in path, or "" when there is none to read.
+func readBootID(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	id := strings.TrimSpace(string(b))
+	if len(id) < 16 || len(id) > 64 {
+		return ""
+	}
+	return id
+}
+
 // prefetchState is pg_wal/walgate/prefetch for one gateway and cluster.
+//
+// boot is the kernel's boot id. Prefetched files and their records are
+// written without fsync and record the boot id: within one boot every
+// process reads what another wrote (the page cache), also after the writer
+// was killed, so that a record names a complete verified file for as long
+// as the machine runs; a crash of the machine may lose either, so files
+// recorded in another boot are never served. Without a boot id (no
+// /proc), files and records are synced before they count, and records
+// carry no boot id.
 type prefetchState struct {
 	dir              string
 	gateway, cluster string
+	boot             string
 }
 
 func (c *Client) prefetchState(walDir string) prefetchState {
-	return prefetchState{dir: PrefetchDir(walDir), gateway: c.cfg.gatewayKey(), cluster: c.cfg.Cluster}
+	path := c.bootIDPath
+	if path == "" {
+		path = BootIDPath
+	}
+	return prefetchState{dir: PrefetchDir(walDir), gateway: c.cfg.gatewayKey(), cluster: c.cfg.Cluster, boot: readBootID(path)}
 }
 
 // FetchWALPrefetched restores name to dest from the prefetch directory
@@ -119,11 +153,12 @@ func (ps prefetchState) take(name, dest string) bool {
 }
 
 // verified reports whether name is prefetched, complete, and the very file
-// its record describes, from this gateway and cluster.
+// its record describes, from this gateway and cluster, recorded in this
+// boot of the machine.
 func (ps prefetchState) verified(name string) bool {
 	path := filepath.Join(ps.dir, name)
 	rec, err := readStateRecord(path + verifiedSuffix)
-	return err == nil && rec.proves(name, path, ps.gateway, ps.cluster)
+	return err == nil && rec.Boot == ps.boot && rec.proves(name, path, ps.gateway, ps.cluster)
 }
 
 // lock takes name's lock, waiting up to wait; ok is false when another
@@ -208,32 +243,36 @@ func (ps prefetchState) clean(cur pgname.WALFile, window int) {
 	}
 }
 
-// PrefetchNeeded reports whether any of names is neither prefetched nor
-// being prefetched, so that starting a prefetch is worth a process.
+// PrefetchNeeded reports whether starting a prefetch of names is worth a
+// process: at least half of them (at least one) are neither prefetched nor
+// being prefetched. Starting one for a single missing segment would cost
+// restore_command a process start for every segment; waiting until half
+// the window is missing costs one for every half window, while the other
+// half is still there to serve.
 func (c *Client) PrefetchNeeded(walDir string, names []string) bool {
 	ps := c.prefetchState(walDir)
 	if _, err := os.Stat(ps.dir); err != nil {
-		return true
+		return len(names) > 0
 	}
+	missing := 0
 	for _, n := range names {
 		if ps.verified(n) {
 			continue
 		}
-		unlock, ok := ps.lock(n, 0)
-		if ok {
+		if unlock, ok := ps.lock(n, 0); ok {
 			unlock()
-			return true
+			missing++
 		}
 	}
-	return false
+	return missing > 0 && missing >= (len(names)+1)/2
 }
 
 // Prefetch restores names into the prefetch directory of walDir, a few at
 // once, each under its lock and skipped when another process holds it or
-// it is there already: fetched and verified as FetchWAL does, synced,
-// renamed into place, and only then recorded. Failures leave nothing
-// behind and are not reported: restore_command fetches such a segment
-// itself.
+// it is there already: fetched and verified as FetchWAL does, renamed into
+// place, and only then recorded, with the boot id (see prefetchState).
+// Failures leave nothing behind and are not reported: restore_command
+// fetches such a segment itself.
 func (c *Client) Prefetch(ctx context.Context, walDir string, names []string) {
 	ps := c.prefetchState(walDir)
 	if makeStateDir(ps.dir) != nil {
@@ -275,14 +314,34 @@ func (ps prefetchState) fetch(ctx context.Context, c *Client, name string) {
 		return
 	}
 	id, ok := statIdentity(path)
-	if !ok || syncPath(path) != nil || syncPath(ps.dir) != nil {
+	durable := ps.boot == ""
+	if !ok || durable && (syncPath(path) != nil || syncPath(ps.dir) != nil) {
 		os.Remove(path)
 		return
 	}
-	data, err := json.Marshal(newStateRecord(name, id, ps.gateway, ps.cluster))
-	if err != nil || writeAtomic(ps.dir, name+verifiedSuffix, data) != nil {
+	if !durable {
+		startWriteback(path)
+	}
+	rec := newStateRecord(name, id, ps.gateway, ps.cluster)
+	rec.Boot = ps.boot
+	data, err := json.Marshal(rec)
+	if err != nil || writeReplacing(ps.dir, name+verifiedSuffix, data, durable) != nil {
 		os.Remove(path)
 	}
+}
+
+// startWriteback asks the kernel to start writing path to disk now,
+// without waiting for it. PostgreSQL fsyncs every file restore_command
+// restores before it reads it; begun here, a segment's writeback is over
+// by the time PostgreSQL asks for it, instead of on the critical path of
+// recovery. It promises nothing about durability.
+func startWriteback(path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 }
 
 // StartPrefetch runs exe (walgate-client) as "wal-prefetch WALDIR NAME..."

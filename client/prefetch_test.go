@@ -261,3 +261,92 @@ func TestPrefetchOnce(t *testing.T) {
 		t.Fatal("5 restored wrong")
 	}
 }
+
+// Prefetched files are written without fsync and recorded with the boot
+// id: after a crash of the machine (another boot id) a record is never
+// believed, since the file or the record may be lost or torn. Such files
+// are removed, the segment is fetched again, and with the gateway gone the
+// fetch fails rather than hand over an old file. Without a boot id to
+// read, files and records are synced and serve as before.
+func TestPrefetchOtherBoot(t *testing.T) {
+	ctx := context.Background()
+	c, g, data, walDir, gets := prefetchSetup(t, 6)
+	dest := filepath.Join(walDir, "RECOVERYXLOG")
+	bootFile := writeFile(t, t.TempDir(), "boot_id", []byte("0f3c1e0a-6b7d-4c52-9d8e-1a2b3c4d5e6f\n"))
+	client.SetBootIDPath(c, bootFile)
+
+	c.Prefetch(ctx, walDir, []string{seg(1, 2), seg(1, 3), seg(1, 4)})
+	pd := client.PrefetchDir(walDir)
+	rec, err := os.ReadFile(filepath.Join(pd, seg(1, 2)+".verified"))
+	if err != nil || !bytes.Contains(rec, []byte(`"boot":"0f3c1e0a-6b7d-4c52-9d8e-1a2b3c4d5e6f"`)) {
+		t.Fatalf("record %s (%v) does not name the boot", rec, err)
+	}
+	if !fetchServed(t, c, seg(1, 2), dest, data[seg(1, 2)], 4) {
+		t.Fatal("a segment prefetched in this boot was not served")
+	}
+
+	// The machine restarted.
+	writeFile(t, filepath.Dir(bootFile), "boot_id", []byte("7a9e2d41-03b5-4f6c-8e1d-2c3b4a5f6e7d\n"))
+	if !c.PrefetchNeeded(walDir, []string{seg(1, 3), seg(1, 4)}) {
+		t.Fatal("segments prefetched before a restart count as there")
+	}
+	before := gets.Load()
+	if fetchServed(t, c, seg(1, 3), dest, data[seg(1, 3)], 4) {
+		t.Fatal("a segment prefetched before a restart was served")
+	}
+	if gets.Load() == before {
+		t.Fatal("the segment was not fetched again")
+	}
+	// 4 was recorded in the other boot too: removed, not kept.
+	prefetchDirHolds(t, walDir)
+
+	// No boot id to read: synced, recorded without one, served.
+	client.SetBootIDPath(c, filepath.Join(t.TempDir(), "none"))
+	c.Prefetch(ctx, walDir, []string{seg(1, 5)})
+	rec, err = os.ReadFile(filepath.Join(pd, seg(1, 5)+".verified"))
+	if err != nil || bytes.Contains(rec, []byte(`"boot"`)) {
+		t.Fatalf("record %s (%v) names a boot that was not read", rec, err)
+	}
+	c.Prefetch(ctx, walDir, []string{seg(1, 6)})
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	g.Server.Shutdown(sctx)
+	if !fetchServed(t, c, seg(1, 5), dest, data[seg(1, 5)], 4) {
+		t.Fatal("a synced segment was not served without a boot id")
+	}
+	// Such a record does not serve once a boot id can be read.
+	client.SetBootIDPath(c, bootFile)
+	_, err = c.FetchWALPrefetched(ctx, seg(1, 6), dest, 4)
+	wantKind(t, "fetch of a segment recorded without a boot id, gateway gone", err, client.ErrUnavailable)
+	if got, _ := os.ReadFile(dest); !bytes.Equal(got, data[seg(1, 5)]) {
+		t.Fatal("a failed fetch changed the destination")
+	}
+	prefetchDirHolds(t, walDir)
+}
+
+// A prefetch is started only once at least half of the window (at least
+// one segment) is neither there nor being fetched, so that most
+// restore_command calls start no process.
+func TestPrefetchNeededHalfWindow(t *testing.T) {
+	ctx := context.Background()
+	c, _, _, walDir, _ := prefetchSetup(t, 6)
+	names := []string{seg(1, 2), seg(1, 3), seg(1, 4), seg(1, 5)}
+	if !c.PrefetchNeeded(walDir, names) {
+		t.Fatal("no prefetch needed before the prefetch directory exists")
+	}
+	c.Prefetch(ctx, walDir, names[:3])
+	if c.PrefetchNeeded(walDir, names) {
+		t.Fatal("a prefetch needed with one of four segments missing")
+	}
+	os.Remove(filepath.Join(client.PrefetchDir(walDir), seg(1, 2)))
+	if !c.PrefetchNeeded(walDir, names) {
+		t.Fatal("no prefetch needed with two of four segments missing")
+	}
+	c.Prefetch(ctx, walDir, names)
+	if c.PrefetchNeeded(walDir, names) || c.PrefetchNeeded(walDir, names[:1]) {
+		t.Fatal("a prefetch needed with every segment there")
+	}
+	if !c.PrefetchNeeded(walDir, []string{seg(1, 6)}) {
+		t.Fatal("no prefetch needed for a window of one missing segment")
+	}
+}

@@ -35,6 +35,8 @@ type Client struct {
 	// certRequested: a gateway asked for a client certificate and none
 	// is configured.
 	certRequested atomic.Bool
+	// bootIDPath replaces BootIDPath (prefetch records); tests set it.
+	bootIDPath string
 }
 
 // New builds a client from cfg. It does no network I/O.
