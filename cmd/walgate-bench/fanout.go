@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,9 @@ type fanoutRun struct {
 	drain    time.Duration // after the load, until nothing is pending
 	replicas bool
 	baseline bool // in process, without a gateway (fanout_sdk.go)
+	// CPU time (user + system) during the load: the gateway's, SeaweedFS's
+	// (0: not measured) and this process's, which makes the pushes.
+	gatewayCPU, storeCPU, pusherCPU time.Duration
 }
 
 type fanoutFigures struct {
@@ -46,6 +50,7 @@ const (
 	fanoutObject   = 2 << 20 // a zstd-compressed, encrypted 16 MiB segment is 1-3 MiB
 	fanoutPerConn  = 4       // pushes per stream
 	targetFanoutKB = 256 << 10
+	fanoutSlotsRun = "s3, max_writes 100 (as many write slots as streams)"
 	fanoutBegin    = "<!-- fanout: begin -->"
 	fanoutEnd      = "<!-- fanout: end -->"
 )
@@ -93,16 +98,20 @@ func (b *bench) measureFanout(ctx context.Context, cl *cleanups) error {
 	}
 	three := []string{"s3", "gcs", "azure"}
 	for i, sc := range []struct {
-		name     string
-		backends []string
-		ack      string
-		streams  int
+		name      string
+		backends  []string
+		ack       string
+		streams   int
+		maxWrites int // 0: the default
 	}{
-		{"fs (baseline)", []string{"fs"}, "primary", 100},
-		{"s3", []string{"s3"}, "primary", 100},
-		{"s3 + gcs + azure, ack primary", three, "primary", 100},
-		{"s3 + gcs + azure, ack all", three, "all", 100},
-		{"s3 + gcs + azure, ack primary", three, "primary", 200},
+		{"fs (baseline)", []string{"fs"}, "primary", 100, 0},
+		{"s3", []string{"s3"}, "primary", 100, 0},
+		// The same with as many write slots as streams: whether the
+		// default 32 slots are what limits the rate.
+		{fanoutSlotsRun, []string{"s3"}, "primary", 100, 100},
+		{"s3 + gcs + azure, ack primary", three, "primary", 100, 0},
+		{"s3 + gcs + azure, ack all", three, "all", 100, 0},
+		{"s3 + gcs + azure, ack primary", three, "primary", 200, 0},
 	} {
 		prefix := fmt.Sprintf("run%d", i)
 		data := filepath.Join(b.scratch, "fanout", prefix)
@@ -112,14 +121,22 @@ func (b *bench) measureFanout(ctx context.Context, cl *cleanups) error {
 		var conf strings.Builder
 		fmt.Fprintf(&conf, "data: %s\nbackends:\n", data)
 		for _, be := range sc.backends {
-			conf.WriteString(stores(prefix)[be])
+			line := stores(prefix)[be]
+			if sc.maxWrites > 0 {
+				line = strings.Replace(line, "type: "+be+",", fmt.Sprintf("type: %s, max_writes: %d,", be, sc.maxWrites), 1)
+			}
+			conf.WriteString(line)
 		}
 		fmt.Fprintf(&conf, "groups:\n  - {name: bench, clusters: ['*'], backends: [%s], ack: %s}\n", strings.Join(sc.backends, ", "), sc.ack)
 		confPath := filepath.Join(data, "walgate.yaml")
 		if err := os.WriteFile(confPath, []byte(conf.String()), 0o600); err != nil {
 			return err
 		}
-		run, err := b.fanoutRun(ctx, confPath, data, sc.name, sc.streams, len(sc.backends) > 1)
+		storePid := 0 // SeaweedFS's CPU only where it is written to
+		if slices.Contains(sc.backends, "s3") {
+			storePid = s3srv.Pid()
+		}
+		run, err := b.fanoutRun(ctx, confPath, data, sc.name, sc.streams, len(sc.backends) > 1, storePid)
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.name, err)
 		}
@@ -141,7 +158,7 @@ func (b *bench) measureFanout(ctx context.Context, cl *cleanups) error {
 	return nil
 }
 
-func (b *bench) fanoutRun(ctx context.Context, confPath, data, name string, streams int, replicas bool) (fanoutRun, error) {
+func (b *bench) fanoutRun(ctx context.Context, confPath, data, name string, streams int, replicas bool, storePid int) (fanoutRun, error) {
 	run := fanoutRun{name: name, streams: streams, replicas: replicas}
 	g, err := startGateway(ctx, b.gatewayBin, data, filepath.Join(data, "gateway.log"), "--config", confPath)
 	if err != nil {
@@ -179,6 +196,7 @@ func (b *bench) fanoutRun(ctx context.Context, confPath, data, name string, stre
 	var failed atomic.Int64
 	var stored atomic.Int64
 	total := streams * fanoutPerConn
+	cpu0 := sampleFanoutCPU(g.cmd.Process.Pid, storePid)
 	t0 := time.Now()
 	var wg sync.WaitGroup
 	for range streams {
@@ -220,6 +238,7 @@ func (b *bench) fanoutRun(ctx context.Context, confPath, data, name string, stre
 	}
 	wg.Wait()
 	run.elapsed = time.Since(t0)
+	run.gatewayCPU, run.storeCPU, run.pusherCPU = sampleFanoutCPU(g.cmd.Process.Pid, storePid).since(cpu0)
 	close(stopLag)
 	<-lagDone
 	run.objects, run.bytes, run.failed = total-int(failed.Load()), stored.Load(), int(failed.Load())
@@ -245,6 +264,27 @@ func (b *bench) fanoutRun(ctx context.Context, confPath, data, name string, stre
 	}
 	run.rssKiB = st["VmHWM"]
 	return run, nil
+}
+
+// fanoutCPU is the CPU time used so far by the gateway (pid 0: none),
+// SeaweedFS (pid 0: not measured) and this process.
+type fanoutCPU struct{ gateway, store, self time.Duration }
+
+func sampleFanoutCPU(gatewayPid, storePid int) fanoutCPU {
+	var c fanoutCPU
+	if gatewayPid > 0 {
+		c.gateway, _ = procCPU(gatewayPid)
+	}
+	if storePid > 0 {
+		c.store, _ = procCPU(storePid)
+	}
+	c.self = selfCPU()
+	return c
+}
+
+// since returns the CPU time each used after c0.
+func (c fanoutCPU) since(c0 fanoutCPU) (gateway, store, self time.Duration) {
+	return c.gateway - c0.gateway, c.store - c0.store, c.self - c0.self
 }
 
 // oldestPending asks the gateway for its backends' queues and returns the
@@ -274,11 +314,40 @@ func mbps(n int64, d time.Duration) float64 {
 	return float64(n) / 1e6 / d.Seconds()
 }
 
+// cpuTotal is the CPU time of gateway, SeaweedFS and pushers during the
+// load (0 when SeaweedFS was not measured).
+func (r fanoutRun) cpuTotal() time.Duration {
+	if r.storeCPU <= 0 {
+		return 0
+	}
+	return r.gatewayCPU + r.storeCPU + r.pusherCPU
+}
+
+// cpuPerObject prints the gateway's, SeaweedFS's and the pushers' CPU time
+// per acknowledged object ("-" where not measured).
+func (r fanoutRun) cpuPerObject() string {
+	if r.objects == 0 {
+		return "-"
+	}
+	part := func(d time.Duration, measured bool) string {
+		if !measured {
+			return "-"
+		}
+		return perObject(d, r.objects)
+	}
+	return part(r.gatewayCPU, !r.baseline) + " / " + part(r.storeCPU, r.storeCPU > 0) + " / " + part(r.pusherCPU, true)
+}
+
+// perObject prints d over n objects in milliseconds.
+func perObject(d time.Duration, n int) string {
+	return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000/float64(n))
+}
+
 func (ff *fanoutFigures) markdown() string {
 	var w strings.Builder
 	w.WriteString(fanoutBegin + "\n## Fan-out: concurrent WAL pushes into S3 and into three stores\n\n")
-	fmt.Fprintf(&w, "Command: `go run ./cmd/walgate-bench -sections fanout -out docs/benchmarks.md` (part of `make bench`). Each configuration gets its own gateway (`bin/walgate serve --config`) over the emulators the tests use, all on this machine's 2 cores with the pushers: SeaweedFS (`weed mini`) for S3, fake-gcs-server, Azurite. Every stream pushes %d WAL objects of %d MiB of random bytes (what the client sends for a zstd-compressed, encrypted segment) with the client's headers, one after another, all streams at once; every push stores a new object. MB/s counts acknowledged bytes over the wall time of the whole load. The fs run is the same-run baseline: the same gateway over a local directory.\n\n", ff.perConn, ff.objSize>>20)
-	w.WriteString("| configuration | streams | acknowledged | failed | MB/s | objects/s | vs fs | gateway peak RSS | worst replication lag during the load | replicas caught up after the load |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&w, "Command: `go run ./cmd/walgate-bench -sections fanout -out docs/benchmarks.md` (part of `make bench`). Each configuration gets its own gateway (`bin/walgate serve --config`) over the emulators the tests use, all on this machine's 2 cores with the pushers: SeaweedFS (`weed mini`) for S3, fake-gcs-server, Azurite. Every stream pushes %d WAL objects of %d MiB of random bytes (what the client sends for a zstd-compressed, encrypted segment) with the client's headers, one after another, all streams at once; every push stores a new object. MB/s counts acknowledged bytes over the wall time of the whole load. The fs run is the same-run baseline: the same gateway over a local directory. *CPU per object* is user + system time during the load over the objects acknowledged: the gateway's (/proc/PID/stat), SeaweedFS's (its one process, which also takes the replicator's reads in the three-store runs) and this program's, which makes the pushes (hashing each body as the client does, and sending it) or, in the baselines, the PUTs themselves.\n\n", ff.perConn, ff.objSize>>20)
+	w.WriteString("| configuration | streams | acknowledged | failed | MB/s | objects/s | vs fs | CPU per object: gateway / SeaweedFS / pushers | gateway peak RSS | worst replication lag during the load | replicas caught up after the load |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	var base float64
 	for _, r := range ff.runs {
 		rate := mbps(r.bytes, r.elapsed)
@@ -292,18 +361,21 @@ func (ff *fanoutFigures) markdown() string {
 		if r.replicas {
 			lag, drain = r.maxLag.Round(100*time.Millisecond).String(), r.drain.Round(100*time.Millisecond).String()
 		}
-		fmt.Fprintf(&w, "| %s | %d | %d | %d | %.0f | %.1f | %.2f× | %s | %s | %s |\n", r.name, r.streams, r.objects, r.failed, rate,
-			float64(r.objects)/r.elapsed.Seconds(), rate/base, rss, lag, drain)
+		fmt.Fprintf(&w, "| %s | %d | %d | %d | %.0f | %.1f | %.2f× | %s | %s | %s | %s |\n", r.name, r.streams, r.objects, r.failed, rate,
+			float64(r.objects)/r.elapsed.Seconds(), rate/base, r.cpuPerObject(), rss, lag, drain)
 	}
-	var fs, gw, sdk, drv float64
+	var fs, gw, sdk, drv, slots float64
+	var gwRun, sdkRun fanoutRun
 	for _, r := range ff.runs {
 		switch {
 		case r.name == "fs (baseline)":
 			fs = mbps(r.bytes, r.elapsed)
 		case r.name == "s3":
-			gw = mbps(r.bytes, r.elapsed)
+			gw, gwRun = mbps(r.bytes, r.elapsed), r
+		case r.name == fanoutSlotsRun:
+			slots = mbps(r.bytes, r.elapsed)
 		case r.baseline && sdk == 0:
-			sdk = mbps(r.bytes, r.elapsed)
+			sdk, sdkRun = mbps(r.bytes, r.elapsed), r
 		case r.baseline && drv == 0:
 			drv = mbps(r.bytes, r.elapsed)
 		}
@@ -320,6 +392,18 @@ func (ff *fanoutFigures) markdown() string {
 				w.WriteString("what the s3 run loses against fs is lost in SeaweedFS itself, which shares the cores.")
 			default:
 				w.WriteString("the s3 path keeps pace with both.")
+			}
+		}
+		if g, k := gwRun.cpuTotal(), sdkRun.cpuTotal(); g > 0 && k > 0 {
+			fmt.Fprintf(&w, " CPU per object, gateway + SeaweedFS + pushers: %s through the gateway, %s with the SDK alone (%.2fx); at the same CPU per object a rate below the SDK's is time spent waiting, not computing.",
+				perObject(g, gwRun.objects), perObject(k, sdkRun.objects), (float64(g)/float64(gwRun.objects))/(float64(k)/float64(sdkRun.objects)))
+		}
+		if slots > 0 {
+			fmt.Fprintf(&w, " With as many write slots as streams (`max_writes: 100`) the gateway's s3 path reaches %.2fx the rate with the default 32: ", slots/gw)
+			if slots/gw >= 1.15 {
+				w.WriteString("the write slots limit it.")
+			} else {
+				w.WriteString("the write slots are not what limits it.")
 			}
 		}
 	}

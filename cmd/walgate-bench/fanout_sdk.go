@@ -37,7 +37,7 @@ func sdkBaselines(ctx context.Context, srv *emulators.SeaweedFS, bucket string, 
 		Credentials:  credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, ""),
 		HTTPClient:   hc,
 	})
-	sdkRun, err := putLoad(ctx, fmt.Sprintf("S3 SDK alone (PutObject on its defaults, in process), %d at once", streams), streams,
+	sdkRun, err := putLoad(ctx, srv.Pid(), fmt.Sprintf("S3 SDK alone (PutObject on its defaults, in process), %d at once", streams), streams,
 		func(ctx context.Context, key string, body []byte) error {
 			_, err := sdk.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("sdk/" + key),
 				Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body)))})
@@ -52,7 +52,7 @@ func sdkBaselines(ctx context.Context, srv *emulators.SeaweedFS, bucket string, 
 		return nil, err
 	}
 	defer drv.Close()
-	drvRun, err := putLoad(ctx, fmt.Sprintf("walgate's s3 driver alone (backends/s3 Put, in process), %d at once", streams), streams,
+	drvRun, err := putLoad(ctx, srv.Pid(), fmt.Sprintf("walgate's s3 driver alone (backends/s3 Put, in process), %d at once", streams), streams,
 		func(ctx context.Context, key string, body []byte) error {
 			_, err := drv.Put(ctx, key, bytes.NewReader(body), int64(len(body)), backends.PutOptions{})
 			return err
@@ -64,8 +64,9 @@ func sdkBaselines(ctx context.Context, srv *emulators.SeaweedFS, bucket string, 
 }
 
 // putLoad runs streams goroutines that together put streams x
-// fanoutPerConn distinct objects of fanoutObject random bytes.
-func putLoad(ctx context.Context, name string, streams int, put func(ctx context.Context, key string, body []byte) error) (fanoutRun, error) {
+// fanoutPerConn distinct objects of fanoutObject random bytes, and
+// measures the CPU time of this process and of the store (storePid).
+func putLoad(ctx context.Context, storePid int, name string, streams int, put func(ctx context.Context, key string, body []byte) error) (fanoutRun, error) {
 	run := fanoutRun{name: name, streams: streams, baseline: true}
 	body := make([]byte, fanoutObject)
 	if _, err := rand.Read(body); err != nil {
@@ -75,6 +76,7 @@ func putLoad(ctx context.Context, name string, streams int, put func(ctx context
 	var next, failed, stored atomic.Int64
 	var firstErr sync.Once
 	var errMsg string
+	cpu0 := sampleFanoutCPU(0, storePid)
 	t0 := time.Now()
 	var wg sync.WaitGroup
 	for range streams {
@@ -97,6 +99,7 @@ func putLoad(ctx context.Context, name string, streams int, put func(ctx context
 	}
 	wg.Wait()
 	run.elapsed = time.Since(t0)
+	_, run.storeCPU, run.pusherCPU = sampleFanoutCPU(0, storePid).since(cpu0)
 	run.objects, run.bytes, run.failed = total-int(failed.Load()), stored.Load(), int(failed.Load())
 	if run.failed > 0 {
 		logf("fan-out: %s: %d failed, first: %s", name, run.failed, errMsg)

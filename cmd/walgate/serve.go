@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -39,6 +41,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	clientCA := fs.String("tls-client-ca", "", "PEM CA bundle: require client certificates it signed")
 	insecure := fs.Bool("allow-insecure-http", false, "allow plain HTTP on a non-loopback address")
 	logFormat := fs.String("log-format", "", "text or json")
+	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile of the gateway to FILE until it stops (go tool pprof; off by default)")
 	pos, err := parseArgs(fs, serveHelp, args, stdout)
 	if err != nil {
 		return err
@@ -71,6 +74,13 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return &exitError{code: 2, err: err}
 	}
 	log := newLogger(cfg.Log, stderr)
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	srv, err := gateway.Open(cfg, log, nil)
 	if err != nil {
 		return err
@@ -112,6 +122,23 @@ func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// startCPUProfile profiles the process into path until the returned
+// function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // backendNames lists the configured backends for the start-up log line.
