@@ -111,13 +111,14 @@ run_for() {
 	esac
 }
 
-# excludes PACKAGE: gremlins flags leaving out every file of the package
-# but those files_for names, and every subdirectory.
+# excludes PACKAGE: gremlins flags leaving out every subdirectory (each is
+# a package with its own tests and its own run) and every file of the
+# package but those files_for names.
 excludes() {
 	local files f
+	printf -- '--exclude-files / '
 	files=$(files_for "$1")
 	[ -n "$files" ] || return 0
-	printf -- '--exclude-files / '
 	for f in "${1#./}"/*.go; do
 		case $f in *_test.go) continue ;; esac
 		f=${f##*/}
