@@ -381,7 +381,8 @@ func TestBackupFetchRefusals(t *testing.T) {
 
 // A corrupted partition in the store fails the restore with a message
 // naming it, and the restore leaves nothing behind: a created directory
-// is removed, an existing empty one is emptied, tablespaces too.
+// is removed (with the parents it needed, not the one that was there),
+// an existing empty one is emptied, tablespaces too.
 func TestBackupFetchCorruptPart(t *testing.T) {
 	ctx := context.Background()
 	g := gatewaytest.Start(t, gatewaytest.Options{})
@@ -406,10 +407,15 @@ func TestBackupFetchCorruptPart(t *testing.T) {
 			if err := os.WriteFile(part, data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			for _, existing := range []bool{false, true} {
-				dir := filepath.Join(root, fmt.Sprintf("pgdata-%v", existing))
+			for _, where := range []string{"absent", "existing", "parents absent"} {
+				existing := where == "existing"
+				dir := filepath.Join(root, "pgdata-"+where)
 				if existing {
 					os.Mkdir(dir, 0o755)
+				}
+				if where == "parents absent" {
+					// Only the parents this restore made are removed.
+					dir = filepath.Join(root, "new", "deeper", "pgdata")
 				}
 				_, err := c.FetchBackup(ctx, fetchName, dir, client.RestoreOptions{Tablespaces: map[string]string{"16384": moved}, Concurrency: 1})
 				ce := wantKind(t, "corrupt part", err, client.ErrIntegrity)
@@ -424,6 +430,12 @@ func TestBackupFetchCorruptPart(t *testing.T) {
 					}
 				} else {
 					absent(t, dir)
+				}
+				if where == "parents absent" {
+					absent(t, filepath.Join(root, "new"))
+					if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+						t.Fatalf("the existing parent %s is gone: %v", root, err)
+					}
 				}
 				absent(t, moved)
 			}
