@@ -103,9 +103,9 @@ run_for() {
 		return
 	fi
 	case "$1 $2" in
-	"./client backupfetch.go") echo '^(TestBackupFetch.*)$' ;;
+	"./client backupfetch.go") echo '^(TestBackupFetch.*|TestChainFetch.*)$' ;;
 	"./client wal.go") echo '^(TestRoundTrip|TestConflict|TestFetchNotFound|TestFetchWAL.*|TestFetchIntegrity|TestPushWAL.*|TestKeyRotation|TestTooLarge|TestInvalidNames|TestPrefetch.*)$' ;;
-	"./client "*) echo '^(TestRoundTrip|TestConflict|TestFetchNotFound|TestFetchWAL.*|TestFetchIntegrity|TestPushWAL.*|TestKeyRotation|TestTooLarge|TestInvalidNames|TestBackupFetch.*|TestPrefetch.*)$' ;;
+	"./client "*) echo '^(TestRoundTrip|TestConflict|TestFetchNotFound|TestFetchWAL.*|TestFetchIntegrity|TestPushWAL.*|TestKeyRotation|TestTooLarge|TestInvalidNames|TestBackupFetch.*|TestChainFetch.*|TestPrefetch.*)$' ;;
 	"./gateway "*) echo '^(TestAuth|TestTokenBoundToItsExactCluster|TestHealthEndpointAuth)$' ;;
 	*) echo '' ;;
 	esac

@@ -188,21 +188,41 @@ func prepareRestoreDir(path string) (restoreDir, error) {
 		d := restoreDir{path: path, mode: fi.Mode().Perm()}
 		return d, os.Chmod(path, 0o700)
 	}
-	top := path
-	for {
-		parent := filepath.Dir(top)
-		if parent == top {
+	// Make path and its missing parents one at a time, top down. Only a
+	// directory whose mkdir succeeded here is this restore's to remove: a
+	// parent another process makes meanwhile (a second restore into a
+	// sibling) is left alone, and a directory that existed is never named.
+	var missing []string
+	for p := path; ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); err == nil {
 			break
 		}
-		if _, err := os.Lstat(parent); err == nil {
+		missing = append(missing, p)
+		if filepath.Dir(p) == p {
 			break
 		}
-		top = parent
 	}
-	if err := os.MkdirAll(path, 0o700); err != nil {
-		return restoreDir{}, err
+	if len(missing) == 0 { // a dangling symbolic link, or made meanwhile
+		return restoreDir{}, &fs.PathError{Op: "mkdir", Path: path, Err: fs.ErrExist}
 	}
-	return restoreDir{path: path, created: top}, nil
+	d := restoreDir{path: path}
+	for i := len(missing) - 1; i >= 0; i-- {
+		err := os.Mkdir(missing[i], 0o700)
+		switch {
+		case err == nil:
+			if d.created == "" {
+				d.created = missing[i]
+			}
+		case errors.Is(err, fs.ErrExist) && i > 0:
+			// A parent made by another process meanwhile: not ours.
+		default:
+			if d.created != "" {
+				os.RemoveAll(d.created)
+			}
+			return restoreDir{}, err
+		}
+	}
+	return d, nil
 }
 
 // undo removes what the restore put there.

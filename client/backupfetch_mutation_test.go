@@ -131,8 +131,8 @@ func TestBackupFetchTablespacePlacement(t *testing.T) {
 // The recovery settings: one target at most, a valid time, no line
 // breaks (each refused, leaving nothing); an LSN target with
 // --no-archive writes recovery.signal, the target with promote, and
-// archive_mode = off. The result counts the objects and their stored
-// bytes.
+// archive_mode = off, and no tablespace_map for a backup without
+// tablespaces. The result counts the objects and their stored bytes.
 func TestBackupFetchRecoveryOptions(t *testing.T) {
 	t.Parallel()
 	g := gatewaytest.Start(t, gatewaytest.Options{})
@@ -157,12 +157,20 @@ func TestBackupFetchRecoveryOptions(t *testing.T) {
 		}
 		absent(t, dir)
 	}
+	// A backup without tablespaces names none when asked for one.
+	_, err := c.FetchBackup(context.Background(), fetchName, dir, client.RestoreOptions{Tablespaces: map[string]string{"16384": root}})
+	wantKind(t, "unknown tablespace", err, client.ErrRejected)
+	if !strings.Contains(err.Error(), "the backup has no tablespace 16384 (its tablespaces: none)") {
+		t.Fatalf("unknown tablespace: %v", err)
+	}
+	absent(t, dir)
 	res, err := c.FetchBackup(context.Background(), fetchName, dir, client.RestoreOptions{NoArchive: true,
 		Recovery: &client.RecoverySettings{RestoreCommand: restore, TargetLSN: "0/4000100"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	readFile(t, filepath.Join(dir, "recovery.signal"))
+	absent(t, filepath.Join(dir, "tablespace_map")) // the backup has no tablespace
 	auto := string(readFile(t, filepath.Join(dir, "postgresql.auto.conf")))
 	for _, w := range []string{"restore_command = '" + restore + "'\n", "recovery_target_lsn = '0/4000100'\n",
 		"recovery_target_action = 'promote'\n", "archive_mode = 'off'\n"} {

@@ -258,19 +258,26 @@ func TestBackupFetchRestores(t *testing.T) {
 	b.parts[0] = append(b.parts[0], member{"/pg_tblspc/16390", nil}, member{"/pg_tblspc/16390/PG_15_202209061", nil},
 		member{"/pg_tblspc/16390/PG_15_202209061/x", []byte("second tablespace")})
 	b.spcmap += "16390 /nonexistent/elsewhere\n"
+	// Backup metadata is plain JSON in every backup, encrypted or not.
+	b.meta = map[string][]byte{"metadata.json": []byte(`{"start_lsn":67108904,"finish_lsn":67108960}`)}
 	pushBackup(t, c, fetchName, b)
 
 	dir := filepath.Join(root, "restore", "pgdata") // parents missing too
 	moved := filepath.Join(root, "moved")
+	var progress bytes.Buffer
 	res, err := c.FetchBackup(ctx, "LATEST", dir, client.RestoreOptions{
-		Tablespaces: map[string]string{"16390": moved}, Concurrency: 2, Fsync: true,
+		Tablespaces: map[string]string{"16390": moved}, Concurrency: 2, Fsync: true, Progress: &progress,
 		Recovery: &client.RecoverySettings{RestoreCommand: "/usr/bin/walgate-client wal-fetch %f %p", TargetTime: "2026-11-25 01:04:00+00"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Backup.Name != fetchName || res.Objects != 4 || len(res.Tablespaces) != 2 {
+	if res.Backup.Name != fetchName || res.Objects != 5 || len(res.Tablespaces) != 2 {
 		t.Fatalf("result: %+v", res)
+	}
+	mib := float64(res.StoredBytes) / (1 << 20)
+	if want := fmt.Sprintf("backup-fetch %s: %.1f MiB of %.1f MiB (100%%)", fetchName, mib, mib); !strings.Contains(progress.String(), want) {
+		t.Fatalf("progress %q does not end with %q", progress.String(), want)
 	}
 	want := b.files()
 	delete(want, "postgresql.auto.conf") // appended to: checked below
@@ -344,7 +351,7 @@ func TestBackupFetchRefusals(t *testing.T) {
 	}
 	absent(t, dir)
 	// An unknown tablespace OID is refused.
-	if _, err := c.FetchBackup(ctx, fetchName, dir, client.RestoreOptions{Tablespaces: map[string]string{"99999": root}}); !errors.Is(err, client.ErrRejected) || !strings.Contains(err.Error(), "no tablespace 99999") {
+	if _, err := c.FetchBackup(ctx, fetchName, dir, client.RestoreOptions{Tablespaces: map[string]string{"99999": root}}); !errors.Is(err, client.ErrRejected) || !strings.Contains(err.Error(), "no tablespace 99999 (its tablespaces: 16384)") {
 		t.Fatalf("unknown tablespace: %v", err)
 	}
 	absent(t, dir)
@@ -381,7 +388,8 @@ func TestBackupFetchRefusals(t *testing.T) {
 
 // A corrupted partition in the store fails the restore with a message
 // naming it, and the restore leaves nothing behind: a created directory
-// is removed, an existing empty one is emptied, tablespaces too.
+// is removed (with the parents it needed, not the one that was there),
+// an existing empty one is emptied, tablespaces too.
 func TestBackupFetchCorruptPart(t *testing.T) {
 	ctx := context.Background()
 	g := gatewaytest.Start(t, gatewaytest.Options{})
@@ -406,15 +414,20 @@ func TestBackupFetchCorruptPart(t *testing.T) {
 			if err := os.WriteFile(part, data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			for _, existing := range []bool{false, true} {
-				dir := filepath.Join(root, fmt.Sprintf("pgdata-%v", existing))
+			for _, where := range []string{"absent", "existing", "parents absent"} {
+				existing := where == "existing"
+				dir := filepath.Join(root, "pgdata-"+where)
 				if existing {
 					os.Mkdir(dir, 0o755)
+				}
+				if where == "parents absent" {
+					// Only the parents this restore made are removed.
+					dir = filepath.Join(root, "new", "deeper", "pgdata")
 				}
 				_, err := c.FetchBackup(ctx, fetchName, dir, client.RestoreOptions{Tablespaces: map[string]string{"16384": moved}, Concurrency: 1})
 				ce := wantKind(t, "corrupt part", err, client.ErrIntegrity)
 				t.Logf("corrupt part: %v", err)
-				if msg := err.Error(); !strings.Contains(msg, "tar_partitions/part_001.tar.zst") || !strings.Contains(msg, "integrity check failed") || !strings.Contains(msg, "SHA-256") || strings.Contains(msg, "\n") {
+				if msg := err.Error(); !strings.Contains(msg, "tar_partitions/part_001.tar.zst") || !strings.Contains(msg, "integrity check failed") || !strings.Contains(msg, "SHA-256") || strings.Contains(msg, "\n") || strings.Contains(msg, "cleaning up") {
 					t.Fatalf("message: %s (%+v)", msg, ce)
 				}
 				if existing {
@@ -424,6 +437,12 @@ func TestBackupFetchCorruptPart(t *testing.T) {
 					}
 				} else {
 					absent(t, dir)
+				}
+				if where == "parents absent" {
+					absent(t, filepath.Join(root, "new"))
+					if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+						t.Fatalf("the existing parent %s is gone: %v", root, err)
+					}
 				}
 				absent(t, moved)
 			}
