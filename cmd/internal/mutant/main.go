@@ -38,6 +38,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -178,6 +179,9 @@ func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from,
 		}
 		return args
 	}
+	if err := checkSandbox(goWritable()); err != nil {
+		return err
+	}
 	start := time.Now()
 	if res, msg := goTest(context.Background(), testArgs(run), pkg); res != Lived {
 		return fmt.Errorf("the unmutated tests of %s do not pass:\n%s", pkg, msg)
@@ -301,7 +305,7 @@ func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from,
 // goTest runs go test in pkg: Lived when the tests pass, Killed when they
 // fail (or the mutant does not compile), with the tail of the output.
 func goTest(ctx context.Context, args []string, pkg string) (Result, string) {
-	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
+	cmd := sandboxed(ctx, goWritable(), "go", append(args, pkg)...)
 	// The test binary is go's child: a time limit ends the whole group.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -324,9 +328,9 @@ func runSchema(ctx context.Context, sch *schema, id int, run, skip string) (Resu
 	if skip != "" {
 		args = append(args, "-test.skip", skip)
 	}
-	cmd := exec.CommandContext(ctx, sch.bin, args...)
+	cmd := sandboxed(ctx, nil, sch.bin, args...)
 	cmd.Dir = sch.dir
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", schemaEnv, id))
+	cmd.Env = append(cmd.Environ(), fmt.Sprintf("%s=%d", schemaEnv, id))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
@@ -345,3 +349,12 @@ func tail(msg string) string {
 	}
 	return msg
 }
+
+// goWritable is what go test must write besides /tmp: its build cache.
+var goWritable = sync.OnceValue(func() []string {
+	out, err := exec.Command("go", "env", "GOCACHE").Output()
+	if err != nil {
+		return nil
+	}
+	return []string{strings.TrimSpace(string(out))}
+})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -382,5 +383,36 @@ func TestLoop(t *testing.T) { Loop() }
 	}
 	if lived != 3 {
 		t.Errorf("%d mutants lived, want 3 (n >= 0, d / 2, fi.Mode() | 1): %+v", lived, withSchema)
+	}
+}
+
+// TestSandbox: as root, what a mutant's tests run cannot write outside
+// /tmp, /dev/shm and the build cache.
+func TestSandbox(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if cmd := sandboxed(context.Background(), nil, "true"); filepath.Base(cmd.Path) != "true" {
+			t.Fatalf("not root, yet sandboxed: %v", cmd.Args)
+		}
+		return
+	}
+	if err := checkSandbox(goWritable()); err != nil {
+		t.Fatal(err)
+	}
+	here := filepath.Join(must(os.Getwd()), ".sandbox-probe")
+	defer os.Remove(here)
+	out, err := sandboxed(context.Background(), goWritable(), "sh", "-c", `touch "$1"`, "sh", here).CombinedOutput()
+	if err == nil {
+		t.Fatalf("created %s from the sandbox: %s", here, out)
+	}
+	if _, err := os.Stat(here); err == nil {
+		t.Fatalf("%s exists", here)
+	}
+	dir := t.TempDir()
+	if out, err := sandboxed(context.Background(), nil, "sh", "-c", `echo x > "$1/f"`, "sh", dir).CombinedOutput(); err != nil {
+		t.Fatalf("writing under /tmp from the sandbox: %v %s", err, out)
+	}
+	cache := goWritable()[0]
+	if out, err := sandboxed(context.Background(), goWritable(), "sh", "-c", `f=$(mktemp -p "$1") && rm "$f"`, "sh", cache).CombinedOutput(); err != nil {
+		t.Fatalf("writing the build cache from the sandbox: %v %s", err, out)
 	}
 }
