@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/walgate/walgate/cmd/internal/cli"
+	"github.com/walgate/walgate/cmd/internal/cpuprofile"
 	"github.com/walgate/walgate/gateway"
 	"github.com/walgate/walgate/gateway/config"
 )
@@ -71,6 +73,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return &exitError{code: 2, err: err}
 	}
 	log := newLogger(cfg.Log, stderr)
+	// WALGATE_CPUPROFILE=PATH: a CPU profile of the whole run in PATH.PID,
+	// written at shutdown (performance work; off by default).
+	defer cpuprofile.Start(os.Getenv("WALGATE_CPUPROFILE"))()
 	srv, err := gateway.Open(cfg, log, nil)
 	if err != nil {
 		return err
