@@ -563,7 +563,7 @@ func (c *Client) uploadTar(ctx context.Context, up *BackupUpload, object string,
 	var tr basebackup.TarResult
 	done := make(chan error, 1)
 	go func() {
-		w, err := codec.NewBulkWriter(pw, comp, c.cfg.Key)
+		w, err := codec.NewBulkWriter(pw, comp, c.cfg.Key, c.cfg.Level)
 		if err == nil {
 			var out io.Writer = w
 			if prog != nil {

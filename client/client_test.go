@@ -612,6 +612,8 @@ func TestConfigErrors(t *testing.T) {
 		{map[string]string{"WALGATE_CLUSTER": "../main"}, "WALGATE_CLUSTER"},
 		{map[string]string{"WALGATE_COMPRESSION": "gzip"}, "WALGATE_COMPRESSION"},
 		{map[string]string{"WALG_COMPRESSION_METHOD": "lzma"}, "WALG_COMPRESSION_METHOD"},
+		{map[string]string{"WALGATE_COMPRESSION_LEVEL": "ultra"}, "WALGATE_COMPRESSION_LEVEL"},
+		{map[string]string{"WALGATE_COMPRESSION_LEVEL": "3"}, "fastest, default, better or best"},
 		{map[string]string{"WALGATE_ENCRYPTION_KEY": "too short"}, "WALGATE_ENCRYPTION_KEY"},
 		{map[string]string{"WALG_LIBSODIUM_KEY": strings.Repeat("x", 24)}, "WALG_LIBSODIUM_KEY"},
 		{map[string]string{"WALGATE_ENCRYPTION_KEY": "abcd", "WALGATE_ENCRYPTION_KEY_TRANSFORM": "hex"}, "WALGATE_ENCRYPTION_KEY"},

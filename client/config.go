@@ -20,13 +20,16 @@ type Config struct {
 	Token       string
 	Cluster     string
 	Compression codec.Compression
-	Key         *codec.Key // nil: no encryption
-	CAFile      string     // extra CA bundle to trust for the gateway
-	ClientCert  string     // PEM client certificate for mutual TLS
-	ClientKey   string
-	Timeout     time.Duration // per request, for connect + headers; bodies stream on
-	Retries     int           // extra attempts after a transient failure
-	TempDir     string        // where pushes spool the encoded file (see spool)
+	// Level is zstd's compression level, for WAL files and backups alike
+	// (WALGATE_COMPRESSION_LEVEL).
+	Level      codec.Level
+	Key        *codec.Key // nil: no encryption
+	CAFile     string     // extra CA bundle to trust for the gateway
+	ClientCert string     // PEM client certificate for mutual TLS
+	ClientKey  string
+	Timeout    time.Duration // per request, for connect + headers; bodies stream on
+	Retries    int           // extra attempts after a transient failure
+	TempDir    string        // where pushes spool the encoded file (see spool)
 	// AllowInsecureHTTP permits http:// to a non-loopback gateway.
 	AllowInsecureHTTP bool
 	// OldKeys are earlier encryption keys, read but never written
@@ -36,6 +39,9 @@ type Config struct {
 	// stored unencrypted (WALGATE_ALLOW_PLAINTEXT_READ).
 	AllowPlaintextRead bool
 }
+
+// DefaultLevel is zstd's level when WALGATE_COMPRESSION_LEVEL is not set.
+const DefaultLevel = codec.LevelDefault
 
 // EnvVar documents one environment variable; EnvVars feeds --help and docs.
 type EnvVar struct {
@@ -48,6 +54,7 @@ var EnvVars = []EnvVar{
 	{"WALGATE_TOKEN", "", "", "token printed by 'walgate token add' (or WALGATE_TOKEN_FILE: a file holding it)"},
 	{"WALGATE_CLUSTER", "", "from the token", "cluster name; must match the token's"},
 	{"WALGATE_COMPRESSION", "WALG_COMPRESSION_METHOD", "zstd", "zstd, lz4, brotli or none"},
+	{"WALGATE_COMPRESSION_LEVEL", "", DefaultLevel.String(), "zstd's level for WAL and backups: fastest, default, better or best (faster stores more; every level reads back alike)"},
 	{"WALGATE_ENCRYPTION_KEY", "WALG_LIBSODIUM_KEY", "(no encryption)", "encryption key; or WALGATE_ENCRYPTION_KEY_FILE / WALG_LIBSODIUM_KEY_PATH"},
 	{"WALGATE_ENCRYPTION_KEY_TRANSFORM", "WALG_LIBSODIUM_KEY_TRANSFORM", "none", "how to read the key: hex, base64 or none (raw, at least 25 bytes)"},
 	{"WALGATE_ENCRYPTION_OLD_KEYS", "", "", "earlier keys, comma-separated, same transform: read objects sealed before a key rotation; never written with"},
@@ -139,6 +146,14 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			return c, cfgErr("%s: %v", name, err)
 		}
 		c.Compression = comp
+	}
+	c.Level = DefaultLevel
+	if v, name := get("WALGATE_COMPRESSION_LEVEL"); v != "" {
+		l, err := codec.ParseLevel(v)
+		if err != nil {
+			return c, cfgErr("%s: %v", name, err)
+		}
+		c.Level = l
 	}
 
 	keyVal, keyName := get("WALGATE_ENCRYPTION_KEY", "WALG_LIBSODIUM_KEY")

@@ -58,7 +58,7 @@ func (c *Client) pushWAL(ctx context.Context, path string, split bool) (PushResu
 	defer sp.Close()
 	sent := sha256.New()
 	cid := newContentIDs(c)
-	plain, err := encodeFile(io.MultiWriter(sp, sent), cid, f, c.cfg.Compression, c.cfg.Key, split)
+	plain, err := encodeFile(io.MultiWriter(sp, sent), cid, f, c.cfg.Compression, c.cfg.Level, c.cfg.Key, split)
 	if err != nil {
 		return PushResult{}, &Error{Kind: ErrRejected, Op: op, Message: "reading and encoding the WAL file failed", Err: err}
 	}
@@ -315,11 +315,11 @@ func (b *brokenStream) Unwrap() error { return b.err }
 // alongside.
 // PostgreSQL does not change a file it handed to archive_command, so the
 // size f has when it is opened is the size archived.
-func encodeFile(w, h io.Writer, f *os.File, comp codec.Compression, key *codec.Key, split bool) (int64, error) {
+func encodeFile(w, h io.Writer, f *os.File, comp codec.Compression, level codec.Level, key *codec.Key, split bool) (int64, error) {
 	if fi, err := f.Stat(); split && err == nil && fi.Mode().IsRegular() && codec.CanSplit(comp, fi.Size()) {
-		return codec.EncodeSplit(w, f, fi.Size(), key, h)
+		return codec.EncodeSplit(w, f, fi.Size(), key, level, h)
 	}
-	enc, err := codec.NewSegmentWriter(w, comp, key)
+	enc, err := codec.NewSegmentWriter(w, comp, key, level)
 	if err != nil {
 		return 0, err
 	}

@@ -47,12 +47,12 @@ func TestBulkWriterSameObject(t *testing.T) {
 				writeInPieces(t, w, plain)
 				return out.Bytes()
 			}
-			if got, want := encode(NewBulkWriter, nil), encode(NewWriter, nil); !bytes.Equal(got, want) {
+			if got, want := encode(bulkDefault, nil), encode(NewWriter, nil); !bytes.Equal(got, want) {
 				t.Errorf("%s, %s: bulk writer wrote %d bytes that differ from the writer's %d", c, name, len(got), len(want))
 			}
 
 			key := testKey(40)
-			enc := bytes.NewReader(encode(NewBulkWriter, key))
+			enc := bytes.NewReader(encode(bulkDefault, key))
 			r, err := NewReader(enc, c, key)
 			if err != nil {
 				t.Fatal(err)
@@ -74,7 +74,7 @@ func TestBulkWriterReportsFailedWrite(t *testing.T) {
 	plain := pseudoWALBytes(13, 6<<20)
 	for _, c := range allCompressions {
 		for _, key := range []*Key{nil, testKey(41)} {
-			w, err := NewBulkWriter(failingWriter{broken}, c, key)
+			w, err := NewBulkWriter(failingWriter{broken}, c, key, LevelDefault)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +85,7 @@ func TestBulkWriterReportsFailedWrite(t *testing.T) {
 			}
 			// Count the destination's writes, then fail each in turn.
 			var n countingCalls
-			w, _ = NewBulkWriter(&n, c, key)
+			w, _ = NewBulkWriter(&n, c, key, LevelDefault)
 			w.Write(plain)
 			w.Close()
 			for _, i := range []int{1, 2, 3, n.calls / 2, n.calls - 1, n.calls} {
@@ -93,7 +93,7 @@ func TestBulkWriterReportsFailedWrite(t *testing.T) {
 					continue
 				}
 				dst := &onceFailingWriter{n: i, err: broken}
-				w, _ := NewBulkWriter(dst, c, key)
+				w, _ := NewBulkWriter(dst, c, key, LevelDefault)
 				var werr error
 				for off := 0; off < len(plain) && werr == nil; off += 256 << 10 {
 					_, werr = w.Write(plain[off:min(off+256<<10, len(plain))])
@@ -142,10 +142,15 @@ func TestBulkWriterMemory(t *testing.T) {
 		})
 	}
 	for _, c := range allCompressions {
-		live, plainLive := midStream(c, NewBulkWriter), midStream(c, NewWriter)
+		live, plainLive := midStream(c, bulkDefault), midStream(c, NewWriter)
 		t.Logf("%s+key: bulk writer %.1f MiB live mid-stream, writer %.1f MiB", c, mib(live), mib(plainLive))
 		if live > plainLive+bulkWriterExtra {
 			t.Errorf("%s: bulk writer holds %.1f MiB mid-stream, more than %.1f MiB over the writer's", c, mib(live), mib(bulkWriterExtra))
 		}
 	}
+}
+
+// bulkDefault is NewBulkWriter at the default level, shaped as NewWriter.
+func bulkDefault(w io.Writer, c Compression, key *Key) (io.WriteCloser, error) {
+	return NewBulkWriter(w, c, key, LevelDefault)
 }

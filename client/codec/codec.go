@@ -16,15 +16,15 @@ import (
 // by the compressor's window (see docs/codec.md), whatever the object size.
 // c must be one of the methods ParseCompression accepts.
 func NewWriter(w io.Writer, c Compression, key *Key) (io.WriteCloser, error) {
-	return newObjectWriter(w, c, key, zstdWindow, false)
+	return newObjectWriter(w, c, key, LevelDefault, zstdWindow, false)
 }
 
 // NewSegmentWriter is NewWriter for a WAL segment (or another WAL file):
 // the same format, with zstd's window sized to WAL, whose records find
 // their matches close by (256 KiB instead of 1 MiB: less memory, less
-// CPU, the same size; see zstdSegmentWindow).
-func NewSegmentWriter(w io.Writer, c Compression, key *Key) (io.WriteCloser, error) {
-	return newObjectWriter(w, c, key, zstdSegmentWindow, false)
+// CPU, the same size; see zstdSegmentWindow), at zstd level l.
+func NewSegmentWriter(w io.Writer, c Compression, key *Key, l Level) (io.WriteCloser, error) {
+	return newObjectWriter(w, c, key, l, zstdSegmentWindow, false)
 }
 
 // NewBulkWriter is NewWriter for large objects written by a process that
@@ -37,14 +37,14 @@ func NewSegmentWriter(w io.Writer, c Compression, key *Key) (io.WriteCloser, err
 // finds the matches of one block while the block before is entropy coded
 // and written and the caller fills the next, so one stream keeps up to two
 // CPUs busy. It holds about 1.5 MiB more than NewWriter (see docs/codec.md).
-// Close waits for everything written to reach w.
-func NewBulkWriter(w io.Writer, c Compression, key *Key) (io.WriteCloser, error) {
-	return newObjectWriter(w, c, key, zstdWindow, true)
+// Close waits for everything written to reach w. l is zstd's level.
+func NewBulkWriter(w io.Writer, c Compression, key *Key, l Level) (io.WriteCloser, error) {
+	return newObjectWriter(w, c, key, l, zstdWindow, true)
 }
 
-// newObjectWriter is the writer of the three above: window is zstd's, bulk
-// chooses NewBulkWriter's encoder.
-func newObjectWriter(w io.Writer, c Compression, key *Key, window int, bulk bool) (io.WriteCloser, error) {
+// newObjectWriter is the writer of the three above: l and window are
+// zstd's, bulk chooses NewBulkWriter's encoder.
+func newObjectWriter(w io.Writer, c Compression, key *Key, l Level, window int, bulk bool) (io.WriteCloser, error) {
 	ow := &objectWriter{}
 	sink := w
 	if key != nil {
@@ -55,7 +55,7 @@ func newObjectWriter(w io.Writer, c Compression, key *Key, window int, bulk bool
 		ow.encryptor = encryptor
 		sink = encryptor
 	}
-	compressor, err := newCompressor(sink, c, window, bulk)
+	compressor, err := newCompressor(sink, c, l, window, bulk)
 	if err != nil {
 		return nil, err
 	}

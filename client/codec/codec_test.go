@@ -335,7 +335,7 @@ func TestSegmentWriter(t *testing.T) {
 		plain := pseudoWALBytes(11, size)
 		for _, key := range []*Key{nil, testKey(12)} {
 			var out bytes.Buffer
-			w, err := NewSegmentWriter(&out, Zstd, key)
+			w, err := NewSegmentWriter(&out, Zstd, key, LevelDefault)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -365,7 +365,7 @@ func TestSegmentWriter(t *testing.T) {
 	plain := pseudoWALBytes(13, 1<<20)
 	for _, c := range []Compression{LZ4, Brotli, None} {
 		var out bytes.Buffer
-		w, err := NewSegmentWriter(&out, c, nil)
+		w, err := NewSegmentWriter(&out, c, nil, LevelDefault)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -87,13 +87,13 @@ func CompressionFromExt(ext string) (Compression, error) {
 	return "", fmt.Errorf("unknown compression extension %q: expected zst, lz4, br, lzma or none", ext)
 }
 
-// newCompressor returns the compressing stage writing into w; window is
-// zstd's, bulk chooses NewBulkWriter's zstd encoder. Its Close ends the
+// newCompressor returns the compressing stage writing into w; l and window
+// are zstd's, bulk chooses NewBulkWriter's zstd encoder. Its Close ends the
 // compressed stream without closing w.
-func newCompressor(w io.Writer, c Compression, window int, bulk bool) (io.WriteCloser, error) {
+func newCompressor(w io.Writer, c Compression, l Level, window int, bulk bool) (io.WriteCloser, error) {
 	switch c {
 	case Zstd:
-		return zstd.NewWriter(w, zstdWriterOptions(window, bulk)...)
+		return zstd.NewWriter(w, zstdWriterOptions(l, window, bulk)...)
 	case LZ4:
 		lw := lz4.NewWriter(w)
 		err := lw.Apply(
@@ -128,20 +128,21 @@ const (
 )
 
 // zstdWriterOptions are the settings of every zstd encoder walgate runs,
-// with the given window. bulk keeps the same level, window and empty-object
-// frame, so the same bytes, with a history of two windows (the encoder's
-// default) and matching beside entropy coding and writing (NewBulkWriter).
-func zstdWriterOptions(window int, bulk bool) []zstd.EOption {
+// with the given level and window. bulk keeps the same level, window and
+// empty-object frame, so the same bytes, with a history of two windows (the
+// encoder's default) and matching beside entropy coding and writing
+// (NewBulkWriter).
+func zstdWriterOptions(l Level, window int, bulk bool) []zstd.EOption {
 	if bulk {
 		return []zstd.EOption{
-			zstd.WithEncoderLevel(zstd.SpeedDefault),
+			zstd.WithEncoderLevel(l.zstd()),
 			zstd.WithEncoderConcurrency(2),
 			zstd.WithWindowSize(window),
 			zstd.WithZeroFrames(true),
 		}
 	}
 	return []zstd.EOption{
-		zstd.WithEncoderLevel(zstd.SpeedDefault),
+		zstd.WithEncoderLevel(l.zstd()),
 		zstd.WithEncoderConcurrency(1),
 		// The exec'd client touches fresh pages for every byte of
 		// window it allocates (its start-up cost).

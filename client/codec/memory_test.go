@@ -236,7 +236,7 @@ func TestSegmentEncodeAllocations(t *testing.T) {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	w, err := NewSegmentWriter(&out, Zstd, key)
+	w, err := NewSegmentWriter(&out, Zstd, key, LevelDefault)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,8 +28,8 @@ const splitReadBuf = 128 << 10
 func CanSplit(c Compression, size int64) bool { return c == Zstd && size >= SplitMin }
 
 // EncodeSplit writes to w the object of the first size bytes of src,
-// compressed with zstd and, with a key, encrypted: the format NewSegmentWriter
-// writes, one zstd frame with the checksum of the whole content, sealed as
+// compressed with zstd at level l and, with a key, encrypted: the format
+// NewSegmentWriter writes, one zstd frame with the checksum of the whole content, sealed as
 // one encrypted stream. It compresses the two halves of the input at once,
 // on two goroutines, each with an encoder of its own, and joins their
 // blocks into the one frame: the first half's header and blocks (its last
@@ -47,7 +47,7 @@ func CanSplit(c Compression, size int64) bool { return c == Zstd && size >= Spli
 // second half's output, whatever size is. src shorter than size fails
 // with io.ErrUnexpectedEOF; bytes after size are not read. It returns the
 // number of plaintext bytes encoded, size on success.
-func EncodeSplit(w io.Writer, src io.ReaderAt, size int64, key *Key, plain io.Writer) (int64, error) {
+func EncodeSplit(w io.Writer, src io.ReaderAt, size int64, key *Key, l Level, plain io.Writer) (int64, error) {
 	if size < SplitMin {
 		return 0, fmt.Errorf("codec: EncodeSplit needs at least %d bytes, got %d", SplitMin, size)
 	}
@@ -76,11 +76,11 @@ func EncodeSplit(w io.Writer, src io.ReaderAt, size int64, key *Key, plain io.Wr
 		errs[0] = copyAt(out, src, 0, size)
 	})
 	wg.Go(func() {
-		errs[1] = compressAt(first, src, 0, half)
+		errs[1] = compressAt(first, src, 0, half, l)
 		j.finishFirst(errs[1])
 	})
 	wg.Go(func() {
-		errs[2] = compressAt(second, src, half, size-half)
+		errs[2] = compressAt(second, src, half, size-half, l)
 	})
 	wg.Wait()
 	if err := errors.Join(errs[0], errs[1], errs[2]); err != nil {
@@ -111,10 +111,10 @@ func copyAt(w io.Writer, src io.ReaderAt, off, n int64) error {
 	return err
 }
 
-// compressAt compresses n bytes of src from off into w, as one zstd frame.
-// The encoder reads straight into its block buffer.
-func compressAt(w io.Writer, src io.ReaderAt, off, n int64) error {
-	zw, err := zstd.NewWriter(w, zstdWriterOptions(zstdSegmentWindow, false)...)
+// compressAt compresses n bytes of src from off into w, as one zstd frame
+// at level l. The encoder reads straight into its block buffer.
+func compressAt(w io.Writer, src io.ReaderAt, off, n int64, l Level) error {
+	zw, err := zstd.NewWriter(w, zstdWriterOptions(l, zstdSegmentWindow, false)...)
 	if err != nil {
 		return err
 	}

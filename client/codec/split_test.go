@@ -28,7 +28,7 @@ func TestEncodeSplitRoundTrip(t *testing.T) {
 		for _, key := range []*Key{nil, testKey(9)} {
 			t.Run(name+"/"+keyName(key), func(t *testing.T) {
 				var out, seen bytes.Buffer
-				n, err := EncodeSplit(&out, bytes.NewReader(plain), int64(len(plain)), key, &seen)
+				n, err := EncodeSplit(&out, bytes.NewReader(plain), int64(len(plain)), key, LevelDefault, &seen)
 				if err != nil || n != int64(len(plain)) {
 					t.Fatalf("EncodeSplit: %d of %d bytes, %v", n, len(plain), err)
 				}
@@ -57,7 +57,7 @@ func TestEncodeSplitRoundTrip(t *testing.T) {
 func TestEncodeSplitChecksum(t *testing.T) {
 	plain := pseudoWALBytes(6, 4<<20)
 	var out bytes.Buffer
-	if _, err := EncodeSplit(&out, bytes.NewReader(plain), int64(len(plain)), nil, nil); err != nil {
+	if _, err := EncodeSplit(&out, bytes.NewReader(plain), int64(len(plain)), nil, LevelDefault, nil); err != nil {
 		t.Fatal(err)
 	}
 	object := out.Bytes()
@@ -82,7 +82,7 @@ func TestEncodeSplitShortSource(t *testing.T) {
 	for _, short := range []int{len(plain) - 1, len(plain) / 2, len(plain)/2 - 1} {
 		t.Run(fmt.Sprint(short), func(t *testing.T) {
 			var out bytes.Buffer
-			_, err := EncodeSplit(&out, bytes.NewReader(plain[:short]), int64(len(plain)), testKey(2), nil)
+			_, err := EncodeSplit(&out, bytes.NewReader(plain[:short]), int64(len(plain)), testKey(2), LevelDefault, nil)
 			if !errors.Is(err, io.ErrUnexpectedEOF) {
 				t.Fatalf("got %v, want io.ErrUnexpectedEOF", err)
 			}
@@ -91,7 +91,7 @@ func TestEncodeSplitShortSource(t *testing.T) {
 			}
 		})
 	}
-	if _, err := EncodeSplit(io.Discard, bytes.NewReader(plain), SplitMin-1, nil, nil); err == nil {
+	if _, err := EncodeSplit(io.Discard, bytes.NewReader(plain), SplitMin-1, nil, LevelDefault, nil); err == nil {
 		t.Fatal("EncodeSplit took less than SplitMin bytes")
 	}
 }
@@ -104,7 +104,7 @@ func TestEncodeSplitSinkError(t *testing.T) {
 	boom := errors.New("disk full")
 	for _, n := range []int{1, 2, 60, 130} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			_, err := EncodeSplit(&onceFailingWriter{n: n, err: boom}, bytes.NewReader(random), int64(len(random)), nil, nil)
+			_, err := EncodeSplit(&onceFailingWriter{n: n, err: boom}, bytes.NewReader(random), int64(len(random)), nil, LevelDefault, nil)
 			if !errors.Is(err, boom) {
 				t.Fatalf("got %v, want %v", err, boom)
 			}

@@ -9,12 +9,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"strings"
 	"syscall"
 
 	"github.com/walgate/walgate/client"
 	"github.com/walgate/walgate/cmd/internal/cli"
+	"github.com/walgate/walgate/cmd/internal/cpuprofile"
 )
 
 // Exit codes. PostgreSQL treats any non-zero code of restore_command below
@@ -126,32 +126,11 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "wal-push" {
 		tuneGCForPush(os.Getenv)
 	}
-	stopProfile := startCPUProfile(os.Getenv("WALGATE_CPUPROFILE"))
+	stopProfile := cpuprofile.Start(os.Getenv("WALGATE_CPUPROFILE"))
 	code := run(ctx, os.Args[1:], os.Getenv, os.Environ(), os.Stdout, os.Stderr)
 	stopProfile()
 	stop()
 	os.Exit(code)
-}
-
-// startCPUProfile writes a CPU profile of this process to path.PID
-// (WALGATE_CPUPROFILE) until the returned function is called; with path
-// empty, or when the file cannot be made, it does nothing.
-func startCPUProfile(path string) func() {
-	if path == "" {
-		return func() {}
-	}
-	f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid()))
-	if err != nil {
-		return func() {}
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return func() {}
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
-	}
 }
 
 // run runs one verb. environ is the whole environment (os.Environ), in

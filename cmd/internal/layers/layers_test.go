@@ -60,7 +60,7 @@ var allowed = []struct {
 	// neither rebuilds a catalog nor makes certificates.
 	{"gateway", []string{"gateway/protocol", "gateway/config", "gateway/stores", "gateway/fleet", "gateway/admin", "gateway/audit",
 		"gateway/health", "index", "index/layout", "index/pgname", "index/pgcatalog", "backends", "lifecycle", "lifecycle/apply"}, true},
-	{"cmd/walgate-client", []string{"cmd/internal/cli", "client", "client/codec", "client/basebackup", "gateway/protocol", "index/pgname"}, true},
+	{"cmd/walgate-client", []string{"cmd/internal/cli", "cmd/internal/cpuprofile", "client", "client/codec", "client/basebackup", "gateway/protocol", "index/pgname"}, true},
 	{"cmd", nil, false},    // binaries and dev tools wire everything
 	{"configs", nil, true}, // tests of the shipped configuration files only
 }
