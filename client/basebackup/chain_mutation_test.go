@@ -125,7 +125,9 @@ func TestChainRelationEmptiedByTheNewestDelta(t *testing.T) {
 			hooks[i] = chain.Level(l.fm, i == 0)
 		}
 		for _, i := range order {
-			if _, err := ExtractTar(bytes.NewReader(levels[i].tar), dst, ExtractOptions{Chain: hooks[i]}); err != nil {
+			// Fsync as backup-fetch asks for it: every file restored
+			// from increments is flushed as it is closed.
+			if _, err := ExtractTar(bytes.NewReader(levels[i].tar), dst, ExtractOptions{Chain: hooks[i], Fsync: true}); err != nil {
 				t.Fatalf("order %v, level %d: %v", order, i, err)
 			}
 		}
