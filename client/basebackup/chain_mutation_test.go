@@ -1,10 +1,12 @@
 package basebackup
 
 import (
+	"archive/tar"
 	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestChainFillAcrossCopyBuffers: a relation larger than the extractor's
@@ -73,5 +75,68 @@ func TestChainRestoresAnUnchangedRelation(t *testing.T) {
 	want, _ := os.ReadFile(rel)
 	if got, err := os.ReadFile(filepath.Join(dst, "base", "5", "16384")); err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("restored %d bytes (%v), want the parent's %d", len(got), err, len(want))
+	}
+}
+
+// TestChainRelationEmptiedByTheNewestDelta: a relation the newest delta
+// truncated to 0 pages (VACUUM's truncation, an increment of its header
+// alone) restores empty whatever order the backups are extracted in, also
+// when the full backup's copy is applied before an older delta's
+// increment: that increment's pages lie past the final size and are not
+// written.
+func TestChainRelationEmptiedByTheNewestDelta(t *testing.T) {
+	src := t.TempDir()
+	const member = "/base/5/16384"
+	rel := filepath.Join(src, "base", "5", "16384")
+	writeRel(t, rel, page(0x10, 1, 0), page(0x10, 2, 1), page(0x10, 3, 2))
+	full, _ := writeLevel(t, src, 0, nil, member)
+	writeRel(t, rel, page(0x10, 1, 0), page(0x150, 9, 1), page(0x10, 3, 2))
+	d1, r1 := writeLevel(t, src, 0x100, func(string) bool { return true }, member)
+	if !r1.Incremented[member] || r1.ChangedPages != 1 {
+		t.Fatalf("delta 1: increments %v, %d pages", r1.Incremented, r1.ChangedPages)
+	}
+	// walgate writes an empty relation file whole; an increment of 0
+	// pages in a file of 0 bytes is valid too (ReadIncrementHeader takes
+	// it), and is what this delta holds.
+	var inc bytes.Buffer
+	if err := writeIncrementHeader(&inc, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	mtime := time.Date(2026, 12, 1, 2, 3, 4, 0, time.UTC)
+	if err := tw.WriteHeader(&tar.Header{Name: member, Typeflag: tar.TypeReg, Size: int64(inc.Len()), Mode: 0o600, ModTime: mtime}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(inc.Bytes())
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d2 := chainLevel{tb.Bytes(), FilesMetadata{
+		Files:       map[string]FileDescription{member: {IsIncremented: true, MTime: mtime}},
+		TarFileSets: map[string][]string{"part_001.tar": {member}},
+	}}
+	levels := []chainLevel{d2, d1, full}
+	for _, order := range [][]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}} {
+		dst := t.TempDir()
+		chain := NewChainRestore(d2.fm)
+		hooks := make([]*ChainLevel, len(levels))
+		for i, l := range levels {
+			hooks[i] = chain.Level(l.fm, i == 0)
+		}
+		for _, i := range order {
+			// Fsync as backup-fetch asks for it: every file restored
+			// from increments is flushed as it is closed.
+			if _, err := ExtractTar(bytes.NewReader(levels[i].tar), dst, ExtractOptions{Chain: hooks[i], Fsync: true}); err != nil {
+				t.Fatalf("order %v, level %d: %v", order, i, err)
+			}
+		}
+		if miss := chain.Missing(); len(miss) != 0 {
+			t.Fatalf("order %v: missing %v", order, miss)
+		}
+		fi, err := os.Stat(filepath.Join(dst, "base", "5", "16384"))
+		if err != nil || fi.Size() != 0 {
+			t.Fatalf("order %v: restored %v (%v), want an empty file", order, fi, err)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -69,5 +70,15 @@ func TestIncrementHeaderLimits(t *testing.T) {
 		if _, err := ReadIncrementHeader(bytes.NewReader(data), int64(len(data))); !errors.Is(err, ErrBadIncrement) {
 			t.Errorf("%s: %v, want ErrBadIncrement", name, err)
 		}
+	}
+}
+
+// TestIncrementHeaderErrorCounts: the refusal of a header claiming more
+// pages than its file has names both counts, as pages.
+func TestIncrementHeaderErrorCounts(t *testing.T) {
+	data := incrementBytes(2*BlockSize, []uint32{0, 1, 2})
+	_, err := ReadIncrementHeader(bytes.NewReader(data), int64(len(data)))
+	if !errors.Is(err, ErrBadIncrement) || !strings.Contains(err.Error(), "3 pages in a file of 2 pages") {
+		t.Fatalf("%v, want ErrBadIncrement for 3 pages in a file of 2 pages", err)
 	}
 }
