@@ -324,11 +324,12 @@ func TestCost(t *testing.T) {
 	// The monthly price is per GiB.
 	gib := float64(int64(1) << 30)
 	want := float64(2*walBytes+backupBytes) / gib * 0.023
-	if math.Abs(r.Before.Monthly-want) > 1e-9 {
+	// Compared so that NaN fails too (a price of 0 divided into 0 bytes).
+	if !(math.Abs(r.Before.Monthly-want) <= 1e-9) {
 		t.Errorf("monthly cost before %v, want %v", r.Before.Monthly, want)
 	}
 	want = float64(r.After.Bytes[Hot])/gib*0.023 + float64(6*(4<<20))/gib*0.0125
-	if math.Abs(r.After.Monthly-want) > 1e-9 {
+	if !(math.Abs(r.After.Monthly-want) <= 1e-9) {
 		t.Errorf("monthly cost after %v, want %v", r.After.Monthly, want)
 	}
 }

@@ -22,7 +22,8 @@ import (
 // catalog, and reports exactly that: each backup object deleted
 // everywhere counts once, each WAL copy once per backend; every action is
 // observed, the gateway hears once that the cluster's WAL changed, and
-// the deleted backup is logged with the reason the plan gave.
+// the deleted backup is logged with the reason the plan gave; nothing is
+// logged as a warning.
 func TestAppliedRunReportsWhatItDid(t *testing.T) {
 	a := newArchive(t)
 	lb, err := a.set.LifecycleBackends()
@@ -70,6 +71,9 @@ func TestAppliedRunReportsWhatItDid(t *testing.T) {
 		var m map[string]any
 		if err := json.Unmarshal(l, &m); err != nil {
 			t.Fatalf("log line %q: %v", l, err)
+		}
+		if m["level"] != "INFO" {
+			t.Errorf("a run without failures logged %v", m)
 		}
 		if m["msg"] == "lifecycle: deleted backup" {
 			lines = append(lines, m)

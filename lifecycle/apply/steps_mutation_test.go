@@ -67,7 +67,7 @@ func TestDryRunSteps(t *testing.T) {
 		bytes int64
 	}{{"before", res.Plan.Before, before}, {"after", res.Plan.After, after}} {
 		wantMonthly := float64(c.bytes) / (1 << 30) * hotPerGiB
-		if c.got.Bytes[lifecycle.Hot] != c.bytes || math.Abs(c.got.Monthly-wantMonthly) > 1e-9 {
+		if c.got.Bytes[lifecycle.Hot] != c.bytes || !(math.Abs(c.got.Monthly-wantMonthly) <= 1e-9) {
 			t.Errorf("cost %s: %+v, want %d hot bytes at %.6f a month", c.what, c.got, c.bytes, wantMonthly)
 		}
 	}
