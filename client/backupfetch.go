@@ -462,7 +462,11 @@ func (c *Client) restore(ctx context.Context, d protocol.BackupDetail, dir strin
 	if opts.Fsync {
 		err := syncPath(dir)
 		if err == nil {
+			r.fileOp("fsync", dir)
 			err = syncPath(filepath.Dir(dir))
+		}
+		if err == nil {
+			r.fileOp("fsync", filepath.Dir(dir))
 		}
 		if err != nil {
 			return res, &Error{Kind: ErrRejected, Op: op, Message: "fsync failed", Err: err}

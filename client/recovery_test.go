@@ -206,6 +206,11 @@ func TestBackupFetchFlushOrder(t *testing.T) {
 	if at("write "+filepath.Join(dir, "tablespace_map")) > label || label > control {
 		t.Fatalf("want tablespace_map, backup_label, then pg_control: %q", ops)
 	}
+	// Last, the data directory's own entry and its parent's, so that the
+	// new directory and its pg_control survive a crash.
+	if d, p := at("fsync "+dir), at("fsync "+root); d < control || p < d {
+		t.Fatalf("want pg_control, then an fsync of %s, then of %s: %q", dir, root, ops)
+	}
 }
 
 // A restore reads and checks the backup's metadata objects too: one byte
