@@ -305,8 +305,13 @@ func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from,
 // goTest runs go test in pkg: Lived when the tests pass, Killed when they
 // fail (or the mutant does not compile), with the tail of the output.
 func goTest(ctx context.Context, args []string, pkg string) (Result, string) {
-	cmd := sandboxed(ctx, goWritable(), "go", append(args, pkg)...)
-	// The test binary is go's child: a time limit ends the whole group.
+	return verdict(sandboxed(ctx, goWritable(), "go", append(args, pkg)...))
+}
+
+// verdict runs a test command in a process group of its own (the test
+// binary may be go's child: a time limit ends the whole group): Lived
+// when it passes, Killed when it fails, with the tail of its output.
+func verdict(cmd *exec.Cmd) (Result, string) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
@@ -331,15 +336,7 @@ func runSchema(ctx context.Context, sch *schema, id int, run, skip string) (Resu
 	cmd := sandboxed(ctx, nil, sch.bin, args...)
 	cmd.Dir = sch.dir
 	cmd.Env = append(cmd.Environ(), fmt.Sprintf("%s=%d", schemaEnv, id))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	if err := cmd.Run(); err != nil {
-		return Killed, tail(buf.String())
-	}
-	return Lived, buf.String()
+	return verdict(cmd)
 }
 
 // tail is the last 4000 bytes of a test's output, from a line start.
