@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -120,7 +121,7 @@ func runPattern(tests []string) string {
 // measureCoverage builds pkg's tests with coverage once, lists its
 // top-level tests (those run and skip select), and runs each one alone
 // with a coverage profile. logf reports progress.
-func measureCoverage(pkg, run, skip, tmp string, limit time.Duration, logf func(string, ...any)) (*coverage, error) {
+func measureCoverage(ctx context.Context, pkg, run, skip, tmp string, limit time.Duration, logf func(string, ...any)) (*coverage, error) {
 	ip, err := exec.Command("go", "list", "-f", "{{.ImportPath}}", pkg).Output()
 	if err != nil {
 		return nil, fmt.Errorf("go list %s: %v", pkg, err)
@@ -164,8 +165,8 @@ func measureCoverage(pkg, run, skip, tmp string, limit time.Duration, logf func(
 	for i, name := range c.tests {
 		prof := filepath.Join(tmp, "cover.out")
 		os.Remove(prof)
-		ctx, cancel := context.WithTimeout(context.Background(), limit)
-		cmd := exec.CommandContext(ctx, bin, "-test.run", runPattern([]string{name}), "-test.count=1", "-test.coverprofile", prof)
+		tctx, cancel := context.WithTimeout(ctx, limit)
+		cmd := exec.CommandContext(tctx, bin, "-test.run", runPattern([]string{name}), "-test.count=1", "-test.coverprofile", prof)
 		cmd.Dir = dir
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -175,6 +176,9 @@ func measureCoverage(pkg, run, skip, tmp string, limit time.Duration, logf func(
 		t0 := time.Now()
 		err := cmd.Run()
 		cancel()
+		if ctx.Err() != nil {
+			return nil, errors.New("interrupted")
+		}
 		var blocks map[string][]block
 		if err == nil {
 			var f *os.File

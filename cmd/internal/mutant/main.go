@@ -34,6 +34,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -182,8 +183,16 @@ func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from,
 	if err := checkSandbox(goWritable()); err != nil {
 		return err
 	}
+	// Interrupted (^C, or timeout(1)'s SIGTERM from .ci/mutate.sh), stop
+	// the running tests, keep the verdicts so far and remove the work
+	// directory instead of leaving gigabytes of binaries in /tmp.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	start := time.Now()
-	if res, msg := goTest(context.Background(), testArgs(run), pkg); res != Lived {
+	if res, msg := goTest(ctx, testArgs(run), pkg); res != Lived {
+		if ctx.Err() != nil {
+			return errors.New("interrupted")
+		}
 		return fmt.Errorf("the unmutated tests of %s do not pass:\n%s", pkg, msg)
 	}
 	limit := max(time.Duration(coeff*float64(time.Since(start))), minLimit)
@@ -198,7 +207,7 @@ func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from,
 	if sel {
 		// A test that never reaches a mutant's position cannot notice
 		// it: run only those that do.
-		if cov, err = measureCoverage(pkg, run, skip, tmp, limit, func(f string, a ...any) { fmt.Printf(f, a...) }); err != nil {
+		if cov, err = measureCoverage(ctx, pkg, run, skip, tmp, limit, func(f string, a ...any) { fmt.Printf(f, a...) }); err != nil {
 			return err
 		}
 	}
@@ -208,7 +217,10 @@ func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from,
 		if sch, err = buildSchema(pkg, mutants, tmp, logf); err != nil {
 			logf("mutant: no schema, an overlay per mutant: %v\n", err)
 			sch = nil
-		} else if res, msg := runSchema(context.Background(), sch, 0, run, skip); res != Lived {
+		} else if res, msg := runSchema(ctx, sch, 0, run, skip); res != Lived {
+			if ctx.Err() != nil {
+				return errors.New("interrupted")
+			}
 			// The schema with no mutant on must be the package as it is.
 			logf("mutant: the schema's tests fail with no mutant on; an overlay per mutant:\n%s\n", msg)
 			sch = nil
@@ -233,6 +245,9 @@ func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from,
 	var records []record
 	counts := map[Result]int{}
 	for i, m := range mutants {
+		if ctx.Err() != nil {
+			break
+		}
 		path, err := filepath.Abs(filepath.Join(pkg, m.File))
 		if err != nil {
 			return err
@@ -262,7 +277,7 @@ func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from,
 				args = testArgs(runPattern(sel))
 			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), limit)
+		mctx, cancel := context.WithTimeout(ctx, limit)
 		t0 := time.Now()
 		var res Result
 		how := "overlay"
@@ -272,14 +287,18 @@ func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from,
 			if tests != nil {
 				sel = runPattern(tests)
 			}
-			res, _ = runSchema(ctx, sch, i+1, sel, skip)
+			res, _ = runSchema(mctx, sch, i+1, sel, skip)
 		} else {
-			res, _ = goTest(ctx, append(args, "-overlay", opath), pkg)
+			res, _ = goTest(mctx, append(args, "-overlay", opath), pkg)
 		}
+		timedOut := mctx.Err() != nil
+		cancel()
 		if ctx.Err() != nil {
+			break // interrupted: this mutant has no verdict
+		}
+		if timedOut {
 			res = TimedOut
 		}
-		cancel()
 		counts[res]++
 		took := time.Since(t0)
 		ran := "all tests"
@@ -297,7 +316,12 @@ func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from,
 	fmt.Printf("Killed: %d, Lived: %d, Timed out: %d\nTest efficacy: %.2f%%\n", k, l, counts[TimedOut], eff)
 	if out != "" {
 		b, _ := json.MarshalIndent(records, "", "  ")
-		return os.WriteFile(out, b, 0o644)
+		if err := os.WriteFile(out, b, 0o644); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted after %d of %d mutants (the verdicts above, and in -json, are those of mutants 1 to %d)", len(records), len(mutants), len(records))
 	}
 	return nil
 }

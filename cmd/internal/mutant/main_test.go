@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -159,7 +160,7 @@ func TestSkipped(t *testing.T) { t.Fatal("run although -skip names it") }
 `)
 	write("dry", "    RUNNABLE CONDITIONALS_BOUNDARY at m.go:4:11\n    RUNNABLE CONDITIONALS_BOUNDARY at m.go:8:11\n")
 	t.Chdir(dir)
-	cov, err := measureCoverage("./", "", "TestSkipped", t.TempDir(), time.Minute, t.Logf)
+	cov, err := measureCoverage(context.Background(), "./", "", "TestSkipped", t.TempDir(), time.Minute, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func TestSkipped(t *testing.T) { t.Fatal("run although -skip names it") }
 	write("m_test.go", strings.Replace(string(must(os.ReadFile(filepath.Join(dir, "m_test.go")))), `func TestOther(t *testing.T) { _ = os.Getenv }`,
 		`func TestOther(t *testing.T) { if os.Getenv("MUTANT_TEST_PASS") == "" { t.Fatal("alone") } }`, 1))
 	t.Setenv("MUTANT_TEST_PASS", "")
-	cov, err = measureCoverage("./", "", "TestSkipped", t.TempDir(), time.Minute, t.Logf)
+	cov, err = measureCoverage(context.Background(), "./", "", "TestSkipped", t.TempDir(), time.Minute, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,5 +415,81 @@ func TestSandbox(t *testing.T) {
 	cache := goWritable()[0]
 	if out, err := sandboxed(context.Background(), goWritable(), "sh", "-c", `f=$(mktemp -p "$1") && rm "$f"`, "sh", cache).CombinedOutput(); err != nil {
 		t.Fatalf("writing the build cache from the sandbox: %v %s", err, out)
+	}
+}
+
+// TestInterrupted stops a run with SIGTERM, as timeout(1) in
+// .ci/mutate.sh does, while a mutant's test hangs: the hanging test is
+// ended, the verdicts so far are kept in the report and the work directory
+// is removed.
+func TestInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a module's tests")
+	}
+	dir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("go.mod", "module example.com/m\n\ngo 1.22\n")
+	write("m.go", "package m\n\nfunc Big(a int) bool { return a > 5 }\n\nfunc Slow(a int) bool { return a > 1 }\n")
+	write("m_test.go", `package m
+
+import (
+	"os"
+	"testing"
+	"time"
+)
+
+func TestBig(t *testing.T) {
+	if !Big(6) || Big(5) {
+		t.Fatal("Big")
+	}
+}
+
+func TestSlow(t *testing.T) {
+	if Slow(1) {
+		os.WriteFile(os.Getenv("MUTANT_TEST_MARK"), nil, 0o644)
+		time.Sleep(10 * time.Minute)
+	}
+}
+`)
+	write("dry", "    RUNNABLE CONDITIONALS_BOUNDARY at m.go:3:33\n    RUNNABLE CONDITIONALS_BOUNDARY at m.go:5:34\n")
+	t.Chdir(dir)
+	work := t.TempDir()
+	t.Setenv("TMPDIR", work)
+	mark := filepath.Join(t.TempDir(), "hanging")
+	t.Setenv("MUTANT_TEST_MARK", mark)
+	go func() {
+		for {
+			if _, err := os.Stat(mark); err == nil {
+				syscall.Kill(os.Getpid(), syscall.SIGTERM)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	out := filepath.Join(t.TempDir(), "r.json")
+	t0 := time.Now()
+	err := mainErr("./", "", "", 10, 5*time.Minute, "dry", out, true, true)
+	if err == nil || !strings.Contains(err.Error(), "interrupted after 1 of 2 mutants") {
+		t.Fatalf("error: %v", err)
+	}
+	if d := time.Since(t0); d > 4*time.Minute {
+		t.Errorf("the hanging test was not stopped: %s", d)
+	}
+	var recs []struct {
+		Line   int
+		Result Result `json:"result"`
+	}
+	if err := json.Unmarshal(must(os.ReadFile(out)), &recs); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Line != 3 || recs[0].Result != Killed {
+		t.Fatalf("report: %+v", recs)
+	}
+	if left, _ := filepath.Glob(filepath.Join(work, "mutant-*")); len(left) > 0 {
+		t.Errorf("work directory left: %v", left)
 	}
 }
