@@ -130,6 +130,11 @@ excludes() {
 STEPS=gremlins WALGATE_TOOLS="$WALGATE_TOOLS" bash .ci/install-deps.sh >/dev/null
 GREMLINS="$WALGATE_TOOLS/bin/gremlins"
 mkdir -p "$OUT"
+# Built once and run directly, so that timeout(1)'s SIGTERM reaches it (not
+# only a go run in between): it then stops the running tests, writes the
+# verdicts so far to the JSON report and removes its work directory.
+MUTANT="$OUT/.mutant"
+[ "$MODE" != overlay ] || go build -o "$MUTANT" ./cmd/internal/mutant
 
 status=0
 for pkg in $PKGS; do
@@ -144,9 +149,9 @@ for pkg in $PKGS; do
 		# with go test -overlay in this tree, with the build cache warm.
 		if ! GOFLAGS="${GOFLAGS:-} -count=1 -vet=off${skip:+ -skip=$skip}${run:+ -run=$run}" \
 			"$GREMLINS" unleash --dry-run ${BASE:+--diff "$BASE"} $(excludes "$pkg") ${GREMLINS_FLAGS:-} "$pkg" >"$OUT/$name.dry" 2>&1 ||
-			! timeout "$TIMEOUT" go run ./cmd/internal/mutant -pkg "$pkg" ${run:+-run "$run"} ${skip:+-skip "$skip"} \
+			! timeout "$TIMEOUT" "$MUTANT" -pkg "$pkg" ${run:+-run "$run"} ${skip:+-skip "$skip"} \
 				-coeff "${COEFF:-10}" -from "$OUT/$name.dry" -json "$OUT/$name.json" >"$OUT/$name.log" 2>&1; then
-			echo "mutate: $pkg failed or ran past $TIMEOUT (see $OUT/$name.dry, $OUT/$name.log)" >&2
+			echo "mutate: $pkg failed or ran past $TIMEOUT (see $OUT/$name.dry, $OUT/$name.log; the verdicts reached are in $OUT/$name.json)" >&2
 			status=1
 		fi
 		grep -E 'NOT COVERED|Mutator coverage' "$OUT/$name.dry" || true
