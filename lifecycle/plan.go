@@ -563,7 +563,6 @@ func (cp *cplanner) rule(x uint32) *tlRule {
 
 // backups emits the backups' deletions and moves.
 func (cp *cplanner) backups() {
-	ws := cp.now.Add(-cp.p.PITRWindow)
 	for i := range cp.c.Backups {
 		b := &cp.c.Backups[i]
 		objs := slices.Clone(b.Objects)
@@ -587,7 +586,9 @@ func (cp *cplanner) backups() {
 			}
 			continue
 		}
-		inWin := cp.window[b.Name] || cp.p.PITRWindow > 0 && b.FinishTime.After(ws)
+		// retain marked every backup the window needs, each one finished
+		// inside it included.
+		inWin := cp.window[b.Name]
 		for _, o := range objs {
 			kind := o.Kind
 			if kind != Metadata {

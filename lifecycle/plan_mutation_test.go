@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -158,5 +159,90 @@ func TestBackupInTheSwitchSegmentDoesNotAnchor(t *testing.T) {
 	}
 	if cp.WALKeptFrom[1] != SegmentName(1, 5, 0) {
 		t.Errorf("timeline 1 kept from %q, want the anchor's start", cp.WALKeptFrom[1])
+	}
+}
+
+// Every action says whether its object is a WAL file or a backup (the
+// executor records a move in the catalog's WAL or in the backup by it),
+// and names that file or backup.
+func TestActionsSayWhatTheyConcern(t *testing.T) {
+	c, wal := chainCluster()
+	type concerns struct {
+		concerns Concern
+		object   string
+	}
+	objects := map[string]concerns{}
+	for _, f := range wal {
+		objects[f.Key] = concerns{ConcernsWAL, f.Name}
+	}
+	for _, b := range c.Backups {
+		for _, o := range b.Objects {
+			objects[o.Key] = concerns{ConcernsBackup, b.Name}
+		}
+	}
+	p := Policy{RetainFull: 2, Tiers: []Tier{{Kind: WAL, After: day, Class: Cold}, {Kind: BackupData, After: day, Class: Cold}, {Kind: Metadata, After: day, Class: Warm}}}
+	r := mustPlan(t, []Cluster{c}, p)
+	n := map[ActionKind]map[Concern]int{SetClass: {}, Delete: {}}
+	for _, a := range r.Actions {
+		o, ok := objects[a.Key]
+		if !ok {
+			t.Fatalf("action on a key the cluster does not hold: %+v", a)
+		}
+		if a.Concerns != o.concerns || a.Object != o.object {
+			t.Errorf("%s %s: concerns %s %s, want %s %s", a.Kind, a.Key, a.Concerns, a.Object, o.concerns, o.object)
+		}
+		n[a.Kind][a.Concerns]++
+	}
+	// Each kind of action on each kind of object is checked above.
+	for _, k := range []ActionKind{SetClass, Delete} {
+		for _, c := range []Concern{ConcernsWAL, ConcernsBackup} {
+			if n[k][c] == 0 {
+				t.Errorf("no %s action on a %s object: %v", k, c, n)
+			}
+		}
+	}
+}
+
+// The plan summary (walgate lifecycle plan --json) counts the WAL files
+// read for each cluster: every file of its stream, segments, partial
+// segments and history files alike, those deleted and those kept.
+func TestPlanSummaryCountsWALScanned(t *testing.T) {
+	chain, wal := chainCluster()
+	window := windowTimelines()
+	window.Name = "db2"
+	empty := Cluster{Name: "db3", Backups: chain.Backups[:1]}
+	clusters := []Cluster{chain, window, empty}
+	want := map[string]int{"db": len(wal), "db2": 20 + 2 + 20, "db3": 0}
+	for _, emit := range []func(Action){nil, func(Action) {}} {
+		r, err := PlanStream(slices.Values(clusters), testBackends(), Policy{RetainFull: 1}, now, emit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Clusters[0].WALDeleted == 0 {
+			t.Fatal("nothing deleted: the count would not cover deleted files")
+		}
+		js, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var summary struct {
+			Clusters []struct {
+				Name    string `json:"name"`
+				Scanned *int   `json:"wal_scanned"`
+			} `json:"clusters"`
+		}
+		if err := json.Unmarshal(js, &summary); err != nil {
+			t.Fatal(err)
+		}
+		if len(summary.Clusters) != len(want) {
+			t.Fatalf("%d clusters in %s", len(summary.Clusters), js)
+		}
+		for _, cs := range summary.Clusters {
+			if cs.Scanned == nil {
+				t.Errorf("%s: no wal_scanned in %s", cs.Name, js)
+			} else if *cs.Scanned != want[cs.Name] {
+				t.Errorf("%s: wal_scanned %d, want %d", cs.Name, *cs.Scanned, want[cs.Name])
+			}
+		}
 	}
 }

@@ -2,9 +2,11 @@ package lifecycle
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -137,7 +139,12 @@ func (p Policy) Validate() error {
 		byKind[t.Kind] = append(byKind[t.Kind], t)
 	}
 	for kind, ts := range byKind {
-		sort.SliceStable(ts, func(i, j int) bool { return ts[i].After < ts[j].After })
+		// By age, and rules of the same age by class: each rule is then
+		// checked against the coldest rule younger than it, whatever the
+		// order they were written in.
+		slices.SortFunc(ts, func(a, b Tier) int {
+			return cmp.Or(cmp.Compare(a.After, b.After), cmp.Compare(a.Class.rank(), b.Class.rank()))
+		})
 		for i := 1; i < len(ts); i++ {
 			if ts[i].After == ts[i-1].After {
 				bad("tiers: two %s rules for the same age %s", kind, ts[i].After)

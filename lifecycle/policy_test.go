@@ -48,6 +48,7 @@ func TestValidate(t *testing.T) {
 		{Policy{Tiers: []Tier{{Kind: WAL, After: 0, Class: Warm}}}, "positive age"},
 		{Policy{Tiers: []Tier{{Kind: WAL, After: 2 * time.Hour, Class: Warm}, {Kind: WAL, After: time.Hour, Class: Cold}}}, "colder class"},
 		{Policy{Tiers: []Tier{{Kind: WAL, After: time.Hour, Class: Warm}, {Kind: WAL, After: time.Hour, Class: Cold}}}, "same age"},
+		{Policy{Tiers: []Tier{{Kind: WAL, After: time.Hour, Class: Cold}, {Kind: WAL, After: 2 * time.Hour, Class: Cold}}}, "colder class"},
 		{Policy{RetainFull: -1}, "retain_full -1"},
 		{Policy{PITRWindow: -time.Hour}, "pitr_window"},
 		{Policy{Prices: map[Class]float64{"tepid": 1}}, `class "tepid"`},
@@ -59,11 +60,30 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%+v: got %v, want an error with %q", c.p, err, c.want)
 		}
 	}
-	// A free class (price 0) is a valid price.
-	ok := Policy{Tiers: []Tier{{Kind: WAL, After: time.Hour, Class: Warm}, {Kind: BackupData, After: time.Hour, Class: Archive}}, RetainFull: 1,
+	// A free class (price 0) is a valid price, and hot a valid class for
+	// a rule (one that keeps the younger objects where they are).
+	ok := Policy{Tiers: []Tier{{Kind: WAL, After: time.Hour, Class: Warm}, {Kind: BackupData, After: time.Hour, Class: Archive},
+		{Kind: Metadata, After: time.Hour, Class: Hot}, {Kind: Metadata, After: 2 * time.Hour, Class: Cold}}, RetainFull: 1,
 		Prices: map[Class]float64{Hot: 0, Archive: 0.001}}
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Validate names every problem whatever the order the rules are written
+// in: rules of the same age are compared with the next older rule by the
+// coldest of them.
+func TestValidateIndependentOfRuleOrder(t *testing.T) {
+	warm1 := Tier{Kind: WAL, After: time.Hour, Class: Warm}
+	cold1 := Tier{Kind: WAL, After: time.Hour, Class: Cold}
+	cold2 := Tier{Kind: WAL, After: 2 * time.Hour, Class: Cold}
+	want := "lifecycle policy: tiers: two wal rules for the same age 1h0m0s; " +
+		"tiers: wal goes to cold after 1h0m0s but to cold after 2h0m0s: each older rule must name a colder class"
+	for _, order := range [][]Tier{{warm1, cold1, cold2}, {cold1, warm1, cold2}, {cold2, cold1, warm1}, {cold2, warm1, cold1}} {
+		err := Policy{Tiers: order}.Validate()
+		if err == nil || err.Error() != want {
+			t.Errorf("%v: got %v, want %q", order, err, want)
+		}
 	}
 }
 
