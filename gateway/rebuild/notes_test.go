@@ -11,9 +11,9 @@ import (
 	"github.com/walgate/walgate/index/layout"
 )
 
-// Past the bound of 50, the notes a rebuild keeps are the same on every
-// run of the same store: backups are examined in cluster and name order,
-// so the notes kept are those of the first backups in that order. Here
+// The notes on what a rebuild does with each backup are made in cluster
+// and name order: past the bound of 50, those of the first backups in
+// that order are kept, the same on every run of the same store. Here
 // two clusters have 30 incomplete backups each (a metadata.json, no
 // sentinel): the notes kept are cluster db's 30 and cluster db2's first
 // 20, and 10 more are counted.
