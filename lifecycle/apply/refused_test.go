@@ -62,51 +62,67 @@ func newArchive(t *testing.T, wrap ...stores.Wrap) *archive {
 		SegmentSize: func(string) (uint64, error) { return 16 << 20, nil }})
 
 	now := time.Now().UTC()
-	put := func(key string, body []byte) string {
-		t.Helper()
-		for _, n := range holders {
-			be, _ := set.Backend(n)
-			if _, err := be.Put(context.Background(), key, bytes.NewReader(body), int64(len(body)), backends.PutOptions{}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		a.keys = append(a.keys, key)
-		s := sha256.Sum256(body)
-		return hex.EncodeToString(s[:])
-	}
-	var wal []index.WALObject
-	for seg := uint64(1); seg <= 8; seg++ {
-		key := cluster + "/wal_005/" + walName(seg)
-		body := []byte("segment " + walName(seg))
-		wal = append(wal, index.WALObject{Name: walName(seg), Key: key, Backend: "a", Backends: holders, Size: int64(len(body)),
-			SHA256: put(key, body), ContentID: "sha256:" + hex.EncodeToString(make([]byte, 32)), Compression: "none", Encryption: "none",
-			StoredAt: now.Add(-2 * time.Hour)})
-	}
-	if err := cat.AddWALBatch(cluster, wal); err != nil {
-		t.Fatal(err)
-	}
-	backup := func(seg uint64, finish time.Time) index.Backup {
-		name := "base_" + walName(seg)
-		prefix := cluster + "/basebackups_005/" + name
-		b := index.Backup{Name: name, State: index.BackupCommitted, Backend: "a", Backends: holders, Files: map[string]index.BackupFile{},
-			Begun: finish, LastActivity: finish, Committed: finish,
-			Info: index.BackupInfo{Kind: "full", Timeline: 1, StartLSN: seg << 24, FinishLSN: seg<<24 + 100, FinishTime: finish}}
-		for _, f := range []string{"tar_partitions/part_001.tar.zst", "tar_partitions/pg_control.tar.zst", "metadata.json"} {
-			body := []byte(name + " " + f)
-			key := prefix + "/" + f
-			b.Files[f] = index.BackupFile{Key: key, Size: int64(len(body)), SHA256: put(key, body), Compression: "none", Encryption: "none", Backends: holders}
-		}
-		sentinel := []byte("{}")
-		b.SentinelKey, b.SentinelSize = prefix+"_backup_stop_sentinel.json", int64(len(sentinel))
-		put(b.SentinelKey, sentinel)
-		if err := cat.BeginBackup(cluster, b); err != nil {
+	a.addWAL(t, 1, 8, holders...)
+	a.old = a.addFull(t, 1, 2, now.Add(-time.Hour))
+	a.new = a.addFull(t, 1, 5, now.Add(-30*time.Minute))
+	return a
+}
+
+// put stores body at key on the backends named and returns its SHA-256.
+// Keys stored on every backend are listed in a.keys.
+func (a *archive) put(t *testing.T, key string, body []byte, on ...string) string {
+	t.Helper()
+	for _, n := range on {
+		be, _ := a.set.Backend(n)
+		if _, err := be.Put(context.Background(), key, bytes.NewReader(body), int64(len(body)), backends.PutOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		return b
 	}
-	a.old = backup(2, now.Add(-time.Hour))
-	a.new = backup(5, now.Add(-30*time.Minute))
-	return a
+	if slices.Equal(on, holders) {
+		a.keys = append(a.keys, key)
+	}
+	s := sha256.Sum256(body)
+	return hex.EncodeToString(s[:])
+}
+
+// addWAL stores and catalogs WAL segments from..to of timeline 1 on the
+// backends named, archived two hours ago.
+func (a *archive) addWAL(t *testing.T, from, to uint64, on ...string) {
+	t.Helper()
+	var wal []index.WALObject
+	for seg := from; seg <= to; seg++ {
+		key := cluster + "/wal_005/" + walName(seg)
+		body := []byte("segment " + walName(seg))
+		wal = append(wal, index.WALObject{Name: walName(seg), Key: key, Backend: on[0], Backends: on, Size: int64(len(body)),
+			SHA256: a.put(t, key, body, on...), ContentID: "sha256:" + hex.EncodeToString(make([]byte, 32)), Compression: "none", Encryption: "none",
+			StoredAt: time.Now().UTC().Add(-2 * time.Hour)})
+	}
+	if err := a.cat.AddWALBatch(cluster, wal); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// addFull stores and catalogs a committed full backup of timeline tl
+// starting in segment seg, on both backends.
+func (a *archive) addFull(t *testing.T, tl uint32, seg uint64, finish time.Time) index.Backup {
+	t.Helper()
+	name := fmt.Sprintf("base_%08X%016X", tl, seg)
+	prefix := cluster + "/basebackups_005/" + name
+	b := index.Backup{Name: name, State: index.BackupCommitted, Backend: "a", Backends: holders, Files: map[string]index.BackupFile{},
+		Begun: finish, LastActivity: finish, Committed: finish,
+		Info: index.BackupInfo{Kind: "full", Timeline: tl, StartLSN: seg << 24, FinishLSN: seg<<24 + 100, FinishTime: finish}}
+	for _, f := range []string{"tar_partitions/part_001.tar.zst", "tar_partitions/pg_control.tar.zst", "metadata.json"} {
+		body := []byte(name + " " + f)
+		key := prefix + "/" + f
+		b.Files[f] = index.BackupFile{Key: key, Size: int64(len(body)), SHA256: a.put(t, key, body, holders...), Compression: "none", Encryption: "none", Backends: holders}
+	}
+	sentinel := []byte("{}")
+	b.SentinelKey, b.SentinelSize = prefix+"_backup_stop_sentinel.json", int64(len(sentinel))
+	a.put(t, b.SentinelKey, sentinel, holders...)
+	if err := a.cat.BeginBackup(cluster, b); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // intact checks that every object is still on both backends, except
