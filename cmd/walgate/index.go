@@ -44,7 +44,8 @@ reads what it needs, and replaces the catalog with a fresh one:
 
 Tokens and restore-drill reports are not in the stores: they are carried
 over from the current catalog. The current catalog is kept beside the new
-one as catalog.db.old-<UTC time>. Stop the gateway first: the verb refuses
+one as catalog.db.old-<UTC time> (-2, -3 ... appended when that name is
+taken; a kept catalog is never replaced). Stop the gateway first: the verb refuses
 while a gateway holds the catalog. Nothing changes if the rebuild fails.
 
 With a PostgreSQL catalog (catalog: type: postgres in the config) the

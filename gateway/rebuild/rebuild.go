@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -251,11 +252,9 @@ func Run(ctx context.Context, be backends.Backend, backendName string, catalogPa
 	// Swap: keep the old file under a second name (a hard link, so that
 	// catalogPath never goes missing), then rename the new one over it.
 	if oldExists {
-		keep := catalogPath + ".old-" + time.Now().UTC().Format("20060102T150405Z")
-		if err := os.Link(catalogPath, keep); err != nil {
-			if err := os.Rename(catalogPath, keep); err != nil {
-				return fail(fmt.Errorf("keeping the previous catalog as %s: %w", keep, err))
-			}
+		keep, err := keepPrevious(catalogPath, time.Now())
+		if err != nil {
+			return fail(err)
 		}
 		r.sum.OldCatalog = keep
 	}
@@ -271,6 +270,35 @@ func Run(ctx context.Context, be backends.Backend, backendName string, catalogPa
 	}
 	r.finishNotes()
 	return r.sum, nil
+}
+
+// keepPrevious keeps the catalog at path under a name of its own,
+// path.old-<UTC time>, with -2, -3 ... appended when a rebuild earlier in
+// the same second kept one: a hard link where the filesystem has them (path
+// never goes missing), a rename where it does not. It never replaces a file.
+func keepPrevious(path string, now time.Time) (string, error) {
+	base := path + ".old-" + now.UTC().Format("20060102T150405Z")
+	for n := 1; n <= 1000; n++ {
+		keep := base
+		if n > 1 {
+			keep = fmt.Sprintf("%s-%d", base, n)
+		}
+		err := os.Link(path, keep)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			// No hard links here: rename, but never over a file.
+			if _, serr := os.Lstat(keep); serr == nil {
+				continue
+			}
+			if err := os.Rename(path, keep); err != nil {
+				return "", fmt.Errorf("keeping the previous catalog as %s: %w", keep, err)
+			}
+		}
+		return keep, nil
+	}
+	return "", fmt.Errorf("keeping the previous catalog: %s and 999 numbered names after it are taken; remove old %s.old-* files", base, path)
 }
 
 func (r *rebuildState) finishNotes() {

@@ -47,8 +47,8 @@ func TestRebuildListingProgress(t *testing.T) {
 }
 
 // The previous catalog is kept under the name the summary gives even
-// when that name is taken (a rebuild earlier in the same second): the
-// file there is then the previous catalog, not what was there before.
+// when the plain name is taken (a rebuild earlier in the same second):
+// under a numbered name, and what was there before stays as it was.
 func TestRebuildKeepsOldCatalogUnderATakenName(t *testing.T) {
 	s := newStore(t)
 	old, tok := s.catalogWithToken()
@@ -67,8 +67,14 @@ func TestRebuildKeepsOldCatalogUnderATakenName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(sum.OldCatalog, s.catalog+".old-") || time.Since(start) >= 300*time.Second {
+	if !strings.HasPrefix(sum.OldCatalog, s.catalog+".old-") || !strings.HasSuffix(sum.OldCatalog, "Z-2") || time.Since(start) >= 300*time.Second {
 		t.Fatalf("previous catalog kept as %q after %v", sum.OldCatalog, time.Since(start))
+	}
+	for i := range 300 {
+		taken := s.catalog + ".old-" + start.Add(time.Duration(i)*time.Second).Format("20060102T150405Z")
+		if b, err := os.ReadFile(taken); err != nil || string(b) != "not a catalog" {
+			t.Fatalf("%s, there before the rebuild, replaced: %q, %v", taken, b, err)
+		}
 	}
 	kept, err := index.Open(sum.OldCatalog, time.Second)
 	if err != nil {
