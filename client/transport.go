@@ -139,7 +139,7 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 	var lastErr error
 	for attempt := 0; attempt <= c.cfg.Retries; attempt++ {
 		if attempt > 0 {
-			if err := c.sleep(ctx, time.Duration(attempt)*500*time.Millisecond); err != nil {
+			if err := c.sleep(ctx, retryDelay(attempt, lastErr)); err != nil {
 				return nil, lastErr
 			}
 		}
@@ -293,7 +293,7 @@ func (c *Client) onceAt(ctx context.Context, req request, base *url.URL) (*http.
 		msg = base.Host + ": " + msg
 	}
 	return nil, &Error{Kind: kindOfCode(eb.Error.Code, resp.StatusCode), Op: req.op, Status: resp.StatusCode,
-		Code: eb.Error.Code, Message: msg}
+		Code: eb.Error.Code, Message: msg, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
 }
 
 // transportError explains a failure to reach the gateway.
