@@ -44,7 +44,7 @@ func TestSlowLinkProgressing(t *testing.T) {
 	g, p := slowLink(t, time.Second)
 	p.SetRate(256 << 10)
 	c := newClient(t, "http://"+p.Addr(), g.Token(cluster, "push", "fetch"),
-		map[string]string{"WALGATE_TIMEOUT": "1s", "WALGATE_COMPRESSION_METHOD": "none"})
+		map[string]string{"WALGATE_TIMEOUT": "1s", "WALGATE_COMPRESSION": "none"})
 	dir := t.TempDir()
 	data := randBytes(t, 1<<20)
 
@@ -100,7 +100,7 @@ func TestSlowLinkStalledPush(t *testing.T) {
 	g, p := slowLink(t, time.Second)
 	p.SetRate(256 << 10)
 	c := newClient(t, "http://"+p.Addr(), g.Token(cluster, "push", "fetch"),
-		map[string]string{"WALGATE_TIMEOUT": "1s", "WALGATE_COMPRESSION_METHOD": "none"})
+		map[string]string{"WALGATE_TIMEOUT": "1s", "WALGATE_COMPRESSION": "none"})
 	path := writeFile(t, t.TempDir(), seg1, randBytes(t, 1<<20))
 	time.AfterFunc(700*time.Millisecond, func() { p.SetStalled(true) })
 	began := time.Now()
@@ -135,7 +135,7 @@ func TestSlowLinkStalledFetch(t *testing.T) {
 	ctx := context.Background()
 	g, p := slowLink(t, time.Second)
 	c := newClient(t, "http://"+p.Addr(), g.Token(cluster, "push", "fetch"),
-		map[string]string{"WALGATE_TIMEOUT": "1s", "WALGATE_COMPRESSION_METHOD": "none"})
+		map[string]string{"WALGATE_TIMEOUT": "1s", "WALGATE_COMPRESSION": "none"})
 	dir := t.TempDir()
 	if _, err := c.PushWAL(ctx, writeFile(t, dir, seg1, randBytes(t, 4<<20))); err != nil {
 		t.Fatal(err)
