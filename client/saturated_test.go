@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -23,13 +24,17 @@ import (
 // second push waits limits.write_slot_wait, then gets 503 naming the
 // saturation and max_writes, with Retry-After, and nothing of it is
 // stored; the client retries such an answer with backoff and its push
-// goes through once the slot is free. The slow push is not disturbed.
+// goes through once the slot is free. A backup part, a stream the client
+// sends once, is refused before its body (it waits for 100 Continue), so
+// it too is retried and stored, and the backup commits. The slow push is
+// not disturbed.
 func TestSaturatedWriteSlots(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	data := t.TempDir()
 	store := filepath.Join(data, "store")
-	g := gatewaytest.Start(t, gatewaytest.Options{Config: gateway.Config{Data: data,
+	log := &lockedBuffer{}
+	g := gatewaytest.Start(t, gatewaytest.Options{Log: log, Config: gateway.Config{Data: data,
 		Backends: []config.BackendConfig{{Name: "local", Type: "fs", Path: store, MaxWrites: 1}},
 		Limits:   gateway.Limits{WriteSlotWait: 500 * time.Millisecond}}})
 	token := g.Token(cluster, "push", "fetch")
@@ -92,13 +97,37 @@ func TestSaturatedWriteSlots(t *testing.T) {
 	default:
 	}
 
-	// The client retries the 503 with backoff until the slot is free.
-	c := newClient(t, g.URL, token, map[string]string{"WALGATE_COMPRESSION": "none", "WALGATE_RETRIES": "10"})
+	// The client retries the 503 with backoff until the slot is free:
+	// a WAL push and a backup part at once.
+	c := newClient(t, g.URL, token, map[string]string{"WALGATE_COMPRESSION": "none", "WALGATE_RETRIES": "20"})
+	u, err := c.BeginBackup(ctx, bkName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := randBytes(t, 256<<10)
+	partDone := make(chan error, 1)
+	go func() {
+		_, err := u.Upload(ctx, "tar_partitions/part_001.tar", "none", "none", bytes.NewReader(part))
+		partDone <- err
+	}()
 	if _, err := c.PushWAL(ctx, writeFile(t, dir, seg2, body)); err != nil {
 		t.Fatalf("push retried past a saturated gateway: %v", err)
+	}
+	if err := <-partDone; err != nil {
+		t.Fatalf("backup part sent to a saturated gateway: %v", err)
 	}
 	if err := <-slowDone; err != nil {
 		t.Fatalf("the slow push: %v", err)
 	}
-	assertStore(t, g, "main/wal_005/"+seg1, "main/wal_005/"+seg2)
+	upload(t, u, "tar_partitions/pg_control.tar", []byte("control"))
+	if _, err := u.Commit(ctx, []byte(sentinel)); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	if !regexp.MustCompile(`path=/v1/clusters/main/backups/` + bkName + `/files/tar_partitions/part_001.tar status=503 .*saturated`).MatchString(log.String()) {
+		t.Fatalf("the backup part never met the saturated gateway; its log:\n%s", log)
+	}
+	assertStore(t, g, "main/basebackups_005/"+bkName+"/tar_partitions/part_001.tar",
+		"main/basebackups_005/"+bkName+"/tar_partitions/pg_control.tar",
+		"main/basebackups_005/"+bkName+"_backup_stop_sentinel.json",
+		"main/wal_005/"+seg1, "main/wal_005/"+seg2)
 }

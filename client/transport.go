@@ -95,10 +95,13 @@ func New(cfg Config) (*Client, error) {
 		// still hold megabytes of it. idleConn waits for the answer as
 		// long as the body is still leaving, and WALGATE_TIMEOUT after.
 		TLSHandshakeTimeout: cfg.Timeout,
-		MaxIdleConnsPerHost: 4,
-		DisableCompression:  true,
-		WriteBufferSize:     64 << 10,
-		ReadBufferSize:      64 << 10,
+		// A backup part waits this long for 100 Continue (the gateway
+		// answers within limits.write_slot_wait), then is sent anyway.
+		ExpectContinueTimeout: cfg.Timeout,
+		MaxIdleConnsPerHost:   4,
+		DisableCompression:    true,
+		WriteBufferSize:       64 << 10,
+		ReadBufferSize:        64 << 10,
 	}
 	c.http = &http.Client{Transport: tr}
 	return c, nil

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"net"
 	"strings"
 	"sync"
@@ -49,7 +50,11 @@ func (e *earlyRefusals) take(h *fasthttp.RequestHeader) (earlyRefusal, bool) {
 // headerReceived is the HTTP server's header hook.
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	s.early.clear(h)
-	if err := s.checkHeaders(h); err != nil {
+	err := s.checkHeaders(h)
+	if err == nil {
+		err = s.awaitWriteSlots(h)
+	}
+	if err != nil {
 		r := earlyRefusal{err: err}
 		if !bytes.EqualFold(h.Peek(fiber.HeaderExpect), []byte("100-continue")) {
 			// The client sends its body without waiting for an answer.
@@ -123,6 +128,30 @@ func (s *Server) refuseEarly(c *fiber.Ctx) error {
 		})
 	}
 	return r.err
+}
+
+// awaitWriteSlots holds a push that waits for 100 Continue (a backup
+// part the client streams once) until the stores it goes to have a write
+// slot free: when they stay busy for limits.write_slot_wait, the client
+// gets 503 before it has sent a byte, and may send it again. The handler
+// takes its slot as any push does (another push may have taken this one
+// meanwhile; it then waits again, at most as long).
+func (s *Server) awaitWriteSlots(h *fasthttp.RequestHeader) error {
+	if !h.IsPut() || !bytes.EqualFold(h.Peek(fiber.HeaderExpect), []byte("100-continue")) {
+		return nil
+	}
+	route := routeOf(h)
+	if route.kind != "wal" && route.kind != "file" {
+		return nil
+	}
+	g, err := s.stores.GroupFor(route.cluster)
+	if err != nil {
+		return nil // the handler answers it
+	}
+	if err := s.stores.AwaitSlots(context.Background(), g); err != nil {
+		return storeFailure(g.Name(), err, "retry later")
+	}
+	return nil
 }
 
 // earlyDrainWait bounds each read of the body a refused client still

@@ -82,6 +82,21 @@ func (st *store) acquire(ctx context.Context, wait time.Duration) error {
 	}
 }
 
+// AwaitSlots waits until each store a write of group g goes to first
+// has a write slot free, each at most limits.write_slot_wait; it takes
+// none of them. The gateway calls it before it lets a client that waits
+// for 100 Continue send its body: a refusal then comes while the client
+// can still send the request again.
+func (s *Set) AwaitSlots(ctx context.Context, g *Group) error {
+	for _, st := range g.stores[:g.ack] {
+		if err := st.acquire(ctx, st.slotWait); err != nil {
+			return err
+		}
+		st.release()
+	}
+	return nil
+}
+
 // SaturatedError is a push that found every write slot of a store busy
 // for as long as it may wait (limits.write_slot_wait): the gateway is
 // saturated, the store is not failing, and nothing was written.
