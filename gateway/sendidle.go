@@ -10,14 +10,16 @@ import (
 // time it hands on bytes it gives the connection idle to write them
 // (limits.idle_timeout), so that a download whose client stopped reading
 // fails and frees its store reader, while one that keeps moving is never
-// cut however long it takes (the server's WriteTimeout, which bounds a
-// whole response, stays off). The deadline is cleared at the body's end,
-// before the connection serves its next request.
+// cut however long it takes (unless limits.write_timeout, which bounds a
+// whole response and is off by default, is set: its end stays the
+// latest deadline). The deadline is cleared at the body's end, before
+// the connection serves its next request.
 type idleSend struct {
-	rc   io.ReadCloser
-	conn net.Conn
-	idle time.Duration
-	eof  bool // rc ended with the last bytes handed on
+	rc    io.ReadCloser
+	conn  net.Conn
+	idle  time.Duration
+	until time.Time // limits.write_timeout's end (zero: none)
+	eof   bool      // rc ended with the last bytes handed on
 }
 
 // sendBody streams rc as the response body with idleSend's deadlines.
@@ -25,7 +27,11 @@ func (s *Server) sendBody(conn net.Conn, rc io.ReadCloser) io.ReadCloser {
 	if conn == nil {
 		return rc
 	}
-	return &idleSend{rc: rc, conn: conn, idle: s.cfg.Limits.IdleTimeout}
+	b := &idleSend{rc: rc, conn: conn, idle: s.cfg.Limits.IdleTimeout}
+	if wt := s.cfg.Limits.WriteTimeout; wt > 0 {
+		b.until = time.Now().Add(wt)
+	}
+	return b
 }
 
 func (b *idleSend) Read(p []byte) (int, error) {
@@ -35,7 +41,11 @@ func (b *idleSend) Read(p []byte) (int, error) {
 	}
 	n, err := b.rc.Read(p)
 	if n > 0 {
-		_ = b.conn.SetWriteDeadline(time.Now().Add(b.idle))
+		d := time.Now().Add(b.idle)
+		if !b.until.IsZero() && b.until.Before(d) {
+			d = b.until
+		}
+		_ = b.conn.SetWriteDeadline(d)
 		if err == io.EOF {
 			// These bytes are written after this read returns, under
 			// the deadline just set; the next read, after them, ends.
