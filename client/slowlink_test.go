@@ -18,20 +18,23 @@ import (
 )
 
 // slowLink is a gateway whose own timeouts are short, reached through a
-// TCP proxy that a test slows down or stalls. Its header timeout, which
-// also bounds the first 8 KiB of a body, is idle as well (the smaller of
-// the two applies); its keep-alive connections are closed after twice
-// 5s, since a gateway cannot tell when its last response has left a
-// slow link.
-func slowLink(t *testing.T, idle time.Duration) (*gatewaytest.Gateway, *backendtest.Proxy) {
+// TCP proxy that a test slows down or stalls, and a client with
+// WALGATE_TIMEOUT=1s that pushes without compression through it. The
+// gateway's header timeout, which also bounds the first 8 KiB of a body,
+// is 1s as well (the smaller of the two applies); its keep-alive
+// connections are closed after twice 5s, since a gateway cannot tell
+// when its last response has left a slow link.
+func slowLink(t *testing.T) (*gatewaytest.Gateway, *backendtest.Proxy, *client.Client) {
 	t.Helper()
-	g := gatewaytest.Start(t, gatewaytest.Options{Config: gateway.Config{Limits: gateway.Limits{IdleTimeout: idle, HeaderTimeout: 5 * time.Second}}})
+	g := gatewaytest.Start(t, gatewaytest.Options{Config: gateway.Config{Limits: gateway.Limits{IdleTimeout: time.Second, HeaderTimeout: 5 * time.Second}}})
 	p, err := backendtest.NewProxy(strings.TrimPrefix(g.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	return g, p
+	c := newClient(t, "http://"+p.Addr(), g.Token(cluster, "push", "fetch"),
+		map[string]string{"WALGATE_TIMEOUT": "1s", "WALGATE_COMPRESSION": "none"})
+	return g, p, c
 }
 
 // A link far slower than every timeout on either side, but always
@@ -41,10 +44,8 @@ func slowLink(t *testing.T, idle time.Duration) (*gatewaytest.Gateway, *backendt
 func TestSlowLinkProgressing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	g, p := slowLink(t, time.Second)
+	_, p, c := slowLink(t)
 	p.SetRate(256 << 10)
-	c := newClient(t, "http://"+p.Addr(), g.Token(cluster, "push", "fetch"),
-		map[string]string{"WALGATE_TIMEOUT": "1s", "WALGATE_COMPRESSION": "none"})
 	dir := t.TempDir()
 	data := randBytes(t, 1<<20)
 
@@ -97,10 +98,8 @@ func TestSlowLinkProgressing(t *testing.T) {
 func TestSlowLinkStalledPush(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	g, p := slowLink(t, time.Second)
+	g, p, c := slowLink(t)
 	p.SetRate(256 << 10)
-	c := newClient(t, "http://"+p.Addr(), g.Token(cluster, "push", "fetch"),
-		map[string]string{"WALGATE_TIMEOUT": "1s", "WALGATE_COMPRESSION": "none"})
 	path := writeFile(t, t.TempDir(), seg1, randBytes(t, 1<<20))
 	time.AfterFunc(700*time.Millisecond, func() { p.SetStalled(true) })
 	began := time.Now()
@@ -133,9 +132,7 @@ func TestSlowLinkStalledPush(t *testing.T) {
 func TestSlowLinkStalledFetch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	g, p := slowLink(t, time.Second)
-	c := newClient(t, "http://"+p.Addr(), g.Token(cluster, "push", "fetch"),
-		map[string]string{"WALGATE_TIMEOUT": "1s", "WALGATE_COMPRESSION": "none"})
+	_, p, c := slowLink(t)
 	dir := t.TempDir()
 	if _, err := c.PushWAL(ctx, writeFile(t, dir, seg1, randBytes(t, 4<<20))); err != nil {
 		t.Fatal(err)
