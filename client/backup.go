@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -55,24 +56,36 @@ func (c *Client) beginBackup(ctx context.Context, name string, sysID uint64) (*B
 
 // Upload streams one object of the backup (chunked, length unknown) and
 // checks that the gateway stored exactly the bytes sent. Streams cannot be
-// replayed, so a failure is final for this object: abort the backup.
+// replayed, so a failure once the body was read is final for this object:
+// abort the backup. The request waits for 100 Continue, so a gateway
+// that is saturated or unavailable says so before the body is read: such
+// a refusal is retried like any request (WALGATE_RETRIES, with backoff).
 // compression and encryption describe body ("none" for JSON documents).
 func (u *BackupUpload) Upload(ctx context.Context, file, compression, encryption string, body io.Reader) (protocol.BackupFile, error) {
 	op := fmt.Sprintf("upload %s of %s", file, u.Name)
 	hr := codec.NewHashReader(body)
+	sent := &countingReader{r: hr}
 	c := u.c
 	header := map[string]string{
 		protocol.HeaderBackupSession: u.session,
 		protocol.HeaderCompression:   compression,
 		protocol.HeaderEncryption:    encryption,
 		"Content-Type":               "application/octet-stream",
+		"Expect":                     "100-continue",
 	}
 	if fp := c.keyFingerprint(); encryption == protocol.EncryptionLibsodium && fp != "" {
 		header[protocol.HeaderKeyFingerprint] = fp
 	}
-	resp, err := c.once(ctx, request{op: op, method: http.MethodPut, path: protocol.BackupFilePath(c.cfg.Cluster, u.Name, file),
+	req := request{op: op, method: http.MethodPut, path: protocol.BackupFilePath(c.cfg.Cluster, u.Name, file),
 		header: header,
-		body:   func() (io.Reader, int64, error) { return hr, -1, nil }, streamed: true})
+		body:   func() (io.Reader, int64, error) { return sent, -1, nil }, streamed: true}
+	resp, err := c.once(ctx, req)
+	for attempt := 1; err != nil && sent.n == 0 && errors.Is(err, ErrUnavailable) && attempt <= c.cfg.Retries; attempt++ {
+		if c.sleep(ctx, retryDelay(attempt, err)) != nil {
+			break
+		}
+		resp, err = c.once(ctx, req)
+	}
 	if err != nil {
 		return protocol.BackupFile{}, err
 	}

@@ -27,7 +27,7 @@ type Config struct {
 	CAFile     string     // extra CA bundle to trust for the gateway
 	ClientCert string     // PEM client certificate for mutual TLS
 	ClientKey  string
-	Timeout    time.Duration // per request, for connect + headers; bodies stream on
+	Timeout    time.Duration // how long a connection may make no progress (see idleConn)
 	Retries    int           // extra attempts after a transient failure
 	TempDir    string        // where pushes spool the encoded file (see spool)
 	// AllowInsecureHTTP permits http:// to a non-loopback gateway.
@@ -61,7 +61,7 @@ var EnvVars = []EnvVar{
 	{"WALGATE_ALLOW_PLAINTEXT_READ", "", "false", "with a key set: restore objects stored unencrypted too (by default they are refused as possibly forged)"},
 	{"WALGATE_CA_FILE", "", "system roots", "PEM CA bundle to verify the gateway's certificate"},
 	{"WALGATE_CLIENT_CERT", "", "", "PEM client certificate for mutual TLS (with WALGATE_CLIENT_KEY)"},
-	{"WALGATE_TIMEOUT", "", "30s", "connect and response-header timeout per request"},
+	{"WALGATE_TIMEOUT", "", "30s", "how long a connection to the gateway may make no progress (connecting, sending, awaiting the answer, receiving) before it fails; a transfer that keeps moving is never cut, however slow"},
 	{"WALGATE_RETRIES", "", "2", "extra attempts after a transient failure (gateway down, 503)"},
 	{"WALGATE_ALLOW_INSECURE_HTTP", "", "false", "allow http:// to a non-loopback gateway"},
 	{"WALGATE_TMPDIR", "", "$TMPDIR", "where a push keeps the encoded file until the gateway has it (an unlinked temporary file; up to 4 MiB in memory if none can be made)"},

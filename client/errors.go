@@ -3,6 +3,10 @@ package client
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/walgate/walgate/gateway/protocol"
 )
@@ -38,6 +42,33 @@ type Error struct {
 	Err     error         // underlying cause, if any
 	// network: no HTTP answer arrived (connection, timeout or TLS failure).
 	network bool
+	// retryAfter is the answer's Retry-After (0: none): a saturated
+	// gateway says when to come back.
+	retryAfter time.Duration
+}
+
+// retryDelay is how long to wait before retry number attempt (1, 2, ...)
+// after err: half a second more each time, or the gateway's Retry-After
+// when that is longer, spread by up to half again so that the clients a
+// saturated gateway turned away do not all return at once.
+func retryDelay(attempt int, err error) time.Duration {
+	d := time.Duration(attempt) * 500 * time.Millisecond
+	var e *Error
+	if errors.As(err, &e) && e.retryAfter > 0 {
+		d = max(d, e.retryAfter)
+		d += rand.N(d/2 + 1)
+	}
+	return d
+}
+
+// parseRetryAfter reads a Retry-After header in seconds (the gateway
+// never sends a date), at most a minute; 0 when absent or malformed.
+func parseRetryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return time.Duration(min(n, 60)) * time.Second
 }
 
 func (e *Error) Error() string {

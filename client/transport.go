@@ -87,11 +87,17 @@ func New(cfg Config) (*Client, error) {
 			if err != nil {
 				return nil, err
 			}
-			return &idleConn{Conn: conn, idle: idle}, nil
+			return newIdleConn(conn, idle), nil
 		},
-		TLSClientConfig:       tc,
-		TLSHandshakeTimeout:   cfg.Timeout,
-		ResponseHeaderTimeout: cfg.Timeout,
+		TLSClientConfig: tc,
+		// No ResponseHeaderTimeout: its clock starts when the last byte
+		// of a body is handed to the kernel, which on a slow link may
+		// still hold megabytes of it. idleConn waits for the answer as
+		// long as the body is still leaving, and WALGATE_TIMEOUT after.
+		TLSHandshakeTimeout: cfg.Timeout,
+		// A backup part waits this long for 100 Continue (the gateway
+		// answers within limits.write_slot_wait), then is sent anyway.
+		ExpectContinueTimeout: cfg.Timeout,
 		MaxIdleConnsPerHost:   4,
 		DisableCompression:    true,
 		WriteBufferSize:       64 << 10,
@@ -106,24 +112,6 @@ func (c *Client) Close() { c.http.CloseIdleConnections() }
 
 // Config returns the client's configuration.
 func (c *Client) Config() Config { return c.cfg }
-
-// idleConn fails a read or write that makes no progress for idle: a
-// gateway that dies or stalls mid-stream is detected, however long the
-// transfer.
-type idleConn struct {
-	net.Conn
-	idle time.Duration
-}
-
-func (c *idleConn) Read(p []byte) (int, error) {
-	_ = c.Conn.SetReadDeadline(time.Now().Add(c.idle))
-	return c.Conn.Read(p)
-}
-
-func (c *idleConn) Write(p []byte) (int, error) {
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
-	return c.Conn.Write(p)
-}
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
@@ -154,7 +142,7 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 	var lastErr error
 	for attempt := 0; attempt <= c.cfg.Retries; attempt++ {
 		if attempt > 0 {
-			if err := c.sleep(ctx, time.Duration(attempt)*500*time.Millisecond); err != nil {
+			if err := c.sleep(ctx, retryDelay(attempt, lastErr)); err != nil {
 				return nil, lastErr
 			}
 		}
@@ -308,7 +296,7 @@ func (c *Client) onceAt(ctx context.Context, req request, base *url.URL) (*http.
 		msg = base.Host + ": " + msg
 	}
 	return nil, &Error{Kind: kindOfCode(eb.Error.Code, resp.StatusCode), Op: req.op, Status: resp.StatusCode,
-		Code: eb.Error.Code, Message: msg}
+		Code: eb.Error.Code, Message: msg, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
 }
 
 // transportError explains a failure to reach the gateway.
@@ -324,6 +312,7 @@ func (c *Client) classifyTransportError(op, host string, err error) error {
 	var hostErr x509.HostnameError
 	var certErr *tls.CertificateVerificationError
 	var opErr *net.OpError
+	var stall *errNoProgress
 	switch {
 	// Before the general case: a name mismatch also comes wrapped in a
 	// CertificateVerificationError, and WALGATE_CA_FILE would not fix it.
@@ -335,6 +324,8 @@ func (c *Client) classifyTransportError(op, host string, err error) error {
 		return &Error{Kind: ErrRejected, Op: op, Message: fmt.Sprintf("%s speaks plain HTTP; use http:// in WALGATE_URL or configure TLS on the gateway", host), Err: err}
 	case strings.Contains(err.Error(), "tls: ") || strings.Contains(err.Error(), "certificate"):
 		return &Error{Kind: ErrAuth, Op: op, Message: fmt.Sprintf("TLS with %s failed; check WALGATE_CA_FILE and, for mutual TLS, WALGATE_CLIENT_CERT/WALGATE_CLIENT_KEY", host), Err: err}
+	case errors.As(err, &stall):
+		return &Error{Kind: ErrUnavailable, Op: op, Message: fmt.Sprintf("the connection to %s made no progress for %s (WALGATE_TIMEOUT): the gateway or the network stalled; on a slow or congested link raise WALGATE_TIMEOUT", host, stall.idle)}
 	case c.cfg.URL.Scheme == "http" && !(errors.As(err, &opErr) && opErr.Op == "dial") && speaksTLS(host, c.cfg.Timeout):
 		return &Error{Kind: ErrRejected, Op: op, Message: fmt.Sprintf("the gateway at %s speaks TLS: use https:// in WALGATE_URL", host), Err: err}
 	case c.certRequested.Load() && !(errors.As(err, &opErr) && opErr.Op == "dial"):

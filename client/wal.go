@@ -199,7 +199,7 @@ func (c *Client) retryFetch(ctx context.Context, once func() error, before func(
 			// serves another copy, or says none is good, next time.
 			limit = c.fetchAttempts()
 		}
-		delay := time.Duration(attempt+1) * 500 * time.Millisecond
+		delay := retryDelay(attempt+1, err)
 		if attempt+1 >= limit || time.Since(began)+delay > RetryWindow {
 			return err
 		}

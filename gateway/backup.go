@@ -600,7 +600,7 @@ func (s *Server) getBackupFile(c *fiber.Ctx) error {
 		return unreadable(file+" of "+b.Name, err)
 	}
 	c.Locals(localBytes, rec.Size)
-	c.Response().SetBodyStream(rc, int(rec.Size))
+	c.Response().SetBodyStream(s.sendBody(c.Context().Conn(), rc), int(rec.Size))
 	return nil
 }
 

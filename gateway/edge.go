@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"net"
 	"strings"
 	"sync"
@@ -49,7 +50,18 @@ func (e *earlyRefusals) take(h *fasthttp.RequestHeader) (earlyRefusal, bool) {
 // headerReceived is the HTTP server's header hook.
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	s.early.clear(h)
-	if err := s.checkHeaders(h); err != nil {
+	var conf fasthttp.RequestConfig
+	err := s.checkHeaders(h)
+	if err == nil {
+		var held bool
+		held, err = s.awaitWriteSlots(h)
+		if held {
+			// The wait counted against the read deadline set when the
+			// request began: the first 8 KiB of the body get it anew.
+			conf.ReadTimeout = s.readTimeout()
+		}
+	}
+	if err != nil {
 		r := earlyRefusal{err: err}
 		if !bytes.EqualFold(h.Peek(fiber.HeaderExpect), []byte("100-continue")) {
 			// The client sends its body without waiting for an answer.
@@ -72,7 +84,7 @@ func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 			h.ResetConnectionClose()
 		}
 	}
-	return fasthttp.RequestConfig{}
+	return conf
 }
 
 // refuseEarly answers a request the header hook refused. When the client
@@ -123,6 +135,31 @@ func (s *Server) refuseEarly(c *fiber.Ctx) error {
 		})
 	}
 	return r.err
+}
+
+// awaitWriteSlots holds a push that waits for 100 Continue (a backup
+// part the client streams once) until the stores it goes to have a write
+// slot free: when they stay busy for limits.write_slot_wait, the client
+// gets 503 before it has sent a byte, and may send it again. The handler
+// takes its slot as any push does (another push may have taken this one
+// meanwhile; it then waits again, at most as long). held reports whether
+// the request was held here.
+func (s *Server) awaitWriteSlots(h *fasthttp.RequestHeader) (held bool, err error) {
+	if !h.IsPut() || !bytes.EqualFold(h.Peek(fiber.HeaderExpect), []byte("100-continue")) {
+		return false, nil
+	}
+	route := routeOf(h)
+	if route.kind != "wal" && route.kind != "file" {
+		return false, nil
+	}
+	g, err := s.stores.GroupFor(route.cluster)
+	if err != nil {
+		return false, nil // the handler answers it
+	}
+	if err := s.stores.AwaitSlots(context.Background(), g); err != nil {
+		return true, storeFailure(g.Name(), err, "retry later")
+	}
+	return true, nil
 }
 
 // earlyDrainWait bounds each read of the body a refused client still

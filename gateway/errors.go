@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -17,6 +18,9 @@ type apiError struct {
 	Code    protocol.Code
 	Message string
 	Err     error // cause, logged, never sent
+	// RetryAfter, when set, is sent as Retry-After: when the client may
+	// try again (a saturated gateway).
+	RetryAfter time.Duration
 }
 
 func (e *apiError) Error() string {
@@ -70,6 +74,9 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		if cl > maxDrain || ae.Code == protocol.CodeTimeout || ae.Code == protocol.CodeLengthMismatch || !s.drainBody(c) {
 			c.Context().SetConnectionClose()
 		}
+	}
+	if ae.RetryAfter > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(max(ae.RetryAfter.Round(time.Second), time.Second)/time.Second)))
 	}
 	c.Status(ae.Code.Status())
 	return c.JSON(protocol.ErrorBody{Error: protocol.ErrorDetail{Code: ae.Code, Message: ae.Message}})

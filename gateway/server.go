@@ -136,7 +136,7 @@ func New(cfg Config, cat index.Interface, st *stores.Set, log *slog.Logger) (*Se
 		ErrorHandler:          s.errorHandler,
 		// Headers and the first 8 KiB of a body are read under ReadTimeout;
 		// the rest of a body under the per-read idle deadline.
-		ReadTimeout:    min(cfg.Limits.HeaderTimeout, cfg.Limits.IdleTimeout),
+		ReadTimeout:    s.readTimeout(),
 		WriteTimeout:   cfg.Limits.WriteTimeout,
 		IdleTimeout:    2 * cfg.Limits.HeaderTimeout,
 		ReadBufferSize: 16 << 10,
@@ -229,6 +229,12 @@ func (s *Server) whoAmI(c *fiber.Ctx) error {
 		scopes[i] = string(sc)
 	}
 	return c.JSON(protocol.WhoAmI{TokenID: t.ID, Cluster: t.Cluster, Scopes: scopes, Gateway: Version})
+}
+
+// readTimeout bounds reading a request's headers and the first 8 KiB of
+// its body (the HTTP server's ReadTimeout).
+func (s *Server) readTimeout() time.Duration {
+	return min(s.cfg.Limits.HeaderTimeout, s.cfg.Limits.IdleTimeout)
 }
 
 // lockName serialises pushes of one WAL name of one cluster.

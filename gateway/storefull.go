@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/walgate/walgate/gateway/protocol"
+	"github.com/walgate/walgate/gateway/stores"
 )
 
 // storeFailure is the answer when the stores, not the body, failed a
@@ -15,6 +17,12 @@ import (
 // that the group's ack policy was not met. then says what the client
 // does next.
 func storeFailure(group string, err error, then string) *apiError {
+	var sat *stores.SaturatedError
+	if errors.As(err, &sat) {
+		return &apiError{Code: protocol.CodeUnavailable, Err: err, RetryAfter: saturatedRetryAfter, Message: fmt.Sprintf(
+			"the gateway is saturated: all %d write slots of store %s (backends[].max_writes) stayed busy for %s (limits.write_slot_wait); nothing was stored. Retry later; if this recurs, raise max_writes of %s or add gateways",
+			sat.Slots, sat.Backend, sat.Waited, sat.Backend)}
+	}
 	if names := fullStores(err); len(names) > 0 {
 		return &apiError{Code: protocol.CodeUnavailable, Err: err, Message: fmt.Sprintf(
 			"store %s is full (no space left on device): nothing was acknowledged; free space or add capacity there, then %s",
@@ -23,6 +31,10 @@ func storeFailure(group string, err error, then string) *apiError {
 	return &apiError{Code: protocol.CodeUnavailable, Err: err, Message: fmt.Sprintf(
 		"storing the object failed (ack policy of group %s not met); nothing was acknowledged, %s", group, then)}
 }
+
+// saturatedRetryAfter is the Retry-After of a push refused for want of a
+// write slot: the client has waited limits.write_slot_wait already.
+const saturatedRetryAfter = time.Second
 
 // fullStores names the stores whose failure in err (the fan-out's
 // "<store>: <cause>" errors, joined) is a full disk or an exceeded quota.

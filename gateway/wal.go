@@ -359,7 +359,7 @@ func (s *Server) getWAL(c *fiber.Ctx) error {
 	}
 	c.Locals(localBytes, obj.Size)
 	// fasthttp streams rc after the handler returns and closes it.
-	c.Response().SetBodyStream(rc, int(obj.Size))
+	c.Response().SetBodyStream(s.sendBody(c.Context().Conn(), rc), int(obj.Size))
 	return nil
 }
 

@@ -20,6 +20,9 @@ type Proxy struct {
 	cutNext  atomic.Int64 // connections left that CutNext cuts
 	cutNextN atomic.Int64 // after how many bytes upstream
 	delay    atomic.Int64 // per chunk, nanoseconds
+	rate     atomic.Int64 // bytes per second in each direction of a connection; 0: no limit
+	stalled  atomic.Bool  // forward nothing, keep the connections open
+	closed   atomic.Bool
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -65,8 +68,18 @@ func (p *Proxy) CutNext(n int64, conns int) {
 // SetDelay delays every chunk forwarded in either direction.
 func (p *Proxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
 
+// SetRate limits every connection to about bytesPerSecond in each
+// direction (a slow link that keeps progressing); 0 lifts the limit.
+func (p *Proxy) SetRate(bytesPerSecond int64) { p.rate.Store(bytesPerSecond) }
+
+// SetStalled makes every open and new connection forward nothing in
+// either direction while keeping it open (a link or peer that hangs), or
+// forward again (false).
+func (p *Proxy) SetStalled(stalled bool) { p.stalled.Store(stalled) }
+
 // Close stops the proxy and drops every connection.
 func (p *Proxy) Close() error {
+	p.closed.Store(true)
 	err := p.ln.Close()
 	p.dropAll()
 	p.wg.Wait()
@@ -140,6 +153,12 @@ func (p *Proxy) pipe(dst, src net.Conn, limit int64) {
 		if n > 0 {
 			if d := p.delay.Load(); d > 0 {
 				time.Sleep(time.Duration(d))
+			}
+			if r := p.rate.Load(); r > 0 {
+				time.Sleep(time.Duration(int64(n) * int64(time.Second) / r))
+			}
+			for p.stalled.Load() && !p.closed.Load() {
+				time.Sleep(10 * time.Millisecond)
 			}
 			if limit > 0 && total+int64(n) >= limit {
 				dst.Write(buf[:limit-total])

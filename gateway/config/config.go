@@ -159,6 +159,11 @@ type Limits struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// HeaderTimeout bounds reading request headers and idle keep-alive.
 	HeaderTimeout time.Duration `yaml:"header_timeout"`
+	// WriteSlotWait is how long a push waits for a write slot of a store
+	// (backends[].max_writes) before it is refused with 503 and nothing
+	// stored; keep it below the clients' WALGATE_TIMEOUT, which is how
+	// long a client waits on a gateway that reads nothing of its body.
+	WriteSlotWait time.Duration `yaml:"write_slot_wait"`
 	// WriteTimeout bounds a whole response write; 0 means none (needed
 	// for large restores on slow links).
 	WriteTimeout time.Duration `yaml:"write_timeout"`
@@ -179,6 +184,10 @@ type Limits struct {
 
 // Default limits (docs/operations.md lists them all).
 const (
+	// DefaultWriteSlotWait is below the client's default WALGATE_TIMEOUT
+	// (30s), so that a client waiting for a slot gets the gateway's
+	// answer rather than its own timeout.
+	DefaultWriteSlotWait            = 20 * time.Second
 	DefaultMaxConnections           = 4096
 	DefaultMaxConnectionsPerAddress = 512
 	DefaultMaxDrillReportBytes      = 256 << 10
@@ -271,6 +280,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Limits.HeaderTimeout == 0 {
 		c.Limits.HeaderTimeout = 30 * time.Second
+	}
+	if c.Limits.WriteSlotWait == 0 {
+		c.Limits.WriteSlotWait = DefaultWriteSlotWait
 	}
 	if c.Limits.MaxConnections == 0 {
 		c.Limits.MaxConnections = DefaultMaxConnections
@@ -377,6 +389,9 @@ func (c *Config) validateLimits() []error {
 	}
 	if c.Limits.IdleTimeout < time.Second {
 		errs = append(errs, errors.New("limits.idle_timeout must be at least 1s"))
+	}
+	if c.Limits.WriteSlotWait < 0 {
+		errs = append(errs, errors.New("limits.write_slot_wait must not be negative"))
 	}
 	if c.Limits.MaxConnections < 1 || c.Limits.MaxConnectionsPerAddress < 1 {
 		errs = append(errs, errors.New("limits.max_connections and limits.max_connections_per_address must be at least 1"))

@@ -25,6 +25,8 @@ type store struct {
 	name  string
 	b     backends.Backend
 	slots chan struct{} // bounds concurrent writes (nil: unbounded)
+	// slotWait bounds how long a push waits for a slot (0: unbounded).
+	slotWait time.Duration
 	// writeClass is the class new objects are written in: the backend's
 	// configured classes.hot ("" = the backend's default).
 	writeClass string
@@ -53,17 +55,59 @@ func (st *store) fail(err error) {
 	st.lastErr, st.lastErrAt = err.Error(), st.failedAt
 }
 
-// acquire takes a write slot, waiting while all are busy.
-func (st *store) acquire(ctx context.Context) error {
+// acquire takes a write slot, waiting while all are busy: at most wait
+// (0: until ctx ends), after which it fails with a *SaturatedError.
+func (st *store) acquire(ctx context.Context, wait time.Duration) error {
 	if st.slots == nil {
 		return nil
 	}
 	select {
 	case st.slots <- struct{}{}:
 		return nil
+	default:
+	}
+	var expired <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case st.slots <- struct{}{}:
+		return nil
+	case <-expired:
+		return &SaturatedError{Backend: st.name, Slots: cap(st.slots), Waited: wait}
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// AwaitSlots waits until each store a write of group g goes to first
+// has a write slot free, each at most limits.write_slot_wait; it takes
+// none of them. The gateway calls it before it lets a client that waits
+// for 100 Continue send its body: a refusal then comes while the client
+// can still send the request again.
+func (s *Set) AwaitSlots(ctx context.Context, g *Group) error {
+	for _, st := range g.stores[:g.ack] {
+		if err := st.acquire(ctx, st.slotWait); err != nil {
+			return err
+		}
+		st.release()
+	}
+	return nil
+}
+
+// SaturatedError is a push that found every write slot of a store busy
+// for as long as it may wait (limits.write_slot_wait): the gateway is
+// saturated, the store is not failing, and nothing was written.
+type SaturatedError struct {
+	Backend string
+	Slots   int // the store's max_writes
+	Waited  time.Duration
+}
+
+func (e *SaturatedError) Error() string {
+	return fmt.Sprintf("all %d write slots of store %s stayed busy for %s", e.Slots, e.Backend, e.Waited)
 }
 
 func (st *store) release() {
@@ -221,7 +265,8 @@ func (s *Set) PutObject(ctx context.Context, g *Group, key string, r io.Reader, 
 	for i, st := range targets {
 		if errs[i] != nil {
 			failures = append(failures, fmt.Errorf("%s: %w", st.name, errs[i]))
-			if !isCallerError(errs[i]) && !errors.Is(errs[i], backends.ErrExists) {
+			var sat *SaturatedError
+			if !isCallerError(errs[i]) && !errors.Is(errs[i], backends.ErrExists) && !errors.As(errs[i], &sat) {
 				st.fail(errs[i])
 			}
 			continue
@@ -299,7 +344,7 @@ func tee(ctx context.Context, targets []*store, key string, r io.Reader, size in
 	infos := make([]backends.ObjectInfo, len(targets))
 	errs := make([]error, len(targets))
 	for i, st := range targets {
-		if err := st.acquire(ctx); err != nil {
+		if err := st.acquire(ctx, st.slotWait); err != nil {
 			for _, held := range targets[:i] {
 				held.release()
 			}
@@ -380,7 +425,7 @@ func tee(ctx context.Context, targets []*store, key string, r io.Reader, size in
 // against wantSHA (hex; "" skips the check) and size. opts carries the
 // metadata and class for dst.
 func copyObject(ctx context.Context, src, dst *store, key string, size int64, wantSHA string, opts backends.PutOptions) error {
-	if err := dst.acquire(ctx); err != nil {
+	if err := dst.acquire(ctx, 0); err != nil {
 		return err
 	}
 	defer dst.release()

@@ -79,6 +79,7 @@ func Open(ctx context.Context, cfg config.Config, cat index.Interface, opts Opti
 		st := &store{name: bc.Name, b: be, writeClass: bc.Classes[backends.ClassHot]}
 		if bc.MaxWrites > 0 {
 			st.slots = make(chan struct{}, bc.MaxWrites)
+			st.slotWait = cfg.Limits.WriteSlotWait
 		}
 		s.stores[bc.Name] = st
 		s.order = append(s.order, st)

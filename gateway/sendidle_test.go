@@ -1,0 +1,94 @@
+package gateway_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/walgate/walgate/gateway"
+	"github.com/walgate/walgate/gateway/gatewaytest"
+	"github.com/walgate/walgate/gateway/protocol"
+)
+
+// TestStalledDownload: a client that stops reading a download is dropped
+// after limits.idle_timeout (the gateway does not hold the connection and
+// its store reader for ever), while a download read slowly but steadily
+// for much longer than that, and the next request on its connection,
+// complete.
+func TestStalledDownload(t *testing.T) {
+	t.Parallel()
+	// Keep-alive connections idle for 10 s are closed: the gateway's last
+	// write of a body ends seconds before a slow client has read it.
+	e := start(t, gatewaytest.Options{Config: gateway.Config{Limits: gateway.Limits{IdleTimeout: time.Second, HeaderTimeout: 5 * time.Second}}})
+	body := randBytes(t, 16<<20)
+	if r := e.put(t, seg1, e.pushFetch, body); r.status != 201 {
+		t.Fatalf("push: HTTP %d %s", r.status, r.msg)
+	}
+	get := func(t *testing.T) (net.Conn, *bufio.Reader, *http.Response) {
+		t.Helper()
+		conn := dial(t, e.addr)
+		_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
+		// A small receive buffer: the kernel cannot take the whole body
+		// on the client's behalf.
+		_ = conn.(*net.TCPConn).SetReadBuffer(32 << 10)
+		req := rawRequest(http.MethodGet, protocol.WALPath(cluster, seg1), e.pushFetch, nil, -1)
+		req = req[:len(req)-len("Connection: close\r\n\r\n")]
+		req = append(req, "\r\n"...)
+		if _, err := conn.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReaderSize(conn, 4<<10)
+		resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET: %v %v", resp, err)
+		}
+		return conn, br, resp
+	}
+
+	// Stalled: nothing read for 4 idle timeouts, then the rest is cut.
+	_, _, resp := get(t)
+	if _, err := io.ReadFull(resp.Body, make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * time.Second)
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err == nil && n+64<<10 == int64(len(body)) {
+		t.Fatal("a download the client stopped reading for 4x limits.idle_timeout was still served whole")
+	}
+
+	// Slow but steady: 512 KiB every 300 ms, about 10 s in all.
+	if testing.Short() {
+		return
+	}
+	conn, br, resp := get(t)
+	buf := make([]byte, 512<<10)
+	var got int64
+	for {
+		m, err := io.ReadFull(resp.Body, buf)
+		got += int64(m)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("slow download cut after %d bytes: %v", got, err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	resp.Body.Close()
+	if got != int64(len(body)) {
+		t.Fatalf("slow download: %d of %d bytes", got, len(body))
+	}
+	// The connection serves its next request after a pause longer than
+	// the idle timeout that applied to the body's writes.
+	time.Sleep(1500 * time.Millisecond)
+	req := rawRequest(http.MethodHead, protocol.WALPath(cluster, seg1), e.pushFetch, nil, -1)
+	if _, err := conn.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := http.ReadResponse(br, &http.Request{Method: http.MethodHead}); err != nil || r.StatusCode != 200 {
+		t.Fatalf("next request on the connection: %v %v", r, err)
+	}
+}
