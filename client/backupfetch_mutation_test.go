@@ -41,6 +41,11 @@ func TestBackupFetchRefusesOddBackups(t *testing.T) {
 			b.meta = map[string][]byte{"tar_partitions/backup_label.tar": labelTar(b.label)}
 		}, "the backup has two backup_label tars"},
 		{"empty backup_label", func(b *testBackup) { b.label = "" }, "backup_label.tar.zst"},
+		// Refused at its first member, with the rest of the part still
+		// to read: the refusal is the cause, not the unread bytes.
+		{"a refused member first", func(b *testBackup) {
+			b.parts[0] = append([]member{{"/base/../../outside", []byte("x")}}, b.parts[0]...)
+		}, `refused a tar member: extract: unsafe tar member: "/base/../../outside"`},
 		{"metadata.json followed by more", func(b *testBackup) {
 			b.meta = map[string][]byte{"metadata.json": []byte(`{"start_lsn":67108904} {"finish_lsn":67108960}`)}
 		}, "metadata.json"},

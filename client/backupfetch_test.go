@@ -254,10 +254,11 @@ func TestBackupFetchRestores(t *testing.T) {
 	root := t.TempDir()
 	origTS := filepath.Join(root, "orig", "ts 1") // absent: restored in place
 	b := standardBackup(t, origTS)
-	// A second tablespace, named only by tablespace_map, moved elsewhere.
-	b.parts[0] = append(b.parts[0], member{"/pg_tblspc/16390", nil}, member{"/pg_tblspc/16390/PG_15_202209061", nil},
-		member{"/pg_tblspc/16390/PG_15_202209061/x", []byte("second tablespace")})
-	b.spcmap += "16390 /nonexistent/elsewhere\n"
+	// A second tablespace, named only by tablespace_map, moved elsewhere;
+	// its OID sorts after 16384 as a number, before it as text.
+	b.parts[0] = append(b.parts[0], member{"/pg_tblspc/100000", nil}, member{"/pg_tblspc/100000/PG_15_202209061", nil},
+		member{"/pg_tblspc/100000/PG_15_202209061/x", []byte("second tablespace")})
+	b.spcmap += "100000 /nonexistent/elsewhere\n"
 	// Backup metadata is plain JSON in every backup, encrypted or not.
 	b.meta = map[string][]byte{"metadata.json": []byte(`{"start_lsn":67108904,"finish_lsn":67108960}`)}
 	pushBackup(t, c, fetchName, b)
@@ -266,7 +267,7 @@ func TestBackupFetchRestores(t *testing.T) {
 	moved := filepath.Join(root, "moved")
 	var progress bytes.Buffer
 	res, err := c.FetchBackup(ctx, "LATEST", dir, client.RestoreOptions{
-		Tablespaces: map[string]string{"16390": moved}, Concurrency: 2, Fsync: true, Progress: &progress,
+		Tablespaces: map[string]string{"100000": moved}, Concurrency: 2, Fsync: true, Progress: &progress,
 		Recovery: &client.RecoverySettings{RestoreCommand: "/usr/bin/walgate-client wal-fetch %f %p", TargetTime: "2026-11-25 01:04:00+00"},
 	})
 	if err != nil {
@@ -285,12 +286,12 @@ func TestBackupFetchRestores(t *testing.T) {
 	if got, err := os.ReadFile(filepath.Join(moved, "PG_15_202209061", "x")); err != nil || string(got) != "second tablespace" {
 		t.Fatalf("moved tablespace: %q %v", got, err)
 	}
-	for oid, loc := range map[string]string{"16384": origTS, "16390": moved} {
+	for oid, loc := range map[string]string{"16384": origTS, "100000": moved} {
 		if got, err := os.Readlink(filepath.Join(dir, "pg_tblspc", oid)); err != nil || got != loc {
 			t.Fatalf("pg_tblspc/%s links to %q (%v), want %q", oid, got, err, loc)
 		}
 	}
-	if got := string(readFile(t, filepath.Join(dir, "tablespace_map"))); got != "16384 "+origTS+"\n16390 "+moved+"\n" {
+	if got := string(readFile(t, filepath.Join(dir, "tablespace_map"))); got != "16384 "+origTS+"\n100000 "+moved+"\n" {
 		t.Fatalf("tablespace_map: %q", got)
 	}
 	if got := string(readFile(t, filepath.Join(dir, "backup_label"))); got != b.label {
