@@ -290,7 +290,13 @@ func (c *Client) decodeWAL(op string, body io.Reader, obj walObject, keys []*cod
 	}
 	defer dec.Close()
 	cid := codec.NewContentID(key)
-	plain, err := io.CopyBuffer(io.MultiWriter(w, cid), dec, make([]byte, copyBuf))
+	var plain int64
+	if to, ok := dec.(io.WriterTo); ok {
+		// zstd: each decoded block goes straight to w and cid.
+		plain, err = to.WriteTo(io.MultiWriter(w, cid))
+	} else {
+		plain, err = io.CopyBuffer(io.MultiWriter(w, cid), dec, make([]byte, copyBuf))
+	}
 	if err != nil {
 		return c.fetchCopyError(op, err, counted.n, obj.size)
 	}
