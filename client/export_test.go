@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"io"
 
 	"github.com/walgate/walgate/client/codec"
 )
@@ -25,3 +26,11 @@ func (c *Client) PushWALAlone(ctx context.Context, path string, split bool) (Pus
 
 // Level is the zstd level the client writes with.
 func (c *Client) Level() codec.Level { return c.cfg.Level }
+
+// DecodeWAL is what wal-fetch does with the body of a stored object of
+// size bytes whose headers give its SHA-256, compression, content ID and
+// plain size: decode it with one of keys into w, checking everything.
+func DecodeWAL(body io.Reader, size int64, sha256, contentID, plainSize string, comp codec.Compression, keys []*codec.Key, w io.Writer) error {
+	obj := walObject{size: size, sha256: sha256, compression: comp, contentID: contentID, plainSize: plainSize}
+	return (&Client{}).decodeWAL("fetch", body, obj, keys, w)
+}

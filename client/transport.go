@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,11 @@ type Client struct {
 	certRequested atomic.Bool
 	// bootIDPath replaces BootIDPath (prefetch records); tests set it.
 	bootIDPath string
+	// loadRoots, when set, puts the trusted roots (the system's and
+	// WALGATE_CA_FILE's) into the TLS configuration; rootsOnce runs it
+	// before the first https request.
+	loadRoots func()
+	rootsOnce sync.Once
 }
 
 // New builds a client from cfg. It does no network I/O.
@@ -49,21 +55,28 @@ func New(cfg Config) (*Client, error) {
 	}
 	cfg.URL = cfg.URLs[0]
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	c := &Client{cfg: cfg, sleep: sleepCtx}
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
 			return nil, cfgErr("WALGATE_CA_FILE: %v", err)
 		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
 			return nil, cfgErr("WALGATE_CA_FILE %s holds no PEM certificate", cfg.CAFile)
 		}
-		tc.RootCAs = pool
+		// The system's roots join the file's before the first https
+		// request, not here: reading them costs tens of milliseconds of
+		// CPU, and a wal-fetch served from the prefetch directory sends
+		// no request at all.
+		c.loadRoots = func() {
+			pool, err := x509.SystemCertPool()
+			if err != nil || pool == nil {
+				pool = x509.NewCertPool()
+			}
+			pool.AppendCertsFromPEM(pem)
+			tc.RootCAs = pool
+		}
 	}
-	c := &Client{cfg: cfg, sleep: sleepCtx}
 	if cfg.ClientCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.ClientCert, cfg.ClientKey)
 		if err != nil {
@@ -272,6 +285,9 @@ func (c *Client) onceAt(ctx context.Context, req request, base *url.URL) (*http.
 	hr.Header.Set("User-Agent", "walgate-client/"+Version)
 	for k, v := range req.header {
 		hr.Header.Set(k, v)
+	}
+	if c.loadRoots != nil && base.Scheme == "https" {
+		c.rootsOnce.Do(c.loadRoots)
 	}
 	resp, err := c.http.Do(hr)
 	if err != nil {

@@ -224,14 +224,17 @@ func (c *Client) fetchOnce(ctx context.Context, op, name, dest string, served *b
 	defer resp.Body.Close()
 	*served = true
 
-	integrity := func(msg string, cause error) error {
-		return &Error{Kind: ErrIntegrity, Op: op, Message: msg, Err: cause}
+	obj := walObject{
+		size:      resp.ContentLength,
+		sha256:    resp.Header.Get(protocol.HeaderContentSHA256),
+		contentID: resp.Header.Get(protocol.HeaderContentID),
+		plainSize: resp.Header.Get(protocol.HeaderPlainSize),
 	}
-	wantSum := resp.Header.Get(protocol.HeaderContentSHA256)
 	comp, cerr := codec.ParseCompression(resp.Header.Get(protocol.HeaderCompression))
-	if cerr != nil || len(wantSum) != 64 || resp.ContentLength < 0 {
-		return integrity("the gateway's answer lacks the hash, compression or length headers", cerr)
+	if cerr != nil || len(obj.sha256) != 64 || obj.size < 0 {
+		return &Error{Kind: ErrIntegrity, Op: op, Message: "the gateway's answer lacks the hash, compression or length headers", Err: cerr}
 	}
+	obj.compression = comp
 	keys, err := c.decodeKeys(op, "the archived "+name, resp.Header.Get(protocol.HeaderEncryption), resp.Header.Get(protocol.HeaderKeyFingerprint))
 	if err != nil {
 		return err
@@ -247,40 +250,71 @@ func (c *Client) fetchOnce(ctx context.Context, op, name, dest string, served *b
 			os.Remove(tmp.Name())
 		}
 	}()
-
-	got := sha256.New()
-	counted := &countingReader{r: io.TeeReader(resp.Body, got)}
-	dec, key, err := openObject(counted, comp, keys)
-	if err != nil {
-		return c.fetchCopyError(op, err, counted.n, resp.ContentLength)
-	}
-	defer dec.Close()
-	cid := codec.NewContentID(key)
-	plain, err := io.CopyBuffer(io.MultiWriter(tmp, cid), dec, make([]byte, copyBuf))
-	if err != nil {
-		return c.fetchCopyError(op, err, counted.n, resp.ContentLength)
-	}
-	// The decoder ended cleanly; nothing may follow the encoded stream.
-	if extra, _ := io.Copy(io.Discard, counted); extra > 0 {
-		return integrity(fmt.Sprintf("%d bytes follow the end of the encoded stream", extra), nil)
-	}
-	if counted.n != resp.ContentLength {
-		return integrity(fmt.Sprintf("received %d of %d bytes", counted.n, resp.ContentLength), nil)
-	}
-	if hex.EncodeToString(got.Sum(nil)) != wantSum {
-		return integrity("the received bytes do not match the SHA-256 recorded at archive time", nil)
-	}
-	if want := resp.Header.Get(protocol.HeaderContentID); want != "" && want != cid.String() {
-		return integrity("the decoded WAL differs from what was archived (content identity mismatch); is this the key the segment was archived with?", nil)
-	}
-	if want := resp.Header.Get(protocol.HeaderPlainSize); want != "" && want != strconv.FormatInt(plain, 10) {
-		return integrity(fmt.Sprintf("decoded %d bytes, archived %s", plain, want), nil)
+	if err := c.decodeWAL(op, resp.Body, obj, keys, tmp); err != nil {
+		return err
 	}
 	if err := tmp.Close(); err != nil {
 		return &Error{Kind: ErrRejected, Op: op, Message: "writing " + dest + " failed", Err: err}
 	}
 	if err := os.Rename(tmp.Name(), dest); err != nil {
 		return &Error{Kind: ErrRejected, Op: op, Message: "cannot move the restored file into place at " + dest, Err: err}
+	}
+	return nil
+}
+
+// walObject is what the gateway says of the WAL object it serves: what
+// the stored bytes and their plaintext must be.
+type walObject struct {
+	size        int64  // stored bytes (Content-Length)
+	sha256      string // of the stored bytes, lowercase hex
+	compression codec.Compression
+	contentID   string // of the plaintext; "" when not recorded
+	plainSize   string // bytes of plaintext, decimal; "" when not recorded
+}
+
+// decodeWAL decodes body, the stored bytes of obj, with one of keys (none
+// when it is not encrypted) and writes the plaintext to w. It returns nil
+// only when every check passed: the stream decoded and ended cleanly with
+// nothing after it, the bytes received are obj.size bytes with obj.sha256,
+// and the plaintext has obj's content ID and plain size. What reached w
+// before a failure must be thrown away.
+func (c *Client) decodeWAL(op string, body io.Reader, obj walObject, keys []*codec.Key, w io.Writer) error {
+	integrity := func(msg string, cause error) error {
+		return &Error{Kind: ErrIntegrity, Op: op, Message: msg, Err: cause}
+	}
+	got := sha256.New()
+	counted := &countingReader{r: io.TeeReader(body, got)}
+	dec, key, err := openObject(counted, obj.compression, keys)
+	if err != nil {
+		return c.fetchCopyError(op, err, counted.n, obj.size)
+	}
+	defer dec.Close()
+	cid := codec.NewContentID(key)
+	var plain int64
+	if to, ok := dec.(io.WriterTo); ok {
+		// zstd: each decoded block goes straight to w and cid.
+		plain, err = to.WriteTo(io.MultiWriter(w, cid))
+	} else {
+		plain, err = io.CopyBuffer(io.MultiWriter(w, cid), dec, make([]byte, copyBuf))
+	}
+	if err != nil {
+		return c.fetchCopyError(op, err, counted.n, obj.size)
+	}
+	// The decoder ended cleanly; nothing may follow the encoded stream.
+	if extra, _ := io.Copy(io.Discard, counted); extra > 0 {
+		return integrity(fmt.Sprintf("%d bytes follow the end of the encoded stream", extra), nil)
+	}
+	if counted.n != obj.size {
+		return integrity(fmt.Sprintf("received %d of %d bytes", counted.n, obj.size), nil)
+	}
+	if hex.EncodeToString(got.Sum(nil)) != obj.sha256 {
+		return integrity("the received bytes do not match the SHA-256 recorded at archive time", nil)
+	}
+	if obj.contentID != "" && obj.contentID != cid.String() {
+		return integrity("the decoded WAL differs from what was archived (content identity mismatch); is this the key the segment was archived with?", nil)
+	}
+	if obj.plainSize != "" && obj.plainSize != strconv.FormatInt(plain, 10) {
+		return integrity(fmt.Sprintf("decoded %d bytes, archived %s", plain, obj.plainSize), nil)
 	}
 	return nil
 }

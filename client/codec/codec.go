@@ -130,7 +130,61 @@ func NewReader(r io.Reader, c Compression, key *Key) (io.ReadCloser, error) {
 	} else {
 		or.source.r = r
 	}
+	if c == Zstd {
+		return zstdObjectReader{or}, nil
+	}
 	return or, nil
+}
+
+// zstdObjectReader is the reader of a zstd object; io.Copy uses its
+// WriteTo.
+type zstdObjectReader struct{ *objectReader }
+
+// WriteTo writes the rest of the plaintext to w with the same checks and
+// errors as Read, but the decoder writes each block it decodes straight
+// from its own buffer: no copy through a buffer of the caller's, whose
+// fresh pages a short-lived process pays for. An error of w is returned
+// as it is.
+func (z zstdObjectReader) WriteTo(w io.Writer) (int64, error) {
+	o := z.objectReader
+	if err := o.start(); err == io.EOF {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	to, ok := o.decompressor.Reader.(io.WriterTo)
+	if !ok {
+		return io.Copy(w, struct{ io.Reader }{o})
+	}
+	out := &writeErr{w: w}
+	n, err := to.WriteTo(out)
+	switch {
+	case out.err != nil:
+		o.err = out.err
+		return n, out.err
+	case err == nil:
+		o.err = o.checkEnd()
+	default:
+		o.err = o.explain(err)
+	}
+	if o.err == io.EOF {
+		return n, nil
+	}
+	return n, o.err
+}
+
+// writeErr keeps the first error of w.
+type writeErr struct {
+	w   io.Writer
+	err error
+}
+
+func (e *writeErr) Write(p []byte) (int, error) {
+	n, err := e.w.Write(p)
+	if err != nil && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 type objectReader struct {
@@ -160,20 +214,29 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (o *objectReader) Read(p []byte) (int, error) {
+// start returns the error that ends reading, if any, and otherwise makes
+// the decompressor when there is none yet.
+func (o *objectReader) start() error {
 	if o.closed {
-		return 0, errClosed
+		return errClosed
 	}
 	if o.err != nil {
-		return 0, o.err
+		return o.err
 	}
 	if o.decompressor == nil {
 		d, err := newDecompressor(&o.source, o.compression)
 		if err != nil {
 			o.err = o.explain(err)
-			return 0, o.err
+			return o.err
 		}
 		o.decompressor = d
+	}
+	return nil
+}
+
+func (o *objectReader) Read(p []byte) (int, error) {
+	if err := o.start(); err != nil {
+		return 0, err
 	}
 	n, err := o.decompressor.Read(p)
 	switch {

@@ -142,8 +142,8 @@ func (e *encryptWriter) writeChunk(plain []byte, tag byte) error {
 // no length field they become part of the last chunk. A chunk's bytes are returned only
 // after it authenticated, so a wrong key yields no plaintext at all.
 //
-// Nothing is read from r before the first Read. The reader holds at most
-// one sealed and one plain chunk.
+// Nothing is read from r before the first Read. The reader holds one
+// sealed chunk, which it opens in place.
 func NewDecryptReader(r io.Reader, key *Key) io.Reader {
 	d := &decryptReader{src: r}
 	if key == nil {
@@ -155,13 +155,13 @@ func NewDecryptReader(r io.Reader, key *Key) io.Reader {
 }
 
 type decryptReader struct {
-	src     io.Reader
-	key     Key
-	state   *streamState // nil until the header has been read
-	chunk   int          // number of chunks opened so far
-	offset  int64        // stream offset of the next chunk
-	sealed  [sealedChunkSize]byte
-	plain   [plainChunkSize]byte
+	src    io.Reader
+	key    Key
+	state  *streamState // nil until the header has been read
+	chunk  int          // number of chunks opened so far
+	offset int64        // stream offset of the next chunk
+	// buf holds a sealed chunk at buf[inPlaceRoom:], opened in place.
+	buf     [inPlaceRoom + sealedChunkSize]byte
 	pending []byte // opened plaintext not yet returned
 	final   bool   // the FINAL chunk has been opened
 	err     error  // sticky; returned once pending is drained
@@ -190,21 +190,20 @@ func (d *decryptReader) nextChunk() error {
 	if d.final {
 		return io.EOF
 	}
-	n, err := readFull(d.src, d.sealed[:])
+	n, err := readFull(d.src, d.buf[inPlaceRoom:])
 	if err != nil {
 		return err
 	}
 	if n == 0 {
 		return fmt.Errorf("%w: encrypted stream ends after chunk %d (offset %d) without its FINAL chunk", ErrTruncated, d.chunk, d.offset)
 	}
-	sealed := d.sealed[:n]
 	full := n == sealedChunkSize
 	if n < chunkOverhead {
 		return fmt.Errorf("%w: encrypted stream ends with %d bytes at offset %d, less than the smallest chunk (%d bytes)", ErrTruncated, n, d.offset, chunkOverhead)
 	}
-	opened := d.state.pull(d.plain[:], sealed)
+	opened := d.state.pullInPlace(d.buf[:inPlaceRoom+n])
 	if !opened.ok {
-		return d.authError(len(sealed), full, opened.claimedTag)
+		return d.authError(n, full, opened.claimedTag)
 	}
 	d.chunk++
 	d.offset += int64(n)

@@ -14,17 +14,18 @@ import (
 // network or the environment.
 func TestImports(t *testing.T) {
 	allowed := map[string]bool{
-		"bufio": true, "crypto/hmac": true, "crypto/rand": true, "crypto/sha256": true,
+		"bufio": true, "crypto/cipher": true, "crypto/hmac": true, "crypto/rand": true, "crypto/sha256": true,
 		"crypto/subtle": true, "encoding/base64": true, "encoding/binary": true,
 		"encoding/hex": true, "errors": true, "fmt": true, "hash": true, "io": true, "math/bits": true,
-		"sync":                               true,
-		"github.com/cespare/xxhash/v2":       true,
-		"github.com/andybalholm/brotli":      true,
-		"github.com/klauspost/compress/zstd": true,
-		"github.com/pierrec/lz4/v4":          true,
-		"github.com/ulikunitz/xz/lzma":       true,
-		"golang.org/x/crypto/chacha20":       true,
-		"golang.org/x/crypto/poly1305":       true,
+		"sync":                                 true,
+		"github.com/cespare/xxhash/v2":         true,
+		"github.com/andybalholm/brotli":        true,
+		"github.com/klauspost/compress/zstd":   true,
+		"github.com/pierrec/lz4/v4":            true,
+		"github.com/ulikunitz/xz/lzma":         true,
+		"golang.org/x/crypto/chacha20":         true,
+		"golang.org/x/crypto/chacha20poly1305": true,
+		"golang.org/x/crypto/poly1305":         true,
 	}
 	files, err := filepath.Glob("*.go")
 	if err != nil {

@@ -1,10 +1,12 @@
 package codec
 
 import (
+	"crypto/cipher"
 	"crypto/subtle"
 	"encoding/binary"
 
 	"golang.org/x/crypto/chacha20"
+	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/crypto/poly1305"
 )
 
@@ -30,6 +32,9 @@ const (
 type streamState struct {
 	key   [32]byte
 	nonce [12]byte
+	// aead is RFC 8439's ChaCha20-Poly1305 under key (pullInPlace), made
+	// when first needed; nil after a rekey.
+	aead cipher.AEAD
 }
 
 // newStreamState is init_push and init_pull: the stream key is
@@ -130,6 +135,7 @@ func (s *streamState) rekey() {
 	copy(s.nonce[4:], buf[32:])
 	clear(buf[:])
 	s.resetCounter()
+	s.aead = nil
 }
 
 // push seals plain (at most plainChunkSize bytes) with tag into out, which
@@ -178,6 +184,70 @@ func (s *streamState) pull(out, sealed []byte) openResult {
 	stream.XORKeyStream(plain, ciphertext)
 	s.advance(&mac, claimed)
 	return openResult{plain: plain, tag: claimed, ok: true, claimedTag: claimed}
+}
+
+// inPlaceRoom is the room pullInPlace needs before a sealed chunk: the
+// 64-byte tag block less the encrypted tag byte, which the chunk begins
+// with.
+const inPlaceRoom = 63
+
+// pullInPlace is pull for a sealed chunk read into buf[inPlaceRoom:]: the
+// plaintext is returned inside buf, and buf is overwritten whether the
+// chunk authenticates or not. The state changes only when it does.
+//
+// A chunk is RFC 8439's ChaCha20-Poly1305 AEAD of the tag block (the tag
+// byte and 63 zeros) followed by the message, with the chunk's key and
+// nonce and no additional data, of which only the first byte of the
+// encrypted tag block is sent: the MAC covers the ciphertext of all 64
+// bytes, the message starts at block 2. Only the zero padding after the
+// ciphertext differs (see chunkMAC), and not when the message length is a
+// multiple of 8, as every chunk but the last is. Such a chunk is opened by
+// x/crypto's AEAD, which decrypts and authenticates in one pass with
+// vector instructions where the CPU has them, once the 63 unsent bytes
+// (block 1 of the keystream) are put back in front of the ciphertext. The
+// last chunk, and any chunk where that AEAD is not allowed (FIPS 140-only
+// mode), is opened by pull, in place.
+func (s *streamState) pullInPlace(buf []byte) openResult {
+	sealed := buf[inPlaceRoom:]
+	mlen := len(sealed) - chunkOverhead
+	if mlen%8 != 0 || s.aeadCipher() == nil {
+		// pull checks the MAC before it decrypts, so the plaintext may
+		// take the place of the ciphertext.
+		return s.pull(sealed[1:], sealed)
+	}
+	stream, err := chacha20.NewUnauthenticatedCipher(s.key[:], s.nonce[:])
+	if err != nil {
+		panic("codec: chacha20: " + err.Error()) // only for wrong lengths
+	}
+	stream.SetCounter(1)
+	var block [64]byte
+	block[0] = sealed[0]
+	stream.XORKeyStream(block[:], block[:])
+	claimed := block[0]
+	// The ciphertext of the tag block: the byte sent (sealed[0], which
+	// is buf[inPlaceRoom]), then block 1 of the keystream XOR zeros.
+	buf[0] = sealed[0]
+	copy(buf[1:64], block[1:])
+	clear(block[:])
+	var mac [16]byte
+	copy(mac[:], sealed[1+mlen:])
+	opened, err := s.aead.Open(buf[:0], s.nonce[:], buf[:64+mlen+16], nil)
+	if err != nil {
+		return openResult{claimedTag: claimed}
+	}
+	s.advance(&mac, claimed)
+	return openResult{plain: opened[64:], tag: claimed, ok: true, claimedTag: claimed}
+}
+
+// aeadCipher returns the ChaCha20-Poly1305 AEAD under the current key, or
+// nil where it is not allowed.
+func (s *streamState) aeadCipher() cipher.AEAD {
+	if s.aead == nil {
+		if a, err := chacha20poly1305.New(s.key[:]); err == nil {
+			s.aead = a
+		}
+	}
+	return s.aead
 }
 
 // equalMAC compares a computed MAC with the one on the wire in constant time.

@@ -18,7 +18,10 @@ import (
 // and the same archived segments replayed by PostgreSQL through
 // restore_command = 'cp ARCHIVE/%f %p' (the floor: a local copy, nothing
 // to verify) and through walgate-client wal-fetch with its defaults
-// (prefetch on), alternating.
+// (prefetch on), alternating. Both run with fsync on, as production
+// servers do. The CPU time of restore_command's processes (wal-fetch and
+// the wal-prefetch processes it starts, or cp) is added up in a cgroup
+// they join, where the machine has a cgroup v1 cpuacct hierarchy.
 
 const (
 	recoveryBegin = "<!-- recovery: begin -->"
@@ -31,6 +34,8 @@ const (
 type recoveryFigures struct {
 	segs, scale, runs  int
 	walgate, cp        samples // from pg_ctl start to the end of recovery
+	walgateCPU, cpCPU  samples // user + system time of restore_command's processes, per recovery
+	cpuNote            string  // why the CPU time was not measured, when it was not
 	walBytes           int64   // WAL replayed: end LSN minus the backup's start LSN
 	loadStart, loadEnd string
 	elapsed            time.Duration
@@ -128,15 +133,38 @@ func (b *bench) measureRecovery(ctx context.Context, cl *cleanups) error {
 			order = []string{"walgate", "cp"}
 		}
 		for _, how := range order {
-			d, err := timedRecovery(ctx, base, commands[how], endLSN)
+			group, err := newCPUGroup(fmt.Sprintf("walgate-bench-recovery-%d-%s-%d", os.Getpid(), how, i))
+			command := commands[how]
+			if err != nil {
+				rf.cpuNote = err.Error()
+			} else {
+				command = group.join(command)
+			}
+			d, err := timedRecovery(ctx, base, command, endLSN)
+			var cpu time.Duration
+			if group != nil {
+				// The prefetch processes restore_command started may
+				// still run (past the end of the archive): count them.
+				var gerr error
+				cpu, gerr = group.finish(ctx, 2*time.Minute)
+				if err == nil && gerr != nil {
+					err = gerr
+				}
+			}
 			if err != nil {
 				return fmt.Errorf("recovery through %s: %w", how, err)
 			}
-			logf("recovery:   %s %.1f s", how, d.Seconds())
+			logf("recovery:   %s %.1f s, restore_command CPU %.1f s", how, d.Seconds(), cpu.Seconds())
 			if how == "cp" {
 				rf.cp = append(rf.cp, d)
+				if group != nil {
+					rf.cpCPU = append(rf.cpCPU, cpu)
+				}
 			} else {
 				rf.walgate = append(rf.walgate, d)
+				if group != nil {
+					rf.walgateCPU = append(rf.walgateCPU, cpu)
+				}
 			}
 		}
 	}
@@ -199,7 +227,9 @@ func waitAllArchived(ctx context.Context, c *pgtest.Cluster) error {
 // times it from pg_ctl start to the end of archive recovery (promoted at
 // the end of the archive), then checks that it replayed up to endLSN.
 func timedRecovery(ctx context.Context, base, restoreCommand, endLSN string) (time.Duration, error) {
-	rc, err := pgtest.CreateFromBackup(ctx, base, "", pgtest.Recovery{RestoreCommand: restoreCommand}, pgtest.Options{NoStart: true})
+	// fsync on, as in production (the harness's default is off): the
+	// server's own flushes during recovery count for both commands.
+	rc, err := pgtest.CreateFromBackup(ctx, base, "", pgtest.Recovery{RestoreCommand: restoreCommand}, pgtest.Options{NoStart: true, Fsync: true})
 	if err != nil {
 		return 0, err
 	}
@@ -237,9 +267,9 @@ func timedRecovery(ctx context.Context, base, restoreCommand, endLSN string) (ti
 func (rf *recoveryFigures) markdown() string {
 	var w strings.Builder
 	w.WriteString(recoveryBegin + "\n## Archive recovery through restore_command, same run\n\n")
-	fmt.Fprintf(&w, "Command: `go run ./cmd/walgate-bench -sections recovery -out docs/benchmarks.md` (part of `make bench`). A PostgreSQL 15 cluster loaded by `pgbench -i -s %d`, a full `backup-push`, then UPDATEs of pgbench_accounts writing %d segments (%.0f MiB of WAL written after the backup), archived by `cp` into a local directory and by `walgate-client wal-push` (zstd + encryption) into a gateway on its defaults. The backup, fetched once with `backup-fetch`, is recovered %d times through each restore_command, alternating which goes first.\n\n",
+	fmt.Fprintf(&w, "Command: `go run ./cmd/walgate-bench -sections recovery -out docs/benchmarks.md` (part of `make bench`). A PostgreSQL 15 cluster loaded by `pgbench -i -s %d`, a full `backup-push`, then UPDATEs of pgbench_accounts writing %d segments (%.0f MiB of WAL written after the backup), archived by `cp` into a local directory and by `walgate-client wal-push` (zstd + encryption) into a gateway on its defaults. The backup, fetched once with `backup-fetch`, is recovered %d times through each restore_command, alternating which goes first. Both recoveries run with `fsync = on`, as a production server does: PostgreSQL then syncs every segment restore_command restored before it reads it.\n\n",
 		rf.scale, rf.segs, float64(rf.walBytes)/(1<<20), rf.runs)
-	rows := [][]string{{"restore_command", "recovery (median)", "all runs", "/ cp"}}
+	rows := [][]string{{"restore_command", "recovery (median)", "all runs", "/ cp", "restore_command CPU per segment (median)"}}
 	all := func(s samples) string {
 		var parts []string
 		for _, d := range s {
@@ -248,8 +278,8 @@ func (rf *recoveryFigures) markdown() string {
 		return strings.Join(parts, ", ") + " s"
 	}
 	rows = append(rows,
-		[]string{"`cp ARCHIVE/%f %p` (local copy, nothing verified)", fmtSec(rf.cp.median()), all(rf.cp), "1.00"},
-		[]string{"`walgate-client wal-fetch %f %p` (defaults: prefetch 8, verified, decrypted)", fmtSec(rf.walgate.median()), all(rf.walgate), ratio(rf.walgate.median(), rf.cp.median())})
+		[]string{"`cp ARCHIVE/%f %p` (local copy, nothing verified)", fmtSec(rf.cp.median()), all(rf.cp), "1.00", rf.cpuPerSegment(rf.cpCPU)},
+		[]string{"`walgate-client wal-fetch %f %p` (defaults: prefetch 8, verified, decrypted)", fmtSec(rf.walgate.median()), all(rf.walgate), ratio(rf.walgate.median(), rf.cp.median()), rf.cpuPerSegment(rf.walgateCPU)})
 	mdTable(&w, rows)
 	r := rf.walgate.median().Seconds() / rf.cp.median().Seconds()
 	perSeg := (rf.walgate.median() - rf.cp.median()) / time.Duration(max(rf.segs, 1))
@@ -257,8 +287,98 @@ func (rf *recoveryFigures) markdown() string {
 	mdTable(&w, [][]string{{"Target", "Measured", "Result"},
 		{fmt.Sprintf("recovery of %d segments through walgate-client at most %.2fx the same recovery through cp", rf.segs, recoveryTarget),
 			fmt.Sprintf("%.2fx (%+.1f ms per segment)", r, float64(perSeg)/float64(time.Millisecond)), passFail(r <= recoveryTarget)}})
-	fmt.Fprintf(&w, "\n**Method.** Each recovery is a fresh copy of the restored backup (untimed) with `recovery.signal`, the restore_command and `archive_mode = off`; `sync(2)` before the clock starts at `pg_ctl start`; it stops when `pg_is_in_recovery()` (polled every 100 ms) turns false: PostgreSQL replayed every archived segment, found no next one and promoted. Each run is checked to have replayed past the last archived segment's end. The recovery includes PostgreSQL's own start-up and end-of-recovery checkpoint, the same for both. Load average %s before the recoveries, %s after. The section took %s.\n",
-		rf.loadStart, rf.loadEnd, rf.elapsed.Round(time.Second))
+	fmt.Fprintf(&w, "\n**Method.** Each recovery is a fresh copy of the restored backup (untimed) with `recovery.signal`, the restore_command and `archive_mode = off`; `sync(2)` before the clock starts at `pg_ctl start`; it stops when `pg_is_in_recovery()` (polled every 100 ms) turns false: PostgreSQL replayed every archived segment, found no next one and promoted. Each run is checked to have replayed past the last archived segment's end. The recovery includes PostgreSQL's own start-up and end-of-recovery checkpoint, the same for both. %s Load average %s before the recoveries, %s after. The section took %s.\n",
+		rf.cpuMethod(), rf.loadStart, rf.loadEnd, rf.elapsed.Round(time.Second))
 	w.WriteString(recoveryEnd + "\n")
 	return w.String()
+}
+
+// cpuPerSegment is the median CPU time of restore_command per archived
+// segment, in milliseconds.
+func (rf *recoveryFigures) cpuPerSegment(cpu samples) string {
+	if len(cpu) == 0 {
+		return "not measured"
+	}
+	return fmt.Sprintf("%.1f ms", float64(cpu.median())/float64(time.Millisecond)/float64(max(rf.segs, 1)))
+}
+
+// cpuMethod says how restore_command's CPU time was measured.
+func (rf *recoveryFigures) cpuMethod() string {
+	if len(rf.walgateCPU) == 0 || len(rf.cpCPU) == 0 {
+		return "The CPU time of restore_command was not measured: " + rf.cpuNote + "."
+	}
+	return "*restore_command CPU* is the user + system time of every process restore_command ran (for walgate, the wal-fetch processes and the wal-prefetch processes they started, until the last ended), added up in a cgroup (cpuacct) that each command joins first, over the archived segments; PostgreSQL's own replay is not in it."
+}
+
+// cpuGroup is a cgroup of the cgroup v1 cpuacct hierarchy that adds up the
+// CPU time of the processes in it, their children included.
+type cpuGroup struct{ dir string }
+
+// cpuacctRoot is where Linux mounts the cgroup v1 cpuacct hierarchy.
+const cpuacctRoot = "/sys/fs/cgroup/cpuacct"
+
+// newCPUGroup makes the group name under cpuacctRoot, which the server's
+// user may join.
+func newCPUGroup(name string) (*cpuGroup, error) {
+	if _, err := os.Stat(filepath.Join(cpuacctRoot, "cpuacct.usage")); err != nil {
+		return nil, fmt.Errorf("no cgroup v1 cpuacct hierarchy at %s", cpuacctRoot)
+	}
+	dir := filepath.Join(cpuacctRoot, name)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot make a cgroup: %v", err)
+	}
+	if out, err := exec.Command("chown", "postgres", filepath.Join(dir, "cgroup.procs")).CombinedOutput(); err != nil {
+		os.Remove(dir)
+		return nil, fmt.Errorf("chown of %s/cgroup.procs: %v: %s", dir, err, out)
+	}
+	return &cpuGroup{dir: dir}, nil
+}
+
+// join makes a restore_command that moves its shell into the group, then
+// runs command in its place: command and every process it starts are
+// counted.
+func (g *cpuGroup) join(command string) string {
+	return "echo $$ > " + g.dir + "/cgroup.procs && exec " + envPrefixed(command)
+}
+
+// envPrefixed puts env in front of a command that starts with variable
+// assignments, which exec does not take.
+func envPrefixed(command string) string {
+	if first, _, _ := strings.Cut(command, " "); strings.Contains(first, "=") {
+		return "env " + command
+	}
+	return command
+}
+
+// finish waits (up to wait) until no process is left in the group, reads
+// its CPU time and removes it.
+func (g *cpuGroup) finish(ctx context.Context, wait time.Duration) (time.Duration, error) {
+	defer os.Remove(g.dir)
+	deadline := time.Now().Add(wait)
+	for {
+		procs, err := os.ReadFile(filepath.Join(g.dir, "cgroup.procs"))
+		if err != nil {
+			return 0, err
+		}
+		if len(strings.TrimSpace(string(procs))) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("processes of restore_command still running after %s: %s", wait, strings.Fields(string(procs)))
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(g.dir, "cpuacct.usage"))
+	if err != nil {
+		return 0, err
+	}
+	ns, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s/cpuacct.usage: %v", g.dir, err)
+	}
+	return time.Duration(ns), nil
 }
