@@ -13,6 +13,7 @@
 #              tests run their own clusters on free ports (cmd/internal/pgtest).
 #   runuser    to run those clusters as the postgres OS user when tests run
 #              as root (PostgreSQL refuses to run as root).
+#   gnutime    GNU time (/usr/bin/time), which a benchmark test times a process with.
 #   pguser     the postgres OS user.
 #   chromium   Debian's chromium, for the dashboard's browser test
 #              (driven headless through the DevTools protocol).
@@ -60,7 +61,7 @@ PG_MAJOR=15
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 PG_PROGRAMS="initdb pg_ctl postgres psql pgbench pg_basebackup pg_controldata"
 WALGATE_TOOLS=${WALGATE_TOOLS:-/var/cache/walgate-tools/v1}
-ALL_STEPS="postgres runuser pguser chromium promtool nodejs seaweedfs fakegcs azurite pgmajors"
+ALL_STEPS="postgres runuser gnutime pguser chromium promtool nodejs seaweedfs fakegcs azurite pgmajors"
 SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
 FAKEGCS_VERSION=v1.56.1
 AZURITE_VERSION=3.35.0
@@ -170,6 +171,17 @@ step_runuser() {
 	fi
 	log "runuser missing"
 	apt_install util-linux
+}
+
+# GNU time (/usr/bin/time, not the shell keyword): a walgate-bench test
+# times a detached process with it.
+step_gnutime() {
+	if [ -x /usr/bin/time ]; then
+		log "ok: /usr/bin/time"
+		return
+	fi
+	log "/usr/bin/time missing"
+	apt_install time
 }
 
 step_pguser() {

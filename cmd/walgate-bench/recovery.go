@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -314,6 +315,10 @@ func (rf *recoveryFigures) cpuMethod() string {
 // CPU time of the processes in it, their children included.
 type cpuGroup struct{ dir string }
 
+// errNoCPUAcct: the machine has no cgroup v1 cpuacct hierarchy (a
+// cgroup v2 only machine), so restore_command's CPU is not measured.
+var errNoCPUAcct = errors.New("no cgroup v1 cpuacct hierarchy")
+
 // cpuacctRoot is where Linux mounts the cgroup v1 cpuacct hierarchy.
 const cpuacctRoot = "/sys/fs/cgroup/cpuacct"
 
@@ -321,7 +326,7 @@ const cpuacctRoot = "/sys/fs/cgroup/cpuacct"
 // user may join.
 func newCPUGroup(name string) (*cpuGroup, error) {
 	if _, err := os.Stat(filepath.Join(cpuacctRoot, "cpuacct.usage")); err != nil {
-		return nil, fmt.Errorf("no cgroup v1 cpuacct hierarchy at %s", cpuacctRoot)
+		return nil, fmt.Errorf("%w at %s", errNoCPUAcct, cpuacctRoot)
 	}
 	dir := filepath.Join(cpuacctRoot, name)
 	if err := os.Mkdir(dir, 0o755); err != nil {

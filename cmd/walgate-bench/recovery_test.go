@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -49,6 +50,15 @@ func TestCPUGroupCountsDetachedChildren(t *testing.T) {
 		t.Skip("needs root, the postgres user and a cgroup v1 cpuacct hierarchy")
 	}
 	g, err := newCPUGroup("walgate-bench-test-" + strings.ReplaceAll(t.Name(), "/", "-"))
+	if errors.Is(err, errNoCPUAcct) {
+		// A cgroup v2 only machine: the section says "not measured" and
+		// why; there is nothing else to test here.
+		if _, serr := os.Stat(filepath.Join(cpuacctRoot, "cpuacct.usage")); serr == nil {
+			t.Fatalf("%v, yet %s/cpuacct.usage exists", err, cpuacctRoot)
+		}
+		t.Logf("%v: restore_command CPU is reported as not measured on this machine", err)
+		return
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
