@@ -15,8 +15,13 @@
 #             tests start PostgreSQL or a gateway, so there only the
 #             data-losing files are mutated (FILES below) and only the tests
 #             that exercise them run (RUN below).
-#   BASE      mutate only lines changed since this commit (git diff BASE),
-#             e.g. BASE=main before a review; default: every line
+#   BASE      mutate only lines changed since this commit (git diff BASE,
+#             uncommitted changes included), e.g. BASE=main before a review;
+#             default: every line. In overlay mode cmd/internal/mutant
+#             filters the dry run's mutants by the diff itself: gremlins'
+#             --diff names files from the repository root while the mutants
+#             of a package are named from its directory, so it skipped them
+#             all.
 #   WORKERS   mutants tested at once (default 1: the suite is not alone on
 #             a 2-core machine)
 #   COEFF     a mutant's test run may take COEFF times gremlins' coverage
@@ -148,8 +153,8 @@ for pkg in $PKGS; do
 		# lines its coverage run reaches); cmd/internal/mutant tests each
 		# with go test -overlay in this tree, with the build cache warm.
 		if ! GOFLAGS="${GOFLAGS:-} -count=1 -vet=off${skip:+ -skip=$skip}${run:+ -run=$run}" \
-			"$GREMLINS" unleash --dry-run ${BASE:+--diff "$BASE"} $(excludes "$pkg") ${GREMLINS_FLAGS:-} "$pkg" >"$OUT/$name.dry" 2>&1 ||
-			! timeout "$TIMEOUT" "$MUTANT" -pkg "$pkg" ${run:+-run "$run"} ${skip:+-skip "$skip"} \
+			"$GREMLINS" unleash --dry-run $(excludes "$pkg") ${GREMLINS_FLAGS:-} "$pkg" >"$OUT/$name.dry" 2>&1 ||
+			! timeout "$TIMEOUT" "$MUTANT" -pkg "$pkg" ${BASE:+-base "$BASE"} ${run:+-run "$run"} ${skip:+-skip "$skip"} \
 				-coeff "${COEFF:-10}" -from "$OUT/$name.dry" -json "$OUT/$name.json" >"$OUT/$name.log" 2>&1; then
 			echo "mutate: $pkg failed or ran past $TIMEOUT (see $OUT/$name.dry, $OUT/$name.log; the verdicts reached are in $OUT/$name.json)" >&2
 			status=1

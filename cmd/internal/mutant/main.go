@@ -136,9 +136,10 @@ func main() {
 	from := flag.String("from", "-", "gremlins dry-run output to read (- for standard input)")
 	out := flag.String("json", "", "write the results to this file as JSON")
 	useSchema := flag.Bool("schema", true, "compile every mutant into one test binary behind a switch and run it once per mutant, instead of compiling an overlay per mutant (mutants the switch cannot hold still get an overlay)")
+	base := flag.String("base", "", "test only the mutants on lines changed since this commit (git diff BASE in the package directory)")
 	sel := flag.Bool("select", true, "run against each mutant only the tests that reach its position (measured once, test by test, with coverage); -select=false runs every test each time")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: gremlins unleash --dry-run PKG | mutant -pkg PKG [-run RE] [-skip RE] [-coeff N] [-select=false] [-schema=false] [-json FILE]\n\n")
+		fmt.Fprintf(os.Stderr, "usage: gremlins unleash --dry-run PKG | mutant -pkg PKG [-base COMMIT] [-run RE] [-skip RE] [-coeff N] [-select=false] [-schema=false] [-json FILE]\n\n")
 		flag.PrintDefaults()
 		fmt.Fprintf(os.Stderr, "\nExit status: 0 when every mutant was tested, 1 when the unmutated tests fail or a mutant cannot be applied, 2 on a usage error.\n")
 	}
@@ -147,13 +148,13 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := mainErr(*pkg, *run, *skip, *coeff, *minLimit, *from, *out, *sel, *useSchema); err != nil {
+	if err := mainErr(*pkg, *run, *skip, *coeff, *minLimit, *from, *out, *base, *sel, *useSchema); err != nil {
 		fmt.Fprintln(os.Stderr, "mutant:", err)
 		os.Exit(1)
 	}
 }
 
-func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from, out string, sel, useSchema bool) error {
+func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from, out, base string, sel, useSchema bool) error {
 	in := io.Reader(os.Stdin)
 	if from != "-" {
 		f, err := os.Open(from)
@@ -166,6 +167,22 @@ func mainErr(pkg, run, skip string, coeff float64, minLimit time.Duration, from,
 	mutants, err := parseDryRun(in)
 	if err != nil {
 		return err
+	}
+	if base != "" {
+		changed, err := changedLines(pkg, base)
+		if err != nil {
+			return err
+		}
+		kept := mutants[:0]
+		for _, m := range mutants {
+			if changed[m.File][m.Line] {
+				kept = append(kept, m)
+			}
+		}
+		fmt.Printf("mutant: %d of %d mutants on lines changed since %s\n", len(kept), len(mutants), base)
+		if mutants = kept; len(mutants) == 0 {
+			return nil
+		}
 	}
 	if len(mutants) == 0 {
 		return errors.New("no RUNNABLE mutant in the dry-run output")

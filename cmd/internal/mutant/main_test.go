@@ -174,7 +174,7 @@ func TestSkipped(t *testing.T) { t.Fatal("run although -skip names it") }
 		t.Errorf("m.go:8: %v", sel)
 	}
 	out := filepath.Join(t.TempDir(), "r.json")
-	if err := mainErr("./", "", "TestSkipped", 10, time.Minute, "dry", out, true, false); err != nil {
+	if err := mainErr("./", "", "TestSkipped", 10, time.Minute, "dry", out, "", true, false); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(out)
@@ -356,7 +356,7 @@ func TestLoop(t *testing.T) { Loop() }
 	}
 	results := func(schema bool) []rec {
 		out := filepath.Join(t.TempDir(), "r.json")
-		if err := mainErr("./", "", "", 10, time.Minute, "dry", out, true, schema); err != nil {
+		if err := mainErr("./", "", "", 10, time.Minute, "dry", out, "", true, schema); err != nil {
 			t.Fatal(err)
 		}
 		var recs []rec
@@ -472,7 +472,7 @@ func TestSlow(t *testing.T) {
 	}()
 	out := filepath.Join(t.TempDir(), "r.json")
 	t0 := time.Now()
-	err := mainErr("./", "", "", 10, 5*time.Minute, "dry", out, true, true)
+	err := mainErr("./", "", "", 10, 5*time.Minute, "dry", out, "", true, true)
 	if err == nil || !strings.Contains(err.Error(), "interrupted after 1 of 2 mutants") {
 		t.Fatalf("error: %v", err)
 	}
