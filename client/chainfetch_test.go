@@ -185,7 +185,7 @@ func TestChainFetchChecksMetadata(t *testing.T) {
 	pushBackup(t, c, full, backup("shared_buffers = 128MB\n", "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n"))
 	d := backup("shared_buffers = 1GB\n", "START WAL LOCATION: 0/4000028 (file 000000010000000000000004)\n")
 	d.delta = true
-	d.meta["metadata.json"] = []byte(`{"start_lsn":67108904,"finish_lsn":67108960}`)
+	d.meta["metadata.json"] = metadataJSON
 	pushBackup(t, c, delta, d)
 	root := t.TempDir()
 	res, err := c.FetchBackup(context.Background(), delta, filepath.Join(root, "good"), client.RestoreOptions{})

@@ -213,20 +213,32 @@ func TestBackupFetchFlushOrder(t *testing.T) {
 	}
 }
 
+// metadataJSON is a backup's metadata.json as the tests store it.
+var metadataJSON = []byte(`{"start_lsn":67108904,"finish_lsn":67108960}`)
+
+// pushedWithMetadata starts a gateway and stores as fetchName, through a
+// client with push and fetch, standardBackup with a metadata.json and a
+// files_metadata.json beside its tars.
+func pushedWithMetadata(t *testing.T) (*gatewaytest.Gateway, *client.Client, testBackup) {
+	t.Helper()
+	g := gatewaytest.Start(t, gatewaytest.Options{})
+	c := newClient(t, g.URL, g.Token("db", "push", "fetch"), nil)
+	b := standardBackup(t, "")
+	b.meta = map[string][]byte{
+		"metadata.json":       metadataJSON,
+		"files_metadata.json": []byte(`{"Files":{"base/1/1259":{"IsIncremented":false,"IsSkipped":false}}}`),
+	}
+	pushBackup(t, c, fetchName, b)
+	return g, c, b
+}
+
 // A restore interrupted after the backup's label and metadata objects are
 // read and checked, before any data partition starts, fails as
 // interrupted: no partition is fetched, backup_label and pg_control are
 // never written (not even to be removed), and nothing is left.
 func TestBackupFetchInterruptedBeforeParts(t *testing.T) {
 	t.Parallel()
-	g := gatewaytest.Start(t, gatewaytest.Options{})
-	c := newClient(t, g.URL, g.Token("db", "push", "fetch"), nil)
-	b := standardBackup(t, "")
-	b.meta = map[string][]byte{
-		"metadata.json":       []byte(`{"start_lsn":67108904,"finish_lsn":67108960}`),
-		"files_metadata.json": []byte(`{"Files":{"base/1/1259":{"IsIncremented":false,"IsSkipped":false}}}`),
-	}
-	pushBackup(t, c, fetchName, b)
+	_, c, b := pushedWithMetadata(t)
 	dir := filepath.Join(t.TempDir(), "pgdata")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -269,14 +281,7 @@ func TestBackupFetchInterruptedBeforeParts(t *testing.T) {
 // left in the directory.
 func TestBackupFetchChecksMetadata(t *testing.T) {
 	t.Parallel()
-	g := gatewaytest.Start(t, gatewaytest.Options{})
-	c := newClient(t, g.URL, g.Token("db", "push", "fetch"), nil)
-	b := standardBackup(t, "")
-	b.meta = map[string][]byte{
-		"metadata.json":       []byte(`{"start_lsn":67108904,"finish_lsn":67108960}`),
-		"files_metadata.json": []byte(`{"Files":{"base/1/1259":{"IsIncremented":false,"IsSkipped":false}}}`),
-	}
-	pushBackup(t, c, fetchName, b)
+	g, c, _ := pushedWithMetadata(t)
 	root := t.TempDir()
 	res, err := c.FetchBackup(context.Background(), fetchName, filepath.Join(root, "good"), client.RestoreOptions{})
 	if err != nil {
