@@ -62,7 +62,8 @@ type RestoreOptions struct {
 	tablespaceRoot string
 	// fileOps, when set, is told of each step that orders the restore on
 	// disk ("syncfs", "write"), with its path, after it succeeded
-	// ("write": before it starts); tests check the order.
+	// ("write": before it starts), and of each object read and checked
+	// ("fetched", with backup/object); tests check the order.
 	fileOps func(op, path string)
 }
 
@@ -520,6 +521,7 @@ func (r *restorer) fetchObject(ctx context.Context, d *protocol.BackupDetail, fi
 		r.objects++
 		r.stored += d.Files[file].Size
 		r.mu.Unlock()
+		r.fileOp("fetched", d.Name+"/"+file)
 	}
 	return err
 }

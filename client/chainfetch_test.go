@@ -163,3 +163,40 @@ func TestChainFetchSkipsSupersededParts(t *testing.T) {
 		t.Fatalf("the full backup's part_001, all of it superseded by the delta, was fetched %d times", n)
 	}
 }
+
+// A delta's metadata objects are read and checked as a full backup's are
+// (TestBackupFetchChecksMetadata): one byte flipped in the delta's
+// metadata.json, or in the files_metadata.json its chain is read from, is
+// an integrity failure naming the object, and nothing is left.
+func TestChainFetchChecksMetadata(t *testing.T) {
+	t.Parallel()
+	g := gatewaytest.Start(t, gatewaytest.Options{})
+	c := newClient(t, g.URL, g.Token("db", "push", "fetch"), nil)
+	const full, delta = "base_000000010000000000000002", "base_000000010000000000000004_D_000000010000000000000002"
+	backup := func(conf, label string) testBackup {
+		return testBackup{
+			parts:   [][]member{{{"/PG_VERSION", []byte("15\n")}, {"/postgresql.conf", []byte(conf)}}},
+			control: []member{{"/global/pg_control", randBytes(t, 8192)}},
+			label:   label,
+			meta: map[string][]byte{"files_metadata.json": []byte(`{"Files":{"/PG_VERSION":{},"/postgresql.conf":{}},` +
+				`"TarFileSets":{"part_001.tar.zst":["/PG_VERSION","/postgresql.conf"]}}`)},
+		}
+	}
+	pushBackup(t, c, full, backup("shared_buffers = 128MB\n", "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n"))
+	d := backup("shared_buffers = 1GB\n", "START WAL LOCATION: 0/4000028 (file 000000010000000000000004)\n")
+	d.delta = true
+	d.meta["metadata.json"] = metadataJSON
+	pushBackup(t, c, delta, d)
+	root := t.TempDir()
+	res, err := c.FetchBackup(context.Background(), delta, filepath.Join(root, "good"), client.RestoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Chain) != 2 {
+		t.Fatalf("chain %v, want the delta and %s", res.Chain, full)
+	}
+	checkRestored(t, filepath.Join(root, "good"), d.files(), "")
+	for _, object := range []string{"metadata.json", "files_metadata.json"} {
+		wantDamageFound(t, c, delta, filepath.Join(g.Data, "store", "db", "basebackups_005", delta, object), filepath.Join(root, object))
+	}
+}

@@ -8,7 +8,9 @@ import (
 )
 
 // RecordFileOps makes FetchBackup tell fn of each step that orders a
-// restore on disk: "syncfs" (after it), "write" (before it), with the path.
+// restore on disk: "syncfs" (after it), "write" (before it), with the
+// path, and "fetched" with backup/object after each object is read and
+// checked.
 func RecordFileOps(o *RestoreOptions, fn func(op, path string)) { o.fileOps = fn }
 
 // CopyHashing is copyHashing, the wal-push copy that hashes alongside.

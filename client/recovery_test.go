@@ -213,19 +213,75 @@ func TestBackupFetchFlushOrder(t *testing.T) {
 	}
 }
 
+// metadataJSON is a backup's metadata.json as the tests store it.
+var metadataJSON = []byte(`{"start_lsn":67108904,"finish_lsn":67108960}`)
+
+// pushedWithMetadata starts a gateway and stores as fetchName, through a
+// client with push and fetch, standardBackup with a metadata.json and a
+// files_metadata.json beside its tars.
+func pushedWithMetadata(t *testing.T) (*gatewaytest.Gateway, *client.Client, testBackup) {
+	t.Helper()
+	g := gatewaytest.Start(t, gatewaytest.Options{})
+	c := newClient(t, g.URL, g.Token("db", "push", "fetch"), nil)
+	b := standardBackup(t, "")
+	b.meta = map[string][]byte{
+		"metadata.json":       metadataJSON,
+		"files_metadata.json": []byte(`{"Files":{"base/1/1259":{"IsIncremented":false,"IsSkipped":false}}}`),
+	}
+	pushBackup(t, c, fetchName, b)
+	return g, c, b
+}
+
+// A restore interrupted after the backup's label and metadata objects are
+// read and checked, before any data partition starts, fails as
+// interrupted: no partition is fetched, backup_label and pg_control are
+// never written (not even to be removed), and nothing is left.
+func TestBackupFetchInterruptedBeforeParts(t *testing.T) {
+	t.Parallel()
+	_, c, b := pushedWithMetadata(t)
+	dir := filepath.Join(t.TempDir(), "pgdata")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		ops  []string
+		meta int
+	)
+	opts := client.RestoreOptions{Fsync: true, Concurrency: 1}
+	client.RecordFileOps(&opts, func(op, path string) {
+		mu.Lock()
+		defer mu.Unlock()
+		ops = append(ops, op+" "+path)
+		if op == "fetched" && !strings.Contains(path, "/tar_partitions/") {
+			if meta++; meta == len(b.meta) {
+				cancel() // the last metadata object is in: the partitions are next
+			}
+		}
+	})
+	_, err := c.FetchBackup(ctx, fetchName, dir, opts)
+	e := wantKind(t, "interrupted before the partitions", err, client.ErrUnavailable)
+	if !errors.Is(err, context.Canceled) || e.Op != "backup-fetch "+fetchName || e.Message != "interrupted" {
+		t.Fatalf("want %q interrupted by the cancellation: %v (%+v)", "backup-fetch "+fetchName, err, e)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if meta != len(b.meta) {
+		t.Fatalf("%d metadata objects fetched, want %d: %q", meta, len(b.meta), ops)
+	}
+	for _, op := range ops {
+		if !strings.HasPrefix(op, "fetched ") || strings.Contains(op, "/part_") || strings.Contains(op, "pg_control") {
+			t.Fatalf("%q after the interruption; the restore's steps: %q", op, ops)
+		}
+	}
+	absent(t, dir)
+}
+
 // A restore reads and checks the backup's metadata objects too: one byte
 // flipped in files_metadata.json is an integrity failure, and nothing is
 // left in the directory.
 func TestBackupFetchChecksMetadata(t *testing.T) {
 	t.Parallel()
-	g := gatewaytest.Start(t, gatewaytest.Options{})
-	c := newClient(t, g.URL, g.Token("db", "push", "fetch"), nil)
-	b := standardBackup(t, "")
-	b.meta = map[string][]byte{
-		"metadata.json":       []byte(`{"start_lsn":67108904,"finish_lsn":67108960}`),
-		"files_metadata.json": []byte(`{"Files":{"base/1/1259":{"IsIncremented":false,"IsSkipped":false}}}`),
-	}
-	pushBackup(t, c, fetchName, b)
+	g, c, _ := pushedWithMetadata(t)
 	root := t.TempDir()
 	res, err := c.FetchBackup(context.Background(), fetchName, filepath.Join(root, "good"), client.RestoreOptions{})
 	if err != nil {
@@ -235,14 +291,14 @@ func TestBackupFetchChecksMetadata(t *testing.T) {
 		t.Fatalf("%d objects fetched, want 6 (4 tars and 2 metadata objects)", res.Objects)
 	}
 	for _, object := range []string{"files_metadata.json", "metadata.json"} {
-		wantDamageFound(t, c, filepath.Join(g.Data, "store", "db", "basebackups_005", fetchName, object), filepath.Join(root, object))
+		wantDamageFound(t, c, fetchName, filepath.Join(g.Data, "store", "db", "basebackups_005", fetchName, object), filepath.Join(root, object))
 	}
 }
 
 // wantDamageFound flips a byte of the stored object at path, checks that
-// restoring the backup into dir fails with an integrity error naming the
-// object and leaves no dir, and undoes the damage.
-func wantDamageFound(t *testing.T, c *client.Client, path, dir string) {
+// restoring the backup name into dir fails with an integrity error naming
+// the object and leaves no dir, and undoes the damage.
+func wantDamageFound(t *testing.T, c *client.Client, name, path, dir string) {
 	t.Helper()
 	object := filepath.Base(path)
 	data, err := os.ReadFile(path)
@@ -253,7 +309,7 @@ func wantDamageFound(t *testing.T, c *client.Client, path, dir string) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.FetchBackup(context.Background(), fetchName, dir, client.RestoreOptions{})
+	_, err = c.FetchBackup(context.Background(), name, dir, client.RestoreOptions{})
 	if e := wantKind(t, object+" damaged", err, client.ErrIntegrity); !strings.Contains(e.Error(), object) {
 		t.Fatalf("the failure does not name %s: %v", object, err)
 	}
@@ -276,6 +332,6 @@ func TestBackupFetchDamagedLabelAndControl(t *testing.T) {
 	pushBackup(t, c, fetchName, standardBackup(t, ""))
 	root := t.TempDir()
 	for _, object := range []string{"backup_label.tar.zst", "pg_control.tar.zst"} {
-		wantDamageFound(t, c, filepath.Join(g.Data, "store", "db", "basebackups_005", fetchName, "tar_partitions", object), filepath.Join(root, object))
+		wantDamageFound(t, c, fetchName, filepath.Join(g.Data, "store", "db", "basebackups_005", fetchName, "tar_partitions", object), filepath.Join(root, object))
 	}
 }
