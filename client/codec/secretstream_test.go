@@ -57,3 +57,62 @@ func TestPullInPlaceMatchesPull(t *testing.T) {
 		}
 	}
 }
+
+// pushInPlace must seal exactly what push seals, byte for byte, for every
+// message length and every tag, in place, and leave the state as push does.
+// Its AEAD path, sealAEAD, must agree with push on its own for every length
+// that is a multiple of 8 (the lengths pushInPlace gives it).
+func TestPushInPlaceMatchesPush(t *testing.T) {
+	key := testKey(12)
+	var header [streamHeaderSize]byte
+	for i := range header {
+		header[i] = byte(5*i + 2)
+	}
+	var lengths []int
+	for n := 0; n <= 80; n++ {
+		lengths = append(lengths, n)
+	}
+	lengths = append(lengths, 4095, 4096, 4100, plainChunkSize-16, plainChunkSize-9, plainChunkSize-8, plainChunkSize-1, plainChunkSize)
+	for _, tag := range []byte{tagMessage, tagPush, tagRekey, tagFinal} {
+		generic := newStreamState(key, &header)
+		inPlace := newStreamState(key, &header)
+		for i, n := range lengths {
+			plain := pseudoWALBytes(uint64(100*int(tag)+i), n)
+			before := *generic
+			want := generic.push(make([]byte, n+chunkOverhead), plain, tag)
+
+			var buf [inPlaceRoom + sealedChunkSize]byte
+			for j := range buf {
+				buf[j] = 0xa5 // what was in the buffer must not matter
+			}
+			copy(buf[inPlaceMessage:], plain)
+			got := inPlace.pushInPlace(buf[:], n, tag)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("length %d, tag %d: pushInPlace sealed %d bytes that differ from push's %d", n, tag, len(got), len(want))
+			}
+			if &got[0] != &buf[inPlaceRoom] {
+				t.Fatalf("length %d: the chunk is not sealed in place", n)
+			}
+			if inPlace.key != generic.key || inPlace.nonce != generic.nonce {
+				t.Fatalf("length %d, tag %d: the states differ after sealing", n, tag)
+			}
+
+			if n%8 != 0 {
+				continue
+			}
+			aead := before
+			aead.aead = nil
+			if aead.aeadCipher() == nil {
+				t.Fatal("x/crypto's ChaCha20-Poly1305 is not available: the AEAD path is not tested")
+			}
+			clear(buf[:])
+			copy(buf[inPlaceMessage:], plain)
+			if got := aead.sealAEAD(buf[:], n, tag); !bytes.Equal(got, want) {
+				t.Fatalf("length %d, tag %d: sealAEAD sealed bytes that differ from push's", n, tag)
+			}
+			if aead.key != generic.key || aead.nonce != generic.nonce {
+				t.Fatalf("length %d, tag %d: the states differ after sealAEAD", n, tag)
+			}
+		}
+	}
+}
