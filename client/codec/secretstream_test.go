@@ -11,15 +11,8 @@ import (
 // changed without changing the state.
 func TestPullInPlaceMatchesPull(t *testing.T) {
 	key := testKey(11)
-	var header [streamHeaderSize]byte
-	for i := range header {
-		header[i] = byte(3*i + 1)
-	}
-	var lengths []int
-	for n := 0; n <= 80; n++ {
-		lengths = append(lengths, n)
-	}
-	lengths = append(lengths, 4095, 4096, 4100, plainChunkSize-8, plainChunkSize-1, plainChunkSize)
+	header := testStreamHeader(3, 1)
+	lengths := chunkTestLengths()
 	push := newStreamState(key, &header)
 	generic := newStreamState(key, &header)
 	inPlace := newStreamState(key, &header)
@@ -64,15 +57,8 @@ func TestPullInPlaceMatchesPull(t *testing.T) {
 // that is a multiple of 8 (the lengths pushInPlace gives it).
 func TestPushInPlaceMatchesPush(t *testing.T) {
 	key := testKey(12)
-	var header [streamHeaderSize]byte
-	for i := range header {
-		header[i] = byte(5*i + 2)
-	}
-	var lengths []int
-	for n := 0; n <= 80; n++ {
-		lengths = append(lengths, n)
-	}
-	lengths = append(lengths, 4095, 4096, 4100, plainChunkSize-16, plainChunkSize-9, plainChunkSize-8, plainChunkSize-1, plainChunkSize)
+	header := testStreamHeader(5, 2)
+	lengths := chunkTestLengths()
 	for _, tag := range []byte{tagMessage, tagPush, tagRekey, tagFinal} {
 		generic := newStreamState(key, &header)
 		inPlace := newStreamState(key, &header)
@@ -115,4 +101,24 @@ func TestPushInPlaceMatchesPush(t *testing.T) {
 			}
 		}
 	}
+}
+
+// testStreamHeader is a stream header of bytes mul*i + add.
+func testStreamHeader(mul, add int) [streamHeaderSize]byte {
+	var header [streamHeaderSize]byte
+	for i := range header {
+		header[i] = byte(mul*i + add)
+	}
+	return header
+}
+
+// chunkTestLengths are the message lengths the chunk tests try: every
+// length up to 80 (every padding), around half a chunk, and the last ones
+// below a full chunk.
+func chunkTestLengths() []int {
+	var lengths []int
+	for n := 0; n <= 80; n++ {
+		lengths = append(lengths, n)
+	}
+	return append(lengths, 4095, 4096, 4100, plainChunkSize-16, plainChunkSize-9, plainChunkSize-8, plainChunkSize-1, plainChunkSize)
 }
