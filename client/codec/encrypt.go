@@ -31,7 +31,8 @@ var errClosed = errors.New("codec: use of a closed stream")
 // 24 + floor(n/8192)*8209 + n%8192 + 17 bytes.
 //
 // Nothing is written to w before the first Write or Close. Close writes the
-// last chunk and does not close w. The writer holds at most one chunk.
+// last chunk and does not close w. The writer holds one chunk, which it
+// seals in place.
 func NewEncryptWriter(w io.Writer, key *Key) (io.WriteCloser, error) {
 	if key == nil {
 		return nil, errors.New("codec: encryption needs a key")
@@ -49,11 +50,12 @@ type encryptWriter struct {
 	state         *streamState
 	header        [streamHeaderSize]byte
 	headerWritten bool
-	plain         [plainChunkSize]byte
-	buffered      int // bytes of plain waiting for the next chunk
-	sealed        [sealedChunkSize]byte
-	closed        bool
-	err           error // sticky: after a failed write the stream is lost
+	// buf holds the plaintext of the next chunk at buf[inPlaceMessage:],
+	// sealed there in place into buf[inPlaceRoom:].
+	buf      [inPlaceRoom + sealedChunkSize]byte
+	buffered int // bytes of plaintext waiting for the next chunk
+	closed   bool
+	err      error // sticky: after a failed write the stream is lost
 }
 
 func (e *encryptWriter) Write(p []byte) (int, error) {
@@ -68,26 +70,19 @@ func (e *encryptWriter) Write(p []byte) (int, error) {
 	}
 	written := 0
 	for len(p) > 0 {
-		if e.buffered == 0 && len(p) >= plainChunkSize {
-			// A whole chunk straight from p, without copying.
-			if err := e.writeChunk(p[:plainChunkSize], tagMessage); err != nil {
-				return written, err
-			}
-			p = p[plainChunkSize:]
-			written += plainChunkSize
-			continue
-		}
-		n := copy(e.plain[e.buffered:], p)
+		// Even a whole chunk of p is copied: the chunk is sealed in place,
+		// after the room for its tag block.
+		n := copy(e.buf[inPlaceMessage+e.buffered:inPlaceMessage+plainChunkSize], p)
 		e.buffered += n
 		p = p[n:]
 		written += n
 		// Like WAL-G, seal a chunk as soon as it is full, even if Close
 		// follows: the FINAL chunk is then empty, never full-size.
 		if e.buffered == plainChunkSize {
-			if err := e.writeChunk(e.plain[:], tagMessage); err != nil {
+			e.buffered = 0
+			if err := e.writeChunk(plainChunkSize, tagMessage); err != nil {
 				return written, err
 			}
-			e.buffered = 0
 		}
 	}
 	return written, nil
@@ -105,10 +100,10 @@ func (e *encryptWriter) Close() error {
 	if err := e.writeHeader(); err != nil {
 		return err
 	}
-	err := e.writeChunk(e.plain[:e.buffered], tagFinal)
-	clear(e.plain[:])
+	n := e.buffered
 	e.buffered = 0
-	return err
+	// Sealing leaves only ciphertext where the plaintext was.
+	return e.writeChunk(n, tagFinal)
 }
 
 func (e *encryptWriter) writeHeader() error {
@@ -123,8 +118,10 @@ func (e *encryptWriter) writeHeader() error {
 	return nil
 }
 
-func (e *encryptWriter) writeChunk(plain []byte, tag byte) error {
-	sealed := e.state.push(e.sealed[:], plain, tag)
+// writeChunk seals the mlen bytes at buf[inPlaceMessage:] with tag and
+// writes the chunk.
+func (e *encryptWriter) writeChunk(mlen int, tag byte) error {
+	sealed := e.state.pushInPlace(e.buf[:], mlen, tag)
 	if _, err := e.dst.Write(sealed); err != nil {
 		e.err = err
 		return err

@@ -154,6 +154,49 @@ func (s *streamState) push(out, plain []byte, tag byte) []byte {
 	return out
 }
 
+// inPlaceMessage is where pushInPlace takes the message from: the place of
+// its ciphertext in a sealed chunk at buf[inPlaceRoom:], after the
+// encrypted tag byte. So buf[:inPlaceMessage] is room for the whole tag
+// block.
+const inPlaceMessage = inPlaceRoom + 1
+
+// pushInPlace is push for a message of mlen bytes (at most plainChunkSize)
+// at buf[inPlaceMessage:], in a buf of at least inPlaceMessage+mlen+16
+// bytes: it seals the message with tag where it lies and returns the sealed
+// chunk, buf[inPlaceRoom:inPlaceMessage+mlen+16]. buf[:inPlaceRoom] is
+// overwritten. The chunk is byte for byte the one push seals.
+//
+// As pullInPlace explains, a chunk whose message length is a multiple of 8
+// is RFC 8439's ChaCha20-Poly1305 sealing of the tag block (the tag byte
+// and 63 zeros) followed by the message, of which the first byte of the
+// encrypted tag block, the encrypted message and the MAC are sent. Such a
+// chunk, every full one, is sealed by x/crypto's AEAD in one pass over the
+// message. The last chunk, and any chunk where that AEAD is not allowed
+// (FIPS 140-only mode), is sealed by push, in place.
+func (s *streamState) pushInPlace(buf []byte, mlen int, tag byte) []byte {
+	if mlen%8 != 0 || s.aeadCipher() == nil {
+		return s.push(buf[inPlaceRoom:], buf[inPlaceMessage:inPlaceMessage+mlen], tag)
+	}
+	return s.sealAEAD(buf, mlen, tag)
+}
+
+// sealAEAD is pushInPlace's AEAD path, for an mlen that is a multiple of 8
+// once s.aeadCipher() is not nil.
+func (s *streamState) sealAEAD(buf []byte, mlen int, tag byte) []byte {
+	buf = buf[:inPlaceMessage+mlen+16]
+	buf[0] = tag
+	clear(buf[1:inPlaceMessage])
+	// Sealed over its own plaintext, within buf's capacity: no copy.
+	sealed := s.aead.Seal(buf[:0], s.nonce[:], buf[:inPlaceMessage+mlen], nil)
+	var mac [16]byte
+	copy(mac[:], sealed[inPlaceMessage+mlen:])
+	// Of the encrypted tag block only its first byte is sent, right
+	// before the ciphertext of the message.
+	buf[inPlaceRoom] = buf[0]
+	s.advance(&mac, tag)
+	return buf[inPlaceRoom:]
+}
+
 // openResult is what pull learned about one sealed chunk.
 type openResult struct {
 	plain []byte
