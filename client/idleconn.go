@@ -6,6 +6,8 @@ import (
 	"net"
 	"sync/atomic"
 	"time"
+
+	"github.com/walgate/walgate/gateway/protocol"
 )
 
 // idleConn fails a connection only when it makes no progress for idle
@@ -50,7 +52,7 @@ func (c *idleConn) moved() { c.last.Store(time.Now().UnixNano()) }
 // send queue shorter than at the last look counts as progress: the peer
 // is taking what was written.
 func (c *idleConn) stalled() bool {
-	if q := sendQueue(c.Conn); q >= 0 {
+	if q := protocol.SendQueue(c.Conn); q >= 0 {
 		if prev := c.queued.Swap(int64(q)); prev >= 0 && int64(q) < prev {
 			c.moved()
 		}
@@ -91,7 +93,7 @@ func (c *idleConn) Write(p []byte) (int, error) {
 		done += n
 		if n > 0 {
 			c.moved()
-			c.queued.Store(int64(sendQueue(c.Conn)))
+			c.queued.Store(int64(protocol.SendQueue(c.Conn)))
 		}
 		if err == nil || done == len(p) {
 			return done, err

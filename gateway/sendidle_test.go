@@ -92,3 +92,48 @@ func TestStalledDownload(t *testing.T) {
 		t.Fatalf("next request on the connection: %v %v", r, err)
 	}
 }
+
+// TestSteadyDownloadLargeSendBuffer: a client reading a download steadily
+// at 1 MiB/s with the kernel's default buffers is served whole under a
+// limits.idle_timeout of 1 s. Linux wakes a writer blocked on a full
+// send buffer only once a third of that buffer has drained, which at
+// this rate and with an autotuned buffer of some MiB takes longer than
+// the idle timeout: a write blocked for that long is still progress
+// while the send queue shrinks.
+func TestSteadyDownloadLargeSendBuffer(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("reads a download at 1 MiB/s for about 12 s")
+	}
+	e := start(t, gatewaytest.Options{Config: gateway.Config{Limits: gateway.Limits{IdleTimeout: time.Second, HeaderTimeout: 5 * time.Second}}})
+	body := randBytes(t, 12<<20)
+	if r := e.put(t, seg1, e.pushFetch, body); r.status != 201 {
+		t.Fatalf("push: HTTP %d %s", r.status, r.msg)
+	}
+	conn := dial(t, e.addr)
+	_ = conn.SetDeadline(time.Now().Add(90 * time.Second))
+	if _, err := conn.Write(rawRequest(http.MethodGet, protocol.WALPath(cluster, seg1), e.pushFetch, nil, -1)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 32<<10), &http.Request{Method: http.MethodGet})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 32<<10)
+	var got int64
+	for {
+		m, err := io.ReadFull(resp.Body, buf)
+		got += int64(m)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("steady download cut after %d bytes: %v", got, err)
+		}
+		time.Sleep(31 * time.Millisecond) // 32 KiB at 1 MiB/s
+	}
+	if got != int64(len(body)) {
+		t.Fatalf("steady download at 1 MiB/s: the gateway cut it after %d of %d bytes", got, len(body))
+	}
+}
