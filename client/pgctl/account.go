@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -45,20 +46,59 @@ func LookupAccount(name string) (Account, error) {
 	if os.Geteuid() != 0 {
 		return Account{UID: os.Geteuid(), GID: os.Getegid()}, nil
 	}
-	u, err := user.Lookup(name)
+	uid, gid, err := lookupUser(name)
 	if err != nil {
 		return Account{}, err
-	}
-	uid, err1 := strconv.Atoi(u.Uid)
-	gid, err2 := strconv.Atoi(u.Gid)
-	if err1 != nil || err2 != nil {
-		return Account{}, fmt.Errorf("OS user %s has a non-numeric uid/gid %q/%q", name, u.Uid, u.Gid)
 	}
 	ru, err := RunuserPath()
 	if err != nil {
 		return Account{}, err
 	}
 	return Account{Name: name, UID: uid, GID: gid, Runuser: ru}, nil
+}
+
+// lookupUser finds the OS account name's uid and gid: through os/user,
+// which in walgate-client's static build (no cgo) reads only /etc/passwd,
+// and when that does not know the name through "getent passwd", which asks
+// every source nsswitch.conf names (LDAP, SSSD).
+func lookupUser(name string) (uid, gid int, err error) {
+	u, err := user.Lookup(name)
+	if err == nil {
+		return parseIDs(name, u.Uid, u.Gid)
+	}
+	if uid, gid, gerr := lookupGetent(name); gerr == nil {
+		return uid, gid, nil
+	}
+	return 0, 0, err
+}
+
+// lookupGetent asks "getent passwd name".
+func lookupGetent(name string) (uid, gid int, err error) {
+	out, err := exec.Command("getent", "passwd", name).Output()
+	if err != nil {
+		return 0, 0, fmt.Errorf("getent passwd %s: %v", name, err)
+	}
+	return parseGetentPasswd(name, string(out))
+}
+
+// parseGetentPasswd reads the uid and gid of name from a passwd line
+// (name:password:uid:gid:gecos:home:shell) as getent prints it.
+func parseGetentPasswd(name, out string) (uid, gid int, err error) {
+	line, _, _ := strings.Cut(out, "\n")
+	f := strings.Split(line, ":")
+	if len(f) < 4 || f[0] != name {
+		return 0, 0, fmt.Errorf("getent passwd %s: unexpected output %q", name, line)
+	}
+	return parseIDs(name, f[2], f[3])
+}
+
+func parseIDs(name, uidText, gidText string) (uid, gid int, err error) {
+	uid, err1 := strconv.Atoi(uidText)
+	gid, err2 := strconv.Atoi(gidText)
+	if err1 != nil || err2 != nil || uid < 0 || gid < 0 {
+		return 0, 0, fmt.Errorf("OS user %s has a non-numeric uid/gid %q/%q", name, uidText, gidText)
+	}
+	return uid, gid, nil
 }
 
 // Chown gives path (not what it points to) to the account; a no-op when

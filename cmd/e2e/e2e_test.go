@@ -51,7 +51,11 @@ func (b *binary) make() error {
 			return
 		}
 		b.path = filepath.Join(dir, filepath.Base(b.pkg))
-		if out, err := exec.Command("go", "build", "-o", b.path, b.pkg).CombinedOutput(); err != nil {
+		cmd := exec.Command("go", "build", "-o", b.path, b.pkg)
+		if strings.HasSuffix(b.pkg, "/walgate-client") {
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build does
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
 			b.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
 		}
 	})

@@ -44,6 +44,9 @@ func testMain(m *testing.M) int {
 	for bin, pkg := range map[string]string{clientBin: "./cmd/walgate-client", gatewayBin: "./cmd/walgate"} {
 		cmd := exec.Command("go", "build", "-o", bin, pkg)
 		cmd.Dir = root
+		if bin == clientBin {
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build does
+		}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, out)
 			return 1
