@@ -64,19 +64,7 @@ func TestStalledDownload(t *testing.T) {
 		return
 	}
 	conn, br, resp := get(t)
-	buf := make([]byte, 512<<10)
-	var got int64
-	for {
-		m, err := io.ReadFull(resp.Body, buf)
-		got += int64(m)
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("slow download cut after %d bytes: %v", got, err)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+	got := readSteadily(t, resp.Body, 512<<10, 300*time.Millisecond)
 	resp.Body.Close()
 	if got != int64(len(body)) {
 		t.Fatalf("slow download: %d of %d bytes", got, len(body))
@@ -120,20 +108,28 @@ func TestSteadyDownloadLargeSendBuffer(t *testing.T) {
 		t.Fatalf("GET: %v %v", resp, err)
 	}
 	defer resp.Body.Close()
-	buf := make([]byte, 32<<10)
-	var got int64
-	for {
-		m, err := io.ReadFull(resp.Body, buf)
-		got += int64(m)
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("steady download cut after %d bytes: %v", got, err)
-		}
-		time.Sleep(31 * time.Millisecond) // 32 KiB at 1 MiB/s
-	}
+	got := readSteadily(t, resp.Body, 32<<10, 31*time.Millisecond) // 1 MiB/s
 	if got != int64(len(body)) {
 		t.Fatalf("steady download at 1 MiB/s: the gateway cut it after %d of %d bytes", got, len(body))
+	}
+}
+
+// readSteadily reads body to its end, chunk bytes at a time with a pause
+// after each, and returns how many bytes it read; an error other than the
+// body's end fails the test.
+func readSteadily(t *testing.T, body io.Reader, chunk int, pause time.Duration) int64 {
+	t.Helper()
+	buf := make([]byte, chunk)
+	var got int64
+	for {
+		m, err := io.ReadFull(body, buf)
+		got += int64(m)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return got
+		}
+		if err != nil {
+			t.Fatalf("download cut after %d bytes: %v", got, err)
+		}
+		time.Sleep(pause)
 	}
 }
