@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -253,10 +254,13 @@ func (c *Client) BackupPush(ctx context.Context, pgdata string, opts BackupPushO
 		return res, &Error{Kind: ErrRejected, Op: plan.op, Message: "reading the data directory failed", Err: err}
 	}
 	toWrite, unchanged := plan.delta.unchanged(scan.Files)
-	parts := basebackup.Partition(toWrite, opts.PartThreshold)
+	parts, total, err := c.partition(ctx, &plan, toWrite, opts)
+	if err != nil {
+		return res, err
+	}
 	var prog *Progress
 	if opts.Progress != nil {
-		prog = NewProgress(opts.Progress, "backup "+plan.name, scan.DataCatalogSize)
+		prog = NewProgress(opts.Progress, "backup "+plan.name, total)
 	}
 	data, err := c.uploadData(ctx, up, plan, scan.PgControl, parts, prog)
 	prog.Done()
@@ -411,6 +415,52 @@ type storedTar struct {
 type backupData struct {
 	parts   []storedTar
 	control storedTar
+}
+
+// minDeltaPart is the smallest payload a delta's tar partitions are cut
+// at.
+const minDeltaPart = 16 << 20
+
+// partition cuts the files to write into tar partitions and returns them
+// with their total payload. A full backup's are cut at opts.PartThreshold
+// of file data. A delta first finds its changed pages, by a scan of every
+// page (plan.workers goroutines, large files split between them) unless
+// PostgreSQL's WAL summaries listed them, and is cut by its increments'
+// payload into about two partitions per worker, largest first, so that the
+// workers share the encoding evenly.
+func (c *Client) partition(ctx context.Context, plan *backupPlan, files []basebackup.File, opts BackupPushOptions) ([][]basebackup.File, int64, error) {
+	if plan.delta == nil {
+		var total int64
+		for _, f := range files {
+			total += f.Size
+		}
+		return basebackup.Partition(files, opts.PartThreshold), total, nil
+	}
+	if plan.tarOpts.ChangedBlocks == nil {
+		cs, err := basebackup.ScanChanges(ctx, files, plan.tarOpts, plan.workers)
+		if err != nil {
+			return nil, 0, &Error{Kind: ErrRejected, Op: plan.op, Message: "scanning the data directory for changed pages failed", Err: err}
+		}
+		plan.tarOpts.ChangedBlocks = cs.FileBlocks
+	}
+	payload := make(map[string]int64, len(files))
+	var total int64
+	for _, f := range files {
+		payload[f.Member] = basebackup.Payload(f, plan.tarOpts)
+		total += payload[f.Member]
+	}
+	threshold := min(opts.PartThreshold, max(total/int64(2*max(plan.workers, 1)), minDeltaPart))
+	parts := basebackup.PartitionBy(files, threshold, func(f basebackup.File) int64 { return payload[f.Member] })
+	// The largest first: the workers take partitions in order, and a
+	// large one started last would run alone at the end.
+	size := func(part []basebackup.File) (n int64) {
+		for _, f := range part {
+			n += payload[f.Member]
+		}
+		return n
+	}
+	sort.SliceStable(parts, func(i, j int) bool { return size(parts[i]) > size(parts[j]) })
+	return parts, total, nil
 }
 
 // uploadData uploads the partitions, several at once (the first failure

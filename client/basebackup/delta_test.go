@@ -315,6 +315,30 @@ func TestVerifyChecksums(t *testing.T) {
 	}
 }
 
+// A delta verifies the pages it stores, not those it leaves to its
+// parent: a damaged page older than the parent's start is restored from
+// the parent's copy, verified when the parent read it.
+func TestDeltaVerifiesStoredPagesOnly(t *testing.T) {
+	src := t.TempDir()
+	old := page(0x10, 1, 0)
+	old[6000] ^= 0xFF
+	changed := page(0x200, 2, 1)
+	changed[6000] ^= 0xFF
+	writeRel(t, filepath.Join(src, "base", "5", "7"), old, changed, page(0x10, 3, 2))
+	f := relFile(t, src, "/base/5/7")
+	res, err := WriteTarWith(io.Discard, []File{f}, TarOptions{DeltaLSN: 0x100, Incremental: func(string) bool { return true }, VerifyChecksums: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Incremented["/base/5/7"] || res.ChangedPages != 1 {
+		t.Fatalf("result %+v", res)
+	}
+	want := &CorruptBlocks{CorruptBlocksCount: 1, SomeCorruptBlocks: []uint32{1}}
+	if got := res.Corrupt["/base/5/7"]; !reflect.DeepEqual(got, want) {
+		t.Fatalf("corrupt %+v, want %+v (only the stored page)", got, want)
+	}
+}
+
 func TestReadIncrementHeaderRefusals(t *testing.T) {
 	mk := func(size uint64, blocks ...uint32) []byte {
 		var b bytes.Buffer

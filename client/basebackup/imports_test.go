@@ -16,6 +16,8 @@ func TestImports(t *testing.T) {
 		"archive/tar": true, "bytes": true, "encoding/binary": true, "encoding/json": true, "errors": true, "fmt": true,
 		"io": true, "io/fs": true, "os": true, "path": true, "path/filepath": true, "sort": true, "strconv": true, "strings": true, "sync": true,
 		"time": true, "github.com/walgate/walgate/client/codec": true,
+		// The page scan of a delta: workers, and its cancellation.
+		"context": true, "sync/atomic": true, "math/bits": true,
 		"github.com/walgate/walgate/index/layout": true,
 		// sync_file_range, to start a restored file's disk write early
 		// (writeback_linux.go).

@@ -35,14 +35,13 @@ func procIO(t *testing.T, field string) int64 {
 	return 0
 }
 
-// TestIncrementReadsChangedPagesOnce: a delta reads a relation file once,
-// changed pages included, when they fit the held-page bound, and reads
-// again only those past it; either way the increment round-trips byte
-// for byte.
-func TestIncrementReadsChangedPagesOnce(t *testing.T) {
+// TestIncrementReadsChangedPagesTwice: a delta reads a relation file
+// once for its page LSNs, then the changed pages once more to write them;
+// nothing else, whether the scan keeps the changed pages as a list or, past
+// 128 in a range, as a bitmap; the increment round-trips byte for byte.
+func TestIncrementReadsChangedPagesTwice(t *testing.T) {
 	const npages = 1024 // 8 MiB
-	perHeld := heldPagesMax / BlockSize
-	for _, changed := range []int{200, perHeld + 100} {
+	for _, changed := range []int{100, 400} {
 		t.Run(fmt.Sprint(changed), func(t *testing.T) {
 			const member = singleReadMember
 			src, path, pages, full := fullBackedRel(t, npages)
@@ -58,12 +57,11 @@ func TestIncrementReadsChangedPagesOnce(t *testing.T) {
 			if res.ChangedPages != int64(changed) {
 				t.Fatalf("increment holds %d pages, want %d", res.ChangedPages, changed)
 			}
-			reread := max(changed-perHeld, 0)
-			want := int64(npages+reread) * BlockSize
-			t.Logf("%d changed pages: read %d bytes for a %d-byte file (%d pages read twice)", changed, read, npages*BlockSize, reread)
+			want := int64(npages+changed) * BlockSize
+			t.Logf("%d changed pages: read %d bytes for a %d-byte file", changed, read, npages*BlockSize)
 			// A little slack for the test's own small reads.
 			if read < want || read > want+64<<10 {
-				t.Fatalf("read %d bytes, want %d: the file once and %d pages again", read, want, reread)
+				t.Fatalf("read %d bytes, want %d: the file once and the %d changed pages again", read, want, changed)
 			}
 
 			dst := t.TempDir()
@@ -76,16 +74,15 @@ func TestIncrementReadsChangedPagesOnce(t *testing.T) {
 	}
 }
 
-// TestIncrementRereadsRuns: the changed pages past the held-page bound
-// are read again a run of consecutive blocks at a time (up to one copy
-// buffer per read), not one page per read, and the increment round-trips.
+// TestIncrementRereadsRuns: an increment reads its changed pages a run
+// of consecutive blocks at a time (up to one copy buffer per read), not
+// one page per read, and the increment round-trips.
 func TestIncrementRereadsRuns(t *testing.T) {
 	const npages = 1024 // 8 MiB: 64 reads of the copy buffer for the scan
-	perHeld := heldPagesMax / BlockSize
-	const extra = 160 // consecutive changed pages past the bound: 10 buffers
+	const changed = 416 // consecutive: 26 reads of the copy buffer
 	const member = singleReadMember
 	src, path, pages, full := fullBackedRel(t, npages)
-	for b := range perHeld + extra {
+	for b := range changed {
 		pages[b] = page(0x150, byte(b)+1, uint32(b))
 	}
 	writeRel(t, path, pages...)
@@ -93,14 +90,14 @@ func TestIncrementRereadsRuns(t *testing.T) {
 	before := procIO(t, "syscr")
 	delta, res := writeLevel(t, src, 0x100, func(string) bool { return true }, member)
 	calls := procIO(t, "syscr") - before
-	if res.ChangedPages != int64(perHeld+extra) {
-		t.Fatalf("increment holds %d pages, want %d", res.ChangedPages, perHeld+extra)
+	if res.ChangedPages != changed {
+		t.Fatalf("increment holds %d pages, want %d", res.ChangedPages, changed)
 	}
-	scan, reread := int64(npages*BlockSize/copyBufferSize), int64(extra*BlockSize/copyBufferSize)
-	t.Logf("%d read calls: %d for the scan, %d for the %d pages past the bound", calls, scan, calls-scan, extra)
+	scan, reread := int64(npages*BlockSize/copyBufferSize), int64(changed*BlockSize/copyBufferSize)
+	t.Logf("%d read calls: %d for the scan, %d for the %d changed pages", calls, scan, calls-scan, changed)
 	// A little slack for the test's own reads (this file, /proc/self/io).
 	if calls > scan+reread+8 {
-		t.Fatalf("%d read calls, want about %d: the scan's %d and %d for %d consecutive pages read again", calls, scan+reread, scan, reread, extra)
+		t.Fatalf("%d read calls, want about %d: the scan's %d and %d for %d consecutive pages", calls, scan+reread, scan, reread, changed)
 	}
 	dst := t.TempDir()
 	restoreChain(t, dst, delta, full)

@@ -2,6 +2,7 @@ package basebackup
 
 import (
 	"archive/tar"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -23,12 +24,20 @@ const copyBufferSize = 128 << 10
 // part exceeds threshold by less than its last file. Directory entries go
 // with the files around them. No part is empty; no files give no parts.
 func Partition(files []File, threshold int64) [][]File {
+	return PartitionBy(files, threshold, func(f File) int64 { return f.Size })
+}
+
+// PartitionBy is Partition with each file's payload given by payload (a
+// delta's increments are smaller than their files).
+func PartitionBy(files []File, threshold int64, payload func(File) int64) [][]File {
 	var parts [][]File
 	var cur []File
 	var size int64
 	for _, f := range files {
 		cur = append(cur, f)
-		size += f.Size
+		if !f.IsDir {
+			size += payload(f)
+		}
 		if size > threshold {
 			parts = append(parts, cur)
 			cur, size = nil, 0
@@ -38,6 +47,26 @@ func Partition(files []File, threshold int64) [][]File {
 		parts = append(parts, cur)
 	}
 	return parts
+}
+
+// Payload is the bytes f adds to a tar written with opts: the size of its
+// increment when it is written as one, else its size.
+func Payload(f File, opts TarOptions) int64 {
+	if incrementable(f, opts) && opts.ChangedBlocks != nil {
+		if blocks, whole := opts.ChangedBlocks(f.Member, f.Size/BlockSize); !whole {
+			n := 0
+			for _, b := range blocks {
+				if int64(b) < f.Size/BlockSize {
+					n++
+				}
+			}
+			return IncrementSize(n)
+		}
+	}
+	if f.IsDir {
+		return 0
+	}
+	return f.Size
 }
 
 // TarResult reports what WriteTar wrote.
@@ -100,18 +129,24 @@ func WriteTar(w io.Writer, files []File) (TarResult, error) {
 }
 
 // WriteTarWith is WriteTar with page increments and checksum verification
-// (see TarOptions). An increment is built in one pass over the file: it
-// reads every page and picks the changed ones, keeping them (up to
-// heldPagesMax bytes of them) until the scan ends, since the tar header
-// needs the member's size, the count of changed pages, before its body.
-// Only the changed pages past that bound are read a second time. Memory
-// stays bounded: one copy buffer, heldPagesMax, and 4 bytes per changed
-// page.
+// (see TarOptions). The tar header of an increment needs the member's size,
+// the count of its changed pages, before its body: without
+// opts.ChangedBlocks, the files' pages are first scanned for their LSNs
+// (ScanChanges, in this goroutine), and an increment then reads its
+// changed pages again, a run of consecutive pages per read. Memory stays
+// bounded: one copy buffer, the scan's record of changed pages, and 4
+// bytes per changed page of the file being written.
 func WriteTarWith(w io.Writer, files []File, opts TarOptions) (TarResult, error) {
 	res := TarResult{Incremented: map[string]bool{}, Corrupt: map[string]*CorruptBlocks{}}
+	if opts.DeltaLSN != 0 && opts.Incremental != nil && opts.ChangedBlocks == nil {
+		cs, err := ScanChanges(context.Background(), files, opts, 1)
+		if err != nil {
+			return res, err
+		}
+		opts.ChangedBlocks = cs.FileBlocks
+	}
 	tw := tar.NewWriter(w)
 	buf := make([]byte, copyBufferSize)
-	var held []byte // changed pages kept from the scan, reused file to file
 	for _, f := range files {
 		if f.IsDir {
 			hdr := header(f, nil)
@@ -122,7 +157,7 @@ func WriteTarWith(w io.Writer, files []File, opts TarOptions) (TarResult, error)
 			res.Members = append(res.Members, f.Member)
 			continue
 		}
-		fr, err := writeFile(tw, f, buf, &held, opts)
+		fr, err := writeFile(tw, f, buf, opts)
 		if err != nil {
 			return res, err
 		}
@@ -162,7 +197,7 @@ const maxCorruptListed = 10
 // writeFile writes one regular file's header and body: an increment when
 // opts asks for one and every page header is sound, else exactly f.Size
 // bytes of the file.
-func writeFile(tw *tar.Writer, f File, buf []byte, held *[]byte, opts TarOptions) (fileResult, error) {
+func writeFile(tw *tar.Writer, f File, buf []byte, opts TarOptions) (fileResult, error) {
 	if f.Size < 0 {
 		return fileResult{}, fmt.Errorf("write tar member %s: negative size %d", f.Member, f.Size)
 	}
@@ -183,20 +218,9 @@ func writeFile(tw *tar.Writer, f File, buf []byte, held *[]byte, opts TarOptions
 	if paged && opts.VerifyChecksums {
 		pv = &pageVerifier{src: src, member: f.Member, startLSN: opts.StartLSN, base: SegmentNumber(f.Member) * BlocksPerSegment}
 	}
-	if paged && opts.DeltaLSN != 0 && opts.Incremental != nil && opts.Incremental(f.Member) {
-		var res fileResult
-		var ok bool
-		var err error
-		if opts.ChangedBlocks != nil {
-			if blocks, whole := opts.ChangedBlocks(f.Member, f.Size/BlockSize); !whole {
-				res, err = writeIncrementBlocks(tw, f, src, info, buf, blocks, nil, pv)
-				return res, err
-			}
-		} else {
-			res, ok, err = writeIncrement(tw, f, src, info, buf, held, opts.DeltaLSN, pv)
-		}
-		if err != nil || ok {
-			return res, err
+	if incrementable(f, opts) {
+		if blocks, whole := opts.ChangedBlocks(f.Member, f.Size/BlockSize); !whole {
+			return writeIncrementBlocks(tw, f, src, info, buf, blocks, pv)
 		}
 		// An invalid page header: copy the whole file instead.
 		if pv != nil {
@@ -238,53 +262,10 @@ func writeFile(tw *tar.Writer, f File, buf []byte, held *[]byte, opts TarOptions
 	return res, nil
 }
 
-// heldPagesMax bounds the changed pages an increment keeps from its scan
-// of one file (256 pages). A file with more changed pages has the rest
-// read again after the scan.
-const heldPagesMax = 2 << 20
-
-// writeIncrement writes f as an increment over a parent that started at
-// deltaLSN. ok is false, with nothing written, when a page header is
-// invalid: the caller then copies the file whole. held keeps the first
-// changed pages as they were read (its memory is reused by the next file).
-func writeIncrement(tw *tar.Writer, f File, src *os.File, info fs.FileInfo, buf []byte, held *[]byte, deltaLSN uint64, pv *pageVerifier) (fileResult, bool, error) {
-	var blocks []uint32
-	*held = (*held)[:0]
-	for off := int64(0); off < f.Size; {
-		chunk := buf[:min(int64(len(buf)), f.Size-off)]
-		n, err := src.ReadAt(chunk, off)
-		if err != nil && err != io.EOF {
-			return fileResult{}, false, fmt.Errorf("write tar member %s from %s: %w", f.Member, f.Path, err)
-		}
-		clear(chunk[n:]) // shrank since the scan: zero pages, kept as new
-		if pv != nil {
-			pv.check(chunk, off)
-		}
-		for p := 0; p < len(chunk); p += BlockSize {
-			switch ClassifyPage(chunk[p:p+BlockSize], deltaLSN) {
-			case PageInvalid:
-				return fileResult{}, false, nil
-			case PageChanged:
-				blocks = append(blocks, uint32((off+int64(p))/BlockSize))
-				if len(*held)+BlockSize <= heldPagesMax {
-					*held = append(*held, chunk[p:p+BlockSize]...)
-				}
-			}
-		}
-		off += int64(len(chunk))
-	}
-	res, err := writeIncrementBlocks(tw, f, src, info, buf, blocks, *held, nil)
-	if pv != nil && err == nil {
-		res.corrupt = pv.result()
-	}
-	return res, err == nil, err
-}
-
 // writeIncrementBlocks writes f as an increment holding blocks (sorted,
 // distinct; those past the file's end are dropped), verifying the pages it
-// reads when pv is set. held holds the first blocks' pages, already read;
-// the others are read from src.
-func writeIncrementBlocks(tw *tar.Writer, f File, src *os.File, info fs.FileInfo, buf []byte, blocks []uint32, held []byte, pv *pageVerifier) (fileResult, error) {
+// reads when pv is set.
+func writeIncrementBlocks(tw *tar.Writer, f File, src *os.File, info fs.FileInfo, buf []byte, blocks []uint32, pv *pageVerifier) (fileResult, error) {
 	nblocks := f.Size / BlockSize
 	for len(blocks) > 0 && int64(blocks[len(blocks)-1]) >= nblocks {
 		blocks = blocks[:len(blocks)-1]
@@ -299,15 +280,7 @@ func writeIncrementBlocks(tw *tar.Writer, f File, src *os.File, info fs.FileInfo
 		return fileResult{}, fmt.Errorf("write tar member %s: %w", f.Member, err)
 	}
 	for i := 0; i < len(blocks); {
-		if (i+1)*BlockSize <= len(held) {
-			if _, err := tw.Write(held[i*BlockSize : (i+1)*BlockSize]); err != nil {
-				return fileResult{}, fmt.Errorf("write tar member %s: %w", f.Member, err)
-			}
-			i++
-			continue
-		}
-		// Pages not held are read again, a run of consecutive blocks
-		// (up to len(buf) bytes) with one read.
+		// A run of consecutive blocks (up to len(buf) bytes) per read.
 		end := i + 1
 		for end < len(blocks) && blocks[end] == blocks[end-1]+1 && (end-i+1)*BlockSize <= len(buf) {
 			end++

@@ -3,11 +3,14 @@ package basebackup
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -278,41 +281,72 @@ func TestDeltaInvalidPageCountsCorruptOnce(t *testing.T) {
 	}
 }
 
-// TestDeltaHeldPagesBound: a delta whose changed pages fill the held-page
-// bound exactly reads the file once and no page again.
-func TestDeltaHeldPagesBound(t *testing.T) {
-	const npages = 2 * heldPagesMax / BlockSize
+// TestChangeScanRanges: a file longer than one scan range, scanned by
+// several workers, gives its changed blocks in order across the ranges'
+// boundaries, lists and bitmaps alike, and the payload of its increment;
+// a file with an invalid page is copied whole.
+func TestChangeScanRanges(t *testing.T) {
 	src := t.TempDir()
 	const member = "/base/5/16384"
-	var pages [][]byte
-	for b := range npages {
-		lsn := uint64(0x10)
-		if b%2 == 0 {
-			lsn = 0x150
-		}
-		pages = append(pages, page(lsn, byte(b), uint32(b)))
-	}
-	writeRel(t, filepath.Join(src, "base", "5", "16384"), pages...)
-	f := relFile(t, src, member)
-	var buf bytes.Buffer
-	before := readBytes(t)
-	res, err := WriteTarWith(&buf, []File{f}, TarOptions{DeltaLSN: 0x100, Incremental: func(string) bool { return true }})
-	read := readBytes(t) - before
+	path := filepath.Join(src, "base", "5", "16384")
+	const npages = 2*scanRangePages + 10
+	// Zero pages (new, so changed) everywhere but at a few unchanged
+	// pages; the first range keeps its changed pages as a bitmap, the
+	// third (10 pages) as a list.
+	unchanged := map[uint32]bool{0: true, 63: true, 64: true, scanRangePages - 1: true, scanRangePages: true, 2*scanRangePages + 3: true}
+	writeRel(t, path)
+	fh, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.ChangedPages != heldPagesMax/BlockSize {
-		t.Fatalf("%d changed pages, want %d", res.ChangedPages, heldPagesMax/BlockSize)
+	if err := fh.Truncate(npages * BlockSize); err != nil {
+		t.Fatal(err)
 	}
-	// The file once; less than a page of slack for readBytes' own read.
-	if want := int64(npages * BlockSize); read < want || read >= want+BlockSize {
-		t.Fatalf("read %d bytes, want the %d of the file once", read, want)
+	for b := range unchanged {
+		if _, err := fh.WriteAt(page(0x10, 7, b), int64(b)*BlockSize); err != nil {
+			t.Fatal(err)
+		}
 	}
-	_, bodies := tarMembers(t, buf.Bytes())
-	inc, got := readIncrement(t, bodies[member])
-	for i, b := range inc.Blocks {
-		if b != uint32(2*i) || !bytes.Equal(got[i], pages[b]) {
-			t.Fatalf("increment page %d: block %d, differs", i, b)
+	fh.Close()
+	// A second file with an invalid page header.
+	badPath := filepath.Join(src, "base", "5", "16385")
+	bad := page(0x500, 1, 1)
+	binary.LittleEndian.PutUint16(bad[10:12], 0x80)
+	writeRel(t, badPath, page(0x10, 1, 0), bad)
+	files := []File{relFile(t, src, member), relFile(t, src, "/base/5/16385")}
+	opts := TarOptions{DeltaLSN: 0x100, Incremental: func(string) bool { return true }}
+	for _, workers := range []int{1, 3} {
+		cs, err := ScanChanges(context.Background(), files, opts, workers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks, whole := cs.FileBlocks(member, npages)
+		if whole || len(blocks) != npages-len(unchanged) || cs.Pages != int64(len(blocks)) {
+			t.Fatalf("%d workers: %d blocks (whole %v, pages %d), want %d", workers, len(blocks), whole, cs.Pages, npages-len(unchanged))
+		}
+		want := uint32(0)
+		for _, b := range blocks {
+			for unchanged[want] {
+				want++
+			}
+			if b != want {
+				t.Fatalf("%d workers: block %d where %d was due", workers, b, want)
+			}
+			want++
+		}
+		withBlocks := opts
+		withBlocks.ChangedBlocks = cs.FileBlocks
+		if got := Payload(files[0], withBlocks); got != IncrementSize(len(blocks)) {
+			t.Errorf("payload %d, want %d", got, IncrementSize(len(blocks)))
+		}
+		if _, whole := cs.FileBlocks("/base/5/16385", 2); !whole {
+			t.Errorf("a file with an invalid page is not copied whole")
+		}
+		if got := Payload(files[1], withBlocks); got != 2*BlockSize {
+			t.Errorf("payload of a whole copy %d, want %d", got, 2*BlockSize)
+		}
+		if _, whole := cs.FileBlocks("/base/5/99", 1); !whole {
+			t.Errorf("a file the scan did not see is not copied whole")
 		}
 	}
 }
@@ -351,5 +385,37 @@ func TestDeltaOfAGrownFile(t *testing.T) {
 	inc, got := readIncrement(t, bodies[member])
 	if inc.FileSize != npages*BlockSize || !reflect.DeepEqual(inc.Blocks, []uint32{npages - 1}) || !bytes.Equal(got[0], pages[npages-1]) {
 		t.Fatalf("increment header %+v", inc)
+	}
+}
+
+// TestChangeScanErrors: a file that cannot be read ends the scan with an
+// error naming it; a cancelled scan says so; a file gone since the
+// directory walk is left to the tar writer, which skips it.
+func TestChangeScanErrors(t *testing.T) {
+	src := t.TempDir()
+	writeRel(t, filepath.Join(src, "base", "5", "1"), page(0x10, 1, 0))
+	f := relFile(t, src, "/base/5/1")
+	opts := TarOptions{DeltaLSN: 0x100, Incremental: func(string) bool { return true }}
+
+	notFile := f
+	notFile.Path = t.TempDir() // a directory: opens, but read fails
+	if _, err := ScanChanges(context.Background(), []File{notFile}, opts, 2); err == nil || !strings.Contains(err.Error(), notFile.Path) {
+		t.Errorf("unreadable file: %v", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := ScanChanges(ctx, []File{f}, opts, 2); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled scan: %v", err)
+	}
+
+	gone := f
+	gone.Path = filepath.Join(src, "base", "5", "2")
+	cs, err := ScanChanges(context.Background(), []File{gone}, opts, 2)
+	if err != nil {
+		t.Fatalf("vanished file: %v", err)
+	}
+	if cs.Pages != 0 {
+		t.Errorf("vanished file: %d changed pages", cs.Pages)
 	}
 }

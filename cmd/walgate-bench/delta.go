@@ -353,7 +353,7 @@ func (df *deltaFigures) markdown() string {
 	}
 	mdTable(&w, rows)
 	fmt.Fprintf(&w, "Changed between the full backup and delta 1, by byte comparison: %d pages in %d relation files, plus %.1f MiB of files stored whole (free space and visibility maps, SLRUs, catalogs' small files).\n\n", df.changed.pages, df.changed.files, mib(df.changed.wholeBytes))
-	fmt.Fprintf(&w, "A delta push skips the files whose modification time is the parent's, reads every page of the other relation files (the scan) and compresses and encrypts only the changed pages; it keeps up to 2 MiB of a file's changed pages from the scan and reads the rest again once the member's size (its count of changed pages) is written. Its cost is the scan, at local read speed, plus the encoding of the changed data, so its time follows the share of changed pages: %.0f%% of the pages before delta 1 here (the target is set for about 15%%).\n\n", 100*df.changed.share())
+	fmt.Fprintf(&w, "A delta push skips the files whose modification time is the parent's, reads every page of the other relation files (the scan, by as many workers as partitions are uploaded at once), then reads the changed pages again to compress and encrypt them, in partitions cut by their payload. Its cost is the scan, at local read speed, plus the encoding of the changed data, so its time follows the share of changed pages: %.0f%% of the pages before delta 1 here (the target is set for about 15%%).\n\n", 100*df.changed.share())
 	w.WriteString("### Restore by chain depth\n\n")
 	rrows := [][]string{{"Depth", "backup-fetch wall (median of 3)", "all runs", "/ full", "Client CPU", "Client peak RSS", "Restored"}}
 	for _, depth := range []int{0, 1, 3, 6} {
