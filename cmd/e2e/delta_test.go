@@ -185,15 +185,20 @@ func TestDeltaChain(t *testing.T) {
 	}
 
 	// A corrupt page (data checksums on) is reported; with
-	// --fail-on-corrupt-pages nothing is committed.
+	// --fail-on-corrupt-pages nothing is committed. A delta verifies the
+	// pages it stores (block 1, changed since the last backup), not those
+	// it leaves to its parent (block 3); a full backup verifies all.
 	corruptFile, err := src.QueryString(ctx, `SELECT pg_relation_filepath('corruptme')`)
 	if err != nil {
 		t.Fatal(err)
 	}
+	exec(`UPDATE corruptme SET v = upper(v) WHERE ctid = '(1,1)'`)
+	exec(`CHECKPOINT`)
 	if err := src.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
 	flipByte(t, filepath.Join(src.DataDir, corruptFile), basebackup.BlockSize+4000)
+	flipByte(t, filepath.Join(src.DataDir, corruptFile), 3*basebackup.BlockSize+4000)
 	if err := src.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +213,7 @@ func TestDeltaChain(t *testing.T) {
 		t.Fatalf("files_metadata.json of %s: corrupt blocks of %s: %+v", corrupt.Name, corruptFile, fm.Files["/"+corruptFile])
 	}
 	out, code := e.client(t, nil, "backup-push", "--full", "--fail-on-corrupt-pages", src.DataDir)
-	if code != 4 || !strings.Contains(out, "not committed") {
+	if code != 4 || !strings.Contains(out, "not committed") || !strings.Contains(out, "/"+corruptFile+" blocks [1 3]") {
 		t.Fatalf("--fail-on-corrupt-pages: exit %d\n%s", code, out)
 	}
 	if n := len(e.list(t)); n != len(list) {
