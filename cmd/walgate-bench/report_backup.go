@@ -167,7 +167,7 @@ func (b *bench) backupReport() *backupReport {
 		{"", "backup-push", "backup-fetch", "How it is measured"},
 		{"wall time", fmtSec(hp.res.wall), fmtSec(hf.res.wall), "the table above (" + runsWord + ")"},
 		{"PostgreSQL: pg_backup_start with a fast checkpoint", fmtSec(bf.pgStart.median()), "-", fmt.Sprintf("timed alone on one connection, nothing copied in between, median of %d", len(bf.pgStart))},
-		{"for comparison, not part of backup-push: PostgreSQL's pg_backup_stop(true), which checks the archiver once a second", fmtSec(bf.pgStop.median()), "-", "the same; archive_command is /bin/true. backup-push calls pg_backup_stop(false) and watches archive_status every 20 ms"},
+		{"for comparison, not part of backup-push: PostgreSQL's pg_backup_stop(true), which checks the archiver once a second", fmtSec(bf.pgStop.median()), "-", "the same; archive_command is /bin/true. backup-push calls pg_backup_stop(false) and watches archive_status every 5 ms"},
 		{"the rest: the data", fmt.Sprintf("%s (%s)", fmtSec(dataPhase), fmtMBs(rate(hp.bytes, dataPhase))), fmtSec(hf.res.wall), "wall time minus PostgreSQL's part"},
 		{"client CPU, user + system", fmt.Sprintf("%.2f + %.2f s", hp.res.user.Seconds(), hp.res.sys.Seconds()),
 			fmt.Sprintf("%.2f + %.2f s", hf.res.user.Seconds(), hf.res.sys.Seconds()), "rusage of the exec'd client"},
@@ -238,7 +238,7 @@ func (b *bench) backupProse(hp, hf, sp, sf backupRun, pgPart, dataPhase time.Dur
 	others := max(hp.machBusy.Seconds()-ours, 0) / hp.res.wall.Seconds()
 	s = append(s, fmt.Sprintf("**backup-push** (zstd + encryption) ran at %.0f MB/s, %.2f s for %.0f MB.", hp.mbs(), hp.res.wall.Seconds(), float64(hp.bytes)/1e6))
 	if pgPart > 0 {
-		s = append(s, fmt.Sprintf("%.2f s of that is pg_backup_start's checkpoint. PostgreSQL's own pg_backup_stop(true) would add %.2f s here, because PostgreSQL 15 checks only once a second whether the backup's last WAL segment is archived; backup-push ends the backup with pg_backup_stop(false) and applies the same test to archive_status every 20 ms.",
+		s = append(s, fmt.Sprintf("%.2f s of that is pg_backup_start's checkpoint. PostgreSQL's own pg_backup_stop(true) would add %.2f s here, because PostgreSQL 15 checks only once a second whether the backup's last WAL segment is archived; backup-push ends the backup with pg_backup_stop(false) and applies the same test to archive_status every 5 ms.",
 			pgPart.Seconds(), bf.pgStop.median().Seconds()))
 		s = append(s, fmt.Sprintf("The data itself moved in the remaining %.2f s, at %.0f MB/s.", dataPhase.Seconds(), rate(hp.bytes, dataPhase)))
 	}
