@@ -68,7 +68,7 @@ type ExtractOptions struct {
 // On error the members written so far stay on disk; the caller removes the
 // restore directory.
 func ExtractTar(r io.Reader, dir string, opts ExtractOptions) ([]string, error) {
-	x := &extractor{opts: opts, roots: map[string]*os.Root{}, tsDirs: map[string]*os.Root{}, toSync: map[rootPath]bool{}}
+	x := &extractor{opts: opts, roots: map[string]*os.Root{}, tsDirs: map[string]*os.Root{}, parents: map[rootPath]*os.Root{}, toSync: map[rootPath]bool{}}
 	defer x.close()
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -124,8 +124,12 @@ type extractor struct {
 	opts   ExtractOptions
 	roots  map[string]*os.Root // "" is the extraction directory
 	tsDirs map[string]*os.Root // by tablespace oid
-	dirs   []pendingDir        // directory members, in stream order
-	toSync map[rootPath]bool   // directories that received entries (Fsync)
+	// parents are the directories files were written in, opened once:
+	// a file is then opened, and its time set, by its name alone, not by
+	// a walk of its whole path each time.
+	parents map[rootPath]*os.Root
+	dirs    []pendingDir      // directory members, in stream order
+	toSync  map[rootPath]bool // directories that received entries (Fsync)
 }
 
 // pendingDir is a directory member whose mode and time are set at the end.
@@ -142,6 +146,9 @@ type rootPath struct {
 }
 
 func (x *extractor) close() {
+	for _, r := range x.parents {
+		r.Close()
+	}
 	for _, r := range x.roots {
 		r.Close()
 	}
@@ -223,19 +230,21 @@ func (x *extractor) member(hdr *tar.Header, body io.Reader, buf []byte) error {
 		}
 		return nil
 	}
+	dir, name := root, rel // the file's directory, its name there
 	if parent := filepath.Dir(rel); parent != "." {
-		if err := root.MkdirAll(parent, 0o700); err != nil {
+		if dir, err = x.parent(root, parent); err != nil {
 			return fmt.Errorf("extract %s: %w", hdr.Name, err)
 		}
+		name = filepath.Base(rel)
 	}
 	if x.opts.Chain != nil {
-		handled, err := x.chainMember(hdr, body, root, rel, buf)
+		handled, err := x.chainMember(hdr, body, dir, name, buf)
 		if handled || err != nil {
 			return err
 		}
 		defer x.opts.Chain.markComplete(hdr.Name, hdr.Size)
 	}
-	f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := dir.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("extract %s: %w", hdr.Name, err)
 	}
@@ -265,13 +274,31 @@ func (x *extractor) member(hdr *tar.Header, body io.Reader, buf []byte) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("extract %s: %w", hdr.Name, err)
 	}
-	if err := root.Chtimes(rel, hdr.ModTime, hdr.ModTime); err != nil {
+	if err := dir.Chtimes(name, hdr.ModTime, hdr.ModTime); err != nil {
 		return fmt.Errorf("extract %s: %w", hdr.Name, err)
 	}
 	if x.opts.Fsync {
 		x.toSync[rootPath{root, filepath.Dir(rel)}] = true
 	}
 	return nil
+}
+
+// parent returns the directory rel inside root, made if need be, opened
+// once per extraction.
+func (x *extractor) parent(root *os.Root, rel string) (*os.Root, error) {
+	k := rootPath{root, rel}
+	if d, ok := x.parents[k]; ok {
+		return d, nil
+	}
+	if err := root.MkdirAll(rel, 0o700); err != nil {
+		return nil, err
+	}
+	d, err := root.OpenRoot(rel)
+	if err != nil {
+		return nil, err
+	}
+	x.parents[k] = d
+	return d, nil
 }
 
 // newWriteback returns the writebackWriter of a file this extraction
