@@ -667,7 +667,10 @@ func objectError(ctx context.Context, op string, err error) error {
 	case errors.Is(err, codec.ErrAuth) && !errors.Is(err, codec.ErrTruncated):
 		return &Error{Kind: ErrIntegrity, Op: op, Message: "integrity check failed: decryption failed although the stored bytes match their recorded SHA-256: wrong key (check WALGATE_ENCRYPTION_KEY and _TRANSFORM)", Err: &notStorage{err}}
 	case errors.Is(err, basebackup.ErrUnsafeMember):
-		return &Error{Kind: ErrIntegrity, Op: op, Message: "integrity check failed: refused a tar member", Err: err}
+		// Reached only once the stored bytes matched their SHA-256 (the
+		// caller reads them to the end): the backup itself holds the
+		// member, and no other copy or attempt can cure that.
+		return &Error{Kind: ErrIntegrity, Op: op, Message: "integrity check failed: refused a tar member (the stored bytes match their recorded SHA-256: the backup itself holds it)", Err: &notStorage{err}}
 	}
 	return &Error{Kind: ErrIntegrity, Op: op, Message: "integrity check failed: the object does not decode to a valid tar stream", Err: err}
 }

@@ -177,3 +177,26 @@ func TestBackupFetchLocalFailureStopsDownload(t *testing.T) {
 	}
 	absent(t, dir)
 }
+
+// A tar member the extractor refuses, in an object whose stored bytes
+// match their SHA-256, is in the backup itself: the restore fails at the
+// first attempt instead of fetching the same bytes again, and says so.
+func TestBackupFetchRefusedMemberNotRetried(t *testing.T) {
+	ctx := context.Background()
+	g, reads := faultyPartGateway(t, func(int64) readFault { return noFault })
+	c := newClient(t, g.URL, g.Token("db", "push", "fetch"), map[string]string{
+		"WALGATE_ENCRYPTION_KEY": keyHex, "WALGATE_ENCRYPTION_KEY_TRANSFORM": "hex"})
+	b := standardBackup(t, "")
+	b.parts[0] = append([]member{{"/base/../../outside", []byte("x")}}, b.parts[0]...)
+	pushBackup(t, c, fetchName, b)
+	dir := filepath.Join(t.TempDir(), "pgdata")
+	_, err := c.FetchBackup(ctx, fetchName, dir, client.RestoreOptions{Concurrency: 1})
+	wantKind(t, "refused member", err, client.ErrIntegrity)
+	if !strings.Contains(err.Error(), "the backup itself holds it") || !strings.Contains(err.Error(), "/base/../../outside") {
+		t.Fatalf("message: %v", err)
+	}
+	if n := reads.Load(); n != 1 {
+		t.Fatalf("part_001 was read %d times, want 1: the same stored bytes cannot cure a refused member", n)
+	}
+	absent(t, dir)
+}
