@@ -419,3 +419,65 @@ func TestChangeScanErrors(t *testing.T) {
 		t.Errorf("vanished file: %d changed pages", cs.Pages)
 	}
 }
+
+// TestPageSetForms: a scan range keeps its changed pages as a list up to
+// 128 of them (at most 512 bytes) and as a 512-byte bitmap past that, the
+// smaller of the two, with the same blocks out either way; a file is cut
+// into as many ranges as its pages need.
+func TestPageSetForms(t *testing.T) {
+	const first = 3 * scanRangePages
+	var s pageSet
+	var want []uint32
+	for i := range 129 {
+		b := uint32(first + 2*i)
+		s.add(first, b)
+		want = append(want, b)
+		if i == 127 && (s.bits != nil || len(s.list) != 128) {
+			t.Fatalf("after 128 pages: list %d, bitmap %d words", len(s.list), len(s.bits))
+		}
+	}
+	if s.list != nil || len(s.bits) != scanRangePages/64 || s.n != 129 {
+		t.Fatalf("after 129 pages: list %d, bitmap %d words, n %d; want a bitmap of %d words", len(s.list), len(s.bits), s.n, scanRangePages/64)
+	}
+	if got := s.appendTo(nil, first); !reflect.DeepEqual(got, want) {
+		t.Fatalf("bitmap gives %v, want %v", got, want)
+	}
+
+	src := t.TempDir()
+	for _, npages := range []int{1, scanRangePages, scanRangePages + 1} {
+		path := filepath.Join(src, "base", "5", "1")
+		writeRel(t, path)
+		if err := os.Truncate(path, int64(npages)*BlockSize); err != nil {
+			t.Fatal(err)
+		}
+		cs, err := ScanChanges(context.Background(), []File{relFile(t, src, "/base/5/1")}, TarOptions{DeltaLSN: 0x100, Incremental: func(string) bool { return true }}, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(cs.files["/base/5/1"].ranges), (npages+scanRangePages-1)/scanRangePages; got != want {
+			t.Errorf("%d pages: %d scan ranges, want %d", npages, got, want)
+		}
+	}
+}
+
+// TestPayloadCountsBlocksInsideTheFile: a file's payload counts only the
+// changed blocks inside its size (WAL summaries can list blocks past a
+// relation's end; the increment drops them).
+func TestPayloadCountsBlocksInsideTheFile(t *testing.T) {
+	src := t.TempDir()
+	writeRel(t, filepath.Join(src, "base", "5", "1"), page(0x10, 1, 0), page(0x10, 2, 1), page(0x10, 3, 2))
+	f := relFile(t, src, "/base/5/1")
+	opts := TarOptions{DeltaLSN: 0x100, Incremental: func(string) bool { return true },
+		ChangedBlocks: func(string, int64) ([]uint32, bool) { return []uint32{0, 2, 3, 9}, false }}
+	if got, want := Payload(f, opts), IncrementSize(2); got != want {
+		t.Fatalf("payload %d, want %d (blocks 0 and 2 of 3)", got, want)
+	}
+	var buf bytes.Buffer
+	res, err := WriteTarWith(&buf, []File{f}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Bytes != Payload(f, opts) {
+		t.Fatalf("the tar holds %d bytes of payload, Payload said %d", res.Bytes, Payload(f, opts))
+	}
+}
