@@ -439,7 +439,12 @@ func (c *Client) partition(ctx context.Context, plan *backupPlan, files []baseba
 		return basebackup.Partition(files, opts.PartThreshold), total, nil
 	}
 	if plan.tarOpts.ChangedBlocks == nil {
-		cs, err := basebackup.ScanChanges(ctx, files, plan.tarOpts, plan.workers)
+		var prog *Progress
+		if opts.Progress != nil {
+			prog = NewProgress(opts.Progress, "scan for changed pages, "+plan.name, basebackup.ScanBytes(files, plan.tarOpts))
+		}
+		cs, err := basebackup.ScanChanges(ctx, files, plan.tarOpts, plan.workers, prog.Add)
+		prog.Done()
 		if err != nil {
 			return nil, 0, &Error{Kind: ErrRejected, Op: plan.op, Message: "scanning the data directory for changed pages failed", Err: err}
 		}

@@ -87,10 +87,11 @@ func incrementable(f File, opts TarOptions) bool {
 
 // ScanChanges reads every page of the files in files that opts writes as
 // increments (opts.DeltaLSN, opts.Incremental), each page once, with
-// workers goroutines, each file split into ranges of 32 MiB. A file that
-// vanished is left to the tar writer, which skips it. The first read error
-// ends the scan.
-func ScanChanges(ctx context.Context, files []File, opts TarOptions, workers int) (*ChangeScan, error) {
+// workers goroutines, each file split into ranges of 32 MiB; read, when
+// not nil, is told of the bytes read as they are (from several goroutines;
+// ScanBytes is their total). A file that vanished is left to the tar
+// writer, which skips it. The first read error ends the scan.
+func ScanChanges(ctx context.Context, files []File, opts TarOptions, workers int, read func(n int64)) (*ChangeScan, error) {
 	type job struct {
 		f  File
 		sf *scannedFile
@@ -124,7 +125,7 @@ func ScanChanges(ctx context.Context, files []File, opts TarOptions, workers int
 					return
 				}
 				j := jobs[i]
-				if err := scanRange(j.f, j.sf, j.r, opts.DeltaLSN, buf); err != nil {
+				if err := scanRange(j.f, j.sf, j.r, opts.DeltaLSN, buf, read); err != nil {
 					cancel(err)
 					return
 				}
@@ -146,8 +147,19 @@ func ScanChanges(ctx context.Context, files []File, opts TarOptions, workers int
 	return cs, nil
 }
 
+// ScanBytes is the bytes ScanChanges reads of files with opts.
+func ScanBytes(files []File, opts TarOptions) int64 {
+	var n int64
+	for _, f := range files {
+		if incrementable(f, opts) {
+			n += f.Size
+		}
+	}
+	return n
+}
+
 // scanRange classifies the pages of range r of f.
-func scanRange(f File, sf *scannedFile, r int, deltaLSN uint64, buf []byte) error {
+func scanRange(f File, sf *scannedFile, r int, deltaLSN uint64, buf []byte, read func(int64)) error {
 	if sf.whole.Load() {
 		return nil
 	}
@@ -169,6 +181,9 @@ func scanRange(f File, sf *scannedFile, r int, deltaLSN uint64, buf []byte) erro
 			return fmt.Errorf("scanning %s for changed pages: %w", f.Path, err)
 		}
 		clear(chunk[n:]) // shrank since the directory scan: zero pages, new
+		if read != nil {
+			read(int64(len(chunk)))
+		}
 		for p := 0; p < len(chunk); p += BlockSize {
 			switch ClassifyPage(chunk[p:p+BlockSize], deltaLSN) {
 			case PageInvalid:

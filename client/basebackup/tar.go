@@ -139,7 +139,7 @@ func WriteTar(w io.Writer, files []File) (TarResult, error) {
 func WriteTarWith(w io.Writer, files []File, opts TarOptions) (TarResult, error) {
 	res := TarResult{Incremented: map[string]bool{}, Corrupt: map[string]*CorruptBlocks{}}
 	if opts.DeltaLSN != 0 && opts.Incremental != nil && opts.ChangedBlocks == nil {
-		cs, err := ScanChanges(context.Background(), files, opts, 1)
+		cs, err := ScanChanges(context.Background(), files, opts, 1, nil)
 		if err != nil {
 			return res, err
 		}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -316,9 +317,13 @@ func TestChangeScanRanges(t *testing.T) {
 	files := []File{relFile(t, src, member), relFile(t, src, "/base/5/16385")}
 	opts := TarOptions{DeltaLSN: 0x100, Incremental: func(string) bool { return true }}
 	for _, workers := range []int{1, 3} {
-		cs, err := ScanChanges(context.Background(), files, opts, workers)
+		var read atomic.Int64
+		cs, err := ScanChanges(context.Background(), files, opts, workers, func(n int64) { read.Add(n) })
 		if err != nil {
 			t.Fatal(err)
+		}
+		if want := ScanBytes(files, opts); read.Load() != want || want != (npages+2)*BlockSize {
+			t.Errorf("%d workers: told of %d bytes read, want %d (ScanBytes %d)", workers, read.Load(), (npages+2)*BlockSize, want)
 		}
 		blocks, whole := cs.FileBlocks(member, npages)
 		if whole || len(blocks) != npages-len(unchanged) || cs.Pages != int64(len(blocks)) {
@@ -399,19 +404,19 @@ func TestChangeScanErrors(t *testing.T) {
 
 	notFile := f
 	notFile.Path = t.TempDir() // a directory: opens, but read fails
-	if _, err := ScanChanges(context.Background(), []File{notFile}, opts, 2); err == nil || !strings.Contains(err.Error(), notFile.Path) {
+	if _, err := ScanChanges(context.Background(), []File{notFile}, opts, 2, nil); err == nil || !strings.Contains(err.Error(), notFile.Path) {
 		t.Errorf("unreadable file: %v", err)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := ScanChanges(ctx, []File{f}, opts, 2); !errors.Is(err, context.Canceled) {
+	if _, err := ScanChanges(ctx, []File{f}, opts, 2, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled scan: %v", err)
 	}
 
 	gone := f
 	gone.Path = filepath.Join(src, "base", "5", "2")
-	cs, err := ScanChanges(context.Background(), []File{gone}, opts, 2)
+	cs, err := ScanChanges(context.Background(), []File{gone}, opts, 2, nil)
 	if err != nil {
 		t.Fatalf("vanished file: %v", err)
 	}
@@ -450,7 +455,7 @@ func TestPageSetForms(t *testing.T) {
 		if err := os.Truncate(path, int64(npages)*BlockSize); err != nil {
 			t.Fatal(err)
 		}
-		cs, err := ScanChanges(context.Background(), []File{relFile(t, src, "/base/5/1")}, TarOptions{DeltaLSN: 0x100, Incremental: func(string) bool { return true }}, 2)
+		cs, err := ScanChanges(context.Background(), []File{relFile(t, src, "/base/5/1")}, TarOptions{DeltaLSN: 0x100, Incremental: func(string) bool { return true }}, 2, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
