@@ -27,8 +27,6 @@ const scanRangePages = 4096
 // per changed page and at most 16 MiB per TiB scanned.
 type ChangeScan struct {
 	files map[string]*scannedFile
-	// Pages is the count of changed pages found.
-	Pages int64
 }
 
 type scannedFile struct {
@@ -135,14 +133,6 @@ func ScanChanges(ctx context.Context, files []File, opts TarOptions, workers int
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
 		return nil, err
-	}
-	for _, sf := range cs.files {
-		if sf.whole.Load() {
-			continue
-		}
-		for i := range sf.ranges {
-			cs.Pages += int64(sf.ranges[i].n)
-		}
 	}
 	return cs, nil
 }
