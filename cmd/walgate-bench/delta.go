@@ -114,6 +114,14 @@ func (b *bench) measureDeltas(ctx context.Context, cl *cleanups) error {
 		"WALGATE_COMPRESSION=zstd", "WALGATE_ENCRYPTION_KEY=" + hex.EncodeToString(raw[:]), "WALGATE_ENCRYPTION_KEY_TRANSFORM=hex",
 		"WALGATE_DELTA_MAX_STEPS=" + strconv.Itoa(deltaChain),
 		"PGHOST=127.0.0.1", "PGPORT=" + strconv.Itoa(c.Port), "PGUSER=postgres", "PGDATABASE=postgres", "PGSSLMODE=disable"}
+	if b.opts.keep {
+		// With -keep, the chain can be fetched again by hand: start
+		// 'walgate serve --data delta-gateway' on the same address and
+		// source this file (the key is made for this run only).
+		if err := os.WriteFile(filepath.Join(b.scratch, "delta.env"), []byte(strings.Join(env, "\n")+"\n"), 0o600); err != nil {
+			return err
+		}
+	}
 
 	push := func(args ...string) (execResult, protocol.BackupSummary, error) {
 		syscall.Sync()

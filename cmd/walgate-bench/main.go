@@ -251,12 +251,52 @@ func run(ctx context.Context, o options) error {
 	rep := b.report()
 	fmt.Print(rep.text())
 	if o.out != "" {
-		if err := os.WriteFile(o.out, []byte(rep.markdown()), 0o644); err != nil {
+		doc := rep.markdown()
+		old, err := os.ReadFile(o.out)
+		if err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		doc = keepUnmeasured(string(old), doc, o.sections)
+		if err := os.WriteFile(o.out, []byte(doc), 0o644); err != nil {
 			return err
 		}
 		logf("wrote %s", o.out)
 	}
 	return nil
+}
+
+// splicedSections are the report's sections that a run may leave out,
+// by their -sections name, in the report's order.
+var splicedSections = []struct{ name, begin, end string }{
+	{"delta", deltaBegin, deltaEnd},
+	{"fleet", fleetBegin, fleetEnd},
+	{"fanout", fanoutBegin, fanoutEnd},
+	{"peer", peerBegin, peerEnd},
+	{"recovery", recoveryBegin, recoveryEnd},
+	{"lifecycle", lifecycleBegin, lifecycleEnd},
+	{"catalog", catalogBegin, catalogEnd},
+}
+
+// keepUnmeasured returns doc, a report written from scratch, with the
+// sections of old (the report file as it was) that this run did not
+// measure put back: a run of the wal section alone replaces the wal and
+// backup figures and leaves the others as they were measured.
+func keepUnmeasured(old, doc string, measured map[string]bool) string {
+	for _, s := range splicedSections {
+		if measured[s.name] {
+			continue
+		}
+		i := strings.Index(old, s.begin)
+		if i < 0 {
+			continue
+		}
+		j := strings.Index(old[i:], s.end)
+		if j < 0 {
+			continue
+		}
+		doc = spliceSection(doc, old[i:i+j+len(s.end)]+"\n", s.begin, s.end)
+	}
+	return doc
 }
 
 // runSectionsOnly measures the delta and fleet sections alone and splices
