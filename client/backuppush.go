@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -614,13 +615,21 @@ func commitBackup(ctx context.Context, up *BackupUpload, sentinel basebackup.Sen
 // makes compression cheaper per byte and lets one partition keep two CPUs
 // busy (a partition of 1 GiB next to one half its size would otherwise
 // leave a CPU idle for the second half of the backup).
+// uploadBufferSize is how much encoded data a tar upload gathers before
+// handing it to the HTTP request.
+const uploadBufferSize = 256 << 10
+
 func (c *Client) uploadTar(ctx context.Context, up *BackupUpload, object string, comp codec.Compression, enc string,
 	prog *Progress, build func(io.Writer) (basebackup.TarResult, error)) (basebackup.TarResult, int64, error) {
 	pr, pw := io.Pipe()
 	var tr basebackup.TarResult
 	done := make(chan error, 1)
 	go func() {
-		w, err := codec.NewBulkWriter(pw, comp, c.cfg.Key, c.cfg.Level)
+		// The encrypted stream comes in 8 KiB chunks (the format's); sent
+		// one by one, each would be an HTTP chunk, a write on the socket,
+		// and on the gateway a write to the file.
+		bw := bufio.NewWriterSize(pw, uploadBufferSize)
+		w, err := codec.NewBulkWriter(bw, comp, c.cfg.Key, c.cfg.Level)
 		if err == nil {
 			var out io.Writer = w
 			if prog != nil {
@@ -629,6 +638,9 @@ func (c *Client) uploadTar(ctx context.Context, up *BackupUpload, object string,
 			tr, err = build(out)
 			if cerr := w.Close(); err == nil {
 				err = cerr
+			}
+			if ferr := bw.Flush(); err == nil {
+				err = ferr
 			}
 		}
 		pw.CloseWithError(err)

@@ -366,7 +366,12 @@ func copyChecked(ctx context.Context, w io.Writer, r io.Reader, size int64) (int
 		if size >= 0 && size-n+1 < int64(len(p)) {
 			p = buf[:size-n+1]
 		}
-		m, rerr := r.Read(p)
+		// Whole buffers: an HTTP body arrives in pieces of a few KiB, and
+		// a write per piece would multiply the syscalls.
+		m, rerr := io.ReadFull(r, p)
+		if rerr == io.ErrUnexpectedEOF {
+			rerr = io.EOF
+		}
 		if m > 0 {
 			n += int64(m)
 			if size >= 0 && n > size {
