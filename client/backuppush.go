@@ -609,16 +609,17 @@ func commitBackup(ctx context.Context, up *BackupUpload, sentinel basebackup.Sen
 	return up.Commit(ctx, b)
 }
 
-// uploadTar streams one tar object: build → compress → encrypt → upload,
-// through a pipe, with memory bounded by the codec's buffers. The codec is
-// its bulk writer: a backup-push lives long enough for the memory that
-// makes compression cheaper per byte and lets one partition keep two CPUs
-// busy (a partition of 1 GiB next to one half its size would otherwise
-// leave a CPU idle for the second half of the backup).
 // uploadBufferSize is how much encoded data a tar upload gathers before
 // handing it to the HTTP request.
 const uploadBufferSize = 256 << 10
 
+// uploadTar streams one tar object: build → compress → encrypt → upload,
+// through a pipe, with memory bounded by the codec's buffers and one
+// uploadBufferSize buffer. The codec is
+// its bulk writer: a backup-push lives long enough for the memory that
+// makes compression cheaper per byte and lets one partition keep two CPUs
+// busy (a partition of 1 GiB next to one half its size would otherwise
+// leave a CPU idle for the second half of the backup).
 func (c *Client) uploadTar(ctx context.Context, up *BackupUpload, object string, comp codec.Compression, enc string,
 	prog *Progress, build func(io.Writer) (basebackup.TarResult, error)) (basebackup.TarResult, int64, error) {
 	pr, pw := io.Pipe()
