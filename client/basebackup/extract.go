@@ -283,12 +283,23 @@ func (x *extractor) member(hdr *tar.Header, body io.Reader, buf []byte) error {
 	return nil
 }
 
+// maxOpenParents bounds the directories one extraction keeps open: a data
+// directory with thousands of databases must not cost a descriptor each
+// (tars list a directory's files together, so a few suffice).
+const maxOpenParents = 64
+
 // parent returns the directory rel inside root, made if need be, opened
-// once per extraction.
+// once while it stays among the maxOpenParents kept open.
 func (x *extractor) parent(root *os.Root, rel string) (*os.Root, error) {
 	k := rootPath{root, rel}
 	if d, ok := x.parents[k]; ok {
 		return d, nil
+	}
+	if len(x.parents) >= maxOpenParents {
+		for pk, d := range x.parents {
+			d.Close()
+			delete(x.parents, pk)
+		}
 	}
 	if err := root.MkdirAll(rel, 0o700); err != nil {
 		return nil, err
