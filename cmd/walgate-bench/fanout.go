@@ -381,7 +381,7 @@ func (ff *fanoutFigures) markdown() string {
 		}
 	}
 	if gw > 0 && sdk > 0 {
-		fmt.Fprintf(&w, "\nTarget: the s3 backend through the gateway at least 0.8x the SDK-only baseline at the same concurrency: %.2fx, **%s**.", gw/sdk, passFail(gw/sdk >= 0.8))
+		fmt.Fprintf(&w, "\nTarget: the s3 backend through the gateway at least 0.8x the SDK-only baseline at the same concurrency: %sx, **%s**.", againstTarget(gw/sdk, 0.8), passFail(gw/sdk >= 0.8))
 		if fs > 0 && drv > 0 {
 			// Where the s3 path loses against fs: in the store, or in walgate.
 			fmt.Fprintf(&w, " The SDK alone reaches %.2fx the fs run's rate and walgate's driver alone %.2fx the SDK's: ", sdk/fs, drv/sdk)

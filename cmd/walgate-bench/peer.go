@@ -609,16 +609,16 @@ func (pf *peerFigures) markdown() string {
 	w.WriteString("\n")
 	targets := [][]string{{"target (same-run ratios)", "figure", "result"}}
 	pushRatio := pf.pushWalgate.median().Seconds() / max(1e-9, pf.pushPBR.median().Seconds())
-	targets = append(targets, []string{"one exec'd wal-push at most 0.6x pgBackRest's synchronous archive-push (median)", fmt.Sprintf("%.2fx", pushRatio), passFail(pushRatio <= 0.6)})
+	targets = append(targets, []string{"one exec'd wal-push at most 0.6x pgBackRest's synchronous archive-push (median)", againstTarget(pushRatio, 0.6) + "x", passFail(pushRatio <= 0.6)})
 	if wd.segs > 0 {
 		targets = append(targets, []string{"PostgreSQL's archiver through walgate-client at least 250 MiB/s", fmt.Sprintf("%.0f MiB/s", wd.mibs()), passFail(wd.mibs() >= 250)})
 		rate := wd.mibs() / max(1e-9, pa.mibs())
-		targets = append(targets, []string{"... and at least 1.5x pgBackRest's asynchronous archiving", fmt.Sprintf("%.2fx the rate", rate), passFail(rate >= 1.5)})
+		targets = append(targets, []string{"... and at least 1.5x pgBackRest's asynchronous archiving", againstTarget(rate, 1.5) + "x the rate", passFail(rate >= 1.5)})
 	}
 	fr := pf.fullPBR.median().Seconds() / max(1e-9, pf.fullWalgate.median().Seconds())
 	rr := pf.restorePBR.median().Seconds() / max(1e-9, pf.restoreWalgate.median().Seconds())
-	targets = append(targets, []string{"backup-push at least 2x as fast as pgBackRest's full backup", fmt.Sprintf("%.2fx", fr), passFail(fr >= 2)})
-	targets = append(targets, []string{"backup-fetch at least 2x as fast as pgBackRest's restore", fmt.Sprintf("%.2fx", rr), passFail(rr >= 2)})
+	targets = append(targets, []string{"backup-push at least 2x as fast as pgBackRest's full backup", againstTarget(fr, 2) + "x", passFail(fr >= 2)})
+	targets = append(targets, []string{"backup-fetch at least 2x as fast as pgBackRest's restore", againstTarget(rr, 2) + "x", passFail(rr >= 2)})
 	mdTable(&w, targets)
 	w.WriteString("\n")
 	if cp.segs > 0 {

@@ -287,7 +287,7 @@ func (rf *recoveryFigures) markdown() string {
 	w.WriteString("\n")
 	mdTable(&w, [][]string{{"Target", "Measured", "Result"},
 		{fmt.Sprintf("recovery of %d segments through walgate-client at most %.2fx the same recovery through cp", rf.segs, recoveryTarget),
-			fmt.Sprintf("%.2fx (%+.1f ms per segment)", r, float64(perSeg)/float64(time.Millisecond)), passFail(r <= recoveryTarget)}})
+			fmt.Sprintf("%sx (%+.1f ms per segment)", againstTarget(r, recoveryTarget), float64(perSeg)/float64(time.Millisecond)), passFail(r <= recoveryTarget)}})
 	fmt.Fprintf(&w, "\n**Method.** Each recovery is a fresh copy of the restored backup (untimed) with `recovery.signal`, the restore_command and `archive_mode = off`; `sync(2)` before the clock starts at `pg_ctl start`; it stops when `pg_is_in_recovery()` (polled every 100 ms) turns false: PostgreSQL replayed every archived segment, found no next one and promoted. Each run is checked to have replayed past the last archived segment's end. The recovery includes PostgreSQL's own start-up and end-of-recovery checkpoint, the same for both. %s Load average %s before the recoveries, %s after. The section took %s.\n",
 		rf.cpuMethod(), rf.loadStart, rf.loadEnd, rf.elapsed.Round(time.Second))
 	w.WriteString(recoveryEnd + "\n")

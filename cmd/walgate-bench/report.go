@@ -146,6 +146,21 @@ func ratio(a, b time.Duration) string {
 	return fmt.Sprintf("%.2fx", float64(a)/float64(b))
 }
 
+// againstTarget formats r, a figure compared with the target t, with two
+// decimals, or with as many more (up to six) as it takes for the figure to
+// stand on the same side of t as r does, or on t only when r is t: 0.7951
+// against "at least 0.8" reads 0.795, not 0.80 beside a FAIL; 1.0504
+// against "at most 1.05" reads 1.0504.
+func againstTarget(r, t float64) string {
+	for d := 2; ; d++ {
+		s := strconv.FormatFloat(r, 'f', d, 64)
+		v, _ := strconv.ParseFloat(s, 64)
+		if d == 6 || (v < t) == (r < t) && (v > t) == (r > t) {
+			return s
+		}
+	}
+}
+
 func passFail(ok bool) string {
 	if ok {
 		return "PASS"
