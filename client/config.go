@@ -65,7 +65,7 @@ var EnvVars = []EnvVar{
 	{"WALGATE_RETRIES", "", "2", "extra attempts after a transient failure (gateway down, 503)"},
 	{"WALGATE_ALLOW_INSECURE_HTTP", "", "false", "allow http:// to a non-loopback gateway"},
 	{"WALGATE_TMPDIR", "", "$TMPDIR", "where a push keeps the encoded file until the gateway has it (an unlinked temporary file; up to 4 MiB in memory if none can be made)"},
-	{"WALGATE_LOOKAHEAD", "", "8", "wal-push: further .ready segments archived at once, ahead of PostgreSQL's archiver (0: off; at most 64)"},
+	{"WALGATE_LOOKAHEAD", "", "8", "wal-push: further .ready segments archived ahead of PostgreSQL's archiver, at once, by a background process (0: off; at most 64)"},
 	{"WALGATE_PREFETCH", "", "8", "wal-fetch into pg_wal: next segments of the timeline restored ahead in the background into pg_wal/walgate/prefetch (0: off; at most 64)"},
 	{"WALGATE_TAR_SIZE_THRESHOLD", "WALG_TAR_SIZE_THRESHOLD", "1073741823", "backup-push: bytes of data per tar partition"},
 	{"WALGATE_DELTA_MAX_STEPS", "WALG_DELTA_MAX_STEPS", "0", "backup-push: deltas allowed after a full backup before the next full one (0: always full)"},

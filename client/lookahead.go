@@ -6,8 +6,10 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -103,32 +105,72 @@ func statIdentity(path string) (fileIdentity, bool) {
 	return identityOf(fi)
 }
 
+// Timing of archiving ahead (variables for tests).
+var (
+	// PushAheadLifetime bounds how long one background push-ahead
+	// process takes new segments on; the next wal-push starts another.
+	PushAheadLifetime = 3 * time.Minute
+	// aheadIdle is how long a background push-ahead waits for the
+	// archiver to move on (new segments in its window) before it ends.
+	aheadIdle = time.Second
+	// aheadPoll is how often it looks at archive_status meanwhile (and
+	// at once when one of its pushes ends).
+	aheadPoll = 20 * time.Millisecond
+	// aheadWait bounds how long wal-push waits for a push of its segment
+	// under way in the background before it pushes the segment itself.
+	aheadWait = time.Minute
+)
+
+// aheadLock, in pg_wal/walgate/pushed, is locked (flock) by the one
+// background push-ahead process of that pg_wal and holds its process id.
+// NAME.lock next to it is locked by whoever pushes NAME.
+const aheadLock = ".ahead"
+
+// AheadStarter starts a background push-ahead of the ready segments after
+// name in walDir (StartPushAhead runs "walgate-client wal-push-ahead") and
+// reports whether it started one.
+type AheadStarter func(walDir, name string) bool
+
 // PushWALLookahead archives the WAL file at path as PushWAL does and, when
-// it is a full segment, also archives up to lookahead further segments of
-// the same timeline that PostgreSQL has marked ready (archive_status/NAME.ready)
-// in parallel. Each of those that the gateway acknowledged is recorded in
-// pg_wal/walgate/pushed; when the archiver later hands over one of them,
-// the call returns at once if the file is provably the one archived
-// (device, inode, size, modification time and name match the record, and
-// the gateway and cluster are the same), and archives it normally
-// otherwise.
+// it is a full segment with further segments of its timeline that
+// PostgreSQL has marked ready (archive_status/NAME.ready), has up to
+// lookahead of them archived ahead of the archiver by a background process
+// (start), unless one is running already. That process records each
+// segment the gateway acknowledged in pg_wal/walgate/pushed (PushAhead);
+// when the archiver later hands over one of them, the call returns at once
+// if the file is provably the one archived (device, inode, size,
+// modification time and name match the record, and the gateway and
+// cluster are the same), and archives it normally otherwise. A call whose
+// segment is being pushed in the background waits for that push (up to
+// aheadWait) and then looks for its record.
 //
-// The result and error are those of path alone: a failed lookahead push
-// only leaves no record. Nothing here touches archive_status: PostgreSQL
+// The result and error are those of path alone: the background work only
+// leaves records or none. Nothing here touches archive_status: PostgreSQL
 // alone marks a file done. A record is written (temp file, fsync, rename,
 // fsync of the directory) only after the gateway's acknowledgement, so a
 // process killed at any point leaves either no record (the segment is
 // archived again later) or a true one.
-func (c *Client) PushWALLookahead(ctx context.Context, path string, lookahead int) (PushResult, error) {
+func (c *Client) PushWALLookahead(ctx context.Context, path string, lookahead int, start AheadStarter) (PushResult, error) {
 	name := filepath.Base(path)
 	wf, err := protocol.ValidateWALName(name)
 	if err != nil {
 		return c.PushWAL(ctx, path)
 	}
 	walDir := filepath.Dir(path)
-	ps := pushedState{dir: filepath.Join(walDir, StateDir, "pushed"), gateway: c.cfg.gatewayKey(), cluster: c.cfg.Cluster}
+	ps := c.pushedState(walDir)
 	ready := ps.clean(filepath.Join(walDir, "archive_status"))
 	cleanOldPrefetch(walDir)
+	// Only in a pg_wal whose archive_status marks files ready.
+	ahead := lookahead > 0 && wf.Kind == pgname.Segment && start != nil && len(ready) > 0
+	if ahead {
+		makeStateDir(ps.dir) // no directory: no lock, no records
+	}
+	if _, err := os.Stat(ps.dir); err == nil {
+		// Held while pushing too, so that no push ahead starts on it.
+		if unlock, ok := lockName(ps.dir, name+lockSuffix, aheadWait); ok {
+			defer unlock()
+		}
+	}
 	if rec, ok := ps.matching(name, path); ok {
 		// The archiver will mark it done; should it ask again after a
 		// crash, the segment is archived again (the gateway answers
@@ -136,25 +178,15 @@ func (c *Client) PushWALLookahead(ctx context.Context, path string, lookahead in
 		ps.remove(name)
 		return PushResult{Name: name, Status: "pushed ahead", Size: rec.Size, PlainSize: rec.Size, SHA256: rec.SHA256}, nil
 	}
-	var ahead []string
-	if lookahead > 0 && wf.Kind == pgname.Segment {
-		ahead = lookaheadCandidates(wf, ready, lookahead, func(n string) bool {
-			_, ok := ps.matching(n, filepath.Join(walDir, n))
-			return ok
-		})
-	}
-	var wg sync.WaitGroup
-	for _, n := range ahead {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.pushAhead(ctx, ps, filepath.Join(walDir, n))
-		}()
-	}
 	// Alone, the push may use both cores; beside pushes ahead, one.
-	res, err := c.pushWAL(ctx, path, len(ahead) == 0)
-	wg.Wait()
-	return res, err
+	split := true
+	if ahead && len(lookaheadCandidates(wf, ready, lookahead, func(n string) bool {
+		_, ok := ps.matching(n, filepath.Join(walDir, n))
+		return ok
+	})) > 0 {
+		split = !ps.aheadRunning() && !start(walDir, name)
+	}
+	return c.pushWAL(ctx, path, split, nil)
 }
 
 // lookaheadCandidates picks, from the names with a ".ready" file, the full
@@ -164,33 +196,172 @@ func (c *Client) PushWALLookahead(ctx context.Context, path string, lookahead in
 // in its own order.
 func lookaheadCandidates(cur pgname.WALFile, ready []string, n int, recorded func(string) bool) []string {
 	var out []string
-	for _, r := range ready {
-		f, err := pgname.ParseWALFile(r)
-		// Segment names of one timeline compare as their numbers do,
-		// whatever the segment size: fixed-width upper-case hex.
-		if err != nil || f.Kind != pgname.Segment || f.Timeline != cur.Timeline || r <= cur.Name {
-			continue
-		}
-		if recorded(r) {
+	for _, r := range timelineSegments(ready, cur.Timeline) {
+		if r <= cur.Name || recorded(r) {
 			continue
 		}
 		out = append(out, r)
-	}
-	sort.Strings(out)
-	if len(out) > n {
-		out = out[:n]
+		if len(out) == n {
+			break
+		}
 	}
 	return out
 }
 
+// timelineSegments returns the full segments of timeline tl among names,
+// sorted: the order in which PostgreSQL's archiver hands them over.
+func timelineSegments(names []string, tl pgname.Timeline) []string {
+	var out []string
+	for _, r := range names {
+		f, err := pgname.ParseWALFile(r)
+		// Segment names of one timeline compare as their numbers do,
+		// whatever the segment size: fixed-width upper-case hex.
+		if err == nil && f.Kind == pgname.Segment && f.Timeline == tl {
+			out = append(out, r)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// PushAhead is the background half of wal-push: it archives ready
+// segments ahead of PostgreSQL's archiver and records each one the gateway
+// acknowledged (pushAhead). Its window is the lookahead+1 oldest ready
+// segments of name's timeline from name on: the one the archiver is on
+// and lookahead after it. It pushes up to workers at once, compressing up
+// to encoders of them at once (their uploads overlap), follows the
+// archiver as it moves on, and ends when there has been nothing to do for
+// aheadIdle, or when ctx ends. It returns at once when another process of
+// the same pg_wal is at it. Each segment is pushed under its lock, only
+// while it is still ready and not recorded; one whose push failed is left
+// to the archiver.
+func (c *Client) PushAhead(ctx context.Context, walDir, name string, lookahead, workers, encoders int) {
+	wf, err := pgname.ParseWALFile(name)
+	if err != nil || wf.Kind != pgname.Segment || lookahead <= 0 || workers <= 0 {
+		return
+	}
+	ps := c.pushedState(walDir)
+	if makeStateDir(ps.dir) != nil {
+		return
+	}
+	// A wal-push looking whether one runs holds the lock for an instant.
+	lf, ok := lockFile(filepath.Join(ps.dir, aheadLock), 100*time.Millisecond)
+	if !ok {
+		return
+	}
+	defer lf.Close()
+	lf.Truncate(0)
+	lf.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+
+	type job struct {
+		name   string
+		unlock func()
+	}
+	work := make(chan job)
+	done := make(chan string, workers)
+	var slots chan struct{}
+	if encoders > 0 && encoders < workers {
+		slots = make(chan struct{}, encoders)
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range work {
+				c.pushAhead(ctx, ps, filepath.Join(walDir, j.name), slots)
+				j.unlock()
+				done <- j.name
+			}
+		}()
+	}
+	statusDir := filepath.Join(walDir, "archive_status")
+	busy := map[string]bool{}
+	tried := map[string]bool{}
+	last := time.Now()
+	for ctx.Err() == nil {
+		if len(busy) < workers {
+			if n, unlock, ok := ps.nextAhead(statusDir, wf, lookahead, busy, tried); ok {
+				busy[n], tried[n] = true, true
+				work <- job{n, unlock}
+				last = time.Now()
+				continue
+			}
+		}
+		if len(busy) == 0 && time.Since(last) > aheadIdle {
+			break
+		}
+		select {
+		case n := <-done:
+			delete(busy, n)
+			last = time.Now()
+		case <-time.After(aheadPoll):
+		case <-ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+}
+
+// nextAhead picks the oldest segment in the archiver's window (the
+// lookahead+1 oldest ready segments of from's timeline, from from on) that
+// is neither busy, tried, recorded nor locked by another process, and
+// returns it locked, still ready.
+func (ps pushedState) nextAhead(statusDir string, from pgname.WALFile, lookahead int, busy, tried map[string]bool) (string, func(), bool) {
+	entries, err := os.ReadDir(statusDir)
+	if err != nil {
+		return "", nil, false
+	}
+	var ready []string
+	for _, e := range entries {
+		if n, ok := strings.CutSuffix(e.Name(), ".ready"); ok {
+			ready = append(ready, n)
+		}
+	}
+	walDir := filepath.Dir(statusDir)
+	segs := timelineSegments(ready, from.Timeline)
+	segs = segs[sort.SearchStrings(segs, from.Name):]
+	for _, n := range segs[:min(len(segs), lookahead+1)] {
+		if busy[n] || tried[n] {
+			continue
+		}
+		if _, ok := ps.matching(n, filepath.Join(walDir, n)); ok {
+			continue
+		}
+		unlock, ok := lockName(ps.dir, n+lockSuffix, 0)
+		if !ok {
+			continue
+		}
+		// Under the lock: the archiver may have had it pushed and
+		// marked it done meanwhile, or a push ahead recorded it.
+		_, err := os.Stat(filepath.Join(statusDir, n+".ready"))
+		if _, rec := ps.matching(n, filepath.Join(walDir, n)); err != nil || rec {
+			unlock()
+			continue
+		}
+		return n, unlock, true
+	}
+	return "", nil, false
+}
+
+// aheadRunning reports whether a background push-ahead holds this
+// pg_wal's lock.
+func (ps pushedState) aheadRunning() bool {
+	f, ok := lockFile(filepath.Join(ps.dir, aheadLock), 0)
+	if ok {
+		f.Close()
+	}
+	return !ok
+}
+
 // pushAhead archives one segment ahead of the archiver and records it
 // when the gateway acknowledged it and the file did not change meanwhile.
-func (c *Client) pushAhead(ctx context.Context, ps pushedState, path string) {
+func (c *Client) pushAhead(ctx context.Context, ps pushedState, path string, slots chan struct{}) {
 	before, ok := statIdentity(path)
 	if !ok {
 		return
 	}
-	res, err := c.pushWAL(ctx, path, false)
+	res, err := c.pushWAL(ctx, path, false, slots)
 	if err != nil {
 		return
 	}
@@ -201,6 +372,44 @@ func (c *Client) pushAhead(ctx context.Context, ps pushedState, path string) {
 	rec := newStateRecord(res.Name, before, ps.gateway, ps.cluster)
 	rec.SHA256, rec.Status = res.SHA256, res.Status
 	ps.record(rec)
+}
+
+// lockName takes the lock dir/name (see lockFile) and returns its release.
+func lockName(dir, name string, wait time.Duration) (unlock func(), ok bool) {
+	f, ok := lockFile(filepath.Join(dir, name), wait)
+	if !ok {
+		return nil, false
+	}
+	return func() { f.Close() }, true
+}
+
+// lockFile takes an exclusive flock on path, made if need be, waiting up
+// to wait; ok is false when another process holds it that long. Closing
+// the file releases it, as does the holder's death. A lock file removed
+// while being taken is taken again, so that the file may be removed by
+// whoever holds its lock.
+func lockFile(path string, wait time.Duration) (*os.File, bool) {
+	deadline := time.Now().Add(wait)
+	for {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, false
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			held, herr := f.Stat()
+			now, nerr := os.Stat(path)
+			if herr == nil && nerr == nil && os.SameFile(held, now) {
+				return f, true
+			}
+			f.Close() // removed meanwhile: lock the new one
+			continue
+		}
+		f.Close()
+		if time.Now().After(deadline) {
+			return nil, false
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // pushedState is pg_wal/walgate/pushed for one gateway and cluster.
@@ -214,6 +423,10 @@ type pushedState struct {
 func (ps pushedState) matching(name, path string) (stateRecord, bool) {
 	rec, err := readStateRecord(filepath.Join(ps.dir, name))
 	return rec, err == nil && rec.proves(name, path, ps.gateway, ps.cluster)
+}
+
+func (c *Client) pushedState(walDir string) pushedState {
+	return pushedState{dir: filepath.Join(walDir, StateDir, "pushed"), gateway: c.cfg.gatewayKey(), cluster: c.cfg.Cluster}
 }
 
 func (ps pushedState) record(rec stateRecord) {
@@ -232,8 +445,13 @@ func (ps pushedState) remove(name string) { os.Remove(filepath.Join(ps.dir, name
 // clean lists the names archive_status marks ready and removes records
 // that can no longer serve: their name is not ready any more (PostgreSQL
 // marked it done, or removed it), their file is gone or changed, or they
-// are not WAL file names; and temporary files a killed process left.
+// are not WAL file names; the locks of names no longer ready; and
+// temporary files a killed process left.
 func (ps pushedState) clean(statusDir string) (ready []string) {
+	// Records first: a record is written only for a ready name, which
+	// stays ready until the archiver is done with it, so none listed here
+	// is missing from archive_status read after it.
+	recs, rerr := os.ReadDir(ps.dir)
 	entries, _ := os.ReadDir(statusDir)
 	isReady := map[string]bool{}
 	for _, e := range entries {
@@ -242,16 +460,28 @@ func (ps pushedState) clean(statusDir string) (ready []string) {
 			isReady[n] = true
 		}
 	}
-	recs, err := os.ReadDir(ps.dir)
-	if err != nil {
+	if rerr != nil {
 		return ready
 	}
 	walDir := filepath.Dir(filepath.Dir(ps.dir))
 	for _, e := range recs {
 		n := e.Name()
+		if n == aheadLock {
+			continue
+		}
 		if strings.HasPrefix(n, ".tmp-") {
 			removeIfOld(filepath.Join(ps.dir, n))
 			continue
+		}
+		if base, ok := strings.CutSuffix(n, lockSuffix); ok {
+			// A lock no push needs any more, removed under itself.
+			if _, err := pgname.ParseWALFile(base); err == nil && !isReady[base] {
+				if unlock, ok := lockName(ps.dir, n, 0); ok {
+					os.Remove(filepath.Join(ps.dir, n))
+					unlock()
+				}
+				continue
+			}
 		}
 		if _, err := pgname.ParseWALFile(n); err != nil {
 			removeIfOld(filepath.Join(ps.dir, n))
@@ -342,4 +572,37 @@ func writeReplacing(dir, name string, data []byte, durable bool) (err error) {
 		return nil
 	}
 	return syncPath(dir)
+}
+
+// StartPushAhead runs exe (walgate-client) as "wal-push-ahead WALDIR NAME"
+// in a new session, detached: its output goes nowhere and nobody waits for
+// it, so archive_command returns as soon as its own segment is archived.
+// The process inherits the environment; walDir is made absolute, since
+// PostgreSQL passes %p relative to the data directory.
+func StartPushAhead(exe, walDir, name string) error {
+	abs, err := filepath.Abs(walDir)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(exe, "wal-push-ahead", abs, name)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	return cmd.Process.Release()
+}
+
+// ErrPushAheadArgs is returned for a wal-push-ahead call that is not the
+// one StartPushAhead makes.
+var ErrPushAheadArgs = errors.New("wal-push-ahead takes the absolute path of pg_wal and the name of the segment the archiver is on")
+
+// ParsePushAheadArgs checks the arguments of wal-push-ahead.
+func ParsePushAheadArgs(args []string) (walDir, name string, err error) {
+	if len(args) != 2 || !filepath.IsAbs(args[0]) {
+		return "", "", ErrPushAheadArgs
+	}
+	if f, err := pgname.ParseWALFile(args[1]); err != nil || f.Kind != pgname.Segment {
+		return "", "", errors.Join(ErrPushAheadArgs, errors.New("not a segment name: "+strconv.Quote(args[1])))
+	}
+	return args[0], args[1], nil
 }

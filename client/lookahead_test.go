@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/walgate/walgate/backends"
 	"github.com/walgate/walgate/client"
 	"github.com/walgate/walgate/gateway/gatewaytest"
 )
@@ -33,7 +36,8 @@ func walDirWith(t *testing.T, names, ready []string) (string, map[string][]byte)
 	return dir, data
 }
 
-// pushedRecords lists the records in pg_wal/walgate/pushed.
+// pushedRecords lists the records in pg_wal/walgate/pushed, and the
+// temporary files of records being written, but not the locks.
 func pushedRecords(t *testing.T, walDir string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(filepath.Join(walDir, client.StateDir, "pushed"))
@@ -42,9 +46,21 @@ func pushedRecords(t *testing.T, walDir string) []string {
 	}
 	var names []string
 	for _, e := range entries {
-		names = append(names, e.Name())
+		if n := e.Name(); !strings.HasSuffix(n, ".lock") && n != ".ahead" {
+			names = append(names, n)
+		}
 	}
 	return names
+}
+
+// aheadNow is an AheadStarter that runs the background push-ahead with c
+// in the calling goroutine, to its end, as "wal-push-ahead" would.
+func aheadNow(t *testing.T, c *client.Client, lookahead int) client.AheadStarter {
+	client.SetAheadTiming(t, 50*time.Millisecond, time.Minute)
+	return func(walDir, name string) bool {
+		c.PushAhead(context.Background(), walDir, name, lookahead, lookahead, 2)
+		return true
+	}
 }
 
 func wantFetched(t *testing.T, c *client.Client, name string, want []byte) {
@@ -98,7 +114,7 @@ func TestLookahead(t *testing.T) {
 	writeFile(t, dir, hist, []byte("1\t0/7000000\tno recovery target specified\n"))
 	data[hist] = []byte("1\t0/7000000\tno recovery target specified\n")
 
-	if _, err := c.PushWALLookahead(ctx, filepath.Join(dir, cur), 3); err != nil {
+	if _, err := c.PushWALLookahead(ctx, filepath.Join(dir, cur), 3, aheadNow(t, c, 3)); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []string{cur, next1, next2, gap} {
@@ -120,7 +136,7 @@ func TestLookahead(t *testing.T) {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	g.Server.Shutdown(sctx)
-	res, err := c.PushWALLookahead(ctx, filepath.Join(dir, next1), 3)
+	res, err := c.PushWALLookahead(ctx, filepath.Join(dir, next1), 3, aheadNow(t, c, 3))
 	if err != nil || res.Status != "pushed ahead" {
 		t.Fatalf("push of a recorded segment: %+v, %v", res, err)
 	}
@@ -129,7 +145,7 @@ func TestLookahead(t *testing.T) {
 	}
 	// Asked again (the archiver crashed before marking it done): no
 	// record, so it is archived again, which fails with the gateway gone.
-	_, err = c.PushWALLookahead(ctx, filepath.Join(dir, next1), 0)
+	_, err = c.PushWALLookahead(ctx, filepath.Join(dir, next1), 0, nil)
 	wantKind(t, "push again without a record", err, client.ErrUnavailable)
 
 	// The same name, another file (new inode): archived normally.
@@ -140,7 +156,7 @@ func TestLookahead(t *testing.T) {
 	if err := os.Rename(repl, filepath.Join(dir, next2)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.PushWALLookahead(ctx, filepath.Join(dir, next2), 0)
+	_, err = c.PushWALLookahead(ctx, filepath.Join(dir, next2), 0, nil)
 	wantKind(t, "push of a replaced file", err, client.ErrUnavailable)
 	if slices.Contains(pushedRecords(t, dir), next2) {
 		t.Fatal("the record of a replaced file stays")
@@ -150,7 +166,7 @@ func TestLookahead(t *testing.T) {
 	if err := os.Chtimes(filepath.Join(dir, gap), time.Now(), time.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.PushWALLookahead(ctx, filepath.Join(dir, gap), 0)
+	_, err = c.PushWALLookahead(ctx, filepath.Join(dir, gap), 0, nil)
 	wantKind(t, "push of a changed file", err, client.ErrUnavailable)
 }
 
@@ -168,7 +184,7 @@ func TestLookaheadStaleRecords(t *testing.T) {
 		d   = "000000010000000000000004"
 	)
 	dir, _ := walDirWith(t, []string{cur, a, b, d}, []string{cur, a, b, d})
-	if _, err := c.PushWALLookahead(ctx, filepath.Join(dir, cur), 8); err != nil {
+	if _, err := c.PushWALLookahead(ctx, filepath.Join(dir, cur), 8, aheadNow(t, c, 8)); err != nil {
 		t.Fatal(err)
 	}
 	if got := pushedRecords(t, dir); !slices.Equal(got, []string{a, b, d}) {
@@ -178,7 +194,7 @@ func TestLookaheadStaleRecords(t *testing.T) {
 	// Another gateway (same cluster name) has none of them.
 	g2 := gatewaytest.Start(t, gatewaytest.Options{})
 	c2 := newClient(t, g2.URL, g2.Token(cluster, "push", "fetch"), nil)
-	res, err := c2.PushWALLookahead(ctx, filepath.Join(dir, a), 0)
+	res, err := c2.PushWALLookahead(ctx, filepath.Join(dir, a), 0, nil)
 	if err != nil || res.Status != "stored" {
 		t.Fatalf("push to another gateway: %+v, %v", res, err)
 	}
@@ -197,10 +213,88 @@ func TestLookaheadStaleRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, state, ".tmp-"+d+"-2", []byte("{"))
-	if _, err := c.PushWALLookahead(ctx, filepath.Join(dir, cur), 8); err != nil {
+	if _, err := c.PushWALLookahead(ctx, filepath.Join(dir, cur), 8, aheadNow(t, c, 8)); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := pushedRecords(t, dir), []string{".tmp-" + d + "-2", d}; !slices.Equal(got, want) {
 		t.Fatalf("records after cleaning %q, want %q", got, want)
 	}
+}
+
+// delayedPuts delays every store write, so that a push is caught in
+// flight.
+type delayedPuts struct {
+	backends.Backend
+	delay time.Duration
+}
+
+func (d delayedPuts) Put(ctx context.Context, key string, r io.Reader, size int64, o backends.PutOptions) (backends.ObjectInfo, error) {
+	time.Sleep(d.delay)
+	return d.Backend.Put(ctx, key, r, size, o)
+}
+
+// The archiver's call for a segment that a background push-ahead is
+// pushing waits for that push and answers from its record, without
+// pushing the segment again; a push ahead that holds a segment longer than
+// wal-push waits does not hold up the archiver: the call pushes it itself.
+func TestLookaheadWaitsForPushAhead(t *testing.T) {
+	ctx := context.Background()
+	g := gatewaytest.Start(t, gatewaytest.Options{Wrap: func(_ string, b backends.Backend) backends.Backend {
+		return delayedPuts{Backend: b, delay: 300 * time.Millisecond}
+	}})
+	c := newClient(t, g.URL, g.Token(cluster, "push", "fetch"), nil)
+	const (
+		cur   = "000000010000000000000001"
+		next1 = "000000010000000000000002"
+		next2 = "000000010000000000000003"
+	)
+	dir, data := walDirWith(t, []string{cur, next1, next2}, []string{cur, next1, next2})
+	client.SetAheadTiming(t, 50*time.Millisecond, time.Minute)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.PushAhead(ctx, dir, cur, 1, 1, 1) // the window: cur and next1
+	}()
+	// Wait until the push ahead holds cur.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := os.Stat(filepath.Join(dir, client.StateDir, "pushed", cur+".lock"))
+		if err == nil {
+			unlock, ok := client.LockPushing(dir, cur)
+			if !ok {
+				break
+			}
+			unlock()
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the push ahead never took the segment")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	res, err := c.PushWALLookahead(ctx, filepath.Join(dir, cur), 1, nil)
+	if err != nil || res.Status != "pushed ahead" {
+		t.Fatalf("the archiver's call during a push ahead of its segment: %+v, %v", res, err)
+	}
+	<-done
+	wantFetched(t, c, cur, data[cur])
+	wantFetched(t, c, next1, data[next1])
+	wantNotArchived(t, c, next2) // beyond the window
+
+	// A push ahead that holds next2 (here: a lock held by the test) is
+	// waited for only so long.
+	client.SetAheadTiming(t, 50*time.Millisecond, 200*time.Millisecond)
+	unlock, ok := client.LockPushing(dir, next2)
+	if !ok {
+		t.Fatal("cannot take the lock")
+	}
+	defer unlock()
+	t0 := time.Now()
+	res, err = c.PushWALLookahead(ctx, filepath.Join(dir, next2), 1, nil)
+	if err != nil || res.Status != "stored" {
+		t.Fatalf("the archiver's call past the wait: %+v, %v", res, err)
+	}
+	if d := time.Since(t0); d < 200*time.Millisecond {
+		t.Fatalf("the call returned after %s, before the wait was over", d)
+	}
+	wantFetched(t, c, next2, data[next2])
 }

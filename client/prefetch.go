@@ -161,33 +161,9 @@ func (ps prefetchState) verified(name string) bool {
 	return err == nil && rec.Boot == ps.boot && rec.proves(name, path, ps.gateway, ps.cluster)
 }
 
-// lock takes name's lock, waiting up to wait; ok is false when another
-// process holds it that long. The lock is an flock on NAME.lock, so a
-// killed holder releases it; a lock file removed while being taken is
-// taken again.
+// lock takes name's lock (NAME.lock, see lockFile), waiting up to wait.
 func (ps prefetchState) lock(name string, wait time.Duration) (unlock func(), ok bool) {
-	path := filepath.Join(ps.dir, name+lockSuffix)
-	deadline := time.Now().Add(wait)
-	for {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-		if err != nil {
-			return nil, false
-		}
-		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-			held, herr := f.Stat()
-			now, nerr := os.Stat(path)
-			if herr == nil && nerr == nil && os.SameFile(held, now) {
-				return func() { f.Close() }, true
-			}
-			f.Close() // removed meanwhile: lock the new one
-			continue
-		}
-		f.Close()
-		if time.Now().After(deadline) {
-			return nil, false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return lockName(ps.dir, name+lockSuffix, wait)
 }
 
 // clean removes what no request after cur can use: files of segments

@@ -35,13 +35,16 @@ type PushResult struct {
 // PushWAL archives the WAL file at path: encode it, send it, and return
 // only when the gateway acknowledged it durably with the hash we computed.
 func (c *Client) PushWAL(ctx context.Context, path string) (PushResult, error) {
-	return c.pushWAL(ctx, path, true)
+	return c.pushWAL(ctx, path, true, nil)
 }
 
 // pushWAL is PushWAL; split says whether a segment may be compressed on
 // two cores at once (codec.EncodeSplit), which only helps a push that runs
-// alone: pushes running beside others keep the cores busy already.
-func (c *Client) pushWAL(ctx context.Context, path string, split bool) (PushResult, error) {
+// alone: pushes running beside others keep the cores busy already. With
+// slots, the file is encoded only while holding one of them (a send on
+// slots), so that pushes beside each other share the CPUs while their
+// uploads overlap.
+func (c *Client) pushWAL(ctx context.Context, path string, split bool, slots chan struct{}) (PushResult, error) {
 	name := filepath.Base(path)
 	op := "push " + name
 	wf, err := protocol.ValidateWALName(name)
@@ -58,7 +61,17 @@ func (c *Client) pushWAL(ctx context.Context, path string, split bool) (PushResu
 	defer sp.Close()
 	sent := sha256.New()
 	cid := newContentIDs(c)
+	if slots != nil {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return PushResult{}, &Error{Kind: ErrUnavailable, Op: op, Message: "stopped before encoding", Err: ctx.Err()}
+		}
+	}
 	plain, err := encodeFile(io.MultiWriter(sp, sent), cid, f, c.cfg.Compression, c.cfg.Level, c.cfg.Key, split)
+	if slots != nil {
+		<-slots
+	}
 	if err != nil {
 		return PushResult{}, &Error{Kind: ErrRejected, Op: op, Message: "reading and encoding the WAL file failed", Err: err}
 	}

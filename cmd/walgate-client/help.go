@@ -39,8 +39,10 @@ var (
 		Text: `Compress, encrypt and archive one WAL file through the gateway. Exits 0
 only when the gateway acknowledged it durably and the hashes matched, so
 PostgreSQL never recycles a segment that is not safe. With
-WALGATE_LOOKAHEAD > 0 it also pushes the next segments PostgreSQL has
-marked ready, so archiving keeps up under load.`,
+WALGATE_LOOKAHEAD > 0 it also starts a background process (one per
+pg_wal) that pushes the next segments PostgreSQL has marked ready ahead of
+the archiver, so archiving keeps up under load; a later call for one of
+them returns at once, or waits for its push under way.`,
 		Exits: exits(exitOK, exitUnavailable, exitUsage, exitAuth, exitIntegrity, exitConflict, exitRejected),
 	}
 	walFetchHelp = cli.Help{

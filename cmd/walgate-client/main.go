@@ -185,6 +185,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, environ
 		return runWALFetch(ctx, pos, getenv, environ, dataDir, stderr)
 	case "wal-prefetch":
 		return runWALPrefetch(ctx, args, getenv, environ, stderr)
+	case "wal-push-ahead":
+		return runWALPushAhead(ctx, args, getenv, environ, stderr)
 	case "backup-push":
 		return withClient(func(c *client.Client) error { return runBackupPush(ctx, c, args, getenv, stdout, stderr) })
 	case "backup-fetch":
