@@ -10,12 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/walgate/walgate/client/codec"
 	"github.com/walgate/walgate/cmd/internal/pgtest"
 )
 
@@ -50,6 +52,10 @@ type peerFigures struct {
 	rssWalgate, rssPBR   []int64 // KiB, VmHWM at exit
 
 	drains []peerDrain
+	// encodeCPU is the CPU time (user + system) this process took to
+	// compress and encrypt the drained segments with walgate's codec, one
+	// at a time: no drain through walgate-client can spend less.
+	encodeCPU time.Duration
 
 	fullWalgate, fullPBR       samples
 	incrWalgate, incrPBR       samples
@@ -162,7 +168,7 @@ func (b *bench) measurePeer(ctx context.Context, cl *cleanups) error {
 		return err
 	}
 	cl.add(g.stop)
-	keyHex, _, err := newBenchKey()
+	keyHex, key, err := newBenchKey()
 	if err != nil {
 		return err
 	}
@@ -305,6 +311,10 @@ func (b *bench) measurePeer(ctx context.Context, cl *cleanups) error {
 			os.Mkdir(cpDir, 0o755)
 			exec.Command("chown", "postgres", cpDir).Run()
 		}
+	}
+	logf("peer: encoding the %d segments in this process, one at a time (the drain's CPU floor)", len(ready))
+	if pf.encodeCPU, err = encodeCPU(filepath.Join(c.DataDir, "pg_wal"), ready, key); err != nil {
+		return err
 	}
 	if err := setArchiveCommand(ctx, c, "/bin/true"); err != nil {
 		return err
@@ -624,6 +634,12 @@ func (pf *peerFigures) markdown() string {
 	if cp.segs > 0 {
 		fmt.Fprintf(&w, "The floor of the drain: `archive_command = 'cp %%p DIR/%%f'` (no compression, no encryption, no fsync) took %.1f s, %.0f MiB/s. ", cp.wall.Seconds(), cp.mibs())
 	}
+	if wd.segs > 0 && pf.encodeCPU > 0 {
+		cpus := runtime.NumCPU()
+		floor := pf.encodeCPU / time.Duration(cpus)
+		fmt.Fprintf(&w, "Its CPU floor: compressing (zstd, walgate's default level) and encrypting the same %d segments in one process, one after the other and nothing else, took %.1f s of CPU, %.0f ms per segment; spread perfectly over the %d CPUs that is %.1f s, %.0f MiB/s, before content IDs, uploads, process starts and PostgreSQL's own work. The walgate drain took %.2fx that. ",
+			wd.segs, pf.encodeCPU.Seconds(), pf.encodeCPU.Seconds()*1000/float64(wd.segs), cpus, floor.Seconds(), float64(wd.segs)*16/floor.Seconds(), wd.wall.Seconds()/floor.Seconds())
+	}
 	for _, d := range pf.drains {
 		if d.failed > 0 {
 			fmt.Fprintf(&w, "%s: %d failed archive_command calls during the drain. ", d.name, d.failed)
@@ -633,4 +649,35 @@ func (pf *peerFigures) markdown() string {
 		pf.drainSegs, peerArchiveProcs, peerBackupProcs, peerRestoreProcs, pf.elapsed.Round(time.Second))
 	w.WriteString(peerEnd + "\n")
 	return w.String()
+}
+
+// encodeCPU compresses and encrypts each named segment in walDir with
+// walgate's codec (zstd at the default level, the given key) into nothing,
+// one after the other, and returns the CPU time this process spent on it.
+func encodeCPU(walDir string, names []string, key *codec.Key) (time.Duration, error) {
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	buf := make([]byte, 256<<10)
+	t0 := cpu()
+	for _, n := range names {
+		f, err := os.Open(filepath.Join(walDir, n))
+		if err != nil {
+			return 0, err
+		}
+		enc, err := codec.NewSegmentWriter(io.Discard, codec.Zstd, key, codec.LevelDefault)
+		if err == nil {
+			_, err = io.CopyBuffer(enc, f, buf)
+			if cerr := enc.Close(); err == nil {
+				err = cerr
+			}
+		}
+		f.Close()
+		if err != nil {
+			return 0, fmt.Errorf("encode %s: %w", n, err)
+		}
+	}
+	return cpu() - t0, nil
 }
