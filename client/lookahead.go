@@ -171,6 +171,14 @@ func (c *Client) PushWALLookahead(ctx context.Context, path string, lookahead in
 			defer unlock()
 		}
 	}
+	// A push-ahead runs from here on whenever segments after this one
+	// wait unrecorded: also when this call is answered from a record,
+	// since the last push-ahead may have ended while the archiver was
+	// slow.
+	aheadRuns := ahead && len(lookaheadCandidates(wf, ready, lookahead, func(n string) bool {
+		_, ok := ps.matching(n, filepath.Join(walDir, n))
+		return ok
+	})) > 0 && (ps.aheadRunning() || start(walDir, name))
 	if rec, ok := ps.matching(name, path); ok {
 		// The archiver will mark it done; should it ask again after a
 		// crash, the segment is archived again (the gateway answers
@@ -178,15 +186,8 @@ func (c *Client) PushWALLookahead(ctx context.Context, path string, lookahead in
 		ps.remove(name)
 		return PushResult{Name: name, Status: "pushed ahead", Size: rec.Size, PlainSize: rec.Size, SHA256: rec.SHA256}, nil
 	}
-	// Alone, the push may use both cores; beside pushes ahead, one.
-	split := true
-	if ahead && len(lookaheadCandidates(wf, ready, lookahead, func(n string) bool {
-		_, ok := ps.matching(n, filepath.Join(walDir, n))
-		return ok
-	})) > 0 {
-		split = !ps.aheadRunning() && !start(walDir, name)
-	}
-	return c.pushWAL(ctx, path, split, nil)
+	// Alone, the push may use both cores; beside a push-ahead, one.
+	return c.pushWAL(ctx, path, !aheadRuns, nil)
 }
 
 // lookaheadCandidates picks, from the names with a ".ready" file, the full

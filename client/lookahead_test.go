@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/backends/backendtest"
 	"github.com/walgate/walgate/client"
 	"github.com/walgate/walgate/gateway/gatewaytest"
 )
@@ -136,9 +136,15 @@ func TestLookahead(t *testing.T) {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	g.Server.Shutdown(sctx)
-	res, err := c.PushWALLookahead(ctx, filepath.Join(dir, next1), 3, aheadNow(t, c, 3))
+	// That call also starts a push-ahead (none runs, and beyond waits
+	// unrecorded), though its own segment needs none.
+	started := ""
+	res, err := c.PushWALLookahead(ctx, filepath.Join(dir, next1), 3, func(_, name string) bool { started = name; return true })
 	if err != nil || res.Status != "pushed ahead" {
 		t.Fatalf("push of a recorded segment: %+v, %v", res, err)
+	}
+	if started != next1 {
+		t.Fatalf("the call answered from a record started a push-ahead from %q, want %q", started, next1)
 	}
 	if slices.Contains(pushedRecords(t, dir), next1) {
 		t.Fatal("a used record stays")
@@ -221,18 +227,6 @@ func TestLookaheadStaleRecords(t *testing.T) {
 	}
 }
 
-// delayedPuts delays every store write, so that a push is caught in
-// flight.
-type delayedPuts struct {
-	backends.Backend
-	delay time.Duration
-}
-
-func (d delayedPuts) Put(ctx context.Context, key string, r io.Reader, size int64, o backends.PutOptions) (backends.ObjectInfo, error) {
-	time.Sleep(d.delay)
-	return d.Backend.Put(ctx, key, r, size, o)
-}
-
 // The archiver's call for a segment that a background push-ahead is
 // pushing waits for that push and answers from its record, without
 // pushing the segment again; a push ahead that holds a segment longer than
@@ -240,7 +234,9 @@ func (d delayedPuts) Put(ctx context.Context, key string, r io.Reader, size int6
 func TestLookaheadWaitsForPushAhead(t *testing.T) {
 	ctx := context.Background()
 	g := gatewaytest.Start(t, gatewaytest.Options{Wrap: func(_ string, b backends.Backend) backends.Backend {
-		return delayedPuts{Backend: b, delay: 300 * time.Millisecond}
+		f := backendtest.NewFaulty(b)
+		f.SetLatency(300 * time.Millisecond) // a push is caught in flight
+		return f
 	}})
 	c := newClient(t, g.URL, g.Token(cluster, "push", "fetch"), nil)
 	const (

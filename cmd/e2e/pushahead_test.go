@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,22 +11,11 @@ import (
 	"time"
 
 	"github.com/walgate/walgate/backends"
+	"github.com/walgate/walgate/backends/backendtest"
 	"github.com/walgate/walgate/client"
 	"github.com/walgate/walgate/cmd/internal/pgtest"
 	"github.com/walgate/walgate/gateway/gatewaytest"
 )
-
-// delayedStore delays every store write, so that a drain takes long
-// enough to kill a push-ahead in the middle of it.
-type delayedStore struct {
-	backends.Backend
-	delay time.Duration
-}
-
-func (d delayedStore) Put(ctx context.Context, key string, r io.Reader, size int64, o backends.PutOptions) (backends.ObjectInfo, error) {
-	time.Sleep(d.delay)
-	return d.Backend.Put(ctx, key, r, size, o)
-}
 
 // pushAheadPID is the process id written in pg_wal/walgate/pushed/.ahead
 // while a background push-ahead holds that lock, and 0 when none does.
@@ -55,8 +42,12 @@ func pushAheadPID(walDir string) int {
 // pg_wal.
 func TestArchiverDrainPushAheadKilled(t *testing.T) {
 	requirePostgres(t)
+	var store *backendtest.Faulty
 	g := gatewaytest.Start(t, gatewaytest.Options{Wrap: func(_ string, b backends.Backend) backends.Backend {
-		return delayedStore{Backend: b, delay: 150 * time.Millisecond}
+		// Slow enough to kill a push-ahead in the middle of the drain.
+		store = backendtest.NewFaulty(b)
+		store.SetLatency(150 * time.Millisecond)
+		return store
 	}})
 	e := newBackupEnv(t, g, false)
 	ctx := e.ctx
@@ -154,6 +145,7 @@ func TestArchiverDrainPushAheadKilled(t *testing.T) {
 	if d := after.FailedCount - before.FailedCount; d != 0 {
 		t.Errorf("%d archive_command calls failed; server log:\n%s", d, e.src.LogTail(30))
 	}
+	store.SetLatency(0)
 	for _, n := range names {
 		dest := filepath.Join(t.TempDir(), "seg")
 		e.mustClient(t, "wal-fetch", n, dest)
