@@ -125,33 +125,48 @@ var checksumBaseOffsets = [32]uint32{
 // PageChecksum is PostgreSQL's pg_checksum_page: the FNV-1a-derived
 // checksum of an 8 KiB page with pd_checksum taken as zero, mixed with the
 // block number within the relation.
+//
+// PostgreSQL keeps 32 sums, sum j taking the page's 32-bit words j, j+32,
+// j+64, ... The sums are independent, so they are computed here eight at
+// a time, in registers, each group over the whole page; the word holding
+// pd_checksum (word 2 of the first row) is masked before the loop.
 func PageChecksum(page []byte, blkno uint32) uint16 {
-	const fnvPrime = 16777619
-	sums := checksumBaseOffsets
-	le := binary.LittleEndian
-	for i := 0; i < BlockSize; i += 4 * 32 {
-		for j := 0; j < 32; j++ {
-			off := i + 4*j
-			v := le.Uint32(page[off : off+4])
-			if off == 8 { // pd_checksum (bytes 8-9) counts as zero
-				v &^= 0xFFFF
-			}
-			tmp := sums[j] ^ v
-			sums[j] = tmp*fnvPrime ^ tmp>>17
-		}
-	}
-	for range 2 {
-		for j := 0; j < 32; j++ {
-			tmp := sums[j]
-			sums[j] = tmp*fnvPrime ^ tmp>>17
-		}
-	}
+	p := (*[BlockSize]byte)(page[:BlockSize])
 	var result uint32
-	for _, s := range sums {
-		result ^= s
+	for g := 0; g < 32; g += 8 {
+		o := &checksumBaseOffsets
+		s0, s1, s2, s3, s4, s5, s6, s7 := o[g], o[g+1], o[g+2], o[g+3], o[g+4], o[g+5], o[g+6], o[g+7]
+		for off := 4 * g; off < BlockSize; off += 4 * 32 {
+			w := (*[32]byte)(p[off : off+32])
+			v0, v1, v2, v3 := checksumWord(w, 0), checksumWord(w, 4), checksumWord(w, 8), checksumWord(w, 12)
+			v4, v5, v6, v7 := checksumWord(w, 16), checksumWord(w, 20), checksumWord(w, 24), checksumWord(w, 28)
+			if off == 0 {
+				v2 &^= 0xFFFF // pd_checksum (bytes 8-9) counts as zero
+			}
+			s0, s1, s2, s3 = checksumComp(s0, v0), checksumComp(s1, v1), checksumComp(s2, v2), checksumComp(s3, v3)
+			s4, s5, s6, s7 = checksumComp(s4, v4), checksumComp(s5, v5), checksumComp(s6, v6), checksumComp(s7, v7)
+		}
+		for range 2 {
+			s0, s1, s2, s3 = checksumComp(s0, 0), checksumComp(s1, 0), checksumComp(s2, 0), checksumComp(s3, 0)
+			s4, s5, s6, s7 = checksumComp(s4, 0), checksumComp(s5, 0), checksumComp(s6, 0), checksumComp(s7, 0)
+		}
+		result ^= s0 ^ s1 ^ s2 ^ s3 ^ s4 ^ s5 ^ s6 ^ s7
 	}
 	result ^= blkno
 	return uint16(result%65535 + 1)
+}
+
+// checksumWord is the little-endian 32-bit word at w[i:].
+func checksumWord(w *[32]byte, i int) uint32 {
+	return uint32(w[i]) | uint32(w[i+1])<<8 | uint32(w[i+2])<<16 | uint32(w[i+3])<<24
+}
+
+// checksumComp is PostgreSQL's CHECKSUM_COMP: one FNV-1a-like step of a
+// sum with a word.
+func checksumComp(sum, v uint32) uint32 {
+	const fnvPrime = 16777619
+	tmp := sum ^ v
+	return tmp*fnvPrime ^ tmp>>17
 }
 
 // PageVerdict is what a delta scan makes of one page.
