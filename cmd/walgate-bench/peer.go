@@ -40,6 +40,9 @@ const (
 	// WALGATE_UPLOAD_CONCURRENCY and WALGATE_DOWNLOAD_CONCURRENCY defaults.
 	peerBackupProcs  = 2
 	peerRestoreProcs = 4
+	// peerDrainRounds is how many times each tool drains the segments:
+	// one drain cannot tell 10% apart on a busy 2-CPU machine.
+	peerDrainRounds = 3
 )
 
 type peerFigures struct {
@@ -70,8 +73,9 @@ type peerDrain struct {
 	name    string
 	command string
 	segs    int
-	wall    time.Duration
-	failed  int64 // pg_stat_archiver.failed_count growth
+	wall    time.Duration // of one run; in peerFigures, the median run
+	runs    samples       // in peerFigures: every run, in order
+	failed  int64         // pg_stat_archiver.failed_count growth
 }
 
 func (d peerDrain) mibs() float64 { return float64(d.segs) * 16 / d.wall.Seconds() }
@@ -252,7 +256,10 @@ func (b *bench) measurePeer(ctx context.Context, cl *cleanups) error {
 		}
 	}
 
-	// PostgreSQL's archiver drains the same .ready segments once per tool.
+	// PostgreSQL's archiver drains the same .ready segments through each
+	// tool, peerDrainRounds times, the tools in a rotated order each round
+	// and each run into a fresh archive (a tool finding a segment already
+	// archived would skip its work).
 	shared, err := pgtest.MakeSharedDir()
 	if err != nil {
 		return err
@@ -262,55 +269,71 @@ func (b *bench) measurePeer(ctx context.Context, cl *cleanups) error {
 	if err != nil {
 		return err
 	}
-	denv, err := walgateEnv("peer-drain")
-	if err != nil {
-		return err
-	}
-	var assigns []string
-	for _, kv := range denv {
-		if strings.HasPrefix(kv, "WALGATE_") {
-			assigns = append(assigns, kv)
+	roundDrains := func(round int) ([]peerDrain, error) {
+		denv, err := walgateEnv(fmt.Sprintf("peer-drain-%d", round))
+		if err != nil {
+			return nil, err
 		}
+		var assigns []string
+		for _, kv := range denv {
+			if strings.HasPrefix(kv, "WALGATE_") {
+				assigns = append(assigns, kv)
+			}
+		}
+		pbrAsync, err := newPGBackRest(filepath.Join(shared, fmt.Sprintf("pgbackrest-async-%d", round)), "postgres", c, cipherPass, peerArchiveProcs, true)
+		if err != nil {
+			return nil, err
+		}
+		pbrSync, err := newPGBackRest(filepath.Join(shared, fmt.Sprintf("pgbackrest-sync-%d", round)), "postgres", c, cipherPass, peerArchiveProcs, false)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range []pgbackrest{pbrAsync, pbrSync} {
+			if err := p.run(ctx, "stanza-create"); err != nil {
+				return nil, err
+			}
+		}
+		cpDir := filepath.Join(shared, fmt.Sprintf("cp-%d", round))
+		if err := os.Mkdir(cpDir, 0o755); err != nil {
+			return nil, err
+		}
+		if out, err := exec.Command("chown", "postgres", cpDir).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("chown %s: %v: %s", cpDir, err, out)
+		}
+		return []peerDrain{
+			{name: "walgate-client wal-push (lookahead 8)", command: strings.Join(assigns, " ") + " " + client + " wal-push %p"},
+			{name: fmt.Sprintf("pgbackrest archive-push, asynchronous (process-max %d, spool)", peerArchiveProcs),
+				command: "pgbackrest --config=" + pbrAsync.conf + " --stanza=bench archive-push %p"},
+			{name: "pgbackrest archive-push, synchronous", command: "pgbackrest --config=" + pbrSync.conf + " --stanza=bench archive-push %p"},
+			{name: "cp %p DIR/%f (no fsync: the floor)", command: "cp %p " + cpDir + "/%f"},
+		}, nil
 	}
-	pbrAsync, err := newPGBackRest(filepath.Join(shared, "pgbackrest-async"), "postgres", c, cipherPass, peerArchiveProcs, true)
-	if err != nil {
-		return err
-	}
-	pbrSync, err := newPGBackRest(filepath.Join(shared, "pgbackrest-sync"), "postgres", c, cipherPass, peerArchiveProcs, false)
-	if err != nil {
-		return err
-	}
-	for _, p := range []pgbackrest{pbrAsync, pbrSync} {
-		if err := p.run(ctx, "stanza-create"); err != nil {
+	for round := range peerDrainRounds {
+		drains, err := roundDrains(round)
+		if err != nil {
 			return err
 		}
-	}
-	cpDir := filepath.Join(shared, "cp")
-	if err := os.Mkdir(cpDir, 0o755); err != nil {
-		return err
-	}
-	if out, err := exec.Command("chown", "postgres", cpDir).CombinedOutput(); err != nil {
-		return fmt.Errorf("chown %s: %v: %s", cpDir, err, out)
-	}
-	drains := []peerDrain{
-		{name: "walgate-client wal-push (lookahead 8)", command: strings.Join(assigns, " ") + " " + client + " wal-push %p"},
-		{name: fmt.Sprintf("pgbackrest archive-push, asynchronous (process-max %d, spool)", peerArchiveProcs),
-			command: "pgbackrest --config=" + pbrAsync.conf + " --stanza=bench archive-push %p"},
-		{name: "pgbackrest archive-push, synchronous", command: "pgbackrest --config=" + pbrSync.conf + " --stanza=bench archive-push %p"},
-		{name: "cp %p DIR/%f (no fsync: the floor)", command: "cp %p " + cpDir + "/%f"},
-	}
-	for i := range drains {
-		d := &drains[i]
-		logf("peer: PostgreSQL's archiver drains %d segments through %s", len(ready), d.name)
-		if err := drainReady(ctx, c, d, ready); err != nil {
-			return fmt.Errorf("drain through %s: %w", d.name, err)
+		if pf.drains == nil {
+			for _, d := range drains {
+				pf.drains = append(pf.drains, peerDrain{name: d.name})
+			}
 		}
-		logf("peer:   %.1f s, %.0f MiB/s", d.wall.Seconds(), d.mibs())
-		pf.drains = append(pf.drains, *d)
-		if err := os.RemoveAll(cpDir); err == nil {
-			os.Mkdir(cpDir, 0o755)
-			exec.Command("chown", "postgres", cpDir).Run()
+		for k := range drains {
+			i := (k + round) % len(drains)
+			d := &drains[i]
+			logf("peer: round %d of %d: PostgreSQL's archiver drains %d segments through %s", round+1, peerDrainRounds, len(ready), d.name)
+			if err := drainReady(ctx, c, d, ready); err != nil {
+				return fmt.Errorf("drain through %s: %w", d.name, err)
+			}
+			logf("peer:   %.1f s, %.0f MiB/s", d.wall.Seconds(), d.mibs())
+			pd := &pf.drains[i]
+			pd.runs = append(pd.runs, d.wall)
+			pd.failed += d.failed
+			pd.segs = d.segs
 		}
+	}
+	for i := range pf.drains {
+		pf.drains[i].wall = pf.drains[i].runs.median()
 	}
 	logf("peer: encoding the %d segments in this process, one at a time (the drain's CPU floor)", len(ready))
 	if pf.encodeCPU, err = encodeCPU(filepath.Join(c.DataDir, "pg_wal"), ready, key); err != nil {
@@ -606,10 +629,10 @@ func (pf *peerFigures) markdown() string {
 		}
 	}
 	if wd.segs > 0 {
-		rows = append(rows, []string{fmt.Sprintf("PostgreSQL's archiver draining %d `.ready` segments, against pgBackRest asynchronous", wd.segs),
-			fmt.Sprintf("%.1f s, %.0f MiB/s", wd.wall.Seconds(), wd.mibs()), fmt.Sprintf("%.1f s, %.0f MiB/s", pa.wall.Seconds(), pa.mibs()), ratio(wd.wall, pa.wall)})
+		rows = append(rows, []string{fmt.Sprintf("PostgreSQL's archiver draining %d `.ready` segments (median of %d runs; every run), against pgBackRest asynchronous", wd.segs, len(wd.runs)),
+			drainText(wd), drainText(pa), ratio(wd.wall, pa.wall)})
 		rows = append(rows, []string{"the same, against pgBackRest synchronous",
-			"", fmt.Sprintf("%.1f s, %.0f MiB/s", ps.wall.Seconds(), ps.mibs()), ratio(wd.wall, ps.wall)})
+			"", drainText(ps), ratio(wd.wall, ps.wall)})
 	}
 	rows = append(rows, []string{fmt.Sprintf("full backup (median of %d)", len(pf.fullWalgate)), fmtSec(pf.fullWalgate.median()), fmtSec(pf.fullPBR.median()), ratio(pf.fullWalgate.median(), pf.fullPBR.median())})
 	rows = append(rows, []string{fmt.Sprintf("incremental after updating %.0f%% of pgbench_accounts' rows (walgate `--delta`, pgBackRest `--type=incr`)", pf.changedPct),
@@ -632,7 +655,7 @@ func (pf *peerFigures) markdown() string {
 	mdTable(&w, targets)
 	w.WriteString("\n")
 	if cp.segs > 0 {
-		fmt.Fprintf(&w, "The floor of the drain: `archive_command = 'cp %%p DIR/%%f'` (no compression, no encryption, no fsync) took %.1f s, %.0f MiB/s. ", cp.wall.Seconds(), cp.mibs())
+		fmt.Fprintf(&w, "The floor of the drain: `archive_command = 'cp %%p DIR/%%f'` (no compression, no encryption, no fsync) took %s. ", drainText(cp))
 	}
 	if wd.segs > 0 && pf.encodeCPU > 0 {
 		cpus := runtime.NumCPU()
@@ -645,10 +668,19 @@ func (pf *peerFigures) markdown() string {
 			fmt.Fprintf(&w, "%s: %d failed archive_command calls during the drain. ", d.name, d.failed)
 		}
 	}
-	fmt.Fprintf(&w, "\n\n**Method.** Single pushes: both tools exec'd as root from the spawn helper, alternating which goes first, each on a distinct real segment of the cluster (copied out of pg_wal). The drain: with archiving switched off, UPDATEs of pgbench_accounts leave %d segments `.ready` in pg_wal; then `archive_command` is pointed at one tool, PostgreSQL's archiver is reloaded and the clock runs until no `.ready` of those segments is left; the segments are marked `.ready` again for the next tool (no checkpoint runs in between, so they stay in pg_wal). pgBackRest archives as the postgres user into a repository of its own per configuration, with `process-max=%d` (walgate-client pushes the segment it is given, and a background process it starts keeps up to 8 ready ones pushed ahead of the archiver, up to 8 at once, compressing one per CPU at a time). Backups and restores: both as root, `syncfs` before each, pgBackRest with `process-max=%d` for backups (walgate's WALGATE_UPLOAD_CONCURRENCY default) and %d for restores (WALGATE_DOWNLOAD_CONCURRENCY), `start-fast=y` and `archive-check=n` (the cluster archives with /bin/true while backups are measured, for both tools). Every tool's restore includes its own flushing: walgate-client fsyncs the restored files, pgBackRest syncs each file it writes. The section took %s.\n",
-		pf.drainSegs, peerArchiveProcs, peerBackupProcs, peerRestoreProcs, pf.elapsed.Round(time.Second))
+	fmt.Fprintf(&w, "\n\n**Method.** Single pushes: both tools exec'd as root from the spawn helper, alternating which goes first, each on a distinct real segment of the cluster (copied out of pg_wal). The drain: with archiving switched off, UPDATEs of pgbench_accounts leave %d segments `.ready` in pg_wal; then `archive_command` is pointed at one tool, PostgreSQL's archiver is reloaded and the clock runs until no `.ready` of those segments is left; the segments are marked `.ready` again for the next tool (no checkpoint runs in between, so they stay in pg_wal). Every tool drains them %d times, in rounds that rotate the order of the tools, each run into a fresh archive (a new walgate cluster, a new pgBackRest repository); the figures are the median runs. pgBackRest archives as the postgres user into a repository of its own per configuration, with `process-max=%d` (walgate-client pushes the segment it is given, and a background process it starts keeps up to 8 ready ones pushed ahead of the archiver, up to 8 at once, compressing one per CPU at a time). Backups and restores: both as root, `syncfs` before each, pgBackRest with `process-max=%d` for backups (walgate's WALGATE_UPLOAD_CONCURRENCY default) and %d for restores (WALGATE_DOWNLOAD_CONCURRENCY), `start-fast=y` and `archive-check=n` (the cluster archives with /bin/true while backups are measured, for both tools). Every tool's restore includes its own flushing: walgate-client fsyncs the restored files, pgBackRest syncs each file it writes. The section took %s.\n",
+		pf.drainSegs, peerDrainRounds, peerArchiveProcs, peerBackupProcs, peerRestoreProcs, pf.elapsed.Round(time.Second))
 	w.WriteString(peerEnd + "\n")
 	return w.String()
+}
+
+// drainText is a drain's median run and rate, then every run.
+func drainText(d peerDrain) string {
+	var runs []string
+	for _, r := range d.runs {
+		runs = append(runs, fmt.Sprintf("%.1f", r.Seconds()))
+	}
+	return fmt.Sprintf("%.1f s, %.0f MiB/s (runs: %s s)", d.wall.Seconds(), d.mibs(), strings.Join(runs, ", "))
 }
 
 // encodeCPU compresses and encrypts each named segment in walDir with
