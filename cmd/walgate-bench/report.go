@@ -19,7 +19,8 @@ const (
 	targetLatency = 100 * time.Millisecond // per segment, zstd + encryption, end to end
 	targetRSS     = 30_000_000             // bytes: client peak RSS under 30 MB
 
-	// The stricter targets for the same push, set later.
+	// The stricter targets for the same push: the median, and every push's
+	// peak RSS.
 	targetLatencyStrict = 60 * time.Millisecond // median, zstd + encryption, fs backend
 	targetRSSStrict     = 20_000_000            // bytes: every zstd + encryption push
 )

@@ -11,6 +11,11 @@ import (
 const (
 	targetBackupMBs = 500        // MB/s (10^6 bytes), backup-push and backup-fetch, zstd + encryption
 	targetBackupRSS = 64_000_000 // bytes: client peak RSS under 64 MB
+
+	// The stricter targets for the same runs: backup-push at 900 MB/s,
+	// backup-fetch at 0.9x the same run's cp -a + sync.
+	targetBackupPushStrict = 900
+	targetFetchOfCopy      = 0.9
 )
 
 // backupReport is the base-backup part of the report.
@@ -107,6 +112,13 @@ func (b *bench) backupReport() *backupReport {
 			fmt.Sprintf("%s (%.0f MiB/s; runs: %s MB/s)", fmtMBs(hf.mbs()), hf.mbs()*1e6/(1<<20), allMBs(head.fetch)), passFail(hf.mbs() >= targetBackupMBs)},
 		{"walgate-client peak RSS under 64 MB in backup-push and backup-fetch (largest VmHWM at exit of every run, every configuration)",
 			fmtKiB(maxRSS), passFail(maxRSS*1024 < targetBackupRSS)},
+		{fmt.Sprintf("backup-push at 900 MB/s or more, zstd + encryption, default settings (%s)", runsWord),
+			fmtMBs(hp.mbs()), passFail(hp.mbs() >= targetBackupPushStrict)},
+	}
+	if len(bf.copy) > 0 {
+		cp := typical(bf.copy).mbs()
+		r.targets = append(r.targets, []string{"backup-fetch at 0.9x or more of the same run's `cp -a` of the data directory + `sync` (MB/s over MB/s)",
+			fmt.Sprintf("%.2fx (%s against %s)", hf.mbs()/max(cp, 1e-9), fmtMBs(hf.mbs()), fmtMBs(cp)), passFail(hf.mbs() >= targetFetchOfCopy*cp)})
 	}
 
 	r.runs = [][]string{{"Method", "Wall time", "MB/s", "All runs, MB/s", "CPU user + sys (cores)", "Peak RSS (max of runs)", "Gateway CPU (cores)", "Stored"}}
