@@ -46,3 +46,16 @@ func TestBackupTargetsStrict(t *testing.T) {
 		}
 	}
 }
+
+// TestWritebackOverlap: the sentence about work and writeback states what
+// the three figures show, overlap or none, and how much.
+func TestWritebackOverlap(t *testing.T) {
+	got := writebackOverlap(1100*time.Millisecond, 1510*time.Millisecond, 1950*time.Millisecond)
+	if !strings.Contains(got, "Work and writeback overlap") || !strings.Contains(got, "2.61 s") || !strings.Contains(got, "0.66 s of writing") {
+		t.Errorf("1.10 + 1.51 s against a 1.95 s fetch: %q", got)
+	}
+	got = writebackOverlap(1100*time.Millisecond, 1510*time.Millisecond, 2700*time.Millisecond)
+	if !strings.Contains(got, "did not overlap") || strings.Contains(got, "of writing to disk ran") {
+		t.Errorf("1.10 + 1.51 s against a 2.70 s fetch: %q", got)
+	}
+}
