@@ -40,6 +40,10 @@ lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	@# walgate-client runs on every database host: it must build where
+	@# PostgreSQL runs without Linux's syncfs and sync_file_range.
+	GOOS=freebsd GOARCH=amd64 $(GO) build -o /dev/null ./cmd/walgate-client
+	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/walgate-client
 
 # Every fuzz target in the repository (func FuzzXxx in a _test.go file),
 # FUZZTIME each; the seed corpora under testdata/fuzz also run in 'make test'.

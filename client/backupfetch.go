@@ -17,8 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/walgate/walgate/client/basebackup"
 	"github.com/walgate/walgate/client/codec"
 	"github.com/walgate/walgate/client/pgctl"
@@ -878,6 +876,26 @@ func writeRecoveryConf(dir string, rs RecoverySettings, fsync bool) error {
 	return pgctl.StartRecovery(dir, "recovery settings written by walgate-client", append(lines, rs.Extra...), fsync)
 }
 
+// syncTree fsyncs every regular file and directory under dir, dir too
+// (F_FULLFSYNC on macOS, which os.File.Sync uses): how a restore is made
+// durable where there is no syncfs(2). Symbolic links are not followed:
+// a tablespace's directory is synced as a tree of its own.
+func syncTree(dir string) error {
+	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !e.IsDir() && !e.Type().IsRegular() {
+			return nil
+		}
+		return syncPath(path)
+	})
+	if err != nil {
+		return fmt.Errorf("fsync under %s: %w", dir, err)
+	}
+	return nil
+}
+
 // syncPath fsyncs a file or directory.
 func syncPath(path string) error {
 	f, err := os.Open(path)
@@ -886,24 +904,6 @@ func syncPath(path string) error {
 	}
 	defer f.Close()
 	return f.Sync()
-}
-
-// syncFilesystems flushes every filesystem holding one of dirs (syncfs(2)):
-// one flush for all the files written there. done is told of each.
-func syncFilesystems(dirs []string, done func(op, path string)) error {
-	for _, d := range dirs {
-		f, err := os.Open(d)
-		if err != nil {
-			return err
-		}
-		err = unix.Syncfs(int(f.Fd()))
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("syncfs %s: %w", d, err)
-		}
-		done("syncfs", d)
-	}
-	return nil
 }
 
 // fileOp tells opts.fileOps of a step, if anyone listens.

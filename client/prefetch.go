@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/walgate/walgate/index/pgname"
 )
 
@@ -304,20 +302,6 @@ func (ps prefetchState) fetch(ctx context.Context, c *Client, name string) {
 	if err != nil || writeReplacing(ps.dir, name+verifiedSuffix, data, durable) != nil {
 		os.Remove(path)
 	}
-}
-
-// startWriteback asks the kernel to start writing path to disk now,
-// without waiting for it. PostgreSQL fsyncs every file restore_command
-// restores before it reads it; begun here, a segment's writeback is over
-// by the time PostgreSQL asks for it, instead of on the critical path of
-// recovery. It promises nothing about durability.
-func startWriteback(path string) {
-	f, err := os.Open(path)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 }
 
 // StartPrefetch runs exe (walgate-client) as "wal-prefetch WALDIR NAME..."
