@@ -31,6 +31,19 @@ func TestKeepUnmeasured(t *testing.T) {
 	if n := strings.Count(got, deltaBegin); n != 1 {
 		t.Errorf("delta section %d times", n)
 	}
+	// The reader learns which sections are this run's and which are kept.
+	said := "This run measured the sections wal, peer (`-sections wal,peer`); the sections delta, catalog are as an earlier run wrote them"
+	if i := strings.Index(got, said); i < 0 || i > strings.Index(got, "old delta") || i < strings.Index(got, "new wal figures") {
+		t.Errorf("no sentence %q after the first paragraph:\n%s", said, got)
+	}
+	// Every spliced section measured: nothing kept, nothing said.
+	all := map[string]bool{"wal": true, "backup": true}
+	for _, n := range sectionNames() {
+		all[n] = true
+	}
+	if got := keepUnmeasured(old, doc, all); got != doc {
+		t.Errorf("a whole run changed the report:\n%s", got)
+	}
 	// No file yet: the report as written.
 	if got := keepUnmeasured("", doc, map[string]bool{"wal": true}); got != doc {
 		t.Errorf("no old file changed the report:\n%s", got)

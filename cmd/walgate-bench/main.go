@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -281,7 +282,9 @@ var splicedSections = []struct{ name, begin, end string }{
 // sections of old (the report file as it was) that this run did not
 // measure put back: a run of the wal section alone replaces the wal and
 // backup figures and leaves the others as they were measured.
+// The first paragraph after the title then says which sections were kept.
 func keepUnmeasured(old, doc string, measured map[string]bool) string {
+	var kept []string
 	for _, s := range splicedSections {
 		if measured[s.name] {
 			continue
@@ -295,8 +298,36 @@ func keepUnmeasured(old, doc string, measured map[string]bool) string {
 			continue
 		}
 		doc = spliceSection(doc, old[i:i+j+len(s.end)]+"\n", s.begin, s.end)
+		kept = append(kept, s.name)
+	}
+	if len(kept) == 0 {
+		return doc
+	}
+	var ran []string
+	for _, s := range append([]string{"wal", "backup"}, sectionNames()...) {
+		if measured[s] && !slices.Contains(ran, s) {
+			ran = append(ran, s)
+		}
+	}
+	sentence := fmt.Sprintf("This run measured the sections %s (`-sections %s`); the sections %s are as an earlier run wrote them, each with its own command line and figures.",
+		strings.Join(ran, ", "), strings.Join(ran, ","), strings.Join(kept, ", "))
+	// After the first paragraph that follows the title.
+	if t := strings.Index(doc, "\n\n"); t >= 0 {
+		if p := strings.Index(doc[t+2:], "\n\n"); p >= 0 {
+			at := t + 2 + p
+			return doc[:at] + "\n\n" + sentence + doc[at:]
+		}
 	}
 	return doc
+}
+
+// sectionNames are the names of the spliced sections, in order.
+func sectionNames() []string {
+	var names []string
+	for _, s := range splicedSections {
+		names = append(names, s.name)
+	}
+	return names
 }
 
 // runSectionsOnly measures the delta and fleet sections alone and splices
