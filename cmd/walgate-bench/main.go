@@ -25,7 +25,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -305,7 +304,7 @@ func keepUnmeasured(old, doc string, measured map[string]bool) string {
 	}
 	var ran []string
 	for _, s := range append([]string{"wal", "backup"}, sectionNames()...) {
-		if measured[s] && !slices.Contains(ran, s) {
+		if measured[s] {
 			ran = append(ran, s)
 		}
 	}
