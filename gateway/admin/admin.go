@@ -200,9 +200,12 @@ func Listen(data string) (net.Listener, error) {
 	return ln, nil
 }
 
-// Serve serves the admin socket until ctx ends.
+// Serve serves the admin socket until ctx ends. The socket file is gone
+// when it returns: closing the listener Listen made removes it
+// (net.UnixListener unlinks on Close), before the accept loop ends. A
+// removal after that could take the socket of a gateway started next on
+// the same data directory.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	path := SocketPath(s.Data)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /tokens", func(w http.ResponseWriter, r *http.Request) {
 		var req TokenSpec
@@ -321,13 +324,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	closed := make(chan struct{})
 	go func() {
+		defer close(closed)
 		<-ctx.Done()
 		srv.Close()
-		os.Remove(path)
 	}()
 	err := srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
+		<-closed
 		return nil
 	}
 	return err
