@@ -53,3 +53,7 @@ func SetAheadTiming(t interface{ Cleanup(func()) }, idle, wait time.Duration) {
 func LockPushing(walDir, name string) (unlock func(), ok bool) {
 	return lockName(filepath.Join(walDir, StateDir, "pushed"), name+lockSuffix, 0)
 }
+
+// StatusListings is how many times archive_status was listed to find
+// ready segments.
+func StatusListings() int64 { return statusListings.Load() }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -157,11 +156,19 @@ func (c *Client) PushWALLookahead(ctx context.Context, path string, lookahead in
 		return c.PushWAL(ctx, path)
 	}
 	walDir := filepath.Dir(path)
+	statusDir := filepath.Join(walDir, "archive_status")
 	ps := c.pushedState(walDir)
-	ready := ps.clean(filepath.Join(walDir, "archive_status"))
+	ps.clean(statusDir)
 	cleanOldPrefetch(walDir)
-	// Only in a pg_wal whose archive_status marks files ready.
-	ahead := lookahead > 0 && wf.Kind == pgname.Segment && start != nil && len(ready) > 0
+	// Only in a pg_wal whose archive_status marks segments ready after
+	// this one. Records are only ever made inside the push-ahead's window
+	// (lookahead+1 ready segments), so twice that many ready names hold
+	// every unrecorded candidate lookaheadCandidates may pick.
+	var ready []string
+	if lookahead > 0 && wf.Kind == pgname.Segment && start != nil {
+		ready = readyFrom(statusDir, wf, fileSize(path), 2*lookahead+1)
+	}
+	ahead := len(ready) > 0
 	if ahead {
 		makeStateDir(ps.dir) // no directory: no lock, no records
 	}
@@ -206,22 +213,6 @@ func lookaheadCandidates(cur pgname.WALFile, ready []string, n int, recorded fun
 			break
 		}
 	}
-	return out
-}
-
-// timelineSegments returns the full segments of timeline tl among names,
-// sorted: the order in which PostgreSQL's archiver hands them over.
-func timelineSegments(names []string, tl pgname.Timeline) []string {
-	var out []string
-	for _, r := range names {
-		f, err := pgname.ParseWALFile(r)
-		// Segment names of one timeline compare as their numbers do,
-		// whatever the segment size: fixed-width upper-case hex.
-		if err == nil && f.Kind == pgname.Segment && f.Timeline == tl {
-			out = append(out, r)
-		}
-	}
-	sort.Strings(out)
 	return out
 }
 
@@ -276,13 +267,18 @@ func (c *Client) PushAhead(ctx context.Context, walDir, name string, lookahead, 
 			}
 		}()
 	}
-	statusDir := filepath.Join(walDir, "archive_status")
+	win := &aheadWindow{
+		statusDir: filepath.Join(walDir, "archive_status"),
+		cursor:    wf,
+		segBytes:  fileSize(filepath.Join(walDir, name)),
+		size:      lookahead + 1,
+	}
 	busy := map[string]bool{}
 	tried := map[string]bool{}
 	last := time.Now()
 	for ctx.Err() == nil {
 		if len(busy) < workers {
-			if n, unlock, ok := ps.nextAhead(statusDir, wf, lookahead, busy, tried); ok {
+			if n, unlock, ok := ps.nextAhead(win, busy, tried); ok {
 				busy[n], tried[n] = true, true
 				work <- job{n, unlock}
 				last = time.Now()
@@ -304,25 +300,41 @@ func (c *Client) PushAhead(ctx context.Context, walDir, name string, lookahead, 
 	wg.Wait()
 }
 
-// nextAhead picks the oldest segment in the archiver's window (the
-// lookahead+1 oldest ready segments of from's timeline, from from on) that
-// is neither busy, tried, recorded nor locked by another process, and
-// returns it locked, still ready.
-func (ps pushedState) nextAhead(statusDir string, from pgname.WALFile, lookahead int, busy, tried map[string]bool) (string, func(), bool) {
-	entries, err := os.ReadDir(statusDir)
-	if err != nil {
-		return "", nil, false
-	}
-	var ready []string
-	for _, e := range entries {
-		if n, ok := strings.CutSuffix(e.Name(), ".ready"); ok {
-			ready = append(ready, n)
+// aheadWindow is the archiver's window as a push-ahead follows it: the
+// size oldest segments of the timeline that archive_status marks ready,
+// from cursor on. The cursor only moves forward, to the oldest ready
+// segment of the last look: the segments before it were not ready then,
+// and PostgreSQL's archiver hands them over oldest first. (A segment
+// before the cursor marked ready again, after a crash lost its status,
+// is only not pushed ahead: the archiver hands it over as any other.)
+type aheadWindow struct {
+	statusDir string
+	cursor    pgname.WALFile
+	// segBytes is the size of the segment the push-ahead started from:
+	// the cluster's wal_segment_size, by which the names that follow are
+	// known (see readyFrom).
+	segBytes int64
+	size     int
+}
+
+// look returns the window's segments, oldest first, and moves the cursor.
+func (w *aheadWindow) look() []string {
+	names := readyFrom(w.statusDir, w.cursor, w.segBytes, w.size)
+	if len(names) > 0 {
+		if f, err := pgname.ParseWALFile(names[0]); err == nil {
+			w.cursor = f
 		}
 	}
+	return names
+}
+
+// nextAhead picks the oldest segment in the archiver's window that is
+// neither busy, tried, recorded nor locked by another process, and
+// returns it locked, still ready.
+func (ps pushedState) nextAhead(win *aheadWindow, busy, tried map[string]bool) (string, func(), bool) {
+	statusDir := win.statusDir
 	walDir := filepath.Dir(statusDir)
-	segs := timelineSegments(ready, from.Timeline)
-	segs = segs[sort.SearchStrings(segs, from.Name):]
-	for _, n := range segs[:min(len(segs), lookahead+1)] {
+	for _, n := range win.look() {
 		if busy[n] || tried[n] {
 			continue
 		}
@@ -443,27 +455,21 @@ func (ps pushedState) record(rec stateRecord) {
 
 func (ps pushedState) remove(name string) { os.Remove(filepath.Join(ps.dir, name)) }
 
-// clean lists the names archive_status marks ready and removes records
-// that can no longer serve: their name is not ready any more (PostgreSQL
-// marked it done, or removed it), their file is gone or changed, or they
-// are not WAL file names; the locks of names no longer ready; and
-// temporary files a killed process left.
-func (ps pushedState) clean(statusDir string) (ready []string) {
-	// Records first: a record is written only for a ready name, which
-	// stays ready until the archiver is done with it, so none listed here
-	// is missing from archive_status read after it.
-	recs, rerr := os.ReadDir(ps.dir)
-	entries, _ := os.ReadDir(statusDir)
-	isReady := map[string]bool{}
-	for _, e := range entries {
-		if n, ok := strings.CutSuffix(e.Name(), ".ready"); ok {
-			ready = append(ready, n)
-			isReady[n] = true
-		}
+// clean removes records that can no longer serve: their name is not
+// ready any more (PostgreSQL marked it done, or removed it), their file is
+// gone or changed, or they are not WAL file names; the locks of names no
+// longer ready; and temporary files a killed process left. It looks up in
+// archive_status only the names it holds, a few: archive_status itself
+// may list thousands of segments waiting.
+func (ps pushedState) clean(statusDir string) {
+	// Records first, their names' status after: a record is written only
+	// for a ready name, which stays ready until the archiver is done with
+	// it, so no record is taken for stale while it can still serve.
+	recs, err := os.ReadDir(ps.dir)
+	if err != nil {
+		return
 	}
-	if rerr != nil {
-		return ready
-	}
+	isReady := func(name string) bool { return exists(filepath.Join(statusDir, name+".ready")) }
 	walDir := filepath.Dir(filepath.Dir(ps.dir))
 	for _, e := range recs {
 		n := e.Name()
@@ -476,7 +482,7 @@ func (ps pushedState) clean(statusDir string) (ready []string) {
 		}
 		if base, ok := strings.CutSuffix(n, lockSuffix); ok {
 			// A lock no push needs any more, removed under itself.
-			if _, err := pgname.ParseWALFile(base); err == nil && !isReady[base] {
+			if _, err := pgname.ParseWALFile(base); err == nil && !isReady(base) {
 				if unlock, ok := lockName(ps.dir, n, 0); ok {
 					os.Remove(filepath.Join(ps.dir, n))
 					unlock()
@@ -488,7 +494,7 @@ func (ps pushedState) clean(statusDir string) (ready []string) {
 			removeIfOld(filepath.Join(ps.dir, n))
 			continue
 		}
-		if !isReady[n] {
+		if !isReady(n) {
 			ps.remove(n)
 			continue
 		}
@@ -496,7 +502,6 @@ func (ps pushedState) clean(statusDir string) (ready []string) {
 			ps.remove(n)
 		}
 	}
-	return ready
 }
 
 // cleanOldPrefetch removes what restores ahead left in walDir over

@@ -15,6 +15,7 @@ import (
 	"github.com/walgate/walgate/backends/backendtest"
 	"github.com/walgate/walgate/client"
 	"github.com/walgate/walgate/gateway/gatewaytest"
+	"github.com/walgate/walgate/index/pgname"
 )
 
 // walDirWith makes a pg_wal directory holding each name with distinct
@@ -174,6 +175,55 @@ func TestLookahead(t *testing.T) {
 	}
 	_, err = c.PushWALLookahead(ctx, filepath.Join(dir, gap), 0, nil)
 	wantKind(t, "push of a changed file", err, client.ErrUnavailable)
+}
+
+// With thousands of segments waiting (the archiver catching up after the
+// gateway was away), neither the archiver's call nor the push-ahead lists
+// archive_status: the segments after the current one are looked up by
+// name. 1 MiB segments, PostgreSQL's smallest wal_segment_size.
+func TestLookaheadLargeBacklog(t *testing.T) {
+	ctx := context.Background()
+	g := gatewaytest.Start(t, gatewaytest.Options{})
+	c := newClient(t, g.URL, g.Token(cluster, "push", "fetch"), nil)
+	const size = pgname.SegmentSize(1 << 20)
+	const first = 0xFFE // two segments before a log boundary
+	var files, ready []string
+	for seg := uint64(first); seg < first+5000; seg++ {
+		if seg < first+4 {
+			files = append(files, size.Name(1, seg))
+		}
+		ready = append(ready, size.Name(1, seg))
+	}
+	dir := filepath.Join(t.TempDir(), "pg_wal")
+	if err := os.MkdirAll(filepath.Join(dir, "archive_status"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	data := map[string][]byte{}
+	for _, n := range files {
+		data[n] = walLike(t, 1<<20)
+		writeFile(t, dir, n, data[n])
+	}
+	for _, n := range ready {
+		writeFile(t, filepath.Join(dir, "archive_status"), n+".ready", nil)
+	}
+	before := client.StatusListings()
+	if _, err := c.PushWALLookahead(ctx, filepath.Join(dir, files[0]), 3, aheadNow(t, c, 3)); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range files {
+		wantFetched(t, c, n, data[n])
+	}
+	if got, want := pushedRecords(t, dir), files[1:]; !slices.Equal(got, want) {
+		t.Fatalf("records %q, want %q", got, want)
+	}
+	if n := client.StatusListings() - before; n != 0 {
+		t.Fatalf("archive_status listed %d times", n)
+	}
+	// The archiver hands over the next one: answered from its record.
+	res, err := c.PushWALLookahead(ctx, filepath.Join(dir, files[1]), 3, func(string, string) bool { return true })
+	if err != nil || res.Status != "pushed ahead" {
+		t.Fatalf("push of a recorded segment: %+v, %v", res, err)
+	}
 }
 
 // A record proves nothing for another cluster or gateway, and records are
