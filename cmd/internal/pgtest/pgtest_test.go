@@ -359,3 +359,36 @@ func checkMarks(t *testing.T, archive, want string) {
 		t.Errorf("archive program saw marks %q, want the last one %q", m, want)
 	}
 }
+
+// An ordinary SQL error comes alone; a session the server ended (here an
+// immediate stop while a query runs) comes with the end of the server log,
+// which says why.
+func TestSQLErrors(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := New(t, Options{})
+	err := c.Exec(ctx, "SELECT 1/0")
+	if err == nil || !strings.Contains(err.Error(), "division by zero") || strings.Contains(err.Error(), "--- server log ---") {
+		t.Fatalf("SQL error: %v", err)
+	}
+	const sleep = "SELECT pg_sleep(60)"
+	errc := make(chan error, 1)
+	go func() { errc <- c.Exec(ctx, sleep) }()
+	for {
+		n, err := c.QueryString(ctx, "SELECT count(*) FROM pg_stat_activity WHERE query = $1 AND state = 'active'", sleep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == "1" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := c.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = <-errc
+	if err == nil || !strings.Contains(err.Error(), "--- server log ---") || !strings.Contains(err.Error(), "immediate shutdown") {
+		t.Fatalf("the session the server ended: %v", err)
+	}
+}

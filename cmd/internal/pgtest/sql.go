@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +11,20 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
+
+// sqlError is the error of sql on this cluster. Unless it is an ordinary
+// SQL error (severity ERROR) or the caller's context ended, the session
+// ended (the server crashed, ran out of disk, was stopped): the error then
+// comes with the end of the server log, which says why.
+func (c *Cluster) sqlError(sql string, err error) error {
+	var pgErr *pgconn.PgError
+	if (errors.As(err, &pgErr) && pgErr.Severity == "ERROR") || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("pgtest: port %d: %s: %w", c.Port, sql, err)
+	}
+	return fmt.Errorf("pgtest: port %d: %s: %w%s", c.Port, sql, err, section("server log", c.LogTail(20)))
+}
 
 // ConnString is a libpq/pgx connection string for database db ("" means
 // "postgres") as the superuser "postgres" over TCP.
@@ -45,7 +59,7 @@ func (c *Cluster) Exec(ctx context.Context, sql string, args ...any) error {
 	}
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, sql, args...); err != nil {
-		return fmt.Errorf("pgtest: port %d: %s: %w", c.Port, sql, err)
+		return c.sqlError(sql, err)
 	}
 	return nil
 }
@@ -59,11 +73,11 @@ func (c *Cluster) Query(ctx context.Context, sql string, args ...any) ([][]any, 
 	defer conn.Close(context.Background())
 	rows, err := conn.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("pgtest: port %d: %s: %w", c.Port, sql, err)
+		return nil, c.sqlError(sql, err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]any, error) { return r.Values() })
 	if err != nil {
-		return nil, fmt.Errorf("pgtest: port %d: %s: %w", c.Port, sql, err)
+		return nil, c.sqlError(sql, err)
 	}
 	return out, nil
 }
@@ -79,7 +93,7 @@ func (c *Cluster) QueryString(ctx context.Context, sql string, args ...any) (str
 	defer conn.Close(context.Background())
 	var s *string
 	if err := conn.QueryRow(ctx, sql, args...).Scan(&s); err != nil {
-		return "", fmt.Errorf("pgtest: port %d: %s: %w", c.Port, sql, err)
+		return "", c.sqlError(sql, err)
 	}
 	if s == nil {
 		return "", nil
