@@ -22,13 +22,19 @@ import (
 // contents, and archive_status/NAME.ready for each name in ready.
 func walDirWith(t *testing.T, names, ready []string) (string, map[string][]byte) {
 	t.Helper()
+	return walDirSized(t, names, ready, 64<<10)
+}
+
+// walDirSized is walDirWith with files of size bytes.
+func walDirSized(t *testing.T, names, ready []string, size int) (string, map[string][]byte) {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "pg_wal")
 	if err := os.MkdirAll(filepath.Join(dir, "archive_status"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	data := map[string][]byte{}
 	for _, n := range names {
-		data[n] = walLike(t, 64<<10)
+		data[n] = walLike(t, size)
 		writeFile(t, dir, n, data[n])
 	}
 	for _, n := range ready {
@@ -194,18 +200,7 @@ func TestLookaheadLargeBacklog(t *testing.T) {
 		}
 		ready = append(ready, size.Name(1, seg))
 	}
-	dir := filepath.Join(t.TempDir(), "pg_wal")
-	if err := os.MkdirAll(filepath.Join(dir, "archive_status"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	data := map[string][]byte{}
-	for _, n := range files {
-		data[n] = walLike(t, 1<<20)
-		writeFile(t, dir, n, data[n])
-	}
-	for _, n := range ready {
-		writeFile(t, filepath.Join(dir, "archive_status"), n+".ready", nil)
-	}
+	dir, data := walDirSized(t, files, ready, 1<<20)
 	before := client.StatusListings()
 	if _, err := c.PushWALLookahead(ctx, filepath.Join(dir, files[0]), 3, aheadNow(t, c, 3)); err != nil {
 		t.Fatal(err)
